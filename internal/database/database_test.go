@@ -186,4 +186,3 @@ func TestOpenFailsFastWithOneLine(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
