@@ -1,0 +1,49 @@
+# The few verbs people type. Tool versions are pinned here and installed
+# into ./bin with `go install`, so generation needs no remote registry.
+BUF_VERSION                ?= v1.75.0
+PROTOC_GEN_GO_VERSION      ?= v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.5.1
+BIN := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test generate checkgenerate lint bench tools build
+
+## run: bring the whole stack up on this machine (see README)
+run: build
+	./bin/gridctl dev
+
+## test: the test suite CI runs (needs PostgreSQL+PostGIS; installs PostGIS on Debian as root)
+test:
+	bash scripts/test.sh
+
+build:
+	go build -o bin/ ./cmd/...
+
+tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+
+$(BIN)/buf:
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(BIN)/protoc-gen-go:
+	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(BIN)/protoc-gen-go-grpc:
+	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+## generate: regenerate api/ from proto/
+generate: tools
+	buf lint
+	buf generate
+
+## checkgenerate: fail when api/ is stale
+checkgenerate: generate
+	@git add -N api >/dev/null 2>&1 || true
+	@if ! git diff --quiet -- api; then echo "api/ is stale: run 'make generate' and commit"; git diff --stat -- api; exit 1; fi
+
+## lint: buf lint, gofmt, go vet
+lint: tools
+	buf lint
+	@test -z "$$(gofmt -l cmd internal migrations)" || (gofmt -l cmd internal migrations; exit 1)
+	go vet ./...
+
+## bench: the benchmarks quoted in BENCHMARKS.md
+bench:
+	go test -run '^$$' -bench . -benchmem ./internal/...
