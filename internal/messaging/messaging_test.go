@@ -83,4 +83,3 @@ func TestConnectFailsFastWithHint(t *testing.T) {
 		t.Fatalf("error %q does not say %q", err, want)
 	}
 }
-
