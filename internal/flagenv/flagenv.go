@@ -28,17 +28,28 @@ func Secret(fs *flag.FlagSet, p *string, name, env, text string) {
 	fs.Func(name, usage(text, env)+" [secret]", func(v string) error { *p = v; return nil })
 }
 
-// Int defines an int flag defaulting to $env, else def. A malformed
+// Integer is the integer kinds Int accepts.
+type Integer interface {
+	~int | ~int32 | ~int64 | ~uint32 | ~uint64
+}
+
+// Int defines an integer flag defaulting to $env, else def. A malformed
 // environment value is reported by Parse as a bad flag would be.
-func Int(fs *flag.FlagSet, p *int, name, env string, def int, text string) {
-	fs.IntVar(p, name, def, usage(text, env))
-	if v, ok := os.LookupEnv(env); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			envErrors = append(envErrors, fmt.Errorf("%s=%q is not an integer", env, v))
-			return
+func Int[T Integer](fs *flag.FlagSet, p *T, name, env string, def T, text string) {
+	*p = def
+	set := func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a non-negative integer", v)
 		}
-		*p = n
+		*p = T(n)
+		return nil
+	}
+	fs.Func(name, fmt.Sprintf("%s (default %d)", usage(text, env), def), set)
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		if err := set(v); err != nil {
+			envErrors = append(envErrors, fmt.Errorf("%s: %v", env, err))
+		}
 	}
 }
 
