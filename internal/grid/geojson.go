@@ -1,0 +1,442 @@
+package grid
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/twpayne/go-geom"
+)
+
+// ParseLimits bounds what one import may contain, so that a hostile or
+// broken file cannot exhaust the server. Zero fields take the defaults.
+type ParseLimits struct {
+	MaxFeatures        int // default 250,000 (a province of villages)
+	MaxRingVertices    int // default 100,000 per ring
+	MaxFeatureVertices int // default 500,000 per feature
+	DefaultLevel       Level
+}
+
+// Default parse limits.
+const (
+	DefaultMaxFeatures        = 250_000
+	DefaultMaxRingVertices    = 100_000
+	DefaultMaxFeatureVertices = 500_000
+)
+
+func (l ParseLimits) withDefaults() ParseLimits {
+	if l.MaxFeatures <= 0 {
+		l.MaxFeatures = DefaultMaxFeatures
+	}
+	if l.MaxRingVertices <= 0 {
+		l.MaxRingVertices = DefaultMaxRingVertices
+	}
+	if l.MaxFeatureVertices <= 0 {
+		l.MaxFeatureVertices = DefaultMaxFeatureVertices
+	}
+	return l
+}
+
+// Feature is one parsed GeoJSON feature describing a grid node.
+type Feature struct {
+	Index      int       // position in the FeatureCollection
+	ID         uuid.UUID // from properties.id or the feature id when it is a uuid; else uuid.Nil
+	Code       string
+	Name       string
+	Level      Level
+	ParentCode string // given, or implied by the code
+	Tasks      []Task
+	HasTasks   bool // tasks given (an empty list clears them)
+	Geometry   *geom.MultiPolygon
+	Vertices   int
+}
+
+// ParseFeatureCollection reads an RFC 7946 FeatureCollection of grid nodes.
+// Each feature has a Polygon or MultiPolygon geometry and properties code,
+// name and level (level may be omitted when limits.DefaultLevel is set, for
+// a file per level, or when the code's length implies it), optionally
+// parent_code, id (uuid) and tasks. It never stops at the first problem:
+// every feature is checked and every structural problem returned, with the
+// features that parsed. A file that is not JSON at all is one problem.
+func ParseFeatureCollection(r io.Reader, limits ParseLimits) ([]Feature, Problems) {
+	limits = limits.withDefaults()
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	var problems Problems
+	fileProblem := func(format string, args ...any) {
+		problems = append(problems, Problem{Feature: -1, Kind: ProblemMalformed, Message: fmt.Sprintf(format, args...)})
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		fileProblem("not a GeoJSON document: %s", jsonErr(err, dec))
+		return nil, problems
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		fileProblem("not a GeoJSON object: the file must start with {")
+		return nil, problems
+	}
+	var features []Feature
+	var typ string
+	sawFeatures := false
+	for dec.More() {
+		keyTok, err := dec.Token()
+		if err != nil {
+			fileProblem("malformed JSON: %s", jsonErr(err, dec))
+			return features, problems
+		}
+		key, _ := keyTok.(string)
+		switch key {
+		case "type":
+			if err := dec.Decode(&typ); err != nil {
+				fileProblem("malformed \"type\": %s", jsonErr(err, dec))
+				return features, problems
+			}
+		case "features":
+			sawFeatures = true
+			tok, err := dec.Token()
+			if err != nil {
+				fileProblem("malformed JSON in \"features\": %s", jsonErr(err, dec))
+				return features, problems
+			}
+			if d, ok := tok.(json.Delim); !ok || d != '[' {
+				fileProblem("\"features\" is not an array")
+				return features, problems
+			}
+			for i := 0; dec.More(); i++ {
+				if i >= limits.MaxFeatures {
+					problems = append(problems, Problem{Feature: i, Kind: ProblemTooLarge,
+						Message: fmt.Sprintf("more than %d features in one import; split the file", limits.MaxFeatures)})
+					return features, problems
+				}
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					problems = append(problems, Problem{Feature: i, Kind: ProblemMalformed,
+						Message: "malformed JSON (truncated file?): " + jsonErr(err, dec)})
+					return features, problems
+				}
+				f, ps := parseFeature(i, raw, limits)
+				problems = append(problems, ps...)
+				if len(ps) == 0 {
+					features = append(features, f)
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				fileProblem("malformed JSON after the features: %s", jsonErr(err, dec))
+				return features, problems
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				fileProblem("malformed JSON in %q: %s", key, jsonErr(err, dec))
+				return features, problems
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		fileProblem("malformed JSON (truncated file?): %s", jsonErr(err, dec))
+		return features, problems
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		fileProblem("unexpected data after the FeatureCollection")
+	}
+	if typ != "FeatureCollection" {
+		fileProblem("type is %q, want \"FeatureCollection\"", typ)
+	}
+	if !sawFeatures {
+		fileProblem("no \"features\" array")
+	}
+	return features, problems
+}
+
+// jsonErr describes a decoding error with its byte offset.
+func jsonErr(err error, dec *json.Decoder) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Sprintf("file ends unexpectedly at byte %d", dec.InputOffset())
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+	}
+	return fmt.Sprintf("%v near byte %d", err, dec.InputOffset())
+}
+
+type rawFeature struct {
+	Type       string                     `json:"type"`
+	ID         any                        `json:"id"`
+	Properties map[string]json.RawMessage `json:"properties"`
+	Geometry   *struct {
+		Type        string          `json:"type"`
+		Coordinates json.RawMessage `json:"coordinates"`
+	} `json:"geometry"`
+}
+
+func parseFeature(index int, raw json.RawMessage, limits ParseLimits) (Feature, Problems) {
+	f := Feature{Index: index}
+	var problems Problems
+	add := func(kind ProblemKind, format string, args ...any) {
+		problems = append(problems, Problem{Feature: index, Code: f.Code, Name: f.Name, Kind: kind, Message: fmt.Sprintf(format, args...)})
+	}
+	var rf rawFeature
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&rf); err != nil {
+		add(ProblemMalformed, "not a GeoJSON Feature: %v", err)
+		return f, problems
+	}
+	if rf.Type != "Feature" {
+		add(ProblemMalformed, "type is %q, want \"Feature\"", rf.Type)
+	}
+	props := rf.Properties
+	f.Code = propString(props, "code")
+	if f.Code == "" {
+		f.Code = propString(props, "adcode")
+	}
+	f.Name = strings.TrimSpace(propString(props, "name"))
+	if f.Code == "" {
+		add(ProblemMissingField, "property \"code\" is missing")
+	}
+	if f.Name == "" {
+		add(ProblemMissingField, "property \"name\" is missing")
+	} else if len(f.Name) > 200 {
+		add(ProblemMissingField, "name is longer than 200 bytes")
+		f.Name = f.Name[:0]
+	}
+	if lv := propString(props, "level"); lv != "" {
+		l, ok := ParseLevel(lv)
+		if !ok {
+			add(ProblemMissingField, "level %q is not county, township, village or cell", lv)
+		}
+		f.Level = l
+	} else if limits.DefaultLevel.Valid() {
+		f.Level = limits.DefaultLevel
+	} else if l, ok := LevelForCode(f.Code); ok {
+		f.Level = l
+	} else if f.Code != "" {
+		add(ProblemMissingField, "property \"level\" is missing and code %q does not imply one", f.Code)
+	}
+	if f.Code != "" && f.Level.Valid() {
+		if err := CheckCode(f.Code, f.Level); err != nil {
+			add(ProblemBadCode, "%v", err)
+		} else {
+			implied := ParentCode(f.Code)
+			pc := propString(props, "parent_code")
+			if pc != "" && pc != implied {
+				add(ProblemCodeParent, "code %s does not extend its parent's code %s", f.Code, pc)
+			}
+			f.ParentCode = implied
+		}
+	}
+	idText := propString(props, "id")
+	if idText == "" {
+		if s, ok := rf.ID.(string); ok {
+			idText = s
+		}
+	}
+	if idText != "" {
+		if id, err := uuid.Parse(idText); err == nil {
+			f.ID = id
+		} else if propString(props, "id") != "" {
+			add(ProblemMissingField, "property \"id\" %q is not a uuid", idText)
+		}
+	}
+	if rawTasks, ok := props["tasks"]; ok && string(rawTasks) != "null" {
+		f.HasTasks = true
+		if err := json.Unmarshal(rawTasks, &f.Tasks); err != nil {
+			add(ProblemBadTask, "tasks is not a list of {kind, count, period}: %v", err)
+		}
+		for _, t := range f.Tasks {
+			if err := t.Check(); err != nil {
+				add(ProblemBadTask, "%v", err)
+			}
+		}
+	}
+	if rf.Geometry == nil {
+		add(ProblemMissingField, "geometry is missing")
+		return f, problems
+	}
+	mp, n, gps := parseGeometry(rf.Geometry.Type, rf.Geometry.Coordinates, limits)
+	for _, msg := range gps {
+		kind := ProblemInvalidGeom
+		if strings.Contains(msg, "limit") {
+			kind = ProblemTooLarge
+		}
+		add(kind, "%s", msg)
+	}
+	f.Geometry, f.Vertices = mp, n
+	return f, problems
+}
+
+// propString returns a property as text: strings as they are, numbers in
+// their JSON spelling (codes are sometimes numbers in the wild).
+func propString(props map[string]json.RawMessage, key string) string {
+	raw, ok := props[key]
+	if !ok {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return strings.TrimSpace(s)
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// ringSizes scans raw coordinates without decoding them and returns the
+// number of positions in the largest ring and in total, so that a ring of a
+// million vertices is refused before a million slices are allocated.
+// positionDepth is the bracket depth of a position (3 for a Polygon, 4 for a
+// MultiPolygon).
+func ringSizes(raw []byte, positionDepth int) (maxRing, total int) {
+	depth, ring := 0, 0
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if inString {
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[':
+			depth++
+			if depth == positionDepth-1 {
+				ring = 0
+			}
+			if depth == positionDepth {
+				ring++
+				total++
+				maxRing = max(maxRing, ring)
+			}
+		case ']':
+			depth--
+		}
+	}
+	return maxRing, total
+}
+
+// parseGeometry decodes a Polygon or MultiPolygon and checks its structure:
+// finite coordinates in range, closed rings of at least four positions, the
+// vertex limits. Topology (self-intersection, holes outside shells) is
+// checked by PostGIS in the import transaction.
+func parseGeometry(typ string, raw json.RawMessage, limits ParseLimits) (*geom.MultiPolygon, int, []string) {
+	var depth int
+	switch typ {
+	case "Polygon":
+		depth = 3
+	case "MultiPolygon":
+		depth = 4
+	case "":
+		return nil, 0, []string{"geometry has no type"}
+	default:
+		return nil, 0, []string{fmt.Sprintf("geometry is a %s; a grid node needs a Polygon or MultiPolygon", typ)}
+	}
+	maxRing, total := ringSizes(raw, depth)
+	if maxRing > limits.MaxRingVertices {
+		return nil, total, []string{fmt.Sprintf("a ring has %d vertices, over the limit of %d; simplify the boundary", maxRing, limits.MaxRingVertices)}
+	}
+	if total > limits.MaxFeatureVertices {
+		return nil, total, []string{fmt.Sprintf("the geometry has %d vertices, over the limit of %d; simplify the boundary", total, limits.MaxFeatureVertices)}
+	}
+	var polys [][][][]json.Number
+	if depth == 3 {
+		var p [][][]json.Number
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, total, []string{"Polygon coordinates are not an array of rings of [longitude, latitude] positions"}
+		}
+		polys = [][][][]json.Number{p}
+	} else if err := json.Unmarshal(raw, &polys); err != nil {
+		return nil, total, []string{"MultiPolygon coordinates are not an array of polygons of rings of [longitude, latitude] positions"}
+	}
+	var msgs []string
+	if len(polys) == 0 {
+		return nil, total, []string{"geometry is empty"}
+	}
+	mp := geom.NewMultiPolygon(geom.XY)
+	for pi, p := range polys {
+		where := func(ri int) string {
+			if depth == 3 {
+				return fmt.Sprintf("ring %d", ri+1)
+			}
+			return fmt.Sprintf("polygon %d ring %d", pi+1, ri+1)
+		}
+		if len(p) == 0 {
+			msgs = append(msgs, fmt.Sprintf("polygon %d has no rings", pi+1))
+			continue
+		}
+		n := 0
+		for _, ring := range p {
+			n += len(ring)
+		}
+		flat := make([]float64, 0, 2*n)
+		var ends []int
+		ok := true
+		for ri, ring := range p {
+			bad := false
+			for vi, pos := range ring {
+				if len(pos) < 2 {
+					msgs = append(msgs, fmt.Sprintf("%s position %d has %d numbers, want [longitude, latitude]", where(ri), vi+1, len(pos)))
+					bad = true
+					break
+				}
+				lon, err1 := strconv.ParseFloat(string(pos[0]), 64)
+				lat, err2 := strconv.ParseFloat(string(pos[1]), 64)
+				switch {
+				case err1 != nil || err2 != nil || math.IsNaN(lon) || math.IsNaN(lat) || math.IsInf(lon, 0) || math.IsInf(lat, 0):
+					msgs = append(msgs, fmt.Sprintf("%s position %d [%s, %s] is not a finite number", where(ri), vi+1, pos[0], pos[1]))
+					bad = true
+				case lon < -180 || lon > 180 || lat < -90 || lat > 90:
+					msgs = append(msgs, fmt.Sprintf("%s position %d [%s, %s] is out of range (longitude ±180, latitude ±90)", where(ri), vi+1, pos[0], pos[1]))
+					bad = true
+				}
+				if bad {
+					break
+				}
+				flat = append(flat, lon, lat)
+			}
+			if bad {
+				ok = false
+				continue
+			}
+			switch {
+			case len(ring) < 4:
+				msgs = append(msgs, fmt.Sprintf("%s has %d positions; a closed ring needs at least 4", where(ri), len(ring)))
+				ok = false
+			case !sameNumber(ring[0][0], ring[len(ring)-1][0]) || !sameNumber(ring[0][1], ring[len(ring)-1][1]):
+				msgs = append(msgs, fmt.Sprintf("%s is not closed: its last position differs from its first", where(ri)))
+				ok = false
+			}
+			ends = append(ends, len(flat))
+		}
+		if !ok {
+			continue
+		}
+		poly := geom.NewPolygonFlat(geom.XY, flat, ends)
+		if err := mp.Push(poly); err != nil {
+			msgs = append(msgs, fmt.Sprintf("polygon %d: %v", pi+1, err))
+		}
+	}
+	if len(msgs) > 0 {
+		return nil, total, msgs
+	}
+	return mp, total, nil
+}
+
+func sameNumber(a, b json.Number) bool {
+	x, err1 := strconv.ParseFloat(string(a), 64)
+	y, err2 := strconv.ParseFloat(string(b), 64)
+	return err1 == nil && err2 == nil && x == y
+}
