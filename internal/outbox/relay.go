@@ -1,0 +1,301 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// NotifyChannel is the PostgreSQL channel a trigger on outbox.events
+// notifies after every insert (migration 00050), so relays wake at once
+// instead of waiting for their next poll.
+const NotifyChannel = "outbox_events"
+
+// lockClass is the first key of the transaction-scoped advisory lock a
+// relay holds on a county while it publishes that county's rows; the
+// second key is hashtext(county_code). It keeps per-county order with any
+// number of relays: one relay per county at a time, the others skip it.
+const lockClass = 0x0b0c
+
+// RelayConfig tunes a relay. Zero values take the defaults.
+type RelayConfig struct {
+	// Name identifies the relay in logs (e.g. the replica's host name).
+	Name string
+	// BatchSize is the most rows of one county published per round (default 256).
+	BatchSize int
+	// PollInterval is how long an idle relay waits when no notification
+	// arrives (default 1s); notifications wake it earlier.
+	PollInterval time.Duration
+	// MinBackoff and MaxBackoff bound the wait after a failed round,
+	// doubling in between (defaults 200ms and 15s).
+	MinBackoff, MaxBackoff time.Duration
+	// AckTimeout is how long to wait for JetStream to acknowledge a batch (default 5s).
+	AckTimeout time.Duration
+}
+
+func (c *RelayConfig) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 256
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 200 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(15*time.Second, c.MinBackoff)
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 5 * time.Second
+	}
+}
+
+// Relay publishes pending outbox rows to JetStream. Run one per replica of
+// gridd and cased; they share the work without publishing a row twice in
+// the normal course (a crash between ack and mark is covered by the
+// duplicate window and the consumers' inboxes).
+type Relay struct {
+	pool *pgxpool.Pool
+	js   jetstream.JetStream
+	cfg  RelayConfig
+	log  *slog.Logger
+	wake chan struct{}
+}
+
+// NewRelay returns a relay reading pool's outbox and publishing with js.
+func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) *Relay {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Relay{pool: pool, js: js, cfg: cfg, log: log.With("relay", cfg.Name), wake: make(chan struct{}, 1)}
+}
+
+// Run relays until ctx ends, backing off while NATS or PostgreSQL fail. It
+// returns nil when ctx is cancelled.
+func (r *Relay) Run(ctx context.Context) error {
+	go r.listen(ctx)
+	backoff := r.cfg.MinBackoff
+	for {
+		n, err := r.RelayOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var wait time.Duration
+		switch {
+		case err != nil:
+			relayFailures.Inc()
+			r.log.Warn("outbox relay round failed", "err", err, "retry_in", backoff)
+			wait = backoff + rand.N(backoff/4+1)
+			backoff = min(2*backoff, r.cfg.MaxBackoff)
+		case n > 0:
+			backoff = r.cfg.MinBackoff
+			continue // more may be waiting
+		default:
+			backoff = r.cfg.MinBackoff
+			wait = r.cfg.PollInterval
+		}
+		wake := r.wake
+		if err != nil {
+			wake = nil // a new row does not make NATS come back: keep backing off
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// listen wakes the relay when a row is inserted. Losing the listening
+// connection only costs latency: the poll still runs.
+func (r *Relay) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := r.pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+				return err
+			}
+			for {
+				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+					// The connection may be mid-wait; don't return it to the pool.
+					conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck
+					return err
+				}
+				select {
+				case r.wake <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Debug("outbox listen failed", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// RelayOnce publishes one batch of every county with pending rows that no
+// other relay is working on, and returns how many rows it marked sent. An
+// error means at least one county's batch failed; the rows stay pending.
+func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
+	counties, err := pendingCounties(ctx, r.pool)
+	if err != nil {
+		return 0, fmt.Errorf("listing pending counties: %w", err)
+	}
+	rand.Shuffle(len(counties), func(i, j int) { counties[i], counties[j] = counties[j], counties[i] })
+	total := 0
+	var errs []error
+	for _, county := range counties {
+		n, err := r.relayCounty(ctx, county)
+		total += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("county %s: %w", county, err))
+		}
+	}
+	return total, errors.Join(errs...)
+}
+
+// pendingCounties lists the counties with unsent rows with a loose index
+// scan over outbox_events_pending, cheap even with a large backlog.
+func pendingCounties(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	rows, err := pool.Query(ctx, `
+		WITH RECURSIVE c AS (
+			(SELECT county_code FROM outbox.events WHERE sent_at IS NULL ORDER BY county_code LIMIT 1)
+			UNION ALL
+			SELECT (SELECT e.county_code FROM outbox.events e
+			        WHERE e.sent_at IS NULL AND e.county_code > c.county_code
+			        ORDER BY e.county_code LIMIT 1)
+			FROM c WHERE c.county_code IS NOT NULL
+		)
+		SELECT county_code FROM c WHERE county_code IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+type pendingRow struct {
+	seq     int64
+	eventID string
+	subject string
+	payload []byte
+}
+
+// relayCounty publishes the county's oldest pending rows in seq order while
+// holding the county's advisory lock, and marks the acknowledged prefix sent
+// in the same short transaction.
+func (r *Relay) relayCounty(ctx context.Context, county string) (int, error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	var locked bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, lockClass, county).Scan(&locked); err != nil {
+		return 0, err
+	}
+	if !locked {
+		return 0, nil // another relay has this county
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT seq, event_id::text, subject, payload FROM outbox.events
+		WHERE county_code = $1 AND sent_at IS NULL
+		ORDER BY seq LIMIT $2`, county, r.cfg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pendingRow, error) {
+		var p pendingRow
+		return p, row.Scan(&p.seq, &p.eventID, &p.subject, &p.payload)
+	})
+	if err != nil || len(batch) == 0 {
+		return 0, err
+	}
+
+	acked, pubErr := r.publish(ctx, batch)
+	sent := make([]int64, acked)
+	for i := range acked {
+		sent[i] = batch[i].seq
+	}
+	if acked > 0 {
+		if _, err := tx.Exec(ctx, `
+			UPDATE outbox.events SET sent_at = now(), attempts = attempts + 1, last_error = NULL
+			WHERE seq = ANY($1)`, sent); err != nil {
+			return 0, err
+		}
+	}
+	if pubErr != nil {
+		msg := pubErr.Error()
+		if len(msg) > 500 {
+			msg = msg[:500]
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE outbox.events SET attempts = attempts + 1, last_error = $2 WHERE seq = $1`,
+			batch[acked].seq, msg); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	published.Add(float64(acked))
+	return acked, pubErr
+}
+
+// publish sends the batch pipelined and returns the length of the prefix
+// JetStream acknowledged (a duplicate counts: the stream already holds it).
+// Rows after the first failure stay pending so order is kept.
+func (r *Relay) publish(ctx context.Context, batch []pendingRow) (int, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(batch))
+	var sendErr error
+	for _, p := range batch {
+		m := nats.NewMsg(p.subject)
+		m.Data = p.payload
+		m.Header.Set(jetstream.MsgIDHeader, p.eventID)
+		f, err := r.js.PublishMsgAsync(m)
+		if err != nil {
+			sendErr = err
+			break
+		}
+		futures = append(futures, f)
+	}
+	timeout := time.NewTimer(r.cfg.AckTimeout)
+	defer timeout.Stop()
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return i, fmt.Errorf("publishing event %s: %w", batch[i].eventID, err)
+		case <-timeout.C:
+			return i, fmt.Errorf("no acknowledgement for event %s within %v", batch[i].eventID, r.cfg.AckTimeout)
+		case <-ctx.Done():
+			return i, ctx.Err()
+		}
+	}
+	if sendErr != nil {
+		return len(futures), fmt.Errorf("publishing event %s: %w", batch[len(futures)].eventID, sendErr)
+	}
+	return len(futures), nil
+}

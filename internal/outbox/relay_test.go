@@ -1,0 +1,285 @@
+package outbox_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "ecogrid/api/ecogrid/events/v1"
+	"ecogrid/internal/database"
+	"ecogrid/internal/database/dbtest"
+	"ecogrid/internal/messaging"
+	"ecogrid/internal/messaging/natstest"
+	"ecogrid/internal/outbox"
+)
+
+func enqueue(t testing.TB, pool *pgxpool.Pool, county string, n int) []uuid.UUID {
+	t.Helper()
+	ids := make([]uuid.UUID, n)
+	err := database.InTx(context.Background(), pool, func(tx pgx.Tx) error {
+		for i := range ids {
+			ids[i] = uuid.New()
+			msg := &eventsv1.ViolationReported{EventId: ids[i].String(), CountyCode: county, Description: fmt.Sprint(i)}
+			if err := outbox.Enqueue(context.Background(), tx, county, messaging.ViolationSubject(county),
+				outbox.EventViolationReported, ids[i], msg); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// countPublishes counts every publish on the violation subjects, duplicates
+// included (a core subscription sees what JetStream deduplicates).
+func countPublishes(t testing.TB, nc *nats.Conn) *atomic.Int64 {
+	t.Helper()
+	var n atomic.Int64
+	sub, err := nc.Subscribe("ecogrid.v1.violations.>", func(*nats.Msg) { n.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() }) //nolint:errcheck
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return &n
+}
+
+func streamMsgs(t testing.TB, js jetstream.JetStream) uint64 {
+	t.Helper()
+	st, err := js.Stream(context.Background(), messaging.StreamViolations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func backlog(t testing.TB, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	b, err := outbox.ReadBacklog(context.Background(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Pending
+}
+
+func TestRelayPublishesInOrderPerCountyAndMarksSent(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+
+	a := enqueue(t, pool, "130123", 40)
+	b := enqueue(t, pool, "130124", 30)
+	a = append(a, enqueue(t, pool, "130123", 20)...)
+
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Name: "t", BatchSize: 7}, nil)
+	for {
+		n, err := r.RelayOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if got := backlog(t, pool); got != 0 {
+		t.Fatalf("backlog %d after relaying, want 0", got)
+	}
+	for county, want := range map[string][]uuid.UUID{"130123": a, "130124": b} {
+		cons, err := js.OrderedConsumer(ctx, messaging.StreamViolations, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{messaging.ViolationSubject(county)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range want {
+			m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+			if err != nil {
+				t.Fatalf("county %s message %d: %v", county, i, err)
+			}
+			if got := m.Headers().Get(jetstream.MsgIDHeader); got != id.String() {
+				t.Fatalf("county %s message %d has id %s, want %s (out of order)", county, i, got, id)
+			}
+			var ev eventsv1.ViolationReported
+			if err := proto.Unmarshal(m.Data(), &ev); err != nil || ev.EventId != id.String() {
+				t.Fatalf("county %s message %d payload %v (%v)", county, i, &ev, err)
+			}
+		}
+	}
+	if got := streamMsgs(t, js); got != 90 {
+		t.Fatalf("stream holds %d messages, want 90", got)
+	}
+}
+
+func TestEnqueueIsIdempotentAndRollsBackWithTheAct(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	id := uuid.New()
+	msg := &eventsv1.ViolationReported{EventId: id.String()}
+	for range 2 {
+		if err := database.InTx(ctx, pool, func(tx pgx.Tx) error {
+			return outbox.Enqueue(ctx, tx, "130123", messaging.ViolationSubject("130123"), outbox.EventViolationReported, id, msg)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rolledBack := fmt.Errorf("act failed")
+	err := database.InTx(ctx, pool, func(tx pgx.Tx) error {
+		if err := outbox.Enqueue(ctx, tx, "130123", messaging.ViolationSubject("130123"), outbox.EventViolationReported, uuid.New(), msg); err != nil {
+			return err
+		}
+		return rolledBack
+	})
+	if err != rolledBack {
+		t.Fatalf("got %v", err)
+	}
+	if got := backlog(t, pool); got != 1 {
+		t.Fatalf("outbox holds %d pending rows, want 1", got)
+	}
+	err = database.InTx(ctx, pool, func(tx pgx.Tx) error {
+		return outbox.Enqueue(ctx, tx, "130123", messaging.ViolationSubject("999999"), outbox.EventViolationReported, uuid.New(), msg)
+	})
+	if err == nil {
+		t.Fatal("enqueued an event whose subject does not carry its county")
+	}
+}
+
+func TestConcurrentRelaysPublishEachRowOnce(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	srv := natstest.Start(t)
+	nc, js := srv.Connect(t)
+	publishes := countPublishes(t, nc)
+	const perCounty = 150
+	counties := []string{"130121", "130122", "130123", "130124"}
+	for _, c := range counties {
+		enqueue(t, pool, c, perCounty)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range 3 {
+		r := outbox.NewRelay(pool, js, outbox.RelayConfig{Name: fmt.Sprint("relay-", i), BatchSize: 16, PollInterval: 20 * time.Millisecond}, nil)
+		wg.Go(func() { r.Run(ctx) }) //nolint:errcheck
+	}
+	total := int64(perCounty * len(counties))
+	waitFor(t, "backlog to drain", 30*time.Second, func() bool { return backlog(t, pool) == 0 })
+	cancel()
+	wg.Wait()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := publishes.Load(); got != total {
+		t.Fatalf("%d publishes for %d rows: relays did double work", got, total)
+	}
+	if got := streamMsgs(t, js); got != uint64(total) {
+		t.Fatalf("stream holds %d messages, want %d", got, total)
+	}
+}
+
+func TestRelayKeepsBacklogWhileNATSDownAndDrainsAfter(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Name: "t", PollInterval: 20 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, AckTimeout: 500 * time.Millisecond}, nil)
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }() //nolint:errcheck
+
+	enqueue(t, pool, "130123", 10)
+	waitFor(t, "first rows sent", 10*time.Second, func() bool { return backlog(t, pool) == 0 })
+
+	srv.Shutdown()
+	for range 5 {
+		enqueue(t, pool, "130123", 20) // reports keep being accepted
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := backlog(t, pool); got != 100 {
+		t.Fatalf("backlog %d while NATS is down, want 100", got)
+	}
+	var attempts int
+	var lastErr *string
+	if err := pool.QueryRow(ctx, `SELECT attempts, last_error FROM outbox.events WHERE sent_at IS NULL ORDER BY seq LIMIT 1`).
+		Scan(&attempts, &lastErr); err != nil {
+		t.Fatal(err)
+	}
+	if attempts == 0 || lastErr == nil {
+		t.Fatalf("oldest pending row shows attempts=%d last_error=%v; failures are not recorded", attempts, lastErr)
+	}
+	b, err := outbox.ReadBacklog(ctx, pool)
+	if err != nil || b.Oldest <= 0 {
+		t.Fatalf("oldest pending age %v (%v)", b.Oldest, err)
+	}
+
+	srv.Restart(t)
+	waitFor(t, "backlog to drain after NATS returns", 30*time.Second, func() bool { return backlog(t, pool) == 0 })
+	if got := streamMsgs(t, js); got != 110 {
+		t.Fatalf("stream holds %d messages, want 110", got)
+	}
+	cancel()
+	<-done
+}
+
+func TestRelayRepublishAfterCrashIsDeduplicated(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	ids := enqueue(t, pool, "130123", 3)
+
+	// A relay published the first row and died before marking it sent.
+	var payload []byte
+	if err := pool.QueryRow(ctx, `SELECT payload FROM outbox.events WHERE event_id = $1`, ids[0]).Scan(&payload); err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(messaging.ViolationSubject("130123"))
+	m.Data = payload
+	m.Header.Set(jetstream.MsgIDHeader, ids[0].String())
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Name: "successor"}, nil)
+	if n, err := r.RelayOnce(ctx); err != nil || n != 3 {
+		t.Fatalf("relayed %d (%v), want 3", n, err)
+	}
+	if got := streamMsgs(t, js); got != 3 {
+		t.Fatalf("stream holds %d messages, want 3 (republish not deduplicated)", got)
+	}
+}
