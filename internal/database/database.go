@@ -82,6 +82,9 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
 		pool.Close()
+		if strings.Contains(err.Error(), "does not exist") {
+			return nil, fmt.Errorf("database in %s does not exist: run 'gridctl migrate' to create and migrate it", Redact(cfg.URL))
+		}
 		return nil, fmt.Errorf("cannot reach PostgreSQL at %s (%v): start it or set DATABASE_URL", Redact(cfg.URL), firstLine(err))
 	}
 	if err := CheckPostGIS(pctx, pool); err != nil {
@@ -131,4 +134,36 @@ func firstLine(err error) string {
 		return pgErr.Message
 	}
 	return s
+}
+
+// CreateIfMissing creates the database named in url when it does not exist,
+// connecting to the server's postgres database to do so.
+func CreateIfMissing(ctx context.Context, rawURL string) error {
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL %q is not a valid PostgreSQL URL: %v", Redact(rawURL), err)
+	}
+	name := cfg.Database
+	if name == "" || name == "postgres" {
+		return nil
+	}
+	cfg.Database = "postgres"
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("cannot reach PostgreSQL at %s (%v): start it or set DATABASE_URL", Redact(rawURL), firstLine(err))
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("creating database %s: %v", name, firstLine(err))
+	}
+	return nil
 }

@@ -1,0 +1,66 @@
+// Command gridctl is the operator's command line for ecogrid: migrations,
+// the dev stack, grid import/export, users and assignments, the
+// accountability ledger's audit, and exports.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one gridctl subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"migrate": {"apply pending database migrations (DATABASE_URL)", runMigrate},
+		"dev":     {"bring the whole stack up on this machine; Ctrl-C stops it", runDev},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := realMain(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gridctl:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context, args []string) error {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(cmds)
+		return nil
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		usage(cmds)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	return c.run(ctx, args[1:])
+}
+
+func usage(cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(os.Stderr, "usage: gridctl <command> [flags]   (gridctl <command> -h for its flags)")
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, cmds[n].summary)
+	}
+}
