@@ -9,8 +9,8 @@ export PATH := $(BIN):$(PATH)
 .PHONY: run test generate checkgenerate lint bench tools build
 
 ## run: bring the whole stack up on this machine (see README)
-run: build
-	./bin/gridctl dev
+run:
+	bash scripts/dev.sh
 
 ## test: the test suite CI runs (needs PostgreSQL+PostGIS; installs PostGIS on Debian as root)
 test:
