@@ -1,0 +1,147 @@
+// Package field owns field reporting: inspectors' patrols with their GPS
+// tracks, geotagged reports filed from the phone app (online or replayed
+// from an offline queue), the photos attached to them, patrol compliance
+// for supervisors and exports for the county office.
+//
+// The phone app works on mountain roads with one bar of signal or none, so
+// everything here is idempotent on client-generated ids: whatever the app
+// managed to send is never lost or doubled. The package owns the field
+// schema; it reaches the grid, people and the ledger only through the small
+// interfaces in deps.go, wired in cmd/gridd.
+package field
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"ecogrid/internal/database"
+	"ecogrid/internal/ledger"
+)
+
+// Location is the grid cell a WGS-84 point falls in, with its ancestors.
+// Empty codes mean the point lies outside the grid.
+type Location struct {
+	CountyCode   string
+	TownshipCode string
+	VillageCode  string
+}
+
+// Cell returns the deepest code of l ("" when outside the grid).
+func (l Location) Cell() string {
+	switch {
+	case l.VillageCode != "":
+		return l.VillageCode
+	case l.TownshipCode != "":
+		return l.TownshipCode
+	}
+	return l.CountyCode
+}
+
+// Locator finds the grid cell of a WGS-84 point. The grid context serves it
+// from its in-memory index.
+type Locator interface {
+	Locate(ctx context.Context, lat, lon float64) (Location, bool, error)
+}
+
+// Responsible is a person answerable for a grid cell at a moment.
+type Responsible struct {
+	PersonID string
+	Name     string
+	Role     string
+	NodeCode string
+}
+
+// Directory answers questions about people the field context needs: who
+// was responsible for a cell at a time (named in violation events and
+// ledger records), and which inspectors are assigned under a node (for
+// compliance, which must list inspectors who did no patrol at all).
+type Directory interface {
+	ResponsibleAt(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]Responsible, error)
+	InspectorsUnder(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]Assignee, error)
+}
+
+// Assignee is an inspector assigned to a cell.
+type Assignee struct {
+	PersonID string
+	NodeCode string
+}
+
+// PatrolRule is what the grid's tasks ask of a cell's patrols.
+type PatrolRule struct {
+	PerWeek      int // required patrols per week (0: no weekly rule)
+	PerMonth     int // required patrols per month (0: no monthly rule)
+	MinDuration  time.Duration
+	MinDistanceM float64
+}
+
+// Required returns the number of patrols the rule asks for in a period.
+func (r PatrolRule) Required(p Period) int {
+	switch p {
+	case PeriodWeek:
+		if r.PerWeek > 0 {
+			return r.PerWeek
+		}
+		if r.PerMonth > 0 {
+			return (r.PerMonth*7 + 29) / 30 // rounded up share of the month
+		}
+	case PeriodMonth:
+		if r.PerMonth > 0 {
+			return r.PerMonth
+		}
+		if r.PerWeek > 0 {
+			return r.PerWeek * 4
+		}
+	}
+	return 0
+}
+
+// TaskSource reads the patrol rules of cells from the grid's tasks.
+type TaskSource interface {
+	PatrolRules(ctx context.Context, cellCodes []string) (map[string]PatrolRule, error)
+}
+
+// LedgerEntry is one accountability record, appended inside the
+// transaction of the act it records.
+type LedgerEntry struct {
+	CountyCode    string
+	ActorID       string
+	ActorRole     string
+	ActorNodeCode string
+	Action        string
+	SubjectType   string
+	SubjectID     string
+	NodeCode      string
+	Responsible   []Responsible
+	Payload       any
+	At            time.Time
+}
+
+// Ledger appends accountability records; the ledger context implements it.
+type Ledger interface {
+	Append(ctx context.Context, tx pgx.Tx, e LedgerEntry) error
+}
+
+// Ledger actions written by this package.
+const (
+	ActionViolationReported = "violation.reported"
+)
+
+// ChainLedger is the Ledger of internal/ledger: records go into the
+// county's hash chain inside the act's transaction.
+type ChainLedger struct{}
+
+// Append implements Ledger.
+func (ChainLedger) Append(ctx context.Context, tx pgx.Tx, e LedgerEntry) error {
+	resp := make([]ledger.Responsible, len(e.Responsible))
+	for i, r := range e.Responsible {
+		resp[i] = ledger.Responsible{PersonID: r.PersonID, Name: r.Name, Role: r.Role, NodeCode: r.NodeCode}
+	}
+	_, err := ledger.Append(ctx, tx, ledger.Entry{
+		CountyCode: e.CountyCode, ActorID: e.ActorID, ActorRole: e.ActorRole, ActorNodeCode: e.ActorNodeCode,
+		Action: e.Action, SubjectType: e.SubjectType, SubjectID: e.SubjectID, NodeCode: e.NodeCode,
+		Responsible: resp, Payload: e.Payload, At: e.At,
+	})
+	return err
+}

@@ -1,0 +1,671 @@
+package field
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ecogrid/internal/coord"
+	"ecogrid/internal/database"
+	"ecogrid/internal/field/blob"
+	"ecogrid/internal/scope"
+	"ecogrid/internal/structerr"
+)
+
+// Severity of an observed problem; the values match ecogrid.v1.Severity.
+type Severity int
+
+// Severities.
+const (
+	SeverityMinor    Severity = 1
+	SeverityNormal   Severity = 2
+	SeveritySerious  Severity = 3
+	SeverityCritical Severity = 4
+)
+
+// String returns the ecogrid.v1.Severity value name used in events.
+func (s Severity) String() string {
+	switch s {
+	case SeverityMinor:
+		return "SEVERITY_MINOR"
+	case SeverityNormal:
+		return "SEVERITY_NORMAL"
+	case SeveritySerious:
+		return "SEVERITY_SERIOUS"
+	case SeverityCritical:
+		return "SEVERITY_CRITICAL"
+	}
+	return "SEVERITY_UNSPECIFIED"
+}
+
+// Position is a geotag as the device reported it.
+type Position struct {
+	Lat, Lon  float64
+	System    coord.System
+	AccuracyM float64
+}
+
+// check validates p and returns its WGS-84 latitude and longitude.
+func (p Position) check(maxAccuracy float64) (lat, lon float64, err error) {
+	if !p.System.Valid() {
+		return 0, 0, structerr.NewInvalidArgument("position: coordinate system is not given (want WGS-84, GCJ-02 or BD-09)")
+	}
+	if math.IsNaN(p.AccuracyM) || math.IsInf(p.AccuracyM, 0) || p.AccuracyM < 0 || p.AccuracyM > maxAccuracy {
+		return 0, 0, structerr.NewInvalidArgument("position: accuracy %g m is not between 0 and %g m", p.AccuracyM, maxAccuracy)
+	}
+	if p.Lat == 0 && p.Lon == 0 {
+		return 0, 0, structerr.NewInvalidArgument("position: latitude and longitude are both 0 (no GPS fix)")
+	}
+	lat, lon, err = coord.ToWGS84(p.Lat, p.Lon, p.System)
+	if err != nil {
+		return 0, 0, structerr.NewInvalidArgument("position: %v", err)
+	}
+	return lat, lon, nil
+}
+
+// Draft is a report as the phone app files it.
+type Draft struct {
+	ID          string
+	ObservedAt  time.Time
+	Category    string
+	Severity    Severity
+	Description string
+	Position    Position
+	PatrolID    string
+	PhotoSHA256 []string
+	Violation   bool
+}
+
+// Report is a filed report.
+type Report struct {
+	Draft
+	ReporterID   string
+	ReceivedAt   time.Time
+	Lat, Lon     float64 // WGS-84
+	Location     Location
+	OutsideArea  bool
+	ExifMismatch []string // photos whose EXIF disagrees with the report
+	EventID      string   // outbox event of a violation
+}
+
+var (
+	categoryCode = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+	sha256Hex    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+func checkUUID(what, id string) (uuid.UUID, error) {
+	if id == "" {
+		return uuid.Nil, structerr.NewInvalidArgument("%s is missing (a client-generated UUID)", what)
+	}
+	u, err := uuid.Parse(id)
+	if err != nil || u == uuid.Nil || len(id) != 36 {
+		return uuid.Nil, structerr.NewInvalidArgument("%s %.40q is not a UUID", what, id)
+	}
+	return u, nil
+}
+
+// normalize checks a draft and brings it to canonical form (lower-case
+// ids, deduplicated photo hashes) so that a replay hashes the same.
+func (f *Field) normalize(d *Draft, now time.Time) error {
+	if _, err := checkUUID("report_id", d.ID); err != nil {
+		return err
+	}
+	d.ID = strings.ToLower(d.ID)
+	if d.ObservedAt.IsZero() {
+		return structerr.NewInvalidArgument("observed_at is missing")
+	}
+	if d.ObservedAt.After(now.Add(f.cfg.MaxClockSkew)) {
+		return structerr.NewInvalidArgument("observed_at %s is in the future (server time %s): check the phone's clock",
+			d.ObservedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if d.ObservedAt.Before(now.Add(-f.cfg.MaxReportAge)) {
+		return structerr.NewInvalidArgument("observed_at %s is more than %d days ago",
+			d.ObservedAt.UTC().Format(time.RFC3339), int(f.cfg.MaxReportAge.Hours()/24))
+	}
+	d.ObservedAt = d.ObservedAt.UTC().Truncate(time.Microsecond)
+	if !categoryCode.MatchString(d.Category) {
+		return structerr.NewInvalidArgument("category %.40q is not a category code", d.Category)
+	}
+	if d.Severity < SeverityMinor || d.Severity > SeverityCritical {
+		return structerr.NewInvalidArgument("severity is missing or unknown")
+	}
+	if !utf8.ValidString(d.Description) {
+		return structerr.NewInvalidArgument("description is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(d.Description); n > f.cfg.MaxDescriptionRunes {
+		return structerr.NewInvalidArgument("description has %d characters, at most %d are allowed", n, f.cfg.MaxDescriptionRunes)
+	}
+	if strings.ContainsRune(d.Description, 0) {
+		return structerr.NewInvalidArgument("description contains a NUL character")
+	}
+	if d.PatrolID != "" {
+		if _, err := checkUUID("patrol_id", d.PatrolID); err != nil {
+			return err
+		}
+		d.PatrolID = strings.ToLower(d.PatrolID)
+	}
+	if len(d.PhotoSHA256) > f.cfg.MaxPhotosPerReport {
+		return structerr.NewInvalidArgument("%d photos, at most %d per report", len(d.PhotoSHA256), f.cfg.MaxPhotosPerReport)
+	}
+	photos := make([]string, 0, len(d.PhotoSHA256))
+	for _, h := range d.PhotoSHA256 {
+		h = strings.ToLower(h)
+		if !sha256Hex.MatchString(h) {
+			return structerr.NewInvalidArgument("photo reference %.70q is not a SHA-256 in hex", h)
+		}
+		if !slices.Contains(photos, h) {
+			photos = append(photos, h)
+		}
+	}
+	d.PhotoSHA256 = photos
+	_, _, err := d.Position.check(f.cfg.MaxAccuracyM)
+	return err
+}
+
+// hash is the idempotency fingerprint of a normalized draft: the same id
+// with the same content is a replay, with other content a conflict.
+func (d *Draft) hash(reporterID string) []byte {
+	h := sha256.New()
+	str := func(s string) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	num := func(v uint64) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], v)
+		h.Write(n[:])
+	}
+	str("report/v1")
+	str(reporterID)
+	str(d.ID)
+	num(uint64(d.ObservedAt.UnixMicro()))
+	str(d.Category)
+	num(uint64(d.Severity))
+	str(d.Description)
+	num(math.Float64bits(d.Position.Lat))
+	num(math.Float64bits(d.Position.Lon))
+	num(uint64(d.Position.System))
+	num(math.Float64bits(d.Position.AccuracyM))
+	str(d.PatrolID)
+	num(uint64(len(d.PhotoSHA256)))
+	for _, p := range d.PhotoSHA256 {
+		str(p)
+	}
+	if d.Violation {
+		num(1)
+	} else {
+		num(0)
+	}
+	return h.Sum(nil)
+}
+
+// Field is the field-reporting domain: it validates and stores what the
+// phone app sends and answers supervisors and the county office.
+type Field struct {
+	pool      *pgxpool.Pool
+	locator   Locator
+	directory Directory
+	tasks     TaskSource
+	ledger    Ledger
+	blobs     blob.Store
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// Deps are the collaborators of Field, wired in cmd/gridd.
+type Deps struct {
+	Pool      *pgxpool.Pool
+	Locator   Locator
+	Directory Directory
+	Tasks     TaskSource
+	Ledger    Ledger
+	Blobs     blob.Store
+	Logger    *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns the field domain. Every dependency is required.
+func New(deps Deps, cfg Config) (*Field, error) {
+	switch {
+	case deps.Pool == nil:
+		return nil, errors.New("field: database pool is required")
+	case deps.Locator == nil:
+		return nil, errors.New("field: grid locator is required")
+	case deps.Directory == nil:
+		return nil, errors.New("field: people directory is required")
+	case deps.Tasks == nil:
+		return nil, errors.New("field: grid task source is required")
+	case deps.Ledger == nil:
+		return nil, errors.New("field: ledger is required")
+	case deps.Blobs == nil:
+		return nil, errors.New("field: blob store is required")
+	}
+	f := &Field{
+		pool: deps.Pool, locator: deps.Locator, directory: deps.Directory, tasks: deps.Tasks,
+		ledger: deps.Ledger, blobs: deps.Blobs, cfg: cfg.withDefaults(), log: deps.Logger, now: deps.Now,
+	}
+	if f.log == nil {
+		f.log = slog.Default()
+	}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	return f, nil
+}
+
+// Config returns the effective configuration.
+func (f *Field) Config() Config { return f.cfg }
+
+// outsideArea reports whether code is outside the cells the caller
+// patrols: their inspector grants, or any grant when they hold none.
+func outsideArea(c scope.Caller, code string) bool {
+	if code == "" {
+		return true
+	}
+	if c.HasRole(scope.RoleInspector) {
+		return !c.Covers(code, scope.RoleInspector)
+	}
+	return !c.Covers(code)
+}
+
+// actingGrant names the role and node an act by c at code is recorded under.
+func actingGrant(c scope.Caller, code string) scope.Grant {
+	if g, ok := c.GrantFor(code); ok {
+		return g
+	}
+	if len(c.Grants) > 0 {
+		return c.Grants[0]
+	}
+	return scope.Grant{}
+}
+
+// homeCounty is the county of the caller's first grant, where a report
+// that falls outside the grid is kept.
+func homeCounty(c scope.Caller) string {
+	for _, g := range c.Grants {
+		if len(g.NodeCode) >= 6 {
+			return g.NodeCode[:6]
+		}
+	}
+	return ""
+}
+
+// SubmitReport files a report. A replay of an earlier submission (same id,
+// same content) returns the stored report with replayed=true; the same id
+// with different content is AlreadyExists.
+func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Report, bool, error) {
+	if c.PersonID == "" {
+		return Report{}, false, structerr.NewUnauthenticated("no caller")
+	}
+	if _, err := checkUUID("report_id", d.ID); err != nil {
+		return Report{}, false, err
+	}
+	d.ID = strings.ToLower(d.ID)
+	// A replay is answered before anything else is checked: the report was
+	// valid when it was first filed, whatever the clock says now.
+	if r, ok, err := f.replay(ctx, c, d); ok || err != nil {
+		return r, ok, err
+	}
+	now := f.now()
+	if err := f.normalize(&d, now); err != nil {
+		return Report{}, false, err
+	}
+	r := Report{Draft: d, ReporterID: c.PersonID}
+	var err error
+	r.Lat, r.Lon, err = d.Position.check(f.cfg.MaxAccuracyM)
+	if err != nil {
+		return Report{}, false, err
+	}
+	loc, found, err := f.locator.Locate(ctx, r.Lat, r.Lon)
+	if err != nil {
+		return Report{}, false, fmt.Errorf("locating report: %w", err)
+	}
+	if !found {
+		loc = Location{CountyCode: homeCounty(c)}
+		if loc.CountyCode == "" {
+			return Report{}, false, structerr.NewInvalidArgument("the position %.6f, %.6f is outside the grid", r.Lat, r.Lon)
+		}
+	}
+	r.Location = loc
+	r.OutsideArea = !found || outsideArea(c, loc.Cell())
+	if err := f.checkCategory(ctx, f.pool, loc.CountyCode, d.Category); err != nil {
+		return Report{}, false, err
+	}
+	reqHash := d.hash(c.PersonID)
+	err = database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+		r.ReceivedAt, err = insertReport(ctx, tx, &r, reqHash)
+		if err != nil {
+			return err
+		}
+		if err := f.linkPhotos(ctx, tx, &r); err != nil {
+			return err
+		}
+		if r.Violation {
+			return f.recordViolation(ctx, tx, c, &r)
+		}
+		return nil
+	})
+	if errors.Is(err, errReportExists) {
+		// A concurrent submission of the same id won the race.
+		if r, ok, err := f.replay(ctx, c, d); ok || err != nil {
+			return r, ok, err
+		}
+		return Report{}, false, structerr.NewAborted("report %s is being filed concurrently, retry", d.ID)
+	}
+	if err != nil {
+		return Report{}, false, err
+	}
+	return r, false, nil
+}
+
+// replay returns the stored report when d.ID was filed before by the same
+// person with the same content.
+func (f *Field) replay(ctx context.Context, c scope.Caller, d Draft) (Report, bool, error) {
+	r, reqHash, err := getReport(ctx, f.pool, d.ID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Report{}, false, nil
+	}
+	if err != nil {
+		return Report{}, false, err
+	}
+	if r.ReporterID != c.PersonID {
+		return Report{}, false, structerr.NewAlreadyExists("report id %s is already used by another report", d.ID)
+	}
+	nd := d
+	if err := f.normalize(&nd, r.ReceivedAt); err != nil || string(nd.hash(c.PersonID)) != string(reqHash) {
+		return Report{}, false, structerr.NewAlreadyExists("report %s was already filed with different content", d.ID)
+	}
+	return r, true, nil
+}
+
+func (f *Field) checkCategory(ctx context.Context, q database.Querier, county, code string) error {
+	ok, err := categoryExists(ctx, q, county, code)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return structerr.NewInvalidArgument("category %q is not known in county %s", code, county)
+	}
+	return nil
+}
+
+// recordViolation writes the outbox event and the accountability record
+// of a violation inside the report's transaction.
+func (f *Field) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Caller, r *Report) error {
+	responsible, err := f.directory.ResponsibleAt(ctx, tx, r.Location.Cell(), r.ObservedAt)
+	if err != nil {
+		return fmt.Errorf("finding the responsible people: %w", err)
+	}
+	eventID := uuid.New()
+	r.EventID = eventID.String()
+	if err := insertViolationEvent(ctx, tx, eventID, r, responsible); err != nil {
+		return err
+	}
+	g := actingGrant(c, r.Location.Cell())
+	return f.ledger.Append(ctx, tx, LedgerEntry{
+		CountyCode:    r.Location.CountyCode,
+		ActorID:       c.PersonID,
+		ActorRole:     string(g.Role),
+		ActorNodeCode: g.NodeCode,
+		Action:        ActionViolationReported,
+		SubjectType:   "report",
+		SubjectID:     r.ID,
+		NodeCode:      r.Location.Cell(),
+		Responsible:   responsible,
+		Payload: map[string]any{
+			"event_id":     r.EventID,
+			"category":     r.Category,
+			"severity":     r.Severity.String(),
+			"observed_at":  r.ObservedAt.Format(time.RFC3339Nano),
+			"latitude":     r.Lat,
+			"longitude":    r.Lon,
+			"outside_area": r.OutsideArea,
+			"photo_sha256": r.PhotoSHA256,
+		},
+		At: r.ReceivedAt,
+	})
+}
+
+// linkPhotos compares the report with the EXIF of the photos it references
+// that have already arrived; photos uploaded later are compared on upload.
+func (f *Field) linkPhotos(ctx context.Context, tx pgx.Tx, r *Report) error {
+	if len(r.PhotoSHA256) == 0 {
+		return nil
+	}
+	photos, err := getPhotos(ctx, tx, r.PhotoSHA256)
+	if err != nil {
+		return err
+	}
+	for _, p := range photos {
+		m := f.compareExif(p, r.Lat, r.Lon, r.ObservedAt)
+		if err := upsertReportPhoto(ctx, tx, r.ID, p.SHA256, m); err != nil {
+			return err
+		}
+		if m.Mismatch {
+			r.ExifMismatch = append(r.ExifMismatch, p.SHA256)
+		}
+	}
+	return nil
+}
+
+// ExifCheck is the comparison of a photo's EXIF with its report.
+type ExifCheck struct {
+	DistanceM  *float64
+	TimeDeltaS *float64
+	Mismatch   bool
+}
+
+func (f *Field) compareExif(p PhotoMeta, lat, lon float64, observed time.Time) ExifCheck {
+	var m ExifCheck
+	if p.ExifLat != nil && p.ExifLon != nil {
+		d := coord.DistanceMeters(lat, lon, *p.ExifLat, *p.ExifLon)
+		m.DistanceM = &d
+		m.Mismatch = m.Mismatch || d > f.cfg.ExifMaxDistanceM
+	}
+	if p.ExifTime != nil {
+		dt := math.Abs(p.ExifTime.Sub(observed).Seconds())
+		m.TimeDeltaS = &dt
+		m.Mismatch = m.Mismatch || dt > f.cfg.ExifMaxTimeDelta.Seconds()
+	}
+	return m
+}
+
+// GetReport returns a report the caller may see (their own, or one inside
+// their scope); anything else is NotFound.
+func (f *Field) GetReport(ctx context.Context, c scope.Caller, id string) (Report, error) {
+	if _, err := checkUUID("report_id", id); err != nil {
+		return Report{}, err
+	}
+	r, _, err := getReport(ctx, f.pool, strings.ToLower(id))
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !canSee(c, r)) {
+		return Report{}, structerr.NewNotFound("report %s not found", id)
+	}
+	return r, err
+}
+
+func canSee(c scope.Caller, r Report) bool {
+	if r.ReporterID == c.PersonID {
+		return true
+	}
+	if r.Location.Cell() == "" {
+		return false
+	}
+	return c.Covers(r.Location.Cell())
+}
+
+// BatchResult is the outcome of one item of SubmitReportBatch.
+type BatchResult struct {
+	Report   Report
+	Replayed bool
+	Err      error
+}
+
+// SubmitReportBatch files an offline queue. Items are independent: each
+// commits on its own, so one bad item never loses the others.
+func (f *Field) SubmitReportBatch(ctx context.Context, c scope.Caller, drafts []Draft) ([]BatchResult, error) {
+	if len(drafts) == 0 {
+		return nil, structerr.NewInvalidArgument("the batch is empty")
+	}
+	if len(drafts) > f.cfg.MaxBatchReports {
+		return nil, structerr.NewInvalidArgument("the batch has %d reports, at most %d are allowed", len(drafts), f.cfg.MaxBatchReports)
+	}
+	out := make([]BatchResult, len(drafts))
+	for i, d := range drafts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		r, replayed, err := f.SubmitReport(ctx, c, d)
+		if err != nil && structerr.Code(err) == structerr.Code(structerr.NewInternal("")) {
+			f.log.ErrorContext(ctx, "batch report failed", "report_id", d.ID, "error", err)
+		}
+		out[i] = BatchResult{Report: r, Replayed: replayed, Err: err}
+	}
+	return out, nil
+}
+
+// ReportFilter narrows ListReports and exports.
+type ReportFilter struct {
+	NodeCode     string
+	ObservedFrom time.Time
+	ObservedTo   time.Time
+	Category     string
+	Violation    *bool
+}
+
+func (fl ReportFilter) check() error {
+	if fl.NodeCode != "" && !regexp.MustCompile(`^[0-9]{6,}$`).MatchString(fl.NodeCode) {
+		return structerr.NewInvalidArgument("node code %.40q is not a grid code", fl.NodeCode)
+	}
+	if fl.Category != "" && !categoryCode.MatchString(fl.Category) {
+		return structerr.NewInvalidArgument("category %.40q is not a category code", fl.Category)
+	}
+	if !fl.ObservedFrom.IsZero() && !fl.ObservedTo.IsZero() && !fl.ObservedTo.After(fl.ObservedFrom) {
+		return structerr.NewInvalidArgument("the time range ends before it starts")
+	}
+	return nil
+}
+
+// visibleRoots returns the code prefixes the caller may read under the
+// filter's node, or nil when the node is outside their scope entirely.
+func visibleRoots(c scope.Caller, node string) []string {
+	roots := c.Roots()
+	if node == "" {
+		return roots
+	}
+	var out []string
+	for _, r := range roots {
+		switch {
+		case strings.HasPrefix(node, r):
+			return []string{node}
+		case strings.HasPrefix(r, node):
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ListReports returns one page of the reports the caller may see, newest
+// received first, and the token of the next page ("" at the end).
+func (f *Field) ListReports(ctx context.Context, c scope.Caller, fl ReportFilter, pageSize int, token string) ([]Report, string, error) {
+	if err := fl.check(); err != nil {
+		return nil, "", err
+	}
+	switch {
+	case pageSize <= 0:
+		pageSize = 50
+	case pageSize > 500:
+		pageSize = 500
+	}
+	var after *pageKey
+	if token != "" {
+		k, err := decodePageToken(token)
+		if err != nil {
+			return nil, "", err
+		}
+		after = &k
+	}
+	roots := visibleRoots(c, fl.NodeCode)
+	own := ""
+	if fl.NodeCode == "" {
+		own = c.PersonID // their own reports, even filed outside their cells
+	}
+	if len(roots) == 0 && own == "" {
+		return nil, "", nil
+	}
+	reports, err := listReports(ctx, f.pool, roots, own, fl, after, pageSize+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(reports) > pageSize {
+		reports = reports[:pageSize]
+		last := reports[len(reports)-1]
+		next = encodePageToken(pageKey{ReceivedAt: last.ReceivedAt, ID: last.ID})
+	}
+	return reports, next, nil
+}
+
+// Category is one entry of the report taxonomy.
+type Category struct {
+	CountyCode string
+	Code       string
+	Name       string
+}
+
+// ListCategories returns the national taxonomy plus the county's own.
+func (f *Field) ListCategories(ctx context.Context, county string) ([]Category, error) {
+	return listCategories(ctx, f.pool, county)
+}
+
+// CreateCategory adds a county category; county officers of that county only.
+func (f *Field) CreateCategory(ctx context.Context, c scope.Caller, cat Category) (Category, error) {
+	if len(cat.CountyCode) != 6 || strings.Trim(cat.CountyCode, "0123456789") != "" {
+		return Category{}, structerr.NewInvalidArgument("county code %.20q is not six digits", cat.CountyCode)
+	}
+	if !c.Covers(cat.CountyCode, scope.RoleCountyOfficer) {
+		return Category{}, structerr.NewPermissionDenied("only the county office of %s may add categories", cat.CountyCode)
+	}
+	if !categoryCode.MatchString(cat.Code) {
+		return Category{}, structerr.NewInvalidArgument("category code %.40q must be lower-case letters, digits and _ (at most 40)", cat.Code)
+	}
+	cat.Name = strings.TrimSpace(cat.Name)
+	if cat.Name == "" || utf8.RuneCountInString(cat.Name) > 100 || !utf8.ValidString(cat.Name) {
+		return Category{}, structerr.NewInvalidArgument("category name must be 1 to 100 characters")
+	}
+	if ok, err := categoryExists(ctx, f.pool, "", cat.Code); err != nil {
+		return Category{}, err
+	} else if ok {
+		return Category{}, structerr.NewAlreadyExists("category %q is in the national taxonomy", cat.Code)
+	}
+	err := insertCategory(ctx, f.pool, cat, c.PersonID)
+	if structerr.IsUniqueViolation(err, "categories_pkey") {
+		existing, err := listCategories(ctx, f.pool, cat.CountyCode)
+		if err != nil {
+			return Category{}, err
+		}
+		for _, e := range existing {
+			if e.Code == cat.Code && e.CountyCode == cat.CountyCode && e.Name == cat.Name {
+				return e, nil // idempotent replay
+			}
+		}
+		return Category{}, structerr.NewAlreadyExists("category %q already exists in county %s", cat.Code, cat.CountyCode)
+	}
+	return cat, err
+}
