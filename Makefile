@@ -35,8 +35,7 @@ generate: tools
 
 ## checkgenerate: fail when api/ is stale
 checkgenerate: generate
-	@git add -N api >/dev/null 2>&1 || true
-	@if ! git diff --quiet -- api; then echo "api/ is stale: run 'make generate' and commit"; git diff --stat -- api; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api)" ]; then echo "api/ is stale: run 'make generate' and commit"; git status --short -- api; exit 1; fi
 
 ## lint: buf lint, gofmt, go vet
 lint: tools

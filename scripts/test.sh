@@ -18,9 +18,8 @@ say "buf lint"
 buf lint
 say "checking that api/ matches proto/"
 buf generate
-git add -N api >/dev/null 2>&1 || true
-if ! git diff --quiet -- api; then
-	git diff --stat -- api >&2
+if [ -n "$(git status --porcelain -- api)" ]; then
+	git status --short -- api >&2
 	die "api/ is stale: run 'make generate' and commit the result"
 fi
 say "gofmt"
