@@ -1,0 +1,558 @@
+package grid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// ImportMode says whether an import may create nodes, update them, or both.
+type ImportMode int
+
+// Import modes: GeoJSON imports upsert; CreateNode and UpdateNode use the
+// same validation with a stricter mode.
+const (
+	ImportUpsert ImportMode = iota
+	ImportCreateOnly
+	ImportUpdateOnly
+)
+
+// ImportOptions controls one import.
+type ImportOptions struct {
+	Mode ImportMode
+	// EffectiveFrom is when changed boundaries take effect (valid_from of
+	// the new versions); zero means the transaction time.
+	EffectiveFrom time.Time
+	// DryRun validates and reports without writing.
+	DryRun bool
+	// Actor is the person recorded as author of the new versions.
+	Actor uuid.UUID
+	// Level is the level of features without a level property (a file per
+	// level); LevelUnspecified takes it from the property or the code length.
+	Level Level
+	// MayWrite reports whether the caller may write the node with this
+	// code; nil allows everything. Features it refuses are problems.
+	MayWrite func(code string) bool
+}
+
+// ImportResult reports what an accepted import did.
+type ImportResult struct {
+	Created, Updated, Unchanged int
+	Warnings                    Problems // coverage gaps
+	Nodes                       []Ref    // every node of the import, in the file's order
+	DryRun                      bool
+}
+
+// RejectedError is an import refused with every problem found. It is an
+// InvalidArgument whose message names the features and problems and whose
+// details carry each problem as a BadRequest field violation
+// ("features[7]" → message).
+type RejectedError struct{ Problems Problems }
+
+// maxMessageProblems bounds the problems spelled out in the status message;
+// the details carry all of them.
+const maxMessageProblems = 50
+
+func (e *RejectedError) Error() string {
+	errs := e.Problems.Errors()
+	return fmt.Sprintf("import refused, nothing was written: %d problem(s): %s", len(errs), errs.Summary(maxMessageProblems))
+}
+
+// GRPCStatus makes the rejection an InvalidArgument with details.
+func (e *RejectedError) GRPCStatus() *status.Status {
+	st := status.New(codes.InvalidArgument, e.Error())
+	br := &errdetails.BadRequest{}
+	for _, p := range e.Problems {
+		field := "file"
+		if p.Feature >= 0 {
+			field = fmt.Sprintf("features[%d]", p.Feature)
+		}
+		desc := p.String()
+		if p.Warning {
+			desc = "warning: " + desc
+		}
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: field, Description: desc, Reason: string(p.Kind)})
+	}
+	if withDetails, err := st.WithDetails(br); err == nil {
+		return withDetails
+	}
+	return st
+}
+
+// existingNode is what the import needs to know about a stored node.
+type existingNode struct {
+	id        uuid.UUID
+	code      string
+	level     Level
+	validFrom time.Time
+	retired   bool
+}
+
+// errDryRun rolls back a dry run's transaction.
+var errDryRun = errors.New("dry run")
+
+// Import validates features (already parsed; parseProblems are the
+// parser's findings, reported together with the database checks) and, if
+// nothing but warnings was found, writes them in one transaction: new
+// nodes get version 1, changed boundaries, names or parents a new version
+// valid from opts.EffectiveFrom, task changes update the node. Nothing is
+// written when anything is wrong; the *RejectedError lists every problem.
+//
+// The geometric checks run in PostGIS inside the transaction (ST_IsValid
+// with its reason, child outside parent beyond Config.OutsideToleranceM,
+// sibling overlap wider than OverlapToleranceM, gaps wider than
+// GapToleranceM as warnings), against the import merged with the current
+// nodes it touches: parents, siblings and children.
+func (s *Store) Import(ctx context.Context, features []Feature, parseProblems Problems, opts ImportOptions) (ImportResult, error) {
+	var res ImportResult
+	problems := append(Problems(nil), parseProblems...)
+	if len(features) == 0 && len(problems) == 0 {
+		return res, &RejectedError{Problems: Problems{{Feature: -1, Kind: ProblemMissingField, Message: "the FeatureCollection has no features"}}}
+	}
+	// Parents before children, so that parent ids exist when children are written.
+	sort.SliceStable(features, func(i, j int) bool { return features[i].Level < features[j].Level })
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var effective time.Time
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&effective); err != nil {
+			return err
+		}
+		if !opts.EffectiveFrom.IsZero() {
+			effective = opts.EffectiveFrom
+		}
+		existing, err := loadExisting(ctx, tx, features)
+		if err != nil {
+			return err
+		}
+		checked := s.checkStructure(features, existing, opts, effective, &problems)
+		if err := s.checkGeometry(ctx, tx, features, checked, &problems); err != nil {
+			return err
+		}
+		if len(problems.Errors()) > 0 {
+			return &RejectedError{Problems: problems}
+		}
+		res.Warnings = problems.Warnings()
+		if err := s.write(ctx, tx, features, existing, opts, effective, &res); err != nil {
+			return err
+		}
+		if opts.DryRun {
+			res.DryRun = true
+			return errDryRun
+		}
+		return nil
+	})
+	if errors.Is(err, errDryRun) {
+		err = nil
+	}
+	if err != nil {
+		return ImportResult{}, err
+	}
+	// Report nodes in the file's order.
+	sort.SliceStable(res.Nodes, func(i, j int) bool { return res.Nodes[i].Code < res.Nodes[j].Code })
+	return res, nil
+}
+
+// ImportGeoJSON parses a FeatureCollection from r (within the store's
+// limits) and imports it. A file that cannot be read as GeoJSON is refused
+// with its parse problems before the database is asked anything.
+func (s *Store) ImportGeoJSON(ctx context.Context, r io.Reader, opts ImportOptions) (ImportResult, error) {
+	limits := s.cfg.Limits
+	limits.DefaultLevel = opts.Level
+	features, problems := ParseFeatureCollection(r, limits)
+	for _, p := range problems {
+		if p.Kind == ProblemMalformed || p.Kind == ProblemTooLarge && p.Feature < 0 {
+			return ImportResult{}, &RejectedError{Problems: problems}
+		}
+	}
+	return s.Import(ctx, features, problems, opts)
+}
+
+func loadExisting(ctx context.Context, tx pgx.Tx, features []Feature) (map[string]*existingNode, error) {
+	var codes []string
+	var ids []uuid.UUID
+	for _, f := range features {
+		codes = append(codes, f.Code)
+		if f.ParentCode != "" {
+			codes = append(codes, f.ParentCode)
+		}
+		if f.ID != uuid.Nil {
+			ids = append(ids, f.ID)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT id, code, level, valid_from, retired_at IS NOT NULL FROM grid.nodes
+		WHERE code = ANY($1) OR id = ANY($2)`, codes, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]*existingNode{}
+	for rows.Next() {
+		var e existingNode
+		var level int16
+		if err := rows.Scan(&e.id, &e.code, &level, &e.validFrom, &e.retired); err != nil {
+			return nil, err
+		}
+		e.level = Level(level)
+		out[e.code] = &e
+		out["id:"+e.id.String()] = &e
+	}
+	return out, rows.Err()
+}
+
+// checkStructure runs the checks that need no geometry: scope, duplicate
+// codes and ids, parents, modes and effective dates. It returns which
+// features may go on to the geometric checks as members of the merged grid.
+func (s *Store) checkStructure(features []Feature, existing map[string]*existingNode, opts ImportOptions, effective time.Time, problems *Problems) map[int]bool {
+	ok := map[int]bool{}
+	inFile := map[string]int{}
+	ids := map[uuid.UUID]int{}
+	for _, f := range features {
+		add := func(kind ProblemKind, format string, args ...any) {
+			*problems = append(*problems, Problem{Feature: f.Index, Code: f.Code, Name: f.Name, Kind: kind, Message: fmt.Sprintf(format, args...)})
+		}
+		before := len(*problems)
+		if opts.MayWrite != nil && !opts.MayWrite(f.Code) {
+			add(ProblemCodeParent, "code %s is outside the area you may edit", f.Code)
+		}
+		if first, dup := inFile[f.Code]; dup {
+			add(ProblemDuplicateCode, "code %s already appears at feature %d", f.Code, first)
+		} else {
+			inFile[f.Code] = f.Index
+		}
+		if f.ID != uuid.Nil {
+			if first, dup := ids[f.ID]; dup {
+				add(ProblemDuplicateCode, "id %s already appears at feature %d", f.ID, first)
+			}
+			ids[f.ID] = f.Index
+		}
+		ex := existing[f.Code]
+		if f.ID != uuid.Nil {
+			if byID := existing["id:"+f.ID.String()]; byID != nil && byID.code != f.Code {
+				add(ProblemDuplicateCode, "id %s belongs to node %s; a node's code cannot change through an import", f.ID, byID.code)
+			}
+			if ex != nil && ex.id != f.ID {
+				add(ProblemDuplicateCode, "code %s already belongs to another node (%s)", f.Code, ex.id)
+			}
+		}
+		switch {
+		case ex != nil && ex.retired:
+			add(ProblemDuplicateCode, "code %s belongs to a retired node", f.Code)
+		case ex != nil && opts.Mode == ImportCreateOnly && f.ID == uuid.Nil:
+			add(ProblemDuplicateCode, "code %s already exists", f.Code)
+		case ex == nil && opts.Mode == ImportUpdateOnly:
+			add(ProblemCodeParent, "node %s does not exist", f.Code)
+		case ex != nil && !effective.After(ex.validFrom):
+			add(ProblemCodeParent, "the change would take effect at %s, not after the current version's start %s",
+				effective.UTC().Format(time.RFC3339), ex.validFrom.UTC().Format(time.RFC3339))
+		}
+		if ex != nil && ex.level != f.Level {
+			add(ProblemBadCode, "node %s is a %s, not a %s", f.Code, ex.level, f.Level)
+		}
+		if f.Level > LevelCounty {
+			_, parentInFile := inFile[f.ParentCode]
+			if p := existing[f.ParentCode]; !parentInFile && (p == nil || p.retired) {
+				add(ProblemCodeParent, "parent %s %s does not exist; import it first or in the same file", f.Level-1, f.ParentCode)
+			}
+		}
+		ok[f.Index] = len(*problems) == before
+	}
+	return ok
+}
+
+// checkGeometry loads the features into a temporary table and runs the
+// PostGIS checks.
+func (s *Store) checkGeometry(ctx context.Context, tx pgx.Tx, features []Feature, structOK map[int]bool, problems *Problems) error {
+	byIndex := map[int]*Feature{}
+	for i := range features {
+		byIndex[features[i].Index] = &features[i]
+	}
+	add := func(idx int, kind ProblemKind, warning bool, areaM2 float64, format string, args ...any) {
+		f := byIndex[idx]
+		*problems = append(*problems, Problem{Feature: idx, Code: f.Code, Name: f.Name, Kind: kind, Warning: warning, AreaM2: areaM2, Message: fmt.Sprintf(format, args...)})
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE grid_import (
+			idx int PRIMARY KEY, code text NOT NULL, parent_code text NOT NULL, struct_ok boolean NOT NULL,
+			geom geometry NOT NULL, valid boolean) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	rows := make([][]any, 0, len(features))
+	for _, f := range features {
+		rows = append(rows, []any{f.Index, f.Code, f.ParentCode, structOK[f.Index], f.Geometry})
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"grid_import"}, []string{"idx", "code", "parent_code", "struct_ok", "geom"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("loading import: %w", err)
+	}
+	// 1. Validity, with PostGIS's reason (e.g. "Self-intersection[114.45 38.07]").
+	res, err := tx.Query(ctx, `UPDATE grid_import SET valid = ST_IsValid(geom) RETURNING idx, valid, CASE WHEN valid THEN '' ELSE ST_IsValidReason(geom) END`)
+	if err != nil {
+		return err
+	}
+	for res.Next() {
+		var idx int
+		var valid bool
+		var reason string
+		if err := res.Scan(&idx, &valid, &reason); err != nil {
+			res.Close()
+			return err
+		}
+		if !valid {
+			add(idx, ProblemInvalidGeom, false, 0, "invalid polygon: %s", describeInvalid(reason))
+		}
+	}
+	res.Close()
+	if err := res.Err(); err != nil {
+		return err
+	}
+	// 2. The merged grid: valid imported features, and the current nodes
+	// they touch (parents, siblings, children) that the import does not replace.
+	if _, err := tx.Exec(ctx, `
+		CREATE TEMP TABLE grid_eff ON COMMIT DROP AS
+		SELECT idx, code, parent_code, geom, true AS imported FROM grid_import WHERE valid AND struct_ok
+		UNION ALL
+		SELECT NULL, n.code, coalesce(p.code, ''), n.geom, false
+		FROM grid.nodes n LEFT JOIN grid.nodes p ON p.id = n.parent_id
+		WHERE n.retired_at IS NULL AND n.code NOT IN (SELECT code FROM grid_import)
+		  AND (n.code IN (SELECT parent_code FROM grid_import)
+		    OR coalesce(p.code, '') IN (SELECT parent_code FROM grid_import)
+		    OR p.code IN (SELECT code FROM grid_import));
+		CREATE INDEX ON grid_eff USING gist (geom);
+		CREATE INDEX ON grid_eff (parent_code);
+		ANALYZE grid_eff`); err != nil {
+		return err
+	}
+	cfg := s.cfg
+	// 3. Children sticking out of their parent by more than the tolerance.
+	out, err := tx.Query(ctx, `
+		WITH pairs AS MATERIALIZED (
+			SELECT c.idx AS cidx, c.code AS ccode, c.imported AS cimp, c.geom AS cgeom,
+			       p.idx AS pidx, p.code AS pcode, p.geom AS pgeom
+			FROM grid_eff c JOIN grid_eff p ON p.code = c.parent_code
+			WHERE (c.imported OR p.imported) AND NOT ST_CoveredBy(c.geom, p.geom)
+		), beyond AS (
+			SELECT *, ST_Difference(cgeom, ST_Buffer(pgeom::geography, $1)::geometry) AS outside FROM pairs
+		)
+		SELECT cidx, ccode, cimp, pidx, pcode,
+		       ST_Area(ST_Difference(cgeom, pgeom)::geography),
+		       (SELECT max(ST_Distance(d.geom::geography, pgeom::geography)) FROM ST_DumpPoints(ST_Difference(cgeom, pgeom)) d)
+		FROM beyond WHERE NOT ST_IsEmpty(outside) AND ST_Area(outside::geography) > 0.01`, cfg.OutsideToleranceM)
+	if err != nil {
+		return err
+	}
+	for out.Next() {
+		var cidx, pidx *int
+		var ccode, pcode string
+		var cimp bool
+		var area, dist float64
+		if err := out.Scan(&cidx, &ccode, &cimp, &pidx, &pcode, &area, &dist); err != nil {
+			out.Close()
+			return err
+		}
+		if cimp {
+			add(*cidx, ProblemOutsideParent, false, area, "sticks out of its parent %s by up to %.0f m (%.2f ha outside; tolerance %.0f m)", pcode, dist, area/1e4, cfg.OutsideToleranceM)
+		} else {
+			add(*pidx, ProblemOutsideParent, false, area, "existing child %s would stick out of the new boundary by up to %.0f m (%.2f ha outside; tolerance %.0f m)", ccode, dist, area/1e4, cfg.OutsideToleranceM)
+		}
+	}
+	out.Close()
+	if err := out.Err(); err != nil {
+		return err
+	}
+	// 4. Siblings overlapping in a region wider than the tolerance.
+	ov, err := tx.Query(ctx, `
+		WITH pairs AS MATERIALIZED (
+			SELECT a.idx AS aidx, a.code AS acode, a.imported AS aimp, b.idx AS bidx, b.code AS bcode, b.imported AS bimp,
+			       ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS i
+			FROM grid_eff a JOIN grid_eff b
+			  ON a.parent_code = b.parent_code AND a.code < b.code AND ST_Intersects(a.geom, b.geom)
+			WHERE (a.imported OR b.imported) AND NOT ST_Touches(a.geom, b.geom)
+		)
+		SELECT aidx, acode, aimp, bidx, bcode, bimp, ST_Area(i::geography),
+		       ST_AsText(ST_PointOnSurface(i), 6)
+		FROM pairs
+		WHERE NOT ST_IsEmpty(i) AND NOT ST_IsEmpty(ST_Buffer(i::geography, -$1::float8 / 2)::geometry)`, cfg.OverlapToleranceM)
+	if err != nil {
+		return err
+	}
+	for ov.Next() {
+		var aidx, bidx *int
+		var acode, bcode, where string
+		var aimp, bimp bool
+		var area float64
+		if err := ov.Scan(&aidx, &acode, &aimp, &bidx, &bcode, &bimp, &area, &where); err != nil {
+			ov.Close()
+			return err
+		}
+		if aimp {
+			add(*aidx, ProblemOverlap, false, area, "overlaps sibling %s over %.2f ha near %s (tolerance %.0f m)", bcode, area/1e4, where, cfg.OverlapToleranceM)
+		} else {
+			add(*bidx, ProblemOverlap, false, area, "overlaps sibling %s over %.2f ha near %s (tolerance %.0f m)", acode, area/1e4, where, cfg.OverlapToleranceM)
+		}
+	}
+	ov.Close()
+	if err := ov.Err(); err != nil {
+		return err
+	}
+	// 5. Gaps: parts of a parent no child covers (warnings).
+	gaps, err := tx.Query(ctx, `
+		WITH kids AS (
+			SELECT parent_code, ST_Union(geom) AS u, bool_or(imported) AS any_imported, min(idx) AS first_idx
+			FROM grid_eff WHERE parent_code <> '' GROUP BY parent_code
+		), gap AS MATERIALIZED (
+			SELECT p.idx AS pidx, p.code AS pcode, k.first_idx,
+			       ST_CollectionExtract(ST_Difference(p.geom, k.u), 3) AS g
+			FROM kids k JOIN grid_eff p ON p.code = k.parent_code
+			WHERE k.any_imported OR p.imported
+		)
+		SELECT pidx, pcode, first_idx, ST_Area(g::geography), ST_AsText(ST_PointOnSurface(g), 6)
+		FROM gap WHERE NOT ST_IsEmpty(g) AND NOT ST_IsEmpty(ST_Buffer(g::geography, -$1::float8 / 2)::geometry)`, cfg.GapToleranceM)
+	if err != nil {
+		return err
+	}
+	for gaps.Next() {
+		var pidx, first *int
+		var pcode, where string
+		var area float64
+		if err := gaps.Scan(&pidx, &pcode, &first, &area, &where); err != nil {
+			gaps.Close()
+			return err
+		}
+		idx := -1
+		switch {
+		case pidx != nil:
+			idx = *pidx
+		case first != nil:
+			idx = *first
+		}
+		if idx < 0 {
+			continue
+		}
+		add(idx, ProblemGap, true, area, "%.2f ha of %s is covered by none of its children (near %s)", area/1e4, pcode, where)
+	}
+	gaps.Close()
+	return gaps.Err()
+}
+
+// describeInvalid turns PostGIS's reason ("Self-intersection[114.45 38.07]")
+// into words a GIS officer knows.
+func describeInvalid(reason string) string {
+	kind, where, _ := strings.Cut(reason, "[")
+	where = strings.TrimSuffix(where, "]")
+	if where != "" {
+		where = " at " + where
+	}
+	switch kind {
+	case "Self-intersection":
+		return "the boundary crosses itself (self-intersection, e.g. a bow-tie)" + where
+	case "Ring Self-intersection":
+		return "a ring touches itself" + where
+	case "Too few points in geometry component":
+		return "a ring has too few distinct points" + where
+	case "Hole lies outside shell":
+		return "a hole lies outside its polygon" + where
+	case "Nested shells":
+		return "polygons of the MultiPolygon are nested" + where
+	case "Interior is disconnected":
+		return "holes cut the polygon into pieces" + where
+	}
+	return reason
+}
+
+// write applies the accepted import.
+func (s *Store) write(ctx context.Context, tx pgx.Tx, features []Feature, existing map[string]*existingNode, opts ImportOptions, effective time.Time, res *ImportResult) error {
+	ids := map[string]uuid.UUID{}
+	for code, e := range existing {
+		if !strings.HasPrefix(code, "id:") {
+			ids[code] = e.id
+		}
+	}
+	var actor *uuid.UUID
+	if opts.Actor != uuid.Nil {
+		actor = &opts.Actor
+	}
+	for _, f := range features {
+		var parent *uuid.UUID
+		if f.Level > LevelCounty {
+			p := ids[f.ParentCode]
+			parent = &p
+		}
+		tasks := f.Tasks
+		if tasks == nil {
+			tasks = []Task{}
+		}
+		ex := existing[f.Code]
+		if ex == nil {
+			id := f.ID
+			if id == uuid.Nil {
+				id = newID()
+			}
+			ids[f.Code] = id
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO grid.nodes (id, county_code, code, level, name, parent_id, geom, area_ha, tasks, version, valid_from, updated_by)
+				VALUES ($1, $2, $3, $4, $5, $6, $7::geometry, ST_Area($7::geometry::geography) / 10000, $8, 1, $9, $10)`,
+				id, CountyCode(f.Code), f.Code, int16(f.Level), f.Name, parent, f.Geometry, tasks, effective, actor); err != nil {
+				return fmt.Errorf("creating node %s: %w", f.Code, err)
+			}
+			if err := insertVersion(ctx, tx, id, actor); err != nil {
+				return err
+			}
+			res.Created++
+			res.Nodes = append(res.Nodes, Ref{ID: id, Code: f.Code, Name: f.Name, Level: f.Level})
+			continue
+		}
+		var boundaryChanged, tasksChanged bool
+		err := tx.QueryRow(ctx, `SELECT name <> $2 OR NOT (geom = $3::geometry) OR parent_id IS DISTINCT FROM $4, tasks <> $5::jsonb
+			FROM grid.nodes WHERE id = $1`, ex.id, f.Name, f.Geometry, parent, tasks).Scan(&boundaryChanged, &tasksChanged)
+		if err != nil {
+			return fmt.Errorf("comparing node %s: %w", f.Code, err)
+		}
+		if !f.HasTasks {
+			tasksChanged = false
+		}
+		res.Nodes = append(res.Nodes, Ref{ID: ex.id, Code: f.Code, Name: f.Name, Level: f.Level})
+		switch {
+		case boundaryChanged:
+			if _, err := tx.Exec(ctx, `UPDATE grid.node_versions SET valid_to = $2 WHERE node_id = $1 AND valid_to IS NULL`, ex.id, effective); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `
+				UPDATE grid.nodes SET name = $2, geom = $3::geometry, area_ha = ST_Area($3::geometry::geography) / 10000, parent_id = $4,
+					tasks = CASE WHEN $5 THEN $6::jsonb ELSE tasks END,
+					version = version + 1, valid_from = $7, updated_by = $8
+				WHERE id = $1`, ex.id, f.Name, f.Geometry, parent, f.HasTasks, tasks, effective, actor); err != nil {
+				return fmt.Errorf("updating node %s: %w", f.Code, err)
+			}
+			if err := insertVersion(ctx, tx, ex.id, actor); err != nil {
+				return err
+			}
+			res.Updated++
+		case tasksChanged:
+			if _, err := tx.Exec(ctx, `UPDATE grid.nodes SET tasks = $2, updated_by = $3 WHERE id = $1`, ex.id, tasks, actor); err != nil {
+				return err
+			}
+			res.Updated++
+		default:
+			res.Unchanged++
+		}
+	}
+	return nil
+}
+
+func insertVersion(ctx context.Context, tx pgx.Tx, id uuid.UUID, actor *uuid.UUID) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO grid.node_versions (node_id, version, county_code, code, level, name, parent_id, geom, area_ha, valid_from, created_by)
+		SELECT id, version, county_code, code, level, name, parent_id, geom, area_ha, valid_from, $2 FROM grid.nodes WHERE id = $1`, id, actor)
+	if err != nil {
+		return fmt.Errorf("recording version of node %s: %w", id, err)
+	}
+	return nil
+}
+

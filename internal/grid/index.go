@@ -1,0 +1,374 @@
+package grid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tidwall/rtree"
+	"github.com/twpayne/go-geom"
+)
+
+// NotifyChannel is the PostgreSQL channel the grid.nodes trigger notifies
+// with the latest change_seq after every write.
+const NotifyChannel = "grid_nodes_changed"
+
+// Index answers "which cell is this point in" from memory: an R-tree per
+// level over the bounding boxes of every current polygon, then an exact
+// point-in-polygon test that respects holes. It is an immutable snapshot
+// swapped atomically on change, so Locate never takes a lock.
+//
+// Every gridd replica keeps its Index in step with grid.nodes by Run: it
+// LISTENs on NotifyChannel and fetches the rows whose change_seq is above
+// the last one seen (writers serialise on an advisory lock, so change_seq
+// order is commit order), and polls max(change_seq) as a fallback, so a
+// change made through any replica is visible everywhere within a second.
+type Index struct {
+	snap atomic.Pointer[snapshot]
+	pool *pgxpool.Pool
+	log  *slog.Logger
+
+	refreshMu sync.Mutex // one refresh at a time
+	// PollInterval is how often Run checks max(change_seq) when no
+	// notification arrives (default 500 ms).
+	PollInterval time.Duration
+}
+
+type snapshot struct {
+	seq    int64
+	levels []Level // levels present, deepest first
+	trees  map[Level]*rtree.RTreeG[*polyEntry]
+	nodes  map[uuid.UUID]*indexNode
+}
+
+type indexNode struct {
+	ref    Ref
+	parent uuid.UUID
+	polys  []*polyEntry
+}
+
+// polyEntry is one polygon of a node: its rings as one flat [x0 y0 x1 y1 …]
+// slice with ring end offsets, the layout go-geom uses, so a vertex costs
+// 16 bytes.
+type polyEntry struct {
+	node     *indexNode
+	min, max [2]float64
+	flat     []float64
+	ends     []int
+}
+
+// NewIndex returns an empty index reading from pool; call Load (or Run)
+// before Locate answers.
+func NewIndex(pool *pgxpool.Pool, logger *slog.Logger) *Index {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	ix := &Index{pool: pool, log: logger, PollInterval: 500 * time.Millisecond}
+	ix.snap.Store(&snapshot{trees: map[Level]*rtree.RTreeG[*polyEntry]{}, nodes: map[uuid.UUID]*indexNode{}})
+	return ix
+}
+
+// Seq returns the change_seq the index reflects.
+func (ix *Index) Seq() int64 { return ix.snap.Load().seq }
+
+// Len returns the number of nodes indexed.
+func (ix *Index) Len() int { return len(ix.snap.Load().nodes) }
+
+// Locate returns the deepest current node whose area covers the WGS-84
+// point, with its ancestors. Points on an edge shared by two cells resolve
+// to exactly one of them: the crossing test is half-open (a cell owns its
+// west and south edges) and computes every edge's crossing in a canonical
+// direction, so the two cells sharing an edge agree bit for bit. A point
+// on the outer boundary of the grid, which no half-open test claims, goes
+// to the covering cell with the smallest code.
+func (ix *Index) Locate(lat, lon float64) (Location, bool) {
+	s := ix.snap.Load()
+	for _, l := range s.levels {
+		if n := s.locateLevel(l, lon, lat); n != nil {
+			return s.location(n), true
+		}
+	}
+	return Location{}, false
+}
+
+func (s *snapshot) locateLevel(l Level, x, y float64) *indexNode {
+	var hit, edge *indexNode
+	s.trees[l].Search([2]float64{x, y}, [2]float64{x, y}, func(_, _ [2]float64, p *polyEntry) bool {
+		in, on := p.contains(x, y)
+		if in {
+			hit = p.node
+			return false
+		}
+		if on && (edge == nil || p.node.ref.Code < edge.ref.Code) {
+			edge = p.node
+		}
+		return true
+	})
+	if hit != nil {
+		return hit
+	}
+	return edge
+}
+
+func (s *snapshot) location(n *indexNode) Location {
+	loc := Location{Cell: n.ref}
+	depth := 0
+	for p := n; p != nil && depth < 16; depth++ {
+		loc.Path = append(loc.Path, p.ref)
+		if p.parent == uuid.Nil {
+			break
+		}
+		p = s.nodes[p.parent]
+	}
+	for i, j := 0, len(loc.Path)-1; i < j; i, j = i+1, j-1 {
+		loc.Path[i], loc.Path[j] = loc.Path[j], loc.Path[i]
+	}
+	return loc
+}
+
+// contains is the even-odd crossing test over all rings (holes included)
+// with a half-open rule, plus an exact on-boundary flag.
+func (p *polyEntry) contains(x, y float64) (in, on bool) {
+	start := 0
+	for _, end := range p.ends {
+		f := p.flat[start:end]
+		for i := 0; i+3 < len(f); i += 2 {
+			ax, ay, bx, by := f[i], f[i+1], f[i+2], f[i+3]
+			if ay > by { // canonical direction: from lower to upper y
+				ax, ay, bx, by = bx, by, ax, ay
+			}
+			if y < ay || y > by {
+				continue
+			}
+			if ay == by { // horizontal edge: only "on" matters
+				if y == ay && x >= min(ax, bx) && x <= max(ax, bx) {
+					on = true
+				}
+				continue
+			}
+			cross := ax + (y-ay)*(bx-ax)/(by-ay)
+			if cross == x {
+				on = true
+			}
+			if y < by && x < cross { // half-open in y: [ay, by)
+				in = !in
+			}
+		}
+		start = end
+	}
+	return in, on
+}
+
+// Load replaces the index with every current node in the database.
+func (ix *Index) Load(ctx context.Context) error {
+	ix.refreshMu.Lock()
+	defer ix.refreshMu.Unlock()
+	s := &snapshot{trees: map[Level]*rtree.RTreeG[*polyEntry]{}, nodes: map[uuid.UUID]*indexNode{}}
+	if err := ix.apply(ctx, s, 0); err != nil {
+		return err
+	}
+	ix.snap.Store(s)
+	return nil
+}
+
+// Refresh applies the changes committed since the index's change_seq.
+func (ix *Index) Refresh(ctx context.Context) error {
+	ix.refreshMu.Lock()
+	defer ix.refreshMu.Unlock()
+	old := ix.snap.Load()
+	var newest int64
+	if err := ix.pool.QueryRow(ctx, `SELECT coalesce(max(change_seq), 0) FROM grid.nodes`).Scan(&newest); err != nil {
+		return fmt.Errorf("grid index: reading change_seq: %w", err)
+	}
+	if newest <= old.seq {
+		return nil
+	}
+	// Copy on write: the R-trees copy lazily, the node map eagerly (grid
+	// changes are rare; readers keep using the old snapshot meanwhile).
+	s := &snapshot{seq: old.seq, trees: make(map[Level]*rtree.RTreeG[*polyEntry], len(old.trees)), nodes: maps.Clone(old.nodes)}
+	for l, t := range old.trees {
+		s.trees[l] = t.Copy()
+	}
+	if err := ix.apply(ctx, s, old.seq); err != nil {
+		return err
+	}
+	ix.snap.Store(s)
+	return nil
+}
+
+// apply reads the nodes changed after seq into s.
+func (ix *Index) apply(ctx context.Context, s *snapshot, seq int64) error {
+	rows, err := ix.pool.Query(ctx, `
+		SELECT id, code, level, name, coalesce(parent_id, '00000000-0000-0000-0000-000000000000'), geom, retired_at IS NOT NULL, change_seq
+		FROM grid.nodes WHERE change_seq > $1 ORDER BY change_seq`, seq)
+	if err != nil {
+		return fmt.Errorf("grid index: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			ref     Ref
+			parent  uuid.UUID
+			mp      *geom.MultiPolygon
+			retired bool
+			cs      int64
+			level   int16
+		)
+		if err := rows.Scan(&ref.ID, &ref.Code, &level, &ref.Name, &parent, &mp, &retired, &cs); err != nil {
+			return fmt.Errorf("grid index: %w", err)
+		}
+		ref.Level = Level(level)
+		s.remove(ref.ID)
+		if !retired {
+			s.insert(ref, parent, mp)
+		}
+		s.seq = max(s.seq, cs)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("grid index: %w", err)
+	}
+	s.levels = s.levels[:0]
+	for l, t := range s.trees {
+		if t.Len() > 0 {
+			s.levels = append(s.levels, l)
+		}
+	}
+	sort.Slice(s.levels, func(i, j int) bool { return s.levels[i] > s.levels[j] })
+	return nil
+}
+
+func (s *snapshot) remove(id uuid.UUID) {
+	n, ok := s.nodes[id]
+	if !ok {
+		return
+	}
+	t := s.trees[n.ref.Level]
+	for _, p := range n.polys {
+		t.Delete(p.min, p.max, p)
+	}
+	delete(s.nodes, id)
+}
+
+func (s *snapshot) insert(ref Ref, parent uuid.UUID, mp *geom.MultiPolygon) {
+	n := &indexNode{ref: ref, parent: parent}
+	t := s.trees[ref.Level]
+	if t == nil {
+		t = &rtree.RTreeG[*polyEntry]{}
+		s.trees[ref.Level] = t
+	}
+	for i := range mp.NumPolygons() {
+		poly := mp.Polygon(i)
+		flat := poly.FlatCoords()
+		stride := poly.Stride()
+		pe := &polyEntry{node: n}
+		if stride == 2 {
+			pe.flat = append([]float64(nil), flat...)
+			pe.ends = append([]int(nil), poly.Ends()...)
+		} else { // drop Z/M
+			for k := 0; k+1 < len(flat); k += stride {
+				pe.flat = append(pe.flat, flat[k], flat[k+1])
+			}
+			for _, e := range poly.Ends() {
+				pe.ends = append(pe.ends, e/stride*2)
+			}
+		}
+		if len(pe.flat) < 2 {
+			continue
+		}
+		pe.min = [2]float64{pe.flat[0], pe.flat[1]}
+		pe.max = pe.min
+		for k := 0; k+1 < len(pe.flat); k += 2 {
+			pe.min[0], pe.min[1] = min(pe.min[0], pe.flat[k]), min(pe.min[1], pe.flat[k+1])
+			pe.max[0], pe.max[1] = max(pe.max[0], pe.flat[k]), max(pe.max[1], pe.flat[k+1])
+		}
+		n.polys = append(n.polys, pe)
+		t.Insert(pe.min, pe.max, pe)
+	}
+	s.nodes[ref.ID] = n
+}
+
+// Node returns the indexed node's reference, for callers that only need to
+// know that a current node exists and what it is called.
+func (ix *Index) Node(id uuid.UUID) (Ref, bool) {
+	n, ok := ix.snap.Load().nodes[id]
+	if !ok {
+		return Ref{}, false
+	}
+	return n.ref, true
+}
+
+// Run keeps the index in step with the database until ctx ends: a full
+// Load, then LISTEN for change notifications with a poll of max(change_seq)
+// every PollInterval as a fallback. Connection failures are retried with
+// backoff; Run returns only ctx's error.
+func (ix *Index) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := ix.listen(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ix.log.Warn("grid index listener failed, retrying", slog.Any("error", err), slog.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func (ix *Index) listen(ctx context.Context) error {
+	pc, err := ix.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pc.Hijack() // a dedicated connection, closed when listening ends
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{NotifyChannel}.Sanitize()); err != nil {
+		return err
+	}
+	// Load after LISTEN so that no change falls between the two.
+	if ix.Seq() == 0 {
+		if err := ix.Load(ctx); err != nil {
+			return err
+		}
+	} else if err := ix.Refresh(ctx); err != nil {
+		return err
+	}
+	ix.log.Info("grid index loaded", slog.Int("nodes", ix.Len()), slog.Int64("change_seq", ix.Seq()))
+	poll := ix.PollInterval
+	if poll <= 0 {
+		poll = 500 * time.Millisecond
+	}
+	for {
+		wctx, cancel := context.WithTimeout(ctx, poll)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			if seq, perr := strconv.ParseInt(n.Payload, 10, 64); perr == nil && seq <= ix.Seq() {
+				continue
+			}
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			// poll: fall through to Refresh, which checks max(change_seq)
+		default:
+			return err
+		}
+		if err := ix.Refresh(ctx); err != nil {
+			return err
+		}
+	}
+}
