@@ -555,4 +555,3 @@ func insertVersion(ctx context.Context, tx pgx.Tx, id uuid.UUID, actor *uuid.UUI
 	}
 	return nil
 }
-
