@@ -1,0 +1,195 @@
+package cases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "ecogrid/api/ecogrid/events/v1"
+	"ecogrid/internal/database"
+)
+
+// EscalateOverdue puts every overdue case that is not yet under county
+// supervision under it (督办), as the system, with a timeline entry, a
+// ledger record and a CaseEvent each. Several replicas may sweep at once:
+// each case is re-checked under its row lock. It returns how many cases it
+// escalated.
+func (t *Tracker) EscalateOverdue(ctx context.Context) (int, error) {
+	now := t.now().UTC().Truncate(time.Microsecond)
+	rows, err := t.pool.Query(ctx, `
+		SELECT id::text FROM cases.cases
+		WHERE state IN ('dispatched', 'in_progress') AND deadline < $1 AND escalated_at IS NULL
+		ORDER BY deadline LIMIT 500`, now)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		done, err := t.escalateOne(ctx, id, now)
+		if err != nil {
+			return n, fmt.Errorf("escalating case %s: %w", id, err)
+		}
+		if done {
+			n++
+			escalations.Inc()
+		}
+	}
+	return n, nil
+}
+
+func (t *Tracker) escalateOne(ctx context.Context, id string, now time.Time) (bool, error) {
+	done := false
+	err := database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
+		c, err := getCase(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		if !c.Overdue(now) || c.EscalatedAt != nil {
+			return nil // acted on meanwhile, or another sweeper was first
+		}
+		tr, _ := Rule(ActionEscalate)
+		from := c.State
+		days := c.OverdueDays(now)
+		note := fmt.Sprintf("overdue by %d day(s): deadline was %s", days, c.Deadline.In(chinaTime).Format("2006-01-02 15:04"))
+		actor := SystemActor(c.CountyCode)
+		details, err := Apply(c, tr, actor, Input{Note: note}, DeadlineRule{}, now)
+		if err != nil {
+			return err
+		}
+		details["overdue_days"] = days
+		if err := updateCase(ctx, tx, c); err != nil {
+			return err
+		}
+		e := &TimelineEntry{
+			ID:     uuid.NewSHA1(eventNamespace, []byte("overdue:"+c.ID+":"+c.Deadline.UTC().Format(time.RFC3339Nano))).String(),
+			CaseID: c.ID, Action: ActionEscalate, From: from, To: c.State, Note: note, Details: details, At: now,
+		}
+		if err := t.record(ctx, tx, c, e, actor, tr.Event); err != nil {
+			return err
+		}
+		done = true
+		return nil
+	})
+	return done, err
+}
+
+// ReconcileConfig tunes the reconciler.
+type ReconcileConfig struct {
+	// Grace is how long a violation may take to become a case by the normal
+	// path before the reconciler acts (default 2 minutes).
+	Grace time.Duration
+	// Lookback bounds how far back the reconciler searches (default 7 days).
+	Lookback time.Duration
+}
+
+func (c *ReconcileConfig) setDefaults() {
+	if c.Grace <= 0 {
+		c.Grace = 2 * time.Minute
+	}
+	if c.Lookback <= 0 {
+		c.Lookback = 7 * 24 * time.Hour
+	}
+}
+
+// Reconcile opens the case of every violation written to the outbox more
+// than Grace ago that no consumer has handled: NATS may have lost it (it
+// acknowledges before fsync unless told otherwise), the relay may be stuck,
+// or the message may have been parked. PostgreSQL decides: the outbox row
+// is the violation, the inbox row says it was handled. It returns how many
+// cases it opened.
+func (t *Tracker) Reconcile(ctx context.Context, cfg ReconcileConfig) (int, error) {
+	cfg.setDefaults()
+	now := t.now()
+	rows, err := t.pool.Query(ctx, `
+		SELECT e.event_id::text, e.subject, e.payload FROM outbox.events e
+		WHERE e.subject LIKE 'ecogrid.v1.violations.%'
+		  AND e.created_at < $1 AND e.created_at > $2
+		  AND NOT EXISTS (SELECT 1 FROM cases.inbox i WHERE i.event_id = e.event_id)
+		ORDER BY e.seq LIMIT 1000`, now.Add(-cfg.Grace), now.Add(-cfg.Lookback))
+	if err != nil {
+		return 0, err
+	}
+	type pending struct {
+		eventID, subject string
+		payload          []byte
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pending, error) {
+		var p pending
+		return p, row.Scan(&p.eventID, &p.subject, &p.payload)
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range list {
+		var ev eventsv1.ViolationReported
+		if err := proto.Unmarshal(p.payload, &ev); err != nil {
+			t.log.Error("outbox violation row cannot be decoded", "event_id", p.eventID, "err", err)
+			continue
+		}
+		ev.EventId = p.eventID
+		out, err := t.OpenFromViolation(ctx, &ev, Source{Subject: p.subject, Kind: "reconciler"})
+		var poison *PoisonError
+		if errors.As(err, &poison) {
+			t.log.Error("outbox violation row is unusable", "event_id", p.eventID, "reason", poison.Reason)
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if out.Created {
+			n++
+			casesOpened.WithLabelValues("reconciler", "created").Inc()
+			t.log.Warn("violation had no case after the grace period; opened by the reconciler",
+				"event_id", p.eventID, "case_id", out.CaseID)
+		}
+	}
+	return n, nil
+}
+
+// BackgroundConfig sets how often the periodic jobs run.
+type BackgroundConfig struct {
+	SweepInterval     time.Duration // overdue escalation (default 1 minute)
+	ReconcileInterval time.Duration // reconciliation (default 1 minute)
+	Reconcile         ReconcileConfig
+}
+
+// RunBackground runs the overdue sweeper and the reconciler until ctx
+// ends. Failures are logged and retried at the next tick.
+func (t *Tracker) RunBackground(ctx context.Context, cfg BackgroundConfig) error {
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Minute
+	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = time.Minute
+	}
+	sweep := time.NewTicker(cfg.SweepInterval)
+	defer sweep.Stop()
+	reconcile := time.NewTicker(cfg.ReconcileInterval)
+	defer reconcile.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sweep.C:
+			if n, err := t.EscalateOverdue(ctx); err != nil && ctx.Err() == nil {
+				t.log.Error("overdue sweep failed", "err", err, "escalated", n)
+			} else if n > 0 {
+				t.log.Info("overdue cases escalated", "escalated", n)
+			}
+		case <-reconcile.C:
+			if _, err := t.Reconcile(ctx, cfg.Reconcile); err != nil && ctx.Err() == nil {
+				t.log.Error("reconciliation failed", "err", err)
+			}
+		}
+	}
+}

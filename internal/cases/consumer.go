@@ -1,0 +1,240 @@
+package cases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "ecogrid/api/ecogrid/events/v1"
+	"ecogrid/internal/messaging"
+)
+
+var (
+	casesOpened = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "ecogrid", Subsystem: "cases", Name: "violations_handled_total",
+		Help: "Violation events handled, by source (jetstream, reconciler) and outcome (created, duplicate).",
+	}, []string{"source", "outcome"})
+	poisonMessages = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "ecogrid", Subsystem: "cases", Name: "poison_messages_total",
+		Help: "Violation messages parked on the dead-letter subject: malformed, or failing after every redelivery.",
+	})
+	retriedMessages = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "ecogrid", Subsystem: "cases", Name: "violation_retries_total",
+		Help: "Violation messages negatively acknowledged after a transient failure, to be redelivered.",
+	})
+	escalations = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "ecogrid", Subsystem: "cases", Name: "overdue_escalations_total",
+		Help: "Overdue cases escalated to county supervision by the sweeper.",
+	})
+)
+
+// RegisterMetrics registers the case consumer's, reconciler's and sweeper's
+// metrics; call it once per process.
+func RegisterMetrics(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{casesOpened, poisonMessages, retriedMessages, escalations} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ConsumerConfig tunes the violation consumer. Zero values take defaults.
+type ConsumerConfig struct {
+	// Durable is the consumer name shared by every cased replica (default "cased-violations").
+	Durable string
+	// MaxDeliver bounds redeliveries of a failing message before it is
+	// parked on the dead-letter subject (default 8).
+	MaxDeliver int
+	// AckWait is how long JetStream waits for an ack before redelivering (default 30s).
+	AckWait time.Duration
+	// RetryDelay is the first redelivery delay after a transient failure,
+	// doubling per attempt up to 30s (default 500ms).
+	RetryDelay time.Duration
+	// Workers handle messages concurrently (default 4).
+	Workers int
+}
+
+func (c *ConsumerConfig) setDefaults() {
+	if c.Durable == "" {
+		c.Durable = "cased-violations"
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 8
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = 500 * time.Millisecond
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+}
+
+// Consumer is the durable pull consumer on the VIOLATIONS stream that
+// opens a case per violation and acknowledges only after the case's
+// transaction has committed.
+type Consumer struct {
+	js      jetstream.JetStream
+	tracker *Tracker
+	cfg     ConsumerConfig
+	log     *slog.Logger
+}
+
+// NewConsumer returns a consumer feeding tracker from js.
+func NewConsumer(js jetstream.JetStream, tracker *Tracker, cfg ConsumerConfig, log *slog.Logger) *Consumer {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Consumer{js: js, tracker: tracker, cfg: cfg, log: log.With("consumer", cfg.Durable)}
+}
+
+// Run consumes until ctx ends. It waits for NATS if it is down at start;
+// once consuming, the client library rides out disconnects.
+func (c *Consumer) Run(ctx context.Context) error {
+	var cons jetstream.Consumer
+	wait := 200 * time.Millisecond
+	for {
+		var err error
+		cons, err = c.js.CreateOrUpdateConsumer(ctx, messaging.StreamViolations, jetstream.ConsumerConfig{
+			Durable:       c.cfg.Durable,
+			Description:   "cased: one case per violation",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       c.cfg.AckWait,
+			MaxDeliver:    c.cfg.MaxDeliver,
+			MaxAckPending: 4 * 1024,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.log.Warn("violation consumer not ready", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+
+	work := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for range c.cfg.Workers {
+		wg.Go(func() {
+			for m := range work {
+				c.handle(ctx, m)
+			}
+		})
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case work <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(2*c.cfg.Workers+64), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		c.log.Debug("violation consume", "err", err)
+	}))
+	if err != nil {
+		close(work)
+		wg.Wait()
+		return fmt.Errorf("consuming violations: %w", err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	<-cc.Closed()
+	close(work)
+	wg.Wait()
+	return nil
+}
+
+// handle opens the case of one message and acknowledges it after commit;
+// transient failures are redelivered with a growing delay, poison and
+// exhausted messages are parked on the dead-letter subject.
+func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		c.log.Error("violation message without metadata", "err", err, "subject", m.Subject())
+		m.Term() //nolint:errcheck
+		return
+	}
+	var ev eventsv1.ViolationReported
+	if err := proto.Unmarshal(m.Data(), &ev); err != nil {
+		c.deadLetter(ctx, m, meta, fmt.Sprintf("not a ViolationReported: %v", err))
+		return
+	}
+	if ev.EventId == "" {
+		ev.EventId = m.Headers().Get(jetstream.MsgIDHeader)
+	}
+	// Finish the case transaction even while shutting down: an interrupted
+	// one is redelivered anyway, a finished one needs no redelivery.
+	opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	out, err := c.tracker.OpenFromViolation(opCtx, &ev, Source{Subject: m.Subject(), Kind: "jetstream", StreamSeq: meta.Sequence.Stream})
+	var poison *PoisonError
+	switch {
+	case errors.As(err, &poison):
+		c.deadLetter(ctx, m, meta, poison.Reason)
+		return
+	case err != nil && int(meta.NumDelivered) >= c.cfg.MaxDeliver:
+		c.log.Error("violation failed on every delivery", "err", err, "event_id", ev.EventId, "deliveries", meta.NumDelivered)
+		c.deadLetter(ctx, m, meta, "failed on every delivery: "+err.Error())
+		return
+	case err != nil:
+		retriedMessages.Inc()
+		delay := c.cfg.RetryDelay << min(meta.NumDelivered-1, 6)
+		c.log.Warn("violation not handled, will be redelivered", "err", err, "event_id", ev.EventId,
+			"deliveries", meta.NumDelivered, "retry_in", min(delay, 30*time.Second))
+		m.NakWithDelay(min(delay, 30*time.Second)) //nolint:errcheck
+		return
+	}
+	outcome := "created"
+	if !out.Created {
+		outcome = "duplicate"
+	}
+	casesOpened.WithLabelValues("jetstream", outcome).Inc()
+	if err := m.Ack(); err != nil {
+		// The case is committed; a redelivery will find it in the inbox.
+		c.log.Warn("violation ack failed", "err", err, "event_id", ev.EventId)
+	}
+}
+
+// deadLetter copies m to the dead-letter subject with why it was parked,
+// then terminates it so it is not redelivered.
+func (c *Consumer) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, reason string) {
+	poisonMessages.Inc()
+	c.log.Error("violation parked on dead-letter subject", "reason", reason, "subject", m.Subject(),
+		"stream_seq", meta.Sequence.Stream)
+	dl := nats.NewMsg(messaging.DeadLetterSubject(messaging.StreamViolations))
+	dl.Data = m.Data()
+	for k, v := range m.Headers() {
+		dl.Header[k] = v
+	}
+	seq := strconv.FormatUint(meta.Sequence.Stream, 10)
+	dl.Header.Set(jetstream.MsgIDHeader, "dlq-"+messaging.StreamViolations+"-"+seq)
+	dl.Header.Set("Ecogrid-Original-Subject", m.Subject())
+	dl.Header.Set("Ecogrid-Original-Stream-Seq", seq)
+	dl.Header.Set("Ecogrid-Dead-Letter-Reason", reason)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := c.js.PublishMsg(pctx, dl); err != nil {
+		c.log.Error("dead-letter publish failed; message left for redelivery", "err", err, "stream_seq", seq)
+		m.NakWithDelay(5 * time.Second) //nolint:errcheck
+		return
+	}
+	m.Term() //nolint:errcheck
+}

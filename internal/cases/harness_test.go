@@ -1,0 +1,203 @@
+package cases
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "ecogrid/api/ecogrid/events/v1"
+	"ecogrid/internal/database"
+	"ecogrid/internal/database/dbtest"
+	"ecogrid/internal/messaging"
+	"ecogrid/internal/messaging/natstest"
+	"ecogrid/internal/outbox"
+	"ecogrid/internal/scope"
+)
+
+// stack is cased's pipeline on a real database and a real in-process
+// nats-server: outbox relay → VIOLATIONS → consumer → cases.
+type stack struct {
+	t       testing.TB
+	pool    *pgxpool.Pool
+	nats    *natstest.Server
+	js      jetstream.JetStream
+	tracker *Tracker
+	wg      sync.WaitGroup
+}
+
+func newStack(t testing.TB) *stack {
+	t.Helper()
+	s := &stack{t: t, pool: dbtest.NewPool(t), nats: natstest.Start(t)}
+	_, s.js = s.nats.Connect(t)
+	s.tracker = NewTracker(s.pool, nil)
+	return s
+}
+
+// run starts fn until the test ends (or the returned stop is called).
+func (s *stack) run(fn func(ctx context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fn(ctx); err != nil {
+			s.t.Errorf("background: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	s.t.Cleanup(stop)
+	return stop
+}
+
+func (s *stack) startRelay(name string) func() {
+	r := outbox.NewRelay(s.pool, s.js, outbox.RelayConfig{Name: name, PollInterval: 50 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, AckTimeout: time.Second}, nil)
+	return s.run(r.Run)
+}
+
+func (s *stack) startConsumer(cfg ConsumerConfig) func() {
+	c := NewConsumer(s.js, s.tracker, cfg, nil)
+	return s.run(c.Run)
+}
+
+// violation is a ViolationReported as gridd writes it for a village of the test township.
+func violation(village string) *eventsv1.ViolationReported {
+	now := time.Now()
+	return &eventsv1.ViolationReported{
+		EventId:      uuid.NewString(),
+		ReportId:     uuid.NewString(),
+		CountyCode:   village[:6],
+		TownshipCode: village[:9],
+		VillageCode:  village,
+		ReporterId:   inspectorID,
+		Category:     "solid_waste",
+		Severity:     "SEVERITY_NORMAL",
+		Description:  "construction waste dumped by the river",
+		Latitude:     38.0455,
+		Longitude:    114.5153,
+		ObservedAt:   timestamppb.New(now.Add(-time.Minute)),
+		ReceivedAt:   timestamppb.New(now),
+		Responsible: []*eventsv1.ResponsiblePerson{
+			{PersonId: chiefID, Name: "Wang Fang", Role: "grid_chief", NodeCode: village},
+			{PersonId: inspectorID, Name: "Li Wei", Role: "inspector", NodeCode: village},
+		},
+	}
+}
+
+// file writes a violation into the outbox as gridd does with a report.
+func (s *stack) file(ev *eventsv1.ViolationReported) {
+	s.t.Helper()
+	err := database.InTx(context.Background(), s.pool, func(tx pgx.Tx) error {
+		return outbox.Enqueue(context.Background(), tx, ev.CountyCode, messaging.ViolationSubject(ev.CountyCode),
+			outbox.EventViolationReported, uuid.MustParse(ev.EventId), ev)
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *stack) count(sql string, args ...any) int {
+	s.t.Helper()
+	var n int
+	if err := s.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+func (s *stack) waitCases(n int, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := s.count(`SELECT count(*) FROM cases.cases`)
+		if got == n {
+			return
+		}
+		if got > n {
+			s.t.Fatalf("%d cases, more than the %d violations filed", got, n)
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("after %v: %d cases for %d violations", timeout, got, n)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// assertExactlyOnce checks that filed violations and cases match one to one
+// and that nothing was done twice: one case, one opening timeline entry,
+// one ledger record and one CaseEvent per violation.
+func (s *stack) assertExactlyOnce(filed int) {
+	s.t.Helper()
+	checks := []struct {
+		what string
+		sql  string
+	}{
+		{"violations filed", `SELECT count(*) FROM outbox.events WHERE event_type = 'ViolationReported'`},
+		{"cases", `SELECT count(*) FROM cases.cases`},
+		{"cases matching a filed violation", `SELECT count(*) FROM cases.cases c JOIN outbox.events e ON e.event_id = c.violation_event_id`},
+		{"inbox rows", `SELECT count(*) FROM cases.inbox`},
+		{"opening timeline entries", `SELECT count(*) FROM cases.transitions WHERE action = 'create'`},
+		{"case.opened ledger records", `SELECT count(*) FROM ledger.records WHERE action = 'case.opened'`},
+		{"opened CaseEvents", `SELECT count(*) FROM outbox.events WHERE event_type = 'CaseEvent' AND subject LIKE '%.opened'`},
+	}
+	for _, c := range checks {
+		if got := s.count(c.sql); got != filed {
+			s.t.Errorf("%s: %d, want %d", c.what, got, filed)
+		}
+	}
+}
+
+func (s *stack) streamMsgs(stream string) uint64 {
+	s.t.Helper()
+	st, err := s.js.Stream(context.Background(), stream)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// People of the test grid. Ledger records need real uuids.
+const (
+	inspectorID  = "0b6f6a64-53f2-4a70-9f0e-1f2b1c000001"
+	chiefID      = "0b6f6a64-53f2-4a70-9f0e-1f2b1c000002"
+	supervisorID = "0b6f6a64-53f2-4a70-9f0e-1f2b1c000003"
+	officerID    = "0b6f6a64-53f2-4a70-9f0e-1f2b1c000004"
+	handlerID    = "0b6f6a64-53f2-4a70-9f0e-1f2b1c000005"
+)
+
+var (
+	inspector  = scope.Caller{PersonID: inspectorID, Grants: []scope.Grant{{Role: scope.RoleInspector, NodeCode: testVillage}}}
+	supervisor = scope.Caller{PersonID: supervisorID, Grants: []scope.Grant{{Role: scope.RoleTownshipSupervisor, NodeCode: testTownship}}}
+	officer    = scope.Caller{PersonID: officerID, Grants: []scope.Grant{{Role: scope.RoleCountyOfficer, NodeCode: testCounty}}}
+	// otherSupervisor runs the neighbouring township.
+	otherSupervisor = scope.Caller{PersonID: "0b6f6a64-53f2-4a70-9f0e-1f2b1c000006",
+		Grants: []scope.Grant{{Role: scope.RoleTownshipSupervisor, NodeCode: "130123102"}}}
+)
+
+func fileN(s *stack, n int) {
+	for i := range n {
+		_ = i
+		s.file(violation(testVillage))
+	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}

@@ -1,0 +1,172 @@
+package cases
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"ecogrid/internal/scope"
+	"ecogrid/internal/structerr"
+)
+
+// Get returns a case the caller may see; any other is NotFound.
+func (t *Tracker) Get(ctx context.Context, caller scope.Caller, id string) (*Case, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, structerr.NewInvalidArgument("case id %q is not a uuid", id)
+	}
+	c, err := getCase(ctx, t.pool, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if !Visible(caller, c) {
+		return nil, structerr.NewNotFound("case %s not found", id)
+	}
+	return c, nil
+}
+
+// Timeline returns the steps of a case the caller may see, oldest first.
+func (t *Tracker) Timeline(ctx context.Context, caller scope.Caller, id string) ([]TimelineEntry, error) {
+	if _, err := t.Get(ctx, caller, id); err != nil {
+		return nil, err
+	}
+	return timeline(ctx, t.pool, id)
+}
+
+// Filter narrows a case list. Zero values do not filter.
+type Filter struct {
+	States []State
+	// NodeCode keeps cases inside a grid subtree (a township, a village).
+	NodeCode string
+	// OverdueOnly keeps cases whose rectification deadline has passed.
+	OverdueOnly bool
+	// HeldBy keeps open cases held by a person as supervisor or handler.
+	HeldBy    string
+	PageSize  int
+	PageToken string
+}
+
+// Page size bounds.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// List returns the cases inside the caller's scope, newest first, one page
+// at a time (keyset paging on created_at, id: stable while cases are added).
+func (t *Tracker) List(ctx context.Context, caller scope.Caller, f Filter) ([]*Case, string, error) {
+	roots := caller.Roots()
+	if len(roots) == 0 {
+		return nil, "", nil
+	}
+	patterns := make([]string, len(roots))
+	for i, r := range roots {
+		patterns[i] = r + "%"
+	}
+	size := f.PageSize
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	size = min(size, MaxPageSize)
+	var where []string
+	args := []any{patterns}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
+	}
+	where = append(where, "c.node_code LIKE ANY($1)")
+	if len(f.States) > 0 {
+		states := make([]string, len(f.States))
+		for i, s := range f.States {
+			if !validState(s) {
+				return nil, "", structerr.NewInvalidArgument("unknown case state %q", s)
+			}
+			states[i] = string(s)
+		}
+		add("c.state = ANY($?)", states)
+	}
+	if f.NodeCode != "" {
+		if !digits(f.NodeCode, len(f.NodeCode)) {
+			return nil, "", structerr.NewInvalidArgument("grid code %q is not a code", f.NodeCode)
+		}
+		add("c.node_code LIKE $?", f.NodeCode+"%")
+	}
+	if f.OverdueOnly {
+		add("c.state IN ('dispatched', 'in_progress') AND c.deadline < $?", t.now())
+	}
+	if f.HeldBy != "" {
+		add("c.state NOT IN ('closed', 'rejected') AND (c.supervisor_id = $? OR c.handler_id = $?)", f.HeldBy)
+	}
+	if f.PageToken != "" {
+		at, id, err := decodePageToken(f.PageToken)
+		if err != nil {
+			return nil, "", err
+		}
+		args = append(args, at, id)
+		where = append(where, fmt.Sprintf("(c.created_at, c.id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	args = append(args, size+1)
+	sql := `SELECT ` + caseColumns + ` FROM cases.cases c WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY c.created_at DESC, c.id DESC LIMIT $%d`, len(args))
+	rows, err := t.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Case, error) { return scanCase(row) })
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(list) > size {
+		list = list[:size]
+		last := list[size-1]
+		next = encodePageToken(last.CreatedAt, last.ID)
+	}
+	return list, next, nil
+}
+
+func validState(s State) bool { return slices.Contains(AllStates, s) }
+
+func encodePageToken(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+func decodePageToken(tok string) (time.Time, string, error) {
+	bad := structerr.NewInvalidArgument("page token is not one this server issued")
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	ts, id, ok := strings.Cut(string(raw), "|")
+	if !ok {
+		return time.Time{}, "", bad
+	}
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return time.Time{}, "", bad
+	}
+	return at, id, nil
+}
+
+// OpenCasesHeldBy lists the open cases a person holds as supervisor or
+// handler, oldest first: the handover list shown when their assignment
+// ends. It is not scoped to a caller; the people service decides who sees
+// a handover list.
+func (t *Tracker) OpenCasesHeldBy(ctx context.Context, personID string) ([]*Case, error) {
+	rows, err := t.pool.Query(ctx, `
+		SELECT `+caseColumns+` FROM cases.cases c
+		WHERE c.state NOT IN ('closed', 'rejected') AND (c.supervisor_id = $1 OR c.handler_id = $1)
+		ORDER BY c.created_at, c.id`, personID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Case, error) { return scanCase(row) })
+}

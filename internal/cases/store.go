@@ -1,0 +1,257 @@
+package cases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"ecogrid/internal/database"
+	"ecogrid/internal/structerr"
+)
+
+// caseColumns are read by scanCase, in order.
+const caseColumns = `c.id::text, c.report_id::text, c.violation_event_id::text, c.county_code, c.township_code,
+	c.village_code, c.node_code, c.category, c.severity, c.description, ST_Y(c.location), ST_X(c.location),
+	c.reporter_id, c.photo_sha256, c.responsible, c.observed_at, c.reported_at, c.state, c.supervisor_id,
+	c.handler_id, c.dispatched_at, c.deadline, c.extension_days, c.pending_extension_days,
+	c.pending_extension_reason, c.pending_extension_by, c.rectification_note, c.rectification_photos,
+	c.rectified_at, c.verified_by, c.verified_at, c.closed_at, c.escalated_at, c.escalation_reason,
+	c.reopen_count, c.created_at, c.updated_at, c.version`
+
+func scanCase(row pgx.Row) (*Case, error) {
+	var c Case
+	var lat, lon *float64
+	var responsible []byte
+	var state string
+	err := row.Scan(&c.ID, &c.ReportID, &c.ViolationEventID, &c.CountyCode, &c.TownshipCode,
+		&c.VillageCode, &c.NodeCode, &c.Category, &c.Severity, &c.Description, &lat, &lon,
+		&c.ReporterID, &c.PhotoSHA256, &responsible, &c.ObservedAt, &c.ReportedAt, &state, &c.SupervisorID,
+		&c.HandlerID, &c.DispatchedAt, &c.Deadline, &c.ExtensionDays, &c.PendingExtensionDays,
+		&c.PendingExtensionReason, &c.PendingExtensionBy, &c.RectificationNote, &c.RectificationPhotos,
+		&c.RectifiedAt, &c.VerifiedBy, &c.VerifiedAt, &c.ClosedAt, &c.EscalatedAt, &c.EscalationReason,
+		&c.ReopenCount, &c.CreatedAt, &c.UpdatedAt, &c.Version)
+	if err != nil {
+		return nil, err
+	}
+	c.State = State(state)
+	if lat != nil && lon != nil {
+		c.Latitude, c.Longitude, c.HasLocation = *lat, *lon, true
+	}
+	if len(responsible) > 0 {
+		if err := json.Unmarshal(responsible, &c.Responsible); err != nil {
+			return nil, fmt.Errorf("case %s: responsible: %w", c.ID, err)
+		}
+	}
+	return &c, nil
+}
+
+// getCase reads a case; forUpdate locks it until the transaction ends so
+// transitions on one case are serialised.
+func getCase(ctx context.Context, q database.Querier, id string, forUpdate bool) (*Case, error) {
+	sql := `SELECT ` + caseColumns + ` FROM cases.cases c WHERE c.id = $1`
+	if forUpdate {
+		sql += ` FOR UPDATE`
+	}
+	c, err := scanCase(q.QueryRow(ctx, sql, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, structerr.NewNotFound("case %s not found", id)
+	}
+	return c, err
+}
+
+// insertCase stores a new case; it returns false when the violation (by
+// report or event id) already has one.
+func insertCase(ctx context.Context, tx pgx.Tx, c *Case) (bool, error) {
+	responsible, err := json.Marshal(c.Responsible)
+	if err != nil {
+		return false, err
+	}
+	if c.Responsible == nil {
+		responsible = []byte("[]")
+	}
+	var lat, lon *float64
+	if c.HasLocation {
+		lat, lon = &c.Latitude, &c.Longitude
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO cases.cases (id, report_id, violation_event_id, county_code, township_code, village_code,
+			node_code, category, severity, description, location, reporter_id, photo_sha256, responsible,
+			observed_at, reported_at, state, escalated_at, escalation_reason, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+			CASE WHEN $11::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint($12::float8, $11::float8), 4326) END,
+			$13, $14, $15, $16, $17, $18, $19, $20, $21, $21)
+		ON CONFLICT DO NOTHING`,
+		c.ID, c.ReportID, c.ViolationEventID, c.CountyCode, c.TownshipCode, c.VillageCode,
+		c.NodeCode, c.Category, c.Severity, c.Description, lat, lon, c.ReporterID, nonNil(c.PhotoSHA256), string(responsible),
+		c.ObservedAt, c.ReportedAt, string(c.State), c.EscalatedAt, c.EscalationReason, c.CreatedAt)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// updateCase writes the workflow fields of a case read FOR UPDATE.
+func updateCase(ctx context.Context, tx pgx.Tx, c *Case) error {
+	tag, err := tx.Exec(ctx, `
+		UPDATE cases.cases SET state = $2, supervisor_id = $3, handler_id = $4, dispatched_at = $5, deadline = $6,
+			extension_days = $7, pending_extension_days = $8, pending_extension_reason = $9, pending_extension_by = $10,
+			rectification_note = $11, rectification_photos = $12, rectified_at = $13, verified_by = $14,
+			verified_at = $15, closed_at = $16, escalated_at = $17, escalation_reason = $18, reopen_count = $19,
+			updated_at = $20, version = version + 1
+		WHERE id = $1 AND version = $21`,
+		c.ID, string(c.State), c.SupervisorID, c.HandlerID, c.DispatchedAt, c.Deadline,
+		c.ExtensionDays, c.PendingExtensionDays, c.PendingExtensionReason, c.PendingExtensionBy,
+		c.RectificationNote, nonNil(c.RectificationPhotos), c.RectifiedAt, c.VerifiedBy,
+		c.VerifiedAt, c.ClosedAt, c.EscalatedAt, c.EscalationReason, c.ReopenCount,
+		c.UpdatedAt, c.Version)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return structerr.NewAborted("case %s was changed concurrently, retry", c.ID)
+	}
+	c.Version++
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// TimelineEntry is one step in a case's history.
+type TimelineEntry struct {
+	ID            string
+	Seq           int64
+	CaseID        string
+	Action        Action
+	From, To      State
+	ActorID       string
+	ActorRole     string
+	ActorNodeCode string
+	Note          string
+	Details       map[string]any
+	At            time.Time
+}
+
+func insertTransition(ctx context.Context, tx pgx.Tx, e *TimelineEntry) error {
+	details, err := json.Marshal(e.Details)
+	if err != nil {
+		return err
+	}
+	if e.Details == nil {
+		details = []byte("{}")
+	}
+	return tx.QueryRow(ctx, `
+		INSERT INTO cases.transitions (id, case_id, action, from_state, to_state, actor_id, actor_role,
+			actor_node_code, note, details, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		RETURNING seq`,
+		e.ID, e.CaseID, string(e.Action), string(e.From), string(e.To), e.ActorID, e.ActorRole,
+		e.ActorNodeCode, e.Note, string(details), e.At).Scan(&e.Seq)
+}
+
+// findTransition returns the case and action a request id was used for, or
+// ok=false when it is new.
+func findTransition(ctx context.Context, q database.Querier, id string) (caseID string, action Action, ok bool, err error) {
+	var a string
+	err = q.QueryRow(ctx, `SELECT case_id::text, action FROM cases.transitions WHERE id = $1`, id).Scan(&caseID, &a)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", false, nil
+	}
+	return caseID, Action(a), err == nil, err
+}
+
+// timeline returns a case's transitions in order.
+func timeline(ctx context.Context, q database.Querier, caseID string) ([]TimelineEntry, error) {
+	rows, err := q.Query(ctx, `
+		SELECT id::text, seq, case_id::text, action, from_state, to_state, actor_id, actor_role,
+			actor_node_code, note, details, at
+		FROM cases.transitions WHERE case_id = $1 ORDER BY seq`, caseID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (TimelineEntry, error) {
+		var e TimelineEntry
+		var action, from, to string
+		var details []byte
+		err := row.Scan(&e.ID, &e.Seq, &e.CaseID, &action, &from, &to, &e.ActorID, &e.ActorRole,
+			&e.ActorNodeCode, &e.Note, &details, &e.At)
+		if err != nil {
+			return e, err
+		}
+		e.Action, e.From, e.To = Action(action), State(from), State(to)
+		return e, json.Unmarshal(details, &e.Details)
+	})
+}
+
+// insertInbox records that an event has been acted on; false means it
+// already was (a redelivery or a republish).
+func insertInbox(ctx context.Context, tx pgx.Tx, eventID, subject, source string, streamSeq uint64) (bool, error) {
+	var seq *int64
+	if streamSeq > 0 {
+		s := int64(streamSeq)
+		seq = &s
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO cases.inbox (event_id, subject, source, stream_seq) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (event_id) DO NOTHING`, eventID, subject, source, seq)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func setInboxCase(ctx context.Context, tx pgx.Tx, eventID, caseID string) error {
+	_, err := tx.Exec(ctx, `UPDATE cases.inbox SET case_id = $2 WHERE event_id = $1`, eventID, caseID)
+	return err
+}
+
+// caseIDForReport returns the case of a report, if any.
+func caseIDForReport(ctx context.Context, q database.Querier, reportID string) (string, error) {
+	var id string
+	err := q.QueryRow(ctx, `SELECT id::text FROM cases.cases WHERE report_id = $1`, reportID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
+// deadlineRule returns the county's rule for a severity, falling back to
+// the defaults row and then to DefaultDeadlineRules.
+func deadlineRule(ctx context.Context, q database.Querier, county, severity string) (DeadlineRule, error) {
+	r := DeadlineRule{Severity: severity}
+	err := q.QueryRow(ctx, `
+		SELECT rectify_days, max_days FROM cases.deadline_rules
+		WHERE county_code IN ($1, '') AND severity = $2
+		ORDER BY county_code DESC LIMIT 1`, county, severity).Scan(&r.RectifyDays, &r.MaxDays)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if d, ok := DefaultDeadlineRules[severity]; ok {
+			return d, nil
+		}
+		return DefaultDeadlineRules["SEVERITY_NORMAL"], nil
+	}
+	return r, err
+}
+
+// SetDeadlineRule sets a county's deadline rule for one severity (county ""
+// sets the default for all counties).
+func SetDeadlineRule(ctx context.Context, q database.Querier, county string, r DeadlineRule) error {
+	if _, ok := DefaultDeadlineRules[r.Severity]; !ok {
+		return structerr.NewInvalidArgument("unknown severity %q", r.Severity)
+	}
+	if r.RectifyDays < 0 || r.MaxDays < r.RectifyDays || r.MaxDays > 60 {
+		return structerr.NewInvalidArgument("deadline rule must have 0 <= rectify days <= max days <= 60")
+	}
+	_, err := q.Exec(ctx, `
+		INSERT INTO cases.deadline_rules (county_code, severity, rectify_days, max_days) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (county_code, severity) DO UPDATE SET rectify_days = $3, max_days = $4, updated_at = now()`,
+		county, r.Severity, r.RectifyDays, r.MaxDays)
+	return err
+}

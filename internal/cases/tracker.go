@@ -1,0 +1,318 @@
+package cases
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "ecogrid/api/ecogrid/events/v1"
+	"ecogrid/internal/database"
+	"ecogrid/internal/ledger"
+	"ecogrid/internal/messaging"
+	"ecogrid/internal/outbox"
+	"ecogrid/internal/scope"
+	"ecogrid/internal/structerr"
+)
+
+// eventNamespace derives CaseEvent ids from transition ids, and case and
+// creation-transition ids from report and event ids, so that doing the same
+// thing twice yields the same ids.
+var eventNamespace = uuid.MustParse("5d3b1a8e-2f0c-4c7b-9d5e-6a1f0b2c3d4e")
+
+// Tracker runs the case workflow against the database: every change of a
+// case, its timeline entry, its ledger record and its CaseEvent commit in
+// one transaction.
+type Tracker struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// NewTracker returns a tracker over pool.
+func NewTracker(pool *pgxpool.Pool, log *slog.Logger) *Tracker {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Tracker{pool: pool, log: log, now: time.Now}
+}
+
+// Source says where a violation event came from, for the inbox.
+type Source struct {
+	Subject   string
+	Kind      string // "jetstream" or "reconciler"
+	StreamSeq uint64
+}
+
+// Opened is the outcome of handing a violation to OpenFromViolation.
+type Opened struct {
+	CaseID string
+	// Created is false when the event or its report had been handled before.
+	Created bool
+}
+
+// OpenFromViolation turns a reported violation into a case, exactly once:
+// the event id goes into cases.inbox in the same transaction, and the case
+// id is derived from the report id, so a redelivered, republished or
+// reconciled event changes nothing. A malformed event is a *PoisonError.
+func (t *Tracker) OpenFromViolation(ctx context.Context, ev *eventsv1.ViolationReported, src Source) (Opened, error) {
+	c, err := caseFromViolation(ev, t.now())
+	if err != nil {
+		return Opened{}, err
+	}
+	var out Opened
+	err = database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
+		out = Opened{}
+		fresh, err := insertInbox(ctx, tx, c.ViolationEventID, src.Subject, src.Kind, src.StreamSeq)
+		if err != nil || !fresh {
+			return err
+		}
+		created, err := insertCase(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		if !created {
+			// The report already has a case (republished under another event id).
+			id, err := caseIDForReport(ctx, tx, c.ReportID)
+			if err != nil {
+				return err
+			}
+			out.CaseID = id
+			return setInboxCase(ctx, tx, c.ViolationEventID, id)
+		}
+		out = Opened{CaseID: c.ID, Created: true}
+		if err := setInboxCase(ctx, tx, c.ViolationEventID, c.ID); err != nil {
+			return err
+		}
+		sys := SystemActor(c.CountyCode)
+		open := &TimelineEntry{
+			ID: uuid.NewSHA1(eventNamespace, []byte("open:"+c.ViolationEventID)).String(), CaseID: c.ID,
+			Action: ActionCreate, From: "", To: StateReported, Note: "opened from violation report " + c.ReportID,
+			Details: map[string]any{"event_id": c.ViolationEventID, "report_id": c.ReportID, "source": src.Kind,
+				"category": c.Category, "severity": c.Severity},
+			At: c.CreatedAt,
+		}
+		if err := t.record(ctx, tx, c, open, sys, "opened"); err != nil {
+			return err
+		}
+		if c.EscalatedAt != nil {
+			esc := &TimelineEntry{
+				ID: uuid.NewSHA1(eventNamespace, []byte("critical:"+c.ViolationEventID)).String(), CaseID: c.ID,
+				Action: ActionEscalate, From: StateReported, To: StateReported, Note: c.EscalationReason, At: c.CreatedAt,
+			}
+			return t.record(ctx, tx, c, esc, sys, "escalated")
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PoisonError is a message that can never be turned into a case; the
+// consumer parks it on the dead-letter subject instead of retrying.
+type PoisonError struct{ Reason string }
+
+func (e *PoisonError) Error() string { return "unusable violation event: " + e.Reason }
+
+func caseFromViolation(ev *eventsv1.ViolationReported, now time.Time) (*Case, error) {
+	eventID, err := uuid.Parse(ev.GetEventId())
+	if err != nil {
+		return nil, &PoisonError{Reason: fmt.Sprintf("event id %q is not a uuid", ev.GetEventId())}
+	}
+	reportID, err := uuid.Parse(ev.GetReportId())
+	if err != nil {
+		return nil, &PoisonError{Reason: fmt.Sprintf("report id %q is not a uuid", ev.GetReportId())}
+	}
+	county, township, village := ev.GetCountyCode(), ev.GetTownshipCode(), ev.GetVillageCode()
+	if !digits(county, 6) {
+		return nil, &PoisonError{Reason: fmt.Sprintf("county code %q is not 6 digits", county)}
+	}
+	if len(township) <= len(county) || !strings.HasPrefix(township, county) || !digits(township, len(township)) {
+		return nil, &PoisonError{Reason: fmt.Sprintf("township code %q is not inside county %s", township, county)}
+	}
+	node := township
+	if village != "" {
+		if len(village) <= len(township) || !strings.HasPrefix(village, township) || !digits(village, len(village)) {
+			return nil, &PoisonError{Reason: fmt.Sprintf("village code %q is not inside township %s", village, township)}
+		}
+		node = village
+	}
+	c := &Case{
+		ID:               uuid.NewSHA1(eventNamespace, []byte("case:"+reportID.String())).String(),
+		ReportID:         reportID.String(),
+		ViolationEventID: eventID.String(),
+		CountyCode:       county,
+		TownshipCode:     township,
+		VillageCode:      village,
+		NodeCode:         node,
+		Category:         ev.GetCategory(),
+		Severity:         ev.GetSeverity(),
+		Description:      ev.GetDescription(),
+		ReporterID:       ev.GetReporterId(),
+		PhotoSHA256:      ev.GetPhotoSha256(),
+		State:            StateReported,
+		CreatedAt:        now.UTC(),
+		UpdatedAt:        now.UTC(),
+		Version:          1,
+	}
+	if c.Category == "" {
+		c.Category = "uncategorised"
+	}
+	if _, ok := DefaultDeadlineRules[c.Severity]; !ok {
+		// A violation with an unknown severity is still a violation: handle it as normal.
+		c.Severity = "SEVERITY_NORMAL"
+	}
+	if lat, lon := ev.GetLatitude(), ev.GetLongitude(); (lat != 0 || lon != 0) && lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180 {
+		c.Latitude, c.Longitude, c.HasLocation = lat, lon, true
+	}
+	if ev.GetObservedAt() != nil {
+		t := ev.GetObservedAt().AsTime()
+		c.ObservedAt = &t
+	}
+	c.ReportedAt = c.CreatedAt
+	if ev.GetReceivedAt() != nil {
+		c.ReportedAt = ev.GetReceivedAt().AsTime()
+	}
+	for _, p := range ev.GetResponsible() {
+		c.Responsible = append(c.Responsible, Responsible{PersonID: p.GetPersonId(), Name: p.GetName(), Role: p.GetRole(), NodeCode: p.GetNodeCode()})
+	}
+	if c.Severity == "SEVERITY_CRITICAL" {
+		c.EscalatedAt = &c.CreatedAt
+		c.EscalationReason = "critical violation: under county supervision from the start"
+	}
+	return c, nil
+}
+
+func digits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// record writes the timeline entry, the ledger record and the CaseEvent of
+// one step of c (already updated) inside tx.
+func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, actor Actor, event string) error {
+	e.ActorID, e.ActorRole, e.ActorNodeCode = actor.PersonID, actor.Role, actor.NodeCode
+	if err := insertTransition(ctx, tx, e); err != nil {
+		return err
+	}
+	payload := map[string]any{
+		"request_id": e.ID, "from_state": string(e.From), "to_state": string(e.To), "state": string(c.State),
+		"note": e.Note, "details": e.Details, "report_id": c.ReportID, "severity": c.Severity,
+	}
+	if c.HandlerID != "" {
+		payload["handler_id"] = c.HandlerID
+	}
+	if c.Deadline != nil {
+		payload["deadline"] = c.Deadline.UTC().Format(time.RFC3339)
+	}
+	responsible := make([]ledger.Responsible, 0, len(c.Responsible))
+	for _, p := range c.Responsible {
+		responsible = append(responsible, ledger.Responsible{PersonID: p.PersonID, Name: p.Name, Role: p.Role, NodeCode: p.NodeCode})
+	}
+	if _, err := ledger.Append(ctx, tx, ledger.Entry{
+		CountyCode:    c.CountyCode,
+		ActorID:       actor.PersonID,
+		ActorRole:     actor.Role,
+		ActorNodeCode: actor.NodeCode,
+		Action:        "case." + event,
+		SubjectType:   "case",
+		SubjectID:     c.ID,
+		NodeCode:      c.NodeCode,
+		Responsible:   responsible,
+		Payload:       payload,
+		At:            e.At,
+	}); err != nil {
+		return err
+	}
+	eventID := uuid.NewSHA1(eventNamespace, []byte("event:"+e.ID))
+	ev := &eventsv1.CaseEvent{
+		EventId:      eventID.String(),
+		CaseId:       c.ID,
+		CountyCode:   c.CountyCode,
+		TownshipCode: c.TownshipCode,
+		VillageCode:  c.VillageCode,
+		ReportId:     c.ReportID,
+		EventType:    event,
+		FromState:    string(e.From),
+		ToState:      string(e.To),
+		ActorId:      actor.PersonID,
+		OccurredAt:   timestamppb.New(e.At),
+		HandlerId:    c.HandlerID,
+		Note:         e.Note,
+	}
+	if c.Deadline != nil {
+		ev.Deadline = timestamppb.New(*c.Deadline)
+	}
+	return outbox.Enqueue(ctx, tx, c.CountyCode, messaging.CaseSubject(c.CountyCode, event), outbox.EventCase, eventID, ev)
+}
+
+// Transition takes action a on a case for caller. requestID is the
+// client's id for this step: repeating a request returns the case as it is
+// now without acting twice.
+func (t *Tracker) Transition(ctx context.Context, caller scope.Caller, caseID, requestID string, a Action, in Input) (*Case, error) {
+	if _, err := uuid.Parse(caseID); err != nil {
+		return nil, structerr.NewInvalidArgument("case id %q is not a uuid", caseID)
+	}
+	rid, err := uuid.Parse(requestID)
+	if err != nil {
+		return nil, structerr.NewInvalidArgument("request id %q is not a uuid: generate one per step on the device", requestID)
+	}
+	var out *Case
+	err = database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
+		c, err := getCase(ctx, tx, caseID, true)
+		if err != nil {
+			return err
+		}
+		if !Visible(caller, c) {
+			return structerr.NewNotFound("case %s not found", caseID)
+		}
+		prevCase, prevAction, replay, err := findTransition(ctx, tx, rid.String())
+		if err != nil {
+			return err
+		}
+		if replay {
+			if prevCase != c.ID || prevAction != a {
+				return structerr.NewAlreadyExists("request id %s was already used for another step", rid)
+			}
+			out = c
+			return nil
+		}
+		actor, tr, err := Authorize(caller, c, a)
+		if err != nil {
+			return err
+		}
+		rule, err := deadlineRule(ctx, tx, c.CountyCode, c.Severity)
+		if err != nil {
+			return err
+		}
+		from := c.State
+		now := t.now().UTC().Truncate(time.Microsecond)
+		details, err := Apply(c, tr, actor, in, rule, now)
+		if err != nil {
+			return err
+		}
+		if err := updateCase(ctx, tx, c); err != nil {
+			return err
+		}
+		e := &TimelineEntry{ID: rid.String(), CaseID: c.ID, Action: a, From: from, To: c.State,
+			Note: strings.TrimSpace(in.Note), Details: details, At: now}
+		if err := t.record(ctx, tx, c, e, actor, tr.Event); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}
