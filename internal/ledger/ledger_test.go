@@ -375,9 +375,11 @@ func TestTamperingIsDetected(t *testing.T) {
 		offline int64  // first bad seq from the offline verifier of an export made afterwards (-1: same as seq)
 	}{
 		{
-			name:   "changed field as superuser with replication role",
-			tamper: func(t *testing.T, f *fixture) { f.asSuperuser(t, `UPDATE ledger.records SET actor_role = 'county_officer' WHERE seq = 21`) },
-			seq:    21, reason: "content differs", offline: -1,
+			name: "changed field as superuser with replication role",
+			tamper: func(t *testing.T, f *fixture) {
+				f.asSuperuser(t, `UPDATE ledger.records SET actor_role = 'county_officer' WHERE seq = 21`)
+			},
+			seq: 21, reason: "content differs", offline: -1,
 		},
 		{
 			name: "changed payload with the trigger disabled",
@@ -477,9 +479,11 @@ func TestTamperingIsDetected(t *testing.T) {
 			seq: 8, reason: "Merkle tree hashes were altered", offline: 0, // the export holds no tree hashes: verifies
 		},
 		{
-			name:   "person index row removed",
-			tamper: func(t *testing.T, f *fixture) { f.asSuperuser(t, `DELETE FROM ledger.record_people WHERE seq = 15 AND as_actor`) },
-			seq:    15, reason: "person index misses", offline: 0,
+			name: "person index row removed",
+			tamper: func(t *testing.T, f *fixture) {
+				f.asSuperuser(t, `DELETE FROM ledger.record_people WHERE seq = 15 AND as_actor`)
+			},
+			seq: 15, reason: "person index misses", offline: 0,
 		},
 		{
 			name: "forged checkpoint signed with another key",
@@ -619,4 +623,85 @@ func lastNote(t *testing.T, export []byte) string {
 		t.Fatalf("no checkpoint in export: %v", err)
 	}
 	return cp.Note
+}
+
+// backupTables copies the ledger as a backup would; restoreTables puts it
+// back over the current contents, as restoring that backup would.
+var ledgerTables = []string{"chains", "records", "record_people", "tree_hashes", "checkpoints"}
+
+func (f *fixture) backupTables(t *testing.T) {
+	t.Helper()
+	f.asSuperuser(t, `CREATE SCHEMA backup`)
+	for _, tbl := range ledgerTables {
+		f.asSuperuser(t, `CREATE TABLE backup.`+tbl+` AS TABLE ledger.`+tbl)
+	}
+}
+
+func (f *fixture) restoreTables(t *testing.T) {
+	t.Helper()
+	for _, tbl := range ledgerTables {
+		f.asSuperuser(t, `DELETE FROM ledger.`+tbl)
+	}
+	for _, tbl := range ledgerTables {
+		f.asSuperuser(t, `INSERT INTO ledger.`+tbl+` SELECT * FROM backup.`+tbl)
+	}
+}
+
+func TestRestoreOfOlderBackupIsDetected(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.append(t, 16)
+	f.checkpoint(t)
+	f.append(t, 8)
+	f.backupTables(t) // 24 records, checkpoint at 16
+	f.append(t, 16)
+	latest := f.checkpoint(t) // 40, witnessed outside the database
+	f.restoreTables(t)
+
+	// The server's witness file catches it.
+	wantDefect(t, "with witness file", f.verify(t), 24, "records from 24 on are missing")
+	// So does an auditor holding the last checkpoint, with a server that
+	// lost its witness file, and offline.
+	bare := ledger.New(f.pool, f.keys, ledger.Config{}, nil)
+	res, err := bare.VerifyChain(context.Background(), county, []string{latest.Note})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDefect(t, "with known checkpoint", res, 24, "records from 24 on are missing")
+	wantDefect(t, "offline", f.verifyExport(t, f.export(t), latest.Note), 24, "records from 24 on are missing")
+	// With no memory of the later checkpoint anywhere, a consistent older
+	// state is all there is to see: that is why checkpoints are witnessed.
+	if res, _ := bare.VerifyChain(context.Background(), county, nil); !res.OK() {
+		t.Fatalf("restored chain without witness: %v", res.Defect)
+	}
+
+	// The server refuses to sign the rolled-back chain, also once it has
+	// grown past the witnessed size with different records (a fork).
+	f.append(t, 4)
+	if _, err := f.ledger.Checkpoint(context.Background(), county); err == nil || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("checkpoint of rolled-back chain: %v", err)
+	}
+	f.append(t, 20)
+	if _, err := f.ledger.Checkpoint(context.Background(), county); err == nil || !strings.Contains(err.Error(), "fork") {
+		t.Fatalf("checkpoint of forked chain: %v", err)
+	}
+	wantDefect(t, "forked", f.verify(t), 16, "do not reproduce the root")
+}
+
+func TestCheckpointRefusesTamperedTail(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.build(t)
+	// A record slipped in behind Append's back: copied, renumbered, not re-hashed.
+	f.asSuperuser(t, `INSERT INTO ledger.records SELECT county_code, 40, recorded_at, actor_id, actor_role, actor_node_code, action,
+		subject_type, 'slipped-in', node_code, responsible, payload, leaf_hash, leaf_hash FROM ledger.records WHERE seq = 39`)
+	f.asSuperuser(t, `UPDATE ledger.chains SET size = 41`)
+	_, err := f.ledger.Checkpoint(context.Background(), county)
+	if err == nil || !strings.Contains(err.Error(), "ledger record 40") {
+		t.Fatalf("checkpoint over a tampered record: %v", err)
+	}
+	var n int
+	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM ledger.checkpoints WHERE size = 41`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("a checkpoint of the tampered chain was stored (%d, %v)", n, err)
+	}
 }
