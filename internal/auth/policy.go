@@ -1,0 +1,149 @@
+package auth
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionalphapb "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+
+	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/scope"
+)
+
+// Rule says who may call one RPC. The role check here is the coarse gate
+// ("may this role ever call it"); each service then checks every object
+// against the caller's grid scope and answers NotFound outside it.
+type Rule struct {
+	// Public RPCs need no token (login, refresh, health, reflection).
+	Public bool
+	// AnyCaller RPCs need a valid token but no particular role (WhoAmI,
+	// Logout: a person whose assignments all ended can still see that and
+	// log out).
+	AnyCaller bool
+	// Roles that may call; an administrator may call everything non-public.
+	Roles []scope.Role
+}
+
+func (r Rule) String() string {
+	switch {
+	case r.Public:
+		return "public"
+	case r.AnyCaller:
+		return "any caller"
+	}
+	return fmt.Sprint(r.Roles)
+}
+
+var (
+	public    = Rule{Public: true}
+	anyCaller = Rule{AnyCaller: true}
+)
+
+func roles(rs ...scope.Role) Rule { return Rule{Roles: rs} }
+
+// Role groups used below.
+var (
+	everyone   = roles(scope.RoleInspector, scope.RoleGridChief, scope.RoleTownshipSupervisor, scope.RoleCountyOfficer)
+	patrollers = roles(scope.RoleInspector, scope.RoleGridChief, scope.RoleTownshipSupervisor)
+	managers   = roles(scope.RoleGridChief, scope.RoleTownshipSupervisor, scope.RoleCountyOfficer)
+	placers    = roles(scope.RoleTownshipSupervisor, scope.RoleCountyOfficer)
+	county     = roles(scope.RoleCountyOfficer)
+)
+
+// Policy maps every RPC of every service ecogrid registers, by its generated
+// full method name, to who may call it. A method that is not here is denied
+// to everyone (PermissionDenied), and CheckServer refuses to start a server
+// with such a method; TestPolicyCoversEveryMethod enumerates every service in
+// ecogrid.v1 so a new RPC cannot ship without a rule.
+var Policy = map[string]Rule{
+	// gRPC infrastructure.
+	healthpb.Health_Check_FullMethodName:                                 public,
+	healthpb.Health_Watch_FullMethodName:                                 public,
+	healthpb.Health_List_FullMethodName:                                  public,
+	reflectionpb.ServerReflection_ServerReflectionInfo_FullMethodName:      public,
+	reflectionalphapb.ServerReflection_ServerReflectionInfo_FullMethodName: public,
+
+	// AuthService.
+	ecogridv1.AuthService_Login_FullMethodName:          public,
+	ecogridv1.AuthService_Refresh_FullMethodName:        public,
+	ecogridv1.AuthService_Logout_FullMethodName:         anyCaller,
+	ecogridv1.AuthService_WhoAmI_FullMethodName:         anyCaller,
+	ecogridv1.AuthService_ChangePassword_FullMethodName: anyCaller,
+
+	// PeopleService.
+	ecogridv1.PeopleService_CreatePerson_FullMethodName:          county,
+	ecogridv1.PeopleService_GetPerson_FullMethodName:             everyone,
+	ecogridv1.PeopleService_ListPersons_FullMethodName:           managers,
+	ecogridv1.PeopleService_CreateAccount_FullMethodName:         county,
+	ecogridv1.PeopleService_UnlockAccount_FullMethodName:         county,
+	ecogridv1.PeopleService_StartAssignment_FullMethodName:       placers,
+	ecogridv1.PeopleService_EndAssignment_FullMethodName:         placers,
+	ecogridv1.PeopleService_TransferAssignment_FullMethodName:    placers,
+	ecogridv1.PeopleService_ListAssignmentHistory_FullMethodName: everyone,
+	ecogridv1.PeopleService_ListResponsible_FullMethodName:       everyone,
+
+	// FieldService: everyone in the field reports and reads in their scope;
+	// the service scopes every object.
+	ecogridv1.FieldService_StartPatrol_FullMethodName:         patrollers,
+	ecogridv1.FieldService_AppendTrackPoints_FullMethodName:   patrollers,
+	ecogridv1.FieldService_EndPatrol_FullMethodName:           patrollers,
+	ecogridv1.FieldService_GetPatrol_FullMethodName:           everyone,
+	ecogridv1.FieldService_GetPatrolCompliance_FullMethodName: managers,
+	ecogridv1.FieldService_SubmitReport_FullMethodName:        everyone,
+	ecogridv1.FieldService_SubmitReportBatch_FullMethodName:   everyone,
+	ecogridv1.FieldService_GetReport_FullMethodName:           everyone,
+	ecogridv1.FieldService_ListReports_FullMethodName:         everyone,
+	ecogridv1.FieldService_ListCategories_FullMethodName:      everyone,
+	ecogridv1.FieldService_CreateCategory_FullMethodName:      county,
+	ecogridv1.FieldService_UploadPhoto_FullMethodName:         everyone,
+	ecogridv1.FieldService_GetUploadStatus_FullMethodName:     everyone,
+	ecogridv1.FieldService_DownloadPhoto_FullMethodName:       everyone,
+	ecogridv1.FieldService_ExportReports_FullMethodName:       managers,
+}
+
+// RuleFor returns the rule of a full method name.
+func RuleFor(method string) (Rule, bool) {
+	r, ok := Policy[method]
+	return r, ok
+}
+
+// Allows reports whether a caller with these grants passes the rule's role
+// gate. It does not check object scope.
+func (r Rule) Allows(c scope.Caller) bool {
+	switch {
+	case r.Public, r.AnyCaller:
+		return true
+	case slices.ContainsFunc(c.Grants, func(g scope.Grant) bool { return g.Role == scope.RoleAdmin }):
+		return true
+	}
+	return c.HasRole(r.Roles...)
+}
+
+// MissingRules returns the methods served by s that have no rule, sorted.
+// gridd and cased call CheckServer after registering their services.
+func MissingRules(s *grpc.Server) []string {
+	var missing []string
+	for name, info := range s.GetServiceInfo() {
+		for _, m := range info.Methods {
+			full := "/" + name + "/" + m.Name
+			if _, ok := Policy[full]; !ok {
+				missing = append(missing, full)
+			}
+		}
+	}
+	sort.Strings(missing)
+	return missing
+}
+
+// CheckServer fails when a registered method has no access rule, so a
+// server never starts with an RPC nobody decided about.
+func CheckServer(s *grpc.Server) error {
+	if m := MissingRules(s); len(m) > 0 {
+		return fmt.Errorf("no access policy for %d RPCs (add them to auth.Policy): %v", len(m), m)
+	}
+	return nil
+}

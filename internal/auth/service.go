@@ -1,0 +1,333 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/auth/account"
+	"ecogrid/internal/auth/password"
+	"ecogrid/internal/database"
+	"ecogrid/internal/people"
+	"ecogrid/internal/structerr"
+)
+
+// SessionConfig bounds sessions. A phone may stay offline for days, so a
+// refresh token lives for two weeks of inactivity; a session never lasts
+// longer than MaxAge, after which the person logs in again.
+type SessionConfig struct {
+	RefreshTTL time.Duration
+	MaxAge     time.Duration
+}
+
+// DefaultSessionConfig: refresh tokens valid 14 days, sessions at most 90.
+var DefaultSessionConfig = SessionConfig{RefreshTTL: 14 * 24 * time.Hour, MaxAge: 90 * 24 * time.Hour}
+
+// Pool is what the service needs of a pgx pool.
+type Pool interface {
+	database.TxBeginner
+	database.Querier
+}
+
+// Service implements AuthService.
+type Service struct {
+	ecogridv1.UnimplementedAuthServiceServer
+	db       Pool
+	tokens   *Tokens
+	hasher   *password.Hasher
+	limits   account.Limits
+	sessions SessionConfig
+	log      *slog.Logger
+}
+
+var _ ecogridv1.AuthServiceServer = (*Service)(nil)
+
+// NewService returns the AuthService. hasher bounds concurrent argon2id
+// work (password.NewHasher(password.Default, 0)).
+func NewService(db Pool, tokens *Tokens, hasher *password.Hasher, limits account.Limits, sessions SessionConfig, log *slog.Logger) *Service {
+	return &Service{db: db, tokens: tokens, hasher: hasher, limits: limits, sessions: sessions, log: log}
+}
+
+var errWrongCredentials = structerr.NewUnauthenticated("wrong username or password")
+
+func lockedError(until time.Time) error {
+	return structerr.NewResourceExhausted("too many failed logins: try again after %s UTC, or ask the county grid office to unlock the account",
+		until.UTC().Format("15:04"))
+}
+
+// clientAddr is the caller's IP address (without port), the key of the
+// per-address login limit.
+func clientAddr(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return "unknown"
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
+}
+
+// Login checks the credentials, throttled per account and per address
+// before any hashing is done, and opens a session.
+func (s *Service) Login(ctx context.Context, req *ecogridv1.LoginRequest) (*ecogridv1.LoginResponse, error) {
+	res, err := s.login(ctx, req.GetUsername(), req.GetPassword(), clientAddr(ctx), req.GetDevice(), time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &ecogridv1.LoginResponse{Tokens: res.tokens, PersonId: res.personID, SessionId: res.sessionID}, nil
+}
+
+type loginResult struct {
+	tokens    *ecogridv1.Tokens
+	personID  string
+	sessionID string
+}
+
+func (s *Service) login(ctx context.Context, username, pw, addr, device string, now time.Time) (loginResult, error) {
+	if len(username) > 256 || len(pw) > password.MaxLen {
+		return loginResult{}, errWrongCredentials
+	}
+	user := strings.ToLower(strings.TrimSpace(username))
+	acctKey, addrKey := account.AccountKey(user), account.AddrKey(addr)
+	until, err := account.LockedUntil(ctx, s.db, acctKey, addrKey)
+	if err != nil {
+		return loginResult{}, err
+	}
+	if !until.IsZero() {
+		return loginResult{}, lockedError(until)
+	}
+	acct, err := account.ByUsername(ctx, s.db, user)
+	known := err == nil
+	if err != nil && !errors.Is(err, account.ErrNotFound) {
+		return loginResult{}, err
+	}
+	var needsRehash bool
+	if known {
+		needsRehash, err = s.hasher.Verify(pw, acct.PasswordHash)
+		if err != nil && !errors.Is(err, password.ErrMismatch) {
+			s.log.ErrorContext(ctx, "stored password hash unusable", "account_id", acct.ID, "err", err.Error())
+		}
+	} else {
+		s.hasher.Burn(pw) // same time and memory as a known account
+		err = password.ErrMismatch
+	}
+	if err != nil || acct.DisabledAt != nil {
+		return loginResult{}, s.failed(ctx, acctKey, addrKey)
+	}
+	if _, err := account.Reset(ctx, s.db, acctKey); err != nil {
+		return loginResult{}, err
+	}
+	if needsRehash {
+		if h, err := s.hasher.Hash(pw); err == nil {
+			if err := account.SetPasswordHash(ctx, s.db, acct.ID, h, false); err != nil {
+				s.log.WarnContext(ctx, "password rehash not saved", "account_id", acct.ID, "err", err.Error())
+			}
+		}
+	}
+	sid := uuid.NewString()
+	var refresh string
+	sessionEnd := now.Add(s.sessions.MaxAge)
+	refreshEnd := minTime(now.Add(s.sessions.RefreshTTL), sessionEnd)
+	err = database.InTx(ctx, s.db, func(tx pgx.Tx) error {
+		if err := createSession(ctx, tx, sid, acct.ID, acct.PersonID, sessionEnd, addr, truncate(device, 200)); err != nil {
+			return err
+		}
+		refresh, err = issueRefresh(ctx, tx, sid, refreshEnd)
+		return err
+	})
+	if err != nil {
+		return loginResult{}, err
+	}
+	access, accessEnd, err := s.tokens.Issue(acct.ID, acct.PersonID, sid, now)
+	if err != nil {
+		return loginResult{}, err
+	}
+	s.log.InfoContext(ctx, "login", "account_id", acct.ID, "session_id", sid)
+	return loginResult{
+		tokens: &ecogridv1.Tokens{
+			AccessToken: access, AccessExpireTime: timestamppb.New(accessEnd),
+			RefreshToken: refresh, RefreshExpireTime: timestamppb.New(refreshEnd),
+		},
+		personID: acct.PersonID, sessionID: sid,
+	}, nil
+}
+
+// failed counts a failed login against the account and the address.
+func (s *Service) failed(ctx context.Context, acctKey, addrKey string) error {
+	l := s.limits
+	u1, err := account.RecordFailure(ctx, s.db, acctKey, l.AccountFailures, l.AccountWindow, l.AccountLockout)
+	if err != nil {
+		return err
+	}
+	u2, err := account.RecordFailure(ctx, s.db, addrKey, l.AddrFailures, l.AddrWindow, l.AddrLockout)
+	if err != nil {
+		return err
+	}
+	if until := maxTime(u1, u2); !until.IsZero() {
+		return lockedError(until)
+	}
+	return errWrongCredentials
+}
+
+// Refresh rotates a refresh token.
+func (s *Service) Refresh(ctx context.Context, req *ecogridv1.RefreshRequest) (*ecogridv1.RefreshResponse, error) {
+	tok := req.GetRefreshToken()
+	if tok == "" || len(tok) > maxRefreshTokenLen {
+		return nil, errBadRefresh
+	}
+	var sess session
+	var outcome rotateOutcome
+	var refresh string
+	var refreshEnd time.Time
+	now := time.Now()
+	err := database.InTx(ctx, s.db, func(tx pgx.Tx) error {
+		var err error
+		sess, outcome, err = rotateRefresh(ctx, tx, tok)
+		if err != nil || outcome != rotated {
+			return err // a reuse's revocation commits
+		}
+		refreshEnd = minTime(now.Add(s.sessions.RefreshTTL), sess.ExpiresAt)
+		refresh, err = issueRefresh(ctx, tx, sess.ID, refreshEnd)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch outcome {
+	case rotateReused:
+		s.log.WarnContext(ctx, "refresh token reused: session revoked", "session_id", sess.ID, "account_id", sess.AccountID)
+		return nil, errBadRefresh
+	case rotateRefused:
+		return nil, errBadRefresh
+	}
+	access, accessEnd, err := s.tokens.Issue(sess.AccountID, sess.PersonID, sess.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	return &ecogridv1.RefreshResponse{Tokens: &ecogridv1.Tokens{
+		AccessToken: access, AccessExpireTime: timestamppb.New(accessEnd),
+		RefreshToken: refresh, RefreshExpireTime: timestamppb.New(refreshEnd),
+	}}, nil
+}
+
+// Logout revokes the caller's session.
+func (s *Service) Logout(ctx context.Context, _ *ecogridv1.LogoutRequest) (*ecogridv1.LogoutResponse, error) {
+	c, err := CallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := RevokeSession(ctx, s.db, c.SessionID, "logout"); err != nil {
+		return nil, err
+	}
+	return &ecogridv1.LogoutResponse{}, nil
+}
+
+// WhoAmI describes the caller as of now.
+func (s *Service) WhoAmI(ctx context.Context, _ *ecogridv1.WhoAmIRequest) (*ecogridv1.WhoAmIResponse, error) {
+	c, err := CallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := people.GetPerson(ctx, s.db, c.PersonID)
+	if err != nil {
+		return nil, err
+	}
+	a, err := account.ByID(ctx, s.db, c.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	resp := &ecogridv1.WhoAmIResponse{Person: people.PersonProto(p), AccountId: a.ID, Username: a.Username, SessionId: c.SessionID}
+	for _, g := range c.Grants {
+		resp.Grants = append(resp.Grants, &ecogridv1.Grant{Role: people.RoleProto(g.Role), NodeId: g.NodeID, NodeCode: g.NodeCode})
+	}
+	return resp, nil
+}
+
+// ChangePassword replaces the caller's password after checking the current
+// one (throttled like a login) and ends the caller's other sessions.
+func (s *Service) ChangePassword(ctx context.Context, req *ecogridv1.ChangePasswordRequest) (*ecogridv1.ChangePasswordResponse, error) {
+	c, err := CallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := password.CheckPolicy(req.GetNewPassword()); err != nil {
+		return nil, structerr.NewInvalidArgument("%s", err.Error())
+	}
+	a, err := account.ByID(ctx, s.db, c.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	acctKey, addrKey := account.AccountKey(a.Username), account.AddrKey(clientAddr(ctx))
+	until, err := account.LockedUntil(ctx, s.db, acctKey, addrKey)
+	if err != nil {
+		return nil, err
+	}
+	if !until.IsZero() {
+		return nil, lockedError(until)
+	}
+	if len(req.GetCurrentPassword()) > password.MaxLen {
+		return nil, s.failedChange(ctx, acctKey, addrKey)
+	}
+	if _, err := s.hasher.Verify(req.GetCurrentPassword(), a.PasswordHash); err != nil {
+		return nil, s.failedChange(ctx, acctKey, addrKey)
+	}
+	h, err := s.hasher.Hash(req.GetNewPassword())
+	if err != nil {
+		return nil, err
+	}
+	err = database.InTx(ctx, s.db, func(tx pgx.Tx) error {
+		if err := account.SetPasswordHash(ctx, tx, a.ID, h, true); err != nil {
+			return err
+		}
+		return RevokeAccountSessions(ctx, tx, a.ID, c.SessionID, "password changed")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecogridv1.ChangePasswordResponse{}, nil
+}
+
+func (s *Service) failedChange(ctx context.Context, acctKey, addrKey string) error {
+	err := s.failed(ctx, acctKey, addrKey)
+	if errors.Is(err, errWrongCredentials) {
+		return structerr.NewPermissionDenied("the current password is wrong")
+	}
+	return err
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return strings.ToValidUTF8(s, "")
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

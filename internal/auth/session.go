@@ -1,0 +1,145 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"ecogrid/internal/database"
+	"ecogrid/internal/structerr"
+)
+
+// refreshTokenBytes of randomness per refresh token (256 bits).
+const refreshTokenBytes = 32
+
+// maxRefreshTokenLen bounds what Refresh decodes.
+const maxRefreshTokenLen = 64
+
+func newRefreshToken() (string, []byte, error) {
+	b := make([]byte, refreshTokenBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	return tok, hashRefresh(tok), nil
+}
+
+// hashRefresh is what is stored: a refresh token has 256 bits of entropy,
+// so a plain SHA-256 is enough (no salt or slow hash needed) and a database
+// leak does not reveal usable tokens.
+func hashRefresh(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+var errBadRefresh = structerr.NewUnauthenticated("the session has ended; log in again")
+
+type session struct {
+	ID        string
+	AccountID string
+	PersonID  string
+	ExpiresAt time.Time
+}
+
+func createSession(ctx context.Context, tx pgx.Tx, id, accountID, personID string, expires time.Time, addr, device string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO auth.sessions (id, account_id, person_id, expires_at, client_addr, user_agent)
+		VALUES ($1, $2, $3, $4, $5, $6)`, id, accountID, personID, expires, addr, device)
+	return err
+}
+
+func issueRefresh(ctx context.Context, tx pgx.Tx, sessionID string, expires time.Time) (string, error) {
+	tok, h, err := newRefreshToken()
+	if err != nil {
+		return "", err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO auth.refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)`, h, sessionID, expires)
+	return tok, err
+}
+
+// RevokeSession ends a session: its access tokens stop working on the next
+// call and its refresh tokens are refused.
+func RevokeSession(ctx context.Context, q database.Querier, sessionID, reason string) error {
+	_, err := q.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), revoke_reason = $2
+		WHERE id = $1 AND revoked_at IS NULL`, sessionID, reason)
+	return err
+}
+
+// RevokeAccountSessions ends every session of an account except keep.
+func RevokeAccountSessions(ctx context.Context, q database.Querier, accountID, keep, reason string) error {
+	_, err := q.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), revoke_reason = $3
+		WHERE account_id = $1 AND revoked_at IS NULL AND id::text <> $2`, accountID, keep, reason)
+	return err
+}
+
+// rotateOutcome is what rotating a refresh token found.
+type rotateOutcome int
+
+const (
+	rotated rotateOutcome = iota
+	rotateRefused
+	rotateReused // a used token was presented: the family was revoked
+)
+
+// rotateRefresh consumes a refresh token and returns its live session. A
+// token that was already rotated revokes the session (the family): either
+// it was stolen, or a thief already used it; in both cases nobody holding
+// this family can be trusted any more. The revocation must commit, so the
+// caller commits on rotateReused and reports the error afterwards.
+func rotateRefresh(ctx context.Context, tx pgx.Tx, tok string) (session, rotateOutcome, error) {
+	var s session
+	var rotatedAt, revokedAt, disabledAt *time.Time
+	var tokExpires time.Time
+	err := tx.QueryRow(ctx, `SELECT s.id, s.account_id, s.person_id, s.expires_at, s.revoked_at,
+			rt.rotated_at, rt.expires_at, a.disabled_at
+		FROM auth.refresh_tokens rt
+		JOIN auth.sessions s ON s.id = rt.session_id
+		JOIN auth.accounts a ON a.id = s.account_id
+		WHERE rt.token_hash = $1
+		FOR UPDATE OF rt, s`, hashRefresh(tok)).
+		Scan(&s.ID, &s.AccountID, &s.PersonID, &s.ExpiresAt, &revokedAt, &rotatedAt, &tokExpires, &disabledAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return session{}, rotateRefused, nil
+	}
+	if err != nil {
+		return session{}, rotateRefused, err
+	}
+	if revokedAt != nil || disabledAt != nil {
+		return session{}, rotateRefused, nil
+	}
+	if rotatedAt != nil {
+		if err := RevokeSession(ctx, tx, s.ID, "refresh token reused"); err != nil {
+			return session{}, rotateRefused, err
+		}
+		return s, rotateReused, nil
+	}
+	var now time.Time
+	if err := tx.QueryRow(ctx, `UPDATE auth.refresh_tokens SET rotated_at = now() WHERE token_hash = $1 RETURNING rotated_at`,
+		hashRefresh(tok)).Scan(&now); err != nil {
+		return session{}, rotateRefused, err
+	}
+	if !tokExpires.After(now) || !s.ExpiresAt.After(now) {
+		return session{}, rotateRefused, nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE auth.sessions SET last_refresh_at = now() WHERE id = $1`, s.ID); err != nil {
+		return session{}, rotateRefused, err
+	}
+	return s, rotated, nil
+}
+
+// loadSession reports whether a session is live: not revoked, not past
+// its absolute end, its account not disabled. Called on every RPC.
+func loadSession(ctx context.Context, q database.Querier, sessionID, accountID string) (bool, error) {
+	var live bool
+	err := q.QueryRow(ctx, `SELECT s.revoked_at IS NULL AND s.expires_at > now() AND a.disabled_at IS NULL
+		FROM auth.sessions s JOIN auth.accounts a ON a.id = s.account_id
+		WHERE s.id = $1 AND s.account_id = $2`, sessionID, accountID).Scan(&live)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return live, err
+}
