@@ -61,9 +61,9 @@ var (
 // ecogrid.v1 so a new RPC cannot ship without a rule.
 var Policy = map[string]Rule{
 	// gRPC infrastructure.
-	healthpb.Health_Check_FullMethodName:                                 public,
-	healthpb.Health_Watch_FullMethodName:                                 public,
-	healthpb.Health_List_FullMethodName:                                  public,
+	healthpb.Health_Check_FullMethodName:                                   public,
+	healthpb.Health_Watch_FullMethodName:                                   public,
+	healthpb.Health_List_FullMethodName:                                    public,
 	reflectionpb.ServerReflection_ServerReflectionInfo_FullMethodName:      public,
 	reflectionalphapb.ServerReflection_ServerReflectionInfo_FullMethodName: public,
 
