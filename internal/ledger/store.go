@@ -14,8 +14,9 @@ import (
 )
 
 // recordColumns is the column list scanRecord reads, in order.
-const recordColumns = `county_code, seq, recorded_at, COALESCE(actor_id::text, ''), actor_role, actor_node_code,
-	action, subject_type, subject_id, node_code, responsible::text, payload, prev_hash, leaf_hash`
+// The table is aliased r.
+const recordColumns = `r.county_code, r.seq, r.recorded_at, COALESCE(r.actor_id::text, ''), r.actor_role, r.actor_node_code,
+	r.action, r.subject_type, r.subject_id, r.node_code, r.responsible::text, r.payload, r.prev_hash, r.leaf_hash`
 
 // scanRecord reads one row of recordColumns. A row whose hash columns are
 // damaged is still returned (with zero hashes) so that verification reports
@@ -43,8 +44,8 @@ func forEachRecord(ctx context.Context, db database.Querier, county string, from
 	if to < 0 {
 		to = 1<<63 - 1
 	}
-	rows, err := db.Query(ctx, `SELECT `+recordColumns+` FROM ledger.records
-		WHERE county_code = $1 AND seq >= $2 AND seq < $3 ORDER BY seq`, county, from, to)
+	rows, err := db.Query(ctx, `SELECT `+recordColumns+` FROM ledger.records r
+		WHERE r.county_code = $1 AND r.seq >= $2 AND r.seq < $3 ORDER BY r.seq`, county, from, to)
 	if err != nil {
 		return err
 	}
