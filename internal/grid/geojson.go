@@ -440,3 +440,29 @@ func sameNumber(a, b json.Number) bool {
 	y, err2 := strconv.ParseFloat(string(b), 64)
 	return err1 == nil && err2 == nil && x == y
 }
+
+// ParseGeometry reads one GeoJSON Polygon or MultiPolygon geometry object
+// (as sent in CreateNode/UpdateNode) with the same checks and limits as an
+// import.
+func ParseGeometry(text string, limits ParseLimits) (*geom.MultiPolygon, error) {
+	limits = limits.withDefaults()
+	var g struct {
+		Type        string          `json:"type"`
+		Coordinates json.RawMessage `json:"coordinates"`
+	}
+	d := json.NewDecoder(strings.NewReader(text))
+	d.UseNumber()
+	if err := d.Decode(&g); err != nil {
+		return nil, fmt.Errorf("geometry is not a GeoJSON object: %v", err)
+	}
+	mp, _, msgs := parseGeometry(g.Type, g.Coordinates, limits)
+	if len(msgs) > 0 {
+		return nil, errors.New(strings.Join(msgs, "; "))
+	}
+	return mp, nil
+}
+
+// GeometryJSON renders a MultiPolygon as a GeoJSON geometry object.
+func GeometryJSON(mp *geom.MultiPolygon) string {
+	return `{"type":"MultiPolygon","coordinates":` + string(multiPolygonCoords(&Node{Geometry: mp})) + `}`
+}

@@ -149,6 +149,9 @@ type Task struct {
 	Count  int        `json:"count"`  // how many per period
 	Period TaskPeriod `json:"period"` // day, week or month
 	Note   string     `json:"note,omitempty"`
+	// For patrols: the least duration and distance that count as one.
+	MinMinutes   int     `json:"min_minutes,omitempty"`
+	MinDistanceM float64 `json:"min_distance_m,omitempty"`
 }
 
 // Check reports why t is not a usable task.
@@ -158,6 +161,9 @@ func (t Task) Check() error {
 	}
 	if t.Count < 1 || t.Count > 1000 {
 		return fmt.Errorf("task %q count %d is not between 1 and 1000", t.Kind, t.Count)
+	}
+	if t.MinMinutes < 0 || t.MinMinutes > 24*60 || t.MinDistanceM < 0 || t.MinDistanceM > 500_000 {
+		return fmt.Errorf("task %q minimum duration or distance is out of range", t.Kind)
 	}
 	switch t.Period {
 	case PeriodDay, PeriodWeek, PeriodMonth:

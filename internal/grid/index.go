@@ -39,6 +39,8 @@ type Index struct {
 	log  *slog.Logger
 
 	refreshMu sync.Mutex // one refresh at a time
+	ready     chan struct{}
+	readyOnce sync.Once
 	// PollInterval is how often Run checks max(change_seq) when no
 	// notification arrives (default 500 ms).
 	PollInterval time.Duration
@@ -73,7 +75,7 @@ func NewIndex(pool *pgxpool.Pool, logger *slog.Logger) *Index {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	ix := &Index{pool: pool, log: logger, PollInterval: 500 * time.Millisecond}
+	ix := &Index{pool: pool, log: logger, PollInterval: 500 * time.Millisecond, ready: make(chan struct{})}
 	ix.snap.Store(&snapshot{trees: map[Level]*rtree.RTreeG[*polyEntry]{}, nodes: map[uuid.UUID]*indexNode{}})
 	return ix
 }
@@ -178,8 +180,13 @@ func (ix *Index) Load(ctx context.Context) error {
 		return err
 	}
 	ix.snap.Store(s)
+	ix.readyOnce.Do(func() { close(ix.ready) })
 	return nil
 }
+
+// Ready is closed once the index has been loaded: gridd reports itself
+// serving only after it, so no replica answers "nowhere" while empty.
+func (ix *Index) Ready() <-chan struct{} { return ix.ready }
 
 // Refresh applies the changes committed since the index's change_seq.
 func (ix *Index) Refresh(ctx context.Context) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -169,6 +170,8 @@ type SubtreeQuery struct {
 	MaxLevel     Level  // deepest level to include; 0 for all
 	WithGeometry bool
 	AsOf         *time.Time // nodes as they were at that time; nil for now
+	After        string     // only codes after this one (paging)
+	Limit        int        // at most this many nodes; 0 for all
 }
 
 // Subtree calls fn for the root and every current descendant in code
@@ -179,19 +182,24 @@ func (s *Store) Subtree(ctx context.Context, q SubtreeQuery, fn func(*Node) erro
 	if maxLevel == 0 {
 		maxLevel = 99
 	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
 	var rows pgx.Rows
 	var err error
 	if q.AsOf == nil {
 		rows, err = s.pool.Query(ctx, `SELECT `+nodeColumns+` FROM grid.nodes
-			WHERE code LIKE $1 || '%' AND level <= $2 AND retired_at IS NULL ORDER BY code`, q.RootCode, maxLevel)
+			WHERE code LIKE $1 || '%' AND level <= $2 AND retired_at IS NULL AND code > $3
+			ORDER BY code LIMIT $4`, q.RootCode, maxLevel, q.After, limit)
 	} else {
 		rows, err = s.pool.Query(ctx, `
 			SELECT v.node_id, v.code, v.level, v.name, coalesce(v.parent_id, '00000000-0000-0000-0000-000000000000'),
 				v.geom, v.area_ha, n.tasks, v.version, v.valid_from, n.retired_at, v.created_at
 			FROM grid.node_versions v JOIN grid.nodes n ON n.id = v.node_id
 			WHERE v.code LIKE $1 || '%' AND v.level <= $2
-			  AND v.valid_from <= $3 AND (v.valid_to IS NULL OR v.valid_to > $3)
-			ORDER BY v.code`, q.RootCode, maxLevel, *q.AsOf)
+			  AND v.valid_from <= $3 AND (v.valid_to IS NULL OR v.valid_to > $3) AND v.code > $4
+			ORDER BY v.code LIMIT $5`, q.RootCode, maxLevel, *q.AsOf, q.After, limit)
 	}
 	if err != nil {
 		return err
