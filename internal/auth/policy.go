@@ -103,6 +103,52 @@ var Policy = map[string]Rule{
 	ecogridv1.FieldService_GetUploadStatus_FullMethodName:     everyone,
 	ecogridv1.FieldService_DownloadPhoto_FullMethodName:       everyone,
 	ecogridv1.FieldService_ExportReports_FullMethodName:       managers,
+
+	// GridService: everyone reads the grid in their scope; the county
+	// office draws it.
+	ecogridv1.GridService_CreateNode_FullMethodName:       county,
+	ecogridv1.GridService_UpdateNode_FullMethodName:       county,
+	ecogridv1.GridService_ImportGeoJSON_FullMethodName:    county,
+	ecogridv1.GridService_GetNode_FullMethodName:          everyone,
+	ecogridv1.GridService_ListChildren_FullMethodName:     everyone,
+	ecogridv1.GridService_GetAncestry_FullMethodName:      everyone,
+	ecogridv1.GridService_ListSubtree_FullMethodName:      everyone,
+	ecogridv1.GridService_ListNodeVersions_FullMethodName: everyone,
+	ecogridv1.GridService_LocatePoint_FullMethodName:      everyone,
+	ecogridv1.GridService_ExportGeoJSON_FullMethodName:    managers,
+
+	// CaseService: the coarse gate is the union of the roles of the
+	// workflow's transitions (internal/cases.Workflow), which the service
+	// checks again per case state and scope.
+	ecogridv1.CaseService_ListCases_FullMethodName:           everyone,
+	ecogridv1.CaseService_GetCase_FullMethodName:             everyone,
+	ecogridv1.CaseService_GetCaseTimeline_FullMethodName:     everyone,
+	ecogridv1.CaseService_ListHandoverCases_FullMethodName:   placers,
+	ecogridv1.CaseService_AcceptCase_FullMethodName:          placers,
+	ecogridv1.CaseService_RejectCase_FullMethodName:          placers,
+	ecogridv1.CaseService_DispatchCase_FullMethodName:        placers,
+	ecogridv1.CaseService_StartWork_FullMethodName:           patrollers,
+	ecogridv1.CaseService_SubmitRectification_FullMethodName: patrollers,
+	ecogridv1.CaseService_VerifyRectification_FullMethodName: roles(scope.RoleInspector, scope.RoleGridChief),
+	ecogridv1.CaseService_CloseCase_FullMethodName:           placers,
+	ecogridv1.CaseService_ReturnCase_FullMethodName:          everyone,
+	ecogridv1.CaseService_RequestExtension_FullMethodName:    patrollers,
+	ecogridv1.CaseService_ApproveExtension_FullMethodName:    placers,
+	ecogridv1.CaseService_DeclineExtension_FullMethodName:    placers,
+	ecogridv1.CaseService_ReopenCase_FullMethodName:          placers,
+	ecogridv1.CaseService_EscalateCase_FullMethodName:        county,
+	ecogridv1.CaseService_ListDeadlineRules_FullMethodName:   everyone,
+	ecogridv1.CaseService_SetDeadlineRule_FullMethodName:     county,
+
+	// AccountabilityService: the county office audits.
+	ecogridv1.AccountabilityService_PersonHistory_FullMethodName:   county,
+	ecogridv1.AccountabilityService_NodeHistory_FullMethodName:     county,
+	ecogridv1.AccountabilityService_SubjectHistory_FullMethodName:  county,
+	ecogridv1.AccountabilityService_GetPublicKey_FullMethodName:    county,
+	ecogridv1.AccountabilityService_ListCheckpoints_FullMethodName: county,
+	ecogridv1.AccountabilityService_SignCheckpoint_FullMethodName:  county,
+	ecogridv1.AccountabilityService_VerifyChain_FullMethodName:     county,
+	ecogridv1.AccountabilityService_Export_FullMethodName:          county,
 }
 
 // RuleFor returns the rule of a full method name.

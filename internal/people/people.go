@@ -19,7 +19,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"ecogrid/internal/database"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -81,9 +80,18 @@ type HandoverCase struct {
 }
 
 // OpenCaseLister lists the open cases a person holds. The cases context
-// implements it; it runs in the transaction that ends the assignment.
+// provides it (an adapter over cases.Tracker.OpenCasesHeldBy); it is called
+// after the assignment's end has committed.
 type OpenCaseLister interface {
-	OpenCasesHeldBy(ctx context.Context, q database.Querier, personID string) ([]HandoverCase, error)
+	OpenCasesHeldBy(ctx context.Context, personID string) ([]HandoverCase, error)
+}
+
+// OpenCaseListerFunc adapts a function to OpenCaseLister.
+type OpenCaseListerFunc func(ctx context.Context, personID string) ([]HandoverCase, error)
+
+// OpenCasesHeldBy calls f.
+func (f OpenCaseListerFunc) OpenCasesHeldBy(ctx context.Context, personID string) ([]HandoverCase, error) {
+	return f(ctx, personID)
 }
 
 // Limits on free text.

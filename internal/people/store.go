@@ -388,30 +388,20 @@ func (s *Store) EndAssignment(ctx context.Context, actor Actor, id, reason strin
 			a, entries = ended, []ledger.Entry{e}
 		}
 		res.Assignment = a
-		res.LastOne, res.Handover, err = s.handover(ctx, tx, a.PersonID)
+		err = tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM people.assignments
+			WHERE person_id = $1 AND (valid_to IS NULL OR valid_to > now()))`, a.PersonID).Scan(&res.LastOne)
 		return entries, err
 	})
-	return res, err
-}
-
-// handover lists the open cases of a person who holds no open assignment.
-func (s *Store) handover(ctx context.Context, tx pgx.Tx, personID string) (bool, []HandoverCase, error) {
-	var open bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM people.assignments
-		WHERE person_id = $1 AND (valid_to IS NULL OR valid_to > now()))`, personID).Scan(&open); err != nil {
-		return false, nil, err
+	if err != nil || !res.LastOne || s.cases == nil {
+		return res, err
 	}
-	if open {
-		return false, nil, nil
-	}
-	if s.cases == nil {
-		return true, nil, nil
-	}
-	cs, err := s.cases.OpenCasesHeldBy(ctx, tx, personID)
+	// The end has committed; a failure to list the cases must not undo it,
+	// and the supervisor can ask CaseService.ListHandoverCases again.
+	res.Handover, err = s.cases.OpenCasesHeldBy(ctx, res.Assignment.PersonID)
 	if err != nil {
-		return true, nil, fmt.Errorf("listing open cases for handover: %w", err)
+		return res, fmt.Errorf("the assignment has ended, but its open cases could not be listed: %w", err)
 	}
-	return true, cs, nil
+	return res, nil
 }
 
 // TransferResult is the ended assignment and the one that replaces it.

@@ -1,0 +1,223 @@
+package people_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+
+	"ecogrid/internal/database/dbtest"
+	"ecogrid/internal/ledger"
+	"ecogrid/internal/people"
+	"ecogrid/internal/people/peopletest"
+	"ecogrid/internal/scope"
+	"ecogrid/internal/structerr"
+)
+
+func TestAssignmentLifecycle(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	g := peopletest.InsertGrid(t, pool)
+	var handedOver []string
+	st := people.NewStore(pool, people.OpenCaseListerFunc(func(_ context.Context, personID string) ([]people.HandoverCase, error) {
+		handedOver = append(handedOver, personID)
+		return []people.HandoverCase{{CaseID: "case-1", NodeCode: peopletest.VillageA1a, Status: "dispatched"}}, nil
+	}))
+	officer := peopletest.AddMember(t, pool, g[peopletest.CountyA], scope.RoleCountyOfficer, "县网格办 王", "")
+	actor := people.ActorFor(officer.Caller(), officer.Caller().Grants[0])
+
+	p, created, err := st.CreatePerson(ctx, actor, people.Person{ID: uuid.NewString(), CountyCode: peopletest.CountyA, Name: "李网格", Phone: "13800000000", EmployeeCode: "E-17"})
+	if err != nil || !created {
+		t.Fatalf("CreatePerson = %v, %v", created, err)
+	}
+	// Replay is idempotent; a different person under the same id is refused.
+	if again, created, err := st.CreatePerson(ctx, actor, p); err != nil || created || again.ID != p.ID {
+		t.Fatalf("replayed CreatePerson = %+v, %v, %v; want the stored person, created=false", again, created, err)
+	}
+	other := p
+	other.Name = "someone else"
+	if _, _, err := st.CreatePerson(ctx, actor, other); structerr.Code(err) != codes.AlreadyExists {
+		t.Fatalf("CreatePerson with a taken id = %v; want AlreadyExists", err)
+	}
+	dup := people.Person{ID: uuid.NewString(), CountyCode: peopletest.CountyA, Name: "another", EmployeeCode: "E-17"}
+	if _, _, err := st.CreatePerson(ctx, actor, dup); structerr.Code(err) != codes.AlreadyExists {
+		t.Fatalf("CreatePerson with a taken employee code = %v; want AlreadyExists", err)
+	}
+
+	start := people.NewAssignment{ID: uuid.NewString(), PersonID: p.ID, NodeID: g[peopletest.VillageA1a].ID, NodeCode: peopletest.VillageA1a,
+		Role: scope.RoleInspector, Tasks: []string{"patrol twice a week", "river bank"}}
+	a1, created, err := st.StartAssignment(ctx, actor, start)
+	if err != nil || !created || a1.ValidTo != nil || a1.CountyCode != peopletest.CountyA {
+		t.Fatalf("StartAssignment = %+v, %v, %v", a1, created, err)
+	}
+	if again, created, err := st.StartAssignment(ctx, actor, start); err != nil || created || again.ID != a1.ID {
+		t.Fatalf("replayed StartAssignment = %v, %v; want stored, created=false", created, err)
+	}
+	dupOpen := start
+	dupOpen.ID = uuid.NewString()
+	if _, _, err := st.StartAssignment(ctx, actor, dupOpen); structerr.Code(err) != codes.AlreadyExists {
+		t.Fatalf("second open assignment for the same person, node and role = %v; want AlreadyExists", err)
+	}
+	backdated := start
+	backdated.ID, backdated.ValidFrom = uuid.NewString(), time.Now().Add(-48*time.Hour)
+	if _, _, err := st.StartAssignment(ctx, actor, backdated); structerr.Code(err) != codes.InvalidArgument {
+		t.Fatalf("assignment backdated two days = %v; want InvalidArgument", err)
+	}
+	grants, err := people.ActiveGrants(ctx, pool, p.ID, time.Now())
+	if err != nil || len(grants) != 1 || grants[0].NodeCode != peopletest.VillageA1a || grants[0].Role != scope.RoleInspector {
+		t.Fatalf("ActiveGrants = %+v, %v", grants, err)
+	}
+
+	chief := peopletest.AddMember(t, pool, g[peopletest.VillageA1a], scope.RoleGridChief, "村网格长 赵", "")
+	sup := peopletest.AddMember(t, pool, g[peopletest.TownshipA1], scope.RoleTownshipSupervisor, "镇督导 孙", "")
+	_ = peopletest.AddMember(t, pool, g[peopletest.VillageA1b], scope.RoleInspector, "邻村网格员", "")
+	beforeTransfer := time.Now()
+	time.Sleep(10 * time.Millisecond)
+
+	// Transfer to the neighbouring village: one ends, one starts, same person.
+	next := people.NewAssignment{ID: uuid.NewString(), NodeID: g[peopletest.VillageA1b].ID, NodeCode: peopletest.VillageA1b, Role: scope.RoleInspector}
+	tr, err := st.Transfer(ctx, actor, a1.ID, next, "rotation")
+	if err != nil {
+		t.Fatalf("Transfer: %v", err)
+	}
+	if tr.Ended.ValidTo == nil || tr.Started.PersonID != p.ID || tr.Started.NodeCode != peopletest.VillageA1b || tr.Ended.EndReason != "rotation" {
+		t.Fatalf("Transfer = %+v", tr)
+	}
+	if again, err := st.Transfer(ctx, actor, a1.ID, next, "rotation"); err != nil || again.Started.ID != tr.Started.ID {
+		t.Fatalf("replayed Transfer = %+v, %v; want the same pair", again, err)
+	}
+
+	// Who was responsible for village A1a before the transfer, and now.
+	then, err := people.ResponsibleAt(ctx, pool, peopletest.VillageA1a, beforeTransfer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ledger.Responsible{
+		{PersonID: chief.Person.ID, Name: "村网格长 赵", Role: "grid_chief", NodeCode: peopletest.VillageA1a},
+		{PersonID: p.ID, Name: "李网格", Role: "inspector", NodeCode: peopletest.VillageA1a},
+		{PersonID: sup.Person.ID, Name: "镇督导 孙", Role: "township_supervisor", NodeCode: peopletest.TownshipA1},
+		{PersonID: officer.Person.ID, Name: "县网格办 王", Role: "county_officer", NodeCode: peopletest.CountyA},
+	}
+	if !slices.Equal(then, want) {
+		t.Fatalf("ResponsibleAt(A1a, before transfer) =\n%+v\nwant\n%+v", then, want)
+	}
+	now, err := people.ResponsibleAt(ctx, pool, peopletest.VillageA1a, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(now, func(r ledger.Responsible) bool { return r.PersonID == p.ID }) || len(now) != 3 {
+		t.Fatalf("ResponsibleAt(A1a, now) = %+v; the transferred inspector must be gone", now)
+	}
+
+	// Ending the last assignment returns the handover list.
+	res, err := st.EndAssignment(ctx, actor, tr.Started.ID, "retired")
+	if err != nil || !res.LastOne || len(res.Handover) != 1 || !slices.Equal(handedOver, []string{p.ID}) {
+		t.Fatalf("EndAssignment = %+v, %v (lister saw %v); want last=true with the handover list", res, err, handedOver)
+	}
+	if grants, _ := people.ActiveGrants(ctx, pool, p.ID, time.Now()); len(grants) != 0 {
+		t.Fatalf("grants after the end = %+v; want none", grants)
+	}
+	hist, err := people.History(ctx, pool, p.ID)
+	if err != nil || len(hist) != 2 || hist[0].ID != a1.ID || hist[1].ID != tr.Started.ID || hist[1].ValidTo == nil {
+		t.Fatalf("History = %+v, %v", hist, err)
+	}
+
+	// Every change has its ledger record, in one chain, by the actor.
+	rows, err := pool.Query(ctx, `SELECT action, actor_role, coalesce(actor_id::text, '') FROM ledger.records
+		WHERE subject_id = ANY($1) ORDER BY seq`, []string{p.ID, a1.ID, tr.Started.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for rows.Next() {
+		var action, role, actorID string
+		if err := rows.Scan(&action, &role, &actorID); err != nil {
+			t.Fatal(err)
+		}
+		if role != "county_officer" || actorID != officer.Person.ID {
+			t.Errorf("record %s by %s/%s; want the county officer", action, role, actorID)
+		}
+		actions = append(actions, action)
+	}
+	wantActions := []string{"person.created", "assignment.started", "assignment.transferred", "assignment.started", "assignment.ended"}
+	if !slices.Equal(actions, wantActions) {
+		t.Fatalf("ledger actions = %v; want %v", actions, wantActions)
+	}
+	var people_ int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM ledger.record_people WHERE person_id = $1 AND NOT as_actor`, p.ID).Scan(&people_); err != nil || people_ != 4 {
+		t.Fatalf("ledger records naming the person = %d, %v; want 4 (their three assignment acts and the end)", people_, err)
+	}
+}
+
+func TestAssignmentsAreKeptForLife(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	g := peopletest.InsertGrid(t, pool)
+	m := peopletest.AddMember(t, pool, g[peopletest.VillageA1a], scope.RoleInspector, "网格员", "")
+	for _, q := range []string{
+		`DELETE FROM people.assignments WHERE id = $1`,
+		`UPDATE people.assignments SET node_code = '130123101202' WHERE id = $1`,
+		`UPDATE people.assignments SET valid_from = valid_from - interval '1 day' WHERE id = $1`,
+		`DELETE FROM people.persons WHERE id = (SELECT person_id FROM people.assignments WHERE id = $1)`,
+	} {
+		if _, err := pool.Exec(ctx, q, m.Assignment.ID); structerr.Code(err) != codes.FailedPrecondition {
+			t.Errorf("%s = %v; want refused by the database", q, err)
+		}
+	}
+	if _, err := pool.Exec(ctx, `UPDATE people.assignments SET valid_to = now() WHERE id = $1`, m.Assignment.ID); err != nil {
+		t.Fatalf("ending by UPDATE valid_to: %v", err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE people.assignments SET valid_to = now() + interval '1 day' WHERE id = $1`, m.Assignment.ID); structerr.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("re-ending an ended assignment = %v; want refused", err)
+	}
+}
+
+func TestChangeAndRecordCommitTogether(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	g := peopletest.InsertGrid(t, pool)
+	st := people.NewStore(pool, nil)
+	m := peopletest.AddMember(t, pool, g[peopletest.VillageA1a], scope.RoleInspector, "网格员", "")
+	// An actor id that is not a UUID makes the ledger refuse the record:
+	// the assignment must not start either.
+	bad := people.Actor{PersonID: "not-a-uuid", Role: "county_officer"}
+	id := uuid.NewString()
+	_, _, err := st.StartAssignment(ctx, bad, people.NewAssignment{ID: id, PersonID: m.Person.ID, NodeID: g[peopletest.VillageA1b].ID, NodeCode: peopletest.VillageA1b, Role: scope.RoleInspector})
+	if err == nil {
+		t.Fatal("StartAssignment with an unrecordable actor succeeded")
+	}
+	if _, err := people.GetAssignment(ctx, pool, id); !errors.Is(err, people.ErrAssignmentNotFound) {
+		t.Fatalf("assignment after a failed record: %v; want it rolled back", err)
+	}
+}
+
+func TestAssignerGrant(t *testing.T) {
+	c := func(role scope.Role, code string) scope.Caller {
+		return scope.Caller{Grants: []scope.Grant{{Role: role, NodeCode: code}}}
+	}
+	for _, tc := range []struct {
+		caller scope.Caller
+		role   scope.Role
+		code   string
+		ok     bool
+	}{
+		{c(scope.RoleTownshipSupervisor, peopletest.TownshipA1), scope.RoleInspector, peopletest.VillageA1a, true},
+		{c(scope.RoleTownshipSupervisor, peopletest.TownshipA1), scope.RoleGridChief, peopletest.TownshipA1, true},
+		{c(scope.RoleTownshipSupervisor, peopletest.TownshipA1), scope.RoleInspector, peopletest.VillageA2a, false},
+		{c(scope.RoleTownshipSupervisor, peopletest.TownshipA1), scope.RoleTownshipSupervisor, peopletest.TownshipA1, false},
+		{c(scope.RoleCountyOfficer, peopletest.CountyA), scope.RoleTownshipSupervisor, peopletest.TownshipA2, true},
+		{c(scope.RoleCountyOfficer, peopletest.CountyA), scope.RoleAdmin, peopletest.CountyA, false},
+		{c(scope.RoleCountyOfficer, peopletest.CountyA), scope.RoleInspector, peopletest.VillageB1a, false},
+		{c(scope.RoleInspector, peopletest.VillageA1a), scope.RoleInspector, peopletest.VillageA1a, false},
+		{c(scope.RoleGridChief, peopletest.VillageA1a), scope.RoleInspector, peopletest.VillageA1a, false},
+		{c(scope.RoleAdmin, peopletest.CountyA), scope.RoleCountyOfficer, peopletest.CountyB, true},
+	} {
+		if _, ok := people.AssignerGrant(tc.caller, tc.role, tc.code); ok != tc.ok {
+			t.Errorf("%s at %s assigning %s at %s: ok=%v, want %v", tc.caller.Grants[0].Role, tc.caller.Grants[0].NodeCode, tc.role, tc.code, ok, tc.ok)
+		}
+	}
+}
