@@ -133,17 +133,30 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	if _, err := conn.Exec(ctx, `ALTER DATABASE `+building+` RENAME TO `+name); err != nil {
 		return "", err
 	}
-	// Drop templates of older migration sets.
-	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'ecogrid\_tmpl\_%' AND datname <> $1`, name)
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS 'ecogrid test template built %d'`, name, time.Now().Unix())); err != nil {
+		return "", err
+	}
+	// Drop templates of other migration sets once they are a day old: a
+	// younger one may belong to a test run still going on this server.
+	rows, err := conn.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
+		FROM pg_database WHERE datname LIKE 'ecogrid\_tmpl\_%' AND datname <> $1`, name)
 	if err != nil {
 		return "", err
 	}
-	old, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type tmpl struct{ name, comment string }
+	old, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tmpl, error) {
+		var t tmpl
+		return t, r.Scan(&t.name, &t.comment)
+	})
 	if err != nil {
 		return "", err
 	}
 	for _, o := range old {
-		conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{o}.Sanitize()+` WITH (FORCE)`) //nolint:errcheck
+		var built int64
+		if _, err := fmt.Sscanf(o.comment, "ecogrid test template built %d", &built); err != nil || time.Since(time.Unix(built, 0)) < 24*time.Hour {
+			continue
+		}
+		conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{o.name}.Sanitize()+` WITH (FORCE)`) //nolint:errcheck
 	}
 	return name, nil
 }
