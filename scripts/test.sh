@@ -27,20 +27,8 @@ unformatted="$(gofmt -l cmd internal migrations)"
 [ -z "$unformatted" ] || die "not gofmt-ed: $unformatted"
 say "go vet"
 go vet ./...
-log="${TMPDIR:-/tmp}/ecogrid-test.log"
-say "go test -race (full log: $log)"
-set +e
-go test -race -count=1 -timeout 20m -v ./... >"$log" 2>&1
-status=$?
-set -e
-# Package results and every failure, not the whole verbose log.
-grep -E '^(ok|FAIL|panic:|--- FAIL)|^\s+--- FAIL|_test\.go:[0-9]+:' "$log" | grep -v 'no test files' || true
-passed=$(grep -cE '^\s*--- PASS' "$log" || true)
-failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
-skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
-if [ "$status" != 0 ] && [ "$failed" = 0 ]; then
-	tail -40 "$log"
-	failed=1
-fi
-echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
-exit "$status"
+say "go test -race"
+# gotestsum runs go test and prints each package, every failure with its
+# output, and a closing count of tests.
+exec gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg \
+	--jsonfile "${TMPDIR:-/tmp}/ecogrid-test.json" -- -race -count=1 -timeout 20m ./...
