@@ -113,6 +113,12 @@ func (s *Service) ListPersons(ctx context.Context, req *ecogridv1.ListPersonsReq
 	if err != nil {
 		return nil, err
 	}
+	if code := req.GetNodeCode(); code != "" && !c.Covers(code) {
+		if err := CheckNodeCode(code); err != nil {
+			return nil, err
+		}
+		return nil, structerr.NewNotFound("grid node %s not found", code)
+	}
 	ps, next, err := ListPersons(ctx, s.db, c, PersonFilter{
 		NodeCode: req.GetNodeCode(), NameContains: req.GetNameContains(),
 		PageSize: int(req.GetPage().GetPageSize()), PageToken: req.GetPage().GetPageToken(),

@@ -1,0 +1,237 @@
+package auth_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/auth"
+	"ecogrid/internal/auth/account"
+	"ecogrid/internal/people/peopletest"
+	"ecogrid/internal/scope"
+)
+
+// homeVillage holds the objects every test caller may see; awayVillage is,
+// per role, a village outside the caller's scope: the neighbouring village
+// for the village-level roles (so two inspectors try each other's ids), the
+// other township's village for the supervisor, the other county for the
+// county office (and for the administrator, who sees everything).
+const homeVillage = peopletest.VillageA1a
+
+var awayVillage = map[scope.Role]string{
+	scope.RoleInspector:          peopletest.VillageA1b,
+	scope.RoleGridChief:          peopletest.VillageA1b,
+	scope.RoleTownshipSupervisor: peopletest.VillageA2a,
+	scope.RoleCountyOfficer:      peopletest.VillageB1a,
+	scope.RoleAdmin:              peopletest.VillageB1a,
+}
+
+// matrixRow makes one RPC as the caller in ctx about the objects of a
+// village. noObject marks RPCs that touch no scoped object.
+type matrixRow struct {
+	noObject bool
+	call     func(t *testing.T, h *harness, ctx context.Context, me peopletest.Member, village string) error
+}
+
+func shortName() string { return "u" + uuid.NewString()[:8] }
+
+// matrix has a row for every non-public RPC of the services the harness
+// serves, keyed by generated full method name. Other services add their
+// rows (and register their service in the harness) the same way.
+var matrix = map[string]matrixRow{
+	ecogridv1.PeopleService_CreatePerson_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.people.CreatePerson(ctx, &ecogridv1.CreatePersonRequest{PersonId: uuid.NewString(), CountyCode: v[:6], Name: "new person"})
+		return err
+	}},
+	ecogridv1.PeopleService_GetPerson_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.people.GetPerson(ctx, &ecogridv1.GetPersonRequest{PersonId: h.residents[v].Person.ID})
+		return err
+	}},
+	ecogridv1.PeopleService_ListPersons_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		resp, err := h.people.ListPersons(ctx, &ecogridv1.ListPersonsRequest{NodeCode: v})
+		if err == nil && !slices.ContainsFunc(resp.GetPersons(), func(p *ecogridv1.Person) bool { return p.GetId() == h.residents[v].Person.ID }) {
+			t.Errorf("ListPersons(%s) misses the village's inspector", v)
+		}
+		return err
+	}},
+	ecogridv1.PeopleService_CreateAccount_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		p := h.freshPerson(t, v[:6])
+		_, err := h.people.CreateAccount(ctx, &ecogridv1.CreateAccountRequest{AccountId: uuid.NewString(), PersonId: p.ID, Username: shortName(), Password: "a long enough password"})
+		return err
+	}},
+	ecogridv1.PeopleService_UnlockAccount_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.people.UnlockAccount(ctx, &ecogridv1.UnlockAccountRequest{Username: h.residents[v].Username})
+		return err
+	}},
+	ecogridv1.PeopleService_StartAssignment_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		p := h.freshPerson(t, v[:6])
+		_, err := h.people.StartAssignment(ctx, &ecogridv1.StartAssignmentRequest{AssignmentId: uuid.NewString(), PersonId: p.ID,
+			NodeId: h.grid[v].ID, Role: ecogridv1.Role_ROLE_INSPECTOR, Tasks: []string{"patrol"}})
+		return err
+	}},
+	ecogridv1.PeopleService_EndAssignment_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.people.EndAssignment(ctx, &ecogridv1.EndAssignmentRequest{AssignmentId: h.freshAssignment(t, v).ID, Reason: "matrix"})
+		return err
+	}},
+	ecogridv1.PeopleService_TransferAssignment_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.people.TransferAssignment(ctx, &ecogridv1.TransferAssignmentRequest{AssignmentId: h.freshAssignment(t, v).ID,
+			NewAssignmentId: uuid.NewString(), NodeId: h.grid[v].ID, Role: ecogridv1.Role_ROLE_GRID_CHIEF, Reason: "promotion"})
+		return err
+	}},
+	ecogridv1.PeopleService_ListAssignmentHistory_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.people.ListAssignmentHistory(ctx, &ecogridv1.ListAssignmentHistoryRequest{PersonId: h.residents[v].Person.ID})
+		return err
+	}},
+	ecogridv1.PeopleService_ListResponsible_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.people.ListResponsible(ctx, &ecogridv1.ListResponsibleRequest{NodeCode: v})
+		return err
+	}},
+	ecogridv1.AuthService_WhoAmI_FullMethodName: {noObject: true, call: func(t *testing.T, h *harness, ctx context.Context, me peopletest.Member, _ string) error {
+		resp, err := h.auth.WhoAmI(ctx, &ecogridv1.WhoAmIRequest{})
+		if err == nil && (resp.GetPerson().GetId() != me.Person.ID || len(resp.GetGrants()) != 1) {
+			t.Errorf("WhoAmI = %v; want %s with one grant", resp, me.Person.ID)
+		}
+		return err
+	}},
+	ecogridv1.AuthService_Logout_FullMethodName: {noObject: true, call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, _ string) error {
+		_, err := h.auth.Logout(ctx, &ecogridv1.LogoutRequest{})
+		return err
+	}},
+	ecogridv1.AuthService_ChangePassword_FullMethodName: {noObject: true, call: func(t *testing.T, h *harness, ctx context.Context, me peopletest.Member, _ string) error {
+		_, err := h.auth.ChangePassword(ctx, &ecogridv1.ChangePasswordRequest{CurrentPassword: me.Password, NewPassword: me.Password})
+		return err
+	}},
+}
+
+// expectedCode is what the policy and the scope rules say a call must
+// answer: PermissionDenied when the role may never make the call, NotFound
+// for an object outside the caller's scope, OK otherwise.
+func expectedCode(method string, role scope.Role, inScope bool) codes.Code {
+	rule, ok := auth.RuleFor(method)
+	if !ok || !rule.Allows(scope.Caller{Grants: []scope.Grant{{Role: role}}}) {
+		return codes.PermissionDenied
+	}
+	if inScope || role == scope.RoleAdmin || matrix[method].noObject {
+		return codes.OK
+	}
+	return codes.NotFound
+}
+
+// TestAuthorizationMatrix makes every RPC of the served services as every
+// role, about an object in the caller's scope and one outside it, and
+// checks the exact status code. The inspector's "outside" object is the
+// neighbouring village's inspector's, so the two swap each other's ids.
+func TestAuthorizationMatrix(t *testing.T) {
+	h := newHarness(t, account.DefaultLimits)
+	for _, desc := range []grpc.ServiceDesc{ecogridv1.PeopleService_ServiceDesc, ecogridv1.AuthService_ServiceDesc} {
+		for _, m := range append(methodNames(desc.Methods), streamNames(desc.Streams)...) {
+			full := "/" + desc.ServiceName + "/" + m
+			row, ok := matrix[full]
+			if rule, _ := auth.RuleFor(full); rule.Public {
+				continue // Login and Refresh: TestLogin*, TestRefresh*
+			}
+			if !ok {
+				t.Errorf("%s has no row in the authorization matrix", full)
+				continue
+			}
+			for _, role := range scope.AllRoles {
+				me := h.callers[role]
+				for _, in := range []bool{true, false} {
+					village := homeVillage
+					if !in {
+						village = awayVillage[role]
+					}
+					name := fmt.Sprintf("%s/%s/%s", m, role, map[bool]string{true: "in_scope", false: "out_of_scope"}[in])
+					t.Run(name, func(t *testing.T) {
+						err := row.call(t, h, h.session(t, me), me, village)
+						if got, want := status.Code(err), expectedCode(full, role, in); got != want {
+							t.Errorf("%s as %s about village %s = %v (%v); want %v", m, role, village, got, err, want)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+func methodNames(ms []grpc.MethodDesc) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.MethodName)
+	}
+	return out
+}
+
+func streamNames(ss []grpc.StreamDesc) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.StreamName)
+	}
+	return out
+}
+
+// TestInspectorsSwapIDs: each of two inspectors of neighbouring villages
+// asks for the other's objects on every read and list RPC and gets
+// NotFound, while their own are found.
+func TestInspectorsSwapIDs(t *testing.T) {
+	h := newHarness(t, account.DefaultLimits)
+	a, b := h.residents[peopletest.VillageA1a], h.residents[peopletest.VillageA1b]
+	for _, pair := range [][2]peopletest.Member{{a, b}, {b, a}} {
+		me, other := pair[0], pair[1]
+		ctx := h.session(t, me)
+		myVillage, otherVillage := me.Assignment.NodeCode, other.Assignment.NodeCode
+		check := func(what string, err error, want codes.Code) {
+			t.Helper()
+			if status.Code(err) != want {
+				t.Errorf("%s as %s: %v; want %v", what, me.Username, err, want)
+			}
+		}
+		_, err := h.people.GetPerson(ctx, &ecogridv1.GetPersonRequest{PersonId: other.Person.ID})
+		check("GetPerson(other)", err, codes.NotFound)
+		_, err = h.people.GetPerson(ctx, &ecogridv1.GetPersonRequest{PersonId: me.Person.ID})
+		check("GetPerson(self)", err, codes.OK)
+		_, err = h.people.ListAssignmentHistory(ctx, &ecogridv1.ListAssignmentHistoryRequest{PersonId: other.Person.ID})
+		check("ListAssignmentHistory(other)", err, codes.NotFound)
+		_, err = h.people.ListResponsible(ctx, &ecogridv1.ListResponsibleRequest{NodeCode: otherVillage})
+		check("ListResponsible(other village)", err, codes.NotFound)
+		_, err = h.people.ListResponsible(ctx, &ecogridv1.ListResponsibleRequest{NodeCode: myVillage})
+		check("ListResponsible(own village)", err, codes.OK)
+		_, err = h.people.ListPersons(ctx, &ecogridv1.ListPersonsRequest{NodeCode: myVillage})
+		check("ListPersons", err, codes.PermissionDenied)
+		// A made-up id answers exactly like another's id.
+		_, err = h.people.GetPerson(ctx, &ecogridv1.GetPersonRequest{PersonId: uuid.NewString()})
+		check("GetPerson(unknown)", err, codes.NotFound)
+	}
+}
+
+// TestListsShowOnlyScope: unfiltered lists of every manager contain exactly
+// the persons in scope.
+func TestListsShowOnlyScope(t *testing.T) {
+	h := newHarness(t, account.DefaultLimits)
+	for role, wantVillages := range map[scope.Role][]string{
+		scope.RoleGridChief:          {peopletest.VillageA1a},
+		scope.RoleTownshipSupervisor: {peopletest.VillageA1a, peopletest.VillageA1b},
+		scope.RoleCountyOfficer:      {peopletest.VillageA1a, peopletest.VillageA1b, peopletest.VillageA2a},
+	} {
+		resp, err := h.people.ListPersons(h.session(t, h.callers[role]), &ecogridv1.ListPersonsRequest{})
+		if err != nil {
+			t.Fatalf("ListPersons as %s: %v", role, err)
+		}
+		var got []string
+		for _, p := range resp.GetPersons() {
+			got = append(got, p.GetId())
+		}
+		for v, r := range h.residents {
+			if slices.Contains(got, r.Person.ID) != slices.Contains(wantVillages, v) {
+				t.Errorf("ListPersons as %s: inspector of %s listed=%v; want %v", role, v, slices.Contains(got, r.Person.ID), slices.Contains(wantVillages, v))
+			}
+		}
+	}
+}
