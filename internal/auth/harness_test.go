@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -131,3 +132,9 @@ func (h *harness) freshAssignment(t *testing.T, village string) people.Assignmen
 	t.Helper()
 	return peopletest.AddMember(t, h.pool, h.grid[village], scope.RoleInspector, "temporary inspector", "").Assignment
 }
+
+func withRawAuth(v string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", v)
+}
+
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
