@@ -1,0 +1,189 @@
+package auth_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/auth/account"
+	"ecogrid/internal/scope"
+)
+
+func (h *harness) login(user, pw string) (*ecogridv1.LoginResponse, error) {
+	return h.auth.Login(context.Background(), &ecogridv1.LoginRequest{Username: user, Password: pw, Device: "test phone"})
+}
+
+func TestLoginRefreshLogout(t *testing.T) {
+	h := newHarness(t, account.DefaultLimits)
+	insp := h.callers[scope.RoleInspector]
+	resp, err := h.login("  "+insp.Username+"  ", insp.Password)
+	if err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	if resp.GetPersonId() != insp.Person.ID || resp.GetTokens().GetAccessToken() == "" || resp.GetTokens().GetRefreshToken() == "" {
+		t.Fatalf("Login = %v", resp)
+	}
+	if exp := resp.GetTokens().GetAccessExpireTime().AsTime(); exp.After(time.Now().Add(testTokenConfig.AccessTTL)) || exp.Before(time.Now()) {
+		t.Fatalf("access token expires at %v; want within %v", exp, testTokenConfig.AccessTTL)
+	}
+	// The refresh token is stored only as a hash.
+	var stored int
+	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM auth.refresh_tokens WHERE token_hash = convert_to($1, 'UTF8')`,
+		resp.GetTokens().GetRefreshToken()).Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("refresh token stored in clear: %d, %v", stored, err)
+	}
+	ctx := withToken(context.Background(), resp.GetTokens().GetAccessToken())
+	who, err := h.auth.WhoAmI(ctx, &ecogridv1.WhoAmIRequest{})
+	if err != nil || who.GetUsername() != insp.Username || who.GetSessionId() != resp.GetSessionId() ||
+		len(who.GetGrants()) != 1 || who.GetGrants()[0].GetNodeCode() != insp.Assignment.NodeCode {
+		t.Fatalf("WhoAmI = %v, %v", who, err)
+	}
+
+	// Rotation: each refresh token works once.
+	r1 := resp.GetTokens().GetRefreshToken()
+	rot, err := h.auth.Refresh(context.Background(), &ecogridv1.RefreshRequest{RefreshToken: r1})
+	if err != nil || rot.GetTokens().GetRefreshToken() == r1 {
+		t.Fatalf("Refresh = %v, %v; want a new refresh token", rot, err)
+	}
+	r2 := rot.GetTokens().GetRefreshToken()
+	ctx2 := withToken(context.Background(), rot.GetTokens().GetAccessToken())
+	if _, err := h.auth.WhoAmI(ctx2, &ecogridv1.WhoAmIRequest{}); err != nil {
+		t.Fatalf("WhoAmI with the refreshed token: %v", err)
+	}
+	// Replaying the rotated token (a thief, or the thief's victim) ends the
+	// whole family: the replay, the newest refresh token and the session's
+	// access tokens all stop working.
+	if _, err := h.auth.Refresh(context.Background(), &ecogridv1.RefreshRequest{RefreshToken: r1}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("Refresh with a used token = %v; want Unauthenticated", err)
+	}
+	if _, err := h.auth.Refresh(context.Background(), &ecogridv1.RefreshRequest{RefreshToken: r2}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("Refresh with the family's newest token after a reuse = %v; want Unauthenticated", err)
+	}
+	if _, err := h.auth.WhoAmI(ctx2, &ecogridv1.WhoAmIRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("access token of a revoked family = %v; want Unauthenticated", err)
+	}
+	for _, bad := range []string{"", "x", string(make([]byte, 10000))} {
+		if _, err := h.auth.Refresh(context.Background(), &ecogridv1.RefreshRequest{RefreshToken: bad}); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("Refresh(%d bytes of junk) = %v; want Unauthenticated", len(bad), err)
+		}
+	}
+
+	// Logout ends a fresh session and its refresh token.
+	resp, err = h.login(insp.Username, insp.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx = withToken(context.Background(), resp.GetTokens().GetAccessToken())
+	if _, err := h.auth.Logout(ctx, &ecogridv1.LogoutRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.auth.Refresh(context.Background(), &ecogridv1.RefreshRequest{RefreshToken: resp.GetTokens().GetRefreshToken()}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("Refresh after logout = %v; want Unauthenticated", err)
+	}
+}
+
+func TestLoginLockoutAndUnlock(t *testing.T) {
+	limits := account.DefaultLimits
+	h := newHarness(t, limits)
+	insp := h.callers[scope.RoleInspector]
+	if _, err := h.login(insp.Username, "wrong password"); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("wrong password = %v; want Unauthenticated", err)
+	}
+	if _, err := h.login("nobody-here", "wrong password"); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("unknown user = %v; want Unauthenticated", err)
+	}
+	for i := 1; i < limits.AccountFailures-1; i++ {
+		if _, err := h.login(insp.Username, "wrong password"); status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("failure %d = %v; want Unauthenticated", i+1, err)
+		}
+	}
+	if _, err := h.login(insp.Username, "wrong password"); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("failure %d = %v; want the lockout (ResourceExhausted)", limits.AccountFailures, err)
+	}
+	// Locked: even the right password is refused, without hashing.
+	if _, err := h.login(insp.Username, insp.Password); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("right password while locked = %v; want ResourceExhausted", err)
+	}
+	// An unknown username locks the same way (no enumeration by lockout).
+	for range limits.AccountFailures {
+		h.login("ghost-user", "guess") //nolint:errcheck
+	}
+	if _, err := h.login("ghost-user", "guess"); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("unknown user after %d failures = %v; want ResourceExhausted", limits.AccountFailures, err)
+	}
+
+	// The county officer lifts it; the act is recorded in the ledger.
+	officer := h.session(t, h.callers[scope.RoleCountyOfficer])
+	un, err := h.people.UnlockAccount(officer, &ecogridv1.UnlockAccountRequest{Username: insp.Username})
+	if err != nil || !un.GetWasLocked() {
+		t.Fatalf("UnlockAccount = %v, %v; want was_locked", un, err)
+	}
+	if _, err := h.login(insp.Username, insp.Password); err != nil {
+		t.Fatalf("login after unlock: %v", err)
+	}
+	var n int
+	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM ledger.records WHERE action = 'account.unlocked' AND actor_id = $1`,
+		h.callers[scope.RoleCountyOfficer].Person.ID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("ledger records of the unlock = %d, %v; want 1", n, err)
+	}
+}
+
+func TestLoginAddressLimit(t *testing.T) {
+	limits := account.DefaultLimits
+	limits.AddrFailures = 4
+	h := newHarness(t, limits)
+	// Four different usernames from one address: the fourth failure blocks
+	// the address, for every account, while each account has failed once.
+	for i, u := range []string{"a-user", "b-user", "c-user"} {
+		if _, err := h.login(u, "guess"); status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("failure %d = %v", i+1, err)
+		}
+	}
+	if _, err := h.login("d-user", "guess"); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("4th failure from one address = %v; want ResourceExhausted", err)
+	}
+	insp := h.callers[scope.RoleInspector]
+	if _, err := h.login(insp.Username, insp.Password); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("good login from a blocked address = %v; want ResourceExhausted", err)
+	}
+}
+
+func TestChangePassword(t *testing.T) {
+	h := newHarness(t, account.DefaultLimits)
+	insp := h.callers[scope.RoleInspector]
+	first, err := h.login(insp.Username, insp.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := h.login(insp.Username, insp.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := withToken(context.Background(), second.GetTokens().GetAccessToken())
+	if _, err := h.auth.ChangePassword(ctx, &ecogridv1.ChangePasswordRequest{CurrentPassword: "wrong one", NewPassword: "a brand new password"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("ChangePassword with a wrong current password = %v; want PermissionDenied", err)
+	}
+	if _, err := h.auth.ChangePassword(ctx, &ecogridv1.ChangePasswordRequest{CurrentPassword: insp.Password, NewPassword: "short"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("ChangePassword to a short password = %v; want InvalidArgument", err)
+	}
+	if _, err := h.auth.ChangePassword(ctx, &ecogridv1.ChangePasswordRequest{CurrentPassword: insp.Password, NewPassword: "a brand new password"}); err != nil {
+		t.Fatal(err)
+	}
+	// The other session ends; this one goes on; the old password is gone.
+	if _, err := h.auth.WhoAmI(withToken(context.Background(), first.GetTokens().GetAccessToken()), &ecogridv1.WhoAmIRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("other session after a password change = %v; want Unauthenticated", err)
+	}
+	if _, err := h.auth.WhoAmI(ctx, &ecogridv1.WhoAmIRequest{}); err != nil {
+		t.Fatalf("own session after a password change: %v", err)
+	}
+	if _, err := h.login(insp.Username, insp.Password); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("old password = %v; want Unauthenticated", err)
+	}
+	if _, err := h.login(insp.Username, "a brand new password"); err != nil {
+		t.Fatalf("new password: %v", err)
+	}
+}
