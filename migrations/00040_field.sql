@@ -124,6 +124,9 @@ CREATE TABLE field.uploads (
     size             bigint      NOT NULL CHECK (size > 0),
     content_type     text        NOT NULL,
     committed_offset bigint      NOT NULL DEFAULT 0,
+    -- SHA-256 state after committed_offset bytes (crypto/sha256
+    -- MarshalBinary), so a resumed upload need not re-read its prefix
+    hash_state       bytea,
     completed_at     timestamptz,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),

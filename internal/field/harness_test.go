@@ -199,3 +199,5 @@ func count(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
 }
 
 var errDirectoryDown = errors.New("people directory unavailable")
+
+func codeOf(err error) codes.Code { return structerr.Code(err) }

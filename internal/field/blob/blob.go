@@ -29,11 +29,12 @@ type Store interface {
 	// Stat reports a blob's size, or ErrNotFound.
 	Stat(ctx context.Context, sum string) (int64, error)
 	// Open returns a reader of the blob, or ErrNotFound.
-	Open(ctx context.Context, sum string) (io.ReadSeekCloser, error)
-	// OpenPartial opens (creating if needed) the partial file of an upload
-	// and cuts it to size bytes: whatever lies beyond the committed offset
-	// was never acknowledged and is written again.
-	OpenPartial(ctx context.Context, uploadID string, size int64) (Partial, error)
+	Open(ctx context.Context, sum string) (Reader, error)
+	// OpenPartial opens (creating if needed) the partial file of an upload,
+	// cuts it to at most committed bytes (whatever lies beyond the committed
+	// offset was never acknowledged and is written again) and returns how
+	// many bytes it holds: fewer than committed means the file was lost.
+	OpenPartial(ctx context.Context, uploadID string, committed int64) (Partial, int64, error)
 	// Promote moves a finished, fsynced partial file into place as the
 	// blob sum. If the blob exists already the partial is just removed.
 	Promote(ctx context.Context, uploadID, sum string) error
@@ -41,6 +42,12 @@ type Store interface {
 	RemovePartial(ctx context.Context, uploadID string) error
 	// Partials lists the partial files last written before the given time.
 	Partials(ctx context.Context, before time.Time) ([]string, error)
+}
+
+// Reader reads a stored blob.
+type Reader interface {
+	io.ReadSeekCloser
+	io.ReaderAt
 }
 
 // Partial is the file of an upload in progress.
@@ -105,7 +112,7 @@ func (s *FS) Stat(_ context.Context, sum string) (int64, error) {
 }
 
 // Open implements Store.
-func (s *FS) Open(_ context.Context, sum string) (io.ReadSeekCloser, error) {
+func (s *FS) Open(_ context.Context, sum string) (Reader, error) {
 	p, err := s.blobPath(sum)
 	if err != nil {
 		return nil, err
@@ -118,20 +125,32 @@ func (s *FS) Open(_ context.Context, sum string) (io.ReadSeekCloser, error) {
 }
 
 // OpenPartial implements Store.
-func (s *FS) OpenPartial(_ context.Context, uploadID string, size int64) (Partial, error) {
+func (s *FS) OpenPartial(_ context.Context, uploadID string, committed int64) (Partial, int64, error) {
 	p, err := s.partialPath(uploadID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if err := f.Truncate(size); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, err
 	}
-	return f, nil
+	have := fi.Size()
+	if have > committed {
+		if err := f.Truncate(committed); err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+		have = committed
+	}
+	// Touch the file so the janitor sees it in use.
+	now := time.Now()
+	_ = os.Chtimes(p, now, now)
+	return f, have, nil
 }
 
 // Promote implements Store.

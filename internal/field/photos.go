@@ -1,0 +1,506 @@
+package field
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"ecogrid/internal/database"
+	"ecogrid/internal/field/blob"
+	"ecogrid/internal/field/photo"
+	"ecogrid/internal/scope"
+	"ecogrid/internal/structerr"
+)
+
+// UploadHeader opens or resumes an upload.
+type UploadHeader struct {
+	UploadID    string
+	ReportID    string
+	Size        int64
+	SHA256      string
+	ContentType string
+}
+
+// UploadStatus says where an upload is.
+type UploadStatus struct {
+	UploadID     string
+	Size         int64
+	Committed    int64 // bytes durably stored: resume from here
+	Complete     bool
+	Photo        *PhotoMeta
+	ExifMismatch bool
+}
+
+// uploadNamespace derives upload ids for headers that name only a report.
+var uploadNamespace = uuid.MustParse("6f1c2b7e-4d0a-4c8e-9a53-0b7f3e2d9c11")
+
+func (f *Field) checkHeader(h *UploadHeader) error {
+	h.SHA256 = strings.ToLower(h.SHA256)
+	if !sha256Hex.MatchString(h.SHA256) {
+		return structerr.NewInvalidArgument("sha256 must be the file's SHA-256 in hex")
+	}
+	if h.ReportID != "" {
+		if _, err := checkUUID("report_id", h.ReportID); err != nil {
+			return err
+		}
+		h.ReportID = strings.ToLower(h.ReportID)
+	}
+	switch {
+	case h.UploadID != "":
+		if _, err := checkUUID("upload_id", h.UploadID); err != nil {
+			return err
+		}
+		h.UploadID = strings.ToLower(h.UploadID)
+	case h.ReportID != "":
+		h.UploadID = uuid.NewSHA1(uploadNamespace, []byte(h.ReportID+"/"+h.SHA256)).String()
+	default:
+		return structerr.NewInvalidArgument("give an upload_id or a report_id")
+	}
+	if h.Size <= 0 {
+		return structerr.NewInvalidArgument("size must be the file's size in bytes")
+	}
+	if h.Size > f.cfg.MaxPhotoBytes {
+		return structerr.NewResourceExhausted("the photo has %d bytes, at most %d are allowed", h.Size, f.cfg.MaxPhotoBytes)
+	}
+	t, ok := photo.ParseType(h.ContentType)
+	if !ok {
+		return structerr.NewInvalidArgument("content type %.40q is not image/jpeg, image/png, image/webp or image/heic", h.ContentType)
+	}
+	h.ContentType = string(t)
+	return nil
+}
+
+// Upload is one photo upload in progress on one stream. It holds at most
+// one chunk in memory, the SHA-256 state and a few header bytes.
+type Upload struct {
+	f         *Field
+	caller    scope.Caller
+	h         UploadHeader
+	file      blob.Partial
+	hash      hash.Hash
+	offset    int64 // bytes written to the file
+	committed int64 // bytes durable and recorded in the database
+	done      bool
+	status    UploadStatus
+}
+
+// BeginUpload opens an upload or resumes it from its committed offset. A
+// photo already stored (the same bytes sent before, by anyone) completes
+// at once without any byte being sent again.
+func (f *Field) BeginUpload(ctx context.Context, c scope.Caller, h UploadHeader) (*Upload, error) {
+	if c.PersonID == "" {
+		return nil, structerr.NewUnauthenticated("no caller")
+	}
+	if err := f.checkHeader(&h); err != nil {
+		return nil, err
+	}
+	if h.ReportID != "" {
+		r, _, err := getReport(ctx, f.pool, h.ReportID)
+		if err == nil && !canSee(c, r) {
+			return nil, structerr.NewNotFound("report %s not found", h.ReportID)
+		} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+	}
+	row, err := getOrCreateUpload(ctx, f.pool, h, c.PersonID)
+	if err != nil {
+		return nil, err
+	}
+	if row.UploaderID != c.PersonID {
+		return nil, structerr.NewNotFound("upload %s not found", h.UploadID)
+	}
+	if row.SHA256 != h.SHA256 || row.Size != h.Size || row.ContentType != h.ContentType {
+		return nil, structerr.NewAlreadyExists("upload %s was started for a different file", h.UploadID)
+	}
+	u := &Upload{f: f, caller: c, h: h, offset: row.Committed, committed: row.Committed}
+	if row.Complete {
+		u.done = true
+		u.status, err = f.uploadStatus(ctx, row)
+		return u, err
+	}
+	// Stored already: by another upload, or by this one before a crash
+	// between moving the file into place and recording it.
+	if done, err := f.completeFromStore(ctx, u); done || err != nil {
+		return u, err
+	}
+	file, have, err := f.blobs.OpenPartial(ctx, h.UploadID, row.Committed)
+	if err != nil {
+		return nil, fmt.Errorf("opening partial upload: %w", err)
+	}
+	u.file = file
+	u.hash = sha256.New()
+	if have < row.Committed || row.HashState == nil {
+		// The partial file lost data (disk replaced, janitor): start over.
+		if err := file.Close(); err != nil {
+			return nil, err
+		}
+		if u.file, _, err = f.blobs.OpenPartial(ctx, h.UploadID, 0); err != nil {
+			return nil, err
+		}
+		if err := setCommitted(ctx, f.pool, h.UploadID, row.Committed, 0, nil); err != nil {
+			return nil, err
+		}
+		u.offset, u.committed = 0, 0
+	} else if err := u.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(row.HashState); err != nil {
+		return nil, fmt.Errorf("restoring upload hash state: %w", err)
+	}
+	u.status = UploadStatus{UploadID: h.UploadID, Size: h.Size, Committed: u.committed}
+	return u, nil
+}
+
+// completeFromStore finishes u without data when its photo is known.
+func (f *Field) completeFromStore(ctx context.Context, u *Upload) (bool, error) {
+	photos, err := getPhotos(ctx, f.pool, []string{u.h.SHA256})
+	if err != nil {
+		return false, err
+	}
+	var meta PhotoMeta
+	switch {
+	case len(photos) == 1:
+		meta = photos[0]
+		if meta.ContentType != u.h.ContentType || meta.Size != u.h.Size {
+			return false, structerr.NewInvalidArgument("this SHA-256 is stored as a %s of %d bytes", meta.ContentType, meta.Size)
+		}
+	default:
+		if _, err := f.blobs.Stat(ctx, u.h.SHA256); errors.Is(err, blob.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		r, err := f.blobs.Open(ctx, u.h.SHA256)
+		if err != nil {
+			return false, err
+		}
+		meta, err = f.inspect(r, u.h)
+		r.Close()
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, f.recordPhoto(ctx, u, meta)
+}
+
+// Status returns where the upload is.
+func (u *Upload) Status() UploadStatus { return u.status }
+
+// Write stores one chunk. Chunks must come in order from the committed
+// offset; the last one completes the upload when the whole file's SHA-256
+// matches.
+func (u *Upload) Write(ctx context.Context, offset int64, data []byte) (UploadStatus, error) {
+	if u.done {
+		return u.status, structerr.NewFailedPrecondition("upload %s is already complete", u.h.UploadID)
+	}
+	if len(data) == 0 {
+		return u.status, structerr.NewInvalidArgument("empty chunk")
+	}
+	if len(data) > u.f.cfg.MaxChunkBytes {
+		return u.status, structerr.NewInvalidArgument("chunk of %d bytes, at most %d are allowed", len(data), u.f.cfg.MaxChunkBytes)
+	}
+	if offset != u.offset {
+		return u.status, structerr.NewFailedPrecondition("chunk at offset %d, expected offset %d", offset, u.offset)
+	}
+	if offset+int64(len(data)) > u.h.Size {
+		return u.status, structerr.NewInvalidArgument("chunk ends at byte %d, past the declared size %d", offset+int64(len(data)), u.h.Size)
+	}
+	if offset == 0 {
+		// Refuse a file that is not what it claims before storing any of it.
+		t, err := photo.Sniff(data[:min(len(data), photo.SniffLen)])
+		if err != nil && (len(data) >= photo.SniffLen || int64(len(data)) == u.h.Size) {
+			return u.status, structerr.NewInvalidArgument("%v", err)
+		}
+		if err == nil && string(t) != u.h.ContentType {
+			return u.status, structerr.NewInvalidArgument("the file is a %s, not the %s it claims", t, u.h.ContentType)
+		}
+	}
+	if _, err := u.file.WriteAt(data, offset); err != nil {
+		return u.status, fmt.Errorf("writing upload: %w", err)
+	}
+	u.hash.Write(data)
+	u.offset += int64(len(data))
+	if u.offset == u.h.Size {
+		return u.finish(ctx)
+	}
+	if u.offset-u.committed >= u.f.cfg.SyncEvery {
+		if err := u.commit(ctx); err != nil {
+			return u.status, err
+		}
+	}
+	return u.status, nil
+}
+
+// commit makes the bytes written so far durable and records the offset.
+func (u *Upload) commit(ctx context.Context) error {
+	if u.offset == u.committed || u.file == nil {
+		return nil
+	}
+	if err := u.file.Sync(); err != nil {
+		return fmt.Errorf("syncing upload: %w", err)
+	}
+	state, err := u.hash.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := setCommitted(ctx, u.f.pool, u.h.UploadID, u.committed, u.offset, state); err != nil {
+		return err
+	}
+	u.committed = u.offset
+	u.status.Committed = u.offset
+	return nil
+}
+
+// Close keeps what the stream delivered (a dropped connection resumes from
+// here) and releases the file. It is safe to call more than once.
+func (u *Upload) Close(ctx context.Context) error {
+	if u.file == nil {
+		return nil
+	}
+	var err error
+	if !u.done {
+		err = u.commit(context.WithoutCancel(ctx))
+	}
+	if cerr := u.file.Close(); err == nil {
+		err = cerr
+	}
+	u.file = nil
+	return err
+}
+
+// reset throws away a bad file so that the app can send it again from 0.
+func (u *Upload) reset(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	if u.file != nil {
+		u.file.Close()
+		u.file = nil
+	}
+	if err := u.f.blobs.RemovePartial(ctx, u.h.UploadID); err != nil {
+		u.f.log.ErrorContext(ctx, "removing refused upload", "upload_id", u.h.UploadID, "error", err)
+	}
+	if err := deleteUpload(ctx, u.f.pool, u.h.UploadID); err != nil {
+		u.f.log.ErrorContext(ctx, "deleting refused upload", "upload_id", u.h.UploadID, "error", err)
+	}
+	u.done = true
+}
+
+func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
+	if got := hex.EncodeToString(u.hash.Sum(nil)); got != u.h.SHA256 {
+		u.reset(ctx)
+		return u.status, structerr.NewInvalidArgument("the file's SHA-256 is %s, not the declared %s: send it again from offset 0", got, u.h.SHA256)
+	}
+	if err := u.file.Sync(); err != nil {
+		return u.status, fmt.Errorf("syncing upload: %w", err)
+	}
+	meta, err := u.f.inspect(u.file, u.h)
+	if err != nil {
+		if structerr.Code(err) == structerr.Code(structerr.NewInvalidArgument("")) ||
+			structerr.Code(err) == structerr.Code(structerr.NewResourceExhausted("")) {
+			u.reset(ctx)
+		}
+		return u.status, err
+	}
+	if err := u.file.Close(); err != nil {
+		return u.status, err
+	}
+	u.file = nil
+	if err := u.f.blobs.Promote(ctx, u.h.UploadID, u.h.SHA256); err != nil {
+		return u.status, fmt.Errorf("storing photo: %w", err)
+	}
+	if err := u.f.recordPhoto(ctx, u, meta); err != nil {
+		return u.status, err
+	}
+	return u.status, nil
+}
+
+// inspect checks a complete file's type and size from its header.
+func (f *Field) inspect(r interface {
+	ReadAt(p []byte, off int64) (int, error)
+}, h UploadHeader) (PhotoMeta, error) {
+	info, err := photo.Inspect(r, h.Size, photo.Limits{MaxPixels: f.cfg.MaxPhotoPixels, MaxExifBytes: f.cfg.MaxExifBytes})
+	var p *photo.Problem
+	if errors.As(err, &p) {
+		if p.TooLarge {
+			return PhotoMeta{}, structerr.NewResourceExhausted("%s", p.Msg)
+		}
+		return PhotoMeta{}, structerr.NewInvalidArgument("%s", p.Msg)
+	}
+	if err != nil {
+		return PhotoMeta{}, fmt.Errorf("reading photo header: %w", err)
+	}
+	if string(info.Type) != h.ContentType {
+		return PhotoMeta{}, structerr.NewInvalidArgument("the file is a %s, not the %s it claims", info.Type, h.ContentType)
+	}
+	return PhotoMeta{
+		SHA256: h.SHA256, Size: h.Size, ContentType: h.ContentType, Width: info.Width, Height: info.Height,
+		ExifLat: info.Exif.Lat, ExifLon: info.Exif.Lon, ExifTime: info.Exif.Time,
+	}, nil
+}
+
+// recordPhoto stores the photo's metadata, completes the upload and
+// compares the photo with every report that references it.
+func (f *Field) recordPhoto(ctx context.Context, u *Upload, meta PhotoMeta) error {
+	mismatch := false
+	err := database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+		mismatch = false
+		if err := insertPhoto(ctx, tx, meta, u.caller.PersonID); err != nil {
+			return err
+		}
+		if err := completeUpload(ctx, tx, u.h.UploadID, u.h.Size); err != nil {
+			return err
+		}
+		reports, err := reportsWithPhoto(ctx, tx, u.h.SHA256, u.h.ReportID)
+		if err != nil {
+			return err
+		}
+		for _, r := range reports {
+			m := f.compareExif(meta, r.Lat, r.Lon, r.ObservedAt)
+			if err := upsertReportPhoto(ctx, tx, r.ID, meta.SHA256, m); err != nil {
+				return err
+			}
+			mismatch = mismatch || m.Mismatch
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	u.done = true
+	u.offset, u.committed = u.h.Size, u.h.Size
+	u.status = UploadStatus{UploadID: u.h.UploadID, Size: u.h.Size, Committed: u.h.Size, Complete: true, Photo: &meta, ExifMismatch: mismatch}
+	return nil
+}
+
+func (f *Field) uploadStatus(ctx context.Context, row uploadRow) (UploadStatus, error) {
+	st := UploadStatus{UploadID: row.ID, Size: row.Size, Committed: row.Committed, Complete: row.Complete}
+	if row.Complete {
+		photos, err := getPhotos(ctx, f.pool, []string{row.SHA256})
+		if err != nil {
+			return st, err
+		}
+		if len(photos) == 1 {
+			st.Photo = &photos[0]
+		}
+	}
+	return st, nil
+}
+
+// UploadStatus tells a reconnecting app where to resume. The upload is
+// named by its id, or by report id and SHA-256.
+func (f *Field) UploadStatus(ctx context.Context, c scope.Caller, uploadID, reportID, sum string) (UploadStatus, error) {
+	h := UploadHeader{UploadID: uploadID, ReportID: reportID, SHA256: sum}
+	if uploadID != "" && sum == "" {
+		h.SHA256 = strings.Repeat("0", 64) // only the id matters
+	}
+	h.Size, h.ContentType = 1, string(photo.JPEG)
+	if err := f.checkHeader(&h); err != nil {
+		return UploadStatus{}, err
+	}
+	row, err := getUpload(ctx, f.pool, h.UploadID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.UploaderID != c.PersonID) {
+		return UploadStatus{}, structerr.NewNotFound("upload %s not found", h.UploadID)
+	}
+	if err != nil {
+		return UploadStatus{}, err
+	}
+	return f.uploadStatus(ctx, row)
+}
+
+// OpenPhoto returns a stored photo for a caller who uploaded it or may
+// see a report that references it; anyone else gets NotFound.
+func (f *Field) OpenPhoto(ctx context.Context, c scope.Caller, sum string) (PhotoMeta, blob.Reader, error) {
+	sum = strings.ToLower(sum)
+	if !sha256Hex.MatchString(sum) {
+		return PhotoMeta{}, nil, structerr.NewInvalidArgument("sha256 must be a SHA-256 in hex")
+	}
+	notFound := structerr.NewNotFound("photo %s not found", sum)
+	photos, err := getPhotos(ctx, f.pool, []string{sum})
+	if err != nil {
+		return PhotoMeta{}, nil, err
+	}
+	if len(photos) == 0 {
+		return PhotoMeta{}, nil, notFound
+	}
+	ok, err := uploadedBy(ctx, f.pool, sum, c.PersonID)
+	if err != nil {
+		return PhotoMeta{}, nil, err
+	}
+	if !ok {
+		reports, err := reportsWithPhoto(ctx, f.pool, sum, "")
+		if err != nil {
+			return PhotoMeta{}, nil, err
+		}
+		for _, r := range reports {
+			if canSee(c, r) {
+				ok = true
+				break
+			}
+		}
+	}
+	if !ok {
+		return PhotoMeta{}, nil, notFound
+	}
+	r, err := f.blobs.Open(ctx, sum)
+	if errors.Is(err, blob.ErrNotFound) {
+		f.log.ErrorContext(ctx, "photo recorded but missing from the blob store", "sha256", sum)
+		return PhotoMeta{}, nil, structerr.NewInternal("photo %s is missing from storage", sum)
+	}
+	if err != nil {
+		return PhotoMeta{}, nil, err
+	}
+	return photos[0], r, nil
+}
+
+// CleanAbandonedUploads removes uploads unfinished for longer than the
+// configured age, with their partial files, and partial files that no
+// upload row knows. It returns how many uploads it removed.
+func (f *Field) CleanAbandonedUploads(ctx context.Context) (int, error) {
+	cutoff := f.now().Add(-f.cfg.AbandonedUploadAge)
+	ids, err := deleteAbandonedUploads(ctx, f.pool, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if err := f.blobs.RemovePartial(ctx, id); err != nil {
+			return len(ids), err
+		}
+	}
+	files, err := f.blobs.Partials(ctx, cutoff)
+	if err != nil {
+		return len(ids), err
+	}
+	for _, id := range files {
+		if _, err := getUpload(ctx, f.pool, id); errors.Is(err, pgx.ErrNoRows) {
+			if err := f.blobs.RemovePartial(ctx, id); err != nil {
+				return len(ids), err
+			}
+		}
+	}
+	return len(ids), nil
+}
+
+// RunJanitor cleans abandoned uploads every interval until ctx ends.
+func (f *Field) RunJanitor(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := f.CleanAbandonedUploads(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			f.log.ErrorContext(ctx, "cleaning abandoned uploads", "error", err)
+		case n > 0:
+			f.log.InfoContext(ctx, "removed abandoned uploads", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
