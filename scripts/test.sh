@@ -27,6 +27,8 @@ unformatted="$(gofmt -l cmd internal migrations)"
 [ -z "$unformatted" ] || die "not gofmt-ed: $unformatted"
 say "go vet"
 go vet ./...
+say "fuzzing every target for ${FUZZTIME:-5s} (scripts/fuzz.sh)"
+bash scripts/fuzz.sh
 say "go test -race"
 # gotestsum runs go test and prints each package, every failure with its
 # output, and a closing count of tests.
