@@ -62,6 +62,9 @@ type ConsumerConfig struct {
 	RetryDelay time.Duration
 	// Workers handle messages concurrently (default 4).
 	Workers int
+	// BatchSize is the most violations of one county a worker turns into
+	// cases in one transaction (default 64; 1 disables batching).
+	BatchSize int
 }
 
 func (c *ConsumerConfig) setDefaults() {
@@ -79,6 +82,9 @@ func (c *ConsumerConfig) setDefaults() {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 4
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 64
 	}
 }
 
@@ -137,7 +143,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for range c.cfg.Workers {
 		wg.Go(func() {
 			for m := range work {
-				c.handle(ctx, m)
+				batch := []jetstream.Msg{m}
+			more:
+				for len(batch) < c.cfg.BatchSize {
+					select {
+					case m, ok := <-work:
+						if !ok {
+							break more
+						}
+						batch = append(batch, m)
+					default:
+						break more
+					}
+				}
+				c.handleBatch(ctx, batch)
 			}
 		})
 	}
@@ -160,6 +179,76 @@ func (c *Consumer) Run(ctx context.Context) error {
 	close(work)
 	wg.Wait()
 	return nil
+}
+
+// handleBatch opens the cases of the messages at hand, one transaction per
+// county, and acknowledges them after commit. Poison is parked first; if a
+// county's transaction fails, its messages are retried one by one so that
+// one bad message cannot hold back the others.
+func (c *Consumer) handleBatch(ctx context.Context, batch []jetstream.Msg) {
+	if len(batch) == 1 {
+		c.handle(ctx, batch[0])
+		return
+	}
+	type item struct {
+		m   jetstream.Msg
+		ev  *eventsv1.ViolationReported
+		src Source
+	}
+	byCounty := map[string][]item{}
+	var order []string
+	for _, m := range batch {
+		meta, err := m.Metadata()
+		if err != nil {
+			c.handle(ctx, m)
+			continue
+		}
+		ev := &eventsv1.ViolationReported{}
+		if err := proto.Unmarshal(m.Data(), ev); err != nil {
+			c.deadLetter(ctx, m, meta, fmt.Sprintf("not a ViolationReported: %v", err))
+			continue
+		}
+		if ev.EventId == "" {
+			ev.EventId = m.Headers().Get(jetstream.MsgIDHeader)
+		}
+		if _, err := caseFromViolation(ev, time.Now()); err != nil {
+			c.handle(ctx, m) // parks it with the reason
+			continue
+		}
+		if _, ok := byCounty[ev.CountyCode]; !ok {
+			order = append(order, ev.CountyCode)
+		}
+		byCounty[ev.CountyCode] = append(byCounty[ev.CountyCode], item{m: m, ev: ev,
+			src: Source{Subject: m.Subject(), Kind: "jetstream", StreamSeq: meta.Sequence.Stream}})
+	}
+	for _, county := range order {
+		items := byCounty[county]
+		evs := make([]*eventsv1.ViolationReported, len(items))
+		srcs := make([]Source, len(items))
+		for i, it := range items {
+			evs[i], srcs[i] = it.ev, it.src
+		}
+		opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		outs, err := c.tracker.OpenFromViolations(opCtx, evs, srcs)
+		cancel()
+		if err != nil {
+			c.log.Warn("violation batch failed; handling one by one", "err", err, "county_code", county, "messages", len(items))
+			for _, it := range items {
+				c.handle(ctx, it.m)
+			}
+			continue
+		}
+		for i, it := range items {
+			outcome := "created"
+			if !outs[i].Created {
+				outcome = "duplicate"
+			}
+			casesOpened.WithLabelValues("jetstream", outcome).Inc()
+			if err := it.m.Ack(); err != nil {
+				c.log.Warn("violation ack failed", "err", err, "event_id", it.ev.EventId)
+			}
+		}
+	}
 }
 
 // handle opens the case of one message and acknowledges it after commit;

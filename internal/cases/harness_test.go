@@ -94,11 +94,20 @@ func violation(village string) *eventsv1.ViolationReported {
 }
 
 // file writes a violation into the outbox as gridd does with a report.
-func (s *stack) file(ev *eventsv1.ViolationReported) {
+func (s *stack) file(ev *eventsv1.ViolationReported) { s.fileMany(ev) }
+
+// fileMany writes several violations in one transaction (a load generator
+// standing in for several gridd replicas committing at once).
+func (s *stack) fileMany(evs ...*eventsv1.ViolationReported) {
 	s.t.Helper()
 	err := database.InTx(context.Background(), s.pool, func(tx pgx.Tx) error {
-		return outbox.Enqueue(context.Background(), tx, ev.CountyCode, messaging.ViolationSubject(ev.CountyCode),
-			outbox.EventViolationReported, uuid.MustParse(ev.EventId), ev)
+		for _, ev := range evs {
+			if err := outbox.Enqueue(context.Background(), tx, ev.CountyCode, messaging.ViolationSubject(ev.CountyCode),
+				outbox.EventViolationReported, uuid.MustParse(ev.EventId), ev); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		s.t.Fatal(err)
@@ -186,6 +195,21 @@ var (
 	otherSupervisor = scope.Caller{PersonID: "0b6f6a64-53f2-4a70-9f0e-1f2b1c000006",
 		Grants: []scope.Grant{{Role: scope.RoleTownshipSupervisor, NodeCode: "130123102"}}}
 )
+
+// addPerson gives the test grid a person with a current assignment.
+func addPerson(t testing.TB, pool *pgxpool.Pool, id, name string, role scope.Role, node string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO people.persons (id, county_code, name) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO NOTHING`, id, node[:6], name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO people.assignments (id, person_id, county_code, node_id, node_code, role, valid_from)
+		VALUES ($1, $2, $3, $4, $5, $6, now() - interval '1 year')`,
+		uuid.New(), id, node[:6], uuid.New(), node, string(role)); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func fileN(s *stack, n int) {
 	for i := range n {

@@ -29,6 +29,7 @@ type caseDB struct {
 func newCaseDB(t *testing.T) *caseDB {
 	pool := dbtest.NewPool(t)
 	tr := NewTracker(pool, nil)
+	addPerson(t, pool, handlerID, "Zhao Lei", scope.RoleInspector, testVillage)
 	return &caseDB{t: t, pool: pool, tracker: tr, svc: NewService(tr, nil)}
 }
 
@@ -150,8 +151,8 @@ func TestServiceWalksTheWholeWorkflow(t *testing.T) {
 		t.Fatalf("%d case events for %d steps", n, len(want))
 	}
 	if n := d.count(`SELECT count(*) FROM ledger.records WHERE action = 'case.closed' AND actor_id = $1 AND actor_role = 'township_supervisor'
-		AND jsonb_array_length(responsible) = 2`, supervisorID); n != 1 {
-		t.Fatalf("closing record with actor and responsible people: %d", n)
+		AND responsible @> jsonb_build_array(jsonb_build_object('person_id', $2::text))`, supervisorID, handlerID); n != 1 {
+		t.Fatalf("closing record with the actor and the people responsible for the cell now: %d", n)
 	}
 }
 
@@ -223,6 +224,35 @@ func TestServiceRefusalsChangeNothing(t *testing.T) {
 	_, err := d.svc.CloseCase(as(supervisor), &ecogridv1.CloseCaseRequest{CaseId: id, RequestId: uuid.NewString()})
 	if msg := status.Convert(structerr.ToStatus(err)).Message(); !strings.Contains(msg, "allowed next steps: dispatch") {
 		t.Errorf("illegal step message %q does not name the next steps", msg)
+	}
+}
+
+func TestDispatchNeedsAHandlerWorkingInTheTownship(t *testing.T) {
+	t.Parallel()
+	d := newCaseDB(t)
+	ctx := context.Background()
+	id := d.open(violation(testVillage))
+	if _, err := d.tracker.Transition(ctx, supervisor, id, uuid.NewString(), ActionAccept, Input{}); err != nil {
+		t.Fatal(err)
+	}
+	stranger := uuid.NewString()
+	elsewhere := uuid.NewString()
+	addPerson(t, d.pool, elsewhere, "Sun Li", scope.RoleInspector, "130123102201")
+	for _, h := range []string{stranger, elsewhere} {
+		if _, err := d.tracker.Transition(ctx, supervisor, id, uuid.NewString(), ActionDispatch, Input{HandlerID: h}); code(err) != codes.FailedPrecondition {
+			t.Fatalf("dispatch to %s: %v", h, err)
+		}
+	}
+	if _, err := d.tracker.Transition(ctx, supervisor, id, uuid.NewString(), ActionDispatch, Input{HandlerID: "nobody"}); code(err) != codes.InvalidArgument {
+		t.Fatalf("dispatch to a non-id: %v", err)
+	}
+	c, err := d.tracker.Transition(ctx, supervisor, id, uuid.NewString(), ActionDispatch, Input{HandlerID: handlerID})
+	if err != nil || c.HandlerID != handlerID {
+		t.Fatalf("dispatch to the village inspector: %v", err)
+	}
+	held, err := d.tracker.HandoverLister().OpenCasesHeldBy(ctx, handlerID)
+	if err != nil || len(held) != 1 || held[0].CaseID != id || held[0].Status != "dispatched" || !strings.HasPrefix(held[0].Title, "solid waste: construction") {
+		t.Fatalf("handover list %+v %v", held, err)
 	}
 }
 

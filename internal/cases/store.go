@@ -193,34 +193,19 @@ func timeline(ctx context.Context, q database.Querier, caseID string) ([]Timelin
 
 // insertInbox records that an event has been acted on; false means it
 // already was (a redelivery or a republish).
-func insertInbox(ctx context.Context, tx pgx.Tx, eventID, subject, source string, streamSeq uint64) (bool, error) {
+func insertInbox(ctx context.Context, tx pgx.Tx, eventID, caseID, subject, source string, streamSeq uint64) (bool, error) {
 	var seq *int64
 	if streamSeq > 0 {
 		s := int64(streamSeq)
 		seq = &s
 	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO cases.inbox (event_id, subject, source, stream_seq) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (event_id) DO NOTHING`, eventID, subject, source, seq)
+		INSERT INTO cases.inbox (event_id, case_id, subject, source, stream_seq) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (event_id) DO NOTHING`, eventID, caseID, subject, source, seq)
 	if err != nil {
 		return false, err
 	}
 	return tag.RowsAffected() == 1, nil
-}
-
-func setInboxCase(ctx context.Context, tx pgx.Tx, eventID, caseID string) error {
-	_, err := tx.Exec(ctx, `UPDATE cases.inbox SET case_id = $2 WHERE event_id = $1`, eventID, caseID)
-	return err
-}
-
-// caseIDForReport returns the case of a report, if any.
-func caseIDForReport(ctx context.Context, q database.Querier, reportID string) (string, error) {
-	var id string
-	err := q.QueryRow(ctx, `SELECT id::text FROM cases.cases WHERE report_id = $1`, reportID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return id, err
 }
 
 // deadlineRule returns the county's rule for a severity, falling back to

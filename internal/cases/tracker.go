@@ -17,6 +17,7 @@ import (
 	"ecogrid/internal/ledger"
 	"ecogrid/internal/messaging"
 	"ecogrid/internal/outbox"
+	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -62,55 +63,77 @@ type Opened struct {
 // id is derived from the report id, so a redelivered, republished or
 // reconciled event changes nothing. A malformed event is a *PoisonError.
 func (t *Tracker) OpenFromViolation(ctx context.Context, ev *eventsv1.ViolationReported, src Source) (Opened, error) {
-	c, err := caseFromViolation(ev, t.now())
+	out, err := t.OpenFromViolations(ctx, []*eventsv1.ViolationReported{ev}, []Source{src})
 	if err != nil {
 		return Opened{}, err
 	}
-	var out Opened
-	err = database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
-		out = Opened{}
-		fresh, err := insertInbox(ctx, tx, c.ViolationEventID, src.Subject, src.Kind, src.StreamSeq)
-		if err != nil || !fresh {
-			return err
-		}
-		created, err := insertCase(ctx, tx, c)
+	return out[0], nil
+}
+
+// OpenFromViolations is OpenFromViolation for several violations of one
+// county in one transaction: one commit (one fsync) and one hold of the
+// county's ledger chain for the lot, which is what lets cased keep up with
+// a busy province. Either every violation is handled or none is.
+func (t *Tracker) OpenFromViolations(ctx context.Context, evs []*eventsv1.ViolationReported, srcs []Source) ([]Opened, error) {
+	now := t.now()
+	list := make([]*Case, len(evs))
+	for i, ev := range evs {
+		c, err := caseFromViolation(ev, now)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if !created {
-			// The report already has a case (republished under another event id).
-			id, err := caseIDForReport(ctx, tx, c.ReportID)
+		if i > 0 && c.CountyCode != list[0].CountyCode {
+			return nil, fmt.Errorf("violations of counties %s and %s in one transaction", list[0].CountyCode, c.CountyCode)
+		}
+		list[i] = c
+	}
+	out := make([]Opened, len(evs))
+	err := database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
+		for i, c := range list {
+			o, err := t.openInTx(ctx, tx, c, srcs[i])
 			if err != nil {
 				return err
 			}
-			out.CaseID = id
-			return setInboxCase(ctx, tx, c.ViolationEventID, id)
-		}
-		out = Opened{CaseID: c.ID, Created: true}
-		if err := setInboxCase(ctx, tx, c.ViolationEventID, c.ID); err != nil {
-			return err
-		}
-		sys := SystemActor(c.CountyCode)
-		open := &TimelineEntry{
-			ID: uuid.NewSHA1(eventNamespace, []byte("open:"+c.ViolationEventID)).String(), CaseID: c.ID,
-			Action: ActionCreate, From: "", To: StateReported, Note: "opened from violation report " + c.ReportID,
-			Details: map[string]any{"event_id": c.ViolationEventID, "report_id": c.ReportID, "source": src.Kind,
-				"category": c.Category, "severity": c.Severity},
-			At: c.CreatedAt,
-		}
-		if err := t.record(ctx, tx, c, open, sys, "opened"); err != nil {
-			return err
-		}
-		if c.EscalatedAt != nil {
-			esc := &TimelineEntry{
-				ID: uuid.NewSHA1(eventNamespace, []byte("critical:"+c.ViolationEventID)).String(), CaseID: c.ID,
-				Action: ActionEscalate, From: StateReported, To: StateReported, Note: c.EscalationReason, At: c.CreatedAt,
-			}
-			return t.record(ctx, tx, c, esc, sys, "escalated")
+			out[i] = o
 		}
 		return nil
 	})
 	return out, err
+}
+
+func (t *Tracker) openInTx(ctx context.Context, tx pgx.Tx, c *Case, src Source) (Opened, error) {
+	// The case id is derived from the report id, so the inbox can name it
+	// before we know whether this event or an earlier one created it.
+	fresh, err := insertInbox(ctx, tx, c.ViolationEventID, c.ID, src.Subject, src.Kind, src.StreamSeq)
+	if err != nil || !fresh {
+		return Opened{CaseID: c.ID}, err
+	}
+	created, err := insertCase(ctx, tx, c)
+	if err != nil || !created {
+		// Not created: the report already has a case (republished under another event id).
+		return Opened{CaseID: c.ID}, err
+	}
+	sys := SystemActor(c.CountyCode)
+	open := &TimelineEntry{
+		ID: uuid.NewSHA1(eventNamespace, []byte("open:"+c.ViolationEventID)).String(), CaseID: c.ID,
+		Action: ActionCreate, From: "", To: StateReported, Note: "opened from violation report " + c.ReportID,
+		Details: map[string]any{"event_id": c.ViolationEventID, "report_id": c.ReportID, "source": src.Kind,
+			"category": c.Category, "severity": c.Severity},
+		At: c.CreatedAt,
+	}
+	if err := t.record(ctx, tx, c, open, sys, "opened"); err != nil {
+		return Opened{}, err
+	}
+	if c.EscalatedAt != nil {
+		esc := &TimelineEntry{
+			ID: uuid.NewSHA1(eventNamespace, []byte("critical:"+c.ViolationEventID)).String(), CaseID: c.ID,
+			Action: ActionEscalate, From: StateReported, To: StateReported, Note: c.EscalationReason, At: c.CreatedAt,
+		}
+		if err := t.record(ctx, tx, c, esc, sys, "escalated"); err != nil {
+			return Opened{}, err
+		}
+	}
+	return Opened{CaseID: c.ID, Created: true}, nil
 }
 
 // PoisonError is a message that can never be turned into a case; the
@@ -217,9 +240,19 @@ func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEnt
 	if c.Deadline != nil {
 		payload["deadline"] = c.Deadline.UTC().Format(time.RFC3339)
 	}
-	responsible := make([]ledger.Responsible, 0, len(c.Responsible))
-	for _, p := range c.Responsible {
-		responsible = append(responsible, ledger.Responsible{PersonID: p.PersonID, Name: p.Name, Role: p.Role, NodeCode: p.NodeCode})
+	// The people responsible for the cell now; on opening, and for a cell
+	// nobody holds any more, those named when the violation was reported.
+	var responsible []ledger.Responsible
+	if e.Action != ActionCreate {
+		var err error
+		if responsible, err = people.ResponsibleAt(ctx, tx, c.NodeCode, e.At); err != nil {
+			return err
+		}
+	}
+	if len(responsible) == 0 {
+		for _, p := range c.Responsible {
+			responsible = append(responsible, ledger.Responsible{PersonID: p.PersonID, Name: p.Name, Role: p.Role, NodeCode: p.NodeCode})
+		}
 	}
 	if _, err := ledger.Append(ctx, tx, ledger.Entry{
 		CountyCode:    c.CountyCode,
@@ -256,6 +289,29 @@ func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEnt
 		ev.Deadline = timestamppb.New(*c.Deadline)
 	}
 	return outbox.Enqueue(ctx, tx, c.CountyCode, messaging.CaseSubject(c.CountyCode, event), outbox.EventCase, eventID, ev)
+}
+
+// checkHandler refuses to dispatch a case to someone who does not
+// currently work in its township (or above it): a case must land with a
+// person who can be held to account for it.
+func checkHandler(ctx context.Context, tx pgx.Tx, c *Case, handlerID string, now time.Time) error {
+	id, err := uuid.Parse(strings.TrimSpace(handlerID))
+	if err != nil {
+		return structerr.NewInvalidArgument("handler id %q is not a person id", handlerID)
+	}
+	grants, err := people.ActiveGrants(ctx, tx, id.String(), now)
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if g.Role == scope.RoleAdmin {
+			continue
+		}
+		if strings.HasPrefix(c.NodeCode, g.NodeCode) || strings.HasPrefix(g.NodeCode, c.TownshipCode) {
+			return nil
+		}
+	}
+	return structerr.NewFailedPrecondition("the handler holds no current assignment in township %s", c.TownshipCode)
 }
 
 // Transition takes action a on a case for caller. requestID is the
@@ -299,6 +355,11 @@ func (t *Tracker) Transition(ctx context.Context, caller scope.Caller, caseID, r
 		}
 		from := c.State
 		now := t.now().UTC().Truncate(time.Microsecond)
+		if a == ActionDispatch {
+			if err := checkHandler(ctx, tx, c, in.HandlerID, now); err != nil {
+				return err
+			}
+		}
 		details, err := Apply(c, tr, actor, in, rule, now)
 		if err != nil {
 			return err
