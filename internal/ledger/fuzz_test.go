@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -198,5 +199,37 @@ func TestWriteSeedCorpus(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestJSONStringMatchesEncodingJSON keeps the hand-written responsible
+// encoding byte-identical to encoding/json (which earlier records used).
+func TestJSONStringMatchesEncodingJSON(t *testing.T) {
+	var all []byte
+	for b := range 256 {
+		all = append(all, byte(b))
+	}
+	samples := []string{"", "plain", "张三 李四", `quote " back \ slash`, "<script>&amp;</script>", "\u2028\u2029", "\x00\x01\x1f\x7f",
+		"\b\f\n\r\t", string(all), "\xff\xfe bad utf8 \xc3", "emoji 🌊 ok", "a\u00e9\u0301"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		b := make([]byte, rng.IntN(24))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		samples = append(samples, string(b))
+	}
+	for _, s := range samples {
+		rs := []Responsible{{PersonID: s, Name: s + "x", Role: "r" + s, NodeCode: s}}
+		want, err := json.Marshal(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := responsibleJSON(rs); !bytes.Equal(got, want) {
+			t.Fatalf("%q: got %s, encoding/json %s", s, got, want)
+		}
+	}
+	if got := responsibleJSON(nil); string(got) != "[]" {
+		t.Fatalf("empty: %s", got)
 	}
 }

@@ -230,8 +230,8 @@ func verifyRange(ctx context.Context, tx pgx.Tx, county string, from, to int64, 
 			if r.Seq != n {
 				return &Defect{Seq: n, Reason: "record is missing"}
 			}
-			buf = r.LeafData(buf[:0])
-			leaf := tlog.RecordHash(buf)
+			var leaf tlog.Hash
+			leaf, buf = r.leafHash(buf)
 			if leaf != r.LeafHash {
 				return &Defect{Seq: n, Reason: "its content differs from what was recorded (leaf hash mismatch)"}
 			}

@@ -43,6 +43,7 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -125,7 +126,8 @@ const leafDomain = "ecogrid.ledger.record.v1\x00"
 //	str(responsible as canonical JSON array) str(payload) prev_hash[32]
 //
 // where str(x) is a big-endian uint32 length followed by the bytes and u64/i64
-// are big-endian. Every column a reader sees is covered.
+// are big-endian. Every column a reader sees is covered. It is appended to
+// buf, without allocating when buf has room.
 func (r *Record) LeafData(buf []byte) []byte {
 	buf = append(buf, leafDomain...)
 	buf = appendStr(buf, r.CountyCode)
@@ -138,8 +140,10 @@ func (r *Record) LeafData(buf []byte) []byte {
 	buf = appendStr(buf, r.SubjectType)
 	buf = appendStr(buf, r.SubjectID)
 	buf = appendStr(buf, r.NodeCode)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(responsibleJSON(r.Responsible))))
-	buf = append(buf, responsibleJSON(r.Responsible)...)
+	at := len(buf)
+	buf = append(buf, 0, 0, 0, 0)
+	buf = appendResponsibleJSON(buf, r.Responsible)
+	binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(r.Payload)))
 	buf = append(buf, r.Payload...)
 	buf = append(buf, r.PrevHash[:]...)
@@ -151,23 +155,107 @@ func appendStr(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-// ComputeLeafHash returns the RFC 6962 leaf hash of the record's contents.
+// ComputeLeafHash returns the RFC 6962 leaf hash of the record's contents
+// (equal to tlog.RecordHash(r.LeafData(nil))).
 func (r *Record) ComputeLeafHash() tlog.Hash {
-	return tlog.RecordHash(r.LeafData(make([]byte, 0, 256+len(r.Payload))))
+	h, _ := r.leafHash(make([]byte, 0, 512+len(r.Payload)))
+	return h
+}
+
+// leafHash hashes 0x00 || LeafData in one call, reusing buf (returned
+// grown).
+func (r *Record) leafHash(buf []byte) (tlog.Hash, []byte) {
+	buf = r.LeafData(append(buf[:0], 0x00))
+	return sha256.Sum256(buf), buf
+}
+
+// nodeHash is tlog.NodeHash without its allocations.
+func nodeHash(left, right tlog.Hash) tlog.Hash {
+	var b [1 + 2*tlog.HashSize]byte
+	b[0] = 0x01
+	copy(b[1:], left[:])
+	copy(b[1+tlog.HashSize:], right[:])
+	return sha256.Sum256(b[:])
 }
 
 // responsibleJSON is the canonical encoding of the responsible people: a JSON
 // array of objects with fields in the fixed order person_id, name, role,
-// node_code; never null.
-func responsibleJSON(rs []Responsible) []byte {
-	if len(rs) == 0 {
-		return []byte("[]")
+// node_code, strings escaped exactly as encoding/json does; never null.
+func responsibleJSON(rs []Responsible) []byte { return appendResponsibleJSON(nil, rs) }
+
+func appendResponsibleJSON(buf []byte, rs []Responsible) []byte {
+	buf = append(buf, '[')
+	for i, p := range rs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"person_id":`...)
+		buf = appendJSONString(buf, p.PersonID)
+		buf = append(buf, `,"name":`...)
+		buf = appendJSONString(buf, p.Name)
+		buf = append(buf, `,"role":`...)
+		buf = appendJSONString(buf, p.Role)
+		buf = append(buf, `,"node_code":`...)
+		buf = appendJSONString(buf, p.NodeCode)
+		buf = append(buf, '}')
 	}
-	b, err := json.Marshal(rs)
-	if err != nil { // cannot happen: only strings
-		panic(err)
+	return append(buf, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString writes s as encoding/json.Marshal does (HTML-safe
+// escaping, invalid UTF-8 as U+FFFD, U+2028/U+2029 escaped), without
+// reflection; TestJSONStringMatchesEncodingJSON keeps them equal.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
 	}
-	return b
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // CanonicalJSON encodes v deterministically: encoding/json output re-decoded

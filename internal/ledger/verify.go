@@ -197,8 +197,8 @@ func (v *ChainVerifier) AddRecord(r *Record) *Defect {
 	case r.CountyCode != v.county:
 		return v.fail(r.Seq, fmt.Sprintf("record belongs to county %.40q, not to chain %s", r.CountyCode, v.county))
 	}
-	v.buf = r.LeafData(v.buf[:0])
-	leaf := tlog.RecordHash(v.buf)
+	var leaf tlog.Hash
+	leaf, v.buf = r.leafHash(v.buf)
 	if leaf != r.LeafHash {
 		return v.fail(r.Seq, "its content differs from what was recorded (leaf hash mismatch)")
 	}
@@ -229,7 +229,7 @@ func (v *ChainVerifier) push(h tlog.Hash) (string, int64) {
 	span := int64(1)
 	for n := v.n + 1; n&1 == 0; n >>= 1 {
 		k := len(v.stack)
-		v.stack[k-2] = tlog.NodeHash(v.stack[k-2], v.stack[k-1])
+		v.stack[k-2] = nodeHash(v.stack[k-2], v.stack[k-1])
 		v.stack = v.stack[:k-1]
 		span <<= 1
 		if bad := v.emit(v.stack[k-2]); bad != "" {
@@ -252,7 +252,7 @@ func (v *ChainVerifier) emit(h tlog.Hash) string {
 func (v *ChainVerifier) root() tlog.Hash {
 	h := v.stack[len(v.stack)-1]
 	for i := len(v.stack) - 2; i >= 0; i-- {
-		h = tlog.NodeHash(v.stack[i], h)
+		h = nodeHash(v.stack[i], h)
 	}
 	return h
 }
