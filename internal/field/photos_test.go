@@ -289,7 +289,6 @@ func TestUploadBadInput(t *testing.T) {
 	}
 }
 
-
 func TestPhotoExifComparedWithReportAndDownloadScope(t *testing.T) {
 	e := newEnv(t, Config{})
 	ctx := context.Background()
