@@ -6,6 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"flag"
+	"io"
+	"log/slog"
 	"runtime"
 	"strings"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/auth"
 	"ecogrid/internal/auth/account"
+	"ecogrid/internal/flagenv"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -207,5 +211,39 @@ func TestKeyFiles(t *testing.T) {
 	}
 	if _, err := auth.LoadKeys(auth.KeyConfig{PrivateKeyPEM: string(pubPEM)}); err == nil || strings.Contains(err.Error(), "BEGIN") {
 		t.Fatalf("LoadKeys with a public key as private = %v; want an error without key material", err)
+	}
+}
+
+func TestNewFromConfig(t *testing.T) {
+	pemBytes, err := auth.GenerateKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := writeFile(dir+"/key.pem", pemBytes); err != nil {
+		t.Fatal(err)
+	}
+	var cfg auth.Config
+	fs := flag.NewFlagSet("gridd", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if err := flagenv.Parse(fs, []string{"-auth-key-file", dir + "/key.pem", "-auth-access-ttl", "10m"}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	authz, svc, err := auth.New(cfg, nil, log)
+	if err != nil || authz == nil || svc == nil {
+		t.Fatalf("New with a signing key = %v, %v, %v; want interceptors and AuthService", authz, svc, err)
+	}
+	keys, _ := auth.LoadKeys(auth.KeyConfig{PrivateKeyFile: dir + "/key.pem"})
+	pub, _ := keys.PublicKeyPEM()
+	if err := writeFile(dir+"/pub.pem", pub); err != nil {
+		t.Fatal(err)
+	}
+	authz, svc, err = auth.New(auth.Config{PublicKeyFiles: dir + "/pub.pem"}, nil, log)
+	if err != nil || authz == nil || svc != nil {
+		t.Fatalf("New verify-only = %v, %v, %v; want interceptors without AuthService", authz, svc, err)
+	}
+	if _, _, err := auth.New(auth.Config{}, nil, log); err == nil {
+		t.Fatal("New without keys succeeded")
 	}
 }
