@@ -47,7 +47,9 @@ type harness struct {
 
 var testTokenConfig = auth.TokenConfig{Issuer: "ecogrid-test", Audience: "ecogrid", AccessTTL: 5 * time.Minute, Leeway: 5 * time.Second}
 
-func newHarness(t *testing.T, limits account.Limits) *harness {
+// newHarness starts the server; register adds further services (test
+// probes) before it starts.
+func newHarness(t *testing.T, limits account.Limits, register ...func(*grpc.Server)) *harness {
 	t.Helper()
 	pool := dbtest.NewPool(t)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -65,6 +67,9 @@ func newHarness(t *testing.T, limits account.Limits) *harness {
 	}
 	ecogridv1.RegisterPeopleServiceServer(srv.GRPC, people.NewService(pool, people.GridNodes{Q: pool}, nil, peopletest.Hasher, log))
 	ecogridv1.RegisterAuthServiceServer(srv.GRPC, auth.NewService(pool, h.tokens, peopletest.Hasher, limits, auth.DefaultSessionConfig, log))
+	for _, r := range register {
+		r(srv.GRPC)
+	}
 	if err := auth.CheckServer(srv.GRPC); err != nil {
 		t.Fatal(err)
 	}

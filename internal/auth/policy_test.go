@@ -1,13 +1,18 @@
 package auth_test
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionalphapb "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -107,5 +112,34 @@ func TestRuleAllows(t *testing.T) {
 		if got := tc.rule.Allows(tc.c); got != tc.want {
 			t.Errorf("%v.Allows(%+v) = %v; want %v", tc.rule, tc.c.Grants, got, tc.want)
 		}
+	}
+}
+
+func TestCheckServerRefusesUnruledMethods(t *testing.T) {
+	s := grpc.NewServer()
+	healthpb.RegisterHealthServer(s, healthpb.UnimplementedHealthServer{})
+	if err := auth.CheckServer(s); err != nil {
+		t.Fatalf("CheckServer with health only: %v", err)
+	}
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "ecogrid.v1.NewService",
+		HandlerType: (*any)(nil),
+		Methods:     []grpc.MethodDesc{{MethodName: "DoThing", Handler: nil}},
+	}, struct{}{})
+	err := auth.CheckServer(s)
+	if err == nil || !strings.Contains(err.Error(), "/ecogrid.v1.NewService/DoThing") {
+		t.Fatalf("CheckServer with an unruled method = %v; want it named", err)
+	}
+}
+
+func TestAuthorizeDeniesUnknownMethod(t *testing.T) {
+	authz := auth.NewAuthorizer(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err := authz.Authorize(context.Background(), "/ecogrid.v1.NewService/DoThing")
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("Authorize(unknown method) = %v; want PermissionDenied", err)
+	}
+	ctx, err := authz.Authorize(context.Background(), healthpb.Health_Check_FullMethodName)
+	if err != nil || ctx == nil {
+		t.Fatalf("Authorize(health) = %v; want public", err)
 	}
 }
