@@ -143,3 +143,14 @@ func withRawAuth(v string) context.Context {
 }
 
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
+
+// bearerOf returns the authorization header value of an outgoing context.
+func bearerOf(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	md, _ := metadata.FromOutgoingContext(ctx)
+	v := md.Get("authorization")
+	if len(v) != 1 {
+		t.Fatalf("no authorization header in %v", md)
+	}
+	return v[0]
+}

@@ -19,13 +19,11 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
 	"ecogrid/internal/database"
-	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -108,16 +106,12 @@ func (a *Authorizer) Authenticate(ctx context.Context, token string) (scope.Call
 		a.log.DebugContext(ctx, "access token refused", "err", err.Error())
 		return scope.Caller{}, err
 	}
-	live, err := loadSession(ctx, a.db, claims.SessionID, claims.Subject)
+	live, grants, err := loadCaller(ctx, a.db, claims.SessionID, claims.Subject, claims.PersonID)
 	if err != nil {
 		return scope.Caller{}, err
 	}
 	if !live {
 		return scope.Caller{}, errBadRefresh
-	}
-	grants, err := people.ActiveGrants(ctx, a.db, claims.PersonID, time.Now())
-	if err != nil {
-		return scope.Caller{}, err
 	}
 	return scope.Caller{PersonID: claims.PersonID, AccountID: claims.Subject, SessionID: claims.SessionID, Grants: grants}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"ecogrid/internal/database"
+	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
 
@@ -131,15 +132,38 @@ func rotateRefresh(ctx context.Context, tx pgx.Tx, tok string) (session, rotateO
 	return s, rotated, nil
 }
 
-// loadSession reports whether a session is live: not revoked, not past
-// its absolute end, its account not disabled. Called on every RPC.
-func loadSession(ctx context.Context, q database.Querier, sessionID, accountID string) (bool, error) {
-	var live bool
-	err := q.QueryRow(ctx, `SELECT s.revoked_at IS NULL AND s.expires_at > now() AND a.disabled_at IS NULL
-		FROM auth.sessions s JOIN auth.accounts a ON a.id = s.account_id
-		WHERE s.id = $1 AND s.account_id = $2`, sessionID, accountID).Scan(&live)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
+// loadCaller loads, in one round trip, whether a session is live (not
+// revoked, not past its absolute end, its account not disabled) and the
+// grants its person holds now. Called on every RPC. The grant predicate is
+// the one of people.ActiveGrants (TestCallerGrantsMatchActiveGrants keeps
+// them in step); it is repeated here to save a second round trip per call.
+func loadCaller(ctx context.Context, q database.Querier, sessionID, accountID, personID string) (bool, []scope.Grant, error) {
+	rows, err := q.Query(ctx, `SELECT s.revoked_at IS NULL AND s.expires_at > now() AND a.disabled_at IS NULL,
+			g.role, coalesce(g.node_id::text, ''), g.node_code
+		FROM auth.sessions s
+		JOIN auth.accounts a ON a.id = s.account_id
+		LEFT JOIN people.assignments g ON g.person_id = s.person_id
+			AND g.valid_from <= now() AND (g.valid_to IS NULL OR g.valid_to > now())
+		WHERE s.id = $1 AND s.account_id = $2 AND s.person_id = $3
+		ORDER BY length(g.node_code), g.node_code, g.role`, sessionID, accountID, personID)
+	if err != nil {
+		return false, nil, err
 	}
-	return live, err
+	defer rows.Close()
+	live, found := false, false
+	var grants []scope.Grant
+	for rows.Next() {
+		var role, nodeID, code *string
+		if err := rows.Scan(&live, &role, &nodeID, &code); err != nil {
+			return false, nil, err
+		}
+		found = true
+		if role != nil {
+			grants = append(grants, scope.Grant{Role: scope.Role(*role), NodeID: *nodeID, NodeCode: *code})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, nil, err
+	}
+	return found && live, grants, nil
 }

@@ -10,11 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -22,6 +24,8 @@ import (
 	"ecogrid/internal/auth"
 	"ecogrid/internal/auth/account"
 	"ecogrid/internal/flagenv"
+	"ecogrid/internal/people"
+	"ecogrid/internal/people/peopletest"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -245,5 +249,46 @@ func TestNewFromConfig(t *testing.T) {
 	}
 	if _, _, err := auth.New(auth.Config{}, nil, log); err == nil {
 		t.Fatal("New without keys succeeded")
+	}
+}
+
+// TestCallerGrantsMatchActiveGrants: the interceptor's one-query grant load
+// agrees with people.ActiveGrants for current, ended and scheduled
+// assignments.
+func TestCallerGrantsMatchActiveGrants(t *testing.T) {
+	h := newHarness(t, account.DefaultLimits)
+	ctx := context.Background()
+	off := h.callers[scope.RoleCountyOfficer]
+	st := people.NewStore(h.pool, nil)
+	actor := people.ActorFor(off.Caller(), off.Caller().Grants[0])
+	// A second current grant, an ended one and one starting tomorrow.
+	if _, _, err := st.StartAssignment(ctx, actor, people.NewAssignment{ID: uuid.NewString(), PersonID: off.Person.ID,
+		NodeID: h.grid[peopletest.VillageA2a].ID, NodeCode: peopletest.VillageA2a, Role: scope.RoleGridChief}); err != nil {
+		t.Fatal(err)
+	}
+	ended, _, err := st.StartAssignment(ctx, actor, people.NewAssignment{ID: uuid.NewString(), PersonID: off.Person.ID,
+		NodeID: h.grid[peopletest.VillageA1b].ID, NodeCode: peopletest.VillageA1b, Role: scope.RoleGridChief})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EndAssignment(ctx, actor, ended.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.StartAssignment(ctx, actor, people.NewAssignment{ID: uuid.NewString(), PersonID: off.Person.ID,
+		NodeID: h.grid[peopletest.TownshipA2].ID, NodeCode: peopletest.TownshipA2, Role: scope.RoleTownshipSupervisor,
+		ValidFrom: time.Now().Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := people.ActiveGrants(ctx, h.pool, off.Person.ID, time.Now())
+	if err != nil || len(want) != 2 {
+		t.Fatalf("ActiveGrants = %+v, %v; want 2", want, err)
+	}
+	tok := strings.TrimPrefix(bearerOf(t, h.session(t, off)), "Bearer ")
+	c, err := h.authz.Authenticate(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Grants, want) {
+		t.Fatalf("interceptor grants = %+v; ActiveGrants = %+v", c.Grants, want)
 	}
 }
