@@ -63,35 +63,46 @@ func getCase(ctx context.Context, q database.Querier, id string, forUpdate bool)
 	return c, err
 }
 
-// insertCase stores a new case; it returns false when the violation (by
-// report or event id) already has one.
-func insertCase(ctx context.Context, tx pgx.Tx, c *Case) (bool, error) {
-	responsible, err := json.Marshal(c.Responsible)
-	if err != nil {
-		return false, err
-	}
-	if c.Responsible == nil {
-		responsible = []byte("[]")
+// queueInboxAndCase queues one statement that records the event in the
+// inbox and stores its case. Its one row is true only when it created the case:
+// false means the event was handled before, or its report already has a
+// case (the case id derives from the report id, so the inbox row names the
+// right case either way).
+func queueInboxAndCase(b *pgx.Batch, c *Case, src Source) {
+	responsible := []byte("[]")
+	if len(c.Responsible) > 0 {
+		responsible, _ = json.Marshal(c.Responsible) // plain strings: cannot fail
 	}
 	var lat, lon *float64
 	if c.HasLocation {
 		lat, lon = &c.Latitude, &c.Longitude
 	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO cases.cases (id, report_id, violation_event_id, county_code, township_code, village_code,
-			node_code, category, severity, description, location, reporter_id, photo_sha256, responsible,
-			observed_at, reported_at, state, escalated_at, escalation_reason, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-			CASE WHEN $11::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint($12::float8, $11::float8), 4326) END,
-			$13, $14, $15, $16, $17, $18, $19, $20, $21, $21)
-		ON CONFLICT DO NOTHING`,
+	var seq *int64
+	if src.StreamSeq > 0 {
+		s := int64(src.StreamSeq)
+		seq = &s
+	}
+	b.Queue(`
+		WITH inbox AS (
+			INSERT INTO cases.inbox (event_id, case_id, subject, source, stream_seq) VALUES ($3, $1, $22, $23, $24)
+			ON CONFLICT (event_id) DO NOTHING
+			RETURNING event_id
+		), created AS (
+			INSERT INTO cases.cases (id, report_id, violation_event_id, county_code, township_code, village_code,
+				node_code, category, severity, description, location, reporter_id, photo_sha256, responsible,
+				observed_at, reported_at, state, escalated_at, escalation_reason, created_at, updated_at)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+				CASE WHEN $11::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint($12::float8, $11::float8), 4326) END,
+				$13, $14, $15, $16, $17, $18, $19, $20, $21, $21
+			FROM inbox
+			ON CONFLICT DO NOTHING
+			RETURNING id
+		)
+		SELECT EXISTS (SELECT 1 FROM created)`,
 		c.ID, c.ReportID, c.ViolationEventID, c.CountyCode, c.TownshipCode, c.VillageCode,
 		c.NodeCode, c.Category, c.Severity, c.Description, lat, lon, c.ReporterID, nonNil(c.PhotoSHA256), string(responsible),
-		c.ObservedAt, c.ReportedAt, string(c.State), c.EscalatedAt, c.EscalationReason, c.CreatedAt)
-	if err != nil {
-		return false, err
-	}
-	return tag.RowsAffected() == 1, nil
+		c.ObservedAt, c.ReportedAt, string(c.State), c.EscalatedAt, c.EscalationReason, c.CreatedAt,
+		src.Subject, src.Kind, seq)
 }
 
 // updateCase writes the workflow fields of a case read FOR UPDATE.
@@ -140,21 +151,22 @@ type TimelineEntry struct {
 	At            time.Time
 }
 
-func insertTransition(ctx context.Context, tx pgx.Tx, e *TimelineEntry) error {
-	details, err := json.Marshal(e.Details)
-	if err != nil {
-		return err
+// queueTransition queues the insert of a timeline entry on b.
+func queueTransition(b *pgx.Batch, e *TimelineEntry) error {
+	details := []byte("{}")
+	if e.Details != nil {
+		var err error
+		if details, err = json.Marshal(e.Details); err != nil {
+			return err
+		}
 	}
-	if e.Details == nil {
-		details = []byte("{}")
-	}
-	return tx.QueryRow(ctx, `
+	b.Queue(`
 		INSERT INTO cases.transitions (id, case_id, action, from_state, to_state, actor_id, actor_role,
 			actor_node_code, note, details, at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		RETURNING seq`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		e.ID, e.CaseID, string(e.Action), string(e.From), string(e.To), e.ActorID, e.ActorRole,
-		e.ActorNodeCode, e.Note, string(details), e.At).Scan(&e.Seq)
+		e.ActorNodeCode, e.Note, string(details), e.At)
+	return nil
 }
 
 // findTransition returns the case and action a request id was used for, or
@@ -189,23 +201,6 @@ func timeline(ctx context.Context, q database.Querier, caseID string) ([]Timelin
 		e.Action, e.From, e.To = Action(action), State(from), State(to)
 		return e, json.Unmarshal(details, &e.Details)
 	})
-}
-
-// insertInbox records that an event has been acted on; false means it
-// already was (a redelivery or a republish).
-func insertInbox(ctx context.Context, tx pgx.Tx, eventID, caseID, subject, source string, streamSeq uint64) (bool, error) {
-	var seq *int64
-	if streamSeq > 0 {
-		s := int64(streamSeq)
-		seq = &s
-	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO cases.inbox (event_id, case_id, subject, source, stream_seq) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (event_id) DO NOTHING`, eventID, caseID, subject, source, seq)
-	if err != nil {
-		return false, err
-	}
-	return tag.RowsAffected() == 1, nil
 }
 
 // deadlineRule returns the county's rule for a severity, falling back to

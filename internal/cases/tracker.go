@@ -89,51 +89,71 @@ func (t *Tracker) OpenFromViolations(ctx context.Context, evs []*eventsv1.Violat
 	}
 	out := make([]Opened, len(evs))
 	err := database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
+		// Round trips, not work, are what a case costs: the inbox and case
+		// rows of the whole batch go in one, then the ledger appends (the
+		// chain is sequential), then every timeline entry and CaseEvent in one.
+		head := &pgx.Batch{}
 		for i, c := range list {
-			o, err := t.openInTx(ctx, tx, c, srcs[i])
-			if err != nil {
+			queueInboxAndCase(head, c, srcs[i])
+		}
+		created := make([]bool, len(list))
+		br := tx.SendBatch(ctx, head)
+		for i := range list {
+			if err := br.QueryRow().Scan(&created[i]); err != nil {
+				br.Close()
 				return err
 			}
-			out[i] = o
 		}
-		return nil
+		if err := br.Close(); err != nil {
+			return err
+		}
+		tail := &pgx.Batch{}
+		for i, c := range list {
+			out[i] = Opened{CaseID: c.ID, Created: created[i]}
+			if !created[i] {
+				// The event was handled before, or its report already has a
+				// case (republished under another event id).
+				continue
+			}
+			for _, st := range openingSteps(c, srcs[i]) {
+				if err := t.appendLedger(ctx, tx, c, st.entry, SystemActor(c.CountyCode), st.event); err != nil {
+					return err
+				}
+				if err := queueTimelineAndEvent(tail, c, st.entry, st.event); err != nil {
+					return err
+				}
+			}
+		}
+		if tail.Len() == 0 {
+			return nil
+		}
+		return tx.SendBatch(ctx, tail).Close()
 	})
 	return out, err
 }
 
-func (t *Tracker) openInTx(ctx context.Context, tx pgx.Tx, c *Case, src Source) (Opened, error) {
-	// The case id is derived from the report id, so the inbox can name it
-	// before we know whether this event or an earlier one created it.
-	fresh, err := insertInbox(ctx, tx, c.ViolationEventID, c.ID, src.Subject, src.Kind, src.StreamSeq)
-	if err != nil || !fresh {
-		return Opened{CaseID: c.ID}, err
-	}
-	created, err := insertCase(ctx, tx, c)
-	if err != nil || !created {
-		// Not created: the report already has a case (republished under another event id).
-		return Opened{CaseID: c.ID}, err
-	}
-	sys := SystemActor(c.CountyCode)
-	open := &TimelineEntry{
+type openingStep struct {
+	entry *TimelineEntry
+	event string
+}
+
+// openingSteps are the timeline entries of a new case: opened, and for a
+// critical violation escalated at once.
+func openingSteps(c *Case, src Source) []openingStep {
+	steps := []openingStep{{event: "opened", entry: &TimelineEntry{
 		ID: uuid.NewSHA1(eventNamespace, []byte("open:"+c.ViolationEventID)).String(), CaseID: c.ID,
 		Action: ActionCreate, From: "", To: StateReported, Note: "opened from violation report " + c.ReportID,
 		Details: map[string]any{"event_id": c.ViolationEventID, "report_id": c.ReportID, "source": src.Kind,
 			"category": c.Category, "severity": c.Severity},
 		At: c.CreatedAt,
-	}
-	if err := t.record(ctx, tx, c, open, sys, "opened"); err != nil {
-		return Opened{}, err
-	}
+	}}}
 	if c.EscalatedAt != nil {
-		esc := &TimelineEntry{
+		steps = append(steps, openingStep{event: "escalated", entry: &TimelineEntry{
 			ID: uuid.NewSHA1(eventNamespace, []byte("critical:"+c.ViolationEventID)).String(), CaseID: c.ID,
 			Action: ActionEscalate, From: StateReported, To: StateReported, Note: c.EscalationReason, At: c.CreatedAt,
-		}
-		if err := t.record(ctx, tx, c, esc, sys, "escalated"); err != nil {
-			return Opened{}, err
-		}
+		}})
 	}
-	return Opened{CaseID: c.ID, Created: true}, nil
+	return steps
 }
 
 // PoisonError is a message that can never be turned into a case; the
@@ -226,10 +246,20 @@ func digits(s string, n int) bool {
 // record writes the timeline entry, the ledger record and the CaseEvent of
 // one step of c (already updated) inside tx.
 func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, actor Actor, event string) error {
-	e.ActorID, e.ActorRole, e.ActorNodeCode = actor.PersonID, actor.Role, actor.NodeCode
-	if err := insertTransition(ctx, tx, e); err != nil {
+	if err := t.appendLedger(ctx, tx, c, e, actor, event); err != nil {
 		return err
 	}
+	// The timeline entry and the event go in one round trip.
+	b := &pgx.Batch{}
+	if err := queueTimelineAndEvent(b, c, e, event); err != nil {
+		return err
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// appendLedger writes the accountability record of a step.
+func (t *Tracker) appendLedger(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, actor Actor, event string) error {
+	e.ActorID, e.ActorRole, e.ActorNodeCode = actor.PersonID, actor.Role, actor.NodeCode
 	payload := map[string]any{
 		"request_id": e.ID, "from_state": string(e.From), "to_state": string(e.To), "state": string(c.State),
 		"note": e.Note, "details": e.Details, "report_id": c.ReportID, "severity": c.Severity,
@@ -254,7 +284,7 @@ func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEnt
 			responsible = append(responsible, ledger.Responsible{PersonID: p.PersonID, Name: p.Name, Role: p.Role, NodeCode: p.NodeCode})
 		}
 	}
-	if _, err := ledger.Append(ctx, tx, ledger.Entry{
+	_, err := ledger.Append(ctx, tx, ledger.Entry{
 		CountyCode:    c.CountyCode,
 		ActorID:       actor.PersonID,
 		ActorRole:     actor.Role,
@@ -266,9 +296,13 @@ func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEnt
 		Responsible:   responsible,
 		Payload:       payload,
 		At:            e.At,
-	}); err != nil {
-		return err
-	}
+	})
+	return err
+}
+
+// queueTimelineAndEvent queues a step's timeline entry and its CaseEvent
+// outbox row on b (the actor is already set on e).
+func queueTimelineAndEvent(b *pgx.Batch, c *Case, e *TimelineEntry, event string) error {
 	eventID := uuid.NewSHA1(eventNamespace, []byte("event:"+e.ID))
 	ev := &eventsv1.CaseEvent{
 		EventId:      eventID.String(),
@@ -280,7 +314,7 @@ func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEnt
 		EventType:    event,
 		FromState:    string(e.From),
 		ToState:      string(e.To),
-		ActorId:      actor.PersonID,
+		ActorId:      e.ActorID,
 		OccurredAt:   timestamppb.New(e.At),
 		HandlerId:    c.HandlerID,
 		Note:         e.Note,
@@ -288,7 +322,10 @@ func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEnt
 	if c.Deadline != nil {
 		ev.Deadline = timestamppb.New(*c.Deadline)
 	}
-	return outbox.Enqueue(ctx, tx, c.CountyCode, messaging.CaseSubject(c.CountyCode, event), outbox.EventCase, eventID, ev)
+	if err := queueTransition(b, e); err != nil {
+		return err
+	}
+	return outbox.QueueEnqueue(b, c.CountyCode, messaging.CaseSubject(c.CountyCode, event), outbox.EventCase, eventID, ev)
 }
 
 // checkHandler refuses to dispatch a case to someone who does not

@@ -35,6 +35,20 @@ const (
 // the event announces. Enqueueing the same eventID again is a no-op, so a
 // replayed request does not announce its act twice.
 func Enqueue(ctx context.Context, tx pgx.Tx, countyCode, subject, eventType string, eventID uuid.UUID, msg proto.Message) error {
+	b := &pgx.Batch{}
+	if err := QueueEnqueue(b, countyCode, subject, eventType, eventID, msg); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("outbox: writing %s: %w", eventType, err)
+	}
+	return nil
+}
+
+// QueueEnqueue is Enqueue for callers that send several statements of
+// their transaction in one round trip: it queues the insert on b, which
+// the caller sends with tx.SendBatch.
+func QueueEnqueue(b *pgx.Batch, countyCode, subject, eventType string, eventID uuid.UUID, msg proto.Message) error {
 	if countyCode == "" || subject == "" || eventType == "" {
 		return structerr.NewInternal("outbox: county, subject and event type are required")
 	}
@@ -44,17 +58,14 @@ func Enqueue(ctx context.Context, tx pgx.Tx, countyCode, subject, eventType stri
 	if !strings.Contains(subject, countyCode) {
 		return structerr.NewInternal("outbox: subject %q does not carry county %s", subject, countyCode)
 	}
-	payload, err := proto.Marshal(msg)
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
 	if err != nil {
 		return fmt.Errorf("outbox: encoding %s: %w", eventType, err)
 	}
-	_, err = tx.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO outbox.events (event_id, county_code, subject, event_type, payload)
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (event_id) DO NOTHING`,
 		eventID, countyCode, subject, eventType, payload)
-	if err != nil {
-		return fmt.Errorf("outbox: writing %s: %w", eventType, err)
-	}
 	return nil
 }
