@@ -221,3 +221,45 @@ func TestAssignerGrant(t *testing.T) {
 		}
 	}
 }
+
+func TestListPersonsPages(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	g := peopletest.InsertGrid(t, pool)
+	sup := peopletest.AddMember(t, pool, g[peopletest.TownshipA1], scope.RoleTownshipSupervisor, "督导", "")
+	var want []string
+	for _, name := range []string{"甲", "乙", "丙", "丁", "戊"} {
+		m := peopletest.AddMember(t, pool, g[peopletest.VillageA1b], scope.RoleInspector, "网格员"+name, "")
+		want = append(want, m.Person.ID)
+	}
+	_ = peopletest.AddMember(t, pool, g[peopletest.VillageA2a], scope.RoleInspector, "网格员 outside", "")
+	var got []string
+	token := ""
+	for pages := 0; ; pages++ {
+		ps, next, err := people.ListPersons(ctx, pool, sup.Caller(), people.PersonFilter{NodeCode: peopletest.VillageA1b, PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) > 2 || pages > 5 {
+			t.Fatalf("page %d has %d persons", pages, len(ps))
+		}
+		for _, p := range ps {
+			got = append(got, p.ID)
+		}
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged ListPersons = %v; want %v", got, want)
+	}
+	if ps, _, err := people.ListPersons(ctx, pool, sup.Caller(), people.PersonFilter{NameContains: "outside"}); err != nil || len(ps) != 0 {
+		t.Fatalf("name search outside the township = %d persons, %v; want none", len(ps), err)
+	}
+	if _, _, err := people.ListPersons(ctx, pool, sup.Caller(), people.PersonFilter{PageToken: "garbage!"}); structerr.Code(err) != codes.InvalidArgument {
+		t.Fatalf("bad page token = %v; want InvalidArgument", err)
+	}
+}
