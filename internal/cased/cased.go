@@ -8,10 +8,18 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/auth"
+	"ecogrid/internal/cases"
 	"ecogrid/internal/database"
 	"ecogrid/internal/flagenv"
 	"ecogrid/internal/messaging"
+	"ecogrid/internal/outbox"
 	"ecogrid/internal/server"
 )
 
@@ -21,6 +29,11 @@ type Config struct {
 	Database       database.Config
 	NATSURL        string
 	StreamReplicas int
+
+	AuthKeys   auth.KeyConfig // verifies access tokens (a public key is enough)
+	Consumer   cases.ConsumerConfig
+	Background cases.BackgroundConfig
+	Relay      outbox.RelayConfig
 
 	// Ready, when set, is called once the server listens (dev stack, tests).
 	Ready func(grpcAddr, metricsAddr string)
@@ -39,6 +52,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Database.ApplicationName = "cased"
 	flagenv.String(fs, &c.NATSURL, "nats-url", "NATS_URL", messaging.DefaultURL, "NATS server URL (JetStream enabled)")
 	flagenv.Int(fs, &c.StreamReplicas, "stream-replicas", "ECOGRID_STREAM_REPLICAS", 1, "JetStream stream replicas (3 in production)")
+	c.AuthKeys = auth.KeyConfigFromEnv()
+	flagenv.String(fs, &c.AuthKeys.PrivateKeyFile, "auth-key-file", auth.EnvKeyFile, c.AuthKeys.PrivateKeyFile, "Ed25519 PKCS#8 PEM file of gridd's token key (or give its public key in "+auth.EnvPublicKeys+")")
+	flagenv.Int(fs, &c.Consumer.MaxDeliver, "max-deliver", "CASED_MAX_DELIVER", 8, "deliveries of a failing violation before it is dead-lettered")
+	flagenv.Int(fs, &c.Consumer.Workers, "workers", "CASED_WORKERS", 4, "concurrent violation handlers")
+	flagenv.Duration(fs, &c.Background.SweepInterval, "overdue-sweep", "CASED_OVERDUE_SWEEP", time.Minute, "how often overdue cases are escalated")
+	flagenv.Duration(fs, &c.Background.ReconcileInterval, "reconcile-interval", "CASED_RECONCILE_INTERVAL", time.Minute, "how often violations without a case are looked for")
+	flagenv.Duration(fs, &c.Background.Reconcile.Grace, "reconcile-grace", "CASED_RECONCILE_GRACE", 2*time.Minute, "how long a violation may take to become a case before reconciliation")
+	host, _ := os.Hostname()
+	c.Relay.Name = "cased@" + host
 }
 
 // Run serves until ctx is cancelled.
@@ -62,14 +84,36 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("creating streams: %w", err)
 	}
 
-	srv, err := server.New(cfg.Server, log, server.Options{})
+	authKeys, err := auth.LoadKeys(cfg.AuthKeys)
 	if err != nil {
 		return err
 	}
-	// The case service and consumer are registered here as they land.
-
-	if cfg.Ready != nil {
-		cfg.Ready(srv.Addr(), srv.MetricsAddr())
+	tracker := cases.NewTracker(pool, log.With("component", "cases"))
+	consumer := cases.NewConsumer(js, tracker, cfg.Consumer, log.With("component", "consumer"))
+	relay := outbox.NewRelay(pool, js, cfg.Relay, log.With("component", "outbox_relay"))
+	authz := auth.NewAuthorizer(auth.NewTokens(auth.DefaultTokenConfig, authKeys), pool, log.With("component", "auth"))
+	srv, err := server.New(cfg.Server, log, server.Options{AuthUnary: authz.Unary(), AuthStream: authz.Stream()})
+	if err != nil {
+		return err
 	}
-	return srv.Run(ctx)
+	ecogridv1.RegisterCaseServiceServer(srv.GRPC, cases.NewService(tracker, log))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return ignoreCanceled(consumer.Run(gctx)) })
+	g.Go(func() error { return ignoreCanceled(tracker.RunBackground(gctx, cfg.Background)) })
+	g.Go(func() error { return ignoreCanceled(relay.Run(gctx)) })
+	g.Go(func() error {
+		if cfg.Ready != nil {
+			cfg.Ready(srv.Addr(), srv.MetricsAddr())
+		}
+		return srv.Run(gctx)
+	})
+	return g.Wait()
+}
+
+func ignoreCanceled(err error) error {
+	if err == context.Canceled {
+		return nil
+	}
+	return err
 }

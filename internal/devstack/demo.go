@@ -1,15 +1,127 @@
 package devstack
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ecogrid/internal/auth"
+	"ecogrid/internal/auth/account"
+	"ecogrid/internal/auth/password"
+	"ecogrid/internal/grid"
+	"ecogrid/internal/grid/demo"
+	"ecogrid/internal/ledger"
+	"ecogrid/internal/people"
+	"ecogrid/internal/scope"
 )
 
-// loadDemo loads the demo county into an empty grid once.
-func loadDemo(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
-	fmt.Fprintln(out, "demo county: not loaded yet (grid import lands with the grid context)")
-	return nil
+// DevAdminUser is the administrator the dev stack creates.
+const DevAdminUser = "admin"
+
+// Keys are the signing keys of a dev stack, kept in its data folder.
+type Keys struct {
+	AuthKeyFile   string // access-token signing key (PKCS#8 PEM)
+	LedgerKeyFile string // checkpoint signing key (note format)
+	LedgerPublic  string // the checkpoint verifier key, for gridctl audit verify
+}
+
+// ensureKeys makes the dev stack's signing keys on first use. They live in
+// the data folder, never in the database.
+func ensureKeys(dir string) (Keys, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Keys{}, err
+	}
+	k := Keys{AuthKeyFile: filepath.Join(dir, "auth-token.pem"), LedgerKeyFile: filepath.Join(dir, "ledger.key")}
+	if _, err := os.Stat(k.AuthKeyFile); errors.Is(err, os.ErrNotExist) {
+		pem, err := auth.GenerateKeyPEM()
+		if err != nil {
+			return Keys{}, err
+		}
+		if err := os.WriteFile(k.AuthKeyFile, pem, 0o600); err != nil {
+			return Keys{}, err
+		}
+	}
+	pubFile := filepath.Join(dir, "ledger.pub")
+	if _, err := os.Stat(k.LedgerKeyFile); errors.Is(err, os.ErrNotExist) {
+		priv, pub, err := ledger.NewKeyPair("ecogrid-dev")
+		if err != nil {
+			return Keys{}, err
+		}
+		if err := os.WriteFile(k.LedgerKeyFile, []byte(priv+"\n"), 0o600); err != nil {
+			return Keys{}, err
+		}
+		if err := os.WriteFile(pubFile, []byte(pub+"\n"), 0o644); err != nil {
+			return Keys{}, err
+		}
+	}
+	pub, err := os.ReadFile(pubFile)
+	if err != nil {
+		return Keys{}, err
+	}
+	k.LedgerPublic = string(bytes.TrimSpace(pub))
+	return k, nil
+}
+
+// loadDemo imports the demo county into an empty grid and creates the dev
+// administrator, once. It returns the county code.
+func loadDemo(ctx context.Context, pool *pgxpool.Pool, adminPassword string, out io.Writer) (string, error) {
+	nodes := demo.CountyNodes()
+	county := nodes[0].Code
+	for _, n := range nodes {
+		if len(n.Code) < len(county) {
+			county = n.Code
+		}
+	}
+	var count int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM grid.nodes`).Scan(&count); err != nil {
+		return "", err
+	}
+	if count == 0 {
+		features, problems := grid.ParseFeatureCollection(bytes.NewReader(demo.County()), grid.ParseLimits{})
+		res, err := grid.NewStore(pool, grid.Config{}).Import(ctx, features, problems, grid.ImportOptions{})
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(out, "demo county %s loaded: %d grid nodes\n", county, res.Created)
+	} else {
+		fmt.Fprintf(out, "grid already holds %d nodes; demo county not reloaded\n", count)
+	}
+
+	if _, err := account.ByUsername(ctx, pool, DevAdminUser); err == nil {
+		fmt.Fprintf(out, "dev administrator %q exists\n", DevAdminUser)
+		return county, nil
+	}
+	if err := password.CheckPolicy(adminPassword); err != nil {
+		return "", fmt.Errorf("dev admin password: %w", err)
+	}
+	hash, err := password.NewHasher(password.Default, 1).Hash(adminPassword)
+	if err != nil {
+		return "", err
+	}
+	nodeID := ""
+	if n, err := (people.GridNodes{Q: pool}).NodeByCode(ctx, county); err == nil {
+		nodeID = n.ID
+	}
+	st := people.NewStore(pool, nil)
+	p, _, err := st.CreatePerson(ctx, people.SystemActor, people.Person{ID: uuid.NewString(), CountyCode: county, Name: "Dev Administrator"})
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := st.CreateAccount(ctx, people.SystemActor, p, account.Account{ID: uuid.NewString(), PersonID: p.ID, Username: DevAdminUser, PasswordHash: hash}); err != nil {
+		return "", err
+	}
+	if _, _, err := st.StartAssignment(ctx, people.SystemActor, people.NewAssignment{
+		ID: uuid.NewString(), PersonID: p.ID, NodeID: nodeID, NodeCode: county, Role: scope.RoleAdmin, Tasks: []string{"system administration"},
+	}); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(out, "dev administrator %q created\n", DevAdminUser)
+	return county, nil
 }

@@ -15,12 +15,20 @@ import (
 	"sync"
 	"time"
 
+	"ecogrid/internal/auth"
 	"ecogrid/internal/cased"
+	"ecogrid/internal/cases"
 	"ecogrid/internal/database"
+	"ecogrid/internal/field"
 	"ecogrid/internal/gridd"
+	"ecogrid/internal/ledger"
 	"ecogrid/internal/messaging"
 	"ecogrid/internal/server"
 )
+
+// DefaultAdminPassword is the dev administrator's password unless
+// ECOGRID_DEV_ADMIN_PASSWORD says otherwise. Dev stacks only.
+const DefaultAdminPassword = "ecogrid-dev-admin"
 
 // Config says where the stack lives and listens.
 type Config struct {
@@ -33,6 +41,8 @@ type Config struct {
 	GriddMetric string
 	CasedAddr   string
 	CasedMetric string
+	// AdminPassword is the dev administrator's password (created once).
+	AdminPassword string
 	// Ready, when set, is called with the stack's addresses once it serves.
 	Ready func(Addresses)
 }
@@ -41,6 +51,8 @@ type Config struct {
 type Addresses struct {
 	DatabaseURL, NATSURL                             string
 	GriddGRPC, GriddMetrics, CasedGRPC, CasedMetrics string
+	CountyCode                                       string
+	LedgerPublicKey                                  string
 }
 
 // Run brings the stack up, reports to out, and blocks until ctx is
@@ -94,11 +106,19 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 		return err
 	}
 	fmt.Fprintf(out, "migrations: %d applied\n", len(applied))
-	if err := loadDemo(ctx, pool, out); err != nil {
-		pool.Close()
+	if cfg.AdminPassword == "" {
+		cfg.AdminPassword = DefaultAdminPassword
+	}
+	county, err := loadDemo(ctx, pool, cfg.AdminPassword, out)
+	pool.Close()
+	if err != nil {
 		return fmt.Errorf("loading the demo county: %w", err)
 	}
-	pool.Close()
+	keys, err := ensureKeys(filepath.Join(cfg.DataDir, "keys"))
+	if err != nil {
+		return fmt.Errorf("dev signing keys: %w", err)
+	}
+	addrs.CountyCode, addrs.LedgerPublicKey = county, keys.LedgerPublic
 
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -109,11 +129,19 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	gcfg := gridd.Config{
 		Server:   server.Config{GRPCAddr: cfg.GriddAddr, MetricsAddr: cfg.GriddMetric, ShutdownTimeout: 10 * time.Second},
 		Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,
-		Ready: func(a, m string) { ready <- [2]string{"gridd", a + " " + m} },
+		AuthKeys:   auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile},
+		LedgerKeys: ledger.KeyConfig{PrivateKeyFile: keys.LedgerKeyFile},
+		Ledger:     ledger.Config{CheckpointInterval: time.Minute, WitnessDir: filepath.Join(cfg.DataDir, "witness")},
+		PhotoDir:   filepath.Join(cfg.DataDir, "photos"),
+		Field:      field.DefaultConfig(),
+		Ready:      func(a, m string) { ready <- [2]string{"gridd", a + " " + m} },
 	}
 	ccfg := cased.Config{
 		Server:   server.Config{GRPCAddr: cfg.CasedAddr, MetricsAddr: cfg.CasedMetric, ShutdownTimeout: 10 * time.Second},
 		Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,
+		AuthKeys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile},
+		Background: cases.BackgroundConfig{SweepInterval: time.Minute, ReconcileInterval: 30 * time.Second,
+			Reconcile: cases.ReconcileConfig{Grace: time.Minute}},
 		Ready: func(a, m string) { ready <- [2]string{"cased", a + " " + m} },
 	}
 	wg.Add(2)
@@ -142,7 +170,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 			return nil
 		}
 	}
-	printBanner(out, addrs)
+	printBanner(out, addrs, cfg.AdminPassword)
 	if cfg.Ready != nil {
 		cfg.Ready(addrs)
 	}
@@ -169,16 +197,19 @@ func wrap(name string, err error) error {
 	return fmt.Errorf("%s: %w", name, err)
 }
 
-func printBanner(out io.Writer, a Addresses) {
+func printBanner(out io.Writer, a Addresses, adminPassword string) {
 	fmt.Fprintf(out, `
-ecogrid is up.
-  gridd   gRPC %s   metrics http://%s/metrics
-  cased   gRPC %s   metrics http://%s/metrics
-  database %s
-  nats     %s
+ecogrid is up (demo county %[9]s).
+  gridd    gRPC %[1]s   metrics http://%[2]s/metrics
+  cased    gRPC %[3]s   metrics http://%[4]s/metrics
+  database %[5]s
+  nats     %[6]s
+  ledger checkpoint key (for gridctl audit verify --pubkey): %[10]s
 Try:
-  grpcurl -plaintext %s list
-  grpcurl -plaintext %s grpc.health.v1.Health/Check
+  grpcurl -plaintext %[1]s list
+  grpcurl -plaintext %[3]s grpc.health.v1.Health/Check
+  grpcurl -plaintext -d '{"username":"admin","password":"%[11]s"}' %[1]s ecogrid.v1.AuthService/Login
+  GRIDD_ADDR=%[1]s ECOGRID_TOKEN=<access_token> ./bin/gridctl grid locate 38.05 114.55
 Press Ctrl-C to stop everything.
-`, a.GriddGRPC, a.GriddMetrics, a.CasedGRPC, a.CasedMetrics, database.Redact(a.DatabaseURL), a.NATSURL, a.GriddGRPC, a.CasedGRPC)
+`, a.GriddGRPC, a.GriddMetrics, a.CasedGRPC, a.CasedMetrics, database.Redact(a.DatabaseURL), a.NATSURL, "", "", a.CountyCode, a.LedgerPublicKey, adminPassword)
 }

@@ -1,7 +1,8 @@
 // Package gridd assembles the field-facing service: grid, people and
 // assignments, auth, patrols, reports, photos, the accountability ledger's
-// read side, and the outbox relay that publishes violations to JetStream.
-// cmd/gridd and `gridctl dev` both run it through Run.
+// read side and checkpointer, and the outbox relay that publishes
+// violations to JetStream. cmd/gridd and `gridctl dev` both run it through
+// Run.
 package gridd
 
 import (
@@ -9,10 +10,27 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime"
+	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/auth"
+	"ecogrid/internal/auth/account"
+	"ecogrid/internal/auth/password"
+	"ecogrid/internal/cases"
 	"ecogrid/internal/database"
+	"ecogrid/internal/field"
+	"ecogrid/internal/field/blob"
 	"ecogrid/internal/flagenv"
+	"ecogrid/internal/grid"
+	"ecogrid/internal/grid/gridadapt"
+	"ecogrid/internal/ledger"
 	"ecogrid/internal/messaging"
+	"ecogrid/internal/outbox"
+	"ecogrid/internal/people"
 	"ecogrid/internal/server"
 )
 
@@ -22,6 +40,15 @@ type Config struct {
 	Database       database.Config
 	NATSURL        string
 	StreamReplicas int
+
+	AuthKeys   auth.KeyConfig   // access-token signing key (ECOGRID_AUTH_KEY_FILE)
+	LedgerKeys ledger.KeyConfig // checkpoint signing key (ECOGRID_LEDGER_KEY_FILE)
+	Ledger     ledger.Config    // checkpoint interval, witness folder
+	PhotoDir   string           // content-addressed photo store
+	Field      field.Config     // report, track and photo limits
+	Relay      outbox.RelayConfig
+	// LoginSlots bounds concurrent argon2id hashes (each takes 19 MiB).
+	LoginSlots int
 
 	// Ready, when set, is called once the server listens (dev stack, tests).
 	Ready func(grpcAddr, metricsAddr string)
@@ -33,7 +60,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	flagenv.String(fs, &c.Server.MetricsAddr, "metrics-addr", "GRIDD_METRICS_ADDR", "127.0.0.1:9464", "Prometheus /metrics listen address (empty disables)")
 	flagenv.String(fs, &c.Server.TLSCertFile, "tls-cert", "GRIDD_TLS_CERT", "", "PEM certificate file; with -tls-key enables TLS")
 	flagenv.String(fs, &c.Server.TLSKeyFile, "tls-key", "GRIDD_TLS_KEY", "", "PEM private key file")
-	flagenv.Duration(fs, &c.Server.ShutdownTimeout, "shutdown-timeout", "GRIDD_SHUTDOWN_TIMEOUT", 0, "how long in-flight calls may run after SIGTERM (default 30s)")
+	flagenv.Duration(fs, &c.Server.ShutdownTimeout, "shutdown-timeout", "GRIDD_SHUTDOWN_TIMEOUT", 30*time.Second, "how long in-flight calls may run after SIGTERM")
 	flagenv.Int(fs, &c.Server.MaxRecvMsgBytes, "max-recv-bytes", "GRIDD_MAX_RECV_BYTES", 4<<20, "largest request message in bytes")
 	flagenv.Int(fs, &c.Server.MaxConcurrentStreams, "max-concurrent-streams", "GRIDD_MAX_CONCURRENT_STREAMS", 512, "concurrent calls per client connection")
 	flagenv.String(fs, &c.Database.URL, "database-url", "DATABASE_URL", database.DefaultURL, "PostgreSQL URL")
@@ -42,9 +69,24 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Database.ApplicationName = "gridd"
 	flagenv.String(fs, &c.NATSURL, "nats-url", "NATS_URL", messaging.DefaultURL, "NATS server URL (JetStream enabled)")
 	flagenv.Int(fs, &c.StreamReplicas, "stream-replicas", "ECOGRID_STREAM_REPLICAS", 1, "JetStream stream replicas (3 in production)")
+	c.AuthKeys = auth.KeyConfigFromEnv()
+	flagenv.String(fs, &c.AuthKeys.PrivateKeyFile, "auth-key-file", auth.EnvKeyFile, c.AuthKeys.PrivateKeyFile, "Ed25519 PKCS#8 PEM file signing access tokens ('gridctl users keygen' makes one)")
+	c.LedgerKeys = ledger.KeyConfigFromEnv()
+	flagenv.String(fs, &c.LedgerKeys.PrivateKeyFile, "ledger-key-file", ledger.EnvKeyFile, c.LedgerKeys.PrivateKeyFile, "note private key file signing ledger checkpoints ('gridctl audit keygen' makes one)")
+	flagenv.Duration(fs, &c.Ledger.CheckpointInterval, "checkpoint-interval", "ECOGRID_CHECKPOINT_INTERVAL", ledger.DefaultCheckpointInterval, "how often grown ledger chains are signed")
+	flagenv.String(fs, &c.Ledger.WitnessDir, "witness-dir", "ECOGRID_WITNESS_DIR", "", "folder outside the database keeping each chain's latest checkpoint (refuses rollbacks)")
+	flagenv.String(fs, &c.PhotoDir, "photo-dir", "ECOGRID_PHOTO_DIR", "/var/lib/ecogrid/photos", "content-addressed photo storage")
+	c.Field = field.DefaultConfig()
+	flagenv.Int(fs, &c.Field.MaxPhotoBytes, "max-photo-bytes", "ECOGRID_MAX_PHOTO_BYTES", c.Field.MaxPhotoBytes, "largest photo accepted")
+	flagenv.Duration(fs, &c.Field.AbandonedUploadAge, "abandoned-upload-age", "ECOGRID_ABANDONED_UPLOAD_AGE", c.Field.AbandonedUploadAge, "unfinished uploads older than this are removed")
+	flagenv.Int(fs, &c.LoginSlots, "login-slots", "ECOGRID_LOGIN_SLOTS", runtime.NumCPU(), "concurrent password hashes (19 MiB each)")
+	host, _ := os.Hostname()
+	c.Relay.Name = "gridd@" + host
 }
 
-// Run serves until ctx is cancelled.
+// Run serves until ctx is cancelled. The server, the grid index, the
+// checkpointer, the photo janitor and the outbox relay run together: when
+// one fails, all stop and Run returns the error.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	pool, err := database.Open(ctx, cfg.Database)
 	if err != nil {
@@ -67,14 +109,83 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("creating streams: %w", err)
 	}
 
-	srv, err := server.New(cfg.Server, log, server.Options{})
+	authKeys, err := auth.LoadKeys(cfg.AuthKeys)
 	if err != nil {
 		return err
 	}
-	// Services are registered here as the bounded contexts land.
-
-	if cfg.Ready != nil {
-		cfg.Ready(srv.Addr(), srv.MetricsAddr())
+	ledgerKeys, err := ledger.LoadKeys(cfg.LedgerKeys)
+	if err != nil {
+		return err
 	}
-	return srv.Run(ctx)
+	blobs, err := blob.NewFS(cfg.PhotoDir)
+	if err != nil {
+		return fmt.Errorf("photo storage %s: %v (set ECOGRID_PHOTO_DIR to a writable folder)", cfg.PhotoDir, err)
+	}
+	slots := cfg.LoginSlots
+	if slots <= 0 {
+		slots = runtime.NumCPU()
+	}
+	hasher := password.NewHasher(password.Default, slots)
+	tokens := auth.NewTokens(auth.DefaultTokenConfig, authKeys)
+
+	gridStore := grid.NewStore(pool, grid.Config{})
+	index := grid.NewIndex(pool, log.With("component", "grid_index"))
+	led := ledger.New(pool, ledgerKeys, cfg.Ledger, log.With("component", "ledger"))
+	openCases := cases.NewTracker(pool, log.With("component", "cases")).HandoverLister()
+	fld, err := field.New(field.Deps{
+		Pool:      pool,
+		Locator:   gridadapt.Locator{Index: index},
+		Directory: directory{},
+		Tasks:     gridadapt.TaskSource{Store: gridStore},
+		Ledger:    field.ChainLedger{},
+		Blobs:     blobs,
+		Logger:    log.With("component", "field"),
+	}, cfg.Field)
+	if err != nil {
+		return err
+	}
+	relay := outbox.NewRelay(pool, js, cfg.Relay, log.With("component", "outbox_relay"))
+
+	authz := auth.NewAuthorizer(tokens, pool, log.With("component", "auth"))
+	srv, err := server.New(cfg.Server, log, server.Options{AuthUnary: authz.Unary(), AuthStream: authz.Stream()})
+	if err != nil {
+		return err
+	}
+	ecogridv1.RegisterGridServiceServer(srv.GRPC, grid.NewService(gridStore, index, grid.ServiceConfig{}, log))
+	ecogridv1.RegisterPeopleServiceServer(srv.GRPC, people.NewService(pool, gridadapt.NodeResolver{Store: gridStore}, openCases, hasher, log))
+	ecogridv1.RegisterAuthServiceServer(srv.GRPC, auth.NewService(pool, tokens, hasher, account.DefaultLimits, auth.DefaultSessionConfig, log))
+	ecogridv1.RegisterFieldServiceServer(srv.GRPC, field.NewService(fld, log))
+	ecogridv1.RegisterAccountabilityServiceServer(srv.GRPC, ledger.NewService(led, log))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return ignoreCanceled(index.Run(gctx)) })
+	// Point location is served from the index: wait for its first load.
+	select {
+	case <-index.Ready():
+	case <-gctx.Done():
+		return g.Wait()
+	}
+	g.Go(func() error { return ignoreCanceled(led.RunCheckpointer(gctx)) })
+	g.Go(func() error { fld.RunJanitor(gctx, time.Hour); return nil })
+	g.Go(func() error { return ignoreCanceled(relay.Run(gctx)) })
+	g.Go(func() error {
+		if cfg.Ready != nil {
+			cfg.Ready(srv.Addr(), srv.MetricsAddr())
+		}
+		err := srv.Run(gctx)
+		if err == nil && ctx.Err() == nil {
+			// A background task failed and cancelled gctx; its error is
+			// what Wait reports.
+			return nil
+		}
+		return err
+	})
+	return g.Wait()
+}
+
+func ignoreCanceled(err error) error {
+	if err == context.Canceled {
+		return nil
+	}
+	return err
 }

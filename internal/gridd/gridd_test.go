@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"ecogrid/internal/auth"
 	"ecogrid/internal/database"
 	"ecogrid/internal/database/dbtest"
 	"ecogrid/internal/gridd"
@@ -21,6 +22,12 @@ func TestBadConfigurationFailsFastWithOneLine(t *testing.T) {
 	nats := natstest.Start(t)
 	goodDB := dbtest.NewURL(t)
 	srv := server.Config{GRPCAddr: "127.0.0.1:0"}
+	pem, err := auth.GenerateKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := auth.KeyConfig{PrivateKeyPEM: string(pem)}
+	photos := t.TempDir()
 	for _, tc := range []struct {
 		name string
 		cfg  gridd.Config
@@ -30,7 +37,8 @@ func TestBadConfigurationFailsFastWithOneLine(t *testing.T) {
 		{"bad database URL", gridd.Config{Server: srv, Database: database.Config{URL: "postgres://a b"}, NATSURL: nats.URL()}, "not a valid PostgreSQL URL"},
 		{"missing database", gridd.Config{Server: srv, Database: database.Config{URL: "postgres://postgres@127.0.0.1:5432/ecogrid_does_not_exist?sslmode=disable"}, NATSURL: nats.URL()}, "gridctl migrate"},
 		{"unreachable NATS", gridd.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: "nats://127.0.0.1:1"}, "cannot reach NATS"},
-		{"port in use", gridd.Config{Server: server.Config{GRPCAddr: "127.0.0.1:" + strings.TrimPrefix(nats.URL(), "nats://127.0.0.1:")}, Database: database.Config{URL: goodDB}, NATSURL: nats.URL()}, "another server using the port"},
+		{"no token key", gridd.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: nats.URL(), PhotoDir: photos}, "no token key configured"},
+		{"port in use", gridd.Config{Server: server.Config{GRPCAddr: "127.0.0.1:" + strings.TrimPrefix(nats.URL(), "nats://127.0.0.1:")}, Database: database.Config{URL: goodDB}, NATSURL: nats.URL(), AuthKeys: keys, PhotoDir: photos}, "another server using the port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
