@@ -172,7 +172,7 @@ func BenchmarkPersonHistory(b *testing.B) {
 			CASE WHEN s.seq %% 3 = 0 THEN jsonb_build_array(jsonb_build_object('person_id', md5(c.code || '/' || ((s.seq * 104729) %% %[2]d))::uuid, 'name', '负责人', 'role', 'grid_chief', 'node_code', c.code)) ELSE '[]' END,
 			convert_to('{"category":"water","severity":2}', 'UTF8'), sha256(int8send(s.seq)), sha256(int8send(s.seq + 1))
 		FROM (SELECT (330100 + i)::text AS code FROM generate_series(1, %[3]d) i) c
-		CROSS JOIN generate_series(0, %[1]d - 1) s(seq)`, perCounty, people, counties),
+		CROSS JOIN generate_series(0::bigint, %[1]d - 1) s(seq)`, perCounty, people, counties),
 		`INSERT INTO ledger.record_people (person_id, county_code, seq, as_actor)
 		SELECT actor_id, county_code, seq, true FROM ledger.records
 		UNION ALL
@@ -190,6 +190,7 @@ func BenchmarkPersonHistory(b *testing.B) {
 	}
 	for _, q := range gen {
 		if _, err := conn.Exec(ctx, q); err != nil {
+			conn.Release()
 			b.Fatalf("%.60s: %v", q, err)
 		}
 	}
