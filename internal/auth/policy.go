@@ -136,6 +136,7 @@ var Policy = map[string]Rule{
 	ecogridv1.CaseService_ApproveExtension_FullMethodName:    placers,
 	ecogridv1.CaseService_DeclineExtension_FullMethodName:    placers,
 	ecogridv1.CaseService_ReopenCase_FullMethodName:          placers,
+	ecogridv1.CaseService_ReassignCase_FullMethodName:        placers,
 	ecogridv1.CaseService_EscalateCase_FullMethodName:        county,
 	ecogridv1.CaseService_ListDeadlineRules_FullMethodName:   everyone,
 	ecogridv1.CaseService_SetDeadlineRule_FullMethodName:     county,
