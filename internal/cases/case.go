@@ -216,6 +216,20 @@ func Apply(c *Case, t Transition, actor Actor, in Input, rule DeadlineRule, now 
 		c.clearDispatch()
 		c.VerifiedBy, c.VerifiedAt, c.ClosedAt = "", nil, nil
 		c.EscalatedAt, c.EscalationReason = nil, ""
+	case ActionReassign:
+		if err := needNote("reason for the reassignment"); err != nil {
+			return nil, err
+		}
+		details["previous_supervisor_id"] = c.SupervisorID
+		c.SupervisorID = actor.PersonID
+		if h := strings.TrimSpace(in.HandlerID); h != "" {
+			if c.State != StateDispatched && c.State != StateInProgress {
+				return nil, structerr.NewInvalidArgument("the handler can only be changed while the case is dispatched or in progress")
+			}
+			details["previous_handler_id"] = c.HandlerID
+			details["handler_id"] = h
+			c.HandlerID = h
+		}
 	case ActionEscalate:
 		if in.Note == "" {
 			in.Note = "escalated by the county office"

@@ -254,6 +254,16 @@ func (s *Service) ReopenCase(ctx context.Context, req *ecogridv1.ReopenCaseReque
 	return &ecogridv1.ReopenCaseResponse{Case: c}, nil
 }
 
+// ReassignCase implements CaseService.
+func (s *Service) ReassignCase(ctx context.Context, req *ecogridv1.ReassignCaseRequest) (*ecogridv1.ReassignCaseResponse, error) {
+	c, err := s.step(ctx, req.GetCaseId(), req.GetRequestId(), ActionReassign,
+		Input{Note: req.GetReason(), HandlerID: req.GetHandlerId()})
+	if err != nil {
+		return nil, err
+	}
+	return &ecogridv1.ReassignCaseResponse{Case: c}, nil
+}
+
 // EscalateCase implements CaseService.
 func (s *Service) EscalateCase(ctx context.Context, req *ecogridv1.EscalateCaseRequest) (*ecogridv1.EscalateCaseResponse, error) {
 	c, err := s.step(ctx, req.GetCaseId(), req.GetRequestId(), ActionEscalate, Input{Note: req.GetReason()})

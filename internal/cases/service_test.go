@@ -375,6 +375,24 @@ func TestListPagesFiltersAndHandover(t *testing.T) {
 	if resp, _ := d.svc.ListHandoverCases(as(otherSupervisor), &ecogridv1.ListHandoverCasesRequest{PersonId: supervisorID}); len(resp.Cases) != 0 {
 		t.Fatal("handover list shows cases outside the caller's scope")
 	}
+
+	// The supervisor leaves; the successor takes the case over and gives it to another handler.
+	successor := scope.Caller{PersonID: uuid.NewString(), Grants: []scope.Grant{{Role: scope.RoleTownshipSupervisor, NodeCode: testTownship}}}
+	newHandler := uuid.NewString()
+	addPerson(t, d.pool, newHandler, "Qian Yu", scope.RoleGridChief, testVillage)
+	if _, err := d.svc.ReassignCase(as(successor), &ecogridv1.ReassignCaseRequest{CaseId: ids[0], RequestId: uuid.NewString(), HandlerId: newHandler}); code(err) != codes.InvalidArgument {
+		t.Fatalf("reassign without a reason: %v", err)
+	}
+	r, err := d.svc.ReassignCase(as(successor), &ecogridv1.ReassignCaseRequest{CaseId: ids[0], RequestId: uuid.NewString(),
+		Reason: "supervisor transferred", HandlerId: newHandler})
+	if err != nil || r.Case.SupervisorId != successor.PersonID || r.Case.HandlerId != newHandler || r.Case.State != ecogridv1.CaseState_CASE_STATE_DISPATCHED {
+		t.Fatalf("reassign: %v %v", r, err)
+	}
+	for _, p := range []string{supervisorID, handlerID} {
+		if held, _ := d.tracker.OpenCasesHeldBy(ctx, p); len(held) != 0 {
+			t.Fatalf("%s still holds %d cases after the handover", p, len(held))
+		}
+	}
 }
 
 func TestCountyDeadlineRules(t *testing.T) {

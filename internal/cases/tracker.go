@@ -392,7 +392,7 @@ func (t *Tracker) Transition(ctx context.Context, caller scope.Caller, caseID, r
 		}
 		from := c.State
 		now := t.now().UTC().Truncate(time.Microsecond)
-		if a == ActionDispatch {
+		if a == ActionDispatch || (a == ActionReassign && strings.TrimSpace(in.HandlerID) != "") {
 			if err := checkHandler(ctx, tx, c, in.HandlerID, now); err != nil {
 				return err
 			}

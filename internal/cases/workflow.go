@@ -59,6 +59,7 @@ const (
 	ActionDeclineExtension    Action = "decline_extension"
 	ActionReopen              Action = "reopen"
 	ActionEscalate            Action = "escalate"
+	ActionReassign            Action = "reassign"
 )
 
 // Transition is one rule of the state machine: which action may be taken
@@ -120,6 +121,9 @@ var Workflow = []Transition{
 		Guard: noPendingExtension, What: "decline the requested extension"},
 	{Action: ActionReopen, From: []State{StateClosed, StateRejected}, To: StateAccepted, Roles: township, Event: "reopened",
 		What: "reopen on recurrence"},
+	{Action: ActionReassign, From: []State{StateAccepted, StateDispatched, StateInProgress, StateRectified, StateVerified},
+		Roles: township, Event: "reassigned",
+		What:  "take the case over (and change its handler) when its holder leaves"},
 	{Action: ActionEscalate, From: allOpen, Roles: county, Event: "escalated",
 		Guard: func(c *Case) string {
 			if c.EscalatedAt != nil {

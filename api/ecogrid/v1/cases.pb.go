@@ -110,6 +110,7 @@ const (
 	CaseAction_CASE_ACTION_DECLINE_EXTENSION    CaseAction = 12
 	CaseAction_CASE_ACTION_REOPEN               CaseAction = 13
 	CaseAction_CASE_ACTION_ESCALATE             CaseAction = 14
+	CaseAction_CASE_ACTION_REASSIGN             CaseAction = 15
 )
 
 // Enum value maps for CaseAction.
@@ -130,6 +131,7 @@ var (
 		12: "CASE_ACTION_DECLINE_EXTENSION",
 		13: "CASE_ACTION_REOPEN",
 		14: "CASE_ACTION_ESCALATE",
+		15: "CASE_ACTION_REASSIGN",
 	}
 	CaseAction_value = map[string]int32{
 		"CASE_ACTION_UNSPECIFIED":          0,
@@ -147,6 +149,7 @@ var (
 		"CASE_ACTION_DECLINE_EXTENSION":    12,
 		"CASE_ACTION_REOPEN":               13,
 		"CASE_ACTION_ESCALATE":             14,
+		"CASE_ACTION_REASSIGN":             15,
 	}
 )
 
@@ -2525,6 +2528,122 @@ func (x *EscalateCaseResponse) GetCase() *Case {
 	return nil
 }
 
+// ReassignCaseRequest takes a case over.
+type ReassignCaseRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CaseId    string                 `protobuf:"bytes,1,opt,name=case_id,json=caseId,proto3" json:"case_id,omitempty"`
+	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Required: why (the holder's assignment ended, workload).
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional new handler, while the case is dispatched or in progress.
+	HandlerId     string `protobuf:"bytes,4,opt,name=handler_id,json=handlerId,proto3" json:"handler_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReassignCaseRequest) Reset() {
+	*x = ReassignCaseRequest{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReassignCaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReassignCaseRequest) ProtoMessage() {}
+
+func (x *ReassignCaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReassignCaseRequest.ProtoReflect.Descriptor instead.
+func (*ReassignCaseRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReassignCaseRequest) GetCaseId() string {
+	if x != nil {
+		return x.CaseId
+	}
+	return ""
+}
+
+func (x *ReassignCaseRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ReassignCaseRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReassignCaseRequest) GetHandlerId() string {
+	if x != nil {
+		return x.HandlerId
+	}
+	return ""
+}
+
+// ReassignCaseResponse carries the case after the step.
+type ReassignCaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReassignCaseResponse) Reset() {
+	*x = ReassignCaseResponse{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReassignCaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReassignCaseResponse) ProtoMessage() {}
+
+func (x *ReassignCaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReassignCaseResponse.ProtoReflect.Descriptor instead.
+func (*ReassignCaseResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ReassignCaseResponse) GetCase() *Case {
+	if x != nil {
+		return x.Case
+	}
+	return nil
+}
+
 // DeadlineRule is a county's rectification deadline for a severity.
 type DeadlineRule struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -2541,7 +2660,7 @@ type DeadlineRule struct {
 
 func (x *DeadlineRule) Reset() {
 	*x = DeadlineRule{}
-	mi := &file_ecogrid_v1_cases_proto_msgTypes[37]
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2553,7 +2672,7 @@ func (x *DeadlineRule) String() string {
 func (*DeadlineRule) ProtoMessage() {}
 
 func (x *DeadlineRule) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_cases_proto_msgTypes[37]
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2566,7 +2685,7 @@ func (x *DeadlineRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadlineRule.ProtoReflect.Descriptor instead.
 func (*DeadlineRule) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{37}
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeadlineRule) GetSeverity() Severity {
@@ -2607,7 +2726,7 @@ type ListDeadlineRulesRequest struct {
 
 func (x *ListDeadlineRulesRequest) Reset() {
 	*x = ListDeadlineRulesRequest{}
-	mi := &file_ecogrid_v1_cases_proto_msgTypes[38]
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2619,7 +2738,7 @@ func (x *ListDeadlineRulesRequest) String() string {
 func (*ListDeadlineRulesRequest) ProtoMessage() {}
 
 func (x *ListDeadlineRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_cases_proto_msgTypes[38]
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2632,7 +2751,7 @@ func (x *ListDeadlineRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadlineRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadlineRulesRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{38}
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListDeadlineRulesRequest) GetCountyCode() string {
@@ -2652,7 +2771,7 @@ type ListDeadlineRulesResponse struct {
 
 func (x *ListDeadlineRulesResponse) Reset() {
 	*x = ListDeadlineRulesResponse{}
-	mi := &file_ecogrid_v1_cases_proto_msgTypes[39]
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +2783,7 @@ func (x *ListDeadlineRulesResponse) String() string {
 func (*ListDeadlineRulesResponse) ProtoMessage() {}
 
 func (x *ListDeadlineRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_cases_proto_msgTypes[39]
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +2796,7 @@ func (x *ListDeadlineRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadlineRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadlineRulesResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{39}
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListDeadlineRulesResponse) GetRules() []*DeadlineRule {
@@ -2698,7 +2817,7 @@ type SetDeadlineRuleRequest struct {
 
 func (x *SetDeadlineRuleRequest) Reset() {
 	*x = SetDeadlineRuleRequest{}
-	mi := &file_ecogrid_v1_cases_proto_msgTypes[40]
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2710,7 +2829,7 @@ func (x *SetDeadlineRuleRequest) String() string {
 func (*SetDeadlineRuleRequest) ProtoMessage() {}
 
 func (x *SetDeadlineRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_cases_proto_msgTypes[40]
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2723,7 +2842,7 @@ func (x *SetDeadlineRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeadlineRuleRequest.ProtoReflect.Descriptor instead.
 func (*SetDeadlineRuleRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{40}
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetDeadlineRuleRequest) GetCountyCode() string {
@@ -2750,7 +2869,7 @@ type SetDeadlineRuleResponse struct {
 
 func (x *SetDeadlineRuleResponse) Reset() {
 	*x = SetDeadlineRuleResponse{}
-	mi := &file_ecogrid_v1_cases_proto_msgTypes[41]
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2762,7 +2881,7 @@ func (x *SetDeadlineRuleResponse) String() string {
 func (*SetDeadlineRuleResponse) ProtoMessage() {}
 
 func (x *SetDeadlineRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_cases_proto_msgTypes[41]
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2775,7 +2894,7 @@ func (x *SetDeadlineRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeadlineRuleResponse.ProtoReflect.Descriptor instead.
 func (*SetDeadlineRuleResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{41}
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SetDeadlineRuleResponse) GetRule() *DeadlineRule {
@@ -2974,6 +3093,15 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"request_id\x18\x02 \x01(\tR\trequestId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"<\n" +
 	"\x14EscalateCaseResponse\x12$\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\x84\x01\n" +
+	"\x13ReassignCaseRequest\x12\x17\n" +
+	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"handler_id\x18\x04 \x01(\tR\thandlerId\"<\n" +
+	"\x14ReassignCaseResponse\x12$\n" +
 	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xa7\x01\n" +
 	"\fDeadlineRule\x120\n" +
 	"\bseverity\x18\x01 \x01(\x0e2\x14.ecogrid.v1.SeverityR\bseverity\x12!\n" +
@@ -3000,7 +3128,7 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\x16CASE_STATE_IN_PROGRESS\x10\x05\x12\x18\n" +
 	"\x14CASE_STATE_RECTIFIED\x10\x06\x12\x17\n" +
 	"\x13CASE_STATE_VERIFIED\x10\a\x12\x15\n" +
-	"\x11CASE_STATE_CLOSED\x10\b*\xaf\x03\n" +
+	"\x11CASE_STATE_CLOSED\x10\b*\xc9\x03\n" +
 	"\n" +
 	"CaseAction\x12\x1b\n" +
 	"\x17CASE_ACTION_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -3018,7 +3146,8 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\x1dCASE_ACTION_APPROVE_EXTENSION\x10\v\x12!\n" +
 	"\x1dCASE_ACTION_DECLINE_EXTENSION\x10\f\x12\x16\n" +
 	"\x12CASE_ACTION_REOPEN\x10\r\x12\x18\n" +
-	"\x14CASE_ACTION_ESCALATE\x10\x0e2\xf2\f\n" +
+	"\x14CASE_ACTION_ESCALATE\x10\x0e\x12\x18\n" +
+	"\x14CASE_ACTION_REASSIGN\x10\x0f2\xc5\r\n" +
 	"\vCaseService\x12H\n" +
 	"\tListCases\x12\x1c.ecogrid.v1.ListCasesRequest\x1a\x1d.ecogrid.v1.ListCasesResponse\x12B\n" +
 	"\aGetCase\x12\x1a.ecogrid.v1.GetCaseRequest\x1a\x1b.ecogrid.v1.GetCaseResponse\x12Z\n" +
@@ -3040,6 +3169,7 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\x10DeclineExtension\x12#.ecogrid.v1.DeclineExtensionRequest\x1a$.ecogrid.v1.DeclineExtensionResponse\x12K\n" +
 	"\n" +
 	"ReopenCase\x12\x1d.ecogrid.v1.ReopenCaseRequest\x1a\x1e.ecogrid.v1.ReopenCaseResponse\x12Q\n" +
+	"\fReassignCase\x12\x1f.ecogrid.v1.ReassignCaseRequest\x1a .ecogrid.v1.ReassignCaseResponse\x12Q\n" +
 	"\fEscalateCase\x12\x1f.ecogrid.v1.EscalateCaseRequest\x1a .ecogrid.v1.EscalateCaseResponse\x12`\n" +
 	"\x11ListDeadlineRules\x12$.ecogrid.v1.ListDeadlineRulesRequest\x1a%.ecogrid.v1.ListDeadlineRulesResponse\x12Z\n" +
 	"\x0fSetDeadlineRule\x12\".ecogrid.v1.SetDeadlineRuleRequest\x1a#.ecogrid.v1.SetDeadlineRuleResponseB\"Z ecogrid/api/ecogrid/v1;ecogridv1b\x06proto3"
@@ -3057,7 +3187,7 @@ func file_ecogrid_v1_cases_proto_rawDescGZIP() []byte {
 }
 
 var file_ecogrid_v1_cases_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ecogrid_v1_cases_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_ecogrid_v1_cases_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_ecogrid_v1_cases_proto_goTypes = []any{
 	(CaseState)(0),                      // 0: ecogrid.v1.CaseState
 	(CaseAction)(0),                     // 1: ecogrid.v1.CaseAction
@@ -3098,37 +3228,39 @@ var file_ecogrid_v1_cases_proto_goTypes = []any{
 	(*ReopenCaseResponse)(nil),          // 36: ecogrid.v1.ReopenCaseResponse
 	(*EscalateCaseRequest)(nil),         // 37: ecogrid.v1.EscalateCaseRequest
 	(*EscalateCaseResponse)(nil),        // 38: ecogrid.v1.EscalateCaseResponse
-	(*DeadlineRule)(nil),                // 39: ecogrid.v1.DeadlineRule
-	(*ListDeadlineRulesRequest)(nil),    // 40: ecogrid.v1.ListDeadlineRulesRequest
-	(*ListDeadlineRulesResponse)(nil),   // 41: ecogrid.v1.ListDeadlineRulesResponse
-	(*SetDeadlineRuleRequest)(nil),      // 42: ecogrid.v1.SetDeadlineRuleRequest
-	(*SetDeadlineRuleResponse)(nil),     // 43: ecogrid.v1.SetDeadlineRuleResponse
-	(Severity)(0),                       // 44: ecogrid.v1.Severity
-	(*Position)(nil),                    // 45: ecogrid.v1.Position
-	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
-	(*PageRequest)(nil),                 // 47: ecogrid.v1.PageRequest
+	(*ReassignCaseRequest)(nil),         // 39: ecogrid.v1.ReassignCaseRequest
+	(*ReassignCaseResponse)(nil),        // 40: ecogrid.v1.ReassignCaseResponse
+	(*DeadlineRule)(nil),                // 41: ecogrid.v1.DeadlineRule
+	(*ListDeadlineRulesRequest)(nil),    // 42: ecogrid.v1.ListDeadlineRulesRequest
+	(*ListDeadlineRulesResponse)(nil),   // 43: ecogrid.v1.ListDeadlineRulesResponse
+	(*SetDeadlineRuleRequest)(nil),      // 44: ecogrid.v1.SetDeadlineRuleRequest
+	(*SetDeadlineRuleResponse)(nil),     // 45: ecogrid.v1.SetDeadlineRuleResponse
+	(Severity)(0),                       // 46: ecogrid.v1.Severity
+	(*Position)(nil),                    // 47: ecogrid.v1.Position
+	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
+	(*PageRequest)(nil),                 // 49: ecogrid.v1.PageRequest
 }
 var file_ecogrid_v1_cases_proto_depIdxs = []int32{
-	44, // 0: ecogrid.v1.Case.severity:type_name -> ecogrid.v1.Severity
-	45, // 1: ecogrid.v1.Case.position:type_name -> ecogrid.v1.Position
+	46, // 0: ecogrid.v1.Case.severity:type_name -> ecogrid.v1.Severity
+	47, // 1: ecogrid.v1.Case.position:type_name -> ecogrid.v1.Position
 	2,  // 2: ecogrid.v1.Case.responsible:type_name -> ecogrid.v1.CaseResponsiblePerson
-	46, // 3: ecogrid.v1.Case.observed_at:type_name -> google.protobuf.Timestamp
-	46, // 4: ecogrid.v1.Case.reported_at:type_name -> google.protobuf.Timestamp
+	48, // 3: ecogrid.v1.Case.observed_at:type_name -> google.protobuf.Timestamp
+	48, // 4: ecogrid.v1.Case.reported_at:type_name -> google.protobuf.Timestamp
 	0,  // 5: ecogrid.v1.Case.state:type_name -> ecogrid.v1.CaseState
-	46, // 6: ecogrid.v1.Case.dispatched_at:type_name -> google.protobuf.Timestamp
-	46, // 7: ecogrid.v1.Case.deadline:type_name -> google.protobuf.Timestamp
-	46, // 8: ecogrid.v1.Case.rectified_at:type_name -> google.protobuf.Timestamp
-	46, // 9: ecogrid.v1.Case.verified_at:type_name -> google.protobuf.Timestamp
-	46, // 10: ecogrid.v1.Case.closed_at:type_name -> google.protobuf.Timestamp
-	46, // 11: ecogrid.v1.Case.escalated_at:type_name -> google.protobuf.Timestamp
+	48, // 6: ecogrid.v1.Case.dispatched_at:type_name -> google.protobuf.Timestamp
+	48, // 7: ecogrid.v1.Case.deadline:type_name -> google.protobuf.Timestamp
+	48, // 8: ecogrid.v1.Case.rectified_at:type_name -> google.protobuf.Timestamp
+	48, // 9: ecogrid.v1.Case.verified_at:type_name -> google.protobuf.Timestamp
+	48, // 10: ecogrid.v1.Case.closed_at:type_name -> google.protobuf.Timestamp
+	48, // 11: ecogrid.v1.Case.escalated_at:type_name -> google.protobuf.Timestamp
 	1,  // 12: ecogrid.v1.Case.next_steps:type_name -> ecogrid.v1.CaseAction
-	46, // 13: ecogrid.v1.Case.created_at:type_name -> google.protobuf.Timestamp
-	46, // 14: ecogrid.v1.Case.updated_at:type_name -> google.protobuf.Timestamp
+	48, // 13: ecogrid.v1.Case.created_at:type_name -> google.protobuf.Timestamp
+	48, // 14: ecogrid.v1.Case.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 15: ecogrid.v1.CaseTimelineEntry.action:type_name -> ecogrid.v1.CaseAction
 	0,  // 16: ecogrid.v1.CaseTimelineEntry.from_state:type_name -> ecogrid.v1.CaseState
 	0,  // 17: ecogrid.v1.CaseTimelineEntry.to_state:type_name -> ecogrid.v1.CaseState
-	46, // 18: ecogrid.v1.CaseTimelineEntry.at:type_name -> google.protobuf.Timestamp
-	47, // 19: ecogrid.v1.ListCasesRequest.page:type_name -> ecogrid.v1.PageRequest
+	48, // 18: ecogrid.v1.CaseTimelineEntry.at:type_name -> google.protobuf.Timestamp
+	49, // 19: ecogrid.v1.ListCasesRequest.page:type_name -> ecogrid.v1.PageRequest
 	0,  // 20: ecogrid.v1.ListCasesRequest.states:type_name -> ecogrid.v1.CaseState
 	3,  // 21: ecogrid.v1.ListCasesResponse.cases:type_name -> ecogrid.v1.Case
 	3,  // 22: ecogrid.v1.GetCaseResponse.case:type_name -> ecogrid.v1.Case
@@ -3136,7 +3268,7 @@ var file_ecogrid_v1_cases_proto_depIdxs = []int32{
 	3,  // 24: ecogrid.v1.ListHandoverCasesResponse.cases:type_name -> ecogrid.v1.Case
 	3,  // 25: ecogrid.v1.AcceptCaseResponse.case:type_name -> ecogrid.v1.Case
 	3,  // 26: ecogrid.v1.RejectCaseResponse.case:type_name -> ecogrid.v1.Case
-	46, // 27: ecogrid.v1.DispatchCaseRequest.deadline:type_name -> google.protobuf.Timestamp
+	48, // 27: ecogrid.v1.DispatchCaseRequest.deadline:type_name -> google.protobuf.Timestamp
 	3,  // 28: ecogrid.v1.DispatchCaseResponse.case:type_name -> ecogrid.v1.Case
 	3,  // 29: ecogrid.v1.StartWorkResponse.case:type_name -> ecogrid.v1.Case
 	3,  // 30: ecogrid.v1.SubmitRectificationResponse.case:type_name -> ecogrid.v1.Case
@@ -3148,53 +3280,56 @@ var file_ecogrid_v1_cases_proto_depIdxs = []int32{
 	3,  // 36: ecogrid.v1.DeclineExtensionResponse.case:type_name -> ecogrid.v1.Case
 	3,  // 37: ecogrid.v1.ReopenCaseResponse.case:type_name -> ecogrid.v1.Case
 	3,  // 38: ecogrid.v1.EscalateCaseResponse.case:type_name -> ecogrid.v1.Case
-	44, // 39: ecogrid.v1.DeadlineRule.severity:type_name -> ecogrid.v1.Severity
-	39, // 40: ecogrid.v1.ListDeadlineRulesResponse.rules:type_name -> ecogrid.v1.DeadlineRule
-	39, // 41: ecogrid.v1.SetDeadlineRuleRequest.rule:type_name -> ecogrid.v1.DeadlineRule
-	39, // 42: ecogrid.v1.SetDeadlineRuleResponse.rule:type_name -> ecogrid.v1.DeadlineRule
-	5,  // 43: ecogrid.v1.CaseService.ListCases:input_type -> ecogrid.v1.ListCasesRequest
-	7,  // 44: ecogrid.v1.CaseService.GetCase:input_type -> ecogrid.v1.GetCaseRequest
-	9,  // 45: ecogrid.v1.CaseService.GetCaseTimeline:input_type -> ecogrid.v1.GetCaseTimelineRequest
-	11, // 46: ecogrid.v1.CaseService.ListHandoverCases:input_type -> ecogrid.v1.ListHandoverCasesRequest
-	13, // 47: ecogrid.v1.CaseService.AcceptCase:input_type -> ecogrid.v1.AcceptCaseRequest
-	15, // 48: ecogrid.v1.CaseService.RejectCase:input_type -> ecogrid.v1.RejectCaseRequest
-	17, // 49: ecogrid.v1.CaseService.DispatchCase:input_type -> ecogrid.v1.DispatchCaseRequest
-	19, // 50: ecogrid.v1.CaseService.StartWork:input_type -> ecogrid.v1.StartWorkRequest
-	21, // 51: ecogrid.v1.CaseService.SubmitRectification:input_type -> ecogrid.v1.SubmitRectificationRequest
-	23, // 52: ecogrid.v1.CaseService.VerifyRectification:input_type -> ecogrid.v1.VerifyRectificationRequest
-	25, // 53: ecogrid.v1.CaseService.CloseCase:input_type -> ecogrid.v1.CloseCaseRequest
-	27, // 54: ecogrid.v1.CaseService.ReturnCase:input_type -> ecogrid.v1.ReturnCaseRequest
-	29, // 55: ecogrid.v1.CaseService.RequestExtension:input_type -> ecogrid.v1.RequestExtensionRequest
-	31, // 56: ecogrid.v1.CaseService.ApproveExtension:input_type -> ecogrid.v1.ApproveExtensionRequest
-	33, // 57: ecogrid.v1.CaseService.DeclineExtension:input_type -> ecogrid.v1.DeclineExtensionRequest
-	35, // 58: ecogrid.v1.CaseService.ReopenCase:input_type -> ecogrid.v1.ReopenCaseRequest
-	37, // 59: ecogrid.v1.CaseService.EscalateCase:input_type -> ecogrid.v1.EscalateCaseRequest
-	40, // 60: ecogrid.v1.CaseService.ListDeadlineRules:input_type -> ecogrid.v1.ListDeadlineRulesRequest
-	42, // 61: ecogrid.v1.CaseService.SetDeadlineRule:input_type -> ecogrid.v1.SetDeadlineRuleRequest
-	6,  // 62: ecogrid.v1.CaseService.ListCases:output_type -> ecogrid.v1.ListCasesResponse
-	8,  // 63: ecogrid.v1.CaseService.GetCase:output_type -> ecogrid.v1.GetCaseResponse
-	10, // 64: ecogrid.v1.CaseService.GetCaseTimeline:output_type -> ecogrid.v1.GetCaseTimelineResponse
-	12, // 65: ecogrid.v1.CaseService.ListHandoverCases:output_type -> ecogrid.v1.ListHandoverCasesResponse
-	14, // 66: ecogrid.v1.CaseService.AcceptCase:output_type -> ecogrid.v1.AcceptCaseResponse
-	16, // 67: ecogrid.v1.CaseService.RejectCase:output_type -> ecogrid.v1.RejectCaseResponse
-	18, // 68: ecogrid.v1.CaseService.DispatchCase:output_type -> ecogrid.v1.DispatchCaseResponse
-	20, // 69: ecogrid.v1.CaseService.StartWork:output_type -> ecogrid.v1.StartWorkResponse
-	22, // 70: ecogrid.v1.CaseService.SubmitRectification:output_type -> ecogrid.v1.SubmitRectificationResponse
-	24, // 71: ecogrid.v1.CaseService.VerifyRectification:output_type -> ecogrid.v1.VerifyRectificationResponse
-	26, // 72: ecogrid.v1.CaseService.CloseCase:output_type -> ecogrid.v1.CloseCaseResponse
-	28, // 73: ecogrid.v1.CaseService.ReturnCase:output_type -> ecogrid.v1.ReturnCaseResponse
-	30, // 74: ecogrid.v1.CaseService.RequestExtension:output_type -> ecogrid.v1.RequestExtensionResponse
-	32, // 75: ecogrid.v1.CaseService.ApproveExtension:output_type -> ecogrid.v1.ApproveExtensionResponse
-	34, // 76: ecogrid.v1.CaseService.DeclineExtension:output_type -> ecogrid.v1.DeclineExtensionResponse
-	36, // 77: ecogrid.v1.CaseService.ReopenCase:output_type -> ecogrid.v1.ReopenCaseResponse
-	38, // 78: ecogrid.v1.CaseService.EscalateCase:output_type -> ecogrid.v1.EscalateCaseResponse
-	41, // 79: ecogrid.v1.CaseService.ListDeadlineRules:output_type -> ecogrid.v1.ListDeadlineRulesResponse
-	43, // 80: ecogrid.v1.CaseService.SetDeadlineRule:output_type -> ecogrid.v1.SetDeadlineRuleResponse
-	62, // [62:81] is the sub-list for method output_type
-	43, // [43:62] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	3,  // 39: ecogrid.v1.ReassignCaseResponse.case:type_name -> ecogrid.v1.Case
+	46, // 40: ecogrid.v1.DeadlineRule.severity:type_name -> ecogrid.v1.Severity
+	41, // 41: ecogrid.v1.ListDeadlineRulesResponse.rules:type_name -> ecogrid.v1.DeadlineRule
+	41, // 42: ecogrid.v1.SetDeadlineRuleRequest.rule:type_name -> ecogrid.v1.DeadlineRule
+	41, // 43: ecogrid.v1.SetDeadlineRuleResponse.rule:type_name -> ecogrid.v1.DeadlineRule
+	5,  // 44: ecogrid.v1.CaseService.ListCases:input_type -> ecogrid.v1.ListCasesRequest
+	7,  // 45: ecogrid.v1.CaseService.GetCase:input_type -> ecogrid.v1.GetCaseRequest
+	9,  // 46: ecogrid.v1.CaseService.GetCaseTimeline:input_type -> ecogrid.v1.GetCaseTimelineRequest
+	11, // 47: ecogrid.v1.CaseService.ListHandoverCases:input_type -> ecogrid.v1.ListHandoverCasesRequest
+	13, // 48: ecogrid.v1.CaseService.AcceptCase:input_type -> ecogrid.v1.AcceptCaseRequest
+	15, // 49: ecogrid.v1.CaseService.RejectCase:input_type -> ecogrid.v1.RejectCaseRequest
+	17, // 50: ecogrid.v1.CaseService.DispatchCase:input_type -> ecogrid.v1.DispatchCaseRequest
+	19, // 51: ecogrid.v1.CaseService.StartWork:input_type -> ecogrid.v1.StartWorkRequest
+	21, // 52: ecogrid.v1.CaseService.SubmitRectification:input_type -> ecogrid.v1.SubmitRectificationRequest
+	23, // 53: ecogrid.v1.CaseService.VerifyRectification:input_type -> ecogrid.v1.VerifyRectificationRequest
+	25, // 54: ecogrid.v1.CaseService.CloseCase:input_type -> ecogrid.v1.CloseCaseRequest
+	27, // 55: ecogrid.v1.CaseService.ReturnCase:input_type -> ecogrid.v1.ReturnCaseRequest
+	29, // 56: ecogrid.v1.CaseService.RequestExtension:input_type -> ecogrid.v1.RequestExtensionRequest
+	31, // 57: ecogrid.v1.CaseService.ApproveExtension:input_type -> ecogrid.v1.ApproveExtensionRequest
+	33, // 58: ecogrid.v1.CaseService.DeclineExtension:input_type -> ecogrid.v1.DeclineExtensionRequest
+	35, // 59: ecogrid.v1.CaseService.ReopenCase:input_type -> ecogrid.v1.ReopenCaseRequest
+	39, // 60: ecogrid.v1.CaseService.ReassignCase:input_type -> ecogrid.v1.ReassignCaseRequest
+	37, // 61: ecogrid.v1.CaseService.EscalateCase:input_type -> ecogrid.v1.EscalateCaseRequest
+	42, // 62: ecogrid.v1.CaseService.ListDeadlineRules:input_type -> ecogrid.v1.ListDeadlineRulesRequest
+	44, // 63: ecogrid.v1.CaseService.SetDeadlineRule:input_type -> ecogrid.v1.SetDeadlineRuleRequest
+	6,  // 64: ecogrid.v1.CaseService.ListCases:output_type -> ecogrid.v1.ListCasesResponse
+	8,  // 65: ecogrid.v1.CaseService.GetCase:output_type -> ecogrid.v1.GetCaseResponse
+	10, // 66: ecogrid.v1.CaseService.GetCaseTimeline:output_type -> ecogrid.v1.GetCaseTimelineResponse
+	12, // 67: ecogrid.v1.CaseService.ListHandoverCases:output_type -> ecogrid.v1.ListHandoverCasesResponse
+	14, // 68: ecogrid.v1.CaseService.AcceptCase:output_type -> ecogrid.v1.AcceptCaseResponse
+	16, // 69: ecogrid.v1.CaseService.RejectCase:output_type -> ecogrid.v1.RejectCaseResponse
+	18, // 70: ecogrid.v1.CaseService.DispatchCase:output_type -> ecogrid.v1.DispatchCaseResponse
+	20, // 71: ecogrid.v1.CaseService.StartWork:output_type -> ecogrid.v1.StartWorkResponse
+	22, // 72: ecogrid.v1.CaseService.SubmitRectification:output_type -> ecogrid.v1.SubmitRectificationResponse
+	24, // 73: ecogrid.v1.CaseService.VerifyRectification:output_type -> ecogrid.v1.VerifyRectificationResponse
+	26, // 74: ecogrid.v1.CaseService.CloseCase:output_type -> ecogrid.v1.CloseCaseResponse
+	28, // 75: ecogrid.v1.CaseService.ReturnCase:output_type -> ecogrid.v1.ReturnCaseResponse
+	30, // 76: ecogrid.v1.CaseService.RequestExtension:output_type -> ecogrid.v1.RequestExtensionResponse
+	32, // 77: ecogrid.v1.CaseService.ApproveExtension:output_type -> ecogrid.v1.ApproveExtensionResponse
+	34, // 78: ecogrid.v1.CaseService.DeclineExtension:output_type -> ecogrid.v1.DeclineExtensionResponse
+	36, // 79: ecogrid.v1.CaseService.ReopenCase:output_type -> ecogrid.v1.ReopenCaseResponse
+	40, // 80: ecogrid.v1.CaseService.ReassignCase:output_type -> ecogrid.v1.ReassignCaseResponse
+	38, // 81: ecogrid.v1.CaseService.EscalateCase:output_type -> ecogrid.v1.EscalateCaseResponse
+	43, // 82: ecogrid.v1.CaseService.ListDeadlineRules:output_type -> ecogrid.v1.ListDeadlineRulesResponse
+	45, // 83: ecogrid.v1.CaseService.SetDeadlineRule:output_type -> ecogrid.v1.SetDeadlineRuleResponse
+	64, // [64:84] is the sub-list for method output_type
+	44, // [44:64] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_cases_proto_init() }
@@ -3209,7 +3344,7 @@ func file_ecogrid_v1_cases_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ecogrid_v1_cases_proto_rawDesc), len(file_ecogrid_v1_cases_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   42,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const (
 	CaseService_ApproveExtension_FullMethodName    = "/ecogrid.v1.CaseService/ApproveExtension"
 	CaseService_DeclineExtension_FullMethodName    = "/ecogrid.v1.CaseService/DeclineExtension"
 	CaseService_ReopenCase_FullMethodName          = "/ecogrid.v1.CaseService/ReopenCase"
+	CaseService_ReassignCase_FullMethodName        = "/ecogrid.v1.CaseService/ReassignCase"
 	CaseService_EscalateCase_FullMethodName        = "/ecogrid.v1.CaseService/EscalateCase"
 	CaseService_ListDeadlineRules_FullMethodName   = "/ecogrid.v1.CaseService/ListDeadlineRules"
 	CaseService_SetDeadlineRule_FullMethodName     = "/ecogrid.v1.CaseService/SetDeadlineRule"
@@ -91,6 +92,10 @@ type CaseServiceClient interface {
 	DeclineExtension(ctx context.Context, in *DeclineExtensionRequest, opts ...grpc.CallOption) (*DeclineExtensionResponse, error)
 	// ReopenCase reopens a closed or rejected case on recurrence.
 	ReopenCase(ctx context.Context, in *ReopenCaseRequest, opts ...grpc.CallOption) (*ReopenCaseResponse, error)
+	// ReassignCase lets a supervisor take over a case whose holder has left
+	// (see ListHandoverCases) and, while it is with a handler, give it to
+	// another handler.
+	ReassignCase(ctx context.Context, in *ReassignCaseRequest, opts ...grpc.CallOption) (*ReassignCaseResponse, error)
 	// EscalateCase puts an open case under county supervision (督办). Overdue
 	// cases are escalated automatically.
 	EscalateCase(ctx context.Context, in *EscalateCaseRequest, opts ...grpc.CallOption) (*EscalateCaseResponse, error)
@@ -268,6 +273,16 @@ func (c *caseServiceClient) ReopenCase(ctx context.Context, in *ReopenCaseReques
 	return out, nil
 }
 
+func (c *caseServiceClient) ReassignCase(ctx context.Context, in *ReassignCaseRequest, opts ...grpc.CallOption) (*ReassignCaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReassignCaseResponse)
+	err := c.cc.Invoke(ctx, CaseService_ReassignCase_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *caseServiceClient) EscalateCase(ctx context.Context, in *EscalateCaseRequest, opts ...grpc.CallOption) (*EscalateCaseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(EscalateCaseResponse)
@@ -349,6 +364,10 @@ type CaseServiceServer interface {
 	DeclineExtension(context.Context, *DeclineExtensionRequest) (*DeclineExtensionResponse, error)
 	// ReopenCase reopens a closed or rejected case on recurrence.
 	ReopenCase(context.Context, *ReopenCaseRequest) (*ReopenCaseResponse, error)
+	// ReassignCase lets a supervisor take over a case whose holder has left
+	// (see ListHandoverCases) and, while it is with a handler, give it to
+	// another handler.
+	ReassignCase(context.Context, *ReassignCaseRequest) (*ReassignCaseResponse, error)
 	// EscalateCase puts an open case under county supervision (督办). Overdue
 	// cases are escalated automatically.
 	EscalateCase(context.Context, *EscalateCaseRequest) (*EscalateCaseResponse, error)
@@ -413,6 +432,9 @@ func (UnimplementedCaseServiceServer) DeclineExtension(context.Context, *Decline
 }
 func (UnimplementedCaseServiceServer) ReopenCase(context.Context, *ReopenCaseRequest) (*ReopenCaseResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReopenCase not implemented")
+}
+func (UnimplementedCaseServiceServer) ReassignCase(context.Context, *ReassignCaseRequest) (*ReassignCaseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReassignCase not implemented")
 }
 func (UnimplementedCaseServiceServer) EscalateCase(context.Context, *EscalateCaseRequest) (*EscalateCaseResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method EscalateCase not implemented")
@@ -732,6 +754,24 @@ func _CaseService_ReopenCase_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CaseService_ReassignCase_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReassignCaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CaseServiceServer).ReassignCase(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CaseService_ReassignCase_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CaseServiceServer).ReassignCase(ctx, req.(*ReassignCaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CaseService_EscalateCase_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(EscalateCaseRequest)
 	if err := dec(in); err != nil {
@@ -856,6 +896,10 @@ var CaseService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReopenCase",
 			Handler:    _CaseService_ReopenCase_Handler,
+		},
+		{
+			MethodName: "ReassignCase",
+			Handler:    _CaseService_ReassignCase_Handler,
 		},
 		{
 			MethodName: "EscalateCase",
