@@ -123,7 +123,7 @@ var Workflow = []Transition{
 		What: "reopen on recurrence"},
 	{Action: ActionReassign, From: []State{StateAccepted, StateDispatched, StateInProgress, StateRectified, StateVerified},
 		Roles: township, Event: "reassigned",
-		What:  "take the case over (and change its handler) when its holder leaves"},
+		What: "take the case over (and change its handler) when its holder leaves"},
 	{Action: ActionEscalate, From: allOpen, Roles: county, Event: "escalated",
 		Guard: func(c *Case) string {
 			if c.EscalatedAt != nil {
