@@ -263,3 +263,33 @@ func TestListPersonsPages(t *testing.T) {
 		t.Fatalf("bad page token = %v; want InvalidArgument", err)
 	}
 }
+
+func TestInspectorsUnder(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	g := peopletest.InsertGrid(t, pool)
+	a := peopletest.AddMember(t, pool, g[peopletest.VillageA1a], scope.RoleInspector, "a", "")
+	b := peopletest.AddMember(t, pool, g[peopletest.VillageA1b], scope.RoleInspector, "b", "")
+	_ = peopletest.AddMember(t, pool, g[peopletest.VillageA2a], scope.RoleInspector, "other township", "")
+	_ = peopletest.AddMember(t, pool, g[peopletest.VillageA1a], scope.RoleGridChief, "chief", "")
+	ended := peopletest.AddMember(t, pool, g[peopletest.VillageA1b], scope.RoleInspector, "gone", "")
+	before := time.Now()
+	if _, err := people.NewStore(pool, nil).EndAssignment(ctx, people.SystemActor, ended.Assignment.ID, "left"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := people.InspectorsUnder(ctx, pool, peopletest.TownshipA1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, x := range got {
+		ids = append(ids, x.PersonID)
+	}
+	if !slices.Equal(ids, []string{a.Person.ID, b.Person.ID}) {
+		t.Fatalf("InspectorsUnder(A1, now) = %v; want [a b]", ids)
+	}
+	got, err = people.InspectorsUnder(ctx, pool, peopletest.TownshipA1, before)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("InspectorsUnder(A1, before the end) = %d, %v; want 3 (the ended one included)", len(got), err)
+	}
+}
