@@ -705,3 +705,41 @@ func TestCheckpointRefusesTamperedTail(t *testing.T) {
 		t.Fatalf("a checkpoint of the tampered chain was stored (%d, %v)", n, err)
 	}
 }
+
+// TestVerifyWhileAppending: verification runs against a consistent
+// snapshot, so a chain that keeps growing and being checkpointed (and
+// witnessed) meanwhile is never reported as damaged.
+func TestVerifyWhileAppending(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.append(t, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := 0; ctx.Err() == nil; i++ {
+			err := database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+				_, err := ledger.Append(ctx, tx, entry(i))
+				return err
+			})
+			if err == nil && i%3 == 0 {
+				_, err = f.ledger.Checkpoint(ctx, county)
+			}
+			if err != nil && ctx.Err() == nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for range 15 {
+		res := f.verify(t)
+		if !res.OK() {
+			cancel()
+			t.Fatalf("verification during appends: %v", res.Defect)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

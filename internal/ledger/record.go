@@ -379,9 +379,6 @@ func newRecord(e Entry, now time.Time) (Record, error) {
 	if len(payload) > maxPayloadLen {
 		return Record{}, structerr.NewInvalidArgument("ledger entry payload is larger than %d bytes", maxPayloadLen)
 	}
-	if bytes.Contains(payload, []byte(`\u0000`)) {
-		return Record{}, structerr.NewInvalidArgument("ledger entry payload contains a NUL character")
-	}
 	r.Payload = payload
 	at := e.At
 	if at.IsZero() {
@@ -389,7 +386,7 @@ func newRecord(e Entry, now time.Time) (Record, error) {
 	}
 	// PostgreSQL keeps microseconds; hash what is stored.
 	r.RecordedAt = at.UTC().Truncate(time.Microsecond)
-	if y := r.RecordedAt.Year(); y < 2000 || y > 9999 {
+	if y := r.RecordedAt.Year(); y < 1970 || y > 9999 {
 		return Record{}, structerr.NewInvalidArgument("ledger entry time %s is out of range", r.RecordedAt.Format(time.RFC3339))
 	}
 	return r, nil

@@ -31,6 +31,9 @@ func (l *Ledger) VerifyChain(ctx context.Context, county string, known []string)
 	if !validCountyCode(county) {
 		return Result{}, structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %q", county)
 	}
+	// The witness is read before the snapshot is taken: it is written after
+	// its checkpoint commits, so the snapshot holds everything it covers.
+	witness, haveWitness, werr := l.readWitness(county)
 	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return Result{}, err
@@ -59,10 +62,11 @@ func (l *Ledger) VerifyChain(ctx context.Context, county string, known []string)
 			}
 		}
 	}
-	if w, ok, err := l.readWitness(county); err != nil {
-		v.addBadCheckpoint(0, "the witnessed checkpoint does not verify: "+err.Error())
-	} else if ok {
-		if err := v.AddCheckpoint(w.Note, 0, nil); err != nil {
+	switch {
+	case werr != nil:
+		v.addBadCheckpoint(0, "the witnessed checkpoint does not verify: "+werr.Error())
+	case haveWitness:
+		if err := v.AddCheckpoint(witness.Note, 0, nil); err != nil {
 			return Result{}, err
 		}
 	}
