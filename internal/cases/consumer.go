@@ -12,10 +12,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
 	"ecogrid/internal/messaging"
+	"ecogrid/internal/structerr"
 )
 
 var (
@@ -108,36 +110,10 @@ func NewConsumer(js jetstream.JetStream, tracker *Tracker, cfg ConsumerConfig, l
 }
 
 // Run consumes until ctx ends. It waits for NATS if it is down at start;
-// once consuming, the client library rides out disconnects.
+// once consuming, the client library rides out disconnects, and if the
+// durable consumer or its stream disappears (an operator recreated them)
+// it is created again.
 func (c *Consumer) Run(ctx context.Context) error {
-	var cons jetstream.Consumer
-	wait := 200 * time.Millisecond
-	for {
-		var err error
-		cons, err = c.js.CreateOrUpdateConsumer(ctx, messaging.StreamViolations, jetstream.ConsumerConfig{
-			Durable:       c.cfg.Durable,
-			Description:   "cased: one case per violation",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       c.cfg.AckWait,
-			MaxDeliver:    c.cfg.MaxDeliver,
-			MaxAckPending: 4 * 1024,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		c.log.Warn("violation consumer not ready", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 10*time.Second)
-	}
-
 	work := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
 	for range c.cfg.Workers {
@@ -160,25 +136,83 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		})
 	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
+	wait := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		lost, err := c.consume(ctx, work)
+		if err == nil && !lost {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.log.Warn("violation consumer not ready", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+	return nil
+}
+
+// consume creates the durable consumer and feeds work until ctx ends
+// (false, nil) or the consumer is gone (true, nil).
+func (c *Consumer) consume(ctx context.Context, work chan<- jetstream.Msg) (lost bool, err error) {
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, messaging.StreamViolations, jetstream.ConsumerConfig{
+		Durable:       c.cfg.Durable,
+		Description:   "cased: one case per violation",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
+		MaxDeliver:    c.cfg.MaxDeliver,
+		MaxAckPending: 4 * 1024,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return false, err
+	}
+	gone := make(chan struct{})
+	var once sync.Once
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case work <- m:
 		case <-ctx.Done():
 		}
 	}, jetstream.PullMaxMessages(2*c.cfg.Workers+64), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			once.Do(func() { close(gone) })
+			return
+		}
 		c.log.Debug("violation consume", "err", err)
 	}))
 	if err != nil {
-		close(work)
-		wg.Wait()
-		return fmt.Errorf("consuming violations: %w", err)
+		return false, fmt.Errorf("consuming violations: %w", err)
 	}
-	<-ctx.Done()
-	cc.Drain()
-	<-cc.Closed()
-	close(work)
-	wg.Wait()
-	return nil
+	select {
+	case <-ctx.Done():
+		cc.Drain()
+		<-cc.Closed()
+		return false, nil
+	case <-gone:
+		cc.Stop()
+		return true, errors.New("the durable consumer was deleted")
+	}
+}
+
+// transient reports whether a failure may go away by itself (PostgreSQL
+// restarting or overloaded, a concurrent change): such messages are
+// redelivered but never dead-lettered, and if a long outage exhausts their
+// deliveries the reconciler opens their cases from the outbox afterwards.
+func transient(err error) bool {
+	switch structerr.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Canceled:
+		return true
+	}
+	return false
 }
 
 // handleBatch opens the cases of the messages at hand, one transaction per
@@ -279,12 +313,16 @@ func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
 	case errors.As(err, &poison):
 		c.deadLetter(ctx, m, meta, poison.Reason)
 		return
-	case err != nil && int(meta.NumDelivered) >= c.cfg.MaxDeliver:
+	case err != nil && !transient(err) && int(meta.NumDelivered) >= c.cfg.MaxDeliver:
 		c.log.Error("violation failed on every delivery", "err", err, "event_id", ev.EventId, "deliveries", meta.NumDelivered)
 		c.deadLetter(ctx, m, meta, "failed on every delivery: "+err.Error())
 		return
 	case err != nil:
 		retriedMessages.Inc()
+		if int(meta.NumDelivered) >= c.cfg.MaxDeliver {
+			c.log.Error("violation deliveries exhausted during an outage; the reconciler will open its case",
+				"err", err, "event_id", ev.EventId)
+		}
 		delay := c.cfg.RetryDelay << min(meta.NumDelivered-1, 6)
 		c.log.Warn("violation not handled, will be redelivered", "err", err, "event_id", ev.EventId,
 			"deliveries", meta.NumDelivered, "retry_in", min(delay, 30*time.Second))

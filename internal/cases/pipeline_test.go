@@ -13,6 +13,7 @@ import (
 
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
 	"ecogrid/internal/messaging"
+	"ecogrid/internal/structerr"
 )
 
 func TestViolationBecomesCaseEndToEnd(t *testing.T) {
@@ -303,5 +304,39 @@ func TestReconcilerOpensCasesNATSNeverDelivered(t *testing.T) {
 	s.assertExactlyOnce(4)
 	if n := s.count(`SELECT count(*) FROM cases.inbox WHERE source = 'reconciler'`); n != 4 {
 		t.Fatalf("%d inbox rows from the reconciler", n)
+	}
+}
+
+func TestConsumerComesBackAfterBeingDeleted(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+	s.startRelay("gridd-1")
+	s.startConsumer(ConsumerConfig{})
+	s.file(violation(testVillage))
+	s.waitCases(1, 20*time.Second)
+	if err := s.js.DeleteConsumer(ctx, messaging.StreamViolations, "cased-violations"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	s.file(violation(testVillage))
+	s.waitCases(2, 30*time.Second)
+	s.assertExactlyOnce(2)
+}
+
+func TestTransientFailuresAreNotPoison(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{structerr.NewUnavailable("database restarting"), true},
+		{structerr.NewAborted("concurrent change"), true},
+		{context.DeadlineExceeded, true},
+		{structerr.NewInvalidArgument("bad"), false},
+		{structerr.NewInternal("bug"), false},
+	} {
+		if got := transient(c.err); got != c.want {
+			t.Errorf("transient(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
