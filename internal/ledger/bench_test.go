@@ -39,6 +39,11 @@ func benchEntry(county string, i int64) Entry {
 		NodeCode: county + "001001", Payload: map[string]any{"category": "water", "severity": 2, "i": i}}
 }
 
+// ECOGRID_BENCH_ASYNC_COMMIT=1 appends with synchronous_commit off, to
+// show how much of an append is the commit's WAL flush (never do this in
+// production: an acknowledged act could be lost).
+var asyncCommit = os.Getenv("ECOGRID_BENCH_ASYNC_COMMIT") == "1"
+
 func benchAppend(b *testing.B, counties int) {
 	pool := benchPool(b, 16)
 	ctx := context.Background()
@@ -51,6 +56,11 @@ func benchAppend(b *testing.B, counties int) {
 			i := n.Add(1)
 			county := fmt.Sprintf("3301%02d", i%int64(counties))
 			err := database.InTx(ctx, pool, func(tx pgx.Tx) error {
+				if asyncCommit {
+					if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+						return err
+					}
+				}
 				_, err := Append(ctx, tx, benchEntry(county, i))
 				return err
 			})
