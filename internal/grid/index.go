@@ -57,6 +57,7 @@ type indexNode struct {
 	ref    Ref
 	parent uuid.UUID
 	polys  []*polyEntry
+	path   []Ref // from the county down to this node; shared, never modified
 }
 
 // polyEntry is one polygon of a node: its rings as one flat [x0 y0 x1 y1 …]
@@ -123,19 +124,7 @@ func (s *snapshot) locateLevel(l Level, x, y float64) *indexNode {
 }
 
 func (s *snapshot) location(n *indexNode) Location {
-	loc := Location{Cell: n.ref}
-	depth := 0
-	for p := n; p != nil && depth < 16; depth++ {
-		loc.Path = append(loc.Path, p.ref)
-		if p.parent == uuid.Nil {
-			break
-		}
-		p = s.nodes[p.parent]
-	}
-	for i, j := 0, len(loc.Path)-1; i < j; i, j = i+1, j-1 {
-		loc.Path[i], loc.Path[j] = loc.Path[j], loc.Path[i]
-	}
-	return loc
+	return Location{Cell: n.ref, Path: n.path}
 }
 
 // contains is the even-odd crossing test over all rings (holes included)
@@ -175,10 +164,31 @@ func (p *polyEntry) contains(x, y float64) (in, on bool) {
 func (ix *Index) Load(ctx context.Context) error {
 	ix.refreshMu.Lock()
 	defer ix.refreshMu.Unlock()
-	s := &snapshot{trees: map[Level]*rtree.RTreeG[*polyEntry]{}, nodes: map[uuid.UUID]*indexNode{}}
-	if err := ix.apply(ctx, s, 0); err != nil {
+	return ix.loadLocked(ctx)
+}
+
+func (ix *Index) loadLocked(ctx context.Context) error {
+	rows, seq, err := ix.changedSince(ctx, 0)
+	if err != nil {
 		return err
 	}
+	s := &snapshot{trees: map[Level]*rtree.RTreeG[*polyEntry]{}, nodes: make(map[uuid.UUID]*indexNode, len(rows))}
+	for _, r := range rows {
+		if !r.retired {
+			s.insert(r.ref, r.parent, r.geom)
+		}
+	}
+	// Paths, parents first.
+	all := make([]*indexNode, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		all = append(all, n)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ref.Level < all[j].ref.Level })
+	for _, n := range all {
+		s.setPath(n)
+	}
+	s.seq = seq
+	s.setLevels()
 	ix.snap.Store(s)
 	ix.readyOnce.Do(func() { close(ix.ready) })
 	return nil
@@ -189,6 +199,10 @@ func (ix *Index) Load(ctx context.Context) error {
 func (ix *Index) Ready() <-chan struct{} { return ix.ready }
 
 // Refresh applies the changes committed since the index's change_seq.
+// Changes to leaf cells (the common case: a village boundary) are applied
+// copy-on-write to the current snapshot; a change to a node with
+// descendants (a township renamed or redrawn) rebuilds the index, since
+// every descendant's precomputed path changes.
 func (ix *Index) Refresh(ctx context.Context) error {
 	ix.refreshMu.Lock()
 	defer ix.refreshMu.Unlock()
@@ -200,58 +214,91 @@ func (ix *Index) Refresh(ctx context.Context) error {
 	if newest <= old.seq {
 		return nil
 	}
-	// Copy on write: the R-trees copy lazily, the node map eagerly (grid
-	// changes are rare; readers keep using the old snapshot meanwhile).
-	s := &snapshot{seq: old.seq, trees: make(map[Level]*rtree.RTreeG[*polyEntry], len(old.trees)), nodes: maps.Clone(old.nodes)}
+	rows, seq, err := ix.changedSince(ctx, old.seq)
+	if err != nil {
+		return err
+	}
+	deepest := LevelUnspecified
+	if len(old.levels) > 0 {
+		deepest = old.levels[0]
+	}
+	for _, r := range rows {
+		if r.ref.Level < deepest || deepest == LevelUnspecified {
+			return ix.loadLocked(ctx)
+		}
+	}
+	// Copy on write: the R-trees copy lazily (tidwall/rtree's Copy), the
+	// node map eagerly; readers keep using the old snapshot meanwhile.
+	s := &snapshot{seq: seq, trees: make(map[Level]*rtree.RTreeG[*polyEntry], len(old.trees)), nodes: maps.Clone(old.nodes)}
 	for l, t := range old.trees {
 		s.trees[l] = t.Copy()
 	}
-	if err := ix.apply(ctx, s, old.seq); err != nil {
-		return err
+	for _, r := range rows {
+		s.remove(r.ref.ID)
+		if !r.retired {
+			s.setPath(s.insert(r.ref, r.parent, r.geom))
+		}
 	}
+	s.setLevels()
 	ix.snap.Store(s)
 	return nil
 }
 
-// apply reads the nodes changed after seq into s.
-func (ix *Index) apply(ctx context.Context, s *snapshot, seq int64) error {
+type changedNode struct {
+	ref     Ref
+	parent  uuid.UUID
+	geom    *geom.MultiPolygon
+	retired bool
+}
+
+// changedSince reads the nodes changed after seq, in change order.
+func (ix *Index) changedSince(ctx context.Context, seq int64) ([]changedNode, int64, error) {
 	rows, err := ix.pool.Query(ctx, `
 		SELECT id, code, level, name, coalesce(parent_id, '00000000-0000-0000-0000-000000000000'), geom, retired_at IS NOT NULL, change_seq
 		FROM grid.nodes WHERE change_seq > $1 ORDER BY change_seq`, seq)
 	if err != nil {
-		return fmt.Errorf("grid index: %w", err)
+		return nil, 0, fmt.Errorf("grid index: %w", err)
 	}
 	defer rows.Close()
+	var out []changedNode
 	for rows.Next() {
 		var (
-			ref     Ref
-			parent  uuid.UUID
-			mp      *geom.MultiPolygon
-			retired bool
-			cs      int64
-			level   int16
+			c     changedNode
+			cs    int64
+			level int16
 		)
-		if err := rows.Scan(&ref.ID, &ref.Code, &level, &ref.Name, &parent, &mp, &retired, &cs); err != nil {
-			return fmt.Errorf("grid index: %w", err)
+		if err := rows.Scan(&c.ref.ID, &c.ref.Code, &level, &c.ref.Name, &c.parent, &c.geom, &c.retired, &cs); err != nil {
+			return nil, 0, fmt.Errorf("grid index: %w", err)
 		}
-		ref.Level = Level(level)
-		s.remove(ref.ID)
-		if !retired {
-			s.insert(ref, parent, mp)
-		}
-		s.seq = max(s.seq, cs)
+		c.ref.Level = Level(level)
+		seq = max(seq, cs)
+		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("grid index: %w", err)
+		return nil, 0, fmt.Errorf("grid index: %w", err)
 	}
-	s.levels = s.levels[:0]
+	return out, seq, nil
+}
+
+// setPath fills n.path from its parent's (which must be set already).
+func (s *snapshot) setPath(n *indexNode) {
+	var prefix []Ref
+	if p, ok := s.nodes[n.parent]; ok && n.parent != uuid.Nil {
+		prefix = p.path
+	}
+	n.path = make([]Ref, len(prefix)+1)
+	copy(n.path, prefix)
+	n.path[len(prefix)] = n.ref
+}
+
+func (s *snapshot) setLevels() {
+	s.levels = nil
 	for l, t := range s.trees {
 		if t.Len() > 0 {
 			s.levels = append(s.levels, l)
 		}
 	}
 	sort.Slice(s.levels, func(i, j int) bool { return s.levels[i] > s.levels[j] })
-	return nil
 }
 
 func (s *snapshot) remove(id uuid.UUID) {
@@ -266,7 +313,7 @@ func (s *snapshot) remove(id uuid.UUID) {
 	delete(s.nodes, id)
 }
 
-func (s *snapshot) insert(ref Ref, parent uuid.UUID, mp *geom.MultiPolygon) {
+func (s *snapshot) insert(ref Ref, parent uuid.UUID, mp *geom.MultiPolygon) *indexNode {
 	n := &indexNode{ref: ref, parent: parent}
 	t := s.trees[ref.Level]
 	if t == nil {
@@ -302,6 +349,7 @@ func (s *snapshot) insert(ref Ref, parent uuid.UUID, mp *geom.MultiPolygon) {
 		t.Insert(pe.min, pe.max, pe)
 	}
 	s.nodes[ref.ID] = n
+	return n
 }
 
 // Node returns the indexed node's reference, for callers that only need to

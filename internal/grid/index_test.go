@@ -147,7 +147,7 @@ func TestHolesAreRespected(t *testing.T) {
 	_ = frame.Push(geom.NewPolygonFlat(geom.XY, append(square(1, 1, 5, 5), square(2, 2, 4, 4)...), []int{10, 20}))
 	_ = frame.Push(geom.NewPolygonFlat(geom.XY, square(7, 7, 8, 8), []int{10}))
 	s.insert(Ref{ID: village, Code: "130123001001", Level: LevelVillage}, county, frame)
-	s.levels = []Level{LevelVillage, LevelCounty}
+	s.setLevels()
 	ix := &Index{}
 	ix.snap.Store(s)
 	for _, tc := range []struct {
@@ -226,7 +226,16 @@ func TestReplicasSeeChanges(t *testing.T) {
 			probe = [2]float64{(n.Ring[0][0] + n.Ring[len(n.Ring)/2][0]) / 2, (n.Ring[0][1] + n.Ring[len(n.Ring)/2][1]) / 2}
 		}
 	}
-	if loc, ok := replicas[1].Locate(probe[1], probe[0]); !ok || loc.Cell.Name != "新名村" {
+	if loc, ok := replicas[1].Locate(probe[1], probe[0]); !ok || loc.Cell.Name != "新名村" || loc.Path[2].Name != "新名村" {
 		t.Fatalf("locate after rename: %+v", loc)
 	}
+	// Renaming a township rebuilds the paths of its villages.
+	nodes[find(nodes, "130123001")].Name = "新城镇"
+	if _, err := s.ImportGeoJSON(ctx, bytes.NewReader(demo.FeatureCollection(nodes)), ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the township rename", func(ix *Index) bool {
+		loc, ok := ix.Locate(probe[1], probe[0])
+		return ok && loc.Path[1].Name == "新城镇" && loc.Cell.Name == "新名村"
+	})
 }
