@@ -346,3 +346,48 @@ func TestScopeAndModes(t *testing.T) {
 		t.Fatalf("dry run %+v %v", res, err)
 	}
 }
+
+// TestImportFilePerLevel: counties, townships and villages in three files
+// without a level property, the level given with the import.
+func TestImportFilePerLevel(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	ctx := context.Background()
+	byLevel := map[int][]demo.Node{}
+	for _, n := range demo.CountyNodes() {
+		byLevel[n.Level] = append(byLevel[n.Level], n)
+	}
+	for _, l := range []Level{LevelCounty, LevelTownship, LevelVillage} {
+		data := demo.FeatureCollection(byLevel[int(l)])
+		data = bytes.ReplaceAll(data, []byte(`"level":"`+l.String()+`",`), nil)
+		if bytes.Contains(data, []byte(`"level"`)) {
+			t.Fatal("level property left in the file")
+		}
+		res, err := s.ImportGeoJSON(ctx, bytes.NewReader(data), ImportOptions{Level: l})
+		if err != nil {
+			t.Fatalf("%s file: %v", l, err)
+		}
+		if res.Created != len(byLevel[int(l)]) {
+			t.Fatalf("%s file: %+v", l, res)
+		}
+		// A township import leaves the county uncovered until the villages
+		// come: no gap, since townships tile it. Villages before townships
+		// would have no parent.
+		if len(res.Warnings) != 0 {
+			t.Fatalf("%s file warnings: %v", l, res.Warnings.Summary(3))
+		}
+	}
+	if n, _ := countRows(t, s); n != 161 {
+		t.Fatalf("%d nodes", n)
+	}
+	// Export as of before the import is empty; as of now it is the county.
+	past := time.Now().Add(-time.Hour)
+	count := 0
+	if err := s.Subtree(ctx, SubtreeQuery{RootCode: "130123", AsOf: &past}, func(*Node) error { count++; return nil }); err != nil || count != 0 {
+		t.Fatalf("as of an hour ago: %d nodes, %v", count, err)
+	}
+	now := time.Now()
+	if err := s.Subtree(ctx, SubtreeQuery{RootCode: "130123", AsOf: &now, MaxLevel: LevelTownship}, func(*Node) error { count++; return nil }); err != nil || count != 11 {
+		t.Fatalf("as of now, down to townships: %d nodes, %v", count, err)
+	}
+}
