@@ -165,6 +165,30 @@ func (s *stack) assertExactlyOnce(filed int) {
 	}
 }
 
+// waitConsumerIdle waits until the durable consumer has acknowledged
+// everything in the stream.
+func (s *stack) waitConsumerIdle(durable string, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		cons, err := s.js.Consumer(context.Background(), messaging.StreamViolations, durable)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		info, err := cons.Info(context.Background())
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("consumer still has %d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
 func (s *stack) streamMsgs(stream string) uint64 {
 	s.t.Helper()
 	st, err := s.js.Stream(context.Background(), stream)

@@ -171,6 +171,7 @@ func TestCasedKilledBeforeAcking(t *testing.T) {
 	// Its successor gets them all again after the ack wait.
 	s.startConsumer(cfg)
 	s.waitCases(total, 30*time.Second)
+	s.waitConsumerIdle(cfg.Durable, 30*time.Second)
 	s.assertExactlyOnce(total)
 	if d := counterValue(casesOpened.WithLabelValues("jetstream", "duplicate")) - before; d < total/2 {
 		t.Errorf("%v redeliveries recognised as duplicates, want at least %d", d, total/2)
