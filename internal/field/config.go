@@ -62,7 +62,7 @@ func DefaultConfig() Config {
 		ExifMaxDistanceM:    500,
 		ExifMaxTimeDelta:    2 * time.Hour,
 		AbandonedUploadAge:  7 * 24 * time.Hour,
-		SyncEvery:           1 << 20,
+		SyncEvery:           4 << 20,
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -226,6 +227,8 @@ type Field struct {
 	cfg       Config
 	log       *slog.Logger
 	now       func() time.Time
+	// knownCategories caches "county/code" of categories seen to exist.
+	knownCategories sync.Map
 }
 
 // Deps are the collaborators of Field, wired in cmd/gridd.
@@ -318,13 +321,15 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 		return Report{}, false, err
 	}
 	d.ID = strings.ToLower(d.ID)
-	// A replay is answered before anything else is checked: the report was
-	// valid when it was first filed, whatever the clock says now.
-	if r, ok, err := f.replay(ctx, c, d); ok || err != nil {
-		return r, ok, err
-	}
+	orig := d
 	now := f.now()
 	if err := f.normalize(&d, now); err != nil {
+		// An offline queue replayed long after may fail today's checks
+		// (observed_at is now too old) although the report was valid when
+		// it was filed: a stored report answers the replay.
+		if r, ok, rerr := f.replay(ctx, c, orig); ok || rerr != nil {
+			return r, ok, rerr
+		}
 		return Report{}, false, err
 	}
 	r := Report{Draft: d, ReporterID: c.PersonID}
@@ -349,22 +354,27 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 		return Report{}, false, err
 	}
 	reqHash := d.hash(c.PersonID)
-	err = database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
-		r.ReceivedAt, err = insertReport(ctx, tx, &r, reqHash)
-		if err != nil {
-			return err
-		}
-		if err := f.linkPhotos(ctx, tx, &r); err != nil {
-			return err
-		}
-		if r.Violation {
-			return f.recordViolation(ctx, tx, c, &r)
-		}
-		return nil
-	})
+	if !r.Violation && len(r.PhotoSHA256) == 0 {
+		// One statement, no transaction: the hot path of an online report.
+		r.ReceivedAt, err = insertReport(ctx, f.pool, &r, reqHash)
+	} else {
+		err = database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+			r.ReceivedAt, err = insertReport(ctx, tx, &r, reqHash)
+			if err != nil {
+				return err
+			}
+			if err := f.linkPhotos(ctx, tx, &r); err != nil {
+				return err
+			}
+			if r.Violation {
+				return f.recordViolation(ctx, tx, c, &r)
+			}
+			return nil
+		})
+	}
 	if errors.Is(err, errReportExists) {
-		// A concurrent submission of the same id won the race.
-		if r, ok, err := f.replay(ctx, c, d); ok || err != nil {
+		// Filed before (a retry, an offline replay) or concurrently.
+		if r, ok, err := f.replay(ctx, c, orig); ok || err != nil {
 			return r, ok, err
 		}
 		return Report{}, false, structerr.NewAborted("report %s is being filed concurrently, retry", d.ID)
@@ -395,7 +405,15 @@ func (f *Field) replay(ctx context.Context, c scope.Caller, d Draft) (Report, bo
 	return r, true, nil
 }
 
+// checkCategory answers from the cache of known categories, asking the
+// database on a miss. Categories are never deleted, so a cached "known"
+// never goes stale, and a category just created on another replica is a
+// miss that the database answers.
 func (f *Field) checkCategory(ctx context.Context, q database.Querier, county, code string) error {
+	key := county + "/" + code
+	if _, ok := f.knownCategories.Load(key); ok {
+		return nil
+	}
 	ok, err := categoryExists(ctx, q, county, code)
 	if err != nil {
 		return err
@@ -403,6 +421,7 @@ func (f *Field) checkCategory(ctx context.Context, q database.Querier, county, c
 	if !ok {
 		return structerr.NewInvalidArgument("category %q is not known in county %s", code, county)
 	}
+	f.knownCategories.Store(key, true)
 	return nil
 }
 

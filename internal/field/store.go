@@ -36,8 +36,12 @@ func point(lat, lon float64) *geom.Point {
 }
 
 // insertReport stores r and returns the server's receive time.
-func insertReport(ctx context.Context, tx pgx.Tx, r *Report, reqHash []byte) (time.Time, error) {
+func insertReport(ctx context.Context, tx database.Querier, r *Report, reqHash []byte) (time.Time, error) {
 	var received time.Time
+	photos := r.PhotoSHA256
+	if photos == nil {
+		photos = []string{}
+	}
 	err := tx.QueryRow(ctx, `
 		INSERT INTO field.reports (id, request_hash, reporter_id, county_code, township_code, village_code,
 			cell_code, category, severity, description, observed_at, position, orig_lat, orig_lon,
@@ -48,7 +52,7 @@ func insertReport(ctx context.Context, tx pgx.Tx, r *Report, reqHash []byte) (ti
 		r.ID, reqHash, r.ReporterID, r.Location.CountyCode, nullText(r.Location.TownshipCode),
 		nullText(r.Location.VillageCode), r.Location.Cell(), r.Category, int16(r.Severity), r.Description,
 		r.ObservedAt, point(r.Lat, r.Lon), r.Position.Lat, r.Position.Lon, int16(r.Position.System),
-		r.Position.AccuracyM, nullText(r.PatrolID), r.PhotoSHA256, r.Violation, r.OutsideArea,
+		r.Position.AccuracyM, nullText(r.PatrolID), photos, r.Violation, r.OutsideArea,
 	).Scan(&received)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, errReportExists
