@@ -44,27 +44,67 @@ func TestLoginRefreshLogout(t *testing.T) {
 	}
 
 	// Rotation: each refresh token works once.
+	refresh := func(tok string) (*ecogridv1.RefreshResponse, error) {
+		return h.auth.Refresh(context.Background(), &ecogridv1.RefreshRequest{RefreshToken: tok})
+	}
 	r1 := resp.GetTokens().GetRefreshToken()
-	rot, err := h.auth.Refresh(context.Background(), &ecogridv1.RefreshRequest{RefreshToken: r1})
+	rot, err := refresh(r1)
 	if err != nil || rot.GetTokens().GetRefreshToken() == r1 {
 		t.Fatalf("Refresh = %v, %v; want a new refresh token", rot, err)
 	}
 	r2 := rot.GetTokens().GetRefreshToken()
-	ctx2 := withToken(context.Background(), rot.GetTokens().GetAccessToken())
-	if _, err := h.auth.WhoAmI(ctx2, &ecogridv1.WhoAmIRequest{}); err != nil {
+	// The phone lost that answer and retries with r1 within the grace
+	// period: it gets a fresh successor, and the lost r2 is withdrawn.
+	retry, err := refresh(r1)
+	if err != nil {
+		t.Fatalf("retried Refresh within the grace period: %v", err)
+	}
+	r3 := retry.GetTokens().GetRefreshToken()
+	if r3 == r2 || r3 == r1 {
+		t.Fatal("the retry did not get a new refresh token")
+	}
+	ctx3 := withToken(context.Background(), retry.GetTokens().GetAccessToken())
+	if _, err := h.auth.WhoAmI(ctx3, &ecogridv1.WhoAmIRequest{}); err != nil {
 		t.Fatalf("WhoAmI with the refreshed token: %v", err)
 	}
-	// Replaying the rotated token (a thief, or the thief's victim) ends the
-	// whole family: the replay, the newest refresh token and the session's
-	// access tokens all stop working.
-	if _, err := h.auth.Refresh(context.Background(), &ecogridv1.RefreshRequest{RefreshToken: r1}); status.Code(err) != codes.Unauthenticated {
+	rot4, err := refresh(r3)
+	if err != nil {
+		t.Fatalf("Refresh with the retry's token: %v", err)
+	}
+	r4 := rot4.GetTokens().GetRefreshToken()
+	// Now r1's successor has been used: presenting r1 again is a replay
+	// (a thief), which ends the whole family: the replay, the newest
+	// refresh token and the session's access tokens all stop working.
+	if _, err := refresh(r1); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Refresh with a used token = %v; want Unauthenticated", err)
 	}
-	if _, err := h.auth.Refresh(context.Background(), &ecogridv1.RefreshRequest{RefreshToken: r2}); status.Code(err) != codes.Unauthenticated {
+	if _, err := refresh(r4); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Refresh with the family's newest token after a reuse = %v; want Unauthenticated", err)
 	}
-	if _, err := h.auth.WhoAmI(ctx2, &ecogridv1.WhoAmIRequest{}); status.Code(err) != codes.Unauthenticated {
+	if _, err := h.auth.WhoAmI(ctx3, &ecogridv1.WhoAmIRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("access token of a revoked family = %v; want Unauthenticated", err)
+	}
+
+	// Outside the grace period even an unused successor does not save a
+	// replayed token.
+	resp2, err := h.login(insp.Username, insp.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := resp2.GetTokens().GetRefreshToken()
+	fresh, err := refresh(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pool.Exec(context.Background(), `UPDATE auth.refresh_tokens SET rotated_at = rotated_at - interval '1 minute'
+		WHERE rotated_at IS NOT NULL AND session_id = $1`, resp2.GetSessionId()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := refresh(old); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("replay after the grace period = %v; want Unauthenticated", err)
+	}
+	if _, err := refresh(fresh.GetTokens().GetRefreshToken()); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("successor after a late replay = %v; want Unauthenticated (family revoked)", err)
 	}
 	for _, bad := range []string{"", "x", string(make([]byte, 10000))} {
 		if _, err := h.auth.Refresh(context.Background(), &ecogridv1.RefreshRequest{RefreshToken: bad}); status.Code(err) != codes.Unauthenticated {

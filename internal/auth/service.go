@@ -194,13 +194,11 @@ func (s *Service) Refresh(ctx context.Context, req *ecogridv1.RefreshRequest) (*
 	now := time.Now()
 	err := database.InTx(ctx, s.db, func(tx pgx.Tx) error {
 		var err error
-		sess, outcome, err = rotateRefresh(ctx, tx, tok)
-		if err != nil || outcome != rotated {
-			return err // a reuse's revocation commits
-		}
-		refreshEnd = minTime(now.Add(s.sessions.RefreshTTL), sess.ExpiresAt)
-		refresh, err = issueRefresh(ctx, tx, sess.ID, refreshEnd)
-		return err
+		sess, refresh, outcome, err = rotateRefresh(ctx, tx, tok, func(sess session) time.Time {
+			refreshEnd = minTime(now.Add(s.sessions.RefreshTTL), sess.ExpiresAt)
+			return refreshEnd
+		})
+		return err // a reuse's revocation commits
 	})
 	if err != nil {
 		return nil, err

@@ -86,50 +86,77 @@ const (
 	rotateReused // a used token was presented: the family was revoked
 )
 
-// rotateRefresh consumes a refresh token and returns its live session. A
-// token that was already rotated revokes the session (the family): either
-// it was stolen, or a thief already used it; in both cases nobody holding
-// this family can be trusted any more. The revocation must commit, so the
-// caller commits on rotateReused and reports the error afterwards.
-func rotateRefresh(ctx context.Context, tx pgx.Tx, tok string) (session, rotateOutcome, error) {
+// RefreshGrace is how long after a rotation the previous refresh token may
+// be presented again without ending the session, provided its successor
+// has not been used yet: a phone on a flaky network that sent Refresh and
+// lost the answer retries with the token it still holds. The retry gets a
+// new successor and the unused one is withdrawn, so a family never has
+// more than one live refresh token.
+const RefreshGrace = 30 * time.Second
+
+// rotateRefresh consumes a refresh token and returns its live session and
+// the new token's expiry-independent hash to chain from. A token that was
+// already rotated, outside the grace above or after its successor was
+// used, revokes the session (the family): either it was stolen, or a thief
+// already used it; in both cases nobody holding this family can be trusted
+// any more. The revocation must commit, so the caller commits on
+// rotateReused and reports the error afterwards.
+func rotateRefresh(ctx context.Context, tx pgx.Tx, tok string, refreshEnd func(session) time.Time) (session, string, rotateOutcome, error) {
 	var s session
-	var rotatedAt, revokedAt, disabledAt *time.Time
-	var tokExpires time.Time
+	var rotatedAt, revokedAt, disabledAt, successorUsed *time.Time
+	var tokExpires, now time.Time
+	var successor []byte
+	h := hashRefresh(tok)
 	err := tx.QueryRow(ctx, `SELECT s.id, s.account_id, s.person_id, s.expires_at, s.revoked_at,
-			rt.rotated_at, rt.expires_at, a.disabled_at
+			rt.rotated_at, rt.expires_at, rt.replaced_by, nx.rotated_at, a.disabled_at, now()
 		FROM auth.refresh_tokens rt
 		JOIN auth.sessions s ON s.id = rt.session_id
 		JOIN auth.accounts a ON a.id = s.account_id
+		LEFT JOIN auth.refresh_tokens nx ON nx.token_hash = rt.replaced_by
 		WHERE rt.token_hash = $1
-		FOR UPDATE OF rt, s`, hashRefresh(tok)).
-		Scan(&s.ID, &s.AccountID, &s.PersonID, &s.ExpiresAt, &revokedAt, &rotatedAt, &tokExpires, &disabledAt)
+		FOR UPDATE OF rt, s`, h).
+		Scan(&s.ID, &s.AccountID, &s.PersonID, &s.ExpiresAt, &revokedAt, &rotatedAt, &tokExpires, &successor, &successorUsed, &disabledAt, &now)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return session{}, rotateRefused, nil
+		return session{}, "", rotateRefused, nil
 	}
 	if err != nil {
-		return session{}, rotateRefused, err
+		return session{}, "", rotateRefused, err
 	}
 	if revokedAt != nil || disabledAt != nil {
-		return session{}, rotateRefused, nil
+		return session{}, "", rotateRefused, nil
 	}
 	if rotatedAt != nil {
-		if err := RevokeSession(ctx, tx, s.ID, "refresh token reused"); err != nil {
-			return session{}, rotateRefused, err
+		retry := now.Sub(*rotatedAt) <= RefreshGrace && successor != nil && successorUsed == nil
+		if !retry {
+			if err := RevokeSession(ctx, tx, s.ID, "refresh token reused"); err != nil {
+				return session{}, "", rotateRefused, err
+			}
+			return s, "", rotateReused, nil
 		}
-		return s, rotateReused, nil
-	}
-	var now time.Time
-	if err := tx.QueryRow(ctx, `UPDATE auth.refresh_tokens SET rotated_at = now() WHERE token_hash = $1 RETURNING rotated_at`,
-		hashRefresh(tok)).Scan(&now); err != nil {
-		return session{}, rotateRefused, err
+		// Withdraw the successor the client never received.
+		if _, err := tx.Exec(ctx, `UPDATE auth.refresh_tokens SET rotated_at = now() WHERE token_hash = $1`, successor); err != nil {
+			return session{}, "", rotateRefused, err
+		}
 	}
 	if !tokExpires.After(now) || !s.ExpiresAt.After(now) {
-		return session{}, rotateRefused, nil
+		return session{}, "", rotateRefused, nil
+	}
+	next, nextHash, err := newRefreshToken()
+	if err != nil {
+		return session{}, "", rotateRefused, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO auth.refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)`,
+		nextHash, s.ID, refreshEnd(s)); err != nil {
+		return session{}, "", rotateRefused, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE auth.refresh_tokens SET rotated_at = coalesce(rotated_at, now()), replaced_by = $2
+		WHERE token_hash = $1`, h, nextHash); err != nil {
+		return session{}, "", rotateRefused, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE auth.sessions SET last_refresh_at = now() WHERE id = $1`, s.ID); err != nil {
-		return session{}, rotateRefused, err
+		return session{}, "", rotateRefused, err
 	}
-	return s, rotated, nil
+	return s, next, rotated, nil
 }
 
 // loadCaller loads, in one round trip, whether a session is live (not
