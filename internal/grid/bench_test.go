@@ -191,6 +191,7 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 		return
 	}
 	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50_ns")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99_ns")
 }
 

@@ -51,6 +51,7 @@ type snapshot struct {
 	levels []Level // levels present, deepest first
 	trees  map[Level]*rtree.RTreeG[*polyEntry]
 	nodes  map[uuid.UUID]*indexNode
+	arena  *loadArena // during a full load only
 }
 
 type indexNode struct {
@@ -172,12 +173,13 @@ func (ix *Index) loadLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := &snapshot{trees: map[Level]*rtree.RTreeG[*polyEntry]{}, nodes: make(map[uuid.UUID]*indexNode, len(rows))}
+	s := &snapshot{trees: map[Level]*rtree.RTreeG[*polyEntry]{}, nodes: make(map[uuid.UUID]*indexNode, len(rows)), arena: newLoadArena(rows)}
 	for _, r := range rows {
 		if !r.retired {
 			s.insert(r.ref, r.parent, r.geom)
 		}
 	}
+	s.arena = nil
 	// Paths, parents first.
 	all := make([]*indexNode, 0, len(s.nodes))
 	for _, n := range s.nodes {
@@ -324,10 +326,13 @@ func (s *snapshot) insert(ref Ref, parent uuid.UUID, mp *geom.MultiPolygon) *ind
 		poly := mp.Polygon(i)
 		flat := poly.FlatCoords()
 		stride := poly.Stride()
-		pe := &polyEntry{node: n}
+		pe := s.arena.entry()
+		pe.node = n
+		pe.flat = s.arena.floats(len(flat) / stride * 2)
+		pe.ends = s.arena.ints(len(poly.Ends()))
 		if stride == 2 {
-			pe.flat = append([]float64(nil), flat...)
-			pe.ends = append([]int(nil), poly.Ends()...)
+			pe.flat = append(pe.flat, flat...)
+			pe.ends = append(pe.ends, poly.Ends()...)
 		} else { // drop Z/M
 			for k := 0; k+1 < len(flat); k += stride {
 				pe.flat = append(pe.flat, flat[k], flat[k+1])
@@ -350,6 +355,60 @@ func (s *snapshot) insert(ref Ref, parent uuid.UUID, mp *geom.MultiPolygon) *ind
 	}
 	s.nodes[ref.ID] = n
 	return n
+}
+
+// loadArena lays out a full load's polygons contiguously, in load order
+// (code order, so neighbouring cells are mostly neighbours in memory): one
+// allocation each for entries, coordinates and ring ends instead of three
+// per polygon, fewer cache misses per lookup and less for the GC to trace.
+type loadArena struct {
+	entries []polyEntry
+	coords  []float64
+	ends    []int
+}
+
+func newLoadArena(rows []changedNode) *loadArena {
+	var polys, coords, ends int
+	for _, r := range rows {
+		if r.retired || r.geom == nil {
+			continue
+		}
+		for i := range r.geom.NumPolygons() {
+			p := r.geom.Polygon(i)
+			polys++
+			coords += len(p.FlatCoords()) / p.Stride() * 2
+			ends += len(p.Ends())
+		}
+	}
+	return &loadArena{entries: make([]polyEntry, 0, polys), coords: make([]float64, 0, coords), ends: make([]int, 0, ends)}
+}
+
+// entry, floats and ints hand out pieces of the arena (empty slices with
+// the capacity asked for), or fresh allocations without one.
+func (a *loadArena) entry() *polyEntry {
+	if a == nil || len(a.entries) == cap(a.entries) {
+		return &polyEntry{}
+	}
+	a.entries = a.entries[:len(a.entries)+1]
+	return &a.entries[len(a.entries)-1]
+}
+
+func (a *loadArena) floats(n int) []float64 {
+	if a == nil || cap(a.coords)-len(a.coords) < n {
+		return make([]float64, 0, n)
+	}
+	start := len(a.coords)
+	a.coords = a.coords[:start+n]
+	return a.coords[start : start : start+n]
+}
+
+func (a *loadArena) ints(n int) []int {
+	if a == nil || cap(a.ends)-len(a.ends) < n {
+		return make([]int, 0, n)
+	}
+	start := len(a.ends)
+	a.ends = a.ends[:start+n]
+	return a.ends[start : start : start+n]
 }
 
 // Node returns the indexed node's reference, for callers that only need to
