@@ -24,7 +24,8 @@ import (
 )
 
 const auditUsage = `usage: gridctl audit <command> [flags]
-  verify FILE --pubkey KEY [--checkpoint NOTE]...   verify an export offline (no database; FILE - is stdin)
+  verify FILE --pubkey KEY [--checkpoint NOTE]... [--baseline OLDFILE]
+                                                    verify an export offline (no database; FILE - is stdin)
   export --county CODE [-o FILE] [--db]             export a county's ledger as JSON Lines
   verify-chain --county CODE [--checkpoint NOTE] [--db]   verify a chain on the server
   checkpoint --county CODE | --all [--db]           sign a checkpoint now
@@ -95,6 +96,8 @@ func auditVerify(args []string, stdin io.Reader, stdout io.Writer) error {
 	var keys, notes listFlag
 	fs.Var(&keys, "pubkey", "trusted ledger public key (text or @file); repeat for retired keys")
 	fs.Var(&notes, "checkpoint", "a signed checkpoint note you kept (text or @file); the export must reproduce it; repeatable")
+	var baseline string
+	fs.StringVar(&baseline, "baseline", "", "an earlier export of the same county you kept: every record in it must be unchanged (names the exact first changed record)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -138,7 +141,19 @@ func auditVerify(args []string, stdin io.Reader, stdout io.Writer) error {
 		defer f.Close()
 		in = f
 	}
-	res, err := ledger.VerifyExport(bufio.NewReaderSize(in, 1<<20), verifiers, witnesses)
+	var base *ledger.Baseline
+	if baseline != "" {
+		bf, err := os.Open(baseline)
+		if err != nil {
+			return err
+		}
+		base, err = ledger.ReadBaseline(bufio.NewReaderSize(bf, 1<<20), verifiers)
+		bf.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", baseline, err)
+		}
+	}
+	res, err := ledger.VerifyExportAgainst(bufio.NewReaderSize(in, 1<<20), verifiers, witnesses, base)
 	if err != nil {
 		return fmt.Errorf("%s is not a readable ledger export: %w", pos[0], err)
 	}

@@ -79,7 +79,13 @@ func TestAuditKeygenExportVerify(t *testing.T) {
 	if err == nil || !strings.Contains(out.String(), "TAMPERED: ledger of county 330106: first bad record 4") {
 		t.Fatalf("tampered export: %v\n%s", err, out.String())
 	}
-	if err := auditVerify([]string{export}, nil, &out); err == nil {
+	// Against the earlier export as baseline.
+	out.Reset()
+	if err := auditVerify([]string{"-", "--pubkey", pub, "--baseline", export}, bytes.NewReader(tampered), &out); err == nil ||
+		!strings.Contains(out.String(), "first bad record 4") {
+		t.Fatalf("tampered export against baseline: %v\n%s", err, out.String())
+	}
+		if err := auditVerify([]string{export}, nil, &out); err == nil {
 		t.Fatal("verify without --pubkey")
 	}
 }

@@ -189,6 +189,64 @@ func nonNilStrings(s []string) []string {
 // input. An unreadable or foreign header is an error; anything wrong after
 // it is the chain's Defect.
 func VerifyExport(r io.Reader, keys note.Verifiers, witnesses []string) (Result, error) {
+	return VerifyExportAgainst(r, keys, witnesses, nil)
+}
+
+// Baseline is an earlier export of the same chain that verified: its leaf
+// hashes and checkpoints. Verifying a later export against it pinpoints
+// the exact first changed record even when the change was re-hashed
+// consistently (which signed checkpoints alone only bound to a range), and
+// its checkpoints act as witnesses (a rollback behind it is caught).
+type Baseline struct {
+	CountyCode string
+	leaves     []tlog.Hash
+	notes      []string
+}
+
+// maxBaselineRecords bounds a baseline held in memory (32 bytes a record).
+const maxBaselineRecords = 64 << 20
+
+// ReadBaseline verifies an earlier export and keeps what a later
+// verification compares against. An export that does not verify is no
+// baseline.
+func ReadBaseline(r io.Reader, keys note.Verifiers) (*Baseline, error) {
+	b := &Baseline{}
+	res, err := verifyExport(r, keys, nil, nil, func(c string, rec *Record, noteText string) error {
+		b.CountyCode = c
+		if noteText != "" {
+			b.notes = append(b.notes, noteText)
+			return nil
+		}
+		if len(b.leaves) >= maxBaselineRecords {
+			return errors.New("the baseline export is too large to hold in memory")
+		}
+		b.leaves = append(b.leaves, rec.LeafHash)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	if !res.OK() {
+		return nil, fmt.Errorf("the baseline export does not verify itself: %v", res.Defect)
+	}
+	b.CountyCode = res.CountyCode
+	b.leaves = b.leaves[:res.Records]
+	return b, nil
+}
+
+// VerifyExportAgainst is VerifyExport that also compares every record with
+// a baseline export of the same chain (nil: none).
+func VerifyExportAgainst(r io.Reader, keys note.Verifiers, witnesses []string, base *Baseline) (Result, error) {
+	if base != nil {
+		witnesses = append(append([]string(nil), witnesses...), base.notes...)
+	}
+	return verifyExport(r, keys, witnesses, base, nil)
+}
+
+// verifyExport reads and verifies an export; seen, when set, is called with
+// every checkpoint note and every record that verified.
+func verifyExport(r io.Reader, keys note.Verifiers, witnesses []string, base *Baseline,
+	seen func(county string, rec *Record, noteText string) error) (Result, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxExportLine)
 	lineNo := 0
@@ -223,6 +281,12 @@ func VerifyExport(r io.Reader, keys note.Verifiers, witnesses []string) (Result,
 		return Result{}, errors.New("the export header has no valid county code and size")
 	}
 	v := NewChainVerifier(h.CountyCode, keys)
+	if base != nil {
+		if base.CountyCode != h.CountyCode {
+			return Result{}, fmt.Errorf("the baseline is the ledger of county %s, this export of %s", base.CountyCode, h.CountyCode)
+		}
+		v.baseline = base.leaves
+	}
 	for _, w := range witnesses {
 		if err := v.AddCheckpoint(w, 0, nil); err != nil {
 			return Result{}, err
@@ -251,12 +315,22 @@ func VerifyExport(r io.Reader, keys note.Verifiers, witnesses []string) (Result,
 			if err := v.AddCheckpoint(line.Note, line.PrevSize, proof); err != nil {
 				return v.failed(fmt.Sprintf("line %d: %v", lineNo, err)), nil
 			}
+			if seen != nil {
+				if err := seen(h.CountyCode, nil, line.Note); err != nil {
+					return Result{}, err
+				}
+			}
 		case "record":
 			if err := line.exportRecordFields.toRecord(&rec); err != nil {
 				return v.failed(fmt.Sprintf("line %d is not a valid record: %v", lineNo, err)), nil
 			}
 			if d := v.AddRecord(&rec); d != nil {
 				return v.Finish(-1), nil
+			}
+			if seen != nil {
+				if err := seen(h.CountyCode, &rec, ""); err != nil {
+					return Result{}, err
+				}
 			}
 		default:
 			return v.failed(fmt.Sprintf("line %d has unknown type %.40q", lineNo, line.Type)), nil

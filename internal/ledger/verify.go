@@ -74,6 +74,10 @@ type ChainVerifier struct {
 	// compare it with the stored copy; it returns why they differ, or "".
 	stored    func(idx int64, h tlog.Hash) string
 	storedIdx int64
+
+	// baseline, when set, holds the leaf hashes of an earlier verified
+	// export; every record it covers must be unchanged.
+	baseline []tlog.Hash
 }
 
 type pendingCheckpoint struct {
@@ -201,6 +205,9 @@ func (v *ChainVerifier) AddRecord(r *Record) *Defect {
 	leaf, v.buf = r.leafHash(v.buf)
 	if leaf != r.LeafHash {
 		return v.fail(r.Seq, "its content differs from what was recorded (leaf hash mismatch)")
+	}
+	if r.Seq < int64(len(v.baseline)) && leaf != v.baseline[r.Seq] {
+		return v.fail(r.Seq, "it differs from the same record in the baseline export (changed and re-hashed)")
 	}
 	if r.PrevHash != v.prev {
 		if r.Seq == 0 {
