@@ -85,7 +85,7 @@ func TestAuditKeygenExportVerify(t *testing.T) {
 		!strings.Contains(out.String(), "first bad record 4") {
 		t.Fatalf("tampered export against baseline: %v\n%s", err, out.String())
 	}
-		if err := auditVerify([]string{export}, nil, &out); err == nil {
+	if err := auditVerify([]string{export}, nil, &out); err == nil {
 		t.Fatal("verify without --pubkey")
 	}
 }
