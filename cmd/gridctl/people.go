@@ -120,35 +120,15 @@ func runUsersBootstrap(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	if _, err := account.ByUsername(ctx, pool, username); err == nil {
-		return fmt.Errorf("an account named %q already exists", username)
-	}
-	// The county node's id when the grid is already imported; an
-	// administrator may be bootstrapped before it (node id left empty).
-	nodeID := ""
-	if n, err := (people.GridNodes{Q: pool}).NodeByCode(ctx, county); err == nil {
-		nodeID = n.ID
-	}
 	hash, err := password.NewHasher(password.Default, 1).Hash(pw)
 	if err != nil {
 		return err
 	}
-	st := people.NewStore(pool, nil)
-	p, _, err := st.CreatePerson(ctx, people.SystemActor, people.Person{ID: uuid.NewString(), CountyCode: county, Name: name, Phone: phone})
+	adm, err := people.BootstrapAdmin(ctx, pool, county, name, phone, username, hash)
 	if err != nil {
 		return err
 	}
-	a, _, err := st.CreateAccount(ctx, people.SystemActor, p, account.Account{ID: uuid.NewString(), PersonID: p.ID, Username: username, PasswordHash: hash})
-	if err != nil {
-		return err
-	}
-	asg, _, err := st.StartAssignment(ctx, people.SystemActor, people.NewAssignment{
-		ID: uuid.NewString(), PersonID: p.ID, NodeID: nodeID, NodeCode: county, Role: scope.RoleAdmin, Tasks: []string{"system administration"},
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Printf("administrator %s\nperson_id  %s\naccount_id %s\nassignment %s (admin at %s)\n", username, p.ID, a.ID, asg.ID, county)
+	fmt.Printf("administrator %s\nperson_id  %s\naccount_id %s\nassignment %s (admin at %s)\n", username, adm.Person.ID, adm.AccountID, adm.AssignmentID, county)
 	if generated {
 		fmt.Printf("password   %s\n(shown once; change it after the first login)\n", pw)
 	}
