@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -397,5 +398,48 @@ func TestUploadByReportIDAndJanitor(t *testing.T) {
 	wantCode(t, err, codes.NotFound)
 	if ents, _ := os.ReadDir(filepath.Join(e.blobs.Root, "partial")); len(ents) != 0 {
 		t.Fatalf("%d partial files left", len(ents))
+	}
+}
+
+// A PNG carrying a 19 MiB EXIF block: refused as too large once the file
+// is complete, nothing stored, and the server never holds the block.
+func TestUploadHugeExifBlock(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	var pbuf bytes.Buffer
+	png.Encode(&pbuf, image.NewGray(image.Rect(0, 0, 4, 4)))
+	p := pbuf.Bytes()
+	at := 8 + 8 + 13 + 4
+	data := append([]byte{}, p[:at]...)
+	data = binary.BigEndian.AppendUint32(data, 19<<20)
+	data = append(data, "eXIf"...)
+	data = append(data, make([]byte, 19<<20+4)...)
+	data = append(data, p[at:]...)
+	h := header(data)
+	h.ContentType = "image/png"
+	u, err := e.f.BeginUpload(ctx, inspectorA, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	var last error
+	for off := 0; off < len(data); off += 1 << 20 {
+		_, last = u.Write(ctx, int64(off), data[off:min(off+1<<20, len(data))])
+		if last != nil && off+1<<20 < len(data) {
+			t.Fatalf("chunk at %d: %v", off, last)
+		}
+	}
+	runtime.ReadMemStats(&ms1)
+	wantCode(t, last, codes.ResourceExhausted)
+	if grew := ms1.TotalAlloc - ms0.TotalAlloc; grew > 4<<20 {
+		t.Fatalf("the upload allocated %d bytes", grew)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM field.photos`); n != 0 {
+		t.Fatal("stored")
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM field.uploads`); n != 0 {
+		t.Fatal("refused upload kept")
 	}
 }

@@ -127,6 +127,13 @@ func TestServiceReports(t *testing.T) {
 	grpcCode(t, err, codes.InvalidArgument)
 	_, err = cl.GetReport(as(inspectorBID), &ecogridv1.GetReportRequest{ReportId: d.ID})
 	grpcCode(t, err, codes.NotFound)
+	huge := draftPB(e.draft(29.01, 106.05))
+	huge.Description = strings.Repeat("x", 1<<20)
+	_, err = cl.SubmitReport(as(inspectorAID), &ecogridv1.SubmitReportRequest{Report: huge})
+	grpcCode(t, err, codes.InvalidArgument)
+	if st, _ := status.FromError(err); len(st.Message()) > 200 {
+		t.Fatalf("error echoes the text: %d bytes", len(st.Message()))
+	}
 
 	// Offline batch: the bad item has its own error, the others are kept.
 	good1, bad, good2 := e.draft(29.02, 106.05), e.draft(29.02, 106.05), e.draft(29.03, 106.05)
