@@ -182,6 +182,7 @@ func (l *Ledger) Checkpoint(ctx context.Context, county string) (Checkpoint, err
 		// until the next one. Loud, because the rollback guard depends on it.
 		l.logger.Error("ledger_witness_write_failed", slog.String("county_code", county), slog.Any("error", err))
 	}
+	checkpointsSigned.Inc()
 	l.logger.Info("ledger_checkpoint_signed", slog.String("county_code", county), slog.Int64("size", out.Size), slog.String("key_name", out.KeyName))
 	return out, nil
 }
@@ -199,6 +200,7 @@ func mustRoot(ctx context.Context, tx pgx.Tx, county string, size int64) tlog.Ha
 // refuse logs a chain that cannot be signed (tampering or rollback) and
 // returns the error the caller sees.
 func (l *Ledger) refuse(county string, size int64, why string) error {
+	checkpointsRefused.Inc()
 	l.logger.Error("ledger_checkpoint_refused", slog.String("county_code", county), slog.Int64("size", size), slog.String("reason", why))
 	return structerr.NewFailedPrecondition("the ledger of county %s cannot be checkpointed: %s", county, why)
 }

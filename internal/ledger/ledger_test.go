@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -783,5 +784,33 @@ func TestBaselinePinpointsRewrite(t *testing.T) {
 	res, err = ledger.VerifyExportAgainst(bytes.NewReader(g.export(t)), gkeys, nil, gbase)
 	if err != nil || !res.OK() || res.Records != 45 {
 		t.Fatalf("honest growth against baseline: %+v %v %v", res, res.Defect, err)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.append(t, 5)
+	f.checkpoint(t)
+	f.append(t, 3)
+	reg := prometheus.NewPedanticRegistry()
+	if err := ledger.RegisterMetrics(reg, f.pool); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	if got["ecogrid_ledger_unsigned_records_max"] != 3 || got["ecogrid_ledger_unsigned_age_seconds_max"] <= 0 {
+		t.Fatalf("metrics %v", got)
+	}
+	if got["ecogrid_ledger_checkpoints_signed_total"] < 1 {
+		t.Fatalf("signed counter %v", got)
 	}
 }

@@ -100,11 +100,13 @@ func (l *Ledger) VerifyChain(ctx context.Context, county string, known []string)
 	}
 	res := v.Finish(size)
 	if res.Defect != nil {
+		verificationsFailed.Inc()
 		return res, nil
 	}
 	if seq, why, err := checkPersonIndex(ctx, tx, county); err != nil {
 		return Result{}, err
 	} else if why != "" {
+		verificationsFailed.Inc()
 		res.Defect = &Defect{Seq: seq, Reason: why}
 	}
 	return res, nil
