@@ -49,7 +49,7 @@ type ImportOptions struct {
 type ImportResult struct {
 	Created, Updated, Unchanged int
 	Warnings                    Problems // coverage gaps
-	Nodes                       []Ref    // every node of the import, in the file's order
+	Nodes                       []Ref    // every node of the import, in code order
 	DryRun                      bool
 }
 
@@ -156,7 +156,7 @@ func (s *Store) Import(ctx context.Context, features []Feature, parseProblems Pr
 	if err != nil {
 		return ImportResult{}, err
 	}
-	// Report nodes in the file's order.
+	// Report nodes in code order.
 	sort.SliceStable(res.Nodes, func(i, j int) bool { return res.Nodes[i].Code < res.Nodes[j].Code })
 	return res, nil
 }
