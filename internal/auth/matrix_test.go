@@ -71,6 +71,22 @@ var matrix = map[string]matrixRow{
 		_, err := h.people.UnlockAccount(ctx, &ecogridv1.UnlockAccountRequest{Username: h.residents[v].Username})
 		return err
 	}},
+	ecogridv1.PeopleService_UpdatePerson_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		phone := "139" + uuid.NewString()[:8]
+		_, err := h.people.UpdatePerson(ctx, &ecogridv1.UpdatePersonRequest{PersonId: h.residents[v].Person.ID, Phone: &phone})
+		return err
+	}},
+	ecogridv1.PeopleService_ResetPassword_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		p := h.freshPerson(t, v[:6])
+		m := peopletest.AddAccount(t, h.pool, p, shortName())
+		resp, err := h.people.ResetPassword(ctx, &ecogridv1.ResetPasswordRequest{Username: m.Username})
+		if err == nil {
+			if _, err := h.login(m.Username, resp.GetGeneratedPassword()); err != nil {
+				t.Errorf("login with the reset password: %v", err)
+			}
+		}
+		return err
+	}},
 	ecogridv1.PeopleService_StartAssignment_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
 		p := h.freshPerson(t, v[:6])
 		_, err := h.people.StartAssignment(ctx, &ecogridv1.StartAssignmentRequest{AssignmentId: uuid.NewString(), PersonId: p.ID,

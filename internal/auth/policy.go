@@ -80,6 +80,8 @@ var Policy = map[string]Rule{
 	ecogridv1.PeopleService_ListPersons_FullMethodName:           managers,
 	ecogridv1.PeopleService_CreateAccount_FullMethodName:         county,
 	ecogridv1.PeopleService_UnlockAccount_FullMethodName:         county,
+	ecogridv1.PeopleService_UpdatePerson_FullMethodName:          county,
+	ecogridv1.PeopleService_ResetPassword_FullMethodName:         county,
 	ecogridv1.PeopleService_StartAssignment_FullMethodName:       placers,
 	ecogridv1.PeopleService_EndAssignment_FullMethodName:         placers,
 	ecogridv1.PeopleService_TransferAssignment_FullMethodName:    placers,

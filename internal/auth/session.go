@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"ecogrid/internal/auth/account"
 	"ecogrid/internal/database"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
@@ -72,9 +73,7 @@ func RevokeSession(ctx context.Context, q database.Querier, sessionID, reason st
 
 // RevokeAccountSessions ends every session of an account except keep.
 func RevokeAccountSessions(ctx context.Context, q database.Querier, accountID, keep, reason string) error {
-	_, err := q.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), revoke_reason = $3
-		WHERE account_id = $1 AND revoked_at IS NULL AND id::text <> $2`, accountID, keep, reason)
-	return err
+	return account.RevokeSessions(ctx, q, accountID, keep, reason)
 }
 
 // rotateOutcome is what rotating a refresh token found.

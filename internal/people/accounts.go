@@ -45,3 +45,20 @@ func (s *Store) UnlockAccount(ctx context.Context, actor Actor, p Person, a acco
 	})
 	return was, err
 }
+
+// ResetPassword replaces an account's password hash, ends all its sessions
+// and records who did it (never the password).
+func (s *Store) ResetPassword(ctx context.Context, actor Actor, p Person, a account.Account, hash string) error {
+	return s.recordedChange(ctx, actor, func(tx pgx.Tx) ([]ledger.Entry, error) {
+		if err := account.SetPasswordHash(ctx, tx, a.ID, hash, true); err != nil {
+			return nil, err
+		}
+		if err := account.RevokeSessions(ctx, tx, a.ID, "", "password reset"); err != nil {
+			return nil, err
+		}
+		return []ledger.Entry{{
+			CountyCode: p.CountyCode, Action: "account.password_reset", SubjectType: "account", SubjectID: a.ID, NodeCode: p.CountyCode,
+			Payload: map[string]any{"person_id": p.ID, "username": a.Username},
+		}}, nil
+	})
+}

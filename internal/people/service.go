@@ -456,3 +456,59 @@ func AssignmentProto(a Assignment) *ecogridv1.Assignment {
 	}
 	return out
 }
+
+// UpdatePerson changes the details of a person of the caller's county.
+func (s *Service) UpdatePerson(ctx context.Context, req *ecogridv1.UpdatePersonRequest) (*ecogridv1.UpdatePersonResponse, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := VisiblePerson(ctx, s.db, c, req.GetPersonId())
+	if err != nil {
+		return nil, err
+	}
+	g, err := countyGrant(c, p.CountyCode, "person")
+	if err != nil {
+		return nil, err
+	}
+	updated, err := s.store.UpdatePerson(ctx, ActorFor(c, g), p.ID, PersonChanges{Name: req.Name, Phone: req.Phone, EmployeeCode: req.EmployeeCode})
+	if err != nil {
+		return nil, err
+	}
+	return &ecogridv1.UpdatePersonResponse{Person: PersonProto(updated)}, nil
+}
+
+// ResetPassword sets a generated password on an account of the caller's
+// county and logs all its devices out.
+func (s *Service) ResetPassword(ctx context.Context, req *ecogridv1.ResetPasswordRequest) (*ecogridv1.ResetPasswordResponse, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	user, err := account.NormaliseUsername(req.GetUsername())
+	if err != nil {
+		return nil, err
+	}
+	a, err := account.ByUsername(ctx, s.db, user)
+	if err != nil {
+		return nil, err
+	}
+	p, err := GetPerson(ctx, s.db, a.PersonID)
+	if err != nil {
+		return nil, err
+	}
+	g, err := countyGrant(c, p.CountyCode, "account")
+	if err != nil {
+		return nil, err
+	}
+	pw := GeneratePassword()
+	hash, err := s.hasher.Hash(pw)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.ResetPassword(ctx, ActorFor(c, g), p, a, hash); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "password reset", "account_id", a.ID, "by_person_id", c.PersonID)
+	return &ecogridv1.ResetPasswordResponse{GeneratedPassword: pw}, nil
+}

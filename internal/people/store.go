@@ -506,3 +506,57 @@ func ActiveGrants(ctx context.Context, q database.Querier, personID string, at t
 		return g, err
 	})
 }
+
+// PersonChanges are the fields UpdatePerson sets; nil leaves one as it is.
+type PersonChanges struct {
+	Name         *string
+	Phone        *string
+	EmployeeCode *string
+}
+
+// UpdatePerson changes a person's details and records which fields changed
+// (the new name and employee code; a phone change is recorded without the
+// number, which is personal data the ledger keeps for life).
+func (s *Store) UpdatePerson(ctx context.Context, actor Actor, id string, ch PersonChanges) (Person, error) {
+	var out Person
+	err := s.recordedChange(ctx, actor, func(tx pgx.Tx) ([]ledger.Entry, error) {
+		cur, err := scanPerson(tx.QueryRow(ctx, `SELECT `+personColumns+` FROM people.persons WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, ErrPersonNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		next := cur
+		changed := map[string]any{}
+		if ch.Name != nil && *ch.Name != cur.Name {
+			next.Name, changed["name"] = *ch.Name, *ch.Name
+		}
+		if ch.Phone != nil && *ch.Phone != cur.Phone {
+			next.Phone, changed["phone_changed"] = *ch.Phone, true
+		}
+		if ch.EmployeeCode != nil && *ch.EmployeeCode != cur.EmployeeCode {
+			next.EmployeeCode, changed["employee_code"] = *ch.EmployeeCode, *ch.EmployeeCode
+		}
+		if err := next.Check(); err != nil {
+			return nil, err
+		}
+		if len(changed) == 0 {
+			out = cur
+			return nil, nil
+		}
+		out, err = scanPerson(tx.QueryRow(ctx, `UPDATE people.persons SET name = $2, phone = $3, employee_code = $4, updated_at = now()
+			WHERE id = $1 RETURNING `+personColumns, id, next.Name, next.Phone, next.EmployeeCode))
+		if structerr.IsUniqueViolation(err, "persons_employee_code") {
+			return nil, structerr.NewAlreadyExists("employee code %q is already used in county %s", next.EmployeeCode, next.CountyCode)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []ledger.Entry{{
+			CountyCode: cur.CountyCode, Action: "person.updated", SubjectType: "person", SubjectID: id, NodeCode: cur.CountyCode,
+			Payload: changed,
+		}}, nil
+	})
+	return out, err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -291,5 +292,38 @@ func TestInspectorsUnder(t *testing.T) {
 	got, err = people.InspectorsUnder(ctx, pool, peopletest.TownshipA1, before)
 	if err != nil || len(got) != 3 {
 		t.Fatalf("InspectorsUnder(A1, before the end) = %d, %v; want 3 (the ended one included)", len(got), err)
+	}
+}
+
+func TestUpdatePerson(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	g := peopletest.InsertGrid(t, pool)
+	st := people.NewStore(pool, nil)
+	m := peopletest.AddMember(t, pool, g[peopletest.VillageA1a], scope.RoleInspector, "旧名", "")
+	other := peopletest.AddMember(t, pool, g[peopletest.VillageA1b], scope.RoleInspector, "other", "")
+	code := "E-1"
+	if _, err := st.UpdatePerson(ctx, people.SystemActor, other.Person.ID, people.PersonChanges{EmployeeCode: &code}); err != nil {
+		t.Fatal(err)
+	}
+	name, phone := "新名", "13912345678"
+	p, err := st.UpdatePerson(ctx, people.SystemActor, m.Person.ID, people.PersonChanges{Name: &name, Phone: &phone})
+	if err != nil || p.Name != name || p.Phone != phone || p.ID != m.Person.ID {
+		t.Fatalf("UpdatePerson = %+v, %v", p, err)
+	}
+	if _, err := st.UpdatePerson(ctx, people.SystemActor, m.Person.ID, people.PersonChanges{EmployeeCode: &code}); structerr.Code(err) != codes.AlreadyExists {
+		t.Fatalf("taking another person's employee code = %v; want AlreadyExists", err)
+	}
+	empty := " "
+	if _, err := st.UpdatePerson(ctx, people.SystemActor, m.Person.ID, people.PersonChanges{Name: &empty}); structerr.Code(err) != codes.InvalidArgument {
+		t.Fatalf("blank name = %v; want InvalidArgument", err)
+	}
+	var payload string
+	if err := pool.QueryRow(ctx, `SELECT convert_from(payload, 'UTF8') FROM ledger.records WHERE action = 'person.updated' AND subject_id = $1`,
+		m.Person.ID).Scan(&payload); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(payload, phone) || !strings.Contains(payload, "新名") || !strings.Contains(payload, "phone_changed") {
+		t.Fatalf("ledger payload %s: want the new name and that the phone changed, never the number", payload)
 	}
 }

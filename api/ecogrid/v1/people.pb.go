@@ -792,6 +792,210 @@ func (x *ListPersonsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// UpdatePersonRequest changes the fields that are set.
+type UpdatePersonRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PersonId      string                 `protobuf:"bytes,1,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	Name          *string                `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	Phone         *string                `protobuf:"bytes,3,opt,name=phone,proto3,oneof" json:"phone,omitempty"`
+	EmployeeCode  *string                `protobuf:"bytes,4,opt,name=employee_code,json=employeeCode,proto3,oneof" json:"employee_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePersonRequest) Reset() {
+	*x = UpdatePersonRequest{}
+	mi := &file_ecogrid_v1_people_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePersonRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePersonRequest) ProtoMessage() {}
+
+func (x *UpdatePersonRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_people_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePersonRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePersonRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UpdatePersonRequest) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *UpdatePersonRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *UpdatePersonRequest) GetPhone() string {
+	if x != nil && x.Phone != nil {
+		return *x.Phone
+	}
+	return ""
+}
+
+func (x *UpdatePersonRequest) GetEmployeeCode() string {
+	if x != nil && x.EmployeeCode != nil {
+		return *x.EmployeeCode
+	}
+	return ""
+}
+
+// UpdatePersonResponse returns the person as stored.
+type UpdatePersonResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Person        *Person                `protobuf:"bytes,1,opt,name=person,proto3" json:"person,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePersonResponse) Reset() {
+	*x = UpdatePersonResponse{}
+	mi := &file_ecogrid_v1_people_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePersonResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePersonResponse) ProtoMessage() {}
+
+func (x *UpdatePersonResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_people_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePersonResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePersonResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UpdatePersonResponse) GetPerson() *Person {
+	if x != nil {
+		return x.Person
+	}
+	return nil
+}
+
+// ResetPasswordRequest names the account.
+type ResetPasswordRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordRequest) Reset() {
+	*x = ResetPasswordRequest{}
+	mi := &file_ecogrid_v1_people_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordRequest) ProtoMessage() {}
+
+func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_people_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ResetPasswordRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+// ResetPasswordResponse carries the new password, shown once.
+type ResetPasswordResponse struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	GeneratedPassword string                 `protobuf:"bytes,1,opt,name=generated_password,json=generatedPassword,proto3" json:"generated_password,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ResetPasswordResponse) Reset() {
+	*x = ResetPasswordResponse{}
+	mi := &file_ecogrid_v1_people_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordResponse) ProtoMessage() {}
+
+func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_people_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ResetPasswordResponse) GetGeneratedPassword() string {
+	if x != nil {
+		return x.GeneratedPassword
+	}
+	return ""
+}
+
 // CreateAccountRequest gives a person a login.
 type CreateAccountRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -807,7 +1011,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[10]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +1023,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[10]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +1036,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{10}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateAccountRequest) GetAccountId() string {
@@ -877,7 +1081,7 @@ type CreateAccountResponse struct {
 
 func (x *CreateAccountResponse) Reset() {
 	*x = CreateAccountResponse{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[11]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1093,7 @@ func (x *CreateAccountResponse) String() string {
 func (*CreateAccountResponse) ProtoMessage() {}
 
 func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[11]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1106,7 @@ func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountResponse.ProtoReflect.Descriptor instead.
 func (*CreateAccountResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{11}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateAccountResponse) GetAccountId() string {
@@ -943,7 +1147,7 @@ type UnlockAccountRequest struct {
 
 func (x *UnlockAccountRequest) Reset() {
 	*x = UnlockAccountRequest{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[12]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1159,7 @@ func (x *UnlockAccountRequest) String() string {
 func (*UnlockAccountRequest) ProtoMessage() {}
 
 func (x *UnlockAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[12]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1172,7 @@ func (x *UnlockAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockAccountRequest.ProtoReflect.Descriptor instead.
 func (*UnlockAccountRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{12}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UnlockAccountRequest) GetUsername() string {
@@ -988,7 +1192,7 @@ type UnlockAccountResponse struct {
 
 func (x *UnlockAccountResponse) Reset() {
 	*x = UnlockAccountResponse{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[13]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1204,7 @@ func (x *UnlockAccountResponse) String() string {
 func (*UnlockAccountResponse) ProtoMessage() {}
 
 func (x *UnlockAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[13]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1217,7 @@ func (x *UnlockAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockAccountResponse.ProtoReflect.Descriptor instead.
 func (*UnlockAccountResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{13}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UnlockAccountResponse) GetWasLocked() bool {
@@ -1040,7 +1244,7 @@ type StartAssignmentRequest struct {
 
 func (x *StartAssignmentRequest) Reset() {
 	*x = StartAssignmentRequest{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[14]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1256,7 @@ func (x *StartAssignmentRequest) String() string {
 func (*StartAssignmentRequest) ProtoMessage() {}
 
 func (x *StartAssignmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[14]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1269,7 @@ func (x *StartAssignmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartAssignmentRequest.ProtoReflect.Descriptor instead.
 func (*StartAssignmentRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{14}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StartAssignmentRequest) GetAssignmentId() string {
@@ -1121,7 +1325,7 @@ type StartAssignmentResponse struct {
 
 func (x *StartAssignmentResponse) Reset() {
 	*x = StartAssignmentResponse{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[15]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1337,7 @@ func (x *StartAssignmentResponse) String() string {
 func (*StartAssignmentResponse) ProtoMessage() {}
 
 func (x *StartAssignmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[15]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1350,7 @@ func (x *StartAssignmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartAssignmentResponse.ProtoReflect.Descriptor instead.
 func (*StartAssignmentResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{15}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StartAssignmentResponse) GetAssignment() *Assignment {
@@ -1174,7 +1378,7 @@ type EndAssignmentRequest struct {
 
 func (x *EndAssignmentRequest) Reset() {
 	*x = EndAssignmentRequest{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[16]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1390,7 @@ func (x *EndAssignmentRequest) String() string {
 func (*EndAssignmentRequest) ProtoMessage() {}
 
 func (x *EndAssignmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[16]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1403,7 @@ func (x *EndAssignmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAssignmentRequest.ProtoReflect.Descriptor instead.
 func (*EndAssignmentRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{16}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EndAssignmentRequest) GetAssignmentId() string {
@@ -1230,7 +1434,7 @@ type EndAssignmentResponse struct {
 
 func (x *EndAssignmentResponse) Reset() {
 	*x = EndAssignmentResponse{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[17]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1446,7 @@ func (x *EndAssignmentResponse) String() string {
 func (*EndAssignmentResponse) ProtoMessage() {}
 
 func (x *EndAssignmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[17]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1459,7 @@ func (x *EndAssignmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAssignmentResponse.ProtoReflect.Descriptor instead.
 func (*EndAssignmentResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{17}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EndAssignmentResponse) GetAssignment() *Assignment {
@@ -1296,7 +1500,7 @@ type TransferAssignmentRequest struct {
 
 func (x *TransferAssignmentRequest) Reset() {
 	*x = TransferAssignmentRequest{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[18]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1512,7 @@ func (x *TransferAssignmentRequest) String() string {
 func (*TransferAssignmentRequest) ProtoMessage() {}
 
 func (x *TransferAssignmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[18]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1525,7 @@ func (x *TransferAssignmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferAssignmentRequest.ProtoReflect.Descriptor instead.
 func (*TransferAssignmentRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{18}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TransferAssignmentRequest) GetAssignmentId() string {
@@ -1377,7 +1581,7 @@ type TransferAssignmentResponse struct {
 
 func (x *TransferAssignmentResponse) Reset() {
 	*x = TransferAssignmentResponse{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[19]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1593,7 @@ func (x *TransferAssignmentResponse) String() string {
 func (*TransferAssignmentResponse) ProtoMessage() {}
 
 func (x *TransferAssignmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[19]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1606,7 @@ func (x *TransferAssignmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferAssignmentResponse.ProtoReflect.Descriptor instead.
 func (*TransferAssignmentResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{19}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TransferAssignmentResponse) GetEnded() *Assignment {
@@ -1429,7 +1633,7 @@ type ListAssignmentHistoryRequest struct {
 
 func (x *ListAssignmentHistoryRequest) Reset() {
 	*x = ListAssignmentHistoryRequest{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[20]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1645,7 @@ func (x *ListAssignmentHistoryRequest) String() string {
 func (*ListAssignmentHistoryRequest) ProtoMessage() {}
 
 func (x *ListAssignmentHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[20]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1658,7 @@ func (x *ListAssignmentHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssignmentHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListAssignmentHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{20}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListAssignmentHistoryRequest) GetPersonId() string {
@@ -1474,7 +1678,7 @@ type ListAssignmentHistoryResponse struct {
 
 func (x *ListAssignmentHistoryResponse) Reset() {
 	*x = ListAssignmentHistoryResponse{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[21]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1690,7 @@ func (x *ListAssignmentHistoryResponse) String() string {
 func (*ListAssignmentHistoryResponse) ProtoMessage() {}
 
 func (x *ListAssignmentHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[21]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1703,7 @@ func (x *ListAssignmentHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssignmentHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListAssignmentHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{21}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListAssignmentHistoryResponse) GetAssignments() []*Assignment {
@@ -1521,7 +1725,7 @@ type ListResponsibleRequest struct {
 
 func (x *ListResponsibleRequest) Reset() {
 	*x = ListResponsibleRequest{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[22]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1737,7 @@ func (x *ListResponsibleRequest) String() string {
 func (*ListResponsibleRequest) ProtoMessage() {}
 
 func (x *ListResponsibleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[22]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1750,7 @@ func (x *ListResponsibleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponsibleRequest.ProtoReflect.Descriptor instead.
 func (*ListResponsibleRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{22}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListResponsibleRequest) GetNodeCode() string {
@@ -1573,7 +1777,7 @@ type ListResponsibleResponse struct {
 
 func (x *ListResponsibleResponse) Reset() {
 	*x = ListResponsibleResponse{}
-	mi := &file_ecogrid_v1_people_proto_msgTypes[23]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1585,7 +1789,7 @@ func (x *ListResponsibleResponse) String() string {
 func (*ListResponsibleResponse) ProtoMessage() {}
 
 func (x *ListResponsibleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_people_proto_msgTypes[23]
+	mi := &file_ecogrid_v1_people_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1598,7 +1802,7 @@ func (x *ListResponsibleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponsibleResponse.ProtoReflect.Descriptor instead.
 func (*ListResponsibleResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{23}
+	return file_ecogrid_v1_people_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListResponsibleResponse) GetResponsible() []*ResponsiblePerson {
@@ -1673,7 +1877,21 @@ const file_ecogrid_v1_people_proto_rawDesc = "" +
 	"\rname_contains\x18\x03 \x01(\tR\fnameContains\"k\n" +
 	"\x13ListPersonsResponse\x12,\n" +
 	"\apersons\x18\x01 \x03(\v2\x12.ecogrid.v1.PersonR\apersons\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8a\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb5\x01\n" +
+	"\x13UpdatePersonRequest\x12\x1b\n" +
+	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x19\n" +
+	"\x05phone\x18\x03 \x01(\tH\x01R\x05phone\x88\x01\x01\x12(\n" +
+	"\remployee_code\x18\x04 \x01(\tH\x02R\femployeeCode\x88\x01\x01B\a\n" +
+	"\x05_nameB\b\n" +
+	"\x06_phoneB\x10\n" +
+	"\x0e_employee_code\"B\n" +
+	"\x14UpdatePersonResponse\x12*\n" +
+	"\x06person\x18\x01 \x01(\v2\x12.ecogrid.v1.PersonR\x06person\"2\n" +
+	"\x14ResetPasswordRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\"F\n" +
+	"\x15ResetPasswordResponse\x12-\n" +
+	"\x12generated_password\x18\x01 \x01(\tR\x11generatedPassword\"\x8a\x01\n" +
 	"\x14CreateAccountRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1b\n" +
@@ -1739,13 +1957,15 @@ const file_ecogrid_v1_people_proto_rawDesc = "" +
 	"\x18ROLE_TOWNSHIP_SUPERVISOR\x10\x03\x12\x17\n" +
 	"\x13ROLE_COUNTY_OFFICER\x10\x04\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x052\x89\a\n" +
+	"ROLE_ADMIN\x10\x052\xb2\b\n" +
 	"\rPeopleService\x12Q\n" +
 	"\fCreatePerson\x12\x1f.ecogrid.v1.CreatePersonRequest\x1a .ecogrid.v1.CreatePersonResponse\x12H\n" +
 	"\tGetPerson\x12\x1c.ecogrid.v1.GetPersonRequest\x1a\x1d.ecogrid.v1.GetPersonResponse\x12N\n" +
-	"\vListPersons\x12\x1e.ecogrid.v1.ListPersonsRequest\x1a\x1f.ecogrid.v1.ListPersonsResponse\x12T\n" +
+	"\vListPersons\x12\x1e.ecogrid.v1.ListPersonsRequest\x1a\x1f.ecogrid.v1.ListPersonsResponse\x12Q\n" +
+	"\fUpdatePerson\x12\x1f.ecogrid.v1.UpdatePersonRequest\x1a .ecogrid.v1.UpdatePersonResponse\x12T\n" +
 	"\rCreateAccount\x12 .ecogrid.v1.CreateAccountRequest\x1a!.ecogrid.v1.CreateAccountResponse\x12T\n" +
-	"\rUnlockAccount\x12 .ecogrid.v1.UnlockAccountRequest\x1a!.ecogrid.v1.UnlockAccountResponse\x12Z\n" +
+	"\rUnlockAccount\x12 .ecogrid.v1.UnlockAccountRequest\x1a!.ecogrid.v1.UnlockAccountResponse\x12T\n" +
+	"\rResetPassword\x12 .ecogrid.v1.ResetPasswordRequest\x1a!.ecogrid.v1.ResetPasswordResponse\x12Z\n" +
 	"\x0fStartAssignment\x12\".ecogrid.v1.StartAssignmentRequest\x1a#.ecogrid.v1.StartAssignmentResponse\x12T\n" +
 	"\rEndAssignment\x12 .ecogrid.v1.EndAssignmentRequest\x1a!.ecogrid.v1.EndAssignmentResponse\x12c\n" +
 	"\x12TransferAssignment\x12%.ecogrid.v1.TransferAssignmentRequest\x1a&.ecogrid.v1.TransferAssignmentResponse\x12l\n" +
@@ -1765,7 +1985,7 @@ func file_ecogrid_v1_people_proto_rawDescGZIP() []byte {
 }
 
 var file_ecogrid_v1_people_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ecogrid_v1_people_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_ecogrid_v1_people_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_ecogrid_v1_people_proto_goTypes = []any{
 	(Role)(0),                             // 0: ecogrid.v1.Role
 	(*Person)(nil),                        // 1: ecogrid.v1.Person
@@ -1778,70 +1998,79 @@ var file_ecogrid_v1_people_proto_goTypes = []any{
 	(*GetPersonResponse)(nil),             // 8: ecogrid.v1.GetPersonResponse
 	(*ListPersonsRequest)(nil),            // 9: ecogrid.v1.ListPersonsRequest
 	(*ListPersonsResponse)(nil),           // 10: ecogrid.v1.ListPersonsResponse
-	(*CreateAccountRequest)(nil),          // 11: ecogrid.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil),         // 12: ecogrid.v1.CreateAccountResponse
-	(*UnlockAccountRequest)(nil),          // 13: ecogrid.v1.UnlockAccountRequest
-	(*UnlockAccountResponse)(nil),         // 14: ecogrid.v1.UnlockAccountResponse
-	(*StartAssignmentRequest)(nil),        // 15: ecogrid.v1.StartAssignmentRequest
-	(*StartAssignmentResponse)(nil),       // 16: ecogrid.v1.StartAssignmentResponse
-	(*EndAssignmentRequest)(nil),          // 17: ecogrid.v1.EndAssignmentRequest
-	(*EndAssignmentResponse)(nil),         // 18: ecogrid.v1.EndAssignmentResponse
-	(*TransferAssignmentRequest)(nil),     // 19: ecogrid.v1.TransferAssignmentRequest
-	(*TransferAssignmentResponse)(nil),    // 20: ecogrid.v1.TransferAssignmentResponse
-	(*ListAssignmentHistoryRequest)(nil),  // 21: ecogrid.v1.ListAssignmentHistoryRequest
-	(*ListAssignmentHistoryResponse)(nil), // 22: ecogrid.v1.ListAssignmentHistoryResponse
-	(*ListResponsibleRequest)(nil),        // 23: ecogrid.v1.ListResponsibleRequest
-	(*ListResponsibleResponse)(nil),       // 24: ecogrid.v1.ListResponsibleResponse
-	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
-	(*PageRequest)(nil),                   // 26: ecogrid.v1.PageRequest
+	(*UpdatePersonRequest)(nil),           // 11: ecogrid.v1.UpdatePersonRequest
+	(*UpdatePersonResponse)(nil),          // 12: ecogrid.v1.UpdatePersonResponse
+	(*ResetPasswordRequest)(nil),          // 13: ecogrid.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),         // 14: ecogrid.v1.ResetPasswordResponse
+	(*CreateAccountRequest)(nil),          // 15: ecogrid.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),         // 16: ecogrid.v1.CreateAccountResponse
+	(*UnlockAccountRequest)(nil),          // 17: ecogrid.v1.UnlockAccountRequest
+	(*UnlockAccountResponse)(nil),         // 18: ecogrid.v1.UnlockAccountResponse
+	(*StartAssignmentRequest)(nil),        // 19: ecogrid.v1.StartAssignmentRequest
+	(*StartAssignmentResponse)(nil),       // 20: ecogrid.v1.StartAssignmentResponse
+	(*EndAssignmentRequest)(nil),          // 21: ecogrid.v1.EndAssignmentRequest
+	(*EndAssignmentResponse)(nil),         // 22: ecogrid.v1.EndAssignmentResponse
+	(*TransferAssignmentRequest)(nil),     // 23: ecogrid.v1.TransferAssignmentRequest
+	(*TransferAssignmentResponse)(nil),    // 24: ecogrid.v1.TransferAssignmentResponse
+	(*ListAssignmentHistoryRequest)(nil),  // 25: ecogrid.v1.ListAssignmentHistoryRequest
+	(*ListAssignmentHistoryResponse)(nil), // 26: ecogrid.v1.ListAssignmentHistoryResponse
+	(*ListResponsibleRequest)(nil),        // 27: ecogrid.v1.ListResponsibleRequest
+	(*ListResponsibleResponse)(nil),       // 28: ecogrid.v1.ListResponsibleResponse
+	(*timestamppb.Timestamp)(nil),         // 29: google.protobuf.Timestamp
+	(*PageRequest)(nil),                   // 30: ecogrid.v1.PageRequest
 }
 var file_ecogrid_v1_people_proto_depIdxs = []int32{
-	25, // 0: ecogrid.v1.Person.create_time:type_name -> google.protobuf.Timestamp
+	29, // 0: ecogrid.v1.Person.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: ecogrid.v1.Assignment.role:type_name -> ecogrid.v1.Role
-	25, // 2: ecogrid.v1.Assignment.valid_from:type_name -> google.protobuf.Timestamp
-	25, // 3: ecogrid.v1.Assignment.valid_to:type_name -> google.protobuf.Timestamp
+	29, // 2: ecogrid.v1.Assignment.valid_from:type_name -> google.protobuf.Timestamp
+	29, // 3: ecogrid.v1.Assignment.valid_to:type_name -> google.protobuf.Timestamp
 	0,  // 4: ecogrid.v1.ResponsiblePerson.role:type_name -> ecogrid.v1.Role
 	1,  // 5: ecogrid.v1.CreatePersonResponse.person:type_name -> ecogrid.v1.Person
 	1,  // 6: ecogrid.v1.GetPersonResponse.person:type_name -> ecogrid.v1.Person
 	2,  // 7: ecogrid.v1.GetPersonResponse.current_assignments:type_name -> ecogrid.v1.Assignment
-	26, // 8: ecogrid.v1.ListPersonsRequest.page:type_name -> ecogrid.v1.PageRequest
+	30, // 8: ecogrid.v1.ListPersonsRequest.page:type_name -> ecogrid.v1.PageRequest
 	1,  // 9: ecogrid.v1.ListPersonsResponse.persons:type_name -> ecogrid.v1.Person
-	0,  // 10: ecogrid.v1.StartAssignmentRequest.role:type_name -> ecogrid.v1.Role
-	25, // 11: ecogrid.v1.StartAssignmentRequest.valid_from:type_name -> google.protobuf.Timestamp
-	2,  // 12: ecogrid.v1.StartAssignmentResponse.assignment:type_name -> ecogrid.v1.Assignment
-	2,  // 13: ecogrid.v1.EndAssignmentResponse.assignment:type_name -> ecogrid.v1.Assignment
-	3,  // 14: ecogrid.v1.EndAssignmentResponse.handover:type_name -> ecogrid.v1.HandoverCase
-	0,  // 15: ecogrid.v1.TransferAssignmentRequest.role:type_name -> ecogrid.v1.Role
-	2,  // 16: ecogrid.v1.TransferAssignmentResponse.ended:type_name -> ecogrid.v1.Assignment
-	2,  // 17: ecogrid.v1.TransferAssignmentResponse.started:type_name -> ecogrid.v1.Assignment
-	2,  // 18: ecogrid.v1.ListAssignmentHistoryResponse.assignments:type_name -> ecogrid.v1.Assignment
-	25, // 19: ecogrid.v1.ListResponsibleRequest.at:type_name -> google.protobuf.Timestamp
-	4,  // 20: ecogrid.v1.ListResponsibleResponse.responsible:type_name -> ecogrid.v1.ResponsiblePerson
-	5,  // 21: ecogrid.v1.PeopleService.CreatePerson:input_type -> ecogrid.v1.CreatePersonRequest
-	7,  // 22: ecogrid.v1.PeopleService.GetPerson:input_type -> ecogrid.v1.GetPersonRequest
-	9,  // 23: ecogrid.v1.PeopleService.ListPersons:input_type -> ecogrid.v1.ListPersonsRequest
-	11, // 24: ecogrid.v1.PeopleService.CreateAccount:input_type -> ecogrid.v1.CreateAccountRequest
-	13, // 25: ecogrid.v1.PeopleService.UnlockAccount:input_type -> ecogrid.v1.UnlockAccountRequest
-	15, // 26: ecogrid.v1.PeopleService.StartAssignment:input_type -> ecogrid.v1.StartAssignmentRequest
-	17, // 27: ecogrid.v1.PeopleService.EndAssignment:input_type -> ecogrid.v1.EndAssignmentRequest
-	19, // 28: ecogrid.v1.PeopleService.TransferAssignment:input_type -> ecogrid.v1.TransferAssignmentRequest
-	21, // 29: ecogrid.v1.PeopleService.ListAssignmentHistory:input_type -> ecogrid.v1.ListAssignmentHistoryRequest
-	23, // 30: ecogrid.v1.PeopleService.ListResponsible:input_type -> ecogrid.v1.ListResponsibleRequest
-	6,  // 31: ecogrid.v1.PeopleService.CreatePerson:output_type -> ecogrid.v1.CreatePersonResponse
-	8,  // 32: ecogrid.v1.PeopleService.GetPerson:output_type -> ecogrid.v1.GetPersonResponse
-	10, // 33: ecogrid.v1.PeopleService.ListPersons:output_type -> ecogrid.v1.ListPersonsResponse
-	12, // 34: ecogrid.v1.PeopleService.CreateAccount:output_type -> ecogrid.v1.CreateAccountResponse
-	14, // 35: ecogrid.v1.PeopleService.UnlockAccount:output_type -> ecogrid.v1.UnlockAccountResponse
-	16, // 36: ecogrid.v1.PeopleService.StartAssignment:output_type -> ecogrid.v1.StartAssignmentResponse
-	18, // 37: ecogrid.v1.PeopleService.EndAssignment:output_type -> ecogrid.v1.EndAssignmentResponse
-	20, // 38: ecogrid.v1.PeopleService.TransferAssignment:output_type -> ecogrid.v1.TransferAssignmentResponse
-	22, // 39: ecogrid.v1.PeopleService.ListAssignmentHistory:output_type -> ecogrid.v1.ListAssignmentHistoryResponse
-	24, // 40: ecogrid.v1.PeopleService.ListResponsible:output_type -> ecogrid.v1.ListResponsibleResponse
-	31, // [31:41] is the sub-list for method output_type
-	21, // [21:31] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	1,  // 10: ecogrid.v1.UpdatePersonResponse.person:type_name -> ecogrid.v1.Person
+	0,  // 11: ecogrid.v1.StartAssignmentRequest.role:type_name -> ecogrid.v1.Role
+	29, // 12: ecogrid.v1.StartAssignmentRequest.valid_from:type_name -> google.protobuf.Timestamp
+	2,  // 13: ecogrid.v1.StartAssignmentResponse.assignment:type_name -> ecogrid.v1.Assignment
+	2,  // 14: ecogrid.v1.EndAssignmentResponse.assignment:type_name -> ecogrid.v1.Assignment
+	3,  // 15: ecogrid.v1.EndAssignmentResponse.handover:type_name -> ecogrid.v1.HandoverCase
+	0,  // 16: ecogrid.v1.TransferAssignmentRequest.role:type_name -> ecogrid.v1.Role
+	2,  // 17: ecogrid.v1.TransferAssignmentResponse.ended:type_name -> ecogrid.v1.Assignment
+	2,  // 18: ecogrid.v1.TransferAssignmentResponse.started:type_name -> ecogrid.v1.Assignment
+	2,  // 19: ecogrid.v1.ListAssignmentHistoryResponse.assignments:type_name -> ecogrid.v1.Assignment
+	29, // 20: ecogrid.v1.ListResponsibleRequest.at:type_name -> google.protobuf.Timestamp
+	4,  // 21: ecogrid.v1.ListResponsibleResponse.responsible:type_name -> ecogrid.v1.ResponsiblePerson
+	5,  // 22: ecogrid.v1.PeopleService.CreatePerson:input_type -> ecogrid.v1.CreatePersonRequest
+	7,  // 23: ecogrid.v1.PeopleService.GetPerson:input_type -> ecogrid.v1.GetPersonRequest
+	9,  // 24: ecogrid.v1.PeopleService.ListPersons:input_type -> ecogrid.v1.ListPersonsRequest
+	11, // 25: ecogrid.v1.PeopleService.UpdatePerson:input_type -> ecogrid.v1.UpdatePersonRequest
+	15, // 26: ecogrid.v1.PeopleService.CreateAccount:input_type -> ecogrid.v1.CreateAccountRequest
+	17, // 27: ecogrid.v1.PeopleService.UnlockAccount:input_type -> ecogrid.v1.UnlockAccountRequest
+	13, // 28: ecogrid.v1.PeopleService.ResetPassword:input_type -> ecogrid.v1.ResetPasswordRequest
+	19, // 29: ecogrid.v1.PeopleService.StartAssignment:input_type -> ecogrid.v1.StartAssignmentRequest
+	21, // 30: ecogrid.v1.PeopleService.EndAssignment:input_type -> ecogrid.v1.EndAssignmentRequest
+	23, // 31: ecogrid.v1.PeopleService.TransferAssignment:input_type -> ecogrid.v1.TransferAssignmentRequest
+	25, // 32: ecogrid.v1.PeopleService.ListAssignmentHistory:input_type -> ecogrid.v1.ListAssignmentHistoryRequest
+	27, // 33: ecogrid.v1.PeopleService.ListResponsible:input_type -> ecogrid.v1.ListResponsibleRequest
+	6,  // 34: ecogrid.v1.PeopleService.CreatePerson:output_type -> ecogrid.v1.CreatePersonResponse
+	8,  // 35: ecogrid.v1.PeopleService.GetPerson:output_type -> ecogrid.v1.GetPersonResponse
+	10, // 36: ecogrid.v1.PeopleService.ListPersons:output_type -> ecogrid.v1.ListPersonsResponse
+	12, // 37: ecogrid.v1.PeopleService.UpdatePerson:output_type -> ecogrid.v1.UpdatePersonResponse
+	16, // 38: ecogrid.v1.PeopleService.CreateAccount:output_type -> ecogrid.v1.CreateAccountResponse
+	18, // 39: ecogrid.v1.PeopleService.UnlockAccount:output_type -> ecogrid.v1.UnlockAccountResponse
+	14, // 40: ecogrid.v1.PeopleService.ResetPassword:output_type -> ecogrid.v1.ResetPasswordResponse
+	20, // 41: ecogrid.v1.PeopleService.StartAssignment:output_type -> ecogrid.v1.StartAssignmentResponse
+	22, // 42: ecogrid.v1.PeopleService.EndAssignment:output_type -> ecogrid.v1.EndAssignmentResponse
+	24, // 43: ecogrid.v1.PeopleService.TransferAssignment:output_type -> ecogrid.v1.TransferAssignmentResponse
+	26, // 44: ecogrid.v1.PeopleService.ListAssignmentHistory:output_type -> ecogrid.v1.ListAssignmentHistoryResponse
+	28, // 45: ecogrid.v1.PeopleService.ListResponsible:output_type -> ecogrid.v1.ListResponsibleResponse
+	34, // [34:46] is the sub-list for method output_type
+	22, // [22:34] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_people_proto_init() }
@@ -1850,13 +2079,14 @@ func file_ecogrid_v1_people_proto_init() {
 		return
 	}
 	file_ecogrid_v1_common_proto_init()
+	file_ecogrid_v1_people_proto_msgTypes[10].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ecogrid_v1_people_proto_rawDesc), len(file_ecogrid_v1_people_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

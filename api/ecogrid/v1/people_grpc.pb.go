@@ -22,8 +22,10 @@ const (
 	PeopleService_CreatePerson_FullMethodName          = "/ecogrid.v1.PeopleService/CreatePerson"
 	PeopleService_GetPerson_FullMethodName             = "/ecogrid.v1.PeopleService/GetPerson"
 	PeopleService_ListPersons_FullMethodName           = "/ecogrid.v1.PeopleService/ListPersons"
+	PeopleService_UpdatePerson_FullMethodName          = "/ecogrid.v1.PeopleService/UpdatePerson"
 	PeopleService_CreateAccount_FullMethodName         = "/ecogrid.v1.PeopleService/CreateAccount"
 	PeopleService_UnlockAccount_FullMethodName         = "/ecogrid.v1.PeopleService/UnlockAccount"
+	PeopleService_ResetPassword_FullMethodName         = "/ecogrid.v1.PeopleService/ResetPassword"
 	PeopleService_StartAssignment_FullMethodName       = "/ecogrid.v1.PeopleService/StartAssignment"
 	PeopleService_EndAssignment_FullMethodName         = "/ecogrid.v1.PeopleService/EndAssignment"
 	PeopleService_TransferAssignment_FullMethodName    = "/ecogrid.v1.PeopleService/TransferAssignment"
@@ -50,11 +52,17 @@ type PeopleServiceClient interface {
 	GetPerson(ctx context.Context, in *GetPersonRequest, opts ...grpc.CallOption) (*GetPersonResponse, error)
 	// ListPersons lists the persons the caller may see, by name.
 	ListPersons(ctx context.Context, in *ListPersonsRequest, opts ...grpc.CallOption) (*ListPersonsResponse, error)
+	// UpdatePerson changes a person's name, phone or employee code (county
+	// officers); the id stays.
+	UpdatePerson(ctx context.Context, in *UpdatePersonRequest, opts ...grpc.CallOption) (*UpdatePersonResponse, error)
 	// CreateAccount gives a person a login (county officers). Without a
 	// password one is generated and returned once.
 	CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*CreateAccountResponse, error)
 	// UnlockAccount lifts a lockout after too many failed logins.
 	UnlockAccount(ctx context.Context, in *UnlockAccountRequest, opts ...grpc.CallOption) (*UnlockAccountResponse, error)
+	// ResetPassword gives an account a new generated password, returned
+	// once, and ends all its sessions (county officers; a forgotten password).
+	ResetPassword(ctx context.Context, in *ResetPasswordRequest, opts ...grpc.CallOption) (*ResetPasswordResponse, error)
 	// StartAssignment assigns a person a role at a grid node under a
 	// client-generated id.
 	StartAssignment(ctx context.Context, in *StartAssignmentRequest, opts ...grpc.CallOption) (*StartAssignmentResponse, error)
@@ -109,6 +117,16 @@ func (c *peopleServiceClient) ListPersons(ctx context.Context, in *ListPersonsRe
 	return out, nil
 }
 
+func (c *peopleServiceClient) UpdatePerson(ctx context.Context, in *UpdatePersonRequest, opts ...grpc.CallOption) (*UpdatePersonResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePersonResponse)
+	err := c.cc.Invoke(ctx, PeopleService_UpdatePerson_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *peopleServiceClient) CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*CreateAccountResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateAccountResponse)
@@ -123,6 +141,16 @@ func (c *peopleServiceClient) UnlockAccount(ctx context.Context, in *UnlockAccou
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UnlockAccountResponse)
 	err := c.cc.Invoke(ctx, PeopleService_UnlockAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *peopleServiceClient) ResetPassword(ctx context.Context, in *ResetPasswordRequest, opts ...grpc.CallOption) (*ResetPasswordResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetPasswordResponse)
+	err := c.cc.Invoke(ctx, PeopleService_ResetPassword_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -198,11 +226,17 @@ type PeopleServiceServer interface {
 	GetPerson(context.Context, *GetPersonRequest) (*GetPersonResponse, error)
 	// ListPersons lists the persons the caller may see, by name.
 	ListPersons(context.Context, *ListPersonsRequest) (*ListPersonsResponse, error)
+	// UpdatePerson changes a person's name, phone or employee code (county
+	// officers); the id stays.
+	UpdatePerson(context.Context, *UpdatePersonRequest) (*UpdatePersonResponse, error)
 	// CreateAccount gives a person a login (county officers). Without a
 	// password one is generated and returned once.
 	CreateAccount(context.Context, *CreateAccountRequest) (*CreateAccountResponse, error)
 	// UnlockAccount lifts a lockout after too many failed logins.
 	UnlockAccount(context.Context, *UnlockAccountRequest) (*UnlockAccountResponse, error)
+	// ResetPassword gives an account a new generated password, returned
+	// once, and ends all its sessions (county officers; a forgotten password).
+	ResetPassword(context.Context, *ResetPasswordRequest) (*ResetPasswordResponse, error)
 	// StartAssignment assigns a person a role at a grid node under a
 	// client-generated id.
 	StartAssignment(context.Context, *StartAssignmentRequest) (*StartAssignmentResponse, error)
@@ -236,11 +270,17 @@ func (UnimplementedPeopleServiceServer) GetPerson(context.Context, *GetPersonReq
 func (UnimplementedPeopleServiceServer) ListPersons(context.Context, *ListPersonsRequest) (*ListPersonsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListPersons not implemented")
 }
+func (UnimplementedPeopleServiceServer) UpdatePerson(context.Context, *UpdatePersonRequest) (*UpdatePersonResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UpdatePerson not implemented")
+}
 func (UnimplementedPeopleServiceServer) CreateAccount(context.Context, *CreateAccountRequest) (*CreateAccountResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CreateAccount not implemented")
 }
 func (UnimplementedPeopleServiceServer) UnlockAccount(context.Context, *UnlockAccountRequest) (*UnlockAccountResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method UnlockAccount not implemented")
+}
+func (UnimplementedPeopleServiceServer) ResetPassword(context.Context, *ResetPasswordRequest) (*ResetPasswordResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ResetPassword not implemented")
 }
 func (UnimplementedPeopleServiceServer) StartAssignment(context.Context, *StartAssignmentRequest) (*StartAssignmentResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method StartAssignment not implemented")
@@ -332,6 +372,24 @@ func _PeopleService_ListPersons_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeopleService_UpdatePerson_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePersonRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeopleServiceServer).UpdatePerson(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeopleService_UpdatePerson_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeopleServiceServer).UpdatePerson(ctx, req.(*UpdatePersonRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _PeopleService_CreateAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateAccountRequest)
 	if err := dec(in); err != nil {
@@ -364,6 +422,24 @@ func _PeopleService_UnlockAccount_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PeopleServiceServer).UnlockAccount(ctx, req.(*UnlockAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PeopleService_ResetPassword_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetPasswordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeopleServiceServer).ResetPassword(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeopleService_ResetPassword_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeopleServiceServer).ResetPassword(ctx, req.(*ResetPasswordRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -478,12 +554,20 @@ var PeopleService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _PeopleService_ListPersons_Handler,
 		},
 		{
+			MethodName: "UpdatePerson",
+			Handler:    _PeopleService_UpdatePerson_Handler,
+		},
+		{
 			MethodName: "CreateAccount",
 			Handler:    _PeopleService_CreateAccount_Handler,
 		},
 		{
 			MethodName: "UnlockAccount",
 			Handler:    _PeopleService_UnlockAccount_Handler,
+		},
+		{
+			MethodName: "ResetPassword",
+			Handler:    _PeopleService_ResetPassword_Handler,
 		},
 		{
 			MethodName: "StartAssignment",

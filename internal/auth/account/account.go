@@ -119,3 +119,11 @@ func SetPasswordHash(ctx context.Context, q database.Querier, id, hash string, c
 		password_changed_at = CASE WHEN $3 THEN now() ELSE password_changed_at END WHERE id = $1`, id, hash, changed)
 	return err
 }
+
+// RevokeSessions ends every live session of an account except keep (""
+// for none): a password change or reset logs the other devices out.
+func RevokeSessions(ctx context.Context, q database.Querier, accountID, keep, reason string) error {
+	_, err := q.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), revoke_reason = $3
+		WHERE account_id = $1 AND revoked_at IS NULL AND id::text <> $2`, accountID, keep, reason)
+	return err
+}

@@ -108,16 +108,24 @@ func AddMember(t testing.TB, pool *pgxpool.Pool, node people.Node, role scope.Ro
 	}
 	m := Member{Person: p, Assignment: a}
 	if username != "" {
-		m.Username, m.Password = username, "pw-"+username+"-0123456789"
-		h, err := Hasher.Hash(m.Password)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acct, _, err := account.Create(ctx, pool, account.Account{ID: uuid.NewString(), PersonID: p.ID, Username: username, PasswordHash: h}, "")
-		if err != nil {
-			t.Fatalf("creating account %s: %v", username, err)
-		}
-		m.AccountID = acct.ID
+		acct := AddAccount(t, pool, p, username)
+		m.AccountID, m.Username, m.Password = acct.AccountID, acct.Username, acct.Password
 	}
+	return m
+}
+
+// AddAccount gives p an account with a known password.
+func AddAccount(t testing.TB, pool *pgxpool.Pool, p people.Person, username string) Member {
+	t.Helper()
+	m := Member{Person: p, Username: username, Password: "pw-" + username + "-0123456789"}
+	h, err := Hasher.Hash(m.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, _, err := account.Create(context.Background(), pool, account.Account{ID: uuid.NewString(), PersonID: p.ID, Username: username, PasswordHash: h}, "")
+	if err != nil {
+		t.Fatalf("creating account %s: %v", username, err)
+	}
+	m.AccountID = acct.ID
 	return m
 }
