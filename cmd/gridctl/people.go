@@ -44,6 +44,7 @@ Commands through gridd (GRIDD_ADDR, ECOGRID_TOKEN):
   end-assignment   end an assignment now; prints the handover list
   transfer         end an assignment and start its successor
   unlock           lift a login lockout (county officers)
+  reset-password   give an account a new generated password and log it out everywhere
   history          a person's whole assignment history
   responsible      who was responsible for a grid node at a time
   whoami           the caller and their current grants`
@@ -62,6 +63,7 @@ func runUsers(ctx context.Context, args []string) error {
 		"end-assignment":  runUsersEnd,
 		"transfer":        runUsersTransfer,
 		"unlock":          runUsersUnlock,
+		"reset-password":  runUsersResetPassword,
 		"history":         runUsersHistory,
 		"responsible":     runUsersResponsible,
 		"whoami":          runUsersWhoAmI,
@@ -597,5 +599,27 @@ func runUsersWhoAmI(ctx context.Context, args []string) error {
 	for _, g := range resp.GetGrants() {
 		fmt.Printf("  %-20s %s\n", strings.ToLower(strings.TrimPrefix(g.GetRole().String(), "ROLE_")), g.GetNodeCode())
 	}
+	return nil
+}
+
+func runUsersResetPassword(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("gridctl users reset-password", flag.ContinueOnError)
+	var c usersConn
+	c.register(fs)
+	var user string
+	fs.StringVar(&user, "username", "", "login name (required)")
+	if err := flagenv.Parse(fs, args); err != nil {
+		return err
+	}
+	conn, ctx, err := c.dial(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	resp, err := ecogridv1.NewPeopleServiceClient(conn).ResetPassword(ctx, &ecogridv1.ResetPasswordRequest{Username: user})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("password   %s\n(shown once; all of the account's sessions have ended)\n", resp.GetGeneratedPassword())
 	return nil
 }
