@@ -28,8 +28,10 @@ func scanRecord(rows pgx.Rows, r *Record) error {
 		return err
 	}
 	r.RecordedAt = r.RecordedAt.UTC()
-	r.Responsible = r.Responsible[:0]
-	if err := json.Unmarshal(responsible, &r.Responsible); err != nil {
+	r.Responsible = nil
+	if string(responsible) == "[]" {
+		// the common case, without the decoder
+	} else if err := json.Unmarshal(responsible, &r.Responsible); err != nil {
 		r.Responsible = []Responsible{{Name: "(damaged)"}}
 	}
 	r.PrevHash, r.LeafHash = tlog.Hash{}, tlog.Hash{}
