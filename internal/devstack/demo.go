@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ecogrid/internal/auth"
@@ -19,7 +18,6 @@ import (
 	"ecogrid/internal/grid/demo"
 	"ecogrid/internal/ledger"
 	"ecogrid/internal/people"
-	"ecogrid/internal/scope"
 )
 
 // DevAdminUser is the administrator the dev stack creates.
@@ -105,21 +103,7 @@ func loadDemo(ctx context.Context, pool *pgxpool.Pool, adminPassword string, out
 	if err != nil {
 		return "", err
 	}
-	nodeID := ""
-	if n, err := (people.GridNodes{Q: pool}).NodeByCode(ctx, county); err == nil {
-		nodeID = n.ID
-	}
-	st := people.NewStore(pool, nil)
-	p, _, err := st.CreatePerson(ctx, people.SystemActor, people.Person{ID: uuid.NewString(), CountyCode: county, Name: "Dev Administrator"})
-	if err != nil {
-		return "", err
-	}
-	if _, _, err := st.CreateAccount(ctx, people.SystemActor, p, account.Account{ID: uuid.NewString(), PersonID: p.ID, Username: DevAdminUser, PasswordHash: hash}); err != nil {
-		return "", err
-	}
-	if _, _, err := st.StartAssignment(ctx, people.SystemActor, people.NewAssignment{
-		ID: uuid.NewString(), PersonID: p.ID, NodeID: nodeID, NodeCode: county, Role: scope.RoleAdmin, Tasks: []string{"system administration"},
-	}); err != nil {
+	if _, err := people.BootstrapAdmin(ctx, pool, county, "Dev Administrator", "", DevAdminUser, hash); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(out, "dev administrator %q created\n", DevAdminUser)
