@@ -95,8 +95,8 @@ func BenchmarkViolationToCase(b *testing.B) {
 		rate, seconds, counties int
 	}{
 		{100, 10, 1},
-		{1000, 5, 1},
-		{1000, 5, 10},
+		{1000, 3, 1},
+		{1000, 3, 10},
 	} {
 		b.Run(fmt.Sprintf("rate=%d/counties=%d", sc.rate, sc.counties), func(b *testing.B) {
 			for range b.N {
@@ -128,7 +128,7 @@ func BenchmarkCaseCreationSustained(b *testing.B) {
 		b.Run(fmt.Sprintf("counties=%d", counties), func(b *testing.B) {
 			for range b.N {
 				s := newStack(b)
-				const total = 5000
+				const total = 3000
 				villages := benchCounties(counties)
 				for i := range total {
 					s.file(violation(villages[i%len(villages)]))

@@ -114,7 +114,9 @@ func NewConsumer(js jetstream.JetStream, tracker *Tracker, cfg ConsumerConfig, l
 // durable consumer or its stream disappears (an operator recreated them)
 // it is created again.
 func (c *Consumer) Run(ctx context.Context) error {
-	work := make(chan jetstream.Msg)
+	// Buffered so that, when cased is behind, messages wait here and each
+	// worker takes a batch; when it is idle a message goes alone, at once.
+	work := make(chan jetstream.Msg, c.pullSize())
 	var wg sync.WaitGroup
 	for range c.cfg.Workers {
 		wg.Go(func() {
@@ -182,7 +184,7 @@ func (c *Consumer) consume(ctx context.Context, work chan<- jetstream.Msg) (lost
 		case work <- m:
 		case <-ctx.Done():
 		}
-	}, jetstream.PullMaxMessages(2*c.cfg.Workers+64), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	}, jetstream.PullMaxMessages(c.pullSize()), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
 			once.Do(func() { close(gone) })
 			return
@@ -202,6 +204,9 @@ func (c *Consumer) consume(ctx context.Context, work chan<- jetstream.Msg) (lost
 		return true, errors.New("the durable consumer was deleted")
 	}
 }
+
+// pullSize is how many messages are fetched ahead and buffered.
+func (c *Consumer) pullSize() int { return min(c.cfg.Workers*c.cfg.BatchSize, 2048) }
 
 // transient reports whether a failure may go away by itself (PostgreSQL
 // restarting or overloaded, a concurrent change): such messages are
