@@ -106,9 +106,12 @@ func benchDrafts(n int) []Draft {
 // interceptors → validation, location, INSERT) with the same INSERT sent
 // straight through pgx on the same pool.
 func BenchmarkSubmitReport(b *testing.B) {
+	// One database and one server for every run, so that no CREATE
+	// DATABASE (which forces a checkpoint) falls between them.
+	e := benchEnv(b, Config{})
+	cl := startServer(b, e.f)
 	for _, clients := range []int{8, 32, 128} {
 		b.Run(fmt.Sprintf("raw-insert/clients=%d", clients), func(b *testing.B) {
-			e := benchEnv(b, Config{})
 			drafts := benchDrafts(b.N)
 			ctx := context.Background()
 			concurrently(b, clients, "reports", func(i int) error {
@@ -119,8 +122,6 @@ func BenchmarkSubmitReport(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("grpc/clients=%d", clients), func(b *testing.B) {
-			e := benchEnv(b, Config{})
-			cl := startServer(b, e.f)
 			drafts := benchDrafts(b.N)
 			reqs := make([]*ecogridv1.SubmitReportRequest, b.N)
 			for i, d := range drafts {
@@ -281,6 +282,8 @@ func uploadGen(cl ecogridv1.FieldServiceClient, ctx context.Context, g *genPhoto
 func BenchmarkPhotoUpload(b *testing.B) {
 	const chunk, clients = 256 << 10, 32
 	head := testJPEG(b, 29.01, 106.05, time.Now(), 0)
+	e := benchEnv(b, Config{})
+	fieldClient := startServer(b, e.f)
 	run := func(b *testing.B, cl ecogridv1.FieldServiceClient, size int) {
 		photos := make([]*genPhoto, b.N)
 		for i := range photos {
@@ -311,8 +314,7 @@ func BenchmarkPhotoUpload(b *testing.B) {
 			run(b, ecogridv1.NewFieldServiceClient(conn), size)
 		})
 		b.Run(fmt.Sprintf("field-upload/MiB=%d", size>>20), func(b *testing.B) {
-			e := benchEnv(b, Config{})
-			run(b, startServer(b, e.f), size)
+			run(b, fieldClient, size)
 		})
 	}
 }
