@@ -186,3 +186,36 @@ func TestOpenFailsFastWithOneLine(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// The services' role reads and writes working tables but cannot rewrite the ledger.
+func TestAppRoleMayWorkButNotRewriteTheLedger(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET ROLE ecogrid_app`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), `RESET ROLE`) //nolint:errcheck
+	for _, q := range []string{
+		`SELECT count(*) FROM grid.nodes`,
+		`SELECT count(*) FROM field.reports`,
+		`SELECT count(*) FROM cases.cases`,
+		`SELECT count(*) FROM outbox.events`,
+		`SELECT count(*) FROM ledger.records`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Errorf("%s as ecogrid_app: %v", q, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `UPDATE ledger.records SET action = action`); err == nil {
+		t.Error("ecogrid_app may UPDATE ledger.records")
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM ledger.records`); err == nil {
+		t.Error("ecogrid_app may DELETE from ledger.records")
+	}
+}
