@@ -432,8 +432,18 @@ func parseGeometry(typ string, raw json.RawMessage, limits ParseLimits) (*geom.M
 	if len(msgs) > 0 {
 		return nil, total, msgs
 	}
+	if b := mp.Bounds(); b.Max(0)-b.Min(0) > MaxExtentDegrees || b.Max(1)-b.Min(1) > MaxExtentDegrees {
+		return nil, total, []string{fmt.Sprintf("the boundary spans %.1f° of longitude and %.1f° of latitude; a grid node is at most %g° across (is a coordinate wrong, or does it cross the antimeridian?)",
+			b.Max(0)-b.Min(0), b.Max(1)-b.Min(1), MaxExtentDegrees)}
+	}
 	return mp, total, nil
 }
+
+// MaxExtentDegrees bounds a node's bounding box: the largest Chinese county
+// (Ruoqiang, Xinjiang) spans about 6° × 4°, so anything wider is a wrong
+// coordinate; it also keeps PostGIS geography functions away from
+// antipodal edges, which they refuse.
+const MaxExtentDegrees = 20.0
 
 func sameNumber(a, b json.Number) bool {
 	x, err1 := strconv.ParseFloat(string(a), 64)
