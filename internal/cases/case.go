@@ -171,6 +171,9 @@ func Apply(c *Case, t Transition, actor Actor, in Input, rule DeadlineRule, now 
 		c.RectifiedAt = &now
 		details["photos"] = c.RectificationPhotos
 	case ActionVerify:
+		if actor.PersonID != "" && actor.PersonID == c.HandlerID {
+			return nil, structerr.NewFailedPrecondition("the handler cannot verify their own rectification; another inspector of the cell must check it on site")
+		}
 		c.VerifiedBy = actor.PersonID
 		c.VerifiedAt = &now
 	case ActionClose:

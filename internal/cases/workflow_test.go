@@ -209,6 +209,11 @@ func TestLifecycleAndExtensionLimit(t *testing.T) {
 	if len(c.RectificationPhotos) != 1 {
 		t.Fatalf("photos %v", c.RectificationPhotos)
 	}
+	handler := callerAs(scope.RoleInspector, testVillage)
+	handler.PersonID = c.HandlerID
+	if err := step(handler, ActionVerify, Input{}); structerr.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("handler verifying their own work: %v", err)
+	}
 	must(step(insp, ActionVerify, Input{}))
 	must(step(sup, ActionClose, Input{}))
 	if err := step(sup, ActionReopen, Input{}); structerr.Code(err) != codes.InvalidArgument {

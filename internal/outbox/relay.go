@@ -39,6 +39,10 @@ type RelayConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// AckTimeout is how long to wait for JetStream to acknowledge a batch (default 5s).
 	AckTimeout time.Duration
+	// Retention is how long sent events are kept before the relay deletes
+	// them (default 30 days; negative keeps them forever). It must exceed
+	// cased's reconciliation lookback, which reads sent violation events.
+	Retention time.Duration
 }
 
 func (c *RelayConfig) setDefaults() {
@@ -56,6 +60,9 @@ func (c *RelayConfig) setDefaults() {
 	}
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 5 * time.Second
+	}
+	if c.Retention == 0 {
+		c.Retention = 30 * 24 * time.Hour
 	}
 }
 
@@ -84,6 +91,7 @@ func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig, log *
 // returns nil when ctx is cancelled.
 func (r *Relay) Run(ctx context.Context) error {
 	go r.listen(ctx)
+	go r.prune(ctx)
 	backoff := r.cfg.MinBackoff
 	for {
 		n, err := r.RelayOnce(ctx)
@@ -154,6 +162,40 @@ func (r *Relay) listen(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// prune deletes sent events older than the retention every few minutes,
+// a bounded number at a time. Pending events are never deleted.
+func (r *Relay) prune(ctx context.Context) {
+	if r.cfg.Retention < 0 {
+		return
+	}
+	t := time.NewTicker(5*time.Minute + rand.N(time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := Prune(ctx, r.pool, r.cfg.Retention)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("outbox prune failed", "err", err)
+		} else if n > 0 {
+			r.log.Info("outbox pruned", "deleted", n)
+		}
+	}
+}
+
+// Prune deletes events sent more than olderThan ago, at most 10,000 per
+// call, and returns how many it deleted.
+func Prune(ctx context.Context, pool *pgxpool.Pool, olderThan time.Duration) (int64, error) {
+	tag, err := pool.Exec(ctx, `
+		DELETE FROM outbox.events WHERE seq IN (
+			SELECT seq FROM outbox.events
+			WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => $1)
+			ORDER BY seq LIMIT 10000)`, olderThan.Seconds())
+	return tag.RowsAffected(), err
 }
 
 // RelayOnce publishes one batch of every county with pending rows that no

@@ -283,3 +283,24 @@ func TestRelayRepublishAfterCrashIsDeduplicated(t *testing.T) {
 		t.Fatalf("stream holds %d messages, want 3 (republish not deduplicated)", got)
 	}
 }
+
+func TestPruneDeletesOnlyOldSentEvents(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	ids := enqueue(t, pool, "130123", 3)
+	if _, err := pool.Exec(ctx, `UPDATE outbox.events SET sent_at = now() - interval '40 days' WHERE event_id = $1`, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE outbox.events SET sent_at = now() - interval '1 day' WHERE event_id = $1`, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	n, err := outbox.Prune(ctx, pool, 30*24*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want 1", n, err)
+	}
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox.events`).Scan(&left); err != nil || left != 2 {
+		t.Fatalf("%d events left (%v), want 2", left, err)
+	}
+}
