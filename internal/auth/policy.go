@@ -88,11 +88,12 @@ var Policy = map[string]Rule{
 	ecogridv1.PeopleService_ListAssignmentHistory_FullMethodName: everyone,
 	ecogridv1.PeopleService_ListResponsible_FullMethodName:       everyone,
 
-	// FieldService: everyone in the field reports and reads in their scope;
-	// the service scopes every object.
-	ecogridv1.FieldService_StartPatrol_FullMethodName:         patrollers,
-	ecogridv1.FieldService_AppendTrackPoints_FullMethodName:   patrollers,
-	ecogridv1.FieldService_EndPatrol_FullMethodName:           patrollers,
+	// FieldService: everyone in the field patrols, reports and reads in
+	// their scope (county officers patrol on inspection tours too); the
+	// service scopes every object.
+	ecogridv1.FieldService_StartPatrol_FullMethodName:         everyone,
+	ecogridv1.FieldService_AppendTrackPoints_FullMethodName:   everyone,
+	ecogridv1.FieldService_EndPatrol_FullMethodName:           everyone,
 	ecogridv1.FieldService_GetPatrol_FullMethodName:           everyone,
 	ecogridv1.FieldService_GetPatrolCompliance_FullMethodName: managers,
 	ecogridv1.FieldService_SubmitReport_FullMethodName:        everyone,
@@ -104,10 +105,10 @@ var Policy = map[string]Rule{
 	ecogridv1.FieldService_UploadPhoto_FullMethodName:         everyone,
 	ecogridv1.FieldService_GetUploadStatus_FullMethodName:     everyone,
 	ecogridv1.FieldService_DownloadPhoto_FullMethodName:       everyone,
-	ecogridv1.FieldService_ExportReports_FullMethodName:       managers,
+	ecogridv1.FieldService_ExportReports_FullMethodName:       everyone,
 
-	// GridService: everyone reads the grid in their scope; the county
-	// office draws it.
+	// GridService: everyone reads (and exports, e.g. for offline maps) the
+	// grid in their scope; the county office draws it.
 	ecogridv1.GridService_CreateNode_FullMethodName:       county,
 	ecogridv1.GridService_UpdateNode_FullMethodName:       county,
 	ecogridv1.GridService_ImportGeoJSON_FullMethodName:    county,
@@ -117,7 +118,7 @@ var Policy = map[string]Rule{
 	ecogridv1.GridService_ListSubtree_FullMethodName:      everyone,
 	ecogridv1.GridService_ListNodeVersions_FullMethodName: everyone,
 	ecogridv1.GridService_LocatePoint_FullMethodName:      everyone,
-	ecogridv1.GridService_ExportGeoJSON_FullMethodName:    managers,
+	ecogridv1.GridService_ExportGeoJSON_FullMethodName:    everyone,
 
 	// CaseService: the coarse gate is the union of the roles of the
 	// workflow's transitions (internal/cases.Workflow), which the service

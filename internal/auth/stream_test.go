@@ -14,23 +14,23 @@ import (
 	"ecogrid/internal/scope"
 )
 
-// exportProbe is a FieldService whose ExportReports streams back the id
+// exportProbe is an AccountabilityService whose Export streams back the id
 // and roles of the caller the stream interceptor put in the context: it
-// tests the stream path of the interceptors, not the field context.
+// tests the stream path of the interceptors, not the ledger context.
 type exportProbe struct {
-	ecogridv1.UnimplementedFieldServiceServer
+	ecogridv1.UnimplementedAccountabilityServiceServer
 }
 
-func (exportProbe) ExportReports(_ *ecogridv1.ExportReportsRequest, ss grpc.ServerStreamingServer[ecogridv1.ExportReportsResponse]) error {
+func (exportProbe) Export(_ *ecogridv1.ExportRequest, ss grpc.ServerStreamingServer[ecogridv1.ExportResponse]) error {
 	c, ok := scope.FromContext(ss.Context())
 	if !ok {
 		return status.Error(codes.Internal, "no caller in the stream context")
 	}
-	if err := ss.Send(&ecogridv1.ExportReportsResponse{Data: []byte(c.PersonID)}); err != nil {
+	if err := ss.Send(&ecogridv1.ExportResponse{Chunk: []byte(c.PersonID)}); err != nil {
 		return err
 	}
 	for _, g := range c.Grants {
-		if err := ss.Send(&ecogridv1.ExportReportsResponse{Data: []byte(g.Role)}); err != nil {
+		if err := ss.Send(&ecogridv1.ExportResponse{Chunk: []byte(g.Role)}); err != nil {
 			return err
 		}
 	}
@@ -38,10 +38,10 @@ func (exportProbe) ExportReports(_ *ecogridv1.ExportReportsRequest, ss grpc.Serv
 }
 
 func TestStreamInterceptor(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits, func(s *grpc.Server) { ecogridv1.RegisterFieldServiceServer(s, exportProbe{}) })
-	field := ecogridv1.NewFieldServiceClient(h.conn)
+	h := newHarness(t, account.DefaultLimits, func(s *grpc.Server) { ecogridv1.RegisterAccountabilityServiceServer(s, exportProbe{}) })
+	audit := ecogridv1.NewAccountabilityServiceClient(h.conn)
 	read := func(ctx context.Context) ([]string, error) {
-		st, err := field.ExportReports(ctx, &ecogridv1.ExportReportsRequest{})
+		st, err := audit.Export(ctx, &ecogridv1.ExportRequest{})
 		if err != nil {
 			return nil, err
 		}
@@ -54,16 +54,16 @@ func TestStreamInterceptor(t *testing.T) {
 			if err != nil {
 				return out, err
 			}
-			out = append(out, string(m.GetData()))
+			out = append(out, string(m.GetChunk()))
 		}
 	}
-	sup := h.callers[scope.RoleTownshipSupervisor]
-	got, err := read(h.session(t, sup))
-	if err != nil || len(got) != 2 || got[0] != sup.Person.ID || got[1] != string(scope.RoleTownshipSupervisor) {
-		t.Fatalf("stream as supervisor = %v, %v; want the caller's id and role", got, err)
+	off := h.callers[scope.RoleCountyOfficer]
+	got, err := read(h.session(t, off))
+	if err != nil || len(got) != 2 || got[0] != off.Person.ID || got[1] != string(scope.RoleCountyOfficer) {
+		t.Fatalf("stream as county officer = %v, %v; want the caller's id and role", got, err)
 	}
-	if _, err := read(h.session(t, h.callers[scope.RoleInspector])); status.Code(err) != codes.PermissionDenied {
-		t.Fatalf("stream as inspector = %v; want PermissionDenied (exports are for managers)", err)
+	if _, err := read(h.session(t, h.callers[scope.RoleTownshipSupervisor])); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("stream as supervisor = %v; want PermissionDenied (the ledger is the county office's)", err)
 	}
 	if _, err := read(context.Background()); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("stream without token = %v; want Unauthenticated", err)
