@@ -428,9 +428,13 @@ func (ix *Index) Node(id uuid.UUID) (Ref, bool) {
 func (ix *Index) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
+		started := time.Now()
 		err := ix.listen(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if time.Since(started) > time.Minute {
+			backoff = 100 * time.Millisecond // it was working: a fresh failure
 		}
 		ix.log.Warn("grid index listener failed, retrying", slog.Any("error", err), slog.Duration("backoff", backoff))
 		select {

@@ -229,6 +229,13 @@ func TestReplicasSeeChanges(t *testing.T) {
 	if loc, ok := replicas[1].Locate(probe[1], probe[0]); !ok || loc.Cell.Name != "新名村" || loc.Path[2].Name != "新名村" {
 		t.Fatalf("locate after rename: %+v", loc)
 	}
+	// The listeners' connections are cut (a database restart, a proxy
+	// timeout): the replicas reconnect and catch up.
+	tag, err := s.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`)
+	if err != nil || tag.RowsAffected() != 2 {
+		t.Fatalf("terminating listeners: %v rows, %v", tag.RowsAffected(), err)
+	}
 	// Renaming a township rebuilds the paths of its villages.
 	nodes[find(nodes, "130123001")].Name = "新城镇"
 	if _, err := s.ImportGeoJSON(ctx, bytes.NewReader(demo.FeatureCollection(nodes)), ImportOptions{}); err != nil {
