@@ -69,6 +69,13 @@ type Config struct {
 	SupervisorWorkers int
 	Seed              uint64
 
+	// OnWorkloadStart and OnWorkloadEnd, when set, are called when the
+	// workload begins (after setup and logins) and when it has ended,
+	// before the reconciliation: the fault injector starts hurting the
+	// stack at the first and must have healed it when the second returns.
+	OnWorkloadStart func()
+	OnWorkloadEnd   func()
+
 	// Progress, when set, receives a line now and then during the run.
 	Progress io.Writer
 	Log      *slog.Logger
@@ -271,8 +278,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Setup and logins are not part of the workload figures.
 	s.m = newMetrics()
 	t2 := time.Now()
+	if cfg.OnWorkloadStart != nil {
+		cfg.OnWorkloadStart()
+	}
 	s.runWorkload(ctx)
 	res.RunSeconds = time.Since(t2).Seconds()
+	if cfg.OnWorkloadEnd != nil {
+		cfg.OnWorkloadEnd()
+	}
 	res.RPCs = s.m.snapshot()
 	for _, r := range res.RPCs {
 		res.Calls += r.OK

@@ -33,6 +33,8 @@ type photoFile struct {
 	data     []byte
 	sha      string
 	uploadID string
+	tried    bool // an upload was started: resume it, never begin again
+	uploaded bool // the server said complete
 }
 
 var (
@@ -133,10 +135,12 @@ var errIncomplete = status.Error(codes.Unavailable, "upload stream ended before 
 // its signal would; every later attempt asks GetUploadStatus where to
 // resume and sends only the rest.
 func (s *Sim) upload(ctx context.Context, sess *session, p *photoFile, reportID string, drop bool) error {
-	first := true
+	if p.uploaded {
+		return nil
+	}
 	err := s.do(ctx, sess, "FieldService/UploadPhoto", func(ctx context.Context) error {
 		from := int64(0)
-		if !first {
+		if p.tried {
 			st, err := s.field.GetUploadStatus(ctx, &ecogridv1.GetUploadStatusRequest{UploadId: p.uploadID})
 			switch {
 			case status.Code(err) == codes.NotFound:
@@ -149,8 +153,8 @@ func (s *Sim) upload(ctx context.Context, sess *session, p *photoFile, reportID 
 				s.work.UploadsResumed.Add(1)
 			}
 		}
-		cut := first && drop
-		first = false
+		cut := !p.tried && drop
+		p.tried = true
 		sctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		stream, err := s.field.UploadPhoto(sctx)
@@ -191,6 +195,7 @@ func (s *Sim) upload(ctx context.Context, sess *session, p *photoFile, reportID 
 	if err != nil {
 		return err
 	}
+	p.uploaded = true
 	s.acks.photo(p.sha, ackPhoto{size: int64(len(p.data)), by: sess})
 	s.work.Photos.Add(1)
 	return nil

@@ -1,0 +1,215 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"ecogrid/internal/fieldsim"
+)
+
+// Scenario durations and sizes come from the environment, so that
+// scripts/faults.sh can run the full version (5 minutes, 500 inspectors,
+// a kill every 30 s, NATS down for 60 s) or a short one.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	if v := os.Getenv(name); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", name, v, err)
+		}
+		return d
+	}
+	return def
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", name, v, err)
+		}
+		return n
+	}
+	return def
+}
+
+// scenario is one kind of fault, injected from the moment the workload
+// starts until stop is closed; it must leave the stack healthy.
+type scenario struct {
+	name   string
+	inject func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) (faults int)
+}
+
+// every runs f every period until stop.
+func every(stop <-chan struct{}, period time.Duration, f func()) int {
+	n := 0
+	for {
+		select {
+		case <-stop:
+			return n
+		case <-time.After(period):
+			f()
+			n++
+		}
+	}
+}
+
+// TestFaults brings up a private stack and, for each scenario, runs
+// fieldsim while injecting the fault, then requires every reconciliation
+// to be exact: nothing acknowledged lost, nothing duplicated, one case
+// per violation, every case step recorded once, the ledger verifying.
+func TestFaults(t *testing.T) {
+	duration := envDuration(t, "FAULTS_DURATION", 5*time.Minute)
+	inspectors := envInt(t, "FAULTS_INSPECTORS", 500)
+	killEvery := envDuration(t, "FAULTS_KILL_EVERY", 30*time.Second)
+	natsOutage := envDuration(t, "FAULTS_NATS_OUTAGE", 60*time.Second)
+	pgEvery := envDuration(t, "FAULTS_PG_EVERY", 60*time.Second)
+	only := os.Getenv("FAULTS_SCENARIOS")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := Build(ctx, root, bin); err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv("FAULTS_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	s, err := Start(ctx, dir, bin, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+
+	scenarios := []scenario{
+		{"gridd-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+			return every(stop, killEvery, func() {
+				if err := s.Gridd.Restart(ctx); err != nil {
+					t.Errorf("restarting gridd: %v", err)
+				}
+			})
+		}},
+		{"cased-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+			return every(stop, killEvery, func() {
+				if err := s.Cased.Restart(ctx); err != nil {
+					t.Errorf("restarting cased: %v", err)
+				}
+			})
+		}},
+		{"nats-outage", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+			// One outage of natsOutage, starting a quarter into the run.
+			select {
+			case <-stop:
+				return 0
+			case <-time.After(duration / 4):
+			}
+			s.StopNATS()
+			fmt.Fprintf(os.Stderr, "faults: NATS stopped for %s\n", natsOutage)
+			time.Sleep(natsOutage) // even past the workload's end: the pipeline must catch up afterwards
+			if err := s.StartNATS(); err != nil {
+				t.Errorf("restarting NATS: %v", err)
+			}
+			fmt.Fprintln(os.Stderr, "faults: NATS back")
+			return 1
+		}},
+		{"postgres-immediate", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+			return every(stop, pgEvery, func() {
+				start := time.Now()
+				if err := s.CrashPostgres(ctx); err != nil {
+					t.Errorf("crashing PostgreSQL: %v", err)
+				}
+				fmt.Fprintf(os.Stderr, "faults: PostgreSQL immediate shutdown and restart took %s\n", time.Since(start).Round(time.Millisecond))
+			})
+		}},
+	}
+
+	var summary []string
+	for _, sc := range scenarios {
+		if only != "" && !strings.Contains(","+only+",", ","+sc.name+",") {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var injected int
+			cfg := fieldsim.DefaultConfig()
+			cfg.GriddAddr, cfg.CasedAddr, cfg.DatabaseURL = s.GriddAddr, s.CasedAddr, s.DatabaseURL
+			cfg.AdminUser, cfg.AdminPassword = s.AdminUser, s.AdminPassword
+			cfg.Name = "faults"
+			cfg.Inspectors, cfg.Duration = inspectors, duration
+			cfg.DrainTimeout = 3*time.Minute + natsOutage
+			cfg.Progress = os.Stderr
+			cfg.OnWorkloadStart = func() {
+				wg.Go(func() { injected = sc.inject(ctx, t, s, stop) })
+			}
+			cfg.OnWorkloadEnd = func() {
+				close(stop)
+				wg.Wait()
+				// Whatever was hurt must serve again before the reconciliation.
+				if err := s.StartNATS(); err != nil {
+					t.Errorf("NATS: %v", err)
+				}
+				for _, p := range []*Proc{s.Gridd, s.Cased} {
+					if err := p.Healthy(ctx); err != nil {
+						t.Errorf("%s: %v", p.Name, err)
+					}
+				}
+			}
+			res, err := fieldsim.Run(ctx, cfg)
+			if res != nil {
+				res.WriteSummary(os.Stdout)
+			}
+			if err != nil {
+				t.Fatalf("fieldsim: %v", err)
+			}
+			rc := res.Reconciliation
+			chains := "ledger verified"
+			for _, l := range rc.Ledger {
+				if !l.OK {
+					chains = "LEDGER FAILED " + l.Message
+				}
+			}
+			line := fmt.Sprintf("%-20s faults %3d | reports acknowledged %6d stored %6d missing %d duplicated %d | photos %5d/%5d hash ok | cases %5d/%5d violations, %d extra | steps %5d/%5d | %s (%d records) | gridd exits %d, cased exits %d",
+				sc.name, injected, rc.ReportsAcknowledged, rc.ReportsStored, rc.ReportsMissing, rc.ReportsDuplicated,
+				rc.PhotosHashMatching, rc.PhotosAcknowledged, rc.ViolationsWithOneCase, rc.Violations, rc.CasesForNonViolations,
+				rc.CaseStepsRecorded, rc.CaseStepsAcknowledged, chains, ledgerRecords(rc), len(s.Gridd.Exits()), len(s.Cased.Exits()))
+			summary = append(summary, line)
+			if !res.Exact() {
+				t.Errorf("not exact under %s:\n%s", sc.name, strings.Join(rc.Problems, "\n"))
+			}
+			if injected == 0 {
+				t.Errorf("no fault was injected: the run (%s) is shorter than the fault period", duration)
+			}
+		})
+	}
+	fmt.Println("\nfault scenarios:")
+	for _, l := range summary {
+		fmt.Println("  " + l)
+	}
+	for _, p := range []*Proc{s.Gridd, s.Cased} {
+		for _, e := range p.Exits() {
+			fmt.Printf("  %s exited by itself at %s (restarted); log %s\n", p.Name, e, filepath.Base(p.Log))
+		}
+	}
+}
+
+func ledgerRecords(rc fieldsim.Reconciliation) int64 {
+	var n int64
+	for _, l := range rc.Ledger {
+		n += l.Records
+	}
+	return n
+}

@@ -1,0 +1,447 @@
+// Package faults runs the whole ecogrid stack on this machine in a form
+// that can be hurt: a private PostgreSQL cluster that can be shut down
+// with -m immediate (a crash, as far as the data is concerned), NATS
+// with JetStream that can be stopped for a minute, and gridd and cased as
+// subprocesses of their built binaries that can be SIGKILLed and
+// restarted. The fault scenarios (faults_test.go, build tag "faults",
+// run by scripts/faults.sh) drive fieldsim through it and require every
+// reconciliation to stay exact.
+package faults
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"ecogrid/internal/auth"
+	"ecogrid/internal/database"
+	"ecogrid/internal/devstack"
+	"ecogrid/internal/grid"
+	"ecogrid/internal/grid/demo"
+	"ecogrid/internal/ledger"
+	"ecogrid/internal/messaging"
+)
+
+// Stack is a running ecogrid that faults can be injected into.
+type Stack struct {
+	Dir           string
+	DatabaseURL   string
+	NATSURL       string
+	GriddAddr     string
+	CasedAddr     string
+	County        string
+	AdminUser     string
+	AdminPassword string
+	PhotoDir      string
+
+	Gridd, Cased *Proc
+
+	pg        *devstack.Postgres
+	natsMu    sync.Mutex
+	nats      *natsserver.Server
+	natsPort  int
+	natsStore string
+	out       io.Writer
+}
+
+// Build compiles gridd, cased and gridctl from the module at root into dir.
+func Build(ctx context.Context, root, dir string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator), "./cmd/gridd", "./cmd/cased", "./cmd/gridctl")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// ModuleRoot is the folder holding go.mod, found from the working folder up.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working folder")
+		}
+		dir = parent
+	}
+}
+
+// FreePort asks the kernel for an unused loopback port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start brings the stack up in dir using the binaries in binDir:
+// PostgreSQL, NATS, migrations, the demo county, an administrator, keys,
+// then gridd and cased. out receives progress lines.
+func Start(ctx context.Context, dir, binDir string, out io.Writer) (*Stack, error) {
+	s := &Stack{Dir: dir, County: demo.DemoCountyCode, AdminUser: "faults-admin", AdminPassword: "faults-Admin-2026!", out: out,
+		PhotoDir: filepath.Join(dir, "photos"), natsStore: filepath.Join(dir, "nats")}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Stop()
+		}
+	}()
+	bin, _, err := devstack.FindPostgres()
+	if err != nil {
+		return nil, err
+	}
+	ports := make([]int, 6)
+	for i := range ports {
+		if ports[i], err = FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	s.pg = &devstack.Postgres{BinDir: bin, DataDir: filepath.Join(dir, "pg"), Port: ports[0]}
+	if err := s.pg.Start(ctx); err != nil {
+		return nil, err
+	}
+	s.DatabaseURL = s.pg.URL("ecogrid")
+	s.natsPort = ports[1]
+	if err := s.StartNATS(); err != nil {
+		return nil, err
+	}
+	s.NATSURL = fmt.Sprintf("nats://127.0.0.1:%d", s.natsPort)
+	fmt.Fprintf(out, "faults: PostgreSQL on %d, NATS on %d, data in %s\n", ports[0], ports[1], dir)
+
+	if err := s.prepareDatabase(ctx, binDir); err != nil {
+		return nil, err
+	}
+	authKey, authPub, ledgerKey, err := s.writeKeys()
+	if err != nil {
+		return nil, err
+	}
+	s.GriddAddr = fmt.Sprintf("127.0.0.1:%d", ports[2])
+	s.CasedAddr = fmt.Sprintf("127.0.0.1:%d", ports[4])
+	common := []string{"DATABASE_URL=" + s.DatabaseURL, "NATS_URL=" + s.NATSURL, "ECOGRID_LOG_LEVEL=warn"}
+	s.Gridd = &Proc{Name: "gridd", Bin: filepath.Join(binDir, "gridd"), Addr: s.GriddAddr, Log: filepath.Join(dir, "gridd.log"),
+		Env: append(common, "GRIDD_GRPC_ADDR="+s.GriddAddr, fmt.Sprintf("GRIDD_METRICS_ADDR=127.0.0.1:%d", ports[3]),
+			auth.EnvKeyFile+"="+authKey, ledger.EnvKeyFile+"="+ledgerKey, "ECOGRID_PHOTO_DIR="+s.PhotoDir,
+			"ECOGRID_WITNESS_DIR="+filepath.Join(dir, "witness"))}
+	s.Cased = &Proc{Name: "cased", Bin: filepath.Join(binDir, "cased"), Addr: s.CasedAddr, Log: filepath.Join(dir, "cased.log"),
+		Env: append(common, "CASED_GRPC_ADDR="+s.CasedAddr, fmt.Sprintf("CASED_METRICS_ADDR=127.0.0.1:%d", ports[5]),
+			auth.EnvPublicKeys+"="+authPub)}
+	if err := s.Gridd.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.Cased.Start(ctx); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "faults: gridd on %s (pid %d), cased on %s (pid %d)\n", s.GriddAddr, s.Gridd.Pid(), s.CasedAddr, s.Cased.Pid())
+	ok = true
+	return s, nil
+}
+
+// prepareDatabase migrates, imports the demo county and bootstraps the
+// administrator with the gridctl binary, as an operator would.
+func (s *Stack) prepareDatabase(ctx context.Context, binDir string) error {
+	pool, err := database.Open(ctx, database.Config{URL: s.DatabaseURL, ApplicationName: "faults"})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := database.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	var nodes int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM grid.nodes`).Scan(&nodes); err != nil {
+		return err
+	}
+	if nodes == 0 {
+		if _, err := grid.NewStore(pool, grid.Config{}).ImportGeoJSON(ctx, bytes.NewReader(demo.County()), grid.ImportOptions{}); err != nil {
+			return fmt.Errorf("importing the demo county: %w", err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "gridctl"), "users", "bootstrap-admin", "-county", s.County,
+		"-username", s.AdminUser, "-password-stdin")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+s.DatabaseURL)
+	cmd.Stdin = strings.NewReader(s.AdminPassword + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil && !strings.Contains(string(out), "already exists") {
+		return fmt.Errorf("gridctl users bootstrap-admin: %v\n%s", err, out)
+	}
+	return nil
+}
+
+func (s *Stack) writeKeys() (authKey, authPub, ledgerKey string, err error) {
+	authKey, authPub, ledgerKey = filepath.Join(s.Dir, "auth.pem"), filepath.Join(s.Dir, "auth.pub"), filepath.Join(s.Dir, "ledger.key")
+	if _, err := os.Stat(authKey); err == nil {
+		return authKey, authPub, ledgerKey, nil
+	}
+	pemKey, err := auth.GenerateKeyPEM()
+	if err != nil {
+		return "", "", "", err
+	}
+	keys, err := auth.LoadKeys(auth.KeyConfig{PrivateKeyPEM: string(pemKey)})
+	if err != nil {
+		return "", "", "", err
+	}
+	pub, err := keys.PublicKeyPEM()
+	if err != nil {
+		return "", "", "", err
+	}
+	skey, _, err := ledger.NewKeyPair(ledger.DefaultKeyName)
+	if err != nil {
+		return "", "", "", err
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{authKey, pemKey}, {authPub, pub}, {ledgerKey, []byte(skey)}} {
+		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
+			return "", "", "", err
+		}
+	}
+	return authKey, authPub, ledgerKey, nil
+}
+
+// StartNATS (re)starts the embedded NATS server on the stack's port with
+// its JetStream storage kept.
+func (s *Stack) StartNATS() error {
+	s.natsMu.Lock()
+	defer s.natsMu.Unlock()
+	if s.nats != nil {
+		return nil
+	}
+	ns, err := messaging.StartEmbedded(messaging.EmbeddedConfig{Port: s.natsPort, StoreDir: s.natsStore})
+	if err != nil {
+		return err
+	}
+	s.nats = ns
+	return nil
+}
+
+// StopNATS shuts NATS down; clients see their connection drop.
+func (s *Stack) StopNATS() {
+	s.natsMu.Lock()
+	defer s.natsMu.Unlock()
+	if s.nats != nil {
+		s.nats.Shutdown()
+		s.nats.WaitForShutdown()
+		s.nats = nil
+	}
+}
+
+// CrashPostgres stops PostgreSQL with an immediate shutdown (no
+// checkpoint: the restart replays the WAL, as after a power cut) and
+// starts it again.
+func (s *Stack) CrashPostgres(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.pg.BinDir, "pg_ctl"), "-D", s.pg.DataDir, "-m", "immediate", "-w", "stop")
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return err
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	}
+	cmd.Dir = s.pg.DataDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl -m immediate stop: %v: %s", err, out)
+	}
+	return s.pg.Start(ctx)
+}
+
+// Stop takes everything down; safe to call on a half-started stack.
+func (s *Stack) Stop() {
+	for _, p := range []*Proc{s.Cased, s.Gridd} {
+		if p != nil {
+			p.Stop()
+		}
+	}
+	s.StopNATS()
+	if s.pg != nil {
+		if err := s.pg.Stop(); err != nil {
+			fmt.Fprintf(s.out, "faults: stopping PostgreSQL: %v\n", err)
+		}
+	}
+}
+
+// Proc is a server subprocess that can be killed and restarted. When it
+// exits on its own it is restarted after a second, as systemd's
+// Restart=always or a Kubernetes pod would, and counted in Exits.
+type Proc struct {
+	Name, Bin, Addr, Log string
+	Env                  []string
+
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	done  chan struct{}
+	exits []string
+	ctx   context.Context
+}
+
+// Exits lists the times the process exited without being told to.
+func (p *Proc) Exits() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.exits...)
+}
+
+// Start runs the binary and waits until its health check answers SERVING.
+func (p *Proc) Start(ctx context.Context) error {
+	done, err := p.spawn(ctx)
+	if err != nil {
+		return err
+	}
+	return p.waitHealthy(ctx, done)
+}
+
+func (p *Proc) spawn(ctx context.Context) (chan struct{}, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ctx = ctx
+	f, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(p.Bin)
+	cmd.Env = append(os.Environ(), p.Env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	// Its own process group, so a Ctrl-C on the test reaches it only
+	// through Stop.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", p.Name, err)
+	}
+	done := make(chan struct{})
+	p.cmd, p.done = cmd, done
+	go func() {
+		err := cmd.Wait()
+		f.Close()
+		close(done)
+		p.mu.Lock()
+		unexpected := p.cmd == cmd
+		if unexpected {
+			p.cmd, p.done = nil, nil
+			p.exits = append(p.exits, fmt.Sprintf("%s %v", time.Now().Format("15:04:05"), err))
+		}
+		ctx := p.ctx
+		p.mu.Unlock()
+		if unexpected && ctx.Err() == nil {
+			time.Sleep(time.Second)
+			if _, err := p.spawn(ctx); err != nil {
+				p.mu.Lock()
+				p.exits = append(p.exits, "restart failed: "+err.Error())
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return done, nil
+}
+
+func (p *Proc) waitHealthy(ctx context.Context, done chan struct{}) error {
+	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	hc := healthpb.NewHealthClient(conn)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited during start; see %s", p.Name, p.Log)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not healthy after 90s; see %s", p.Name, p.Log)
+		}
+	}
+}
+
+// Pid is the running process's id, 0 when none.
+func (p *Proc) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// take detaches the running process so its exit is not taken for a crash.
+func (p *Proc) take() (*exec.Cmd, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cmd, done := p.cmd, p.done
+	p.cmd, p.done = nil, nil
+	return cmd, done
+}
+
+// Kill sends SIGKILL (no graceful shutdown, no deferred cleanup) and
+// waits for the process to be gone.
+func (p *Proc) Kill() {
+	cmd, done := p.take()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+}
+
+// Stop sends SIGTERM and waits; SIGKILL after 30 s.
+func (p *Proc) Stop() {
+	cmd, done := p.take()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	}
+}
+
+// Restart kills the process with SIGKILL and starts it again.
+func (p *Proc) Restart(ctx context.Context) error {
+	p.Kill()
+	return p.Start(ctx)
+}
+
+// Healthy waits until the process (perhaps being restarted after a crash)
+// answers its health check.
+func (p *Proc) Healthy(ctx context.Context) error {
+	return p.waitHealthy(ctx, make(chan struct{}))
+}
