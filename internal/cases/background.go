@@ -134,6 +134,9 @@ func (t *Tracker) Reconcile(ctx context.Context, cfg ReconcileConfig) (int, erro
 		var ev eventsv1.ViolationReported
 		if err := proto.Unmarshal(p.payload, &ev); err != nil {
 			t.log.Error("outbox violation row cannot be decoded", "event_id", p.eventID, "err", err)
+			if err := t.markUnusable(ctx, p.eventID, p.subject); err != nil {
+				return n, err
+			}
 			continue
 		}
 		ev.EventId = p.eventID
@@ -141,6 +144,9 @@ func (t *Tracker) Reconcile(ctx context.Context, cfg ReconcileConfig) (int, erro
 		var poison *PoisonError
 		if errors.As(err, &poison) {
 			t.log.Error("outbox violation row is unusable", "event_id", p.eventID, "reason", poison.Reason)
+			if err := t.markUnusable(ctx, p.eventID, p.subject); err != nil {
+				return n, err
+			}
 			continue
 		}
 		if err != nil {
@@ -154,6 +160,15 @@ func (t *Tracker) Reconcile(ctx context.Context, cfg ReconcileConfig) (int, erro
 		}
 	}
 	return n, nil
+}
+
+// markUnusable records in the inbox that an event can never become a case,
+// so that the reconciler reports it once instead of every round; the
+// report stays in the field service for an operator to look at.
+func (t *Tracker) markUnusable(ctx context.Context, eventID, subject string) error {
+	_, err := t.pool.Exec(ctx, `INSERT INTO cases.inbox (event_id, subject, source) VALUES ($1, $2, 'unusable')
+		ON CONFLICT (event_id) DO NOTHING`, eventID, subject)
+	return err
 }
 
 // BackgroundConfig sets how often the periodic jobs run.

@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
+	"ecogrid/internal/database"
 	"ecogrid/internal/messaging"
+	"ecogrid/internal/outbox"
 	"ecogrid/internal/structerr"
 )
 
@@ -281,6 +284,13 @@ func TestReconcilerOpensCasesNATSNeverDelivered(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	fileN(s, 4) // never relayed: NATS lost them, or the relay is stuck
+	bad := violation(testVillage)
+	bad.CountyCode, bad.TownshipCode, bad.VillageCode = "13012", "130123101", "" // unusable
+	if err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		return outbox.Enqueue(ctx, tx, "130123", messaging.ViolationSubject("130123"), outbox.EventViolationReported, uuid.MustParse(bad.EventId), bad)
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := s.tracker.Reconcile(ctx, ReconcileConfig{Grace: time.Hour}); err != nil || n != 0 {
 		t.Fatalf("reconciled %d (%v) inside the grace period", n, err)
 	}
@@ -290,6 +300,9 @@ func TestReconcilerOpensCasesNATSNeverDelivered(t *testing.T) {
 	}
 	if n, err := s.tracker.Reconcile(ctx, ReconcileConfig{}); err != nil || n != 0 {
 		t.Fatalf("second reconciliation opened %d (%v)", n, err)
+	}
+	if n := s.count(`SELECT count(*) FROM cases.inbox WHERE source = 'unusable' AND event_id = $1`, bad.EventId); n != 1 {
+		t.Fatal("unusable violation not set aside")
 	}
 	// When the messages finally arrive they change nothing.
 	s.startConsumer(ConsumerConfig{})
@@ -301,8 +314,13 @@ func TestReconcilerOpensCasesNATSNeverDelivered(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
-	s.assertExactlyOnce(4)
+	s.waitConsumerIdle("cased-violations", 20*time.Second)
+	if n := s.count(`SELECT count(*) FROM cases.cases`); n != 4 {
+		t.Fatalf("%d cases for 4 usable violations", n)
+	}
+	if n := s.count(`SELECT count(*) FROM ledger.records WHERE action = 'case.opened'`); n != 4 {
+		t.Fatalf("%d opening records for 4 usable violations", n)
+	}
 	if n := s.count(`SELECT count(*) FROM cases.inbox WHERE source = 'reconciler'`); n != 4 {
 		t.Fatalf("%d inbox rows from the reconciler", n)
 	}
