@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/coord"
@@ -150,6 +152,16 @@ func TestServiceImportLocateExport(t *testing.T) {
 	loc, err := c.LocatePoint(as("county"), &ecogridv1.LocatePointRequest{Position: pos})
 	if err != nil || !loc.GetFound() || loc.GetCell().GetCode() != "130123003005" || len(loc.GetPath()) != 3 || coord.DistanceMeters(loc.GetWgs84Latitude(), loc.GetWgs84Longitude(), wlat, wlon) > 0.01 {
 		t.Fatalf("locate: %v %v", loc, err)
+	}
+	// As of an hour ago (before the import) the point was in no cell; as of
+	// now, from the boundary history, it is in the same village.
+	past, err := c.LocatePoint(as("county"), &ecogridv1.LocatePointRequest{Position: pos, AtTime: timestamppb.New(time.Now().Add(-time.Hour))})
+	if err != nil || past.GetFound() {
+		t.Fatalf("locate an hour ago: %v %v", past, err)
+	}
+	hist, err := c.LocatePoint(as("county"), &ecogridv1.LocatePointRequest{Position: pos, AtTime: timestamppb.Now()})
+	if err != nil || hist.GetCell().GetCode() != "130123003005" || len(hist.GetPath()) != 3 {
+		t.Fatalf("locate from history: %v %v", hist, err)
 	}
 	// Outside the inspector's village the answer is "not found".
 	if loc, err := c.LocatePoint(as("inspector"), &ecogridv1.LocatePointRequest{Position: pos}); err != nil || loc.GetFound() {
