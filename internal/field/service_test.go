@@ -291,6 +291,7 @@ func TestServiceExport(t *testing.T) {
 	for i, c := range []scope.Caller{inspectorA, inspectorA, inspectorB} {
 		d := e.draft(29.01+float64(i)*0.001, []float64{106.05, 106.06, 106.15}[i])
 		d.Description = []string{"=HYPERLINK(\"http://evil\")", "line one\nline two, with \"quotes\"", "水体发黑发臭"}[i]
+		d.ObservedAt = e.clock.Now().Add(-time.Duration(10-i) * time.Minute) // export order
 		if i == 1 {
 			d.Category = "air"
 		}
