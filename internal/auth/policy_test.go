@@ -143,3 +143,18 @@ func TestAuthorizeDeniesUnknownMethod(t *testing.T) {
 		t.Fatalf("Authorize(health) = %v; want public", err)
 	}
 }
+
+func TestCheckScope(t *testing.T) {
+	sup := scope.Caller{Grants: []scope.Grant{{Role: scope.RoleTownshipSupervisor, NodeCode: "130123101"}}}
+	if err := auth.CheckScope(sup, "130123101201", "report"); err != nil {
+		t.Fatalf("village inside the township: %v", err)
+	}
+	for _, code := range []string{"130123102201", "130123", ""} {
+		if err := auth.CheckScope(sup, code, "report"); status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "report not found") {
+			t.Errorf("CheckScope(%q) = %v; want NotFound naming the report", code, err)
+		}
+	}
+	if err := auth.CheckScope(sup, "130123101201", "case", scope.RoleInspector); status.Code(err) != codes.NotFound {
+		t.Errorf("CheckScope with a role the caller lacks = %v; want NotFound", err)
+	}
+}
