@@ -29,7 +29,7 @@ import (
 // runCases is `gridctl cases`: the case-tracking service's operator commands.
 func runCases(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, "usage: gridctl cases export [-format csv|geojson] [-state s1,s2] [-node code] [-overdue] [-o file]")
+		fmt.Fprintln(os.Stderr, "usage: gridctl cases export [-format csv|geojson] [-state s1,s2] [-node code] [-overdue] [-escalated] [-o file]")
 		return flag.ErrHelp
 	}
 	switch args[0] {
@@ -42,11 +42,12 @@ func runCases(ctx context.Context, args []string) error {
 
 // casesExportOptions selects and formats an export.
 type casesExportOptions struct {
-	Format   string // csv or geojson
-	States   []ecogridv1.CaseState
-	NodeCode string
-	Overdue  bool
-	BOM      bool // UTF-8 byte order mark so spreadsheet programs read Chinese text correctly
+	Format    string // csv or geojson
+	States    []ecogridv1.CaseState
+	NodeCode  string
+	Overdue   bool
+	Escalated bool
+	BOM       bool // UTF-8 byte order mark so spreadsheet programs read Chinese text correctly
 }
 
 func runCasesExport(ctx context.Context, args []string) error {
@@ -60,6 +61,7 @@ func runCasesExport(ctx context.Context, args []string) error {
 	fs.StringVar(&states, "state", "", "comma-separated states to export (reported, accepted, rejected, dispatched, in_progress, rectified, verified, closed); all when empty")
 	fs.StringVar(&opts.NodeCode, "node", "", "only cases inside this grid node (township or village code)")
 	fs.BoolVar(&opts.Overdue, "overdue", false, "only overdue cases")
+	fs.BoolVar(&opts.Escalated, "escalated", false, "only cases under county supervision (督办)")
 	fs.BoolVar(&opts.BOM, "bom", true, "start CSV with a UTF-8 byte order mark (for spreadsheet programs)")
 	fs.StringVar(&out, "o", "-", "output file (- for standard output)")
 	if err := flagenv.Parse(fs, args); err != nil {
@@ -138,7 +140,7 @@ func exportCases(ctx context.Context, client ecogridv1.CaseServiceClient, opts c
 	for {
 		resp, err := client.ListCases(ctx, &ecogridv1.ListCasesRequest{
 			Page:   &ecogridv1.PageRequest{PageSize: 500, PageToken: token},
-			States: opts.States, NodeCode: opts.NodeCode, OverdueOnly: opts.Overdue,
+			States: opts.States, NodeCode: opts.NodeCode, OverdueOnly: opts.Overdue, EscalatedOnly: opts.Escalated,
 		})
 		if err != nil {
 			return n, fmt.Errorf("listing cases: %w", err)

@@ -45,10 +45,10 @@ type Filter struct {
 	NodeCode string
 	// OverdueOnly keeps cases whose rectification deadline has passed.
 	OverdueOnly bool
-	// HeldBy keeps open cases held by a person as supervisor or handler.
-	HeldBy    string
-	PageSize  int
-	PageToken string
+	// EscalatedOnly keeps cases under county supervision.
+	EscalatedOnly bool
+	PageSize      int
+	PageToken     string
 }
 
 // Page size bounds.
@@ -99,8 +99,8 @@ func (t *Tracker) List(ctx context.Context, caller scope.Caller, f Filter) ([]*C
 	if f.OverdueOnly {
 		add("c.state IN ('dispatched', 'in_progress') AND c.deadline < $?", t.now())
 	}
-	if f.HeldBy != "" {
-		add("c.state NOT IN ('closed', 'rejected') AND (c.supervisor_id = $? OR c.handler_id = $?)", f.HeldBy)
+	if f.EscalatedOnly {
+		where = append(where, "c.escalated_at IS NOT NULL")
 	}
 	if f.PageToken != "" {
 		at, id, err := decodePageToken(f.PageToken)

@@ -45,7 +45,7 @@ func (s *Service) ListCases(ctx context.Context, req *ecogridv1.ListCasesRequest
 	if err != nil {
 		return nil, err
 	}
-	f := Filter{NodeCode: req.GetNodeCode(), OverdueOnly: req.GetOverdueOnly(),
+	f := Filter{NodeCode: req.GetNodeCode(), OverdueOnly: req.GetOverdueOnly(), EscalatedOnly: req.GetEscalatedOnly(),
 		PageSize: int(req.GetPage().GetPageSize()), PageToken: req.GetPage().GetPageToken()}
 	for _, st := range req.GetStates() {
 		state, ok := stateFromProto(st)

@@ -291,6 +291,10 @@ func TestOverdueCasesAreEscalatedOnce(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].ID != id {
 		t.Fatalf("overdue list %v %v", list, err)
 	}
+	esc, err := d.svc.ListCases(as(officer), &ecogridv1.ListCasesRequest{EscalatedOnly: true})
+	if err != nil || len(esc.Cases) != 1 || esc.Cases[0].Id != id || !esc.Cases[0].Escalated {
+		t.Fatalf("county supervision list %v %v", esc, err)
+	}
 	// The county may not escalate it twice by hand either.
 	if _, err := d.tracker.Transition(ctx, officer, id, uuid.NewString(), ActionEscalate, Input{}); code(err) != codes.FailedPrecondition {
 		t.Fatalf("manual escalation of an escalated case: %v", err)

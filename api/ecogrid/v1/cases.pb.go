@@ -722,7 +722,9 @@ type ListCasesRequest struct {
 	// Only cases inside this grid node (a township or village code).
 	NodeCode string `protobuf:"bytes,3,opt,name=node_code,json=nodeCode,proto3" json:"node_code,omitempty"`
 	// Only cases whose rectification deadline has passed.
-	OverdueOnly   bool `protobuf:"varint,4,opt,name=overdue_only,json=overdueOnly,proto3" json:"overdue_only,omitempty"`
+	OverdueOnly bool `protobuf:"varint,4,opt,name=overdue_only,json=overdueOnly,proto3" json:"overdue_only,omitempty"`
+	// Only cases under county supervision (督办).
+	EscalatedOnly bool `protobuf:"varint,5,opt,name=escalated_only,json=escalatedOnly,proto3" json:"escalated_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -781,6 +783,13 @@ func (x *ListCasesRequest) GetNodeCode() string {
 func (x *ListCasesRequest) GetOverdueOnly() bool {
 	if x != nil {
 		return x.OverdueOnly
+	}
+	return false
+}
+
+func (x *ListCasesRequest) GetEscalatedOnly() bool {
+	if x != nil {
+		return x.EscalatedOnly
 	}
 	return false
 }
@@ -2977,12 +2986,13 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\x04note\x18\b \x01(\tR\x04note\x12!\n" +
 	"\fdetails_json\x18\t \x01(\tR\vdetailsJson\x12*\n" +
 	"\x02at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xae\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd5\x01\n" +
 	"\x10ListCasesRequest\x12+\n" +
 	"\x04page\x18\x01 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\x12-\n" +
 	"\x06states\x18\x02 \x03(\x0e2\x15.ecogrid.v1.CaseStateR\x06states\x12\x1b\n" +
 	"\tnode_code\x18\x03 \x01(\tR\bnodeCode\x12!\n" +
-	"\foverdue_only\x18\x04 \x01(\bR\voverdueOnly\"c\n" +
+	"\foverdue_only\x18\x04 \x01(\bR\voverdueOnly\x12%\n" +
+	"\x0eescalated_only\x18\x05 \x01(\bR\rescalatedOnly\"c\n" +
 	"\x11ListCasesResponse\x12&\n" +
 	"\x05cases\x18\x01 \x03(\v2\x10.ecogrid.v1.CaseR\x05cases\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
