@@ -179,3 +179,18 @@ func patrolCounts(ctx context.Context, q database.Querier, root string, p Period
 		return r, err
 	})
 }
+
+// trackCoordinates returns the WGS-84 latitude and longitude of a patrol's
+// fixes in time order.
+func trackCoordinates(ctx context.Context, q database.Querier, patrolID string) ([][2]float64, error) {
+	rows, err := q.Query(ctx, `SELECT ST_Y(position), ST_X(position) FROM field.track_points
+		WHERE patrol_id = $1 ORDER BY recorded_at`, patrolID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]float64, error) {
+		var p [2]float64
+		err := r.Scan(&p[0], &p[1])
+		return p, err
+	})
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"ecogrid/internal/coord"
 	"ecogrid/internal/database"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
@@ -278,7 +279,10 @@ func (f *Field) summarize(ctx context.Context, tx pgx.Tx, p Patrol) (Patrol, err
 	p.Duration = s.span
 	p.MaxSpeedKmh = s.maxSpeedKmh
 	p.PointsOutsideArea = s.outside
-	p.CellCodes = s.cells
+	p.CellCodes, err = f.cellsAlongTrack(ctx, tx, p.ID, s.cells)
+	if err != nil {
+		return Patrol{}, err
+	}
 	p.Flags = nil
 	if s.points < 2 {
 		p.Flags = append(p.Flags, FlagNoTrack)
@@ -286,7 +290,7 @@ func (f *Field) summarize(ctx context.Context, tx pgx.Tx, p Patrol) (Patrol, err
 	if s.maxSpeedKmh > f.cfg.MaxSpeedKmh {
 		p.Flags = append(p.Flags, FlagImpossibleSpeed)
 	}
-	rule, err := f.strictestRule(ctx, s.cells)
+	rule, err := f.strictestRule(ctx, p.CellCodes)
 	if err != nil {
 		return Patrol{}, err
 	}
@@ -305,6 +309,53 @@ func (f *Field) summarize(ctx context.Context, tx pgx.Tx, p Patrol) (Patrol, err
 		return Patrol{}, err
 	}
 	return p, nil
+}
+
+// Track interpolation: fixes are often sparse (battery saving, tunnels), so
+// a walk can cross a cell with no fix inside it. Between consecutive fixes
+// further apart than sampleStepM the line is sampled every sampleStepM and
+// each sample located; legs longer than maxInterpolatedLegM are jumps (no
+// signal, or implausible) and are not filled in.
+const (
+	sampleStepM         = 25.0
+	maxInterpolatedLegM = 5000.0
+)
+
+// cellsAlongTrack adds to the cells of the fixes those the straight legs
+// between fixes pass through, and returns them sorted.
+func (f *Field) cellsAlongTrack(ctx context.Context, q database.Querier, patrolID string, cells []string) ([]string, error) {
+	pts, err := trackCoordinates(ctx, q, patrolID)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, c := range cells {
+		set[c] = true
+	}
+	for i := 1; i < len(pts); i++ {
+		a, b := pts[i-1], pts[i]
+		d := coord.DistanceMeters(a[0], a[1], b[0], b[1])
+		if d <= sampleStepM || d > maxInterpolatedLegM {
+			continue
+		}
+		n := int(d / sampleStepM)
+		for k := 1; k <= n; k++ {
+			t := float64(k) / float64(n+1)
+			loc, found, err := f.locator.Locate(ctx, a[0]+(b[0]-a[0])*t, a[1]+(b[1]-a[1])*t)
+			if err != nil {
+				return nil, fmt.Errorf("locating track: %w", err)
+			}
+			if found && loc.VillageCode != "" {
+				set[loc.VillageCode] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // strictestRule is the most demanding minimum among the cells passed.

@@ -195,6 +195,15 @@ func TestPatrolPlausibilityFlags(t *testing.T) {
 	if !slices.Equal(cross.CellCodes, []string{villageWS, villageWN}) {
 		t.Fatalf("crossing cells %v", cross.CellCodes)
 	}
+	// Two fixes 900 m apart, in WS and EN: the straight leg between them
+	// crosses a corner of ES, where no fix lies.
+	sparse := e.patrol(t, inspectorA, []TrackPoint{
+		{RecordedAt: start, Position: wgs(29.048, 106.098)},
+		{RecordedAt: start.Add(30 * time.Minute), Position: wgs(29.052, 106.106)},
+	})
+	if !slices.Equal(sparse.CellCodes, []string{villageWS, villageES, "500101002002"}) {
+		t.Fatalf("cells along a sparse leg: %v", sparse.CellCodes)
+	}
 	// A patrol with no points.
 	ctx := context.Background()
 	id := uuid.NewString()
