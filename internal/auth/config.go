@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -25,6 +27,9 @@ type Config struct {
 	// HashSlots bounds concurrent argon2id hashes (each holds 19 MiB);
 	// 0 means GOMAXPROCS.
 	HashSlots int
+	// TrustedProxies are comma-separated CIDR prefixes of load balancers
+	// whose x-forwarded-for header names the client for login limits.
+	TrustedProxies string
 }
 
 // RegisterFlags defines the auth flags, each with an environment fallback.
@@ -40,6 +45,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	flagenv.Duration(fs, &c.Token.AccessTTL, "auth-access-ttl", "ECOGRID_AUTH_ACCESS_TTL", DefaultTokenConfig.AccessTTL, "access token lifetime")
 	flagenv.Duration(fs, &c.Sessions.RefreshTTL, "auth-refresh-ttl", "ECOGRID_AUTH_REFRESH_TTL", DefaultSessionConfig.RefreshTTL, "refresh token lifetime (idle)")
 	flagenv.Duration(fs, &c.Sessions.MaxAge, "auth-session-max-age", "ECOGRID_AUTH_SESSION_MAX_AGE", DefaultSessionConfig.MaxAge, "longest a session lasts before a new login")
+	flagenv.String(fs, &c.TrustedProxies, "auth-trusted-proxies", "ECOGRID_AUTH_TRUSTED_PROXIES", "", "comma-separated CIDRs of load balancers whose x-forwarded-for names the client (login limits per address)")
 	flagenv.Int(fs, &c.HashSlots, "auth-hash-slots", "ECOGRID_AUTH_HASH_SLOTS", 0, "concurrent password hashes, 19 MiB each (0: one per core)")
 }
 
@@ -108,5 +114,36 @@ func New(cfg Config, db Pool, log *slog.Logger) (*Authorizer, *Service, error) {
 	if tokens.keys.private == nil {
 		return authz, nil, nil
 	}
-	return authz, NewService(db, tokens, cfg.NewHasher(), cfg.Limits, cfg.Sessions, log), nil
+	proxies, err := ParsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc := NewService(db, tokens, cfg.NewHasher(), cfg.Limits, cfg.Sessions, log)
+	svc.TrustProxies(proxies...)
+	return authz, svc, nil
+}
+
+// ParsePrefixes parses comma-separated CIDR prefixes (or single addresses).
+func ParsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q is not an address or CIDR prefix", f)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q is not an address or CIDR prefix", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

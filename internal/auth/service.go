@@ -5,12 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -48,6 +50,7 @@ type Service struct {
 	limits   account.Limits
 	sessions SessionConfig
 	log      *slog.Logger
+	proxies  []netip.Prefix
 }
 
 var _ ecogridv1.AuthServiceServer = (*Service)(nil)
@@ -66,23 +69,55 @@ func lockedError(until time.Time) error {
 }
 
 // clientAddr is the caller's IP address (without port), the key of the
-// per-address login limit.
-func clientAddr(ctx context.Context) string {
+// per-address login limit. When the connection comes from a trusted proxy
+// (a gRPC-aware load balancer), the address is the last one in its
+// x-forwarded-for header that is not itself a trusted proxy; otherwise the
+// header is ignored, so a client cannot pick its own address.
+func (s *Service) clientAddr(ctx context.Context) string {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
 		return "unknown"
 	}
-	host, _, err := net.SplitHostPort(p.Addr.String())
-	if err != nil {
-		return p.Addr.String()
+	host := p.Addr.String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(addr) {
+		return host
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	hops := strings.Split(strings.Join(md.Get("x-forwarded-for"), ","), ",")
+	for i := len(hops) - 1; i >= 0 && i >= len(hops)-16; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.trusted(a) {
+			return a.Unmap().String()
+		}
 	}
 	return host
 }
 
+func (s *Service) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// TrustProxies makes the service take client addresses for login limits
+// from x-forwarded-for when the connection comes from one of prefixes.
+func (s *Service) TrustProxies(prefixes ...netip.Prefix) { s.proxies = prefixes }
+
 // Login checks the credentials, throttled per account and per address
 // before any hashing is done, and opens a session.
 func (s *Service) Login(ctx context.Context, req *ecogridv1.LoginRequest) (*ecogridv1.LoginResponse, error) {
-	res, err := s.login(ctx, req.GetUsername(), req.GetPassword(), clientAddr(ctx), req.GetDevice(), time.Now())
+	res, err := s.login(ctx, req.GetUsername(), req.GetPassword(), s.clientAddr(ctx), req.GetDevice(), time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +159,8 @@ func (s *Service) login(ctx context.Context, username, pw, addr, device string, 
 		err = password.ErrMismatch
 	}
 	if err != nil || acct.DisabledAt != nil {
+		// The username is not logged: people type passwords into it.
+		s.log.InfoContext(ctx, "login refused", "account_id", acct.ID, "client_addr", addr)
 		return loginResult{}, s.failed(ctx, acctKey, addrKey)
 	}
 	if _, err := account.Reset(ctx, s.db, acctKey); err != nil {
@@ -267,7 +304,7 @@ func (s *Service) ChangePassword(ctx context.Context, req *ecogridv1.ChangePassw
 	if err != nil {
 		return nil, err
 	}
-	acctKey, addrKey := account.AccountKey(a.Username), account.AddrKey(clientAddr(ctx))
+	acctKey, addrKey := account.AccountKey(a.Username), account.AddrKey(s.clientAddr(ctx))
 	until, err := account.LockedUntil(ctx, s.db, acctKey, addrKey)
 	if err != nil {
 		return nil, err
