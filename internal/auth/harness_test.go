@@ -20,6 +20,7 @@ import (
 	"ecogrid/internal/auth"
 	"ecogrid/internal/auth/account"
 	"ecogrid/internal/database/dbtest"
+	"ecogrid/internal/grid"
 	"ecogrid/internal/people"
 	"ecogrid/internal/people/peopletest"
 	"ecogrid/internal/scope"
@@ -36,6 +37,7 @@ type harness struct {
 	priv   ed25519.PrivateKey
 	conn   *grpc.ClientConn
 	people ecogridv1.PeopleServiceClient
+	grid_  ecogridv1.GridServiceClient
 	auth   ecogridv1.AuthServiceClient
 	authz  *auth.Authorizer
 	// residents: one inspector with an account per village, by village code.
@@ -67,6 +69,7 @@ func newHarness(t *testing.T, limits account.Limits, register ...func(*grpc.Serv
 	}
 	ecogridv1.RegisterPeopleServiceServer(srv.GRPC, people.NewService(pool, people.GridNodes{Q: pool}, nil, peopletest.Hasher, log))
 	ecogridv1.RegisterAuthServiceServer(srv.GRPC, auth.NewService(pool, h.tokens, peopletest.Hasher, limits, auth.DefaultSessionConfig, log))
+	ecogridv1.RegisterGridServiceServer(srv.GRPC, grid.NewService(grid.NewStore(pool, grid.Config{}), grid.NewIndex(pool, log), grid.ServiceConfig{}, log))
 	for _, r := range register {
 		r(srv.GRPC)
 	}
@@ -89,6 +92,7 @@ func newHarness(t *testing.T, limits account.Limits, register ...func(*grpc.Serv
 	t.Cleanup(func() { h.conn.Close() })
 	h.people = ecogridv1.NewPeopleServiceClient(h.conn)
 	h.auth = ecogridv1.NewAuthServiceClient(h.conn)
+	h.grid_ = ecogridv1.NewGridServiceClient(h.conn)
 
 	for _, v := range []string{peopletest.VillageA1a, peopletest.VillageA1b, peopletest.VillageA2a, peopletest.VillageB1a} {
 		h.residents[v] = peopletest.AddMember(t, pool, h.grid[v], scope.RoleInspector, "inspector of "+v, "insp"+v)
