@@ -21,6 +21,7 @@ import (
 	"ecogrid/internal/auth/account"
 	"ecogrid/internal/database/dbtest"
 	"ecogrid/internal/grid"
+	"ecogrid/internal/ledger"
 	"ecogrid/internal/people"
 	"ecogrid/internal/people/peopletest"
 	"ecogrid/internal/scope"
@@ -38,6 +39,7 @@ type harness struct {
 	conn   *grpc.ClientConn
 	people ecogridv1.PeopleServiceClient
 	grid_  ecogridv1.GridServiceClient
+	audit  ecogridv1.AccountabilityServiceClient
 	auth   ecogridv1.AuthServiceClient
 	authz  *auth.Authorizer
 	// residents: one inspector with an account per village, by village code.
@@ -70,6 +72,15 @@ func newHarness(t *testing.T, limits account.Limits, register ...func(*grpc.Serv
 	ecogridv1.RegisterPeopleServiceServer(srv.GRPC, people.NewService(pool, people.GridNodes{Q: pool}, nil, peopletest.Hasher, log))
 	ecogridv1.RegisterAuthServiceServer(srv.GRPC, auth.NewService(pool, h.tokens, peopletest.Hasher, limits, auth.DefaultSessionConfig, log))
 	ecogridv1.RegisterGridServiceServer(srv.GRPC, grid.NewService(grid.NewStore(pool, grid.Config{}), grid.NewIndex(pool, log), grid.ServiceConfig{}, log))
+	ledgerPriv, _, err := ledger.NewKeyPair("ecogrid-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledgerKeys, err := ledger.LoadKeys(ledger.KeyConfig{PrivateKey: ledgerPriv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecogridv1.RegisterAccountabilityServiceServer(srv.GRPC, ledger.NewService(ledger.New(pool, ledgerKeys, ledger.Config{}, log), log))
 	for _, r := range register {
 		r(srv.GRPC)
 	}
@@ -93,6 +104,7 @@ func newHarness(t *testing.T, limits account.Limits, register ...func(*grpc.Serv
 	h.people = ecogridv1.NewPeopleServiceClient(h.conn)
 	h.auth = ecogridv1.NewAuthServiceClient(h.conn)
 	h.grid_ = ecogridv1.NewGridServiceClient(h.conn)
+	h.audit = ecogridv1.NewAccountabilityServiceClient(h.conn)
 
 	for _, v := range []string{peopletest.VillageA1a, peopletest.VillageA1b, peopletest.VillageA2a, peopletest.VillageB1a} {
 		h.residents[v] = peopletest.AddMember(t, pool, h.grid[v], scope.RoleInspector, "inspector of "+v, "insp"+v)
