@@ -391,3 +391,34 @@ func TestImportFilePerLevel(t *testing.T) {
 		t.Fatalf("as of now, down to townships: %d nodes, %v", count, err)
 	}
 }
+
+// TestHistoryIsKeptForLife: the database itself refuses to delete or
+// rewrite boundary history.
+func TestHistoryIsKeptForLife(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	ctx := context.Background()
+	importDemo(t, s)
+	for _, sql := range []string{
+		`DELETE FROM grid.node_versions`,
+		`UPDATE grid.node_versions SET name = 'x'`,
+		`UPDATE grid.node_versions SET geom = ST_Multi(ST_Buffer(geom, 0.01))`,
+		`TRUNCATE grid.node_versions`,
+		`DELETE FROM grid.nodes WHERE level = 3`,
+		`TRUNCATE grid.nodes CASCADE`,
+	} {
+		if _, err := s.pool.Exec(ctx, sql); err == nil || !strings.Contains(err.Error(), "grid") {
+			t.Errorf("%s: %v, want refused", sql, err)
+		}
+	}
+	// Closing the current version once is what a boundary change does.
+	if _, err := s.pool.Exec(ctx, `UPDATE grid.node_versions SET valid_to = valid_from + interval '1 day' WHERE code = '130123001001'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE grid.node_versions SET valid_to = valid_from + interval '2 day' WHERE code = '130123001001'`); err == nil {
+		t.Fatal("a closed version was reopened")
+	}
+	if n, v := countRows(t, s); n != 161 || v != 161 {
+		t.Fatalf("nodes %d versions %d", n, v)
+	}
+}
