@@ -71,7 +71,10 @@ func (c *Config) NewHasher() *password.Hasher {
 	return password.NewHasher(password.Default, c.HashSlots)
 }
 
-// RunMaintenance prunes stale login counters every hour until ctx ends.
+// RunMaintenance prunes, every hour until ctx ends, stale login counters
+// and the refresh-token hashes of sessions that ended more than 30 days ago
+// (kept that long so a late replay is still recognised and logged; the
+// session rows themselves stay as the login history).
 func RunMaintenance(ctx context.Context, db Pool, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -80,6 +83,11 @@ func RunMaintenance(ctx context.Context, db Pool, log *slog.Logger) {
 			log.WarnContext(ctx, "pruning login counters failed", "err", err.Error())
 		} else if n > 0 {
 			log.InfoContext(ctx, "login counters pruned", "count", n)
+		}
+		if n, err := pruneRefreshTokens(ctx, db); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "pruning refresh tokens failed", "err", err.Error())
+		} else if n > 0 {
+			log.InfoContext(ctx, "refresh tokens pruned", "count", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/auth"
 	"ecogrid/internal/auth/account"
 	"ecogrid/internal/scope"
 )
@@ -225,5 +228,48 @@ func TestChangePassword(t *testing.T) {
 	}
 	if _, err := h.login(insp.Username, "a brand new password"); err != nil {
 		t.Fatalf("new password: %v", err)
+	}
+}
+
+func TestMaintenancePrunes(t *testing.T) {
+	h := newHarness(t, account.DefaultLimits)
+	insp := h.callers[scope.RoleInspector]
+	old, err := h.login(insp.Username, insp.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := h.login(insp.Username, insp.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bg := context.Background()
+	if _, err := h.pool.Exec(bg, `UPDATE auth.sessions SET revoked_at = now() - interval '31 days' WHERE id = $1`, old.GetSessionId()); err != nil {
+		t.Fatal(err)
+	}
+	h.login("nobody", "guess") //nolint:errcheck
+	if _, err := h.pool.Exec(bg, `UPDATE auth.login_limits SET updated_at = now() - interval '2 days'`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan struct{})
+	go func() { auth.RunMaintenance(ctx, h.pool, slog.New(slog.NewTextHandler(io.Discard, nil))); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	count := func(q string, args ...any) int {
+		var n int
+		if err := h.pool.QueryRow(bg, q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for count(`SELECT count(*) FROM auth.login_limits`)+count(`SELECT count(*) FROM auth.refresh_tokens WHERE session_id = $1`, old.GetSessionId()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("maintenance did not prune old counters and refresh tokens")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if count(`SELECT count(*) FROM auth.refresh_tokens WHERE session_id = $1`, live.GetSessionId()) != 1 {
+		t.Fatal("maintenance pruned a live session's refresh token")
 	}
 }

@@ -193,3 +193,12 @@ func loadCaller(ctx context.Context, q database.Querier, sessionID, accountID, p
 	}
 	return found && live, grants, nil
 }
+
+// pruneRefreshTokens deletes the token hashes of sessions that ended
+// (revoked or expired) more than 30 days ago.
+func pruneRefreshTokens(ctx context.Context, q database.Querier) (int64, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM auth.refresh_tokens rt USING auth.sessions s
+		WHERE s.id = rt.session_id
+		  AND (s.revoked_at < now() - interval '30 days' OR s.expires_at < now() - interval '30 days')`)
+	return tag.RowsAffected(), err
+}
