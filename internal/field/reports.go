@@ -354,6 +354,9 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 		return Report{}, false, err
 	}
 	reqHash := d.hash(c.PersonID)
+	if r.Violation {
+		r.EventID = uuid.NewString() // the outbox event announcing it
+	}
 	if !r.Violation && len(r.PhotoSHA256) == 0 {
 		// One statement, no transaction: the hot path of an online report.
 		r.ReceivedAt, err = insertReport(ctx, f.pool, &r, reqHash)
@@ -432,9 +435,7 @@ func (f *Field) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Caller, 
 	if err != nil {
 		return fmt.Errorf("finding the responsible people: %w", err)
 	}
-	eventID := uuid.New()
-	r.EventID = eventID.String()
-	if err := insertViolationEvent(ctx, tx, eventID, r, responsible); err != nil {
+	if err := insertViolationEvent(ctx, tx, r, responsible); err != nil {
 		return err
 	}
 	g := actingGrant(c, r.Location.Cell())

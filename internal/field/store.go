@@ -45,14 +45,14 @@ func insertReport(ctx context.Context, tx database.Querier, r *Report, reqHash [
 	err := tx.QueryRow(ctx, `
 		INSERT INTO field.reports (id, request_hash, reporter_id, county_code, township_code, village_code,
 			cell_code, category, severity, description, observed_at, position, orig_lat, orig_lon,
-			orig_system, accuracy_m, patrol_id, photo_sha256, violation, outside_area)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+			orig_system, accuracy_m, patrol_id, photo_sha256, violation, outside_area, event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
 		ON CONFLICT (id) DO NOTHING
 		RETURNING received_at`,
 		r.ID, reqHash, r.ReporterID, r.Location.CountyCode, nullText(r.Location.TownshipCode),
 		nullText(r.Location.VillageCode), r.Location.Cell(), r.Category, int16(r.Severity), r.Description,
 		r.ObservedAt, point(r.Lat, r.Lon), r.Position.Lat, r.Position.Lon, int16(r.Position.System),
-		r.Position.AccuracyM, nullText(r.PatrolID), photos, r.Violation, r.OutsideArea,
+		r.Position.AccuracyM, nullText(r.PatrolID), photos, r.Violation, r.OutsideArea, nullText(r.EventID),
 	).Scan(&received)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, errReportExists
@@ -115,11 +115,11 @@ func insertCategory(ctx context.Context, q database.Querier, c Category, by stri
 // ViolationSubject is where violations of a county are published.
 func ViolationSubject(county string) string { return "ecogrid.v1.violations." + county }
 
-// insertViolationEvent writes the ViolationReported outbox row and links
-// the report to it.
-func insertViolationEvent(ctx context.Context, tx pgx.Tx, eventID uuid.UUID, r *Report, responsible []Responsible) error {
+// insertViolationEvent writes the ViolationReported outbox row of a report
+// stored with r.EventID.
+func insertViolationEvent(ctx context.Context, tx pgx.Tx, r *Report, responsible []Responsible) error {
 	ev := &eventsv1.ViolationReported{
-		EventId:      eventID.String(),
+		EventId:      r.EventID,
 		ReportId:     r.ID,
 		CountyCode:   r.Location.CountyCode,
 		TownshipCode: r.Location.TownshipCode,
@@ -143,12 +143,9 @@ func insertViolationEvent(ctx context.Context, tx pgx.Tx, eventID uuid.UUID, r *
 	if err != nil {
 		return fmt.Errorf("encoding ViolationReported: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox.events (event_id, county_code, subject, event_type, payload)
+	_, err = tx.Exec(ctx, `INSERT INTO outbox.events (event_id, county_code, subject, event_type, payload)
 		VALUES ($1, $2, $3, 'ViolationReported', $4)`,
-		eventID, r.Location.CountyCode, ViolationSubject(r.Location.CountyCode), payload); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `UPDATE field.reports SET event_id = $2 WHERE id = $1`, r.ID, eventID)
+		r.EventID, r.Location.CountyCode, ViolationSubject(r.Location.CountyCode), payload)
 	return err
 }
 
