@@ -55,6 +55,10 @@ func TestImportDemoCountyIsIdempotent(t *testing.T) {
 	if n, v := countRows(t, s); n != 161 || v != 161 {
 		t.Fatalf("nodes %d versions %d", n, v)
 	}
+	var records int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM ledger.records WHERE county_code = '130123' AND action = 'grid_node.created' AND actor_role = 'system'`).Scan(&records); err != nil || records != 161 {
+		t.Fatalf("ledger records %d, %v; want one per created node", records, err)
+	}
 	v, err := s.NodeByCode(ctx, "130123001001")
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,9 @@ package grid
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +14,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/twpayne/go-geom"
+	"github.com/twpayne/go-geom/encoding/wkb"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"ecogrid/internal/ledger"
 )
 
 // ImportMode says whether an import may create nodes, update them, or both.
@@ -35,8 +42,12 @@ type ImportOptions struct {
 	EffectiveFrom time.Time
 	// DryRun validates and reports without writing.
 	DryRun bool
-	// Actor is the person recorded as author of the new versions.
-	Actor uuid.UUID
+	// Actor is the person recorded as author of the new versions and in
+	// the accountability ledger, with the role and node they act from
+	// (uuid.Nil: the system itself, e.g. the dev stack's demo load).
+	Actor         uuid.UUID
+	ActorRole     string
+	ActorNodeCode string
 	// Level is the level of features without a level property (a file per
 	// level); LevelUnspecified takes it from the property or the code length.
 	Level Level
@@ -501,7 +512,10 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, features []Feature, existi
 				id, CountyCode(f.Code), f.Code, int16(f.Level), f.Name, parent, f.Geometry, tasks, effective, actor); err != nil {
 				return fmt.Errorf("creating node %s: %w", f.Code, err)
 			}
-			if err := insertVersion(ctx, tx, id, actor); err != nil {
+			if _, err := insertVersion(ctx, tx, id, actor); err != nil {
+				return err
+			}
+			if err := recordChange(ctx, tx, opts, ActionNodeCreated, id, f, 1, effective); err != nil {
 				return err
 			}
 			res.Created++
@@ -530,12 +544,20 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, features []Feature, existi
 				WHERE id = $1`, ex.id, f.Name, f.Geometry, parent, f.HasTasks, tasks, effective, actor); err != nil {
 				return fmt.Errorf("updating node %s: %w", f.Code, err)
 			}
-			if err := insertVersion(ctx, tx, ex.id, actor); err != nil {
+			version, err := insertVersion(ctx, tx, ex.id, actor)
+			if err != nil {
+				return err
+			}
+			if err := recordChange(ctx, tx, opts, ActionBoundaryChanged, ex.id, f, version, effective); err != nil {
 				return err
 			}
 			res.Updated++
 		case tasksChanged:
-			if _, err := tx.Exec(ctx, `UPDATE grid.nodes SET tasks = $2, updated_by = $3 WHERE id = $1`, ex.id, tasks, actor); err != nil {
+			var version int
+			if err := tx.QueryRow(ctx, `UPDATE grid.nodes SET tasks = $2, updated_by = $3 WHERE id = $1 RETURNING version`, ex.id, tasks, actor).Scan(&version); err != nil {
+				return err
+			}
+			if err := recordChange(ctx, tx, opts, ActionTasksChanged, ex.id, f, version, effective); err != nil {
 				return err
 			}
 			res.Updated++
@@ -546,12 +568,75 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, features []Feature, existi
 	return nil
 }
 
-func insertVersion(ctx context.Context, tx pgx.Tx, id uuid.UUID, actor *uuid.UUID) error {
-	_, err := tx.Exec(ctx, `
+func insertVersion(ctx context.Context, tx pgx.Tx, id uuid.UUID, actor *uuid.UUID) (int, error) {
+	var version int
+	err := tx.QueryRow(ctx, `
 		INSERT INTO grid.node_versions (node_id, version, county_code, code, level, name, parent_id, geom, area_ha, valid_from, created_by)
-		SELECT id, version, county_code, code, level, name, parent_id, geom, area_ha, valid_from, $2 FROM grid.nodes WHERE id = $1`, id, actor)
+		SELECT id, version, county_code, code, level, name, parent_id, geom, area_ha, valid_from, $2 FROM grid.nodes WHERE id = $1
+		RETURNING version`, id, actor).Scan(&version)
 	if err != nil {
-		return fmt.Errorf("recording version of node %s: %w", id, err)
+		return 0, fmt.Errorf("recording version of node %s: %w", id, err)
+	}
+	return version, nil
+}
+
+// Ledger actions for grid changes.
+const (
+	ActionNodeCreated     = "grid_node.created"
+	ActionBoundaryChanged = "grid_node.boundary_changed" // name, boundary or parent: a new version
+	ActionTasksChanged    = "grid_node.tasks_changed"
+)
+
+// ledgerPayload is what the accountability ledger keeps of a grid change:
+// enough to prove later which boundary was in force (the SHA-256 of its
+// WKB) without copying the geometry into the chain.
+type ledgerPayload struct {
+	Code        string `json:"code"`
+	Name        string `json:"name"`
+	Level       string `json:"level"`
+	ParentCode  string `json:"parent_code,omitempty"`
+	Version     int    `json:"version"`
+	ValidFrom   string `json:"valid_from"`
+	GeometryWKB string `json:"geometry_wkb_sha256"`
+	Vertices    int    `json:"vertices"`
+	Tasks       []Task `json:"tasks,omitempty"`
+}
+
+// recordChange appends the change to the county's accountability ledger in
+// the import's transaction: no boundary change without its record.
+func recordChange(ctx context.Context, tx pgx.Tx, opts ImportOptions, action string, id uuid.UUID, f Feature, version int, effective time.Time) error {
+	sum, err := geometryDigest(f.Geometry)
+	if err != nil {
+		return err
+	}
+	e := ledger.Entry{
+		CountyCode:    CountyCode(f.Code),
+		ActorRole:     opts.ActorRole,
+		ActorNodeCode: opts.ActorNodeCode,
+		Action:        action,
+		SubjectType:   "grid_node",
+		SubjectID:     id.String(),
+		NodeCode:      f.Code,
+		Payload: ledgerPayload{Code: f.Code, Name: f.Name, Level: f.Level.String(), ParentCode: f.ParentCode, Version: version,
+			ValidFrom: effective.UTC().Format(time.RFC3339Nano), GeometryWKB: sum, Vertices: len(f.Geometry.FlatCoords()) / 2, Tasks: f.Tasks},
+	}
+	if opts.Actor != uuid.Nil {
+		e.ActorID = opts.Actor.String()
+		if e.ActorRole == "" {
+			e.ActorRole = "unknown"
+		}
+	}
+	if _, err := ledger.Append(ctx, tx, e); err != nil {
+		return fmt.Errorf("ledger record for grid node %s: %w", f.Code, err)
 	}
 	return nil
+}
+
+func geometryDigest(mp *geom.MultiPolygon) (string, error) {
+	b, err := wkb.Marshal(mp, binary.LittleEndian)
+	if err != nil {
+		return "", fmt.Errorf("encoding geometry: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }

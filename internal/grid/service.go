@@ -304,8 +304,10 @@ func (s *Service) CreateNode(ctx context.Context, req *ecogridv1.CreateNodeReque
 		}
 		return &ecogridv1.CreateNodeResponse{Node: nodeProto(existing, true)}, nil
 	}
-	res, err := s.store.Import(ctx, []Feature{f}, nil, ImportOptions{Mode: ImportCreateOnly, EffectiveFrom: timeOrZero(req.GetEffectiveTime()),
-		Actor: actorID(c), MayWrite: func(code string) bool { return c.Covers(code, writers...) }})
+	opts := ImportOptions{Mode: ImportCreateOnly, EffectiveFrom: timeOrZero(req.GetEffectiveTime()),
+		MayWrite: func(code string) bool { return c.Covers(code, writers...) }}
+	setActor(&opts, c, f.Code)
+	res, err := s.store.Import(ctx, []Feature{f}, nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -351,8 +353,10 @@ func (s *Service) UpdateNode(ctx context.Context, req *ecogridv1.UpdateNodeReque
 	if err := checkFeatureFields(&f, geometryText, s.store.cfg.Limits); err != nil {
 		return nil, err
 	}
-	res, err := s.store.Import(ctx, []Feature{f}, nil, ImportOptions{Mode: ImportUpdateOnly, EffectiveFrom: timeOrZero(req.GetEffectiveTime()),
-		Actor: actorID(c), MayWrite: func(code string) bool { return c.Covers(code, writers...) }})
+	opts := ImportOptions{Mode: ImportUpdateOnly, EffectiveFrom: timeOrZero(req.GetEffectiveTime()),
+		MayWrite: func(code string) bool { return c.Covers(code, writers...) }}
+	setActor(&opts, c, f.Code)
+	res, err := s.store.Import(ctx, []Feature{f}, nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -401,6 +405,15 @@ func timeOrZero(ts *timestamppb.Timestamp) time.Time {
 func actorID(c scope.Caller) uuid.UUID {
 	id, _ := uuid.Parse(c.PersonID)
 	return id
+}
+
+// setActor names the caller, and the grant they write under, for the
+// versions and ledger records of an import touching code's county.
+func setActor(opts *ImportOptions, c scope.Caller, code string) {
+	opts.Actor = actorID(c)
+	if g, ok := c.GrantFor(code, writers...); ok {
+		opts.ActorRole, opts.ActorNodeCode = string(g.Role), g.NodeCode
+	}
 }
 
 // errImportTooLarge ends a stream that exceeds MaxImportBytes.

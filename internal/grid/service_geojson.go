@@ -67,13 +67,19 @@ func (s *Service) ImportGeoJSON(stream ecogridv1.GridService_ImportGeoJSONServer
 		}()
 	}()
 	start := time.Now()
-	res, err := s.store.ImportGeoJSON(ctx, pr, ImportOptions{
+	opts := ImportOptions{
 		Level:         Level(h.GetLevel()),
 		DryRun:        h.GetDryRun(),
 		EffectiveFrom: timeOrZero(h.GetEffectiveTime()),
-		Actor:         actorID(c),
 		MayWrite:      func(code string) bool { return c.Covers(code, writers...) },
-	})
+	}
+	// The grant recorded is the caller's broadest writing grant (an import
+	// may span townships); the county is checked per feature by MayWrite.
+	setActor(&opts, c, "")
+	if roots := c.Roots(writers...); len(roots) > 0 {
+		setActor(&opts, c, roots[0])
+	}
+	res, err := s.store.ImportGeoJSON(ctx, pr, opts)
 	pr.CloseWithError(io.ErrClosedPipe) // unblock the reader if the parser stopped early
 	readErr := <-done
 	switch {

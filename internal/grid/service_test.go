@@ -290,6 +290,27 @@ func TestServiceCreateAndUpdateNode(t *testing.T) {
 	if _, err := c.UpdateNode(as("inspector"), &ecogridv1.UpdateNodeRequest{NodeId: id, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"name"}}, Name: "x"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("inspector update: %v", err)
 	}
+	// Every change is in the county's accountability ledger, with who made
+	// it and under which grant, in the same transaction.
+	rows, err := store.pool.Query(ctx, `SELECT action, coalesce(actor_id::text, ''), actor_role, actor_node_code, convert_from(payload, 'UTF8')
+		FROM ledger.records WHERE subject_type = 'grid_node' AND subject_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for rows.Next() {
+		var action, actorID, role, node, payload string
+		if err := rows.Scan(&action, &actorID, &role, &node, &payload); err != nil {
+			t.Fatal(err)
+		}
+		if actorID != testCallers["county"].PersonID || role != "county_officer" || node != "130123" || !strings.Contains(payload, `"geometry_wkb_sha256":"`) {
+			t.Fatalf("ledger record %s: actor %s %s %s payload %s", action, actorID, role, node, payload)
+		}
+		actions = append(actions, action)
+	}
+	if strings.Join(actions, ",") != "grid_node.created,grid_node.boundary_changed,grid_node.tasks_changed" {
+		t.Fatalf("ledger actions %v", actions)
+	}
 	vs, err := c.ListNodeVersions(as("inspector"), &ecogridv1.ListNodeVersionsRequest{NodeId: id})
 	if err != nil || len(vs.GetVersions()) != 2 || vs.GetVersions()[0].GetName() != vg.Name || vs.GetVersions()[0].GetValidTo() == nil {
 		t.Fatalf("versions: %v %v", vs, err)
