@@ -140,7 +140,7 @@ func BenchmarkSubmitReport(b *testing.B) {
 // event and ledger record (one hash chain per county, appends serialised
 // on its head) in one transaction.
 func BenchmarkSubmitViolation(b *testing.B) {
-	for _, clients := range []int{8, 32} {
+	for _, clients := range []int{1, 8, 32} {
 		b.Run(fmt.Sprintf("grpc/clients=%d", clients), func(b *testing.B) {
 			e := benchEnv(b, Config{})
 			cl := startServer(b, e.f)
