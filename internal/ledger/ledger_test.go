@@ -814,3 +814,11 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("signed counter %v", got)
 	}
 }
+
+func TestPersonIndexExtraRowDetected(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.build(t)
+	f.asSuperuser(t, `INSERT INTO ledger.record_people (person_id, county_code, seq, as_actor) VALUES (gen_random_uuid(), $1, 27, false)`, county)
+	wantDefect(t, "extra index row", f.verify(t), 27, "names someone the record does not")
+}
