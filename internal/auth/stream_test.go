@@ -14,23 +14,23 @@ import (
 	"ecogrid/internal/scope"
 )
 
-// exportProbe is an AccountabilityService whose Export streams back the id
+// exportProbe is a FieldService whose ExportReports streams back the id
 // and roles of the caller the stream interceptor put in the context: it
-// tests the stream path of the interceptors, not the ledger context.
+// tests the stream path of the interceptors, not the field context.
 type exportProbe struct {
-	ecogridv1.UnimplementedAccountabilityServiceServer
+	ecogridv1.UnimplementedFieldServiceServer
 }
 
-func (exportProbe) Export(_ *ecogridv1.ExportRequest, ss grpc.ServerStreamingServer[ecogridv1.ExportResponse]) error {
+func (exportProbe) ExportReports(_ *ecogridv1.ExportReportsRequest, ss grpc.ServerStreamingServer[ecogridv1.ExportReportsResponse]) error {
 	c, ok := scope.FromContext(ss.Context())
 	if !ok {
 		return status.Error(codes.Internal, "no caller in the stream context")
 	}
-	if err := ss.Send(&ecogridv1.ExportResponse{Chunk: []byte(c.PersonID)}); err != nil {
+	if err := ss.Send(&ecogridv1.ExportReportsResponse{Data: []byte(c.PersonID)}); err != nil {
 		return err
 	}
 	for _, g := range c.Grants {
-		if err := ss.Send(&ecogridv1.ExportResponse{Chunk: []byte(g.Role)}); err != nil {
+		if err := ss.Send(&ecogridv1.ExportReportsResponse{Data: []byte(g.Role)}); err != nil {
 			return err
 		}
 	}
@@ -38,10 +38,10 @@ func (exportProbe) Export(_ *ecogridv1.ExportRequest, ss grpc.ServerStreamingSer
 }
 
 func TestStreamInterceptor(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits, func(s *grpc.Server) { ecogridv1.RegisterAccountabilityServiceServer(s, exportProbe{}) })
-	audit := ecogridv1.NewAccountabilityServiceClient(h.conn)
+	h := newHarness(t, account.DefaultLimits, func(s *grpc.Server) { ecogridv1.RegisterFieldServiceServer(s, exportProbe{}) })
+	field := ecogridv1.NewFieldServiceClient(h.conn)
 	read := func(ctx context.Context) ([]string, error) {
-		st, err := audit.Export(ctx, &ecogridv1.ExportRequest{})
+		st, err := field.ExportReports(ctx, &ecogridv1.ExportReportsRequest{})
 		if err != nil {
 			return nil, err
 		}
@@ -54,7 +54,7 @@ func TestStreamInterceptor(t *testing.T) {
 			if err != nil {
 				return out, err
 			}
-			out = append(out, string(m.GetChunk()))
+			out = append(out, string(m.GetData()))
 		}
 	}
 	off := h.callers[scope.RoleCountyOfficer]
@@ -62,8 +62,18 @@ func TestStreamInterceptor(t *testing.T) {
 	if err != nil || len(got) != 2 || got[0] != off.Person.ID || got[1] != string(scope.RoleCountyOfficer) {
 		t.Fatalf("stream as county officer = %v, %v; want the caller's id and role", got, err)
 	}
-	if _, err := read(h.session(t, h.callers[scope.RoleTownshipSupervisor])); status.Code(err) != codes.PermissionDenied {
-		t.Fatalf("stream as supervisor = %v; want PermissionDenied (the ledger is the county office's)", err)
+	// A person whose only assignment has ended holds no role: the stream
+	// is refused at the gate, with the same token that worked before.
+	insp := h.callers[scope.RoleInspector]
+	ctx := h.session(t, insp)
+	if _, err := read(ctx); err != nil {
+		t.Fatalf("stream as inspector: %v", err)
+	}
+	if _, err := h.people.EndAssignment(h.session(t, off), &ecogridv1.EndAssignmentRequest{AssignmentId: insp.Assignment.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := read(ctx); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("stream after the assignment ended = %v; want PermissionDenied", err)
 	}
 	if _, err := read(context.Background()); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("stream without token = %v; want Unauthenticated", err)
