@@ -54,17 +54,11 @@ func (f *Field) checkHeader(h *UploadHeader) error {
 		}
 		h.ReportID = strings.ToLower(h.ReportID)
 	}
-	switch {
-	case h.UploadID != "":
-		if _, err := checkUUID("upload_id", h.UploadID); err != nil {
-			return err
-		}
-		h.UploadID = strings.ToLower(h.UploadID)
-	case h.ReportID != "":
-		h.UploadID = uuid.NewSHA1(uploadNamespace, []byte(h.ReportID+"/"+h.SHA256)).String()
-	default:
-		return structerr.NewInvalidArgument("give an upload_id or a report_id")
+	id, err := uploadKey(h.UploadID, h.ReportID, h.SHA256)
+	if err != nil {
+		return err
 	}
+	h.UploadID = id
 	if h.Size <= 0 {
 		return structerr.NewInvalidArgument("size must be the file's size in bytes")
 	}
@@ -394,22 +388,37 @@ func (f *Field) uploadStatus(ctx context.Context, row uploadRow) (UploadStatus, 
 // UploadStatus tells a reconnecting app where to resume. The upload is
 // named by its id, or by report id and SHA-256.
 func (f *Field) UploadStatus(ctx context.Context, c scope.Caller, uploadID, reportID, sum string) (UploadStatus, error) {
-	h := UploadHeader{UploadID: uploadID, ReportID: reportID, SHA256: sum}
-	if uploadID != "" && sum == "" {
-		h.SHA256 = strings.Repeat("0", 64) // only the id matters
-	}
-	h.Size, h.ContentType = 1, string(photo.JPEG)
-	if err := f.checkHeader(&h); err != nil {
+	id, err := uploadKey(uploadID, reportID, sum)
+	if err != nil {
 		return UploadStatus{}, err
 	}
-	row, err := getUpload(ctx, f.pool, h.UploadID)
+	row, err := getUpload(ctx, f.pool, id)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.UploaderID != c.PersonID) {
-		return UploadStatus{}, structerr.NewNotFound("upload %s not found", h.UploadID)
+		return UploadStatus{}, structerr.NewNotFound("upload %s not found", id)
 	}
 	if err != nil {
 		return UploadStatus{}, err
 	}
 	return f.uploadStatus(ctx, row)
+}
+
+// uploadKey names an upload by its id, or by report id and SHA-256 (the
+// id a header without upload_id gets).
+func uploadKey(uploadID, reportID, sum string) (string, error) {
+	if uploadID != "" {
+		if _, err := checkUUID("upload_id", uploadID); err != nil {
+			return "", err
+		}
+		return strings.ToLower(uploadID), nil
+	}
+	if _, err := checkUUID("report_id", reportID); err != nil {
+		return "", structerr.NewInvalidArgument("give an upload_id, or a report_id and sha256")
+	}
+	sum = strings.ToLower(sum)
+	if !sha256Hex.MatchString(sum) {
+		return "", structerr.NewInvalidArgument("sha256 must be the file's SHA-256 in hex")
+	}
+	return uuid.NewSHA1(uploadNamespace, []byte(strings.ToLower(reportID)+"/"+sum)).String(), nil
 }
 
 // OpenPhoto returns a stored photo for a caller who uploaded it or may
