@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -353,9 +354,14 @@ func (c *Consumer) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstr
 		"stream_seq", meta.Sequence.Stream)
 	dl := nats.NewMsg(messaging.DeadLetterSubject(messaging.StreamViolations))
 	dl.Data = m.Data()
+	// Keep the producer's own headers, not JetStream's (Nats-Batch-* would
+	// make the copy part of an atomic batch).
 	for k, v := range m.Headers() {
-		dl.Header[k] = v
+		if !strings.HasPrefix(k, "Nats-") {
+			dl.Header[k] = v
+		}
 	}
+	dl.Header.Set("Ecogrid-Original-Msg-Id", m.Headers().Get(jetstream.MsgIDHeader))
 	seq := strconv.FormatUint(meta.Sequence.Stream, 10)
 	dl.Header.Set(jetstream.MsgIDHeader, "dlq-"+messaging.StreamViolations+"-"+seq)
 	dl.Header.Set("Ecogrid-Original-Subject", m.Subject())

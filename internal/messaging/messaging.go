@@ -124,6 +124,9 @@ func Streams(cfg StreamConfig) []jetstream.StreamConfig {
 			Duplicates:  cfg.DuplicateWindow,
 			MaxAge:      cfg.MaxAge,
 			Discard:     jetstream.DiscardOld,
+			// The outbox relay sends backlogs as atomic batches: one sync
+			// to disk per batch instead of per message.
+			AllowAtomicPublish: true,
 		}
 	}
 	return []jetstream.StreamConfig{

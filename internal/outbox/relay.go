@@ -2,12 +2,16 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -39,6 +43,14 @@ type RelayConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// AckTimeout is how long to wait for JetStream to acknowledge a batch (default 5s).
 	AckTimeout time.Duration
+	// AtomicBatch is the most events sent as one JetStream atomic batch
+	// (default 100; 1 disables). With fsync on every write, a stream stores
+	// a few hundred single messages a second on ordinary disks; an atomic
+	// batch is stored with one sync. A batch the server refuses (a
+	// duplicate Nats-Msg-Id after a relay crash, a stream without atomic
+	// publish) is sent again message by message, where duplicates are
+	// simply acknowledged.
+	AtomicBatch int
 	// Retention is how long sent events are kept before the relay deletes
 	// them (default 30 days; negative keeps them forever). It must exceed
 	// cased's reconciliation lookback, which reads sent violation events.
@@ -61,6 +73,9 @@ func (c *RelayConfig) setDefaults() {
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 5 * time.Second
 	}
+	if c.AtomicBatch == 0 {
+		c.AtomicBatch = 100
+	}
 	if c.Retention == 0 {
 		c.Retention = 30 * 24 * time.Hour
 	}
@@ -76,6 +91,8 @@ type Relay struct {
 	cfg  RelayConfig
 	log  *slog.Logger
 	wake chan struct{}
+	// noAtomic is set once a stream refuses atomic batches.
+	noAtomic atomic.Bool
 }
 
 // NewRelay returns a relay reading pool's outbox and publishing with js.
@@ -306,10 +323,127 @@ func (r *Relay) relayCounty(ctx context.Context, county string) (int, error) {
 	return acked, pubErr
 }
 
-// publish sends the batch pipelined and returns the length of the prefix
+// publish sends the batch in order and returns the length of the prefix
 // JetStream acknowledged (a duplicate counts: the stream already holds it).
 // Rows after the first failure stay pending so order is kept.
 func (r *Relay) publish(ctx context.Context, batch []pendingRow) (int, error) {
+	if r.cfg.AtomicBatch <= 1 || r.noAtomic.Load() {
+		return r.publishEach(ctx, batch)
+	}
+	done := 0
+	for done < len(batch) {
+		// A chunk goes to one stream: same subject prefix (ecogrid.v1.<kind>).
+		end := done + 1
+		for end < len(batch) && end-done < r.cfg.AtomicBatch && streamPrefix(batch[end].subject) == streamPrefix(batch[done].subject) {
+			end++
+		}
+		chunk := batch[done:end]
+		if len(chunk) > 1 {
+			err := r.publishAtomic(ctx, chunk)
+			if err == nil {
+				done = end
+				continue
+			}
+			var refused *batchRefusedError
+			if !errors.As(err, &refused) {
+				return done, err // NATS unreachable: the rows wait for the next round
+			}
+			if errors.Is(err, errAtomicDisabled) {
+				r.noAtomic.Store(true)
+				r.log.Warn("stream refuses atomic batches; publishing message by message", "subject", chunk[0].subject)
+			} else {
+				r.log.Debug("atomic batch refused; publishing message by message", "err", err)
+			}
+		}
+		n, err := r.publishEach(ctx, chunk)
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// streamPrefix is the part of a subject that selects its stream.
+func streamPrefix(subject string) string {
+	dots := 0
+	for i := 0; i < len(subject); i++ {
+		if subject[i] == '.' {
+			if dots++; dots == 3 {
+				return subject[:i]
+			}
+		}
+	}
+	return subject
+}
+
+var errAtomicDisabled = errors.New("atomic publish is disabled on the stream")
+
+// batchRefusedError is a JetStream answer refusing an atomic batch; the
+// rows can still be sent one by one.
+type batchRefusedError struct{ err error }
+
+func (e *batchRefusedError) Error() string { return e.err.Error() }
+func (e *batchRefusedError) Unwrap() error { return e.err }
+
+// JetStream error codes of atomic batches.
+const (
+	jsAtomicPublishDisabled = 10174
+)
+
+// publishAtomic sends chunk as one atomic batch (ADR-50): every message
+// carries the batch id and its sequence, the last one commits and is
+// answered with one acknowledgement for all, after one sync to disk.
+func (r *Relay) publishAtomic(ctx context.Context, chunk []pendingRow) error {
+	nc := r.js.Conn()
+	id := uuid.NewString()
+	var commit *nats.Msg
+	for i, p := range chunk {
+		m := nats.NewMsg(p.subject)
+		m.Data = p.payload
+		m.Header.Set(jetstream.MsgIDHeader, p.eventID)
+		m.Header.Set("Nats-Batch-Id", id)
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		if i == len(chunk)-1 {
+			m.Header.Set("Nats-Batch-Commit", "1")
+			commit = m
+			break
+		}
+		if err := nc.PublishMsg(m); err != nil {
+			return err
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.AckTimeout)
+	defer cancel()
+	reply, err := nc.RequestMsgWithContext(rctx, commit)
+	if err != nil {
+		return fmt.Errorf("committing atomic batch: %w", err)
+	}
+	var ack struct {
+		Stream string `json:"stream"`
+		Count  int    `json:"count"`
+		Error  *struct {
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(reply.Data, &ack); err != nil {
+		return &batchRefusedError{fmt.Errorf("atomic batch acknowledgement: %w", err)}
+	}
+	if ack.Error != nil {
+		if ack.Error.ErrCode == jsAtomicPublishDisabled {
+			return &batchRefusedError{errAtomicDisabled}
+		}
+		return &batchRefusedError{fmt.Errorf("atomic batch refused: %s (%d)", ack.Error.Description, ack.Error.ErrCode)}
+	}
+	if ack.Count != len(chunk) {
+		return &batchRefusedError{fmt.Errorf("atomic batch stored %d of %d messages", ack.Count, len(chunk))}
+	}
+	return nil
+}
+
+// publishEach sends the rows as single messages, pipelined.
+func (r *Relay) publishEach(ctx context.Context, batch []pendingRow) (int, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(batch))
 	var sendErr error
 	for _, p := range batch {

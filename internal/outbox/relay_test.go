@@ -139,6 +139,18 @@ func TestRelayPublishesInOrderPerCountyAndMarksSent(t *testing.T) {
 	if got := streamMsgs(t, js); got != 90 {
 		t.Fatalf("stream holds %d messages, want 90", got)
 	}
+	// The backlog went as atomic batches (one sync per batch).
+	st, err := js.Stream(ctx, messaging.StreamViolations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get("Nats-Batch-Id") == "" {
+		t.Fatalf("first message was not sent in an atomic batch: headers %v", m.Header)
+	}
 }
 
 func TestEnqueueIsIdempotentAndRollsBackWithTheAct(t *testing.T) {
