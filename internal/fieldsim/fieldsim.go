@@ -67,11 +67,15 @@ type Config struct {
 	LoginConcurrency int
 	// SupervisorWorkers is how many cases each supervisor works at once.
 	SupervisorWorkers int
-	Seed              uint64
+	// Seed is mixed with a per-run nonce: every run files fresh report,
+	// patrol, upload and step ids (a re-used id with other content is
+	// rightly refused), so runs repeat in distribution, not in ids.
+	Seed uint64
 
 	// OnWorkloadStart and OnWorkloadEnd, when set, are called when the
-	// workload begins (after setup and logins) and when it has ended,
-	// before the reconciliation: the fault injector starts hurting the
+	// workload begins (after setup and logins) and when its Duration is
+	// over (calls in flight then still get GiveUpAfter, and the
+	// reconciliation waits for both): a fault injector starts hurting the
 	// stack at the first and must have healed it when the second returns.
 	OnWorkloadStart func()
 	OnWorkloadEnd   func()
@@ -143,6 +147,7 @@ type Sim struct {
 	work       workload
 	loginSlots chan struct{}
 	runID      string
+	nonce      uint64 // mixed into every random stream: each run files new ids
 
 	auth   ecogridv1.AuthServiceClient
 	people ecogridv1.PeopleServiceClient
@@ -251,11 +256,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	s := &Sim{
 		cfg: cfg, log: cfg.Log, m: newMetrics(), acks: newAcks(),
 		loginSlots: make(chan struct{}, cfg.LoginConcurrency),
-		runID:      fmt.Sprintf("%08x", rand.Uint32()),
+		nonce:      rand.Uint64(),
 		auth:       ecogridv1.NewAuthServiceClient(gconn), people: ecogridv1.NewPeopleServiceClient(gconn),
 		grid: ecogridv1.NewGridServiceClient(gconn), field: ecogridv1.NewFieldServiceClient(gconn),
 		acct: ecogridv1.NewAccountabilityServiceClient(gconn), cases: ecogridv1.NewCaseServiceClient(cconn),
 	}
+	s.runID = fmt.Sprintf("%08x", uint32(s.nonce>>32))
 	res := &Result{RunID: s.runID}
 
 	t0 := time.Now()
@@ -283,9 +289,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	s.runWorkload(ctx)
 	res.RunSeconds = time.Since(t2).Seconds()
-	if cfg.OnWorkloadEnd != nil {
-		cfg.OnWorkloadEnd()
-	}
+
 	res.RPCs = s.m.snapshot()
 	for _, r := range res.RPCs {
 		res.Calls += r.OK
@@ -326,11 +330,18 @@ func (s *Sim) runWorkload(ctx context.Context) {
 	// Calls started before the end may retry for GiveUpAfter more.
 	ops, cancelOps := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelOps()
+	healed := make(chan struct{})
 	go func() {
+		defer close(healed)
 		select {
 		case <-ctx.Done():
 			cancelOps()
 		case <-work.Done():
+			// The faults stop with the work; calls still in flight then
+			// get GiveUpAfter on a healed stack.
+			if s.cfg.OnWorkloadEnd != nil {
+				s.cfg.OnWorkloadEnd()
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(s.cfg.GiveUpAfter):
@@ -362,5 +373,7 @@ func (s *Sim) runWorkload(ctx context.Context) {
 		}
 	}()
 	wg.Wait()
+	cancelWork()
 	close(done)
+	<-healed
 }

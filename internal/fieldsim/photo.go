@@ -139,58 +139,16 @@ func (s *Sim) upload(ctx context.Context, sess *session, p *photoFile, reportID 
 		return nil
 	}
 	err := s.do(ctx, sess, "FieldService/UploadPhoto", func(ctx context.Context) error {
-		from := int64(0)
-		if p.tried {
-			st, err := s.field.GetUploadStatus(ctx, &ecogridv1.GetUploadStatusRequest{UploadId: p.uploadID})
-			switch {
-			case status.Code(err) == codes.NotFound:
-			case err != nil:
-				return err
-			case st.GetState() == ecogridv1.UploadState_UPLOAD_STATE_COMPLETE:
+		err := s.uploadAttempt(ctx, p, reportID, drop)
+		if status.Code(err) == codes.FailedPrecondition && p.tried {
+			// The server may have finished the upload after the line
+			// dropped and before the status query: ask again.
+			if st, serr := s.field.GetUploadStatus(ctx, &ecogridv1.GetUploadStatusRequest{UploadId: p.uploadID}); serr == nil &&
+				st.GetState() == ecogridv1.UploadState_UPLOAD_STATE_COMPLETE && st.GetPhoto().GetSha256() == p.sha {
 				return nil
-			default:
-				from = st.GetCommittedOffset()
-				s.work.UploadsResumed.Add(1)
 			}
 		}
-		cut := !p.tried && drop
-		p.tried = true
-		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		stream, err := s.field.UploadPhoto(sctx)
-		if err != nil {
-			return err
-		}
-		if err := stream.Send(&ecogridv1.UploadPhotoRequest{Msg: &ecogridv1.UploadPhotoRequest_Header{Header: &ecogridv1.PhotoUploadHeader{
-			UploadId: p.uploadID, ReportId: reportID, Size: int64(len(p.data)), Sha256: p.sha, ContentType: "image/jpeg",
-		}}}); err != nil {
-			return recvErr(stream, err)
-		}
-		for off := from; off < int64(len(p.data)); off += uploadChunk {
-			end := min(off+uploadChunk, int64(len(p.data)))
-			if err := stream.Send(&ecogridv1.UploadPhotoRequest{Msg: &ecogridv1.UploadPhotoRequest_Chunk{Chunk: &ecogridv1.PhotoChunk{
-				Offset: off, Data: p.data[off:end],
-			}}}); err != nil {
-				return recvErr(stream, err)
-			}
-			if cut {
-				// Give the chunk a moment to reach the server, then drop the line.
-				time.Sleep(20 * time.Millisecond)
-				cancel()
-				return errDropped
-			}
-		}
-		resp, err := stream.CloseAndRecv()
-		if err != nil {
-			return err
-		}
-		if resp.GetState() != ecogridv1.UploadState_UPLOAD_STATE_COMPLETE {
-			return errIncomplete
-		}
-		if got := resp.GetPhoto().GetSha256(); got != p.sha {
-			return status.Errorf(codes.DataLoss, "server stored photo %s as %s", p.sha, got)
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
@@ -198,6 +156,63 @@ func (s *Sim) upload(ctx context.Context, sess *session, p *photoFile, reportID 
 	p.uploaded = true
 	s.acks.photo(p.sha, ackPhoto{size: int64(len(p.data)), by: sess})
 	s.work.Photos.Add(1)
+	return nil
+}
+
+// uploadAttempt is one try: ask where to resume (after the first), then
+// stream the header and the missing chunks.
+func (s *Sim) uploadAttempt(ctx context.Context, p *photoFile, reportID string, drop bool) error {
+	from := int64(0)
+	if p.tried {
+		st, err := s.field.GetUploadStatus(ctx, &ecogridv1.GetUploadStatusRequest{UploadId: p.uploadID})
+		switch {
+		case status.Code(err) == codes.NotFound:
+		case err != nil:
+			return err
+		case st.GetState() == ecogridv1.UploadState_UPLOAD_STATE_COMPLETE:
+			return nil
+		default:
+			from = st.GetCommittedOffset()
+			s.work.UploadsResumed.Add(1)
+		}
+	}
+	cut := !p.tried && drop
+	p.tried = true
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.field.UploadPhoto(sctx)
+	if err != nil {
+		return err
+	}
+	if err := stream.Send(&ecogridv1.UploadPhotoRequest{Msg: &ecogridv1.UploadPhotoRequest_Header{Header: &ecogridv1.PhotoUploadHeader{
+		UploadId: p.uploadID, ReportId: reportID, Size: int64(len(p.data)), Sha256: p.sha, ContentType: "image/jpeg",
+	}}}); err != nil {
+		return recvErr(stream, err)
+	}
+	for off := from; off < int64(len(p.data)); off += uploadChunk {
+		end := min(off+uploadChunk, int64(len(p.data)))
+		if err := stream.Send(&ecogridv1.UploadPhotoRequest{Msg: &ecogridv1.UploadPhotoRequest_Chunk{Chunk: &ecogridv1.PhotoChunk{
+			Offset: off, Data: p.data[off:end],
+		}}}); err != nil {
+			return recvErr(stream, err)
+		}
+		if cut {
+			// Give the chunk a moment to reach the server, then drop the line.
+			time.Sleep(20 * time.Millisecond)
+			cancel()
+			return errDropped
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return err
+	}
+	if resp.GetState() != ecogridv1.UploadState_UPLOAD_STATE_COMPLETE {
+		return errIncomplete
+	}
+	if got := resp.GetPhoto().GetSha256(); got != p.sha {
+		return status.Errorf(codes.DataLoss, "server stored photo %s as %s", p.sha, got)
+	}
 	return nil
 }
 

@@ -164,7 +164,7 @@ func (s *Sim) ensurePeople(ctx context.Context) error {
 		p.sess.password = s.simPassword(p.sess.username)
 		p.personID = s.stableID("inspector", i+1)
 		people = append(people, p)
-		r := rand.New(rand.NewPCG(s.cfg.Seed, uint64(i+1)))
+		r := rand.New(rand.NewPCG(s.cfg.Seed^s.nonce, uint64(i+1)))
 		in := &inspector{sim: s, n: i + 1, sess: p.sess, village: v, rng: r, system: coord.WGS84}
 		// A third of phones report GCJ-02 (Amap, Tencent maps), a tenth BD-09 (Baidu).
 		switch x := r.Float64(); {
@@ -183,7 +183,7 @@ func (s *Sim) ensurePeople(ctx context.Context) error {
 		p.sess.password = s.simPassword(p.sess.username)
 		p.personID = s.stableID("supervisor", i+1)
 		people = append(people, p)
-		sup := &supervisor{sim: s, sess: p.sess, town: t, rng: rand.New(rand.NewPCG(s.cfg.Seed, uint64(1_000_000+i)))}
+		sup := &supervisor{sim: s, sess: p.sess, town: t, rng: rand.New(rand.NewPCG(s.cfg.Seed^s.nonce, uint64(1_000_000+i)))}
 		t.sup = sup
 		s.supervisors = append(s.supervisors, sup)
 	}
