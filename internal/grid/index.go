@@ -68,7 +68,7 @@ type polyEntry struct {
 	node     *indexNode
 	min, max [2]float64
 	flat     []float64
-	ends     []int
+	ends     []int // ring end offsets in flat; nil for a polygon without holes
 }
 
 // NewIndex returns an empty index reading from pool; call Load (or Run)
@@ -131,32 +131,40 @@ func (s *snapshot) location(n *indexNode) Location {
 // contains is the even-odd crossing test over all rings (holes included)
 // with a half-open rule, plus an exact on-boundary flag.
 func (p *polyEntry) contains(x, y float64) (in, on bool) {
+	if p.ends == nil { // one ring, the common case: no ends to read
+		return ringCrossings(p.flat, x, y, false, false)
+	}
 	start := 0
 	for _, end := range p.ends {
-		f := p.flat[start:end]
-		for i := 0; i+3 < len(f); i += 2 {
-			ax, ay, bx, by := f[i], f[i+1], f[i+2], f[i+3]
-			if ay > by { // canonical direction: from lower to upper y
-				ax, ay, bx, by = bx, by, ax, ay
-			}
-			if y < ay || y > by {
-				continue
-			}
-			if ay == by { // horizontal edge: only "on" matters
-				if y == ay && x >= min(ax, bx) && x <= max(ax, bx) {
-					on = true
-				}
-				continue
-			}
-			cross := ax + (y-ay)*(bx-ax)/(by-ay)
-			if cross == x {
+		in, on = ringCrossings(p.flat[start:end], x, y, in, on)
+		start = end
+	}
+	return in, on
+}
+
+// ringCrossings applies one ring's edges to the crossing state.
+func ringCrossings(f []float64, x, y float64, in, on bool) (bool, bool) {
+	for i := 0; i+3 < len(f); i += 2 {
+		ax, ay, bx, by := f[i], f[i+1], f[i+2], f[i+3]
+		if ay > by { // canonical direction: from lower to upper y
+			ax, ay, bx, by = bx, by, ax, ay
+		}
+		if y < ay || y > by {
+			continue
+		}
+		if ay == by { // horizontal edge: only "on" matters
+			if y == ay && x >= min(ax, bx) && x <= max(ax, bx) {
 				on = true
 			}
-			if y < by && x < cross { // half-open in y: [ay, by)
-				in = !in
-			}
+			continue
 		}
-		start = end
+		cross := ax + (y-ay)*(bx-ax)/(by-ay)
+		if cross == x {
+			on = true
+		}
+		if y < by && x < cross { // half-open in y: [ay, by)
+			in = !in
+		}
 	}
 	return in, on
 }
@@ -329,15 +337,16 @@ func (s *snapshot) insert(ref Ref, parent uuid.UUID, mp *geom.MultiPolygon) *ind
 		pe := s.arena.entry()
 		pe.node = n
 		pe.flat = s.arena.floats(len(flat) / stride * 2)
-		pe.ends = s.arena.ints(len(poly.Ends()))
 		if stride == 2 {
 			pe.flat = append(pe.flat, flat...)
-			pe.ends = append(pe.ends, poly.Ends()...)
 		} else { // drop Z/M
 			for k := 0; k+1 < len(flat); k += stride {
 				pe.flat = append(pe.flat, flat[k], flat[k+1])
 			}
-			for _, e := range poly.Ends() {
+		}
+		if rings := poly.Ends(); len(rings) > 1 { // holes: keep the ring ends
+			pe.ends = s.arena.ints(len(rings))
+			for _, e := range rings {
 				pe.ends = append(pe.ends, e/stride*2)
 			}
 		}
@@ -377,7 +386,9 @@ func newLoadArena(rows []changedNode) *loadArena {
 			p := r.geom.Polygon(i)
 			polys++
 			coords += len(p.FlatCoords()) / p.Stride() * 2
-			ends += len(p.Ends())
+			if len(p.Ends()) > 1 {
+				ends += len(p.Ends())
+			}
 		}
 	}
 	return &loadArena{entries: make([]polyEntry, 0, polys), coords: make([]float64, 0, coords), ends: make([]int, 0, ends)}
