@@ -139,6 +139,16 @@ func TestServiceImportLocateExport(t *testing.T) {
 		t.Fatalf("too large: %v", err)
 	}
 
+	// The header must come first.
+	st, err := c.ImportGeoJSON(as("county"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Send(&ecogridv1.ImportGeoJSONRequest{Part: &ecogridv1.ImportGeoJSONRequest_Chunk{Chunk: full}})
+	if _, err := st.CloseAndRecv(); status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "header") {
+		t.Fatalf("no header: %v", err)
+	}
+
 	// Locate a phone's GCJ-02 position in a village.
 	v, err := store.NodeByCode(ctx, "130123003005")
 	if err != nil {
