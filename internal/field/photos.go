@@ -209,9 +209,11 @@ func (u *Upload) Write(ctx context.Context, offset int64, data []byte) (UploadSt
 		// Refuse a file that is not what it claims before storing any of it.
 		t, err := photo.Sniff(data[:min(len(data), photo.SniffLen)])
 		if err != nil && (len(data) >= photo.SniffLen || int64(len(data)) == u.h.Size) {
+			u.reset(ctx)
 			return u.status, structerr.NewInvalidArgument("%v", err)
 		}
 		if err == nil && string(t) != u.h.ContentType {
+			u.reset(ctx)
 			return u.status, structerr.NewInvalidArgument("the file is a %s, not the %s it claims", t, u.h.ContentType)
 		}
 	}

@@ -213,6 +213,9 @@ func TestUploadBadInput(t *testing.T) {
 	_, err = u.Write(ctx, 0, fake[:1000])
 	wantCode(t, err, codes.InvalidArgument)
 	u.Close(ctx)
+	if n := count(t, e.pool, `SELECT count(*) FROM field.uploads`); n != 0 {
+		t.Fatal("the refused upload is kept")
+	}
 
 	// A PNG declared as JPEG.
 	var pbuf bytes.Buffer
