@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -224,6 +225,7 @@ func (f *Field) AppendTrackPoints(ctx context.Context, c scope.Caller, patrolID 
 			}
 			res.Added = int(added)
 			res.Duplicates += len(batch.times) - res.Added
+			f.metrics.trackPoints.Add(float64(added))
 		}
 		res.PointCount, err = bumpPointCount(ctx, tx, p.ID, res.Added)
 		if err != nil {
@@ -245,13 +247,14 @@ func (f *Field) EndPatrol(ctx context.Context, c scope.Caller, patrolID string, 
 	}
 	endedAt = endedAt.UTC().Truncate(time.Microsecond)
 	var out Patrol
+	wasEnded := false
 	err := database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
 		p, err := ownPatrol(ctx, tx, c, patrolID, true)
 		if err != nil {
 			return err
 		}
 		if p.EndedAt != nil {
-			out = p
+			out, wasEnded = p, true
 			return nil
 		}
 		if endedAt.Before(p.StartedAt) {
@@ -264,6 +267,9 @@ func (f *Field) EndPatrol(ctx context.Context, c scope.Caller, patrolID string, 
 		out, err = f.summarize(ctx, tx, p)
 		return err
 	})
+	if err == nil && !wasEnded {
+		f.metrics.patrols.WithLabelValues(strconv.FormatBool(out.Plausible())).Inc()
+	}
 	return out, err
 }
 

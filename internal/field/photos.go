@@ -180,7 +180,11 @@ func (f *Field) completeFromStore(ctx context.Context, u *Upload) (bool, error) 
 			return false, err
 		}
 	}
-	return true, f.recordPhoto(ctx, u, meta)
+	if err := f.recordPhoto(ctx, u, meta); err != nil {
+		return false, err
+	}
+	f.metrics.uploads.WithLabelValues("deduplicated").Inc()
+	return true, nil
 }
 
 // Status returns where the upload is.
@@ -222,6 +226,7 @@ func (u *Upload) Write(ctx context.Context, offset int64, data []byte) (UploadSt
 	}
 	u.hash.Write(data)
 	u.offset += int64(len(data))
+	u.f.metrics.uploadBytes.Add(float64(len(data)))
 	if u.offset == u.h.Size {
 		return u.finish(ctx)
 	}
@@ -273,6 +278,7 @@ func (u *Upload) Close(ctx context.Context) error {
 // reset throws away a bad file so that the app can send it again from 0.
 func (u *Upload) reset(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
+	u.f.metrics.uploads.WithLabelValues("refused").Inc()
 	if u.file != nil {
 		u.file.Close()
 		u.file = nil
@@ -312,6 +318,7 @@ func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
 	if err := u.f.recordPhoto(ctx, u, meta); err != nil {
 		return u.status, err
 	}
+	u.f.metrics.uploads.WithLabelValues("stored").Inc()
 	return u.status, nil
 }
 
@@ -361,6 +368,9 @@ func (f *Field) recordPhoto(ctx context.Context, u *Upload, meta PhotoMeta) erro
 				return err
 			}
 			mismatch = mismatch || m.Mismatch
+			if m.Mismatch {
+				f.metrics.exifMismatch.Inc()
+			}
 		}
 		return nil
 	})
@@ -477,6 +487,7 @@ func (f *Field) CleanAbandonedUploads(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	f.metrics.janitorPurged.Add(float64(len(ids)))
 	for _, id := range ids {
 		if err := f.blobs.RemovePartial(ctx, id); err != nil {
 			return len(ids), err

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"ecogrid/internal/coord"
 	"ecogrid/internal/database"
@@ -229,6 +230,7 @@ type Field struct {
 	now       func() time.Time
 	// knownCategories caches "county/code" of categories seen to exist.
 	knownCategories sync.Map
+	metrics         *metrics
 }
 
 // Deps are the collaborators of Field, wired in cmd/gridd.
@@ -242,6 +244,8 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics receives the field counters; nil keeps them unregistered.
+	Metrics prometheus.Registerer
 }
 
 // New returns the field domain. Every dependency is required.
@@ -263,6 +267,7 @@ func New(deps Deps, cfg Config) (*Field, error) {
 	f := &Field{
 		pool: deps.Pool, locator: deps.Locator, directory: deps.Directory, tasks: deps.Tasks,
 		ledger: deps.Ledger, blobs: deps.Blobs, cfg: cfg.withDefaults(), log: deps.Logger, now: deps.Now,
+		metrics: newMetrics(deps.Metrics),
 	}
 	if f.log == nil {
 		f.log = slog.Default()
@@ -328,6 +333,9 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 		// (observed_at is now too old) although the report was valid when
 		// it was filed: a stored report answers the replay.
 		if r, ok, rerr := f.replay(ctx, c, orig); ok || rerr != nil {
+			if ok {
+				f.metrics.replays.Inc()
+			}
 			return r, ok, rerr
 		}
 		return Report{}, false, err
@@ -378,6 +386,9 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	if errors.Is(err, errReportExists) {
 		// Filed before (a retry, an offline replay) or concurrently.
 		if r, ok, err := f.replay(ctx, c, orig); ok || err != nil {
+			if ok {
+				f.metrics.replays.Inc()
+			}
 			return r, ok, err
 		}
 		return Report{}, false, structerr.NewAborted("report %s is being filed concurrently, retry", d.ID)
@@ -385,6 +396,7 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	if err != nil {
 		return Report{}, false, err
 	}
+	f.metrics.reportFiled(r)
 	return r, false, nil
 }
 
