@@ -45,6 +45,20 @@ type Locator interface {
 	Locate(ctx context.Context, lat, lon float64) (Location, bool, error)
 }
 
+// HistoricLocator is a Locator that can also answer for a past moment,
+// from the grid's boundary history. When the locator implements it, a
+// report observed more than HistoricLocateAfter ago (an offline queue
+// replayed late) is located in the grid as it was when observed, so a
+// boundary change in between does not move it to another cell.
+type HistoricLocator interface {
+	Locator
+	LocateAt(ctx context.Context, lat, lon float64, at time.Time) (Location, bool, error)
+}
+
+// HistoricLocateAfter is the age from which an observation is located in
+// the grid's history rather than in the current grid.
+const HistoricLocateAfter = 24 * time.Hour
+
 // Responsible is a person answerable for a grid cell at a moment.
 type Responsible struct {
 	PersonID string

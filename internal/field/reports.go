@@ -346,7 +346,7 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	if err != nil {
 		return Report{}, false, err
 	}
-	loc, found, err := f.locator.Locate(ctx, r.Lat, r.Lon)
+	loc, found, err := f.locate(ctx, r.Lat, r.Lon, d.ObservedAt, now)
 	if err != nil {
 		return Report{}, false, fmt.Errorf("locating report: %w", err)
 	}
@@ -398,6 +398,16 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	}
 	f.metrics.reportFiled(r)
 	return r, false, nil
+}
+
+// locate finds the cell of a report: in the current grid, or, for an
+// observation older than HistoricLocateAfter and a locator that keeps
+// history, in the grid as it was at the observation.
+func (f *Field) locate(ctx context.Context, lat, lon float64, observed, now time.Time) (Location, bool, error) {
+	if h, ok := f.locator.(HistoricLocator); ok && observed.Before(now.Add(-HistoricLocateAfter)) {
+		return h.LocateAt(ctx, lat, lon, observed)
+	}
+	return f.locator.Locate(ctx, lat, lon)
 }
 
 // replay returns the stored report when d.ID was filed before by the same

@@ -405,3 +405,42 @@ func TestCountyCategories(t *testing.T) {
 	_, _, err = e.f.SubmitReport(ctx, o, d2)
 	wantCode(t, err, codes.InvalidArgument)
 }
+
+// movedLocator is the test grid after a boundary change yesterday: the
+// south-west village now reaches up to 29.06 (it ended at 29.05 before).
+type movedLocator struct{ rectLocator }
+
+func (m movedLocator) Locate(ctx context.Context, lat, lon float64) (Location, bool, error) {
+	loc, ok, err := m.rectLocator.Locate(ctx, lat, lon)
+	if ok && loc.VillageCode == villageWN && lat < 29.06 {
+		loc.VillageCode = villageWS
+	}
+	return loc, ok, err
+}
+
+func (m movedLocator) LocateAt(ctx context.Context, lat, lon float64, at time.Time) (Location, bool, error) {
+	if at.Before(time.Now().Add(-24 * time.Hour)) {
+		return m.rectLocator.Locate(ctx, lat, lon) // the old boundaries
+	}
+	return m.Locate(ctx, lat, lon)
+}
+
+func TestLateReplayIsLocatedInTheGridOfItsTime(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.f.locator = movedLocator{}
+	ctx := context.Background()
+	fresh := e.draft(29.055, 106.05)
+	old := e.draft(29.055, 106.05)
+	old.ObservedAt = e.clock.Now().Add(-72 * time.Hour) // queued offline three days ago
+	r1, _, err := e.f.SubmitReport(ctx, inspectorA, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, _, err := e.f.SubmitReport(ctx, inspectorA, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Location.VillageCode != villageWS || r2.Location.VillageCode != villageWN {
+		t.Fatalf("fresh in %s (want %s), three days old in %s (want %s)", r1.Location.VillageCode, villageWS, r2.Location.VillageCode, villageWN)
+	}
+}
