@@ -30,7 +30,7 @@ type Config struct {
 	NATSURL        string
 	StreamReplicas int
 
-	AuthKeys   auth.KeyConfig // verifies access tokens (a public key is enough)
+	Auth       auth.Config // verifies access tokens (gridd's public key is enough)
 	Consumer   cases.ConsumerConfig
 	Background cases.BackgroundConfig
 	Relay      outbox.RelayConfig
@@ -52,8 +52,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Database.ApplicationName = "cased"
 	flagenv.String(fs, &c.NATSURL, "nats-url", "NATS_URL", messaging.DefaultURL, "NATS server URL (JetStream enabled)")
 	flagenv.Int(fs, &c.StreamReplicas, "stream-replicas", "ECOGRID_STREAM_REPLICAS", 1, "JetStream stream replicas (3 in production)")
-	c.AuthKeys = auth.KeyConfigFromEnv()
-	flagenv.String(fs, &c.AuthKeys.PrivateKeyFile, "auth-key-file", auth.EnvKeyFile, c.AuthKeys.PrivateKeyFile, "Ed25519 PKCS#8 PEM file of gridd's token key (or give its public key in "+auth.EnvPublicKeys+")")
+	c.Auth.RegisterFlags(fs)
 	flagenv.Int(fs, &c.Consumer.MaxDeliver, "max-deliver", "CASED_MAX_DELIVER", 8, "deliveries of a failing violation before it is dead-lettered")
 	flagenv.Int(fs, &c.Consumer.Workers, "workers", "CASED_WORKERS", 4, "concurrent violation handlers")
 	flagenv.Duration(fs, &c.Background.SweepInterval, "overdue-sweep", "CASED_OVERDUE_SWEEP", time.Minute, "how often overdue cases are escalated")
@@ -84,19 +83,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("creating streams: %w", err)
 	}
 
-	authKeys, err := auth.LoadKeys(cfg.AuthKeys)
+	authz, _, err := auth.New(cfg.Auth, pool, log.With("component", "auth"))
 	if err != nil {
 		return err
 	}
 	tracker := cases.NewTracker(pool, log.With("component", "cases"))
 	consumer := cases.NewConsumer(js, tracker, cfg.Consumer, log.With("component", "consumer"))
 	relay := outbox.NewRelay(pool, js, cfg.Relay, log.With("component", "outbox_relay"))
-	authz := auth.NewAuthorizer(auth.NewTokens(auth.DefaultTokenConfig, authKeys), pool, log.With("component", "auth"))
 	srv, err := server.New(cfg.Server, log, server.Options{AuthUnary: authz.Unary(), AuthStream: authz.Stream()})
 	if err != nil {
 		return err
 	}
 	ecogridv1.RegisterCaseServiceServer(srv.GRPC, cases.NewService(tracker, log))
+	if err := auth.CheckServer(srv.GRPC); err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreCanceled(consumer.Run(gctx)) })

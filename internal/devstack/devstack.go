@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	gcfg := gridd.Config{
 		Server:   server.Config{GRPCAddr: cfg.GriddAddr, MetricsAddr: cfg.GriddMetric, ShutdownTimeout: 10 * time.Second},
 		Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,
-		AuthKeys:   auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile},
+		Auth:       auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
 		LedgerKeys: ledger.KeyConfig{PrivateKeyFile: keys.LedgerKeyFile},
 		Ledger:     ledger.Config{CheckpointInterval: time.Minute, WitnessDir: filepath.Join(cfg.DataDir, "witness")},
 		PhotoDir:   filepath.Join(cfg.DataDir, "photos"),
@@ -139,7 +139,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	ccfg := cased.Config{
 		Server:   server.Config{GRPCAddr: cfg.CasedAddr, MetricsAddr: cfg.CasedMetric, ShutdownTimeout: 10 * time.Second},
 		Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,
-		AuthKeys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile},
+		Auth: auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
 		Background: cases.BackgroundConfig{SweepInterval: time.Minute, ReconcileInterval: 30 * time.Second,
 			Reconcile: cases.ReconcileConfig{Grace: time.Minute}},
 		Ready: func(a, m string) { ready <- [2]string{"cased", a + " " + m} },

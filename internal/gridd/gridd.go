@@ -11,15 +11,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/auth"
-	"ecogrid/internal/auth/account"
-	"ecogrid/internal/auth/password"
 	"ecogrid/internal/cases"
 	"ecogrid/internal/database"
 	"ecogrid/internal/field"
@@ -41,14 +38,12 @@ type Config struct {
 	NATSURL        string
 	StreamReplicas int
 
-	AuthKeys   auth.KeyConfig   // access-token signing key (ECOGRID_AUTH_KEY_FILE)
+	Auth       auth.Config      // access-token key, lifetimes, login limits
 	LedgerKeys ledger.KeyConfig // checkpoint signing key (ECOGRID_LEDGER_KEY_FILE)
 	Ledger     ledger.Config    // checkpoint interval, witness folder
 	PhotoDir   string           // content-addressed photo store
 	Field      field.Config     // report, track and photo limits
 	Relay      outbox.RelayConfig
-	// LoginSlots bounds concurrent argon2id hashes (each takes 19 MiB).
-	LoginSlots int
 
 	// Ready, when set, is called once the server listens (dev stack, tests).
 	Ready func(grpcAddr, metricsAddr string)
@@ -69,8 +64,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Database.ApplicationName = "gridd"
 	flagenv.String(fs, &c.NATSURL, "nats-url", "NATS_URL", messaging.DefaultURL, "NATS server URL (JetStream enabled)")
 	flagenv.Int(fs, &c.StreamReplicas, "stream-replicas", "ECOGRID_STREAM_REPLICAS", 1, "JetStream stream replicas (3 in production)")
-	c.AuthKeys = auth.KeyConfigFromEnv()
-	flagenv.String(fs, &c.AuthKeys.PrivateKeyFile, "auth-key-file", auth.EnvKeyFile, c.AuthKeys.PrivateKeyFile, "Ed25519 PKCS#8 PEM file signing access tokens ('gridctl users keygen' makes one)")
+	c.Auth.RegisterFlags(fs)
 	c.LedgerKeys = ledger.KeyConfigFromEnv()
 	flagenv.String(fs, &c.LedgerKeys.PrivateKeyFile, "ledger-key-file", ledger.EnvKeyFile, c.LedgerKeys.PrivateKeyFile, "note private key file signing ledger checkpoints ('gridctl audit keygen' makes one)")
 	flagenv.Duration(fs, &c.Ledger.CheckpointInterval, "checkpoint-interval", "ECOGRID_CHECKPOINT_INTERVAL", ledger.DefaultCheckpointInterval, "how often grown ledger chains are signed")
@@ -79,7 +73,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Field = field.DefaultConfig()
 	flagenv.Int(fs, &c.Field.MaxPhotoBytes, "max-photo-bytes", "ECOGRID_MAX_PHOTO_BYTES", c.Field.MaxPhotoBytes, "largest photo accepted")
 	flagenv.Duration(fs, &c.Field.AbandonedUploadAge, "abandoned-upload-age", "ECOGRID_ABANDONED_UPLOAD_AGE", c.Field.AbandonedUploadAge, "unfinished uploads older than this are removed")
-	flagenv.Int(fs, &c.LoginSlots, "login-slots", "ECOGRID_LOGIN_SLOTS", runtime.NumCPU(), "concurrent password hashes (19 MiB each)")
 	host, _ := os.Hostname()
 	c.Relay.Name = "gridd@" + host
 }
@@ -109,9 +102,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("creating streams: %w", err)
 	}
 
-	authKeys, err := auth.LoadKeys(cfg.AuthKeys)
+	authz, authSvc, err := auth.New(cfg.Auth, pool, log.With("component", "auth"))
 	if err != nil {
 		return err
+	}
+	if authSvc == nil {
+		return fmt.Errorf("gridd signs access tokens: set %s to its Ed25519 key ('gridctl users keygen')", auth.EnvKeyFile)
 	}
 	ledgerKeys, err := ledger.LoadKeys(cfg.LedgerKeys)
 	if err != nil {
@@ -121,12 +117,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("photo storage %s: %v (set ECOGRID_PHOTO_DIR to a writable folder)", cfg.PhotoDir, err)
 	}
-	slots := cfg.LoginSlots
-	if slots <= 0 {
-		slots = runtime.NumCPU()
-	}
-	hasher := password.NewHasher(password.Default, slots)
-	tokens := auth.NewTokens(auth.DefaultTokenConfig, authKeys)
+	hasher := cfg.Auth.NewHasher()
 
 	gridStore := grid.NewStore(pool, grid.Config{})
 	index := grid.NewIndex(pool, log.With("component", "grid_index"))
@@ -146,16 +137,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	relay := outbox.NewRelay(pool, js, cfg.Relay, log.With("component", "outbox_relay"))
 
-	authz := auth.NewAuthorizer(tokens, pool, log.With("component", "auth"))
 	srv, err := server.New(cfg.Server, log, server.Options{AuthUnary: authz.Unary(), AuthStream: authz.Stream()})
 	if err != nil {
 		return err
 	}
 	ecogridv1.RegisterGridServiceServer(srv.GRPC, grid.NewService(gridStore, index, grid.ServiceConfig{}, log))
 	ecogridv1.RegisterPeopleServiceServer(srv.GRPC, people.NewService(pool, gridadapt.NodeResolver{Store: gridStore}, openCases, hasher, log))
-	ecogridv1.RegisterAuthServiceServer(srv.GRPC, auth.NewService(pool, tokens, hasher, account.DefaultLimits, auth.DefaultSessionConfig, log))
+	ecogridv1.RegisterAuthServiceServer(srv.GRPC, authSvc)
 	ecogridv1.RegisterFieldServiceServer(srv.GRPC, field.NewService(fld, log))
 	ecogridv1.RegisterAccountabilityServiceServer(srv.GRPC, ledger.NewService(led, log))
+	// Deny by default: refuse to serve an RPC the access policy does not name.
+	if err := auth.CheckServer(srv.GRPC); err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreCanceled(index.Run(gctx)) })
@@ -168,6 +162,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func() error { return ignoreCanceled(led.RunCheckpointer(gctx)) })
 	g.Go(func() error { fld.RunJanitor(gctx, time.Hour); return nil })
 	g.Go(func() error { return ignoreCanceled(relay.Run(gctx)) })
+	g.Go(func() error { auth.RunMaintenance(gctx, pool, log.With("component", "auth")); return nil })
 	g.Go(func() error {
 		if cfg.Ready != nil {
 			cfg.Ready(srv.Addr(), srv.MetricsAddr())

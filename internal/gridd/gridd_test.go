@@ -26,7 +26,7 @@ func TestBadConfigurationFailsFastWithOneLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := auth.KeyConfig{PrivateKeyPEM: string(pem)}
+	keys := auth.Config{Keys: auth.KeyConfig{PrivateKeyPEM: string(pem)}}
 	photos := t.TempDir()
 	for _, tc := range []struct {
 		name string
@@ -38,7 +38,7 @@ func TestBadConfigurationFailsFastWithOneLine(t *testing.T) {
 		{"missing database", gridd.Config{Server: srv, Database: database.Config{URL: "postgres://postgres@127.0.0.1:5432/ecogrid_does_not_exist?sslmode=disable"}, NATSURL: nats.URL()}, "gridctl migrate"},
 		{"unreachable NATS", gridd.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: "nats://127.0.0.1:1"}, "cannot reach NATS"},
 		{"no token key", gridd.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: nats.URL(), PhotoDir: photos}, "no token key configured"},
-		{"port in use", gridd.Config{Server: server.Config{GRPCAddr: "127.0.0.1:" + strings.TrimPrefix(nats.URL(), "nats://127.0.0.1:")}, Database: database.Config{URL: goodDB}, NATSURL: nats.URL(), AuthKeys: keys, PhotoDir: photos}, "another server using the port"},
+		{"port in use", gridd.Config{Server: server.Config{GRPCAddr: "127.0.0.1:" + strings.TrimPrefix(nats.URL(), "nats://127.0.0.1:")}, Database: database.Config{URL: goodDB}, NATSURL: nats.URL(), Auth: keys, PhotoDir: photos}, "another server using the port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
