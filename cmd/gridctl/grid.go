@@ -226,7 +226,7 @@ func describeGridError(err error, w io.Writer) error {
 	for _, l := range lines {
 		fmt.Fprintln(w, l)
 	}
-	return fmt.Errorf("import refused (%d problems above), nothing was written", len(lines))
+	return fmt.Errorf("import refused (%d problem(s) listed above), nothing was written", len(lines))
 }
 
 func runGridExport(ctx context.Context, args []string) error {
