@@ -60,9 +60,21 @@ func fileAt(b *testing.B, s *stack, villages []string, rate, total int) {
 // latencies returns, per case, the time from the violation's outbox
 // commit (the report's transaction) to the case being written by cased.
 func latencies(b *testing.B, s *stack) []time.Duration {
-	rows, err := s.pool.Query(context.Background(), `
+	return durations(b, s, `
 		SELECT extract(epoch FROM c.created_at - e.created_at)::float8
 		FROM cases.cases c JOIN outbox.events e ON e.event_id = c.violation_event_id`)
+}
+
+// relayLatencies returns, per violation, the time from its outbox commit
+// to JetStream's acknowledgement of it (the relay's share).
+func relayLatencies(b *testing.B, s *stack) []time.Duration {
+	return durations(b, s, `
+		SELECT extract(epoch FROM e.sent_at - e.created_at)::float8
+		FROM outbox.events e WHERE e.event_type = 'ViolationReported'`)
+}
+
+func durations(b *testing.B, s *stack, sql string) []time.Duration {
+	rows, err := s.pool.Query(context.Background(), sql)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -112,6 +124,7 @@ func BenchmarkViolationToCase(b *testing.B) {
 				b.ReportMetric(pct(l, 0.50), "p50-ms")
 				b.ReportMetric(pct(l, 0.99), "p99-ms")
 				b.ReportMetric(pct(l, 1), "max-ms")
+				b.ReportMetric(pct(relayLatencies(b, s), 0.50), "relay-p50-ms")
 				b.ReportMetric(float64(total)/elapsed.Seconds(), "cases/s")
 				stopConsumer()
 				stopRelay()

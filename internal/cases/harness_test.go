@@ -36,7 +36,13 @@ type stack struct {
 
 func newStack(t testing.TB) *stack {
 	t.Helper()
-	s := &stack{t: t, pool: dbtest.NewPool(t), nats: natstest.Start(t)}
+	// A pool sized as cased's should be: workers, relay, background jobs and RPCs.
+	pool, err := database.Open(context.Background(), database.Config{URL: dbtest.NewURL(t), MaxConns: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := &stack{t: t, pool: pool, nats: natstest.Start(t)}
 	_, s.js = s.nats.Connect(t)
 	s.tracker = NewTracker(s.pool, nil)
 	return s

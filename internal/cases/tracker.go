@@ -107,6 +107,11 @@ func (t *Tracker) OpenFromViolations(ctx context.Context, evs []*eventsv1.Violat
 		if err := br.Close(); err != nil {
 			return err
 		}
+		type pending struct {
+			c    *Case
+			step openingStep
+		}
+		var steps []pending
 		tail := &pgx.Batch{}
 		for i, c := range list {
 			out[i] = Opened{CaseID: c.ID, Created: created[i]}
@@ -116,18 +121,26 @@ func (t *Tracker) OpenFromViolations(ctx context.Context, evs []*eventsv1.Violat
 				continue
 			}
 			for _, st := range openingSteps(c, srcs[i]) {
-				if err := t.appendLedger(ctx, tx, c, st.entry, SystemActor(c.CountyCode), st.event); err != nil {
-					return err
-				}
+				st.entry.ActorID, st.entry.ActorRole, st.entry.ActorNodeCode = "", SystemActor(c.CountyCode).Role, c.CountyCode
 				if err := queueTimelineAndEvent(tail, c, st.entry, st.event); err != nil {
 					return err
 				}
+				steps = append(steps, pending{c, st})
 			}
 		}
 		if tail.Len() == 0 {
 			return nil
 		}
-		return tx.SendBatch(ctx, tail).Close()
+		if err := tx.SendBatch(ctx, tail).Close(); err != nil {
+			return err
+		}
+		// Last, so the county's chain lock is held only until the commit.
+		for _, p := range steps {
+			if err := t.appendLedger(ctx, tx, p.c, p.step.entry, SystemActor(p.c.CountyCode), p.step.event); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return out, err
 }
@@ -246,15 +259,17 @@ func digits(s string, n int) bool {
 // record writes the timeline entry, the ledger record and the CaseEvent of
 // one step of c (already updated) inside tx.
 func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, actor Actor, event string) error {
-	if err := t.appendLedger(ctx, tx, c, e, actor, event); err != nil {
-		return err
-	}
-	// The timeline entry and the event go in one round trip.
+	// The timeline entry and the event go in one round trip, before the
+	// ledger append: its chain lock is then held only until the commit.
+	e.ActorID, e.ActorRole, e.ActorNodeCode = actor.PersonID, actor.Role, actor.NodeCode
 	b := &pgx.Batch{}
 	if err := queueTimelineAndEvent(b, c, e, event); err != nil {
 		return err
 	}
-	return tx.SendBatch(ctx, b).Close()
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	return t.appendLedger(ctx, tx, c, e, actor, event)
 }
 
 // appendLedger writes the accountability record of a step.

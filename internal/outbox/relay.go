@@ -145,23 +145,22 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// listen wakes the relay when a row is inserted. Losing the listening
-// connection only costs latency: the poll still runs.
+// listen wakes the relay when a row is inserted. It uses a connection of
+// its own, outside the pool, so that waiting never takes a pool slot from
+// the work. Losing it only costs latency: the poll still runs.
 func (r *Relay) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := func() error {
-			conn, err := r.pool.Acquire(ctx)
+			conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
 			if err != nil {
 				return err
 			}
-			defer conn.Release()
+			defer conn.Close(context.WithoutCancel(ctx))
 			if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 				return err
 			}
 			for {
-				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
-					// The connection may be mid-wait; don't return it to the pool.
-					conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck
+				if _, err := conn.WaitForNotification(ctx); err != nil {
 					return err
 				}
 				select {
