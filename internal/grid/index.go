@@ -41,6 +41,7 @@ type Index struct {
 	refreshMu sync.Mutex // one refresh at a time
 	ready     chan struct{}
 	readyOnce sync.Once
+	metrics   indexMetrics
 	// PollInterval is how often Run checks max(change_seq) when no
 	// notification arrives (default 500 ms).
 	PollInterval time.Duration
@@ -200,6 +201,8 @@ func (ix *Index) loadLocked(ctx context.Context) error {
 	s.seq = seq
 	s.setLevels()
 	ix.snap.Store(s)
+	ix.metrics.fullLoads.Add(1)
+	ix.metrics.lastCurrent.Store(time.Now().UnixNano())
 	ix.readyOnce.Do(func() { close(ix.ready) })
 	return nil
 }
@@ -222,6 +225,7 @@ func (ix *Index) Refresh(ctx context.Context) error {
 		return fmt.Errorf("grid index: reading change_seq: %w", err)
 	}
 	if newest <= old.seq {
+		ix.metrics.lastCurrent.Store(time.Now().UnixNano())
 		return nil
 	}
 	rows, seq, err := ix.changedSince(ctx, old.seq)
@@ -251,6 +255,8 @@ func (ix *Index) Refresh(ctx context.Context) error {
 	}
 	s.setLevels()
 	ix.snap.Store(s)
+	ix.metrics.refreshes.Add(1)
+	ix.metrics.lastCurrent.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -447,6 +453,7 @@ func (ix *Index) Run(ctx context.Context) error {
 		if time.Since(started) > time.Minute {
 			backoff = 100 * time.Millisecond // it was working: a fresh failure
 		}
+		ix.metrics.reconnects.Add(1)
 		ix.log.Warn("grid index listener failed, retrying", slog.Any("error", err), slog.Duration("backoff", backoff))
 		select {
 		case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/rtree"
 	"github.com/twpayne/go-geom"
 
@@ -33,6 +34,23 @@ func TestIndexAgreesWithPostGIS(t *testing.T) {
 	ix := loadedIndex(t, s)
 	if ix.Len() != 161 {
 		t.Fatalf("index has %d nodes", ix.Len())
+	}
+	reg := prometheus.NewRegistry()
+	if err := ix.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		m := f.GetMetric()[0]
+		got[f.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+	}
+	if got["ecogrid_grid_index_nodes"] != 161 || got["ecogrid_grid_index_change_seq"] != float64(ix.Seq()) || got["ecogrid_grid_index_full_loads_total"] != 1 ||
+		got["ecogrid_grid_index_staleness_seconds"] < 0 || got["ecogrid_grid_index_staleness_seconds"] > 60 {
+		t.Fatalf("metrics %v", got)
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	const n = 20000
