@@ -34,6 +34,11 @@ var (
 		Namespace: "ecogrid", Subsystem: "cases", Name: "violation_retries_total",
 		Help: "Violation messages negatively acknowledged after a transient failure, to be redelivered.",
 	})
+	violationToCase = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "ecogrid", Subsystem: "cases", Name: "violation_to_case_seconds",
+		Help:    "Time from gridd receiving a violation report to its case being committed by cased.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+	})
 	escalations = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "ecogrid", Subsystem: "cases", Name: "overdue_escalations_total",
 		Help: "Overdue cases escalated to county supervision by the sweeper.",
@@ -43,7 +48,7 @@ var (
 // RegisterMetrics registers the case consumer's, reconciler's and sweeper's
 // metrics; call it once per process.
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{casesOpened, poisonMessages, retriedMessages, escalations} {
+	for _, c := range []prometheus.Collector{casesOpened, poisonMessages, retriedMessages, violationToCase, escalations} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -279,11 +284,7 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []jetstream.Msg) {
 			continue
 		}
 		for i, it := range items {
-			outcome := "created"
-			if !outs[i].Created {
-				outcome = "duplicate"
-			}
-			casesOpened.WithLabelValues("jetstream", outcome).Inc()
+			observeOpened(it.ev, outs[i])
 			if err := it.m.Ack(); err != nil {
 				c.log.Warn("violation ack failed", "err", err, "event_id", it.ev.EventId)
 			}
@@ -335,14 +336,21 @@ func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
 		m.NakWithDelay(min(delay, 30*time.Second)) //nolint:errcheck
 		return
 	}
-	outcome := "created"
-	if !out.Created {
-		outcome = "duplicate"
-	}
-	casesOpened.WithLabelValues("jetstream", outcome).Inc()
+	observeOpened(&ev, out)
 	if err := m.Ack(); err != nil {
 		// The case is committed; a redelivery will find it in the inbox.
 		c.log.Warn("violation ack failed", "err", err, "event_id", ev.EventId)
+	}
+}
+
+func observeOpened(ev *eventsv1.ViolationReported, out Opened) {
+	if !out.Created {
+		casesOpened.WithLabelValues("jetstream", "duplicate").Inc()
+		return
+	}
+	casesOpened.WithLabelValues("jetstream", "created").Inc()
+	if ev.GetReceivedAt() != nil {
+		violationToCase.Observe(time.Since(ev.GetReceivedAt().AsTime()).Seconds())
 	}
 }
 

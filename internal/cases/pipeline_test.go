@@ -22,12 +22,16 @@ import (
 func TestViolationBecomesCaseEndToEnd(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
+	observed := histogramCount(violationToCase)
 	s.startRelay("gridd-1")
 	s.startConsumer(ConsumerConfig{})
 	ev := violation(testVillage)
 	s.file(ev)
 	s.waitCases(1, 20*time.Second)
 	s.assertExactlyOnce(1)
+	if histogramCount(violationToCase) == observed {
+		t.Error("violation-to-case latency not observed")
+	}
 
 	ctx := context.Background()
 	list, _, err := s.tracker.List(ctx, supervisor, Filter{})
