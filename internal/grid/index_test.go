@@ -3,7 +3,10 @@ package grid
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 
 	"ecogrid/internal/database"
 	"ecogrid/internal/grid/demo"
+	"ecogrid/migrations"
 )
 
 func loadedIndex(t testing.TB, s *Store) *Index {
@@ -263,4 +267,57 @@ func TestReplicasSeeChanges(t *testing.T) {
 		loc, ok := ix.Locate(probe[1], probe[0])
 		return ok && loc.Path[1].Name == "新城镇" && loc.Cell.Name == "新名村"
 	})
+}
+
+// TestWriteLockKeyMatchesTrigger: the store and the grid.nodes trigger
+// serialise writers on the same advisory lock.
+func TestWriteLockKeyMatchesTrigger(t *testing.T) {
+	b, err := fs.ReadFile(migrations.FS, "00012_grid_change_order.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), fmt.Sprintf("pg_advisory_xact_lock(%d)", int64(writeLockKey))) {
+		t.Fatalf("the trigger's lock key is not %d", int64(writeLockKey))
+	}
+}
+
+// TestChangeSeqFollowsCommitOrder: a writer that bypasses the store (plain
+// SQL) still waits for a concurrent grid write, so a change_seq taken
+// earlier is never committed after a later one.
+func TestChangeSeqFollowsCommitOrder(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	ctx := context.Background()
+	importDemo(t, s)
+	a, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Rollback(ctx)
+	if _, err := a.Exec(ctx, `UPDATE grid.nodes SET tasks = '[]' WHERE code = '130123001001'`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.pool.Exec(ctx, `UPDATE grid.nodes SET tasks = '[]' WHERE code = '130123002001'`)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a second writer went ahead while the first was open: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := a.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var first, second int64
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT change_seq FROM grid.nodes WHERE code = '130123001001'), (SELECT change_seq FROM grid.nodes WHERE code = '130123002001')`).Scan(&first, &second); err != nil {
+		t.Fatal(err)
+	}
+	if first >= second {
+		t.Fatalf("change_seq %d committed first, %d second", first, second)
+	}
 }
