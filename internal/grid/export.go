@@ -35,6 +35,7 @@ type exportGeometry struct {
 // that round-trips each float64, so export → import is lossless.
 type rawCoordinate []byte
 
+// MarshalJSON implements json.Marshaler: the bytes are already JSON.
 func (r rawCoordinate) MarshalJSON() ([]byte, error) { return r, nil }
 
 // FeatureJSON renders one node as a GeoJSON Feature (one line, no newline).

@@ -74,6 +74,7 @@ type RejectedError struct{ Problems Problems }
 // the details carry all of them.
 const maxMessageProblems = 50
 
+// Error names up to maxMessageProblems problems; the details carry all.
 func (e *RejectedError) Error() string {
 	errs := e.Problems.Errors()
 	return fmt.Sprintf("import refused, nothing was written: %d problem(s): %s", len(errs), errs.Summary(maxMessageProblems))
