@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,7 +27,7 @@ func Append(ctx context.Context, tx pgx.Tx, e Entry) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	size, head, err := lockHead(ctx, tx, r.CountyCode)
+	size, head, frontier, err := lockHead(ctx, tx, r.CountyCode)
 	if err != nil {
 		return Record{}, err
 	}
@@ -34,9 +35,23 @@ func Append(ctx context.Context, tx pgx.Tx, e Entry) (Record, error) {
 	r.PrevHash = head
 	r.LeafHash = r.ComputeLeafHash()
 
-	stored, err := tlog.StoredHashesForRecordHash(r.Seq, r.LeafHash, txHashReader(ctx, tx, r.CountyCode))
-	if err != nil {
-		return Record{}, fmt.Errorf("ledger: computing tree hashes for %s: %w", r.String(), err)
+	if !frontierFits(frontier, size) {
+		// Written before the frontier column, or damaged: rebuild it from
+		// the stored tree hashes (one read, once).
+		if frontier, err = readHashes(ctx, tx, r.CountyCode, frontierIndexes(size)); err != nil {
+			return Record{}, fmt.Errorf("ledger: reading the frontier of chain %s: %w", r.CountyCode, err)
+		}
+	}
+	// Pushing the leaf onto the frontier merges equal-sized subtrees; the
+	// leaf and each merged root are exactly tlog's stored hashes of the
+	// record (tlog.StoredHashes), at consecutive indexes.
+	stored := []tlog.Hash{r.LeafHash}
+	frontier = append(frontier, r.LeafHash)
+	for n := size + 1; n&1 == 0; n >>= 1 {
+		k := len(frontier)
+		frontier[k-2] = nodeHash(frontier[k-2], frontier[k-1])
+		frontier = frontier[:k-1]
+		stored = append(stored, frontier[k-2])
 	}
 	first := tlog.StoredHashIndex(0, r.Seq)
 	idx := make([]int64, len(stored))
@@ -65,8 +80,8 @@ func Append(ctx context.Context, tx pgx.Tx, e Entry) (Record, error) {
 	}
 	b.Queue(`INSERT INTO ledger.tree_hashes (county_code, idx, hash) SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h)`,
 		r.CountyCode, idx, hashes)
-	b.Queue(`UPDATE ledger.chains SET size = size + 1, head_hash = $2, updated_at = now() WHERE county_code = $1`,
-		r.CountyCode, r.LeafHash[:])
+	b.Queue(`UPDATE ledger.chains SET size = size + 1, head_hash = $2, frontier = $3, updated_at = now() WHERE county_code = $1`,
+		r.CountyCode, r.LeafHash[:], frontierBytes(frontier))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Record{}, fmt.Errorf("ledger: appending %s: %w", r.String(), err)
 	}
@@ -74,29 +89,65 @@ func Append(ctx context.Context, tx pgx.Tx, e Entry) (Record, error) {
 }
 
 // lockHead locks the county's chain head, creating it on first use, and
-// returns the chain size and the leaf hash of its last record.
-func lockHead(ctx context.Context, tx pgx.Tx, county string) (int64, tlog.Hash, error) {
-	const q = `SELECT size, head_hash FROM ledger.chains WHERE county_code = $1 FOR UPDATE`
+// returns the chain size, the leaf hash of its last record and its Merkle
+// frontier as stored (possibly nil).
+func lockHead(ctx context.Context, tx pgx.Tx, county string) (int64, tlog.Hash, []tlog.Hash, error) {
+	const q = `SELECT size, head_hash, frontier FROM ledger.chains WHERE county_code = $1 FOR UPDATE`
 	var size int64
-	var head []byte
-	err := tx.QueryRow(ctx, q, county).Scan(&size, &head)
+	var head, front []byte
+	err := tx.QueryRow(ctx, q, county).Scan(&size, &head, &front)
 	if errors.Is(err, pgx.ErrNoRows) {
-		if _, err := tx.Exec(ctx, `INSERT INTO ledger.chains (county_code) VALUES ($1) ON CONFLICT DO NOTHING`, county); err != nil {
-			return 0, tlog.Hash{}, fmt.Errorf("ledger: creating chain %s: %w", county, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO ledger.chains (county_code, frontier) VALUES ($1, '\x') ON CONFLICT DO NOTHING`, county); err != nil {
+			return 0, tlog.Hash{}, nil, fmt.Errorf("ledger: creating chain %s: %w", county, err)
 		}
-		err = tx.QueryRow(ctx, q, county).Scan(&size, &head)
+		err = tx.QueryRow(ctx, q, county).Scan(&size, &head, &front)
 	}
 	if err != nil {
-		return 0, tlog.Hash{}, fmt.Errorf("ledger: locking chain %s: %w", county, err)
+		return 0, tlog.Hash{}, nil, fmt.Errorf("ledger: locking chain %s: %w", county, err)
 	}
 	var h tlog.Hash
 	if size > 0 {
 		if len(head) != tlog.HashSize {
-			return 0, tlog.Hash{}, fmt.Errorf("ledger: chain %s head hash is damaged", county)
+			return 0, tlog.Hash{}, nil, fmt.Errorf("ledger: chain %s head hash is damaged", county)
 		}
 		copy(h[:], head)
 	}
-	return size, h, nil
+	var frontier []tlog.Hash
+	if front != nil && len(front)%tlog.HashSize == 0 {
+		frontier = make([]tlog.Hash, len(front)/tlog.HashSize, len(front)/tlog.HashSize+1)
+		for i := range frontier {
+			copy(frontier[i][:], front[i*tlog.HashSize:])
+		}
+	}
+	return size, h, frontier, nil
+}
+
+// frontierIndexes are the stored-hash indexes of the roots of the perfect
+// subtrees that cover records [0, n), largest first: the Merkle frontier.
+func frontierIndexes(n int64) []int64 {
+	var idx []int64
+	var start int64
+	for level := 62; level >= 0; level-- {
+		if n&(1<<level) != 0 {
+			idx = append(idx, tlog.StoredHashIndex(level, start>>level))
+			start += 1 << level
+		}
+	}
+	return idx
+}
+
+// frontierFits reports whether f can be the frontier of n records: one
+// hash per set bit of n (an empty frontier only for an empty chain).
+func frontierFits(f []tlog.Hash, n int64) bool {
+	return f != nil && len(f) == bits.OnesCount64(uint64(n))
+}
+
+func frontierBytes(f []tlog.Hash) []byte {
+	b := make([]byte, 0, len(f)*tlog.HashSize)
+	for _, h := range f {
+		b = append(b, h[:]...)
+	}
+	return b
 }
 
 // txHashReader reads stored tree hashes of one chain.
