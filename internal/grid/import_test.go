@@ -426,3 +426,22 @@ func TestHistoryIsKeptForLife(t *testing.T) {
 		t.Fatalf("nodes %d versions %d", n, v)
 	}
 }
+
+// TestRedrawnParentIsCheckedAgainstItsExistingChildren: a township redrawn
+// on its own must still contain the villages already stored under it.
+func TestRedrawnParentIsCheckedAgainstItsExistingChildren(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	ctx := context.Background()
+	importDemo(t, s)
+	nodes := demo.CountyNodes()
+	tw := nodes[find(nodes, "130123001")]
+	tw.Ring = shift(tw.Ring, 0.01, 0) // ~870 m east
+	_, err := s.ImportGeoJSON(ctx, bytes.NewReader(demo.FeatureCollection([]demo.Node{tw})), ImportOptions{})
+	st, _ := rejection(t, err)
+	for _, want := range []string{"existing child 130123001001 would stick out of the new boundary", "overlaps sibling 130123002", "sticks out of its parent 130123"} {
+		if !strings.Contains(st.Message(), want) {
+			t.Errorf("message %q lacks %q", st.Message(), want)
+		}
+	}
+}
