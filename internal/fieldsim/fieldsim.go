@@ -138,6 +138,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// testHookSim, set by tests, sees each Sim as it starts.
+var testHookSim func(*Sim)
+
 // Sim is one run in progress.
 type Sim struct {
 	cfg        Config
@@ -179,6 +182,7 @@ type workload struct {
 	CasesAccepted    atomic.Int64
 	CasesRejected    atomic.Int64
 	CasesClosed      atomic.Int64
+	CasesUnverified  atomic.Int64
 	Refused          atomic.Int64
 }
 
@@ -198,6 +202,9 @@ type Workload struct {
 	CasesAccepted    int64 `json:"cases_accepted"`
 	CasesRejected    int64 `json:"cases_rejected"`
 	CasesClosed      int64 `json:"cases_closed"`
+	// CasesUnverified were rectified in a cell with no second simulated
+	// inspector to verify them (the handler may not verify their own).
+	CasesUnverified int64 `json:"cases_left_rectified"`
 	// Refused counts calls the server refused for good (a client or
 	// server bug: the simulator only sends valid requests).
 	Refused int64 `json:"refused"`
@@ -205,26 +212,29 @@ type Workload struct {
 
 // Result is the outcome of a run.
 type Result struct {
-	RunID          string         `json:"run_id"`
-	County         string         `json:"county"`
-	Townships      int            `json:"townships"`
-	Villages       int            `json:"villages"`
-	Inspectors     int            `json:"inspectors"`
-	Supervisors    int            `json:"supervisors"`
-	SetupSeconds   float64        `json:"setup_seconds"`
-	LoginSeconds   float64        `json:"login_seconds"`
-	RunSeconds     float64        `json:"run_seconds"`
-	Calls          int            `json:"calls"`
-	CallsPerSecond float64        `json:"calls_per_second"`
-	ReportsPerSec  float64        `json:"reports_per_second"`
-	Workload       Workload       `json:"workload"`
-	RPCs           []RPCStats     `json:"rpcs"`
+	RunID          string     `json:"run_id"`
+	County         string     `json:"county"`
+	Townships      int        `json:"townships"`
+	Villages       int        `json:"villages"`
+	Inspectors     int        `json:"inspectors"`
+	Supervisors    int        `json:"supervisors"`
+	SetupSeconds   float64    `json:"setup_seconds"`
+	LoginSeconds   float64    `json:"login_seconds"`
+	RunSeconds     float64    `json:"run_seconds"`
+	Calls          int        `json:"calls"`
+	CallsPerSecond float64    `json:"calls_per_second"`
+	ReportsPerSec  float64    `json:"reports_per_second"`
+	Workload       Workload   `json:"workload"`
+	RPCs           []RPCStats `json:"rpcs"`
+	// Reconciled is false when the run was interrupted before the
+	// reconciliation.
+	Reconciled     bool           `json:"reconciled"`
 	Reconciliation Reconciliation `json:"reconciliation"`
 	RefusedSamples []string       `json:"refused_samples,omitempty"`
 }
 
 // Exact reports whether every reconciliation held.
-func (r *Result) Exact() bool { return r.Reconciliation.Exact }
+func (r *Result) Exact() bool { return r.Reconciled && r.Reconciliation.Exact }
 
 // Run sets up the county's people, runs the workload for cfg.Duration,
 // and reconciles. The error is for a run that could not be carried out;
@@ -262,6 +272,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		acct: ecogridv1.NewAccountabilityServiceClient(gconn), cases: ecogridv1.NewCaseServiceClient(cconn),
 	}
 	s.runID = fmt.Sprintf("%08x", uint32(s.nonce>>32))
+	if testHookSim != nil {
+		testHookSim(s)
+	}
 	res := &Result{RunID: s.runID}
 
 	t0 := time.Now()
@@ -306,7 +319,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("reconciling: %w", err)
 	}
-	res.Reconciliation = *rec
+	res.Reconciliation, res.Reconciled = *rec, true
 	return res, nil
 }
 
@@ -317,7 +330,8 @@ func (s *Sim) workloadSnapshot() Workload {
 		TrackReplays: w.TrackReplays.Load(), TrackRejected: w.TrackRejected.Load(), Reports: w.Reports.Load(),
 		ReportsOffline: w.ReportsOffline.Load(), Batches: w.Batches.Load(), Violations: w.Violations.Load(),
 		Photos: w.Photos.Load(), UploadsResumed: w.UploadsResumed.Load(), CasesAccepted: w.CasesAccepted.Load(),
-		CasesRejected: w.CasesRejected.Load(), CasesClosed: w.CasesClosed.Load(), Refused: w.Refused.Load(),
+		CasesRejected: w.CasesRejected.Load(), CasesClosed: w.CasesClosed.Load(), CasesUnverified: w.CasesUnverified.Load(),
+		Refused: w.Refused.Load(),
 	}
 }
 

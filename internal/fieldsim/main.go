@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"ecogrid/internal/database"
 	"ecogrid/internal/flagenv"
@@ -45,6 +46,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.SupervisorWorkers, "supervisor-workers", cfg.SupervisorWorkers, "cases each supervisor works at once")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed of the simulated people's behaviour")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of the summary")
+	jsonOut := fs.String("json-out", "", "also write the JSON result to this file")
 	verbose := fs.Bool("v", false, "log refused calls to stderr")
 	if err := flagenv.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -71,6 +73,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		} else {
 			res.WriteSummary(stdout)
+		}
+		if *jsonOut != "" {
+			b, jerr := json.MarshalIndent(res, "", "  ")
+			if jerr == nil {
+				jerr = os.WriteFile(*jsonOut, append(b, '\n'), 0o644)
+			}
+			if jerr != nil && err == nil {
+				err = jerr
+			}
 		}
 	}
 	if err != nil {

@@ -138,15 +138,19 @@ func (s *Sim) upload(ctx context.Context, sess *session, p *photoFile, reportID 
 	if p.uploaded {
 		return nil
 	}
+	resumes := 0
 	err := s.do(ctx, sess, "FieldService/UploadPhoto", func(ctx context.Context) error {
 		err := s.uploadAttempt(ctx, p, reportID, drop)
-		if status.Code(err) == codes.FailedPrecondition && p.tried {
-			// The server may have finished the upload after the line
-			// dropped and before the status query: ask again.
+		if status.Code(err) == codes.FailedPrecondition && p.tried && resumes < 3 {
+			// The dropped stream may still have been closing on the
+			// server when the status was asked (complete, or further
+			// along): ask again and resume from there.
+			resumes++
 			if st, serr := s.field.GetUploadStatus(ctx, &ecogridv1.GetUploadStatusRequest{UploadId: p.uploadID}); serr == nil &&
 				st.GetState() == ecogridv1.UploadState_UPLOAD_STATE_COMPLETE && st.GetPhoto().GetSha256() == p.sha {
 				return nil
 			}
+			return &retryErr{err}
 		}
 		return err
 	})

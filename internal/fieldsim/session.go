@@ -17,6 +17,13 @@ import (
 // errDropped is a connection the simulator cut on purpose.
 var errDropped = errors.New("simulated dropped connection")
 
+// retryErr asks do to retry a call whose code alone would not be retried
+// (the caller knows why a retry can succeed); the code is recorded as is.
+type retryErr struct{ err error }
+
+func (e *retryErr) Error() string { return e.err.Error() }
+func (e *retryErr) Unwrap() error { return e.err }
+
 // session is one simulated person's login: the credentials a phone app
 // keeps, and the current access token. When a call comes back
 // Unauthenticated (the token expired, or gridd restarted with a session
@@ -78,9 +85,15 @@ func (s *Sim) do(ctx context.Context, sess *session, rpc string, f func(ctx cont
 		if errors.Is(err, errDropped) {
 			continue // the simulated dead spot: reconnect at once
 		}
+		var again *retryErr
+		forceRetry := errors.As(err, &again)
+		if forceRetry {
+			err = again.err
+		}
 		code := status.Code(err)
 		s.m.fail(rpc, code)
 		switch {
+		case forceRetry:
 		case code == codes.Unauthenticated && sess != nil && relogins < 3:
 			relogins++
 			if lerr := s.relogin(ctx, sess, gen); lerr != nil {

@@ -15,12 +15,12 @@ func (r *Result) WriteSummary(w io.Writer) {
 		r.RunID, r.County, r.Townships, r.Villages, r.Inspectors, r.Supervisors)
 	fmt.Fprintf(w, "setup %.1fs, logins %.1fs, workload %.1fs\n\n", r.SetupSeconds, r.LoginSeconds, r.RunSeconds)
 	wl := r.Workload
-	fmt.Fprintf(w, "workload: %d patrols (%d track points in %d batches, %d batches replayed, %d points rejected)\n",
+	fmt.Fprintf(w, "workload: %d patrols walked (%d track points in %d batches, %d batches replayed, %d points rejected)\n",
 		wl.Patrols, wl.TrackPointsSent, wl.TrackBatchesSent, wl.TrackReplays, wl.TrackRejected)
 	fmt.Fprintf(w, "          %d reports (%d violations, %d replayed from offline queues in %d batches), %d photos (%d uploads resumed)\n",
 		wl.Reports, wl.Violations, wl.ReportsOffline, wl.Batches, wl.Photos, wl.UploadsResumed)
-	fmt.Fprintf(w, "          cases: %d accepted, %d rejected, %d closed; %d calls refused\n",
-		wl.CasesAccepted, wl.CasesRejected, wl.CasesClosed, wl.Refused)
+	fmt.Fprintf(w, "          cases: %d accepted, %d rejected, %d closed, %d left rectified (no second inspector in the cell); %d calls refused\n",
+		wl.CasesAccepted, wl.CasesRejected, wl.CasesClosed, wl.CasesUnverified, wl.Refused)
 	fmt.Fprintf(w, "throughput: %.1f calls/s, %.1f reports/s\n\n", r.CallsPerSecond, r.ReportsPerSec)
 
 	fmt.Fprintf(w, "%-44s %8s %9s %9s %9s  %s\n", "rpc", "ok", "p50 ms", "p99 ms", "max ms", "errors by code")
@@ -36,6 +36,10 @@ func (r *Result) WriteSummary(w io.Writer) {
 		fmt.Fprintf(w, "refused: %s\n", s)
 	}
 
+	if !r.Reconciled {
+		fmt.Fprintln(w, "\ninterrupted: no reconciliation")
+		return
+	}
 	c := r.Reconciliation
 	fmt.Fprintln(w, "\nreconciliation against PostgreSQL:")
 	check := func(ok bool, format string, args ...any) {

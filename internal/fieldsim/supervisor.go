@@ -153,7 +153,21 @@ func (sup *supervisor) work(ctx context.Context, c *ecogridv1.Case) {
 	}) {
 		return
 	}
-	if !sup.step(ctx, hs, id, "VerifyRectification", func(ctx context.Context, rid string) error {
+	// Another inspector of the cell checks the rectification on site (the
+	// handler may not verify their own work); with nobody else there the
+	// case waits, rectified.
+	var verifier *inspector
+	for _, in := range sup.town.inspectors {
+		if in != handler && in.village.code == c.GetVillageCode() && c.GetVillageCode() != "" {
+			verifier = in
+			break
+		}
+	}
+	if verifier == nil {
+		s.work.CasesUnverified.Add(1)
+		return
+	}
+	if !sup.step(ctx, verifier.sess, id, "VerifyRectification", func(ctx context.Context, rid string) error {
 		_, err := s.cases.VerifyRectification(ctx, &ecogridv1.VerifyRectificationRequest{CaseId: id, RequestId: rid, Note: "checked on site"})
 		return err
 	}) {
