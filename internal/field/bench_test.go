@@ -243,6 +243,8 @@ func newGenPhoto(tb testing.TB, head []byte, size int, seed uint64) *genPhoto {
 	return g
 }
 
+var photoSeed atomic.Uint64
+
 // uploadGen streams g in chunks over one UploadPhoto call.
 func uploadGen(cl ecogridv1.FieldServiceClient, ctx context.Context, g *genPhoto, chunk int) error {
 	st, err := cl.UploadPhoto(ctx)
@@ -287,7 +289,7 @@ func BenchmarkPhotoUpload(b *testing.B) {
 	run := func(b *testing.B, cl ecogridv1.FieldServiceClient, size int) {
 		photos := make([]*genPhoto, b.N)
 		for i := range photos {
-			photos[i] = newGenPhoto(b, head, size, uint64(i)+uint64(size))
+			photos[i] = newGenPhoto(b, head, size, photoSeed.Add(1)) // distinct across runs: no dedup
 		}
 		ctx := as(inspectorAID)
 		heap := sampleHeap()

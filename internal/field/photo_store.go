@@ -70,9 +70,9 @@ func deleteUpload(ctx context.Context, q database.Querier, id string) error {
 	return err
 }
 
-func completeUpload(ctx context.Context, q database.Querier, id string, size int64) error {
-	_, err := q.Exec(ctx, `UPDATE field.uploads SET committed_offset = $2, hash_state = NULL,
-		completed_at = coalesce(completed_at, now()), updated_at = now() WHERE id = $1`, id, size)
+func completeUpload(ctx context.Context, q database.Querier, id string, size int64, deduplicated bool) error {
+	_, err := q.Exec(ctx, `UPDATE field.uploads SET committed_offset = $2, hash_state = NULL, deduplicated = $3,
+		completed_at = coalesce(completed_at, now()), updated_at = now() WHERE id = $1 AND completed_at IS NULL`, id, size, deduplicated)
 	return err
 }
 
@@ -106,10 +106,11 @@ func reportsWithPhoto(ctx context.Context, q database.Querier, sum, reportID str
 	return out, rows.Err()
 }
 
+// uploadedBy reports whether person sent the bytes of photo sum.
 func uploadedBy(ctx context.Context, q database.Querier, sum, person string) (bool, error) {
 	var ok bool
 	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM field.uploads WHERE sha256 = $1 AND uploader_id = $2
-		AND completed_at IS NOT NULL)`, sum, person).Scan(&ok)
+		AND completed_at IS NOT NULL AND NOT deduplicated)`, sum, person).Scan(&ok)
 	return ok, err
 }
 

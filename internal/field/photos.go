@@ -180,7 +180,8 @@ func (f *Field) completeFromStore(ctx context.Context, u *Upload) (bool, error) 
 			return false, err
 		}
 	}
-	if err := f.recordPhoto(ctx, u, meta); err != nil {
+	// Whoever sent these bytes, it was not shown to be this upload.
+	if err := f.recordPhoto(ctx, u, meta, true); err != nil {
 		return false, err
 	}
 	f.metrics.uploads.WithLabelValues("deduplicated").Inc()
@@ -315,7 +316,7 @@ func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
 	if err := u.f.blobs.Promote(ctx, u.h.UploadID, u.h.SHA256); err != nil {
 		return u.status, fmt.Errorf("storing photo: %w", err)
 	}
-	if err := u.f.recordPhoto(ctx, u, meta); err != nil {
+	if err := u.f.recordPhoto(ctx, u, meta, false); err != nil {
 		return u.status, err
 	}
 	u.f.metrics.uploads.WithLabelValues("stored").Inc()
@@ -347,15 +348,16 @@ func (f *Field) inspect(r interface {
 }
 
 // recordPhoto stores the photo's metadata, completes the upload and
-// compares the photo with every report that references it.
-func (f *Field) recordPhoto(ctx context.Context, u *Upload, meta PhotoMeta) error {
+// compares the photo with every report that references it. deduplicated
+// says the upload completed without its bytes (the photo was stored).
+func (f *Field) recordPhoto(ctx context.Context, u *Upload, meta PhotoMeta, deduplicated bool) error {
 	mismatch := false
 	err := database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
 		mismatch = false
 		if err := insertPhoto(ctx, tx, meta, u.caller.PersonID); err != nil {
 			return err
 		}
-		if err := completeUpload(ctx, tx, u.h.UploadID, u.h.Size); err != nil {
+		if err := completeUpload(ctx, tx, u.h.UploadID, u.h.Size, deduplicated); err != nil {
 			return err
 		}
 		reports, err := reportsWithPhoto(ctx, tx, u.h.SHA256, u.h.ReportID)

@@ -261,6 +261,11 @@ func (s *Service) UploadPhoto(stream grpc.ClientStreamingServer[ecogridv1.Upload
 	if err != nil {
 		return err
 	}
+	if st := u.Status(); st.Complete {
+		// Stored already (this upload before, or the same photo by anyone):
+		// answer at once, so the app sends no bytes at all.
+		return stream.SendAndClose(uploadResponse(st))
+	}
 	defer func() {
 		if err := u.Close(ctx); err != nil {
 			s.log.ErrorContext(ctx, "keeping upload progress failed", "upload_id", u.h.UploadID, "error", err)
