@@ -106,11 +106,11 @@ func reportsWithPhoto(ctx context.Context, q database.Querier, sum, reportID str
 	return out, rows.Err()
 }
 
-// uploadedBy reports whether person sent the bytes of photo sum.
-func uploadedBy(ctx context.Context, q database.Querier, sum, person string) (bool, error) {
+// uploadedByAny reports whether one of people sent the bytes of photo sum.
+func uploadedByAny(ctx context.Context, q database.Querier, sum string, people []string) (bool, error) {
 	var ok bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM field.uploads WHERE sha256 = $1 AND uploader_id = $2
-		AND completed_at IS NOT NULL AND NOT deduplicated)`, sum, person).Scan(&ok)
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM field.uploads WHERE sha256 = $1 AND uploader_id = ANY($2)
+		AND completed_at IS NOT NULL AND NOT deduplicated)`, sum, people).Scan(&ok)
 	return ok, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
 	"time"
 
@@ -365,6 +366,12 @@ func (f *Field) recordPhoto(ctx context.Context, u *Upload, meta PhotoMeta, dedu
 			return err
 		}
 		for _, r := range reports {
+			// Only reports whose reporter sent these bytes (see linkPhotos).
+			if own, err := uploadedByAny(ctx, tx, meta.SHA256, []string{r.ReporterID}); err != nil {
+				return err
+			} else if !own {
+				continue
+			}
 			m := f.compareExif(meta, r.Lat, r.Lon, r.ObservedAt)
 			if err := upsertReportPhoto(ctx, tx, r.ID, meta.SHA256, m); err != nil {
 				return err
@@ -450,21 +457,22 @@ func (f *Field) OpenPhoto(ctx context.Context, c scope.Caller, sum string) (Phot
 	if len(photos) == 0 {
 		return PhotoMeta{}, nil, notFound
 	}
-	ok, err := uploadedBy(ctx, f.pool, sum, c.PersonID)
+	// Visible to whoever sent its bytes, and to whoever may see a report
+	// that references it and whose reporter sent them: referencing a hash
+	// in one's own report must not open someone else's photo.
+	people := []string{c.PersonID}
+	reports, err := reportsWithPhoto(ctx, f.pool, sum, "")
 	if err != nil {
 		return PhotoMeta{}, nil, err
 	}
-	if !ok {
-		reports, err := reportsWithPhoto(ctx, f.pool, sum, "")
-		if err != nil {
-			return PhotoMeta{}, nil, err
+	for _, r := range reports {
+		if canSee(c, r) && !slices.Contains(people, r.ReporterID) {
+			people = append(people, r.ReporterID)
 		}
-		for _, r := range reports {
-			if canSee(c, r) {
-				ok = true
-				break
-			}
-		}
+	}
+	ok, err := uploadedByAny(ctx, f.pool, sum, people)
+	if err != nil {
+		return PhotoMeta{}, nil, err
 	}
 	if !ok {
 		return PhotoMeta{}, nil, notFound

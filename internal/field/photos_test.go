@@ -363,6 +363,18 @@ func TestPhotoExifComparedWithReportAndDownloadScope(t *testing.T) {
 		_, err := read(c)
 		wantCode(t, err, codes.NotFound)
 	}
+	// B references A's photo in a report of their own: still not B's to read.
+	steal := e.draft(29.01, 106.15)
+	steal.PhotoSHA256 = []string{sum(near)}
+	stolen, _, err := e.f.SubmitReport(ctx, inspectorB, steal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stolen.ExifMismatch) != 0 || count(t, e.pool, `SELECT count(*) FROM field.report_photos WHERE report_id = $1`, steal.ID) != 0 {
+		t.Fatal("someone else's photo compared with B's report")
+	}
+	_, err = read(inspectorB)
+	wantCode(t, err, codes.NotFound)
 }
 
 func TestUploadByReportIDAndJanitor(t *testing.T) {

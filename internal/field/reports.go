@@ -496,6 +496,13 @@ func (f *Field) linkPhotos(ctx context.Context, tx pgx.Tx, r *Report) error {
 		return err
 	}
 	for _, p := range photos {
+		// Only the reporter's own photos: comparing with a photo someone
+		// else took would tell the reporter where and when it was taken.
+		if own, err := uploadedByAny(ctx, tx, p.SHA256, []string{r.ReporterID}); err != nil {
+			return err
+		} else if !own {
+			continue
+		}
 		m := f.compareExif(p, r.Lat, r.Lon, r.ObservedAt)
 		if err := upsertReportPhoto(ctx, tx, r.ID, p.SHA256, m); err != nil {
 			return err
