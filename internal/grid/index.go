@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"sort"
 	"strconv"
 	"sync"
@@ -50,7 +51,7 @@ type Index struct {
 type snapshot struct {
 	seq    int64
 	levels []Level // levels present, deepest first
-	trees  map[Level]*rtree.RTreeG[*polyEntry]
+	trees  map[Level]*boxTree
 	nodes  map[uuid.UUID]*indexNode
 	arena  *loadArena // during a full load only
 }
@@ -79,7 +80,7 @@ func NewIndex(pool *pgxpool.Pool, logger *slog.Logger) *Index {
 		logger = slog.Default()
 	}
 	ix := &Index{pool: pool, log: logger, PollInterval: 500 * time.Millisecond, ready: make(chan struct{})}
-	ix.snap.Store(&snapshot{trees: map[Level]*rtree.RTreeG[*polyEntry]{}, nodes: map[uuid.UUID]*indexNode{}})
+	ix.snap.Store(&snapshot{trees: map[Level]*boxTree{}, nodes: map[uuid.UUID]*indexNode{}})
 	return ix
 }
 
@@ -108,7 +109,8 @@ func (ix *Index) Locate(lat, lon float64) (Location, bool) {
 
 func (s *snapshot) locateLevel(l Level, x, y float64) *indexNode {
 	var hit, edge *indexNode
-	s.trees[l].Search([2]float64{x, y}, [2]float64{x, y}, func(_, _ [2]float64, p *polyEntry) bool {
+	lo, hi := pointBox(x, y)
+	s.trees[l].Search(lo, hi, func(_, _ [2]float32, p *polyEntry) bool {
 		in, on := p.contains(x, y)
 		if in {
 			hit = p.node
@@ -182,7 +184,7 @@ func (ix *Index) loadLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := &snapshot{trees: map[Level]*rtree.RTreeG[*polyEntry]{}, nodes: make(map[uuid.UUID]*indexNode, len(rows)), arena: newLoadArena(rows)}
+	s := &snapshot{trees: map[Level]*boxTree{}, nodes: make(map[uuid.UUID]*indexNode, len(rows)), arena: newLoadArena(rows)}
 	for _, r := range rows {
 		if !r.retired {
 			s.insert(r.ref, r.parent, r.geom)
@@ -243,7 +245,7 @@ func (ix *Index) Refresh(ctx context.Context) error {
 	}
 	// Copy on write: the R-trees copy lazily (tidwall/rtree's Copy), the
 	// node map eagerly; readers keep using the old snapshot meanwhile.
-	s := &snapshot{seq: seq, trees: make(map[Level]*rtree.RTreeG[*polyEntry], len(old.trees)), nodes: maps.Clone(old.nodes)}
+	s := &snapshot{seq: seq, trees: make(map[Level]*boxTree, len(old.trees)), nodes: maps.Clone(old.nodes)}
 	for l, t := range old.trees {
 		s.trees[l] = t.Copy()
 	}
@@ -324,7 +326,8 @@ func (s *snapshot) remove(id uuid.UUID) {
 	}
 	t := s.trees[n.ref.Level]
 	for _, p := range n.polys {
-		t.Delete(p.min, p.max, p)
+		lo, hi := outerBox(p.min, p.max)
+		t.Delete(lo, hi, p)
 	}
 	delete(s.nodes, id)
 }
@@ -333,7 +336,7 @@ func (s *snapshot) insert(ref Ref, parent uuid.UUID, mp *geom.MultiPolygon) *ind
 	n := &indexNode{ref: ref, parent: parent}
 	t := s.trees[ref.Level]
 	if t == nil {
-		t = &rtree.RTreeG[*polyEntry]{}
+		t = &boxTree{}
 		s.trees[ref.Level] = t
 	}
 	for i := range mp.NumPolygons() {
@@ -366,10 +369,44 @@ func (s *snapshot) insert(ref Ref, parent uuid.UUID, mp *geom.MultiPolygon) *ind
 			pe.max[0], pe.max[1] = max(pe.max[0], pe.flat[k]), max(pe.max[1], pe.flat[k+1])
 		}
 		n.polys = append(n.polys, pe)
-		t.Insert(pe.min, pe.max, pe)
+		lo, hi := outerBox(pe.min, pe.max)
+		t.Insert(lo, hi, pe)
 	}
 	s.nodes[ref.ID] = n
 	return n
+}
+
+// boxTree is the R-tree over polygon bounding boxes. Boxes are stored as
+// float32 rounded outwards (half the bytes per node scanned, so fewer cache
+// misses per lookup); they only filter candidates for the exact float64
+// point-in-polygon test, so rounding outwards loses nothing.
+type boxTree = rtree.RTreeGN[float32, *polyEntry]
+
+func down32(v float64) float32 {
+	f := float32(v)
+	if float64(f) > v {
+		f = math.Nextafter32(f, float32(math.Inf(-1)))
+	}
+	return f
+}
+
+func up32(v float64) float32 {
+	f := float32(v)
+	if float64(f) < v {
+		f = math.Nextafter32(f, float32(math.Inf(1)))
+	}
+	return f
+}
+
+// outerBox is the smallest float32 box containing [min, max].
+func outerBox(min, max [2]float64) (lo, hi [2]float32) {
+	return [2]float32{down32(min[0]), down32(min[1])}, [2]float32{up32(max[0]), up32(max[1])}
+}
+
+// pointBox is the float32 box around a point: every box containing the
+// point intersects it.
+func pointBox(x, y float64) (lo, hi [2]float32) {
+	return outerBox([2]float64{x, y}, [2]float64{x, y})
 }
 
 // loadArena lays out a full load's polygons contiguously, in load order

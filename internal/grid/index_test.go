@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/tidwall/rtree"
 	"github.com/twpayne/go-geom"
 
 	"ecogrid/internal/database"
@@ -115,7 +114,7 @@ func TestSharedEdgesResolveToOneCell(t *testing.T) {
 	ix := loadedIndex(t, s)
 	snap := ix.snap.Load()
 	var villages []*polyEntry
-	snap.trees[LevelVillage].Scan(func(_, _ [2]float64, p *polyEntry) bool {
+	snap.trees[LevelVillage].Scan(func(_, _ [2]float32, p *polyEntry) bool {
 		villages = append(villages, p)
 		return true
 	})
@@ -155,7 +154,7 @@ func TestSharedEdgesResolveToOneCell(t *testing.T) {
 }
 
 func TestHolesAreRespected(t *testing.T) {
-	s := &snapshot{trees: map[Level]*rtree.RTreeG[*polyEntry]{}, nodes: map[uuid.UUID]*indexNode{}}
+	s := &snapshot{trees: map[Level]*boxTree{}, nodes: map[uuid.UUID]*indexNode{}}
 	county, village := uuid.New(), uuid.New()
 	square := func(x0, y0, x1, y1 float64) []float64 {
 		return []float64{x0, y0, x1, y0, x1, y1, x0, y1, x0, y0}
