@@ -320,3 +320,25 @@ func TestChangeSeqFollowsCommitOrder(t *testing.T) {
 		t.Fatalf("change_seq %d committed first, %d second", first, second)
 	}
 }
+
+// TestFloat32BoxesNeverLoseACandidate: the R-tree's float32 boxes are
+// rounded outwards, so a box containing a point in float64 always
+// intersects the point's float32 box.
+func TestFloat32BoxesNeverLoseACandidate(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200_000 {
+		x := 73 + r.Float64()*62
+		y := 18 + r.Float64()*36
+		if d, u := down32(x), up32(x); float64(d) > x || float64(u) < x {
+			t.Fatalf("%v rounds to [%v, %v]", x, d, u)
+		}
+		// A box whose edge is exactly at the point, or within an ulp.
+		minB := [2]float64{x - r.Float64()*1e-9, y}
+		maxB := [2]float64{x, y + r.Float64()*1e-9}
+		lo, hi := outerBox(minB, maxB)
+		plo, phi := pointBox(x, y)
+		if lo[0] > phi[0] || hi[0] < plo[0] || lo[1] > phi[1] || hi[1] < plo[1] {
+			t.Fatalf("box %v-%v containing %v,%v lost: %v-%v vs %v-%v", minB, maxB, x, y, lo, hi, plo, phi)
+		}
+	}
+}
