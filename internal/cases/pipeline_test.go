@@ -212,7 +212,7 @@ func TestSameEventPublishedTwiceAfterDuplicateWindow(t *testing.T) {
 		}
 	}
 	publish()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // well past the window, whatever the load
 	publish()
 	// The same report under a new event id (a producer replaying its outbox
 	// with fresh ids) must not open a second case either.

@@ -240,18 +240,17 @@ func TestRelayKeepsBacklogWhileNATSDownAndDrainsAfter(t *testing.T) {
 		enqueue(t, pool, "130123", 20) // reports keep being accepted
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if got := backlog(t, pool); got != 100 {
-		t.Fatalf("backlog %d while NATS is down, want 100", got)
-	}
 	var attempts int
 	var lastErr *string
-	if err := pool.QueryRow(ctx, `SELECT attempts, last_error FROM outbox.events WHERE sent_at IS NULL ORDER BY seq LIMIT 1`).
-		Scan(&attempts, &lastErr); err != nil {
-		t.Fatal(err)
-	}
-	if attempts == 0 || lastErr == nil {
-		t.Fatalf("oldest pending row shows attempts=%d last_error=%v; failures are not recorded", attempts, lastErr)
+	waitFor(t, "a failed attempt to be recorded", 15*time.Second, func() bool {
+		if err := pool.QueryRow(ctx, `SELECT attempts, last_error FROM outbox.events WHERE sent_at IS NULL ORDER BY seq LIMIT 1`).
+			Scan(&attempts, &lastErr); err != nil {
+			t.Fatal(err)
+		}
+		return attempts > 0 && lastErr != nil
+	})
+	if got := backlog(t, pool); got != 100 {
+		t.Fatalf("backlog %d while NATS is down, want 100", got)
 	}
 	b, err := outbox.ReadBacklog(ctx, pool)
 	if err != nil || b.Oldest <= 0 {
