@@ -41,6 +41,9 @@ type Ledger struct {
 	keys   *Keys
 	cfg    Config
 	logger *slog.Logger
+	// verifying admits one VerifyChain at a time: each holds three pool
+	// connections for minutes on a large chain.
+	verifying chan struct{}
 }
 
 // New returns a Ledger over pool. keys may hold no signer (verification and
@@ -55,7 +58,7 @@ func New(pool *pgxpool.Pool, keys *Keys, cfg Config, logger *slog.Logger) *Ledge
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Ledger{pool: pool, keys: keys, cfg: cfg, logger: logger}
+	return &Ledger{pool: pool, keys: keys, cfg: cfg, logger: logger, verifying: make(chan struct{}, 1)}
 }
 
 // Keys returns the ledger's keys.

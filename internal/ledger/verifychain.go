@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
@@ -30,6 +31,12 @@ func (l *Ledger) VerifyChain(ctx context.Context, county string, known []string)
 	if !validCountyCode(county) {
 		return Result{}, structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %q", county)
 	}
+	select {
+	case l.verifying <- struct{}{}:
+		defer func() { <-l.verifying }()
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
 	// The witness is read before the snapshot is taken: it is written after
 	// its checkpoint commits, so the snapshot holds everything it covers.
 	witness, haveWitness, werr := l.readWitness(county)
@@ -42,6 +49,16 @@ func (l *Ledger) VerifyChain(ctx context.Context, county string, known []string)
 	if err != nil {
 		return Result{}, err
 	}
+	// The person index is checked at the same time on a second connection
+	// sharing this snapshot.
+	var snapshot string
+	if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
+		return Result{}, err
+	}
+	pctx, cancelIndex := context.WithCancel(ctx)
+	defer cancelIndex()
+	indexDone := make(chan personIndexResult, 1)
+	go func() { indexDone <- l.checkPersonIndexAt(pctx, snapshot, county) }()
 	v := NewChainVerifier(county, l.keys.Verifiers())
 	cps, err := listCheckpoints(ctx, tx, county, 0, 0)
 	if err != nil {
@@ -102,13 +119,39 @@ func (l *Ledger) VerifyChain(ctx context.Context, county string, known []string)
 		verificationsFailed.Inc()
 		return res, nil
 	}
-	if seq, why, err := checkPersonIndex(ctx, tx, county); err != nil {
-		return Result{}, err
-	} else if why != "" {
+	pi := <-indexDone
+	if pi.err != nil {
+		return Result{}, pi.err
+	}
+	if pi.why != "" {
 		verificationsFailed.Inc()
-		res.Defect = &Defect{Seq: seq, Reason: why}
+		res.Defect = &Defect{Seq: pi.seq, Reason: pi.why}
 	}
 	return res, nil
+}
+
+type personIndexResult struct {
+	seq int64
+	why string
+	err error
+}
+
+// checkPersonIndexAt runs checkPersonIndex in the exported snapshot.
+func (l *Ledger) checkPersonIndexAt(ctx context.Context, snapshot, county string) personIndexResult {
+	var out personIndexResult
+	out.err = func() error {
+		tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+		if _, err := tx.Exec(ctx, `SET TRANSACTION SNAPSHOT '`+strings.ReplaceAll(snapshot, "'", "")+`'`); err != nil {
+			return err
+		}
+		out.seq, out.why, err = checkPersonIndex(ctx, tx, county)
+		return err
+	}()
+	return out
 }
 
 // addBadCheckpoint registers a stored checkpoint known to be bad.
