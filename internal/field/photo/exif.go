@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	exif "github.com/dsoprea/go-exif/v3"
@@ -38,11 +39,11 @@ func ParseExif(raw []byte) (out Exif, err error) {
 	if err := checkTIFF(raw); err != nil {
 		return Exif{}, err
 	}
-	im, err := exifcommon.NewIfdMappingWithStandard()
+	im, ti, err := exifTables()
 	if err != nil {
 		return Exif{}, err
 	}
-	_, index, err := exif.Collect(im, exif.NewTagIndex(), raw)
+	_, index, err := exif.Collect(im, ti, raw)
 	if err != nil {
 		return Exif{}, fmt.Errorf("malformed EXIF: %w", err)
 	}
@@ -71,6 +72,31 @@ func ParseExif(raw []byte) (out Exif, err error) {
 	}
 	return out, nil
 }
+
+// exifTables returns go-exif's IFD mapping and tag index, built once:
+// building them parses go-exif's YAML tag table. The mapping is only read
+// after construction and the tag index locks itself, so both are shared.
+func exifTables() (*exifcommon.IfdMapping, *exif.TagIndex, error) {
+	t, err := loadExifTables()
+	return t.im, t.ti, err
+}
+
+type exifTableSet struct {
+	im *exifcommon.IfdMapping
+	ti *exif.TagIndex
+}
+
+var loadExifTables = sync.OnceValues(func() (exifTableSet, error) {
+	im, err := exifcommon.NewIfdMappingWithStandard()
+	if err != nil {
+		return exifTableSet{}, err
+	}
+	ti := exif.NewTagIndex()
+	if err := exif.LoadStandardTags(ti); err != nil {
+		return exifTableSet{}, err
+	}
+	return exifTableSet{im: im, ti: ti}, nil
+})
 
 func validLatLon(lat, lon float64) bool {
 	return !math.IsNaN(lat) && !math.IsNaN(lon) && !math.IsInf(lat, 0) && !math.IsInf(lon, 0) &&

@@ -366,3 +366,24 @@ func TestParseExifDirectoryLoop(t *testing.T) {
 		t.Fatal("ParseExif loops")
 	}
 }
+
+// ParseExif shares go-exif's tables between calls; concurrent uploads
+// parse at the same time (run with -race).
+func TestParseExifConcurrently(t *testing.T) {
+	b := exifBlock(t, 29.5, 106.5, "2026:11:25 14:30:00")
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			e, err := ParseExif(b)
+			if err == nil && (e.Lat == nil || e.Time == nil) {
+				err = errors.New("position or time lost")
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
