@@ -141,7 +141,11 @@ func TestSharedEdgesResolveToOneCell(t *testing.T) {
 			if !ok1 || !ok2 || a.Cell != b.Cell || a.Cell.Level != LevelVillage {
 				t.Fatalf("vertex %v,%v: %v %v / %v", x, y, ok1, a.Cell, b.Cell)
 			}
-			if checked%50 == 0 { // ST_Covers on a sample, to keep the test quick
+			if checked%50 == 0 { // ST_Covers and LocateAt on a sample, to keep the test quick
+				past, ok, err := s.LocateAt(context.Background(), y, x, time.Now())
+				if err != nil || !ok || past.Cell != a.Cell {
+					t.Fatalf("vertex %v,%v: LocateAt(now) %v, index %v (%v)", x, y, past.Cell, a.Cell, err)
+				}
 				var covers bool
 				if err := s.pool.QueryRow(context.Background(), `SELECT ST_Covers(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326)) FROM grid.nodes WHERE id = $3`, x, y, a.Cell.ID).Scan(&covers); err != nil || !covers {
 					t.Fatalf("vertex %v,%v: ST_Covers(%s) = %v %v", x, y, a.Cell.Code, covers, err)

@@ -246,22 +246,72 @@ func (s *Store) Versions(ctx context.Context, id uuid.UUID, withGeom bool) ([]*N
 
 // LocateAt answers LocatePoint for a past moment from the boundary history
 // in PostGIS (ST_Covers on the versions valid at t): the deepest node and
-// its ancestors as they were then. Points on a shared edge go to the cell
-// with the smallest code.
+// its ancestors as they were then. A point on an edge shared by two cells
+// is given to the same cell Index.Locate would choose (the half-open rule,
+// then the smallest code), so "now" and "as of now" agree.
 func (s *Store) LocateAt(ctx context.Context, lat, lon float64, t time.Time) (Location, bool, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT node_id, code, name, level FROM grid.node_versions
+		SELECT node_id, code, name, level, geom FROM grid.node_versions
 		WHERE valid_from <= $3 AND (valid_to IS NULL OR valid_to > $3)
 		  AND ST_Covers(geom, ST_SetSRID(ST_MakePoint($2, $1), 4326))
 		ORDER BY level DESC, code`, lat, lon, t)
 	if err != nil {
 		return Location{}, false, err
 	}
-	refs, err := scanRefs(rows)
-	if err != nil || len(refs) == 0 {
+	defer rows.Close()
+	var refs []Ref
+	var geoms []*geom.MultiPolygon
+	for rows.Next() {
+		var r Ref
+		var level int16
+		var mp *geom.MultiPolygon
+		if err := rows.Scan(&r.ID, &r.Code, &r.Name, &level, &mp); err != nil {
+			return Location{}, false, err
+		}
+		r.Level = Level(level)
+		refs = append(refs, r)
+		geoms = append(geoms, mp)
+	}
+	if err := rows.Err(); err != nil || len(refs) == 0 {
 		return Location{}, false, err
 	}
+	// Several cells of the deepest level cover the point only when it lies
+	// on their common boundary: settle it as the index does.
+	for i := 1; i < len(refs) && refs[i].Level == refs[0].Level; i++ {
+		if i == 1 && halfOpenContains(geoms[0], lon, lat) {
+			break
+		}
+		if halfOpenContains(geoms[i], lon, lat) {
+			refs[0], refs[i] = refs[i], refs[0]
+			break
+		}
+	}
 	return chainFrom(refs), true, nil
+}
+
+// halfOpenContains applies Index.Locate's point-in-polygon rule to a
+// MultiPolygon.
+func halfOpenContains(mp *geom.MultiPolygon, x, y float64) bool {
+	if mp == nil {
+		return false
+	}
+	for i := range mp.NumPolygons() {
+		p := mp.Polygon(i)
+		stride, flat := p.Stride(), p.FlatCoords()
+		in, on, start := false, false, 0
+		for _, end := range p.Ends() {
+			ring := make([]float64, 0, (end-start)/stride*2)
+			for k := start; k+1 < end; k += stride {
+				ring = append(ring, flat[k], flat[k+1])
+			}
+			in, on = ringCrossings(ring, x, y, in, on)
+			start = end
+		}
+		if in {
+			return true
+		}
+	}
+	return false
 }
 
 // chainFrom builds a Location from covering nodes ordered deepest first:
