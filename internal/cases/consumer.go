@@ -68,7 +68,8 @@ type ConsumerConfig struct {
 	// RetryDelay is the first redelivery delay after a transient failure,
 	// doubling per attempt up to 30s (default 500ms).
 	RetryDelay time.Duration
-	// Workers handle messages concurrently (default 4).
+	// Workers is how many case transactions run at once, each for a
+	// different county (default 4).
 	Workers int
 	// BatchSize is the most violations of one county a worker turns into
 	// cases in one transaction (default 64; 1 disables batching).
@@ -120,33 +121,15 @@ func NewConsumer(js jetstream.JetStream, tracker *Tracker, cfg ConsumerConfig, l
 // durable consumer or its stream disappears (an operator recreated them)
 // it is created again.
 func (c *Consumer) Run(ctx context.Context) error {
-	// Buffered so that, when cased is behind, messages wait here and each
-	// worker takes a batch; when it is idle a message goes alone, at once.
 	work := make(chan jetstream.Msg, c.pullSize())
-	var wg sync.WaitGroup
-	for range c.cfg.Workers {
-		wg.Go(func() {
-			for m := range work {
-				batch := []jetstream.Msg{m}
-			more:
-				for len(batch) < c.cfg.BatchSize {
-					select {
-					case m, ok := <-work:
-						if !ok {
-							break more
-						}
-						batch = append(batch, m)
-					default:
-						break more
-					}
-				}
-				c.handleBatch(ctx, batch)
-			}
-		})
-	}
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		c.dispatch(ctx, work)
+	}()
 	defer func() {
 		close(work)
-		wg.Wait()
+		<-dispatched
 	}()
 	wait := 200 * time.Millisecond
 	for ctx.Err() == nil {
@@ -166,6 +149,67 @@ func (c *Consumer) Run(ctx context.Context) error {
 		wait = min(2*wait, 10*time.Second)
 	}
 	return nil
+}
+
+// dispatch hands messages to workers as batches, one county at a time per
+// county: the county's ledger chain serialises its cases anyway, so while
+// one transaction of a county runs, the county's next messages gather into
+// the next batch (group commit), and different counties run in parallel on
+// up to Workers transactions. When in closes, queued messages are left
+// unacknowledged for redelivery and dispatch returns once in-flight
+// batches are done.
+func (c *Consumer) dispatch(ctx context.Context, in <-chan jetstream.Msg) {
+	queues := map[string][]jetstream.Msg{}
+	busy := map[string]bool{}
+	finished := make(chan string)
+	slots := make(chan struct{}, c.cfg.Workers)
+	inflight := 0
+	launch := func(county string) {
+		q := queues[county]
+		n := min(len(q), c.cfg.BatchSize)
+		batch := q[:n:n]
+		if n == len(q) {
+			delete(queues, county)
+		} else {
+			queues[county] = q[n:]
+		}
+		busy[county] = true
+		inflight++
+		go func() {
+			slots <- struct{}{}
+			c.handleBatch(ctx, batch)
+			<-slots
+			finished <- county
+		}()
+	}
+	for in != nil || inflight > 0 {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				in = nil
+				continue
+			}
+			county := subjectCounty(m.Subject())
+			queues[county] = append(queues[county], m)
+			if !busy[county] {
+				launch(county)
+			}
+		case county := <-finished:
+			inflight--
+			delete(busy, county)
+			if in != nil && len(queues[county]) > 0 {
+				launch(county)
+			}
+		}
+	}
+}
+
+// subjectCounty is the county token of a violation subject.
+func subjectCounty(subject string) string {
+	if i := strings.LastIndexByte(subject, '.'); i >= 0 {
+		return subject[i+1:]
+	}
+	return subject
 }
 
 // consume creates the durable consumer and feeds work until ctx ends
@@ -211,7 +255,8 @@ func (c *Consumer) consume(ctx context.Context, work chan<- jetstream.Msg) (lost
 	}
 }
 
-// pullSize is how many messages are fetched ahead and buffered.
+// pullSize is how many messages are fetched ahead and buffered: enough for
+// a full batch of every worker.
 func (c *Consumer) pullSize() int { return min(c.cfg.Workers*c.cfg.BatchSize, 2048) }
 
 // transient reports whether a failure may go away by itself (PostgreSQL
