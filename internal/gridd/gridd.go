@@ -146,6 +146,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	ecogridv1.RegisterAuthServiceServer(srv.GRPC, authSvc)
 	ecogridv1.RegisterFieldServiceServer(srv.GRPC, field.NewService(fld, log))
 	ecogridv1.RegisterAccountabilityServiceServer(srv.GRPC, ledger.NewService(led, log))
+	if err := ledger.RegisterMetrics(srv.Registry, pool); err != nil {
+		return err
+	}
 	// Deny by default: refuse to serve an RPC the access policy does not name.
 	if err := auth.CheckServer(srv.GRPC); err != nil {
 		return err
@@ -159,7 +162,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case <-gctx.Done():
 		return g.Wait()
 	}
-	g.Go(func() error { return ignoreCanceled(led.RunCheckpointer(gctx)) })
+	if ledgerKeys.Signer() != nil {
+		g.Go(func() error { return ignoreCanceled(led.RunCheckpointer(gctx)) })
+	} else {
+		log.Warn("no ledger signing key: checkpoints are not signed (set " + ledger.EnvKeyFile + ")")
+	}
 	g.Go(func() error { fld.RunJanitor(gctx, time.Hour); return nil })
 	g.Go(func() error { return ignoreCanceled(relay.Run(gctx)) })
 	g.Go(func() error { auth.RunMaintenance(gctx, pool, log.With("component", "auth")); return nil })
