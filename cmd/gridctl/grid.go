@@ -27,7 +27,7 @@ import (
 )
 
 const gridUsage = `usage:
-  gridctl grid import [-level county|township|village] [-dry-run] [-effective 2026-01-01] FILE
+  gridctl grid import [-level county|township|village] [-dry-run] [-effective 2026-01-01] [-replace-under CODE] FILE
   gridctl grid export [-node ID] [-level village] [-at 2025-06-01] [-o FILE]
   gridctl grid locate [-crs wgs84|gcj02|bd09] [-at TIME] LAT LON
   gridctl grid demo [-o FILE]     write the demo county (130123, 10 townships, 150 villages) as GeoJSON`
@@ -122,6 +122,7 @@ func runGridImport(ctx context.Context, args []string) error {
 	level := fs.String("level", "", "level of features without a level property (a file per level)")
 	dryRun := fs.Bool("dry-run", false, "validate and report, write nothing")
 	effective := fs.String("effective", "", "when changed boundaries take effect (RFC 3339 or YYYY-MM-DD; default now)")
+	replaceUnder := fs.String("replace-under", "", "the file is the whole new subtree of this code: nodes below it missing from the file are retired (merged townships)")
 	if err := flagenv.Parse(fs, args); err != nil {
 		return err
 	}
@@ -150,7 +151,7 @@ func runGridImport(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeConn()
-	res, err := importFile(ctx, client, f, info.Size(), &ecogridv1.ImportGeoJSONHeader{Level: lv, DryRun: *dryRun, EffectiveTime: eff, FileName: info.Name()}, os.Stderr)
+	res, err := importFile(ctx, client, f, info.Size(), &ecogridv1.ImportGeoJSONHeader{Level: lv, DryRun: *dryRun, EffectiveTime: eff, FileName: info.Name(), ReplaceUnderCode: *replaceUnder}, os.Stderr)
 	if err != nil {
 		return describeGridError(err, os.Stderr)
 	}
@@ -158,7 +159,7 @@ func runGridImport(ctx context.Context, args []string) error {
 	if res.GetDryRun() {
 		verb = "checked (dry run, nothing written)"
 	}
-	fmt.Printf("%s %s: %d created, %d updated, %d unchanged\n", fs.Arg(0), verb, res.GetCreated(), res.GetUpdated(), res.GetUnchanged())
+	fmt.Printf("%s %s: %d created, %d updated, %d unchanged, %d retired\n", fs.Arg(0), verb, res.GetCreated(), res.GetUpdated(), res.GetUnchanged(), res.GetRetired())
 	for _, w := range res.GetWarnings() {
 		fmt.Printf("warning: feature %d (%s %s): %s\n", w.GetFeature(), w.GetCode(), w.GetName(), w.GetMessage())
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twpayne/go-geom"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -443,5 +444,111 @@ func TestRedrawnParentIsCheckedAgainstItsExistingChildren(t *testing.T) {
 		if !strings.Contains(st.Message(), want) {
 			t.Errorf("message %q lacks %q", st.Message(), want)
 		}
+	}
+}
+
+// TestMergeTownships: township 010 is merged into 009 (撤乡并镇). The new
+// file holds the county's whole subtree: 009 with the union of both
+// boundaries, 010's villages re-coded under 009. The import retires 010 and
+// its old village nodes in the same transaction; history still answers
+// for the time before.
+func TestMergeTownships(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	ctx := context.Background()
+	importDemo(t, s)
+	before := time.Now()
+	time.Sleep(10 * time.Millisecond)
+	var union *geom.MultiPolygon
+	if err := s.pool.QueryRow(ctx, `SELECT ST_Multi(ST_Union(geom)) FROM grid.nodes WHERE code IN ('130123009', '130123010')`).Scan(&union); err != nil {
+		t.Fatal(err)
+	}
+	var nine []*Node
+	if err := s.Subtree(ctx, SubtreeQuery{RootCode: "130123009"}, func(n *Node) error { nine = append(nine, n); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	next := len(nine) // villages of 009 are 001..len-1
+	var b bytes.Buffer
+	b.WriteString(FeatureCollectionHeader)
+	first := true
+	moved := 0
+	var probe [2]float64
+	err := s.Subtree(ctx, SubtreeQuery{RootCode: "130123", WithGeometry: true}, func(n *Node) error {
+		switch {
+		case n.Code == "130123010":
+			return nil
+		case n.Code == "130123009":
+			n.Geometry = union
+		case strings.HasPrefix(n.Code, "130123010"):
+			if moved == 0 {
+				ring := n.Geometry.Polygon(0).LinearRing(0).FlatCoords()
+				k := len(ring) / 4 * 2
+				probe = [2]float64{(ring[0] + ring[k]) / 2, (ring[1] + ring[k+1]) / 2}
+			}
+			moved++
+			n.ID = newID()
+			n.Code = fmt.Sprintf("130123009%03d", next+moved-1)
+		}
+		j, err := FeatureJSON(n)
+		if err != nil {
+			return err
+		}
+		if !first {
+			b.WriteString(",\n")
+		}
+		first = false
+		b.Write(j)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString(FeatureCollectionFooter)
+	ix := loadedIndex(t, s)
+	if loc, ok := ix.Locate(probe[1], probe[0]); !ok || loc.Path[1].Code != "130123010" {
+		t.Fatalf("before the merge: %+v", loc)
+	}
+	// Without replace_under the old township overlaps the new one.
+	if _, err := s.ImportGeoJSON(ctx, bytes.NewReader(b.Bytes()), ImportOptions{}); err == nil {
+		t.Fatal("merge without retiring 010 was accepted")
+	}
+	res, err := s.ImportGeoJSON(ctx, bytes.NewReader(b.Bytes()), ImportOptions{ReplaceUnder: "130123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Retired != 1+moved || res.Created != moved || res.Updated != 1 || len(res.Warnings) != 0 {
+		t.Fatalf("merge: %+v (moved %d)", res, moved)
+	}
+	if err := ix.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	loc, ok := ix.Locate(probe[1], probe[0])
+	if !ok || loc.Path[1].Code != "130123009" || !strings.HasPrefix(loc.Cell.Code, "130123009") {
+		t.Fatalf("after the merge: %+v", loc)
+	}
+	then, ok, err := s.LocateAt(ctx, probe[1], probe[0], before)
+	if err != nil || !ok || then.Path[1].Code != "130123010" {
+		t.Fatalf("as of before the merge: %+v %v", then, err)
+	}
+	old, err := s.NodeByCode(ctx, "130123010")
+	if err != nil || old.RetiredAt == nil {
+		t.Fatalf("old township: %+v %v", old, err)
+	}
+	var retiredRecords int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM ledger.records WHERE action = 'grid_node.retired'`).Scan(&retiredRecords); err != nil || retiredRecords != 1+moved {
+		t.Fatalf("retired records %d %v", retiredRecords, err)
+	}
+	// A file that keeps a village but drops its township is refused.
+	nodes := demo.CountyNodes()
+	var partial []demo.Node
+	for _, n := range nodes {
+		if n.Code != "130123001" && !strings.HasPrefix(n.Code, "130123009") && !strings.HasPrefix(n.Code, "130123010") {
+			partial = append(partial, n)
+		}
+	}
+	_, err = s.ImportGeoJSON(ctx, bytes.NewReader(demo.FeatureCollection(partial)), ImportOptions{ReplaceUnder: "130123"})
+	st, _ := rejection(t, err)
+	if !strings.Contains(st.Message(), "its parent 130123001 is not in the file and would be retired") {
+		t.Fatal(st.Message())
 	}
 }

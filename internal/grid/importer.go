@@ -51,6 +51,11 @@ type ImportOptions struct {
 	// Level is the level of features without a level property (a file per
 	// level); LevelUnspecified takes it from the property or the code length.
 	Level Level
+	// ReplaceUnder, when set, makes the import the complete new state of
+	// that node's subtree: current nodes strictly below it that the import
+	// lacks are retired as of EffectiveFrom (townships merged, villages
+	// abolished). Their history stays.
+	ReplaceUnder string
 	// MayWrite reports whether the caller may write the node with this
 	// code; nil allows everything. Features it refuses are problems.
 	MayWrite func(code string) bool
@@ -59,6 +64,7 @@ type ImportOptions struct {
 // ImportResult reports what an accepted import did.
 type ImportResult struct {
 	Created, Updated, Unchanged int
+	Retired                     int      // nodes retired by ReplaceUnder
 	Warnings                    Problems // coverage gaps
 	Nodes                       []Ref    // every node of the import, in code order
 	DryRun                      bool
@@ -146,6 +152,10 @@ func (s *Store) Import(ctx context.Context, features []Feature, parseProblems Pr
 			return err
 		}
 		checked := s.checkStructure(features, existing, opts, effective, &problems)
+		retire, err := s.planRetire(ctx, tx, features, opts, effective, &problems)
+		if err != nil {
+			return err
+		}
 		if err := s.checkGeometry(ctx, tx, features, checked, &problems); err != nil {
 			return err
 		}
@@ -156,6 +166,10 @@ func (s *Store) Import(ctx context.Context, features []Feature, parseProblems Pr
 		if err := s.write(ctx, tx, features, existing, opts, effective, &res); err != nil {
 			return err
 		}
+		if err := retireNodes(ctx, tx, retire, opts, effective); err != nil {
+			return err
+		}
+		res.Retired = len(retire)
 		if opts.DryRun {
 			res.DryRun = true
 			return errDryRun
@@ -280,6 +294,136 @@ func (s *Store) checkStructure(features []Feature, existing map[string]*existing
 	return ok
 }
 
+// retiree is a current node an import with ReplaceUnder retires.
+type retiree struct {
+	id        uuid.UUID
+	code      string
+	name      string
+	level     Level
+	validFrom time.Time
+}
+
+// planRetire finds the nodes a ReplaceUnder import retires, reports what
+// forbids it, and records their codes in the temporary table grid_retire
+// so that the geometric checks see the grid without them.
+func (s *Store) planRetire(ctx context.Context, tx pgx.Tx, features []Feature, opts ImportOptions, effective time.Time, problems *Problems) ([]retiree, error) {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE grid_retire (code text PRIMARY KEY) ON COMMIT DROP`); err != nil {
+		return nil, err
+	}
+	root := opts.ReplaceUnder
+	if root == "" {
+		return nil, nil
+	}
+	fileProblem := func(format string, args ...any) {
+		*problems = append(*problems, Problem{Feature: -1, Code: root, Kind: ProblemCodeParent, Message: fmt.Sprintf(format, args...)})
+	}
+	level, ok := LevelForCode(root)
+	if !ok || CheckCode(root, level) != nil {
+		fileProblem("replace_under_code %q is not a grid code", root)
+		return nil, nil
+	}
+	if opts.MayWrite != nil && !opts.MayWrite(root) {
+		fileProblem("%s is outside the area you may edit", root)
+		return nil, nil
+	}
+	var rootRetired bool
+	err := tx.QueryRow(ctx, `SELECT retired_at IS NOT NULL FROM grid.nodes WHERE code = $1`, root).Scan(&rootRetired)
+	if errors.Is(err, pgx.ErrNoRows) || rootRetired {
+		fileProblem("replace_under_code %s is not a current node", root)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	inFile := map[string]bool{}
+	var codes []string
+	for _, f := range features {
+		inFile[f.Code] = true
+		codes = append(codes, f.Code)
+		if !strings.HasPrefix(f.Code, root) {
+			*problems = append(*problems, Problem{Feature: f.Index, Code: f.Code, Name: f.Name, Kind: ProblemCodeParent,
+				Message: fmt.Sprintf("is outside %s, the subtree this import replaces", root)})
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT id, code, name, level, valid_from FROM grid.nodes
+		WHERE code LIKE $1 || '%' AND code <> $1 AND retired_at IS NULL AND NOT (code = ANY($2)) ORDER BY code`, root, codes)
+	if err != nil {
+		return nil, err
+	}
+	var out []retiree
+	for rows.Next() {
+		var r retiree
+		var lv int16
+		if err := rows.Scan(&r.id, &r.code, &r.name, &lv, &r.validFrom); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		r.level = Level(lv)
+		out = append(out, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	retired := map[string]bool{}
+	for _, r := range out {
+		retired[r.code] = true
+		if !effective.After(r.validFrom) {
+			*problems = append(*problems, Problem{Feature: -1, Code: r.code, Name: r.name, Kind: ProblemCodeParent,
+				Message: fmt.Sprintf("would be retired at %s, not after its current version's start %s",
+					effective.UTC().Format(time.RFC3339), r.validFrom.UTC().Format(time.RFC3339))})
+		}
+	}
+	for _, f := range features {
+		if retired[f.ParentCode] {
+			*problems = append(*problems, Problem{Feature: f.Index, Code: f.Code, Name: f.Name, Kind: ProblemCodeParent,
+				Message: fmt.Sprintf("its parent %s is not in the file and would be retired", f.ParentCode)})
+		}
+	}
+	if len(out) > 0 {
+		var rc []string
+		for _, r := range out {
+			rc = append(rc, r.code)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO grid_retire SELECT unnest($1::text[])`, rc); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// retireNodes ends the current version of each node and marks it retired,
+// with a ledger record each.
+func retireNodes(ctx context.Context, tx pgx.Tx, retire []retiree, opts ImportOptions, effective time.Time) error {
+	var actor *uuid.UUID
+	if opts.Actor != uuid.Nil {
+		actor = &opts.Actor
+	}
+	for _, r := range retire {
+		if _, err := tx.Exec(ctx, `UPDATE grid.node_versions SET valid_to = $2 WHERE node_id = $1 AND valid_to IS NULL`, r.id, effective); err != nil {
+			return fmt.Errorf("retiring %s: %w", r.code, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE grid.nodes SET retired_at = $2, updated_by = $3 WHERE id = $1`, r.id, effective, actor); err != nil {
+			return fmt.Errorf("retiring %s: %w", r.code, err)
+		}
+		e := ledger.Entry{
+			CountyCode: CountyCode(r.code), ActorRole: opts.ActorRole, ActorNodeCode: opts.ActorNodeCode,
+			Action: ActionNodeRetired, SubjectType: "grid_node", SubjectID: r.id.String(), NodeCode: r.code,
+			Payload: map[string]string{"code": r.code, "name": r.name, "level": r.level.String(), "retired_at": effective.UTC().Format(time.RFC3339Nano), "replaced_under": opts.ReplaceUnder},
+		}
+		if opts.Actor != uuid.Nil {
+			e.ActorID = opts.Actor.String()
+			if e.ActorRole == "" {
+				e.ActorRole = "unknown"
+			}
+		}
+		if _, err := ledger.Append(ctx, tx, e); err != nil {
+			return fmt.Errorf("ledger record for retiring grid node %s: %w", r.code, err)
+		}
+	}
+	return nil
+}
+
 // checkGeometry loads the features into a temporary table and runs the
 // PostGIS checks.
 func (s *Store) checkGeometry(ctx context.Context, tx pgx.Tx, features []Feature, structOK map[int]bool, problems *Problems) error {
@@ -333,6 +477,7 @@ func (s *Store) checkGeometry(ctx context.Context, tx pgx.Tx, features []Feature
 		SELECT NULL, n.code, coalesce(p.code, ''), n.geom, false
 		FROM grid.nodes n LEFT JOIN grid.nodes p ON p.id = n.parent_id
 		WHERE n.retired_at IS NULL AND n.code NOT IN (SELECT code FROM grid_import)
+		  AND n.code NOT IN (SELECT code FROM grid_retire)
 		  AND (n.code IN (SELECT parent_code FROM grid_import)
 		    OR coalesce(p.code, '') IN (SELECT parent_code FROM grid_import)
 		    OR p.code IN (SELECT code FROM grid_import));
@@ -586,6 +731,7 @@ const (
 	ActionNodeCreated     = "grid_node.created"
 	ActionBoundaryChanged = "grid_node.boundary_changed" // name, boundary or parent: a new version
 	ActionTasksChanged    = "grid_node.tasks_changed"
+	ActionNodeRetired     = "grid_node.retired"
 )
 
 // ledgerPayload is what the accountability ledger keeps of a grid change:

@@ -71,6 +71,7 @@ func (s *Service) ImportGeoJSON(stream ecogridv1.GridService_ImportGeoJSONServer
 		Level:         Level(h.GetLevel()),
 		DryRun:        h.GetDryRun(),
 		EffectiveFrom: timeOrZero(h.GetEffectiveTime()),
+		ReplaceUnder:  h.GetReplaceUnderCode(),
 		MayWrite:      func(code string) bool { return c.Covers(code, writers...) },
 	}
 	// The grant recorded is the caller's broadest writing grant (an import
@@ -96,9 +97,9 @@ func (s *Service) ImportGeoJSON(stream ecogridv1.GridService_ImportGeoJSONServer
 	}
 	s.log.InfoContext(ctx, "grid import done", slog.String("file", h.GetFileName()), slog.Int64("bytes", received),
 		slog.Int("created", res.Created), slog.Int("updated", res.Updated), slog.Int("unchanged", res.Unchanged),
-		slog.Int("warnings", len(res.Warnings)), slog.Bool("dry_run", res.DryRun), slog.Duration("took", time.Since(start)))
+		slog.Int("retired", res.Retired), slog.Int("warnings", len(res.Warnings)), slog.Bool("dry_run", res.DryRun), slog.Duration("took", time.Since(start)))
 	return stream.SendAndClose(&ecogridv1.ImportGeoJSONResponse{
-		Created: int32(res.Created), Updated: int32(res.Updated), Unchanged: int32(res.Unchanged),
+		Created: int32(res.Created), Updated: int32(res.Updated), Unchanged: int32(res.Unchanged), Retired: int32(res.Retired),
 		Warnings: problemsProto(res.Warnings), DryRun: res.DryRun, BytesReceived: received,
 	})
 }

@@ -1480,9 +1480,14 @@ type ImportGeoJSONHeader struct {
 	// Size of the file, for progress; 0 if unknown.
 	TotalBytes int64 `protobuf:"varint,4,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
 	// Name of the file, for logs.
-	FileName      string `protobuf:"bytes,5,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FileName string `protobuf:"bytes,5,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// When set, the file is the complete new state of this node's subtree:
+	// every current node strictly below it that the file does not contain is
+	// retired as of effective_time, in the same transaction (townships
+	// merged or villages abolished). Its history stays.
+	ReplaceUnderCode string `protobuf:"bytes,6,opt,name=replace_under_code,json=replaceUnderCode,proto3" json:"replace_under_code,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ImportGeoJSONHeader) Reset() {
@@ -1546,6 +1551,13 @@ func (x *ImportGeoJSONHeader) GetTotalBytes() int64 {
 func (x *ImportGeoJSONHeader) GetFileName() string {
 	if x != nil {
 		return x.FileName
+	}
+	return ""
+}
+
+func (x *ImportGeoJSONHeader) GetReplaceUnderCode() string {
+	if x != nil {
+		return x.ReplaceUnderCode
 	}
 	return ""
 }
@@ -1642,6 +1654,8 @@ type ImportGeoJSONResponse struct {
 	Warnings      []*ImportProblem       `protobuf:"bytes,4,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	DryRun        bool                   `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	BytesReceived int64                  `protobuf:"varint,6,opt,name=bytes_received,json=bytesReceived,proto3" json:"bytes_received,omitempty"`
+	// Nodes retired because replace_under_code was set and the file lacks them.
+	Retired       int32 `protobuf:"varint,7,opt,name=retired,proto3" json:"retired,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1714,6 +1728,13 @@ func (x *ImportGeoJSONResponse) GetDryRun() bool {
 func (x *ImportGeoJSONResponse) GetBytesReceived() int64 {
 	if x != nil {
 		return x.BytesReceived
+	}
+	return 0
+}
+
+func (x *ImportGeoJSONResponse) GetRetired() int32 {
+	if x != nil {
+		return x.Retired
 	}
 	return 0
 }
@@ -1937,25 +1958,27 @@ const file_ecogrid_v1_grid_proto_rawDesc = "" +
 	"\x04cell\x18\x02 \x01(\v2\x17.ecogrid.v1.GridNodeRefR\x04cell\x12+\n" +
 	"\x04path\x18\x03 \x03(\v2\x17.ecogrid.v1.GridNodeRefR\x04path\x12%\n" +
 	"\x0ewgs84_latitude\x18\x04 \x01(\x01R\rwgs84Latitude\x12'\n" +
-	"\x0fwgs84_longitude\x18\x05 \x01(\x01R\x0ewgs84Longitude\"\xdc\x01\n" +
+	"\x0fwgs84_longitude\x18\x05 \x01(\x01R\x0ewgs84Longitude\"\x8a\x02\n" +
 	"\x13ImportGeoJSONHeader\x12+\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x15.ecogrid.v1.GridLevelR\x05level\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12A\n" +
 	"\x0eeffective_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\x12\x1f\n" +
 	"\vtotal_bytes\x18\x04 \x01(\x03R\n" +
 	"totalBytes\x12\x1b\n" +
-	"\tfile_name\x18\x05 \x01(\tR\bfileName\"q\n" +
+	"\tfile_name\x18\x05 \x01(\tR\bfileName\x12,\n" +
+	"\x12replace_under_code\x18\x06 \x01(\tR\x10replaceUnderCode\"q\n" +
 	"\x14ImportGeoJSONRequest\x129\n" +
 	"\x06header\x18\x01 \x01(\v2\x1f.ecogrid.v1.ImportGeoJSONHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x06\n" +
-	"\x04part\"\xe0\x01\n" +
+	"\x04part\"\xfa\x01\n" +
 	"\x15ImportGeoJSONResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x05R\acreated\x12\x18\n" +
 	"\aupdated\x18\x02 \x01(\x05R\aupdated\x12\x1c\n" +
 	"\tunchanged\x18\x03 \x01(\x05R\tunchanged\x125\n" +
 	"\bwarnings\x18\x04 \x03(\v2\x19.ecogrid.v1.ImportProblemR\bwarnings\x12\x17\n" +
 	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x12%\n" +
-	"\x0ebytes_received\x18\x06 \x01(\x03R\rbytesReceived\"\x98\x01\n" +
+	"\x0ebytes_received\x18\x06 \x01(\x03R\rbytesReceived\x12\x18\n" +
+	"\aretired\x18\a \x01(\x05R\aretired\"\x98\x01\n" +
 	"\x14ExportGeoJSONRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x122\n" +
 	"\tmax_level\x18\x02 \x01(\x0e2\x15.ecogrid.v1.GridLevelR\bmaxLevel\x123\n" +
