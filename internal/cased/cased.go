@@ -47,7 +47,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	flagenv.String(fs, &c.Server.TLSKeyFile, "tls-key", "CASED_TLS_KEY", "", "PEM private key file")
 	flagenv.Duration(fs, &c.Server.ShutdownTimeout, "shutdown-timeout", "CASED_SHUTDOWN_TIMEOUT", 0, "how long in-flight calls may run after SIGTERM (default 30s)")
 	flagenv.String(fs, &c.Database.URL, "database-url", "DATABASE_URL", database.DefaultURL, "PostgreSQL URL")
-	flagenv.Int(fs, &c.Database.MaxConns, "database-max-conns", "DATABASE_MAX_CONNS", 0, "pool size (0: max(4, cores))")
+	flagenv.Int(fs, &c.Database.MaxConns, "database-max-conns", "DATABASE_MAX_CONNS", 16, "pool size: one per worker plus relay, sweeper, reconciler and RPCs")
 	flagenv.Bool(fs, &c.Database.MigrateOnStart, "migrate", "ECOGRID_MIGRATE", false, "apply pending migrations at start")
 	c.Database.ApplicationName = "cased"
 	flagenv.String(fs, &c.NATSURL, "nats-url", "NATS_URL", messaging.DefaultURL, "NATS server URL (JetStream enabled)")
@@ -92,6 +92,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	relay := outbox.NewRelay(pool, js, cfg.Relay, log.With("component", "outbox_relay"))
 	srv, err := server.New(cfg.Server, log, server.Options{AuthUnary: authz.Unary(), AuthStream: authz.Stream()})
 	if err != nil {
+		return err
+	}
+	if err := cases.RegisterMetrics(srv.Registry); err != nil {
+		return err
+	}
+	if err := outbox.RegisterMetrics(srv.Registry, pool); err != nil {
 		return err
 	}
 	ecogridv1.RegisterCaseServiceServer(srv.GRPC, cases.NewService(tracker, log))

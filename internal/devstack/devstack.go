@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	ready := make(chan [2]string, 2)
-	dbc := database.Config{URL: addrs.DatabaseURL}
+	dbc := database.Config{URL: addrs.DatabaseURL, MaxConns: 16}
 	gcfg := gridd.Config{
 		Server:   server.Config{GRPCAddr: cfg.GriddAddr, MetricsAddr: cfg.GriddMetric, ShutdownTimeout: 10 * time.Second},
 		Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,

@@ -149,6 +149,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := ledger.RegisterMetrics(srv.Registry, pool); err != nil {
 		return err
 	}
+	if err := outbox.RegisterMetrics(srv.Registry, pool); err != nil {
+		return err
+	}
+	if err := index.RegisterMetrics(srv.Registry); err != nil {
+		return err
+	}
 	// Deny by default: refuse to serve an RPC the access policy does not name.
 	if err := auth.CheckServer(srv.GRPC); err != nil {
 		return err
