@@ -10,7 +10,9 @@
 #   scripts/faults.sh short      20 s, 50 inspectors, gridd or cased killed every 10 s, PostgreSQL crashed every 10 s, NATS down 10 s
 #
 # Any FAULTS_* variable can be set to override; FAULTS_SCENARIOS picks
-# scenarios (comma-separated: gridd-sigkill,cased-sigkill,nats-outage,postgres-immediate);
+# scenarios (comma-separated: baseline,gridd-sigkill,cased-sigkill,nats-outage,postgres-immediate);
+# The baseline scenario runs the same workload without a fault, for comparison.
+# DATABASE_MAX_CONNS and other server settings in the environment reach gridd and cased.
 # FAULTS_BIN uses already built binaries instead of building them;
 # FAULTS_DIR keeps the stack's data and logs (gridd.log, cased.log, pg/server.log) for a look afterwards.
 # Not part of `go test ./...`: the test has build tag "faults".
@@ -20,10 +22,10 @@ cd "$(dirname "$0")/.."
 ensure_go
 ensure_postgis
 if [ "${1:-}" = short ]; then
-	: "${FAULTS_DURATION:=20s}" "${FAULTS_INSPECTORS:=50}" "${FAULTS_KILL_EVERY:=10s}" "${FAULTS_NATS_OUTAGE:=10s}" "${FAULTS_PG_EVERY:=10s}"
+	: "${FAULTS_DURATION:=20s}" "${FAULTS_INSPECTORS:=50}" "${FAULTS_KILL_EVERY:=10s}" "${FAULTS_NATS_OUTAGE:=10s}" "${FAULTS_PG_EVERY:=10s}" "${FAULTS_THINK:=2s}"
 fi
 export FAULTS_DURATION="${FAULTS_DURATION:-5m}" FAULTS_INSPECTORS="${FAULTS_INSPECTORS:-500}" \
 	FAULTS_KILL_EVERY="${FAULTS_KILL_EVERY:-30s}" FAULTS_NATS_OUTAGE="${FAULTS_NATS_OUTAGE:-60s}" \
-	FAULTS_PG_EVERY="${FAULTS_PG_EVERY:-60s}" FAULTS_SCENARIOS="${FAULTS_SCENARIOS:-}" FAULTS_DIR="${FAULTS_DIR:-}" FAULTS_BIN="${FAULTS_BIN:-}"
+	FAULTS_PG_EVERY="${FAULTS_PG_EVERY:-60s}" FAULTS_SCENARIOS="${FAULTS_SCENARIOS:-}" FAULTS_DIR="${FAULTS_DIR:-}" FAULTS_BIN="${FAULTS_BIN:-}" FAULTS_THINK="${FAULTS_THINK:-}"
 say "fault scenarios: ${FAULTS_DURATION} x ${FAULTS_INSPECTORS} inspectors, kill every ${FAULTS_KILL_EVERY}, NATS down ${FAULTS_NATS_OUTAGE}, PostgreSQL crash every ${FAULTS_PG_EVERY}"
 exec go test -tags faults -count=1 -timeout 3h -v -run '^TestFaults$' ./internal/faults

@@ -93,7 +93,7 @@ func DefaultConfig() Config {
 		Inspectors: 500, Duration: 5 * time.Minute, DrainTimeout: 2 * time.Minute,
 		CallTimeout: 10 * time.Second, GiveUpAfter: 2 * time.Minute,
 		ViolationShare: 0.3, OfflineShare: 0.2, PhotoShare: 0.6, DropShare: 0.1,
-		ThinkTime: 2 * time.Second, LoginConcurrency: 4, SupervisorWorkers: 4, Seed: 1,
+		ThinkTime: 20 * time.Second, LoginConcurrency: 4, SupervisorWorkers: 4, Seed: 1,
 	}
 }
 
