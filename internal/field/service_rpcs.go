@@ -262,9 +262,18 @@ func (s *Service) UploadPhoto(stream grpc.ClientStreamingServer[ecogridv1.Upload
 		return err
 	}
 	if st := u.Status(); st.Complete {
-		// Stored already (this upload before, or the same photo by anyone):
-		// answer at once, so the app sends no bytes at all.
-		return stream.SendAndClose(uploadResponse(st))
+		// Stored already (this upload before, or the same photo by anyone).
+		// An app that sends the header alone and closes learns it without
+		// sending a byte; a chunk after completion is refused, and the app
+		// asks GetUploadStatus.
+		_, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(uploadResponse(st))
+		}
+		if err != nil {
+			return err
+		}
+		return structerr.NewFailedPrecondition("upload %s is already complete", st.UploadID)
 	}
 	defer func() {
 		if err := u.Close(ctx); err != nil {

@@ -248,14 +248,17 @@ func TestServicePhotoUploadResumeAndDownload(t *testing.T) {
 	if done.State != ecogridv1.UploadState_UPLOAD_STATE_COMPLETE || done.Photo.GetWidth() != 64 || !done.Photo.HasExifPosition {
 		t.Fatalf("done %+v", done)
 	}
-	// Sending it again, or the same photo under another upload id by
-	// another inspector: answered complete at once.
-	again, err := upload(t, cl, ctx, h, data, 0, 0, 256<<10)
+	// Chunks after completion are refused; the header alone is answered
+	// complete, also for the same photo under another upload id by another
+	// inspector (stored once, no byte sent).
+	_, err = upload(t, cl, ctx, h, data, 0, 0, 256<<10)
+	grpcCode(t, err, codes.FailedPrecondition)
+	again, err := upload(t, cl, ctx, h, nil, 0, 0, 256<<10)
 	if err != nil || again.State != ecogridv1.UploadState_UPLOAD_STATE_COMPLETE {
-		t.Fatalf("again: %+v %v", again, err)
+		t.Fatalf("header only: %+v %v", again, err)
 	}
 	h2 := &ecogridv1.PhotoUploadHeader{UploadId: uuid.NewString(), Size: h.Size, Sha256: h.Sha256, ContentType: h.ContentType}
-	dup, err := upload(t, cl, as(inspectorBID), h2, data, 0, 0, 256<<10)
+	dup, err := upload(t, cl, as(inspectorBID), h2, nil, 0, 0, 256<<10)
 	if err != nil || dup.State != ecogridv1.UploadState_UPLOAD_STATE_COMPLETE || dup.Photo.GetSha256() != h.Sha256 {
 		t.Fatalf("dedup: %+v %v", dup, err)
 	}
