@@ -375,6 +375,9 @@ func TestPhotoExifComparedWithReportAndDownloadScope(t *testing.T) {
 	}
 	_, err = read(inspectorB)
 	wantCode(t, err, codes.NotFound)
+	if _, err := read(caller(uuid.NewString(), scope.RoleAdmin, "")); err != nil {
+		t.Fatalf("administrator: %v", err)
+	}
 }
 
 func TestUploadByReportIDAndJanitor(t *testing.T) {
