@@ -123,21 +123,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	index := grid.NewIndex(pool, log.With("component", "grid_index"))
 	led := ledger.New(pool, ledgerKeys, cfg.Ledger, log.With("component", "ledger"))
 	openCases := cases.NewTracker(pool, log.With("component", "cases")).HandoverLister()
+	relay := outbox.NewRelay(pool, js, cfg.Relay, log.With("component", "outbox_relay"))
+
+	srv, err := server.New(cfg.Server, log, server.Options{AuthUnary: authz.Unary(), AuthStream: authz.Stream()})
+	if err != nil {
+		return err
+	}
 	fld, err := field.New(field.Deps{
 		Pool:      pool,
 		Locator:   gridadapt.Locator{Index: index},
-		Directory: directory{},
+		Directory: field.PeopleDirectory{},
 		Tasks:     gridadapt.TaskSource{Store: gridStore},
 		Ledger:    field.ChainLedger{},
 		Blobs:     blobs,
 		Logger:    log.With("component", "field"),
+		Metrics:   srv.Registry,
 	}, cfg.Field)
-	if err != nil {
-		return err
-	}
-	relay := outbox.NewRelay(pool, js, cfg.Relay, log.With("component", "outbox_relay"))
-
-	srv, err := server.New(cfg.Server, log, server.Options{AuthUnary: authz.Unary(), AuthStream: authz.Stream()})
 	if err != nil {
 		return err
 	}
