@@ -132,7 +132,7 @@ func (f *Field) PatrolCompliance(ctx context.Context, c scope.Caller, node strin
 			cells = append(cells, pr[1])
 		}
 	}
-	rules, err := f.tasks.PatrolRules(ctx, cells)
+	rules, err := f.tasks.PatrolRules(ctx, f.pool, cells)
 	if err != nil {
 		return nil, err
 	}

@@ -113,7 +113,8 @@ func (r PatrolRule) Required(p Period) int {
 
 // TaskSource reads the patrol rules of cells from the grid's tasks.
 type TaskSource interface {
-	PatrolRules(ctx context.Context, cellCodes []string) (map[string]PatrolRule, error)
+	// PatrolRules reads through q: inside a transaction, the transaction.
+	PatrolRules(ctx context.Context, q database.Querier, cellCodes []string) (map[string]PatrolRule, error)
 }
 
 // LedgerEntry is one accountability record, appended inside the

@@ -91,7 +91,7 @@ func (d testDirectory) InspectorsUnder(_ context.Context, _ database.Querier, no
 // testTasks: every village asks two patrols a week of 20 min and 1 km.
 type testTasks struct{}
 
-func (testTasks) PatrolRules(_ context.Context, cells []string) (map[string]PatrolRule, error) {
+func (testTasks) PatrolRules(_ context.Context, _ database.Querier, cells []string) (map[string]PatrolRule, error) {
 	out := map[string]PatrolRule{}
 	for _, c := range cells {
 		out[c] = PatrolRule{PerWeek: 2, MinDuration: 20 * time.Minute, MinDistanceM: 1000}

@@ -296,7 +296,7 @@ func (f *Field) summarize(ctx context.Context, tx pgx.Tx, p Patrol) (Patrol, err
 	if s.maxSpeedKmh > f.cfg.MaxSpeedKmh {
 		p.Flags = append(p.Flags, FlagImpossibleSpeed)
 	}
-	rule, err := f.strictestRule(ctx, p.CellCodes)
+	rule, err := f.strictestRule(ctx, tx, p.CellCodes)
 	if err != nil {
 		return Patrol{}, err
 	}
@@ -365,12 +365,12 @@ func (f *Field) cellsAlongTrack(ctx context.Context, q database.Querier, patrolI
 }
 
 // strictestRule is the most demanding minimum among the cells passed.
-func (f *Field) strictestRule(ctx context.Context, cells []string) (PatrolRule, error) {
+func (f *Field) strictestRule(ctx context.Context, q database.Querier, cells []string) (PatrolRule, error) {
 	rule := PatrolRule{}
 	rules := map[string]PatrolRule{}
 	if len(cells) > 0 {
 		var err error
-		rules, err = f.tasks.PatrolRules(ctx, cells)
+		rules, err = f.tasks.PatrolRules(ctx, q, cells)
 		if err != nil {
 			return PatrolRule{}, fmt.Errorf("reading patrol rules: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"ecogrid/internal/database"
 	"ecogrid/internal/structerr"
 )
 
@@ -59,7 +60,14 @@ func (s *Store) ResolveNode(ctx context.Context, id string) (Ref, error) {
 // (codes without a node, or without tasks, are absent from the map). The
 // field context reads patrol rules from it.
 func (s *Store) TasksByCode(ctx context.Context, codes []string) (map[string][]Task, error) {
-	rows, err := s.pool.Query(ctx, `SELECT code, tasks FROM grid.nodes WHERE code = ANY($1) AND retired_at IS NULL AND tasks <> '[]'`, codes)
+	return TasksByCode(ctx, s.pool, codes)
+}
+
+// TasksByCode is Store.TasksByCode on q, so a caller inside a transaction
+// reads through it instead of taking a second pooled connection (which can
+// deadlock a small pool when every connection is held by such a caller).
+func TasksByCode(ctx context.Context, q database.Querier, codes []string) (map[string][]Task, error) {
+	rows, err := q.Query(ctx, `SELECT code, tasks FROM grid.nodes WHERE code = ANY($1) AND retired_at IS NULL AND tasks <> '[]'`, codes)
 	if err != nil {
 		return nil, err
 	}

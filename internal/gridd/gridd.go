@@ -59,7 +59,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	flagenv.Int(fs, &c.Server.MaxRecvMsgBytes, "max-recv-bytes", "GRIDD_MAX_RECV_BYTES", 4<<20, "largest request message in bytes")
 	flagenv.Int(fs, &c.Server.MaxConcurrentStreams, "max-concurrent-streams", "GRIDD_MAX_CONCURRENT_STREAMS", 512, "concurrent calls per client connection")
 	flagenv.String(fs, &c.Database.URL, "database-url", "DATABASE_URL", database.DefaultURL, "PostgreSQL URL")
-	flagenv.Int(fs, &c.Database.MaxConns, "database-max-conns", "DATABASE_MAX_CONNS", 0, "pool size (0: max(4, cores))")
+	flagenv.Int(fs, &c.Database.MaxConns, "database-max-conns", "DATABASE_MAX_CONNS", 16, "pool size: RPCs in flight plus the index listener, relay, checkpointer")
 	flagenv.Bool(fs, &c.Database.MigrateOnStart, "migrate", "ECOGRID_MIGRATE", false, "apply pending migrations at start")
 	c.Database.ApplicationName = "gridd"
 	flagenv.String(fs, &c.NATSURL, "nats-url", "NATS_URL", messaging.DefaultURL, "NATS server URL (JetStream enabled)")

@@ -10,6 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -169,10 +172,19 @@ func ToStatus(err error) error {
 			return status.Error(codes.FailedPrecondition, "refused by the database")
 		}
 	}
-	if pgconn.SafeToRetry(err) || isConnectError(err) {
+	if pgconn.SafeToRetry(err) || isConnectError(err) || isConnectionLost(err) {
 		return status.Error(codes.Unavailable, "database unavailable, retry")
 	}
 	return status.Error(codes.Internal, "internal error")
+}
+
+// isConnectionLost reports a connection cut under a statement: a PostgreSQL
+// restart or crash recovery, a network drop. The phone should retry with the
+// same ids (every create is idempotent), so this is Unavailable, not Internal.
+func isConnectionLost(err error) bool {
+	var opErr *net.OpError
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.As(err, &opErr)
 }
 
 func isConnectError(err error) bool {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"time"
 
+	"ecogrid/internal/database"
 	"ecogrid/internal/field"
 	"ecogrid/internal/grid"
 	"ecogrid/internal/people"
@@ -43,8 +44,8 @@ var _ field.TaskSource = TaskSource{}
 const PatrolKind = "patrol"
 
 // PatrolRules implements field.TaskSource.
-func (t TaskSource) PatrolRules(ctx context.Context, cellCodes []string) (map[string]field.PatrolRule, error) {
-	tasks, err := t.Store.TasksByCode(ctx, cellCodes)
+func (t TaskSource) PatrolRules(ctx context.Context, q database.Querier, cellCodes []string) (map[string]field.PatrolRule, error) {
+	tasks, err := grid.TasksByCode(ctx, q, cellCodes)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func TestAdaptersAnswerFromTheGrid(t *testing.T) {
 	if _, ok, err := loc.Locate(ctx, 10, 10); ok || err != nil {
 		t.Fatalf("outside: %v %v", ok, err)
 	}
-	rules, err := gridadapt.TaskSource{Store: store}.PatrolRules(ctx, []string{"130123002004", "130123002", "999"})
+	rules, err := gridadapt.TaskSource{Store: store}.PatrolRules(ctx, pool, []string{"130123002004", "130123002", "999"})
 	if err != nil || len(rules) != 1 || rules["130123002004"].PerWeek != 2 {
 		t.Fatalf("rules %+v %v", rules, err)
 	}

@@ -1,0 +1,58 @@
+package structerr_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"ecogrid/internal/structerr"
+)
+
+func TestToStatusMapsEveryKindOfError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want codes.Code
+		msg  string // the message must not leak when empty
+	}{
+		{"domain error keeps its code", structerr.NewInvalidArgument("latitude %v is out of range", 91), codes.InvalidArgument, "latitude 91 is out of range"},
+		{"wrapped domain error", fmt.Errorf("submitting: %w", structerr.NewNotFound("report not found")), codes.NotFound, "report not found"},
+		{"internal is masked", structerr.NewInternal("secret %s", "dsn"), codes.Internal, "internal error"},
+		{"bare error is masked", errors.New("password=hunter2"), codes.Internal, "internal error"},
+		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), codes.DeadlineExceeded, ""},
+		{"canceled", context.Canceled, codes.Canceled, ""},
+		{"no rows", pgx.ErrNoRows, codes.NotFound, ""},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, codes.AlreadyExists, ""},
+		{"foreign key", &pgconn.PgError{Code: "23503"}, codes.FailedPrecondition, ""},
+		{"check violation", &pgconn.PgError{Code: "23514", ConstraintName: "x"}, codes.InvalidArgument, ""},
+		{"serialization failure", &pgconn.PgError{Code: "40001"}, codes.Aborted, ""},
+		{"statement canceled", &pgconn.PgError{Code: "57014"}, codes.DeadlineExceeded, ""},
+		{"server shutting down", &pgconn.PgError{Code: "57P01"}, codes.Unavailable, ""},
+		{"connection cut mid-statement", fmt.Errorf("insert: %w", io.ErrUnexpectedEOF), codes.Unavailable, ""},
+		{"status error kept", status.Error(codes.ResourceExhausted, "too many"), codes.ResourceExhausted, "too many"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := status.Convert(structerr.ToStatus(tc.err))
+			if st.Code() != tc.want {
+				t.Fatalf("code %v, want %v (%v)", st.Code(), tc.want, tc.err)
+			}
+			if tc.msg != "" && st.Message() != tc.msg {
+				t.Fatalf("message %q, want %q", st.Message(), tc.msg)
+			}
+		})
+	}
+	if structerr.ToStatus(nil) != nil {
+		t.Fatal("nil error became a status")
+	}
+	if !structerr.IsUniqueViolation(fmt.Errorf("x: %w", &pgconn.PgError{Code: "23505", ConstraintName: "reports_pkey"}), "reports_pkey") {
+		t.Fatal("IsUniqueViolation missed a wrapped unique violation")
+	}
+}
