@@ -41,17 +41,9 @@ type Config struct {
 
 // RegisterFlags defines cased's flags, each with an environment fallback.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	flagenv.String(fs, &c.Server.GRPCAddr, "grpc-addr", "CASED_GRPC_ADDR", "127.0.0.1:7444", "gRPC listen address")
-	flagenv.String(fs, &c.Server.MetricsAddr, "metrics-addr", "CASED_METRICS_ADDR", "127.0.0.1:9465", "Prometheus /metrics listen address (empty disables)")
-	flagenv.String(fs, &c.Server.TLSCertFile, "tls-cert", "CASED_TLS_CERT", "", "PEM certificate file; with -tls-key enables TLS")
-	flagenv.String(fs, &c.Server.TLSKeyFile, "tls-key", "CASED_TLS_KEY", "", "PEM private key file")
-	flagenv.Duration(fs, &c.Server.ShutdownTimeout, "shutdown-timeout", "CASED_SHUTDOWN_TIMEOUT", 0, "how long in-flight calls may run after SIGTERM (default 30s)")
-	flagenv.String(fs, &c.Database.URL, "database-url", "DATABASE_URL", database.DefaultURL, "PostgreSQL URL")
-	flagenv.Int(fs, &c.Database.MaxConns, "database-max-conns", "DATABASE_MAX_CONNS", 16, "pool size: one per worker plus relay, sweeper, reconciler and RPCs")
-	flagenv.Bool(fs, &c.Database.MigrateOnStart, "migrate", "ECOGRID_MIGRATE", false, "apply pending migrations at start")
-	c.Database.ApplicationName = "cased"
-	flagenv.String(fs, &c.NATSURL, "nats-url", "NATS_URL", messaging.DefaultURL, "NATS server URL (JetStream enabled)")
-	flagenv.Int(fs, &c.StreamReplicas, "stream-replicas", "ECOGRID_STREAM_REPLICAS", 1, "JetStream stream replicas (3 in production)")
+	c.Server.RegisterFlags(fs, "CASED", "127.0.0.1:7444", "127.0.0.1:9465")
+	c.Database.RegisterFlags(fs, "cased")
+	messaging.RegisterFlags(fs, &c.NATSURL, &c.StreamReplicas)
 	c.Auth.RegisterFlags(fs)
 	flagenv.Int(fs, &c.Consumer.MaxDeliver, "max-deliver", "CASED_MAX_DELIVER", 8, "deliveries of a failing violation before it is dead-lettered")
 	flagenv.Int(fs, &c.Consumer.Workers, "workers", "CASED_WORKERS", 4, "concurrent violation handlers")

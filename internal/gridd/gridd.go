@@ -51,19 +51,9 @@ type Config struct {
 
 // RegisterFlags defines gridd's flags, each with an environment fallback.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	flagenv.String(fs, &c.Server.GRPCAddr, "grpc-addr", "GRIDD_GRPC_ADDR", "127.0.0.1:7443", "gRPC listen address")
-	flagenv.String(fs, &c.Server.MetricsAddr, "metrics-addr", "GRIDD_METRICS_ADDR", "127.0.0.1:9464", "Prometheus /metrics listen address (empty disables)")
-	flagenv.String(fs, &c.Server.TLSCertFile, "tls-cert", "GRIDD_TLS_CERT", "", "PEM certificate file; with -tls-key enables TLS")
-	flagenv.String(fs, &c.Server.TLSKeyFile, "tls-key", "GRIDD_TLS_KEY", "", "PEM private key file")
-	flagenv.Duration(fs, &c.Server.ShutdownTimeout, "shutdown-timeout", "GRIDD_SHUTDOWN_TIMEOUT", 30*time.Second, "how long in-flight calls may run after SIGTERM")
-	flagenv.Int(fs, &c.Server.MaxRecvMsgBytes, "max-recv-bytes", "GRIDD_MAX_RECV_BYTES", 4<<20, "largest request message in bytes")
-	flagenv.Int(fs, &c.Server.MaxConcurrentStreams, "max-concurrent-streams", "GRIDD_MAX_CONCURRENT_STREAMS", 512, "concurrent calls per client connection")
-	flagenv.String(fs, &c.Database.URL, "database-url", "DATABASE_URL", database.DefaultURL, "PostgreSQL URL")
-	flagenv.Int(fs, &c.Database.MaxConns, "database-max-conns", "DATABASE_MAX_CONNS", 16, "pool size: RPCs in flight plus the index listener, relay, checkpointer")
-	flagenv.Bool(fs, &c.Database.MigrateOnStart, "migrate", "ECOGRID_MIGRATE", false, "apply pending migrations at start")
-	c.Database.ApplicationName = "gridd"
-	flagenv.String(fs, &c.NATSURL, "nats-url", "NATS_URL", messaging.DefaultURL, "NATS server URL (JetStream enabled)")
-	flagenv.Int(fs, &c.StreamReplicas, "stream-replicas", "ECOGRID_STREAM_REPLICAS", 1, "JetStream stream replicas (3 in production)")
+	c.Server.RegisterFlags(fs, "GRIDD", "127.0.0.1:7443", "127.0.0.1:9464")
+	c.Database.RegisterFlags(fs, "gridd")
+	messaging.RegisterFlags(fs, &c.NATSURL, &c.StreamReplicas)
 	c.Auth.RegisterFlags(fs)
 	c.LedgerKeys = ledger.KeyConfigFromEnv()
 	flagenv.String(fs, &c.LedgerKeys.PrivateKeyFile, "ledger-key-file", ledger.EnvKeyFile, c.LedgerKeys.PrivateKeyFile, "note private key file signing ledger checkpoints ('gridctl audit keygen' makes one)")
