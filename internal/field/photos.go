@@ -181,11 +181,18 @@ func (f *Field) completeFromStore(ctx context.Context, u *Upload) (bool, error) 
 			return false, err
 		}
 	}
-	// Whoever sent these bytes, it was not shown to be this upload.
-	if err := f.recordPhoto(ctx, u, meta, true); err != nil {
+	// This upload delivered the bytes itself when it had committed all of
+	// them (finish records that before moving the file into the store);
+	// otherwise whoever sent them, it was not shown to be this upload.
+	sentHere := u.committed == u.h.Size
+	if err := f.recordPhoto(ctx, u, meta, !sentHere); err != nil {
 		return false, err
 	}
-	f.metrics.uploads.WithLabelValues("deduplicated").Inc()
+	if sentHere {
+		f.metrics.uploads.WithLabelValues("stored").Inc()
+	} else {
+		f.metrics.uploads.WithLabelValues("deduplicated").Inc()
+	}
 	return true, nil
 }
 
@@ -308,6 +315,13 @@ func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
 			structerr.Code(err) == structerr.Code(structerr.NewResourceExhausted("")) {
 			u.reset(ctx)
 		}
+		return u.status, err
+	}
+	// Record that this upload delivered every byte before the file moves
+	// into the store: if the process or the database dies between the move
+	// and recordPhoto, the resumed upload still counts as this uploader's
+	// own bytes (not a deduplicated claim) and they may read their photo.
+	if err := u.commit(ctx); err != nil {
 		return u.status, err
 	}
 	if err := u.file.Close(); err != nil {

@@ -461,3 +461,51 @@ func TestUploadHugeExifBlock(t *testing.T) {
 		t.Fatal("refused upload kept")
 	}
 }
+
+// A crash after the photo moved into the store but before it was recorded
+// (gridd killed, PostgreSQL restarting) must not turn the uploader's own
+// bytes into a deduplicated claim: the resumed upload completes as theirs
+// and they can read the photo. Found by the fault-injection runs.
+func TestUploadCompletedAcrossCrashBeforeRecordStaysTheUploaders(t *testing.T) {
+	e := newEnv(t, Config{SyncEvery: 100 << 10})
+	ctx := context.Background()
+	data := testJPEG(t, 29.0101, 106.0501, e.clock.Now(), 300<<10)
+	h := header(data)
+	u, err := e.f.BeginUpload(ctx, inspectorA, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := send(t, u, data, 0, 64<<10); !st.Complete {
+		t.Fatalf("not complete: %+v", st)
+	}
+	u.Close(ctx)
+	// Put the database back where the crash left it: bytes committed and the
+	// blob in the store, but no photo row and the upload not completed.
+	if _, err := e.pool.Exec(ctx, `DELETE FROM field.photos WHERE sha256 = $1`, h.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE field.uploads SET completed_at = NULL, deduplicated = false, hash_state = NULL WHERE id = $1`, h.UploadID); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM field.uploads WHERE id = $1 AND committed_offset = $2`, h.UploadID, len(data)); n != 1 {
+		t.Fatal("finish did not record every byte as committed before moving the file")
+	}
+	// The phone reconnects with the same upload id.
+	again, err := e.f.BeginUpload(ctx, inspectorA, h)
+	if err != nil || !again.Status().Complete {
+		t.Fatalf("resumed: %+v %v", again.Status(), err)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM field.uploads WHERE id = $1 AND completed_at IS NOT NULL AND NOT deduplicated`, h.UploadID); n != 1 {
+		t.Fatal("the uploader's own bytes were recorded as a deduplicated claim")
+	}
+	// Another inspector's new upload of the same photo still sends nothing and gets no read right.
+	h2 := h
+	h2.UploadID = uuid.NewString()
+	dup, err := e.f.BeginUpload(ctx, inspectorB, h2)
+	if err != nil || !dup.Status().Complete {
+		t.Fatalf("dedup: %+v %v", dup.Status(), err)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM field.uploads WHERE id = $1 AND deduplicated`, h2.UploadID); n != 1 {
+		t.Fatal("a second uploader who sent no bytes was not marked deduplicated")
+	}
+}
