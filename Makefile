@@ -7,7 +7,7 @@ GOTESTSUM_VERSION          ?= v1.13.0
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test generate checkgenerate lint bench tools build
+.PHONY: run test generate checkgenerate lint bench tools build fieldsim faults
 
 ## run: bring the whole stack up on this machine (see README)
 run:
@@ -45,6 +45,14 @@ lint: tools
 	buf lint
 	@test -z "$$(gofmt -l cmd internal migrations)" || (gofmt -l cmd internal migrations; exit 1)
 	go vet ./...
+
+## fieldsim: build the field simulator (see BENCHMARKS.md)
+fieldsim:
+	go build -o bin/fieldsim ./cmd/fieldsim
+
+## faults: the fault-injection scenarios (long; `bash scripts/faults.sh short` for a quick one)
+faults:
+	bash scripts/faults.sh
 
 ## bench: the benchmarks quoted in BENCHMARKS.md
 bench:
