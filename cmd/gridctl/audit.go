@@ -3,19 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/database"
@@ -183,39 +176,23 @@ func reportResult(w io.Writer, county string, ok bool, records int64, checkpoint
 // auditConn holds the common flags of the commands that reach a server or
 // the database.
 type auditConn struct {
-	addr, token, caFile, dbURL string
-	db                         bool
+	serverConn
+	dbURL string
+	db    bool
 }
 
 func (c *auditConn) flags(fs *flag.FlagSet) {
-	flagenv.String(fs, &c.addr, "addr", "GRIDD_ADDR", "127.0.0.1:7443", "gridd gRPC address")
-	flagenv.Secret(fs, &c.token, "token", "ECOGRID_TOKEN", "access token of a county officer")
-	flagenv.String(fs, &c.caFile, "tls-ca", "ECOGRID_TLS_CA", "", "PEM CA certificate; enables TLS (plaintext without it)")
+	c.serverConn.register(fs, "gridd", "GRIDD_ADDR", "127.0.0.1:7443", "access token of a county officer")
+	c.noToken = "no access token: set ECOGRID_TOKEN or pass -token (or use --db)"
 	flagenv.String(fs, &c.dbURL, "database-url", "DATABASE_URL", database.DefaultURL, "PostgreSQL URL (with --db)")
 	fs.BoolVar(&c.db, "db", false, "use the database directly instead of the server")
 }
 
 func (c *auditConn) client(ctx context.Context) (ecogridv1.AccountabilityServiceClient, context.Context, func(), error) {
-	if c.token == "" {
-		return nil, nil, nil, errors.New("no access token: set ECOGRID_TOKEN or pass -token (or use --db)")
-	}
-	creds := insecure.NewCredentials()
-	if c.caFile != "" {
-		pem, err := os.ReadFile(c.caFile)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, nil, fmt.Errorf("%s holds no PEM certificate", c.caFile)
-		}
-		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
-	}
-	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(creds))
+	conn, ctx, err := c.dial(ctx, true)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("gridd at %s: %w", c.addr, err)
+		return nil, nil, nil, err
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token)
 	return ecogridv1.NewAccountabilityServiceClient(conn), ctx, func() { conn.Close() }, nil
 }
 

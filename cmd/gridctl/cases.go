@@ -3,11 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,10 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
@@ -52,11 +45,10 @@ type casesExportOptions struct {
 
 func runCasesExport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gridctl cases export", flag.ContinueOnError)
-	var addr, token, caFile, states, out string
+	var sc serverConn
+	var states, out string
 	var opts casesExportOptions
-	flagenv.String(fs, &addr, "addr", "CASED_ADDR", "127.0.0.1:7444", "cased gRPC address")
-	flagenv.Secret(fs, &token, "token", "ECOGRID_TOKEN", "access token")
-	flagenv.String(fs, &caFile, "tls-ca", "ECOGRID_TLS_CA", "", "PEM CA certificate; enables TLS (plaintext without it)")
+	sc.register(fs, "cased", "CASED_ADDR", "127.0.0.1:7444", "access token")
 	fs.StringVar(&opts.Format, "format", "csv", "csv or geojson")
 	fs.StringVar(&states, "state", "", "comma-separated states to export (reported, accepted, rejected, dispatched, in_progress, rectified, verified, closed); all when empty")
 	fs.StringVar(&opts.NodeCode, "node", "", "only cases inside this grid node (township or village code)")
@@ -80,27 +72,11 @@ func runCasesExport(ctx context.Context, args []string) error {
 		}
 		opts.States = append(opts.States, ecogridv1.CaseState(v))
 	}
-	if token == "" {
-		return errors.New("no access token: set ECOGRID_TOKEN or pass -token")
-	}
-	creds := insecure.NewCredentials()
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("%s holds no PEM certificate", caFile)
-		}
-		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	conn, ctx, err := sc.dial(ctx, true)
 	if err != nil {
-		return fmt.Errorf("cased at %s: %w", addr, err)
+		return err
 	}
 	defer conn.Close()
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
 
 	var w io.Writer = os.Stdout
 	if out != "-" {

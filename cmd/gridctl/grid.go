@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,10 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -54,35 +48,17 @@ func runGrid(ctx context.Context, args []string) error {
 }
 
 // gridConn holds the connection flags every GridService command takes.
-type gridConn struct{ addr, token, caFile string }
+type gridConn struct{ serverConn }
 
 func (g *gridConn) register(fs *flag.FlagSet) {
-	flagenv.String(fs, &g.addr, "addr", "GRIDD_ADDR", "127.0.0.1:7443", "gridd gRPC address")
-	flagenv.Secret(fs, &g.token, "token", "ECOGRID_TOKEN", "access token")
-	flagenv.String(fs, &g.caFile, "tls-ca", "ECOGRID_TLS_CA", "", "PEM CA certificate; enables TLS (plaintext without it)")
+	g.serverConn.register(fs, "gridd", "GRIDD_ADDR", "127.0.0.1:7443", "access token")
 }
 
 func (g *gridConn) dial(ctx context.Context) (ecogridv1.GridServiceClient, context.Context, func(), error) {
-	if g.token == "" {
-		return nil, nil, nil, errors.New("no access token: set ECOGRID_TOKEN or pass -token")
-	}
-	creds := insecure.NewCredentials()
-	if g.caFile != "" {
-		pem, err := os.ReadFile(g.caFile)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, nil, fmt.Errorf("%s holds no PEM certificate", g.caFile)
-		}
-		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
-	}
-	conn, err := grpc.NewClient(g.addr, grpc.WithTransportCredentials(creds))
+	conn, ctx, err := g.serverConn.dial(ctx, true)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("gridd at %s: %w", g.addr, err)
+		return nil, nil, nil, err
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+g.token)
 	return ecogridv1.NewGridServiceClient(conn), ctx, func() { conn.Close() }, nil
 }
 

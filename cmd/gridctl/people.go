@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,9 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
@@ -181,38 +176,11 @@ func runUsersKeygen(_ context.Context, args []string) error {
 }
 
 // usersConn holds the connection flags of the commands that go through gridd.
-type usersConn struct{ addr, token, caFile string }
+type usersConn struct{ serverConn }
 
 func (c *usersConn) register(fs *flag.FlagSet) {
-	flagenv.String(fs, &c.addr, "addr", "GRIDD_ADDR", "127.0.0.1:7443", "gridd gRPC address")
-	flagenv.Secret(fs, &c.token, "token", "ECOGRID_TOKEN", "access token")
-	flagenv.String(fs, &c.caFile, "tls-ca", "ECOGRID_TLS_CA", "", "PEM CA certificate; enables TLS (plaintext without it)")
-}
-
-func (c *usersConn) dial(ctx context.Context, needToken bool) (*grpc.ClientConn, context.Context, error) {
-	if needToken && c.token == "" {
-		return nil, nil, errors.New("no access token: set ECOGRID_TOKEN (export ECOGRID_TOKEN=$(gridctl users login -username NAME)) or pass -token")
-	}
-	creds := insecure.NewCredentials()
-	if c.caFile != "" {
-		pem, err := os.ReadFile(c.caFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("%s holds no PEM certificate", c.caFile)
-		}
-		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
-	}
-	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		return nil, nil, fmt.Errorf("gridd at %s: %w", c.addr, err)
-	}
-	if c.token != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token)
-	}
-	return conn, ctx, nil
+	c.serverConn.register(fs, "gridd", "GRIDD_ADDR", "127.0.0.1:7443", "access token")
+	c.noToken = "no access token: set ECOGRID_TOKEN (export ECOGRID_TOKEN=$(gridctl users login -username NAME)) or pass -token"
 }
 
 func runUsersLogin(ctx context.Context, args []string) error {

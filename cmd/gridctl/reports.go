@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,10 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
@@ -87,10 +81,9 @@ func reportsExportRequest(format, from, to, cell, category, violation string) (*
 
 func runReportsExport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gridctl reports export", flag.ContinueOnError)
-	var addr, token, caFile, format, from, to, cell, category, violation, out string
-	flagenv.String(fs, &addr, "addr", "GRIDD_ADDR", "127.0.0.1:7443", "gridd gRPC address")
-	flagenv.Secret(fs, &token, "token", "ECOGRID_TOKEN", "access token")
-	flagenv.String(fs, &caFile, "tls-ca", "ECOGRID_TLS_CA", "", "PEM CA certificate; enables TLS (plaintext without it)")
+	var sc serverConn
+	var format, from, to, cell, category, violation, out string
+	sc.register(fs, "gridd", "GRIDD_ADDR", "127.0.0.1:7443", "access token")
 	fs.StringVar(&format, "format", "geojson", "geojson (RFC 7946) or csv")
 	fs.StringVar(&from, "from", "", "observed at or after (2006-01-02 in China time, or RFC 3339)")
 	fs.StringVar(&to, "to", "", "observed before (2006-01-02 in China time, or RFC 3339)")
@@ -105,27 +98,11 @@ func runReportsExport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if token == "" {
-		return errors.New("no access token: set ECOGRID_TOKEN or pass -token")
-	}
-	creds := insecure.NewCredentials()
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("%s holds no PEM certificate", caFile)
-		}
-		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	conn, ctx, err := sc.dial(ctx, true)
 	if err != nil {
-		return fmt.Errorf("gridd at %s: %w", addr, err)
+		return err
 	}
 	defer conn.Close()
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
 
 	var w io.Writer = os.Stdout
 	var file *os.File
