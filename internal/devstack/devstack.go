@@ -124,7 +124,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	defer stop()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	ready := make(chan [2]string, 2)
+	// Each service reports once that it listens, writing its own addresses.
+	ready := make(chan struct{}, 2)
 	dbc := database.Config{URL: addrs.DatabaseURL, MaxConns: 16}
 	gcfg := gridd.Config{
 		Server:   server.Config{GRPCAddr: cfg.GriddAddr, MetricsAddr: cfg.GriddMetric, ShutdownTimeout: 10 * time.Second},
@@ -134,7 +135,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 		Ledger:     ledger.Config{CheckpointInterval: time.Minute, WitnessDir: filepath.Join(cfg.DataDir, "witness")},
 		PhotoDir:   filepath.Join(cfg.DataDir, "photos"),
 		Field:      field.DefaultConfig(),
-		Ready:      func(a, m string) { ready <- [2]string{"gridd", a + " " + m} },
+		Ready:      func(a, m string) { addrs.GriddGRPC, addrs.GriddMetrics = a, m; ready <- struct{}{} },
 	}
 	ccfg := cased.Config{
 		Server:   server.Config{GRPCAddr: cfg.CasedAddr, MetricsAddr: cfg.CasedMetric, ShutdownTimeout: 10 * time.Second},
@@ -142,7 +143,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 		Auth: auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
 		Background: cases.BackgroundConfig{SweepInterval: time.Minute, ReconcileInterval: 30 * time.Second,
 			Reconcile: cases.ReconcileConfig{Grace: time.Minute}},
-		Ready: func(a, m string) { ready <- [2]string{"cased", a + " " + m} },
+		Ready: func(a, m string) { addrs.CasedGRPC, addrs.CasedMetrics = a, m; ready <- struct{}{} },
 	}
 	wg.Add(2)
 	go func() { defer wg.Done(); errc <- wrap("gridd", gridd.Run(sctx, gcfg, log.With("service", "gridd"))) }()
@@ -151,14 +152,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 
 	for n := 0; n < 2; {
 		select {
-		case r := <-ready:
-			var a, m string
-			fmt.Sscan(r[1], &a, &m)
-			if r[0] == "gridd" {
-				addrs.GriddGRPC, addrs.GriddMetrics = a, m
-			} else {
-				addrs.CasedGRPC, addrs.CasedMetrics = a, m
-			}
+		case <-ready:
 			n++
 		case err := <-errc:
 			stop()
