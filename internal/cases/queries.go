@@ -2,7 +2,6 @@ package cases
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"ecogrid/internal/pagetoken"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -132,29 +132,9 @@ func (t *Tracker) List(ctx context.Context, caller scope.Caller, f Filter) ([]*C
 
 func validState(s State) bool { return slices.Contains(AllStates, s) }
 
-func encodePageToken(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id))
-}
+func encodePageToken(at time.Time, id string) string { return pagetoken.EncodeTimeID(at, id) }
 
-func decodePageToken(tok string) (time.Time, string, error) {
-	bad := structerr.NewInvalidArgument("page token is not one this server issued")
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return time.Time{}, "", bad
-	}
-	ts, id, ok := strings.Cut(string(raw), "|")
-	if !ok {
-		return time.Time{}, "", bad
-	}
-	at, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return time.Time{}, "", bad
-	}
-	if _, err := uuid.Parse(id); err != nil {
-		return time.Time{}, "", bad
-	}
-	return at, id, nil
-}
+func decodePageToken(tok string) (time.Time, string, error) { return pagetoken.DecodeTimeID(tok) }
 
 // OpenCasesHeldBy lists the open cases a person holds as supervisor or
 // handler, oldest first: the handover list shown when their assignment

@@ -2,14 +2,11 @@ package field
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/twpayne/go-geom"
 	"google.golang.org/protobuf/proto"
@@ -18,7 +15,7 @@ import (
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
 	"ecogrid/internal/coord"
 	"ecogrid/internal/database"
-	"ecogrid/internal/structerr"
+	"ecogrid/internal/pagetoken"
 )
 
 // errReportExists is returned by insertReport when the id is taken.
@@ -189,21 +186,11 @@ type pageKey struct {
 	ID         string
 }
 
-func encodePageToken(k pageKey) string {
-	id := uuid.MustParse(k.ID)
-	b := make([]byte, 8, 24)
-	binary.BigEndian.PutUint64(b, uint64(k.ReceivedAt.UnixMicro()))
-	b = append(b, id[:]...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func encodePageToken(k pageKey) string { return pagetoken.EncodeTimeID(k.ReceivedAt, k.ID) }
 
 func decodePageToken(s string) (pageKey, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 24 {
-		return pageKey{}, structerr.NewInvalidArgument("page token is not one this server issued")
-	}
-	id, _ := uuid.FromBytes(b[8:])
-	return pageKey{ReceivedAt: time.UnixMicro(int64(binary.BigEndian.Uint64(b))).UTC(), ID: id.String()}, nil
+	at, id, err := pagetoken.DecodeTimeID(s)
+	return pageKey{ReceivedAt: at, ID: id}, err
 }
 
 // reportQuery builds the WHERE clause shared by lists and exports: visible

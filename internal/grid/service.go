@@ -2,7 +2,6 @@ package grid
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/coord"
+	"ecogrid/internal/pagetoken"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -192,11 +192,11 @@ func (s *Service) ListSubtree(ctx context.Context, req *ecogridv1.ListSubtreeReq
 	}
 	after := ""
 	if tok := req.GetPage().GetPageToken(); tok != "" {
-		b, err := base64.RawURLEncoding.DecodeString(tok)
-		if err != nil || !strings.HasPrefix(string(b), root) {
-			return nil, structerr.NewInvalidArgument("page_token is not one this list gave")
+		parts, err := pagetoken.Decode(tok, 1)
+		if err != nil || !strings.HasPrefix(parts[0], root) {
+			return nil, pagetoken.ErrBad
 		}
-		after = string(b)
+		after = parts[0]
 	}
 	resp := &ecogridv1.ListSubtreeResponse{}
 	err = s.store.Subtree(ctx, SubtreeQuery{RootCode: root, MaxLevel: Level(req.GetMaxLevel()), WithGeometry: req.GetIncludeGeometry(), After: after, Limit: size + 1},
@@ -209,7 +209,7 @@ func (s *Service) ListSubtree(ctx context.Context, req *ecogridv1.ListSubtreeReq
 	}
 	if len(resp.Nodes) > size {
 		resp.Nodes = resp.Nodes[:size]
-		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(resp.Nodes[size-1].GetCode()))
+		resp.NextPageToken = pagetoken.Encode(resp.Nodes[size-1].GetCode())
 	}
 	return resp, nil
 }

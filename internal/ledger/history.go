@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"ecogrid/internal/pagetoken"
 	"ecogrid/internal/structerr"
 )
 
@@ -44,7 +44,7 @@ func (c Cursor) Token() string {
 	if c.CountyCode == "" {
 		return ""
 	}
-	return base64.RawURLEncoding.EncodeToString([]byte(c.CountyCode + ":" + strconv.FormatInt(c.Seq, 10)))
+	return pagetoken.Encode(c.CountyCode, strconv.FormatInt(c.Seq, 10))
 }
 
 // ParseCursor decodes a page token.
@@ -52,13 +52,15 @@ func ParseCursor(token string) (Cursor, error) {
 	if token == "" {
 		return Cursor{}, nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	county, seq, ok := strings.Cut(string(b), ":")
-	n, perr := strconv.ParseInt(seq, 10, 64)
-	if err != nil || !ok || perr != nil || !validCountyCode(county) || n < 0 {
-		return Cursor{}, structerr.NewInvalidArgument("the page token is not one this server issued")
+	parts, err := pagetoken.Decode(token, 2)
+	if err != nil {
+		return Cursor{}, err
 	}
-	return Cursor{CountyCode: county, Seq: n}, nil
+	n, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || !validCountyCode(parts[0]) || n < 0 {
+		return Cursor{}, pagetoken.ErrBad
+	}
+	return Cursor{CountyCode: parts[0], Seq: n}, nil
 }
 
 const (

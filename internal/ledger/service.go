@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/base64"
 	"log/slog"
 	"strconv"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/pagetoken"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -159,10 +159,13 @@ func (s *Service) ListCheckpoints(ctx context.Context, req *ecogridv1.ListCheckp
 	}
 	var after int64
 	if t := req.GetPage().GetPageToken(); t != "" {
-		b, err := base64.RawURLEncoding.DecodeString(t)
-		n, perr := strconv.ParseInt(string(b), 10, 64)
-		if err != nil || perr != nil || n < 0 {
-			return nil, structerr.NewInvalidArgument("the page token is not one this server issued")
+		parts, err := pagetoken.Decode(t, 1)
+		if err != nil {
+			return nil, err
+		}
+		n, err := strconv.ParseInt(parts[0], 10, 64)
+		if err != nil || n < 0 {
+			return nil, pagetoken.ErrBad
 		}
 		after = n
 	}
@@ -178,7 +181,7 @@ func (s *Service) ListCheckpoints(ctx context.Context, req *ecogridv1.ListCheckp
 	resp := &ecogridv1.ListCheckpointsResponse{}
 	if len(cps) > limit {
 		cps = cps[:limit]
-		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(cps[limit-1].Size, 10)))
+		resp.NextPageToken = pagetoken.Encode(strconv.FormatInt(cps[limit-1].Size, 10))
 	}
 	for i := range cps {
 		resp.Checkpoints = append(resp.Checkpoints, checkpointProto(&cps[i]))

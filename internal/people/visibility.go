@@ -2,15 +2,14 @@ package people
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"ecogrid/internal/database"
+	"ecogrid/internal/pagetoken"
 	"ecogrid/internal/scope"
-	"ecogrid/internal/structerr"
 )
 
 // managerRoles see the persons assigned inside their subtree; an inspector
@@ -99,15 +98,14 @@ func ListPersons(ctx context.Context, q database.Querier, c scope.Caller, f Pers
 	size = min(size, 500)
 	afterName, afterID := "", ""
 	if f.PageToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(f.PageToken)
-		name, id, ok := strings.Cut(string(b), "\x00")
-		if err != nil || !ok || len(b) > 512 {
-			return nil, "", structerr.NewInvalidArgument("page token is not one this server issued")
+		parts, err := pagetoken.Decode(f.PageToken, 2)
+		if err != nil {
+			return nil, "", err
 		}
-		if _, err := NormaliseID("page token", id); err != nil {
-			return nil, "", structerr.NewInvalidArgument("page token is not one this server issued")
+		if _, err := NormaliseID("page token", parts[1]); err != nil {
+			return nil, "", pagetoken.ErrBad
 		}
-		afterName, afterID = name, id
+		afterName, afterID = parts[0], parts[1]
 	}
 	v := visibilityOf(c)
 	rows, err := q.Query(ctx, `SELECT `+prefixed("p.", personColumns)+` FROM people.persons p
@@ -129,7 +127,7 @@ func ListPersons(ctx context.Context, q database.Querier, c scope.Caller, f Pers
 	if len(ps) > size {
 		ps = ps[:size]
 		last := ps[len(ps)-1]
-		next = base64.RawURLEncoding.EncodeToString([]byte(last.Name + "\x00" + last.ID))
+		next = pagetoken.Encode(last.Name, last.ID)
 	}
 	return ps, next, nil
 }
