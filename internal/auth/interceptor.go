@@ -17,6 +17,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 
@@ -103,7 +104,7 @@ func (a *Authorizer) Authenticate(ctx context.Context, token string) (scope.Call
 	}
 	claims, err := a.tokens.Parse(token)
 	if err != nil {
-		a.log.DebugContext(ctx, "access token refused", "err", err.Error())
+		a.log.DebugContext(ctx, "access token refused", "err", err.Error(), "cause", errors.Unwrap(err))
 		return scope.Caller{}, err
 	}
 	live, grants, err := loadCaller(ctx, a.db, claims.SessionID, claims.Subject, claims.PersonID)

@@ -221,6 +221,7 @@ func NewTokens(cfg TokenConfig, keys *Keys) *Tokens {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithStrictDecoding(), // one token string per signature
 	)}
 }
 
@@ -268,7 +269,7 @@ func (t *Tokens) Parse(s string) (Claims, error) {
 		return pub, nil
 	})
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w (%v)", errBadToken, err)
+		return Claims{}, errBadToken.WithCause(err)
 	}
 	if _, err := uuid.Parse(c.Subject); err != nil {
 		return Claims{}, errBadToken

@@ -82,6 +82,14 @@ func NewInternal(format string, args ...any) *Error { return New(codes.Internal,
 // Error implements error.
 func (e *Error) Error() string { return e.msg }
 
+// WithCause returns a copy of e that wraps cause for logs and errors.Is
+// without showing it to the client: the message stays e's.
+func (e *Error) WithCause(cause error) *Error {
+	c := *e
+	c.cause = cause
+	return &c
+}
+
 // Unwrap returns the wrapped cause, if any.
 func (e *Error) Unwrap() error { return e.cause }
 

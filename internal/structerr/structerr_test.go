@@ -56,3 +56,19 @@ func TestToStatusMapsEveryKindOfError(t *testing.T) {
 		t.Fatal("IsUniqueViolation missed a wrapped unique violation")
 	}
 }
+
+func TestWithCauseKeepsMessage(t *testing.T) {
+	base := structerr.NewUnauthenticated("log in again")
+	cause := errors.New("token is expired")
+	err := base.WithCause(cause)
+	if !errors.Is(err, cause) {
+		t.Error("errors.Is does not see the cause")
+	}
+	st := status.Convert(structerr.ToStatus(err))
+	if st.Code() != codes.Unauthenticated || st.Message() != "log in again" {
+		t.Errorf("client sees %v %q; want Unauthenticated %q", st.Code(), st.Message(), "log in again")
+	}
+	if base.Unwrap() != nil {
+		t.Error("WithCause changed the original error")
+	}
+}
