@@ -106,6 +106,7 @@ type Report struct {
 var (
 	categoryCode = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 	sha256Hex    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	gridCode     = regexp.MustCompile(`^[0-9]{6,40}$`)
 )
 
 func checkUUID(what, id string) (uuid.UUID, error) {
@@ -599,7 +600,7 @@ type ReportFilter struct {
 }
 
 func (fl ReportFilter) check() error {
-	if fl.NodeCode != "" && !regexp.MustCompile(`^[0-9]{6,}$`).MatchString(fl.NodeCode) {
+	if fl.NodeCode != "" && !gridCode.MatchString(fl.NodeCode) {
 		return structerr.NewInvalidArgument("node code %.40q is not a grid code", fl.NodeCode)
 	}
 	if fl.Category != "" && !categoryCode.MatchString(fl.Category) {
