@@ -6,8 +6,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"ecogrid/internal/structerr"
+
+	"github.com/google/uuid"
 )
 
 // Responsible is a person answerable for the case's cell when the
@@ -107,6 +110,43 @@ type Input struct {
 	Photos []string
 }
 
+// Limits on what a client may put into one case step.
+const (
+	MaxNoteRunes     = 4000
+	MaxStepPhotos    = 20
+	MaxExtensionDays = 366
+)
+
+// CheckInput refuses a step's input that no state could accept: text the
+// database cannot store (NUL), oversize notes, a handler that is not a
+// person id, photo references that are not SHA-256, extension days out of
+// range. It runs before the case is read, so a bad request costs nothing.
+func CheckInput(in Input) error {
+	if !utf8.ValidString(in.Note) || strings.ContainsRune(in.Note, 0) {
+		return structerr.NewInvalidArgument("the note contains a NUL character or is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(in.Note); n > MaxNoteRunes {
+		return structerr.NewInvalidArgument("the note has %d characters, at most %d are allowed", n, MaxNoteRunes)
+	}
+	if h := strings.TrimSpace(in.HandlerID); h != "" {
+		if _, err := uuid.Parse(h); err != nil {
+			return structerr.NewInvalidArgument("handler id %.40q is not a person id", in.HandlerID)
+		}
+	}
+	if len(in.Photos) > MaxStepPhotos {
+		return structerr.NewInvalidArgument("%d photos, at most %d per step", len(in.Photos), MaxStepPhotos)
+	}
+	for _, p := range in.Photos {
+		if !IsSHA256(p) {
+			return structerr.NewInvalidArgument("photo %.70q is not a SHA-256 in hex", p)
+		}
+	}
+	if in.ExtensionDays < 0 || in.ExtensionDays > MaxExtensionDays {
+		return structerr.NewInvalidArgument("an extension is 1 to %d days, not %d", MaxExtensionDays, in.ExtensionDays)
+	}
+	return nil
+}
+
 // Apply performs the effect of an authorized transition on c at now,
 // validating the input, and returns the details kept in the timeline. It
 // does not check the state or the actor: Authorize did.
@@ -117,8 +157,8 @@ func Apply(c *Case, t Transition, actor Actor, in Input, rule DeadlineRule, now 
 		if in.Note == "" {
 			return structerr.NewInvalidArgument("a %s is required", what)
 		}
-		if len(in.Note) > 4000 {
-			return structerr.NewInvalidArgument("the %s is longer than 4000 characters", what)
+		if n := utf8.RuneCountInString(in.Note); n > MaxNoteRunes {
+			return structerr.NewInvalidArgument("the %s has %d characters, at most %d are allowed", what, n, MaxNoteRunes)
 		}
 		return nil
 	}
@@ -163,7 +203,7 @@ func Apply(c *Case, t Transition, actor Actor, in Input, rule DeadlineRule, now 
 		}
 		for _, p := range in.Photos {
 			if !IsSHA256(p) {
-				return nil, structerr.NewInvalidArgument("photo %q is not a SHA-256 in hex", p)
+				return nil, structerr.NewInvalidArgument("photo %.70q is not a SHA-256 in hex", p)
 			}
 		}
 		c.RectificationNote = in.Note
@@ -240,7 +280,7 @@ func Apply(c *Case, t Transition, actor Actor, in Input, rule DeadlineRule, now 
 		c.EscalatedAt = &now
 		c.EscalationReason = in.Note
 	default:
-		return nil, structerr.NewInvalidArgument("unknown case action %q", t.Action)
+		return nil, structerr.NewInvalidArgument("unknown case action %.40q", t.Action)
 	}
 	if t.To != "" {
 		c.State = t.To

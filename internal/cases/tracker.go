@@ -349,7 +349,7 @@ func queueTimelineAndEvent(b *pgx.Batch, c *Case, e *TimelineEntry, event string
 func checkHandler(ctx context.Context, tx pgx.Tx, c *Case, handlerID string, now time.Time) error {
 	id, err := uuid.Parse(strings.TrimSpace(handlerID))
 	if err != nil {
-		return structerr.NewInvalidArgument("handler id %q is not a person id", handlerID)
+		return structerr.NewInvalidArgument("handler id %.40q is not a person id", handlerID)
 	}
 	grants, err := people.ActiveGrants(ctx, tx, id.String(), now)
 	if err != nil {
@@ -371,11 +371,14 @@ func checkHandler(ctx context.Context, tx pgx.Tx, c *Case, handlerID string, now
 // now without acting twice.
 func (t *Tracker) Transition(ctx context.Context, caller scope.Caller, caseID, requestID string, a Action, in Input) (*Case, error) {
 	if _, err := uuid.Parse(caseID); err != nil {
-		return nil, structerr.NewInvalidArgument("case id %q is not a uuid", caseID)
+		return nil, structerr.NewInvalidArgument("case id %.40q is not a uuid", caseID)
 	}
 	rid, err := uuid.Parse(requestID)
 	if err != nil {
-		return nil, structerr.NewInvalidArgument("request id %q is not a uuid: generate one per step on the device", requestID)
+		return nil, structerr.NewInvalidArgument("request id %.40q is not a uuid: generate one per step on the device", requestID)
+	}
+	if err := CheckInput(in); err != nil {
+		return nil, err
 	}
 	var out *Case
 	err = database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
