@@ -18,7 +18,7 @@ import (
 // Get returns a case the caller may see; any other is NotFound.
 func (t *Tracker) Get(ctx context.Context, caller scope.Caller, id string) (*Case, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return nil, structerr.NewInvalidArgument("case id %q is not a uuid", id)
+		return nil, structerr.NewInvalidArgument("case id %.40q is not a uuid", id)
 	}
 	c, err := getCase(ctx, t.pool, id, false)
 	if err != nil {
@@ -84,7 +84,7 @@ func (t *Tracker) List(ctx context.Context, caller scope.Caller, f Filter) ([]*C
 		states := make([]string, len(f.States))
 		for i, s := range f.States {
 			if !validState(s) {
-				return nil, "", structerr.NewInvalidArgument("unknown case state %q", s)
+				return nil, "", structerr.NewInvalidArgument("unknown case state %.40q", s)
 			}
 			states[i] = string(s)
 		}
@@ -92,7 +92,7 @@ func (t *Tracker) List(ctx context.Context, caller scope.Caller, f Filter) ([]*C
 	}
 	if f.NodeCode != "" {
 		if !digits(f.NodeCode, len(f.NodeCode)) {
-			return nil, "", structerr.NewInvalidArgument("grid code %q is not a code", f.NodeCode)
+			return nil, "", structerr.NewInvalidArgument("grid code %.40q is not a code", f.NodeCode)
 		}
 		add("c.node_code LIKE $?", f.NodeCode+"%")
 	}

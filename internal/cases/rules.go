@@ -26,7 +26,7 @@ var Severities = []string{"SEVERITY_MINOR", "SEVERITY_NORMAL", "SEVERITY_SERIOUS
 // caller works in.
 func (t *Tracker) Rules(ctx context.Context, caller scope.Caller, county string) ([]CountyRule, error) {
 	if !digits(county, 6) {
-		return nil, structerr.NewInvalidArgument("county code %q is not 6 digits", county)
+		return nil, structerr.NewInvalidArgument("county code %.40q is not 6 digits", county)
 	}
 	if !caller.Covers(county) && !coversBelow(caller, county) {
 		return nil, structerr.NewNotFound("county %s not found", county)
@@ -66,7 +66,7 @@ func readRules(ctx context.Context, q database.Querier, county string) ([]County
 // decide who was late.
 func (t *Tracker) SetRule(ctx context.Context, caller scope.Caller, county string, r DeadlineRule) (CountyRule, error) {
 	if !digits(county, 6) {
-		return CountyRule{}, structerr.NewInvalidArgument("county code %q is not 6 digits", county)
+		return CountyRule{}, structerr.NewInvalidArgument("county code %.40q is not 6 digits", county)
 	}
 	g, ok := caller.GrantFor(county, scope.RoleCountyOfficer)
 	if !ok {

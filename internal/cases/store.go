@@ -224,7 +224,7 @@ func deadlineRule(ctx context.Context, q database.Querier, county, severity stri
 // sets the default for all counties).
 func SetDeadlineRule(ctx context.Context, q database.Querier, county string, r DeadlineRule) error {
 	if _, ok := DefaultDeadlineRules[r.Severity]; !ok {
-		return structerr.NewInvalidArgument("unknown severity %q", r.Severity)
+		return structerr.NewInvalidArgument("unknown severity %.40q", r.Severity)
 	}
 	if r.RectifyDays < 0 || r.MaxDays < r.RectifyDays || r.MaxDays > 60 {
 		return structerr.NewInvalidArgument("deadline rule must have 0 <= rectify days <= max days <= 60")

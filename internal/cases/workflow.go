@@ -189,7 +189,7 @@ func Authorize(caller scope.Caller, c *Case, a Action) (Actor, Transition, error
 	}
 	t, ok := Rule(a)
 	if !ok {
-		return Actor{}, Transition{}, structerr.NewInvalidArgument("unknown case action %q", a)
+		return Actor{}, Transition{}, structerr.NewInvalidArgument("unknown case action %.40q", a)
 	}
 	if !slices.Contains(t.From, c.State) {
 		return Actor{}, t, structerr.NewFailedPrecondition("cannot %s a case that is %s; %s", t.What, c.State, nextStepsText(c))

@@ -445,7 +445,7 @@ func (f *Field) checkCategory(ctx context.Context, q database.Querier, county, c
 		return err
 	}
 	if !ok {
-		return structerr.NewInvalidArgument("category %q is not known in county %s", code, county)
+		return structerr.NewInvalidArgument("category %.40q is not known in county %s", code, county)
 	}
 	f.knownCategories.Store(key, true)
 	return nil
@@ -702,7 +702,7 @@ func (f *Field) CreateCategory(ctx context.Context, c scope.Caller, cat Category
 	if ok, err := categoryExists(ctx, f.pool, "", cat.Code); err != nil {
 		return Category{}, err
 	} else if ok {
-		return Category{}, structerr.NewAlreadyExists("category %q is in the national taxonomy", cat.Code)
+		return Category{}, structerr.NewAlreadyExists("category %.40q is in the national taxonomy", cat.Code)
 	}
 	err := insertCategory(ctx, f.pool, cat, c.PersonID)
 	if structerr.IsUniqueViolation(err, "categories_pkey") {
@@ -715,7 +715,7 @@ func (f *Field) CreateCategory(ctx context.Context, c scope.Caller, cat Category
 				return e, nil // idempotent replay
 			}
 		}
-		return Category{}, structerr.NewAlreadyExists("category %q already exists in county %s", cat.Code, cat.CountyCode)
+		return Category{}, structerr.NewAlreadyExists("category %.40q already exists in county %s", cat.Code, cat.CountyCode)
 	}
 	return cat, err
 }

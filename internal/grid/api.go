@@ -43,7 +43,7 @@ func (l Location) CodeAt(level Level) string {
 func (s *Store) ResolveNode(ctx context.Context, id string) (Ref, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
-		return Ref{}, structerr.NewInvalidArgument("grid node id %q is not a UUID", id)
+		return Ref{}, structerr.NewInvalidArgument("grid node id %.40q is not a UUID", id)
 	}
 	var r Ref
 	var level int16

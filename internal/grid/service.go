@@ -62,7 +62,7 @@ func callerFrom(ctx context.Context) (scope.Caller, error) {
 func parseID(field, s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
-		return uuid.Nil, structerr.NewInvalidArgument("%s %q is not a UUID", field, s)
+		return uuid.Nil, structerr.NewInvalidArgument("%s %.40q is not a UUID", field, s)
 	}
 	return id, nil
 }
@@ -347,7 +347,7 @@ func (s *Service) UpdateNode(ctx context.Context, req *ecogridv1.UpdateNodeReque
 		case "tasks":
 			f.Tasks, f.HasTasks = tasksFromProto(req.GetTasks()), true
 		default:
-			return nil, structerr.NewInvalidArgument("update_mask path %q cannot be changed (name, geometry_geojson, tasks)", p)
+			return nil, structerr.NewInvalidArgument("update_mask path %.40q cannot be changed (name, geometry_geojson, tasks)", p)
 		}
 	}
 	if err := checkFeatureFields(&f, geometryText, s.store.cfg.Limits); err != nil {

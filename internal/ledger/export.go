@@ -133,7 +133,7 @@ func nonNil(rs []Responsible) []Responsible {
 // VerifyExport without any database.
 func (l *Ledger) Export(ctx context.Context, county string, w io.Writer) error {
 	if !validCountyCode(county) {
-		return structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %q", county)
+		return structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %.40q", county)
 	}
 	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {

@@ -89,7 +89,7 @@ func (q HistoryQuery) filter() (filter, error) {
 	}
 	for _, r := range q.Scope {
 		if !isDigits(r) {
-			return f, structerr.NewInvalidArgument("scope root %q is not a grid code", r)
+			return f, structerr.NewInvalidArgument("scope root %.40q is not a grid code", r)
 		}
 		if len(r) <= 6 {
 			f.countyPatterns = append(f.countyPatterns, r+"%")
@@ -99,7 +99,7 @@ func (q HistoryQuery) filter() (filter, error) {
 	}
 	for _, a := range q.Actions {
 		if a == "" || len(a) > maxFieldLen {
-			return f, structerr.NewInvalidArgument("action filter %q is not an action name", a)
+			return f, structerr.NewInvalidArgument("action filter %.40q is not an action name", a)
 		}
 		if p, ok := strings.CutSuffix(a, "*"); ok {
 			f.actions = append(f.actions, likeEscape.Replace(p)+"%")
@@ -181,7 +181,7 @@ func (l *Ledger) page(ctx context.Context, sql string, f filter, args []any) ([]
 func (l *Ledger) PersonHistory(ctx context.Context, personID string, q HistoryQuery) ([]Record, Cursor, error) {
 	id, err := uuid.Parse(personID)
 	if err != nil {
-		return nil, Cursor{}, structerr.NewInvalidArgument("person id %q is not a uuid", personID)
+		return nil, Cursor{}, structerr.NewInvalidArgument("person id %.40q is not a uuid", personID)
 	}
 	f, err := q.filter()
 	if err != nil {
@@ -200,7 +200,7 @@ func (l *Ledger) PersonHistory(ctx context.Context, personID string, q HistoryQu
 // subtree (node code prefix), from the node's county chain.
 func (l *Ledger) NodeHistory(ctx context.Context, nodeCode string, q HistoryQuery) ([]Record, Cursor, error) {
 	if len(nodeCode) < 6 || !isDigits(nodeCode) || len(nodeCode) > 32 {
-		return nil, Cursor{}, structerr.NewInvalidArgument("%q is not a grid code", nodeCode)
+		return nil, Cursor{}, structerr.NewInvalidArgument("%.40q is not a grid code", nodeCode)
 	}
 	f, err := q.filter()
 	if err != nil {
@@ -232,7 +232,7 @@ func (l *Ledger) SubjectHistory(ctx context.Context, subjectType, subjectID stri
 // order, at most limit.
 func (l *Ledger) ListCheckpoints(ctx context.Context, county string, after int64, limit int) ([]Checkpoint, error) {
 	if !validCountyCode(county) {
-		return nil, structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %q", county)
+		return nil, structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %.40q", county)
 	}
 	if limit <= 0 {
 		limit = defaultPageSize

@@ -82,7 +82,7 @@ func (l *Ledger) Checkpoint(ctx context.Context, county string) (Checkpoint, err
 		return Checkpoint{}, structerr.NewFailedPrecondition("%s", ErrNoSigningKey.Error())
 	}
 	if !validCountyCode(county) {
-		return Checkpoint{}, structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %q", county)
+		return Checkpoint{}, structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %.40q", county)
 	}
 	var out Checkpoint
 	err := database.InTx(ctx, l.pool, func(tx pgx.Tx) error {

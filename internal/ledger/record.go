@@ -311,7 +311,7 @@ func checkText(name, s string, required bool) error {
 func normaliseUUID(name, s string) (string, error) {
 	u, err := uuid.Parse(s)
 	if err != nil || len(s) != 36 {
-		return "", structerr.NewInvalidArgument("ledger entry %s %q is not a uuid", name, s)
+		return "", structerr.NewInvalidArgument("ledger entry %s %.40q is not a uuid", name, s)
 	}
 	return u.String(), nil
 }
@@ -320,7 +320,7 @@ func normaliseUUID(name, s string) (string, error) {
 // chain (Seq, PrevHash, LeafHash are filled by Append).
 func newRecord(e Entry, now time.Time) (Record, error) {
 	if !validCountyCode(e.CountyCode) {
-		return Record{}, structerr.NewInvalidArgument("ledger entry needs a 6-digit county code, not %q", e.CountyCode)
+		return Record{}, structerr.NewInvalidArgument("ledger entry needs a 6-digit county code, not %.40q", e.CountyCode)
 	}
 	r := Record{
 		CountyCode:    e.CountyCode,

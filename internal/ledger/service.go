@@ -53,7 +53,7 @@ func chainFor(ctx context.Context, county string) (scope.Caller, error) {
 		return c, err
 	}
 	if !validCountyCode(county) {
-		return c, structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %q", county)
+		return c, structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %.40q", county)
 	}
 	if !c.Covers(county, scope.RoleCountyOfficer) {
 		return c, structerr.NewNotFound("no ledger for county %s", county)
@@ -101,7 +101,7 @@ func (s *Service) NodeHistory(ctx context.Context, req *ecogridv1.NodeHistoryReq
 	}
 	code := req.GetNodeCode()
 	if len(code) < 6 || !isDigits(code) {
-		return nil, structerr.NewInvalidArgument("%q is not a grid code", code)
+		return nil, structerr.NewInvalidArgument("%.40q is not a grid code", code)
 	}
 	if !c.Covers(code, scope.RoleCountyOfficer) {
 		return nil, structerr.NewNotFound("no grid node %s", code)

@@ -29,7 +29,7 @@ var errStop = errors.New("stop")
 // superuser who disabled the triggers.
 func (l *Ledger) VerifyChain(ctx context.Context, county string, known []string) (Result, error) {
 	if !validCountyCode(county) {
-		return Result{}, structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %q", county)
+		return Result{}, structerr.NewInvalidArgument("a ledger chain is named by a 6-digit county code, not %.40q", county)
 	}
 	select {
 	case l.verifying <- struct{}{}:

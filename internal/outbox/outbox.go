@@ -56,7 +56,7 @@ func QueueEnqueue(b *pgx.Batch, countyCode, subject, eventType string, eventID u
 		return structerr.NewInternal("outbox: event id is required")
 	}
 	if !strings.Contains(subject, countyCode) {
-		return structerr.NewInternal("outbox: subject %q does not carry county %s", subject, countyCode)
+		return structerr.NewInternal("outbox: subject %.40q does not carry county %s", subject, countyCode)
 	}
 	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
 	if err != nil {

@@ -30,7 +30,7 @@ func BootstrapAdmin(ctx context.Context, pool Pool, county, name, phone, usernam
 		return Admin{}, err
 	}
 	if _, err := account.ByUsername(ctx, pool, username); err == nil {
-		return Admin{}, structerr.NewAlreadyExists("an account named %q already exists", username)
+		return Admin{}, structerr.NewAlreadyExists("an account named %.40q already exists", username)
 	} else if !errors.Is(err, account.ErrNotFound) {
 		return Admin{}, err
 	}

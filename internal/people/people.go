@@ -107,7 +107,7 @@ const (
 // CheckCountyCode reports whether code is a 6-digit county code.
 func CheckCountyCode(code string) error {
 	if len(code) != 6 || !isDigits(code) {
-		return structerr.NewInvalidArgument("county code %q must be 6 digits", code)
+		return structerr.NewInvalidArgument("county code %.40q must be 6 digits", code)
 	}
 	return nil
 }
@@ -116,7 +116,7 @@ func CheckCountyCode(code string) error {
 // county, then 3 more per level.
 func CheckNodeCode(code string) error {
 	if len(code) < 6 || (len(code)-6)%3 != 0 || len(code) > 24 || !isDigits(code) {
-		return structerr.NewInvalidArgument("grid code %q must be 6, 9, 12 or more digits (3 per level)", code)
+		return structerr.NewInvalidArgument("grid code %.40q must be 6, 9, 12 or more digits (3 per level)", code)
 	}
 	return nil
 }
@@ -231,7 +231,7 @@ func checkRoleAtNode(role scope.Role, code string) error {
 		}
 	case scope.RoleInspector, scope.RoleGridChief:
 	default:
-		return structerr.NewInvalidArgument("unknown role %q", role)
+		return structerr.NewInvalidArgument("unknown role %.40q", role)
 	}
 	return nil
 }
@@ -251,7 +251,7 @@ func sameTasks(a, b []string) bool { return slices.Equal(a, b) }
 func NormaliseID(field, id string) (string, error) {
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
-		return "", structerr.NewInvalidArgument("%s %q is not a UUID", field, id)
+		return "", structerr.NewInvalidArgument("%s %.40q is not a UUID", field, id)
 	}
 	return u.String(), nil
 }

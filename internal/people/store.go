@@ -135,7 +135,7 @@ func (s *Store) CreatePerson(ctx context.Context, actor Actor, p Person) (Person
 			return nil, nil
 		}
 		if structerr.IsUniqueViolation(err, "persons_employee_code") {
-			return nil, structerr.NewAlreadyExists("employee code %q is already used in county %s", p.EmployeeCode, p.CountyCode)
+			return nil, structerr.NewAlreadyExists("employee code %.40q is already used in county %s", p.EmployeeCode, p.CountyCode)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("creating person: %w", err)
@@ -219,7 +219,7 @@ func (n NewAssignment) Check() error {
 		return err
 	}
 	if !n.Role.Valid() {
-		return structerr.NewInvalidArgument("role %q is not one of inspector, grid_chief, township_supervisor, county_officer, admin", n.Role)
+		return structerr.NewInvalidArgument("role %.40q is not one of inspector, grid_chief, township_supervisor, county_officer, admin", n.Role)
 	}
 	if err := checkRoleAtNode(n.Role, n.NodeCode); err != nil {
 		return err
@@ -548,7 +548,7 @@ func (s *Store) UpdatePerson(ctx context.Context, actor Actor, id string, ch Per
 		out, err = scanPerson(tx.QueryRow(ctx, `UPDATE people.persons SET name = $2, phone = $3, employee_code = $4, updated_at = now()
 			WHERE id = $1 RETURNING `+personColumns, id, next.Name, next.Phone, next.EmployeeCode))
 		if structerr.IsUniqueViolation(err, "persons_employee_code") {
-			return nil, structerr.NewAlreadyExists("employee code %q is already used in county %s", next.EmployeeCode, next.CountyCode)
+			return nil, structerr.NewAlreadyExists("employee code %.40q is already used in county %s", next.EmployeeCode, next.CountyCode)
 		}
 		if err != nil {
 			return nil, err

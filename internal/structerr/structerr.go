@@ -125,6 +125,7 @@ const (
 	pgInvalidText          = "22P02"
 	pgNumericOutOfRange    = "22003"
 	pgStringTooLong        = "22001"
+	pgBadCharacter         = "22021" // NUL or invalid UTF-8 in text
 )
 
 // ToStatus converts any error into a gRPC status error. It is the one place
@@ -170,6 +171,8 @@ func ToStatus(err error) error {
 			return status.Error(codes.FailedPrecondition, "refers to an object that does not exist")
 		case pgCheckViolation, pgNotNullViolation, pgInvalidText, pgNumericOutOfRange, pgStringTooLong:
 			return status.Error(codes.InvalidArgument, "invalid value: "+pgErr.ConstraintName)
+		case pgBadCharacter:
+			return status.Error(codes.InvalidArgument, "text contains a NUL character or invalid UTF-8")
 		case pgSerializationFailure, pgDeadlockDetected, pgLockNotAvailable:
 			return status.Error(codes.Aborted, "concurrent change, retry")
 		case pgQueryCanceled:

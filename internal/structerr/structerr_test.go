@@ -33,6 +33,7 @@ func TestToStatusMapsEveryKindOfError(t *testing.T) {
 		{"unique violation", &pgconn.PgError{Code: "23505"}, codes.AlreadyExists, ""},
 		{"foreign key", &pgconn.PgError{Code: "23503"}, codes.FailedPrecondition, ""},
 		{"check violation", &pgconn.PgError{Code: "23514", ConstraintName: "x"}, codes.InvalidArgument, ""},
+		{"NUL in text", &pgconn.PgError{Code: "22021"}, codes.InvalidArgument, "text contains a NUL character or invalid UTF-8"},
 		{"serialization failure", &pgconn.PgError{Code: "40001"}, codes.Aborted, ""},
 		{"statement canceled", &pgconn.PgError{Code: "57014"}, codes.DeadlineExceeded, ""},
 		{"server shutting down", &pgconn.PgError{Code: "57P01"}, codes.Unavailable, ""},

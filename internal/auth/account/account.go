@@ -37,7 +37,7 @@ var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{2,63}$`)
 func NormaliseUsername(s string) (string, error) {
 	u := strings.ToLower(strings.TrimSpace(s))
 	if !usernameRE.MatchString(u) {
-		return "", structerr.NewInvalidArgument("username %q must be 3 to 64 characters of a-z, 0-9, '.', '_', '@' or '-'", s)
+		return "", structerr.NewInvalidArgument("username %.40q must be 3 to 64 characters of a-z, 0-9, '.', '_', '@' or '-'", s)
 	}
 	return u, nil
 }
@@ -78,7 +78,7 @@ func Create(ctx context.Context, q database.Querier, a Account, createdBy string
 		}
 		return stored, false, nil
 	case structerr.IsUniqueViolation(err, "accounts_username_key"):
-		return Account{}, false, structerr.NewAlreadyExists("username %q is taken", a.Username)
+		return Account{}, false, structerr.NewAlreadyExists("username %.40q is taken", a.Username)
 	case structerr.IsUniqueViolation(err, "accounts_person_id_key"):
 		return Account{}, false, structerr.NewAlreadyExists("this person already has an account")
 	}
