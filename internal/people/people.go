@@ -144,8 +144,8 @@ func checkText(field, v string, max int, required bool) error {
 	if required && strings.TrimSpace(v) == "" {
 		return structerr.NewInvalidArgument("%s is required", field)
 	}
-	if !utf8.ValidString(v) {
-		return structerr.NewInvalidArgument("%s is not valid UTF-8", field)
+	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return structerr.NewInvalidArgument("%s is not valid UTF-8 text or contains a NUL character", field)
 	}
 	if utf8.RuneCountInString(v) > max {
 		return structerr.NewInvalidArgument("%s is longer than %d characters", field, max)
