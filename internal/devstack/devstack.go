@@ -65,6 +65,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 		}
 	}()
 	addrs := Addresses{DatabaseURL: cfg.DatabaseURL, NATSURL: cfg.NATSURL}
+	// PostgreSQL's tools run inside the data folder (as another user when
+	// root), so a relative folder would be taken relative to itself.
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return err
+	}
 
 	if addrs.DatabaseURL == "" {
 		bin, major, err := FindPostgres()

@@ -56,7 +56,13 @@ func TestDevStackStartsAndStopsCleanly(t *testing.T) {
 	if _, _, err := devstack.FindPostgres(); err != nil {
 		t.Fatalf("the dev stack needs PostgreSQL server binaries with PostGIS: %v", err)
 	}
-	dir := t.TempDir()
+	// The data folder is relative, as gridctl dev's default ".dev" is.
+	t.Chdir(t.TempDir())
+	dir := ".dev"
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ports := map[string]int{"pg": freePort(t), "nats": freePort(t), "gridd": freePort(t), "gm": freePort(t), "cased": freePort(t), "cm": freePort(t)}
 	cfg := devstack.Config{
 		DataDir: dir, PGPort: ports["pg"], NATSPort: ports["nats"],
@@ -124,7 +130,7 @@ func TestDevStackStartsAndStopsCleanly(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "pg", "postmaster.pid")); !os.IsNotExist(err) {
 		t.Errorf("PostgreSQL still running (postmaster.pid present): %v", err)
 	}
-	if out, _ := exec.Command("pgrep", "-f", "-a", filepath.Join(dir, "pg")).Output(); len(out) > 0 {
+	if out, _ := exec.Command("pgrep", "-f", "-a", filepath.Join(abs, "pg")).Output(); len(out) > 0 {
 		t.Errorf("processes left behind:\n%s", out)
 	}
 }
