@@ -351,7 +351,7 @@ func (in *inspector) flush(ctx context.Context) {
 			case c == codes.OK:
 				in.acked(res.GetReportId(), q, true)
 			case retryable(c):
-				s.m.fail("FieldService/SubmitReportBatch item", c)
+				s.m.fail("FieldService/SubmitReportBatch item", status.Error(c, res.GetErrorMessage()))
 				rest = append(rest, q)
 			default:
 				s.refused("FieldService/SubmitReportBatch item", status.Error(c, res.GetErrorMessage()))

@@ -1,12 +1,13 @@
 package fieldsim
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // metrics collects the latency of every successful call and the code of
@@ -17,10 +18,13 @@ type metrics struct {
 	mu   sync.Mutex
 	lat  map[string][]time.Duration
 	errs map[string]map[string]int
+	// first holds the first message seen per RPC and code, so a summary
+	// can say what an error count was.
+	first map[string]map[string]string
 }
 
 func newMetrics() *metrics {
-	return &metrics{lat: map[string][]time.Duration{}, errs: map[string]map[string]int{}}
+	return &metrics{lat: map[string][]time.Duration{}, errs: map[string]map[string]int{}, first: map[string]map[string]string{}}
 }
 
 func (m *metrics) ok(rpc string, d time.Duration) {
@@ -29,15 +33,21 @@ func (m *metrics) ok(rpc string, d time.Duration) {
 	m.mu.Unlock()
 }
 
-func (m *metrics) fail(rpc string, c codes.Code) {
+func (m *metrics) fail(rpc string, err error) {
+	st := status.Convert(err)
+	c := st.Code().String()
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	e := m.errs[rpc]
 	if e == nil {
 		e = map[string]int{}
 		m.errs[rpc] = e
+		m.first[rpc] = map[string]string{}
 	}
-	e[c.String()]++
-	m.mu.Unlock()
+	e[c]++
+	if _, ok := m.first[rpc][c]; !ok {
+		m.first[rpc][c] = st.Message()
+	}
 }
 
 // RPCStats is the outcome of one RPC over the run.
@@ -48,6 +58,8 @@ type RPCStats struct {
 	P99ms  float64        `json:"p99_ms"`
 	MaxMs  float64        `json:"max_ms"`
 	Errors map[string]int `json:"errors,omitempty"`
+	// FirstErrors is the first message seen for each code in Errors.
+	FirstErrors map[string]string `json:"first_errors,omitempty"`
 }
 
 func (m *metrics) snapshot() []RPCStats {
@@ -64,7 +76,7 @@ func (m *metrics) snapshot() []RPCStats {
 	for name := range names {
 		l := slices.Clone(m.lat[name])
 		slices.Sort(l)
-		s := RPCStats{RPC: name, OK: len(l), Errors: m.errs[name]}
+		s := RPCStats{RPC: name, OK: len(l), Errors: maps.Clone(m.errs[name]), FirstErrors: maps.Clone(m.first[name])}
 		if len(l) > 0 {
 			s.P50ms = ms(quantile(l, 0.50))
 			s.P99ms = ms(quantile(l, 0.99))

@@ -91,7 +91,7 @@ func (s *Sim) do(ctx context.Context, sess *session, rpc string, f func(ctx cont
 			err = again.err
 		}
 		code := status.Code(err)
-		s.m.fail(rpc, code)
+		s.m.fail(rpc, err)
 		switch {
 		case forceRetry:
 		case code == codes.Unauthenticated && sess != nil && relogins < 3:

@@ -3,6 +3,8 @@ package fieldsim
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -31,6 +33,11 @@ func (r *Result) WriteSummary(w io.Writer) {
 		}
 		sort.Strings(errs)
 		fmt.Fprintf(w, "%-44s %8d %9.1f %9.1f %9.1f  %s\n", s.RPC, s.OK, s.P50ms, s.P99ms, s.MaxMs, strings.Join(errs, " "))
+	}
+	for _, s := range r.RPCs {
+		for _, c := range slices.Sorted(maps.Keys(s.FirstErrors)) {
+			fmt.Fprintf(w, "first %s %s: %.200s\n", s.RPC, c, s.FirstErrors[c])
+		}
 	}
 	for _, s := range r.RefusedSamples {
 		fmt.Fprintf(w, "refused: %s\n", s)
