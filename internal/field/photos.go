@@ -149,6 +149,16 @@ func (f *Field) BeginUpload(ctx context.Context, c scope.Caller, h UploadHeader)
 		return nil, fmt.Errorf("restoring upload hash state: %w", err)
 	}
 	u.status = UploadStatus{UploadID: h.UploadID, Size: h.Size, Committed: u.committed}
+	if u.offset == h.Size {
+		// Every byte is durable but the photo was not stored: the stream
+		// that sent the last chunk ended (cut, or the process stopped)
+		// between the commit and storing it. The app has nothing left to
+		// send, so finish now rather than answer "partial" for ever.
+		if _, err := u.finish(ctx); err != nil {
+			u.Close(ctx)
+			return nil, err
+		}
+	}
 	return u, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -24,6 +25,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
+	"ecogrid/internal/field/blob"
 	"ecogrid/internal/scope"
 )
 
@@ -508,4 +510,65 @@ func TestUploadCompletedAcrossCrashBeforeRecordStaysTheUploaders(t *testing.T) {
 	if n := count(t, e.pool, `SELECT count(*) FROM field.uploads WHERE id = $1 AND deduplicated`, h2.UploadID); n != 1 {
 		t.Fatal("a second uploader who sent no bytes was not marked deduplicated")
 	}
+}
+
+// failPromote is the photo store with one fault: moving a finished upload
+// into place fails once, as it does when the stream is cut or the process
+// stops between committing the last byte and storing the photo.
+type failPromote struct {
+	*blob.FS
+	failed bool
+}
+
+func (s *failPromote) Promote(ctx context.Context, uploadID, sum string) error {
+	if !s.failed {
+		s.failed = true
+		return errors.New("injected: storing the photo failed")
+	}
+	return s.FS.Promote(ctx, uploadID, sum)
+}
+
+// TestUploadWithEveryByteCommittedFinishesOnResume: when every byte of an
+// upload was committed but the photo was not stored, the phone's resume
+// (header with nothing left to send) completes it instead of answering
+// "partial" for ever.
+func TestUploadWithEveryByteCommittedFinishesOnResume(t *testing.T) {
+	e := newEnv(t, Config{SyncEvery: 100 << 10})
+	ctx := context.Background()
+	faulty, err := New(Deps{
+		Pool: e.pool, Locator: rectLocator{}, Directory: dirProxy{e.dir}, Tasks: testTasks{},
+		Ledger: ChainLedger{}, Blobs: &failPromote{FS: e.blobs}, Now: e.clock.Now,
+	}, Config{SyncEvery: 100 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := testJPEG(t, 29.0101, 106.0501, e.clock.Now(), 40<<10)
+	h := header(data)
+	u, err := faulty.BeginUpload(ctx, inspectorA, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(ctx, 0, data); err == nil {
+		t.Fatal("the injected fault did not fail the last write")
+	}
+	u.Close(ctx)
+	if n := count(t, e.pool, `SELECT count(*) FROM field.uploads WHERE id = $1 AND committed_offset = $2 AND completed_at IS NULL`, h.UploadID, len(data)); n != 1 {
+		t.Fatal("the fault did not leave every byte committed and the upload open")
+	}
+	again, err := e.f.BeginUpload(ctx, inspectorA, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := again.Status(); !st.Complete || st.Photo == nil || st.Photo.SHA256 != h.SHA256 {
+		t.Fatalf("resume with nothing left to send: %+v", st)
+	}
+	again.Close(ctx)
+	if n := count(t, e.pool, `SELECT count(*) FROM field.photos WHERE sha256 = $1`, h.SHA256); n != 1 {
+		t.Fatal("the photo was not stored")
+	}
+	rd, err := e.blobs.Open(ctx, h.SHA256)
+	if err != nil {
+		t.Fatalf("the photo is not in the store: %v", err)
+	}
+	rd.Close()
 }
