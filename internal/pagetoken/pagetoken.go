@@ -41,7 +41,9 @@ func Decode(tok string, n int) ([]string, error) {
 		return nil, ErrBad
 	}
 	parts := strings.Split(string(raw), sep)
-	if len(parts) != n {
+	// The decoder skips line breaks; only the one spelling Encode makes
+	// is a token.
+	if len(parts) != n || Encode(parts...) != tok {
 		return nil, ErrBad
 	}
 	return parts, nil
