@@ -116,17 +116,17 @@ func CheckCode(code string, level Level) error {
 	}
 	for _, r := range code {
 		if r < '0' || r > '9' {
-			return fmt.Errorf("code %q has a character that is not a digit", code)
+			return fmt.Errorf("code %.40q has a character that is not a digit", code)
 		}
 	}
 	if !level.Valid() {
 		return fmt.Errorf("level %d is not county, township, village or cell", int(level))
 	}
 	if len(code) != level.CodeLen() {
-		return fmt.Errorf("code %q has %d digits; a %s code has %d", code, len(code), level, level.CodeLen())
+		return fmt.Errorf("code %.40q has %d digits; a %s code has %d", code, len(code), level, level.CodeLen())
 	}
 	if strings.Trim(code[max(0, len(code)-3):], "0") == "" && level > LevelCounty {
-		return fmt.Errorf("code %q ends in 000, which is reserved for the parent", code)
+		return fmt.Errorf("code %.40q ends in 000, which is reserved for the parent", code)
 	}
 	return nil
 }
@@ -160,15 +160,15 @@ func (t Task) Check() error {
 		return fmt.Errorf("task kind is missing")
 	}
 	if t.Count < 1 || t.Count > 1000 {
-		return fmt.Errorf("task %q count %d is not between 1 and 1000", t.Kind, t.Count)
+		return fmt.Errorf("task %.40q count %d is not between 1 and 1000", t.Kind, t.Count)
 	}
 	if t.MinMinutes < 0 || t.MinMinutes > 24*60 || t.MinDistanceM < 0 || t.MinDistanceM > 500_000 {
-		return fmt.Errorf("task %q minimum duration or distance is out of range", t.Kind)
+		return fmt.Errorf("task %.40q minimum duration or distance is out of range", t.Kind)
 	}
 	switch t.Period {
 	case PeriodDay, PeriodWeek, PeriodMonth:
 	default:
-		return fmt.Errorf("task %q period %q is not day, week or month", t.Kind, t.Period)
+		return fmt.Errorf("task %.40q period %.40q is not day, week or month", t.Kind, t.Period)
 	}
 	return nil
 }

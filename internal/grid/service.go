@@ -390,7 +390,7 @@ func checkFeatureFields(f *Feature, geometryText string, limits ParseLimits) err
 	}
 	f.Geometry = mp
 	if len(msgs) > 0 {
-		return structerr.NewInvalidArgument("grid node %s: %s", f.Code, strings.Join(msgs, "; "))
+		return structerr.NewInvalidArgument("grid node %.40q: %s", f.Code, strings.Join(msgs, "; "))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -27,11 +28,28 @@ type Error struct {
 	cause error
 }
 
+// MaxMessageBytes bounds a message: a field app shows it as it is, and
+// a message built from client input must not grow with that input.
+// Longer messages are cut at a character boundary and end in "…".
+const MaxMessageBytes = 400
+
 // New returns an error with the given code and a formatted message. A %w verb
 // in format wraps the argument, so errors.Is/As still see it.
 func New(code codes.Code, format string, args ...any) *Error {
 	err := fmt.Errorf(format, args...)
-	return &Error{code: code, msg: err.Error(), cause: errors.Unwrap(err)}
+	return &Error{code: code, msg: clip(err.Error()), cause: errors.Unwrap(err)}
+}
+
+func clip(msg string) string {
+	if len(msg) <= MaxMessageBytes {
+		return msg
+	}
+	const ellipsis = "…"
+	n := MaxMessageBytes - len(ellipsis)
+	for n > 0 && !utf8.RuneStart(msg[n]) {
+		n--
+	}
+	return msg[:n] + ellipsis
 }
 
 // NewInvalidArgument reports a request the client must change before retrying.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -71,5 +73,16 @@ func TestWithCauseKeepsMessage(t *testing.T) {
 	}
 	if base.Unwrap() != nil {
 		t.Error("WithCause changed the original error")
+	}
+}
+
+func TestLongMessagesAreCut(t *testing.T) {
+	long := structerr.NewInvalidArgument("name %s is too long", strings.Repeat("长", 500))
+	msg := long.Error()
+	if len(msg) > structerr.MaxMessageBytes || !utf8.ValidString(msg) || !strings.HasSuffix(msg, "…") || !strings.HasPrefix(msg, "name 长长") {
+		t.Errorf("cut message: %d bytes, %q", len(msg), msg)
+	}
+	if short := structerr.NewInvalidArgument("name %s is too long", "x").Error(); short != "name x is too long" {
+		t.Errorf("short message changed: %q", short)
 	}
 }

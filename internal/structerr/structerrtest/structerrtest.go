@@ -14,9 +14,9 @@ import (
 	"ecogrid/internal/structerr"
 )
 
-// MaxMessage bounds a refusal's message in bytes: long input is quoted
-// truncated (%.40q), never echoed whole.
-const MaxMessage = 400
+// MaxMessage bounds a refusal's message in bytes (structerr cuts longer
+// ones; client input is quoted truncated with %.40q).
+const MaxMessage = structerr.MaxMessageBytes
 
 // CheckRefusal fails t unless err, as the client would receive it, has
 // one of the codes and a short, valid UTF-8 message.
