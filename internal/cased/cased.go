@@ -98,9 +98,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return ignoreCanceled(consumer.Run(gctx)) })
-	g.Go(func() error { return ignoreCanceled(tracker.RunBackground(gctx, cfg.Background)) })
-	g.Go(func() error { return ignoreCanceled(relay.Run(gctx)) })
+	g.Go(func() error { return server.Background(consumer.Run(gctx)) })
+	g.Go(func() error { return server.Background(tracker.RunBackground(gctx, cfg.Background)) })
+	g.Go(func() error { return server.Background(relay.Run(gctx)) })
 	g.Go(func() error {
 		if cfg.Ready != nil {
 			cfg.Ready(srv.Addr(), srv.MetricsAddr())
@@ -108,11 +108,4 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return srv.Run(gctx)
 	})
 	return g.Wait()
-}
-
-func ignoreCanceled(err error) error {
-	if err == context.Canceled {
-		return nil
-	}
-	return err
 }

@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return ignoreCanceled(index.Run(gctx)) })
+	g.Go(func() error { return server.Background(index.Run(gctx)) })
 	// Point location is served from the index: wait for its first load.
 	select {
 	case <-index.Ready():
@@ -160,12 +160,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return g.Wait()
 	}
 	if ledgerKeys.Signer() != nil {
-		g.Go(func() error { return ignoreCanceled(led.RunCheckpointer(gctx)) })
+		g.Go(func() error { return server.Background(led.RunCheckpointer(gctx)) })
 	} else {
 		log.Warn("no ledger signing key: checkpoints are not signed (set " + ledger.EnvKeyFile + ")")
 	}
 	g.Go(func() error { fld.RunJanitor(gctx, time.Hour); return nil })
-	g.Go(func() error { return ignoreCanceled(relay.Run(gctx)) })
+	g.Go(func() error { return server.Background(relay.Run(gctx)) })
 	g.Go(func() error { auth.RunMaintenance(gctx, pool, log.With("component", "auth")); return nil })
 	g.Go(func() error {
 		if cfg.Ready != nil {
@@ -180,11 +180,4 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	})
 	return g.Wait()
-}
-
-func ignoreCanceled(err error) error {
-	if err == context.Canceled {
-		return nil
-	}
-	return err
 }
