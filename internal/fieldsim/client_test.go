@@ -182,3 +182,21 @@ func TestQuantileAndRetryable(t *testing.T) {
 		}
 	}
 }
+
+// Two runs under different -name create different people, so their
+// employee codes (unique per county) must differ; the default name keeps
+// the codes existing databases already hold.
+func TestEmployeeCodeUniquePerName(t *testing.T) {
+	code := func(name string) string {
+		s := &Sim{cfg: Config{Name: name}, county: "130123"}
+		p := &person{kind: "inspector", n: 7}
+		p.personID = s.stableID(p.kind, p.n)
+		return s.employeeCode(p)
+	}
+	if got := code(DefaultConfig().Name); got != "SIM-i-0007" {
+		t.Errorf("default name: %q, want SIM-i-0007", got)
+	}
+	if a, b := code("alpha"), code("beta"); a == b || a == code(DefaultConfig().Name) {
+		t.Errorf("codes under different names collide: %q %q", a, b)
+	}
+}

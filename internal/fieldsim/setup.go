@@ -191,10 +191,20 @@ func (s *Sim) ensurePeople(ctx context.Context) error {
 	return parallel(ctx, people, 8, func(ctx context.Context, p *person) error { return s.ensurePerson(ctx, p) })
 }
 
+// employeeCode is unique in the county per -name. The default name keeps
+// the code it has always had, so databases holding its people reuse them.
+func (s *Sim) employeeCode(p *person) string {
+	code := fmt.Sprintf("SIM-%s-%04d", p.kind[:1], p.n)
+	if s.cfg.Name != DefaultConfig().Name {
+		code += "-" + p.personID[:8]
+	}
+	return code
+}
+
 func (s *Sim) ensurePerson(ctx context.Context, p *person) error {
 	if err := s.do(ctx, s.admin, "PeopleService/CreatePerson", func(ctx context.Context) error {
 		_, err := s.people.CreatePerson(ctx, &ecogridv1.CreatePersonRequest{
-			PersonId: p.personID, CountyCode: s.county, Name: p.name, EmployeeCode: fmt.Sprintf("SIM-%s-%04d", p.kind[:1], p.n),
+			PersonId: p.personID, CountyCode: s.county, Name: p.name, EmployeeCode: s.employeeCode(p),
 		})
 		return err
 	}); err != nil {
