@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -319,6 +320,17 @@ func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
 	if err := u.file.Sync(); err != nil {
 		return u.status, fmt.Errorf("syncing upload: %w", err)
 	}
+	// The hash above is of the bytes this stream and its committed
+	// predecessors received; what is stored is the file. A stream that
+	// overlapped another (a phone resuming while the server still received
+	// the stream it gave up on) can leave the file with the right length
+	// but other bytes. Store nothing that does not hash right: start over.
+	if ok, err := u.fileMatches(); err != nil {
+		return u.status, err
+	} else if !ok {
+		u.reset(ctx)
+		return u.status, structerr.NewAborted("upload %s was changed by another connection while it was received: send the photo again from offset 0", u.h.UploadID)
+	}
 	meta, err := u.f.inspect(u.file, u.h)
 	if err != nil {
 		if structerr.Code(err) == structerr.Code(structerr.NewInvalidArgument("")) ||
@@ -346,6 +358,20 @@ func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
 	}
 	u.f.metrics.uploads.WithLabelValues("stored").Inc()
 	return u.status, nil
+}
+
+// fileMatches reports whether the partial file holds exactly the declared
+// size and SHA-256.
+func (u *Upload) fileMatches() (bool, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(u.file, 0, u.h.Size)); err != nil {
+		return false, fmt.Errorf("reading upload back: %w", err)
+	}
+	var extra [1]byte
+	if n, _ := u.file.ReadAt(extra[:], u.h.Size); n != 0 {
+		return false, nil
+	}
+	return hex.EncodeToString(h.Sum(nil)) == u.h.SHA256, nil
 }
 
 // inspect checks a complete file's type and size from its header.

@@ -27,6 +27,7 @@ import (
 
 	"ecogrid/internal/field/blob"
 	"ecogrid/internal/scope"
+	"ecogrid/internal/structerr"
 )
 
 // testJPEG returns a small JPEG with an EXIF GPS position (unless lat is
@@ -571,4 +572,88 @@ func TestUploadWithEveryByteCommittedFinishesOnResume(t *testing.T) {
 		t.Fatalf("the photo is not in the store: %v", err)
 	}
 	rd.Close()
+}
+
+// TestUploadOverlappingStreamsNeverStoreOtherBytes: a resume that opens
+// the partial file while the stream it replaces is still being received
+// cuts the file under that stream, which then writes on and commits. The
+// length then matches the committed offset but the head is a hole. The
+// upload must not finish on such a file: it starts again from 0 (Aborted,
+// so the app resumes), and the photo finally stored matches its SHA-256.
+func TestUploadOverlappingStreamsNeverStoreOtherBytes(t *testing.T) {
+	e := newEnv(t, Config{SyncEvery: 1 << 20})
+	ctx := context.Background()
+	data := testJPEG(t, 29.0101, 106.0501, e.clock.Now(), 64<<10)
+	h := header(data)
+	const chunk = 16 << 10
+	a, err := e.f.BeginUpload(ctx, inspectorA, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Write(ctx, 0, data[:chunk]); err != nil {
+		t.Fatal(err)
+	}
+	// The phone gave up on stream a and resumed from the committed offset
+	// (0) while the server was still receiving a.
+	b, err := e.f.BeginUpload(ctx, inspectorA, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Write(ctx, chunk, data[chunk:2*chunk]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Close(ctx)
+	// The next resume starts at a's committed offset and sends the rest.
+	c, err := e.f.BeginUpload(ctx, inspectorA, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := int(c.Status().Committed)
+	var st UploadStatus
+	for off := from; off < len(data); off += chunk {
+		st, err = c.Write(ctx, int64(off), data[off:min(off+chunk, len(data))])
+		if err != nil {
+			break
+		}
+	}
+	c.Close(ctx)
+	if err == nil && st.Complete {
+		rd, oerr := e.blobs.Open(ctx, h.SHA256)
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		got, _ := io.ReadAll(rd)
+		rd.Close()
+		if sha256.Sum256(got) != sha256.Sum256(data) {
+			t.Fatal("a photo was stored whose bytes do not match its SHA-256")
+		}
+		return // the file happened to be whole: nothing to prove
+	}
+	if structerr.Code(err) != codes.Aborted {
+		t.Fatalf("finishing over a damaged partial file: %v; want Aborted (resume from 0)", err)
+	}
+	// The app asks again and sends everything from 0.
+	d, err := e.f.BeginUpload(ctx, inspectorA, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Status().Committed; got != 0 {
+		t.Fatalf("after the damaged upload the resume starts at %d, want 0", got)
+	}
+	if st := send(t, d, data, 0, chunk); !st.Complete {
+		t.Fatalf("not complete: %+v", st)
+	}
+	d.Close(ctx)
+	rd, err := e.blobs.Open(ctx, h.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rd)
+	rd.Close()
+	if sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatal("the stored photo does not match its SHA-256")
+	}
 }
