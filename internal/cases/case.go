@@ -117,11 +117,24 @@ const (
 	MaxExtensionDays = 366
 )
 
-// CheckInput refuses a step's input that no state could accept: text the
-// database cannot store (NUL), oversize notes, a handler that is not a
+// NormalizeInput refuses a step's input that no state could accept: text
+// the database cannot store (NUL), oversize notes, a handler that is not a
 // person id, photo references that are not SHA-256, extension days out of
-// range. It runs before the case is read, so a bad request costs nothing.
-func CheckInput(in Input) error {
+// range; and returns it with the handler id in canonical form. It runs
+// before the case is read, so a bad request costs nothing.
+func NormalizeInput(in Input) (Input, error) {
+	if err := checkInput(in); err != nil {
+		return in, err
+	}
+	if h := strings.TrimSpace(in.HandlerID); h != "" {
+		in.HandlerID = uuid.MustParse(h).String()
+	} else {
+		in.HandlerID = ""
+	}
+	return in, nil
+}
+
+func checkInput(in Input) error {
 	if !utf8.ValidString(in.Note) || strings.ContainsRune(in.Note, 0) {
 		return structerr.NewInvalidArgument("the note contains a NUL character or is not valid UTF-8")
 	}

@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 
 // FuzzCaseStep takes any action with any input on a case in every state,
 // as a caller holding every role over the case, through the same pure
-// steps as Tracker.Transition: CheckInput, Authorize, Apply. A refusal is
+// steps as Tracker.Transition: NormalizeInput, Authorize, Apply. A refusal is
 // InvalidArgument, FailedPrecondition or PermissionDenied with a short
 // message; an accepted step leaves the case storable and consistent — the
 // state the workflow names, notes without NUL and within the limit,
@@ -46,7 +47,8 @@ func FuzzCaseStep(f *testing.F) {
 			d := now.Add(time.Duration(deadlineIn%(1<<40)) * time.Second)
 			in.Deadline = &d
 		}
-		if err := CheckInput(in); err != nil {
+		in, err := NormalizeInput(in)
+		if err != nil {
 			structerrtest.CheckRefusal(t, err, codes.InvalidArgument)
 			return
 		}
@@ -64,6 +66,8 @@ func FuzzCaseStep(f *testing.F) {
 		}
 	})
 }
+
+var lowerUUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 func sampleCase(st State, now time.Time) *Case {
 	dispatched := now.Add(-48 * time.Hour)
@@ -108,6 +112,11 @@ func checkCase(t *testing.T, c *Case, tr Transition, from State) {
 		}
 		if limit := DefaultDeadlineRules[c.Severity].Limit(*c.DispatchedAt); c.Deadline.After(limit) {
 			t.Fatalf("%s from %s: deadline %v is past the limit %v", tr.Action, from, c.Deadline, limit)
+		}
+	}
+	for _, id := range []string{c.HandlerID, c.SupervisorID} {
+		if id != "" && !lowerUUID.MatchString(id) {
+			t.Fatalf("%s from %s stored person id %q", tr.Action, from, id)
 		}
 	}
 	if c.PendingExtensionDays < 0 || c.PendingExtensionDays > MaxExtensionDays {

@@ -377,7 +377,7 @@ func (t *Tracker) Transition(ctx context.Context, caller scope.Caller, caseID, r
 	if err != nil {
 		return nil, structerr.NewInvalidArgument("request id %.40q is not a uuid: generate one per step on the device", requestID)
 	}
-	if err := CheckInput(in); err != nil {
+	if in, err = NormalizeInput(in); err != nil {
 		return nil, err
 	}
 	var out *Case
