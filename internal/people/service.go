@@ -198,29 +198,40 @@ func (s *Service) CreateAccount(ctx context.Context, req *ecogridv1.CreateAccoun
 	return &ecogridv1.CreateAccountResponse{AccountId: a.ID, Username: a.Username, GeneratedPassword: generated, Created: created}, nil
 }
 
-// UnlockAccount lifts a lockout of an account of the caller's county.
-func (s *Service) UnlockAccount(ctx context.Context, req *ecogridv1.UnlockAccountRequest) (*ecogridv1.UnlockAccountResponse, error) {
+// countyAccount resolves the account named username, its person, and the
+// caller's grant over the person's county as the actor of an account
+// action of the county office (unlock, password reset).
+func (s *Service) countyAccount(ctx context.Context, username string) (scope.Caller, account.Account, Person, Actor, error) {
 	c, err := caller(ctx)
 	if err != nil {
-		return nil, err
+		return c, account.Account{}, Person{}, Actor{}, err
 	}
-	user, err := account.NormaliseUsername(req.GetUsername())
+	user, err := account.NormaliseUsername(username)
 	if err != nil {
-		return nil, err
+		return c, account.Account{}, Person{}, Actor{}, err
 	}
 	a, err := account.ByUsername(ctx, s.db, user)
 	if err != nil {
-		return nil, err
+		return c, a, Person{}, Actor{}, err
 	}
 	p, err := GetPerson(ctx, s.db, a.PersonID)
 	if err != nil {
-		return nil, err
+		return c, a, p, Actor{}, err
 	}
 	g, err := countyGrant(c, p.CountyCode, "account")
 	if err != nil {
+		return c, a, p, Actor{}, err
+	}
+	return c, a, p, ActorFor(c, g), nil
+}
+
+// UnlockAccount lifts a lockout of an account of the caller's county.
+func (s *Service) UnlockAccount(ctx context.Context, req *ecogridv1.UnlockAccountRequest) (*ecogridv1.UnlockAccountResponse, error) {
+	c, a, p, actor, err := s.countyAccount(ctx, req.GetUsername())
+	if err != nil {
 		return nil, err
 	}
-	was, err := s.store.UnlockAccount(ctx, ActorFor(c, g), p, a)
+	was, err := s.store.UnlockAccount(ctx, actor, p, a)
 	if err != nil {
 		return nil, err
 	}
@@ -481,23 +492,7 @@ func (s *Service) UpdatePerson(ctx context.Context, req *ecogridv1.UpdatePersonR
 // ResetPassword sets a generated password on an account of the caller's
 // county and logs all its devices out.
 func (s *Service) ResetPassword(ctx context.Context, req *ecogridv1.ResetPasswordRequest) (*ecogridv1.ResetPasswordResponse, error) {
-	c, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	user, err := account.NormaliseUsername(req.GetUsername())
-	if err != nil {
-		return nil, err
-	}
-	a, err := account.ByUsername(ctx, s.db, user)
-	if err != nil {
-		return nil, err
-	}
-	p, err := GetPerson(ctx, s.db, a.PersonID)
-	if err != nil {
-		return nil, err
-	}
-	g, err := countyGrant(c, p.CountyCode, "account")
+	c, a, p, actor, err := s.countyAccount(ctx, req.GetUsername())
 	if err != nil {
 		return nil, err
 	}
@@ -506,7 +501,7 @@ func (s *Service) ResetPassword(ctx context.Context, req *ecogridv1.ResetPasswor
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.ResetPassword(ctx, ActorFor(c, g), p, a, hash); err != nil {
+	if err := s.store.ResetPassword(ctx, actor, p, a, hash); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "password reset", "account_id", a.ID, "by_person_id", c.PersonID)
