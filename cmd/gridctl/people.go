@@ -176,6 +176,11 @@ func runUsersKeygen(_ context.Context, args []string) error {
 }
 
 // usersConn holds the connection flags of the commands that go through gridd.
+// roleName is a role as gridctl prints and reads it: "township_supervisor".
+func roleName(r ecogridv1.Role) string {
+	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
+}
+
 type usersConn struct{ serverConn }
 
 func (c *usersConn) register(fs *flag.FlagSet) {
@@ -310,7 +315,7 @@ func printAssignment(w io.Writer, a *ecogridv1.Assignment) {
 	if a.GetValidTo() != nil {
 		to = a.GetValidTo().AsTime().Format(time.RFC3339)
 	}
-	fmt.Fprintf(w, "%s  %-20s %-15s %s .. %s  %s\n", a.GetId(), strings.ToLower(strings.TrimPrefix(a.GetRole().String(), "ROLE_")),
+	fmt.Fprintf(w, "%s  %-20s %-15s %s .. %s  %s\n", a.GetId(), roleName(a.GetRole()),
 		a.GetNodeCode(), a.GetValidFrom().AsTime().Format(time.RFC3339), to, strings.Join(a.GetTasks(), "; "))
 }
 
@@ -542,7 +547,7 @@ func runUsersResponsible(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, r := range resp.GetResponsible() {
-		fmt.Printf("%-15s %-20s %s  %s\n", r.GetNodeCode(), strings.ToLower(strings.TrimPrefix(r.GetRole().String(), "ROLE_")), r.GetPersonId(), r.GetName())
+		fmt.Printf("%-15s %-20s %s  %s\n", r.GetNodeCode(), roleName(r.GetRole()), r.GetPersonId(), r.GetName())
 	}
 	return nil
 }
@@ -565,7 +570,7 @@ func runUsersWhoAmI(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("%s (%s) person %s\n", resp.GetUsername(), resp.GetPerson().GetName(), resp.GetPerson().GetId())
 	for _, g := range resp.GetGrants() {
-		fmt.Printf("  %-20s %s\n", strings.ToLower(strings.TrimPrefix(g.GetRole().String(), "ROLE_")), g.GetNodeCode())
+		fmt.Printf("  %-20s %s\n", roleName(g.GetRole()), g.GetNodeCode())
 	}
 	return nil
 }
