@@ -175,12 +175,12 @@ func runUsersKeygen(_ context.Context, args []string) error {
 	return nil
 }
 
-// usersConn holds the connection flags of the commands that go through gridd.
 // roleName is a role as gridctl prints and reads it: "township_supervisor".
 func roleName(r ecogridv1.Role) string {
 	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
 }
 
+// usersConn holds the connection flags of the commands that go through gridd.
 type usersConn struct{ serverConn }
 
 func (c *usersConn) register(fs *flag.FlagSet) {
