@@ -55,6 +55,11 @@ type Service struct {
 
 var _ ecogridv1.AuthServiceServer = (*Service)(nil)
 
+// Hasher is the service's password hasher. Every other user of argon2id
+// in the process (people's account creation and password resets) must
+// share it, so that -auth-hash-slots bounds the process, not each user.
+func (s *Service) Hasher() *password.Hasher { return s.hasher }
+
 // NewService returns the AuthService. hasher bounds concurrent argon2id
 // work (password.NewHasher(password.Default, 0)).
 func NewService(db Pool, tokens *Tokens, hasher *password.Hasher, limits account.Limits, sessions SessionConfig, log *slog.Logger) *Service {
@@ -326,7 +331,7 @@ func (s *Service) ChangePassword(ctx context.Context, req *ecogridv1.ChangePassw
 		if err := account.SetPasswordHash(ctx, tx, a.ID, h, true); err != nil {
 			return err
 		}
-		return RevokeAccountSessions(ctx, tx, a.ID, c.SessionID, "password changed")
+		return account.RevokeSessions(ctx, tx, a.ID, c.SessionID, "password changed")
 	})
 	if err != nil {
 		return nil, err

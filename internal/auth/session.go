@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"ecogrid/internal/auth/account"
 	"ecogrid/internal/database"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
@@ -69,11 +68,6 @@ func RevokeSession(ctx context.Context, q database.Querier, sessionID, reason st
 	_, err := q.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), revoke_reason = $2
 		WHERE id = $1 AND revoked_at IS NULL`, sessionID, reason)
 	return err
-}
-
-// RevokeAccountSessions ends every session of an account except keep.
-func RevokeAccountSessions(ctx context.Context, q database.Querier, accountID, keep, reason string) error {
-	return account.RevokeSessions(ctx, q, accountID, keep, reason)
 }
 
 // rotateOutcome is what rotating a refresh token found.

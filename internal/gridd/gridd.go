@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("photo storage %s: %v (set ECOGRID_PHOTO_DIR to a writable folder)", cfg.PhotoDir, err)
 	}
-	hasher := cfg.Auth.NewHasher()
+	hasher := authSvc.Hasher() // one bound on concurrent argon2id for logins and account admin
 
 	gridStore := grid.NewStore(pool, grid.Config{})
 	index := grid.NewIndex(pool, log.With("component", "grid_index"))
