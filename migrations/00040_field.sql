@@ -128,10 +128,6 @@ CREATE TABLE field.uploads (
     -- MarshalBinary), so a resumed upload need not re-read its prefix
     hash_state       bytea,
     completed_at     timestamptz,
-    -- completed without receiving the bytes (the photo was stored
-    -- already): knowing a hash does not prove holding the photo, so such an
-    -- upload grants no right to download it
-    deduplicated     boolean     NOT NULL DEFAULT false,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT uploads_offset CHECK (committed_offset BETWEEN 0 AND size)
