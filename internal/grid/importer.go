@@ -406,17 +406,8 @@ func retireNodes(ctx context.Context, tx pgx.Tx, retire []retiree, opts ImportOp
 		if _, err := tx.Exec(ctx, `UPDATE grid.nodes SET retired_at = $2, updated_by = $3 WHERE id = $1`, r.id, effective, actor); err != nil {
 			return fmt.Errorf("retiring %s: %w", r.code, err)
 		}
-		e := ledger.Entry{
-			CountyCode: CountyCode(r.code), ActorRole: opts.ActorRole, ActorNodeCode: opts.ActorNodeCode,
-			Action: ActionNodeRetired, SubjectType: "grid_node", SubjectID: r.id.String(), NodeCode: r.code,
-			Payload: map[string]string{"code": r.code, "name": r.name, "level": r.level.String(), "retired_at": effective.UTC().Format(time.RFC3339Nano), "replaced_under": opts.ReplaceUnder},
-		}
-		if opts.Actor != uuid.Nil {
-			e.ActorID = opts.Actor.String()
-			if e.ActorRole == "" {
-				e.ActorRole = "unknown"
-			}
-		}
+		e := opts.ledgerEntry(ActionNodeRetired, r.code, r.id,
+			map[string]string{"code": r.code, "name": r.name, "level": r.level.String(), "retired_at": effective.UTC().Format(time.RFC3339Nano), "replaced_under": opts.ReplaceUnder})
 		if _, err := ledger.Append(ctx, tx, e); err != nil {
 			return fmt.Errorf("ledger record for retiring grid node %s: %w", r.code, err)
 		}
@@ -749,23 +740,13 @@ type ledgerPayload struct {
 	Tasks       []Task `json:"tasks,omitempty"`
 }
 
-// recordChange appends the change to the county's accountability ledger in
-// the import's transaction: no boundary change without its record.
-func recordChange(ctx context.Context, tx pgx.Tx, opts ImportOptions, action string, id uuid.UUID, f Feature, version int, effective time.Time) error {
-	sum, err := geometryDigest(f.Geometry)
-	if err != nil {
-		return err
-	}
+// ledgerEntry is the accountability record of an import's act on the grid
+// node code (id), under the importing actor; an actor given without a role
+// is recorded with role "unknown".
+func (opts ImportOptions) ledgerEntry(action, code string, id uuid.UUID, payload any) ledger.Entry {
 	e := ledger.Entry{
-		CountyCode:    CountyCode(f.Code),
-		ActorRole:     opts.ActorRole,
-		ActorNodeCode: opts.ActorNodeCode,
-		Action:        action,
-		SubjectType:   "grid_node",
-		SubjectID:     id.String(),
-		NodeCode:      f.Code,
-		Payload: ledgerPayload{Code: f.Code, Name: f.Name, Level: f.Level.String(), ParentCode: f.ParentCode, Version: version,
-			ValidFrom: effective.UTC().Format(time.RFC3339Nano), GeometryWKB: sum, Vertices: len(f.Geometry.FlatCoords()) / 2, Tasks: f.Tasks},
+		CountyCode: CountyCode(code), ActorRole: opts.ActorRole, ActorNodeCode: opts.ActorNodeCode,
+		Action: action, SubjectType: "grid_node", SubjectID: id.String(), NodeCode: code, Payload: payload,
 	}
 	if opts.Actor != uuid.Nil {
 		e.ActorID = opts.Actor.String()
@@ -773,6 +754,18 @@ func recordChange(ctx context.Context, tx pgx.Tx, opts ImportOptions, action str
 			e.ActorRole = "unknown"
 		}
 	}
+	return e
+}
+
+// recordChange appends the change to the county's accountability ledger in
+// the import's transaction: no boundary change without its record.
+func recordChange(ctx context.Context, tx pgx.Tx, opts ImportOptions, action string, id uuid.UUID, f Feature, version int, effective time.Time) error {
+	sum, err := geometryDigest(f.Geometry)
+	if err != nil {
+		return err
+	}
+	e := opts.ledgerEntry(action, f.Code, id, ledgerPayload{Code: f.Code, Name: f.Name, Level: f.Level.String(), ParentCode: f.ParentCode, Version: version,
+		ValidFrom: effective.UTC().Format(time.RFC3339Nano), GeometryWKB: sum, Vertices: len(f.Geometry.FlatCoords()) / 2, Tasks: f.Tasks})
 	if _, err := ledger.Append(ctx, tx, e); err != nil {
 		return fmt.Errorf("ledger record for grid node %s: %w", f.Code, err)
 	}
