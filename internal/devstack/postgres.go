@@ -159,6 +159,12 @@ func (p *Postgres) createDatabase(ctx context.Context, name string) error {
 	return err
 }
 
+// Crash stops the cluster with an immediate shutdown: no checkpoint, so
+// the next start replays the WAL, as after a power cut.
+func (p *Postgres) Crash(ctx context.Context) error {
+	return run(p.command(ctx, "pg_ctl", "-D", p.DataDir, "-m", "immediate", "-w", "stop"))
+}
+
 // Stop shuts the cluster down (fast mode: active sessions are ended,
 // everything committed is kept).
 func (p *Postgres) Stop() error {

@@ -17,9 +17,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -255,19 +253,8 @@ func (s *Stack) StopNATS() {
 // checkpoint: the restart replays the WAL, as after a power cut) and
 // starts it again.
 func (s *Stack) CrashPostgres(ctx context.Context) error {
-	cmd := exec.CommandContext(ctx, filepath.Join(s.pg.BinDir, "pg_ctl"), "-D", s.pg.DataDir, "-m", "immediate", "-w", "stop")
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return err
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	}
-	cmd.Dir = s.pg.DataDir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("pg_ctl -m immediate stop: %v: %s", err, out)
+	if err := s.pg.Crash(ctx); err != nil {
+		return err
 	}
 	return s.pg.Start(ctx)
 }
