@@ -317,9 +317,6 @@ func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
 		u.reset(ctx)
 		return u.status, structerr.NewInvalidArgument("the file's SHA-256 is %s, not the declared %s: send it again from offset 0", got, u.h.SHA256)
 	}
-	if err := u.file.Sync(); err != nil {
-		return u.status, fmt.Errorf("syncing upload: %w", err)
-	}
 	// The hash above is of the bytes this stream and its committed
 	// predecessors received; what is stored is the file. A stream that
 	// overlapped another (a phone resuming while the server still received
@@ -340,7 +337,8 @@ func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
 		return u.status, err
 	}
 	// Record that this upload delivered every byte before the file moves
-	// into the store: if the process or the database dies between the move
+	// into the store (commit fsyncs the file first; bytes committed
+	// earlier were fsynced then): if the process or the database dies between the move
 	// and recordPhoto, the resumed upload still counts as this uploader's
 	// own bytes (not a deduplicated claim) and they may read their photo.
 	if err := u.commit(ctx); err != nil {
