@@ -151,6 +151,11 @@ type TimelineEntry struct {
 	At            time.Time
 }
 
+// setActor names who took the step, as the ledger records it.
+func (e *TimelineEntry) setActor(a Actor) {
+	e.ActorID, e.ActorRole, e.ActorNodeCode = a.PersonID, a.Role, a.NodeCode
+}
+
 // queueTransition queues the insert of a timeline entry on b.
 func queueTransition(b *pgx.Batch, e *TimelineEntry) error {
 	details := []byte("{}")

@@ -121,7 +121,7 @@ func (t *Tracker) OpenFromViolations(ctx context.Context, evs []*eventsv1.Violat
 				continue
 			}
 			for _, st := range openingSteps(c, srcs[i]) {
-				st.entry.ActorID, st.entry.ActorRole, st.entry.ActorNodeCode = "", SystemActor(c.CountyCode).Role, c.CountyCode
+				st.entry.setActor(SystemActor(c.CountyCode))
 				if err := queueTimelineAndEvent(tail, c, st.entry, st.event); err != nil {
 					return err
 				}
@@ -261,7 +261,7 @@ func digits(s string, n int) bool {
 func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, actor Actor, event string) error {
 	// The timeline entry and the event go in one round trip, before the
 	// ledger append: its chain lock is then held only until the commit.
-	e.ActorID, e.ActorRole, e.ActorNodeCode = actor.PersonID, actor.Role, actor.NodeCode
+	e.setActor(actor)
 	b := &pgx.Batch{}
 	if err := queueTimelineAndEvent(b, c, e, event); err != nil {
 		return err
@@ -272,9 +272,9 @@ func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEnt
 	return t.appendLedger(ctx, tx, c, e, actor, event)
 }
 
-// appendLedger writes the accountability record of a step.
+// appendLedger writes the accountability record of a step whose timeline
+// entry e already names actor.
 func (t *Tracker) appendLedger(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, actor Actor, event string) error {
-	e.ActorID, e.ActorRole, e.ActorNodeCode = actor.PersonID, actor.Role, actor.NodeCode
 	payload := map[string]any{
 		"request_id": e.ID, "from_state": string(e.From), "to_state": string(e.To), "state": string(c.State),
 		"note": e.Note, "details": e.Details, "report_id": c.ReportID, "severity": c.Severity,
