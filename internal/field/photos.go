@@ -199,11 +199,6 @@ func (f *Field) completeFromStore(ctx context.Context, u *Upload) (bool, error) 
 	if err := f.recordPhoto(ctx, u, meta, !sentHere); err != nil {
 		return false, err
 	}
-	if sentHere {
-		f.metrics.uploads.WithLabelValues("stored").Inc()
-	} else {
-		f.metrics.uploads.WithLabelValues("deduplicated").Inc()
-	}
 	return true, nil
 }
 
@@ -354,7 +349,6 @@ func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
 	if err := u.f.recordPhoto(ctx, u, meta, false); err != nil {
 		return u.status, err
 	}
-	u.f.metrics.uploads.WithLabelValues("stored").Inc()
 	return u.status, nil
 }
 
@@ -434,6 +428,11 @@ func (f *Field) recordPhoto(ctx context.Context, u *Upload, meta PhotoMeta, dedu
 	if err != nil {
 		return err
 	}
+	outcome := "stored"
+	if deduplicated {
+		outcome = "deduplicated"
+	}
+	f.metrics.uploads.WithLabelValues(outcome).Inc()
 	u.done = true
 	u.offset, u.committed = u.h.Size, u.h.Size
 	u.status = UploadStatus{UploadID: u.h.UploadID, Size: u.h.Size, Committed: u.h.Size, Complete: true, Photo: &meta, ExifMismatch: mismatch}

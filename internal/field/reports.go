@@ -334,9 +334,6 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 		// (observed_at is now too old) although the report was valid when
 		// it was filed: a stored report answers the replay.
 		if r, ok, rerr := f.replay(ctx, c, orig); ok || rerr != nil {
-			if ok {
-				f.metrics.replays.Inc()
-			}
 			return r, ok, rerr
 		}
 		return Report{}, false, err
@@ -387,9 +384,6 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	if errors.Is(err, errReportExists) {
 		// Filed before (a retry, an offline replay) or concurrently.
 		if r, ok, err := f.replay(ctx, c, orig); ok || err != nil {
-			if ok {
-				f.metrics.replays.Inc()
-			}
 			return r, ok, err
 		}
 		return Report{}, false, structerr.NewAborted("report %s is being filed concurrently, retry", d.ID)
@@ -412,7 +406,7 @@ func (f *Field) locate(ctx context.Context, lat, lon float64, observed, now time
 }
 
 // replay returns the stored report when d.ID was filed before by the same
-// person with the same content.
+// person with the same content, and counts the replay.
 func (f *Field) replay(ctx context.Context, c scope.Caller, d Draft) (Report, bool, error) {
 	r, reqHash, err := getReport(ctx, f.pool, d.ID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -428,6 +422,7 @@ func (f *Field) replay(ctx context.Context, c scope.Caller, d Draft) (Report, bo
 	if err := f.normalize(&nd, r.ReceivedAt); err != nil || string(nd.hash(c.PersonID)) != string(reqHash) {
 		return Report{}, false, structerr.NewAlreadyExists("report %s was already filed with different content", d.ID)
 	}
+	f.metrics.replays.Inc()
 	return r, true, nil
 }
 
