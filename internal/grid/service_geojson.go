@@ -76,10 +76,11 @@ func (s *Service) ImportGeoJSON(stream ecogridv1.GridService_ImportGeoJSONServer
 	}
 	// The grant recorded is the caller's broadest writing grant (an import
 	// may span townships); the county is checked per feature by MayWrite.
-	setActor(&opts, c, "")
+	code := ""
 	if roots := c.Roots(writers...); len(roots) > 0 {
-		setActor(&opts, c, roots[0])
+		code = roots[0]
 	}
+	setActor(&opts, c, code)
 	res, err := s.store.ImportGeoJSON(ctx, pr, opts)
 	pr.CloseWithError(io.ErrClosedPipe) // unblock the reader if the parser stopped early
 	readErr := <-done
