@@ -6,45 +6,29 @@ package cased
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	ecogridv1 "ecogrid/api/ecogrid/v1"
-	"ecogrid/internal/auth"
 	"ecogrid/internal/cases"
-	"ecogrid/internal/database"
+	"ecogrid/internal/daemon"
 	"ecogrid/internal/flagenv"
-	"ecogrid/internal/messaging"
 	"ecogrid/internal/outbox"
-	"ecogrid/internal/server"
 )
 
 // Config is cased's whole configuration, composed of its components'.
 type Config struct {
-	Server         server.Config
-	Database       database.Config
-	NATSURL        string
-	StreamReplicas int
+	daemon.Config // server, database, NATS, access tokens (gridd's public key is enough), Ready
 
-	Auth       auth.Config // verifies access tokens (gridd's public key is enough)
 	Consumer   cases.ConsumerConfig
 	Background cases.BackgroundConfig
 	Relay      outbox.RelayConfig
-
-	// Ready, when set, is called once the server listens (dev stack, tests).
-	Ready func(grpcAddr, metricsAddr string)
 }
 
 // RegisterFlags defines cased's flags, each with an environment fallback.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	c.Server.RegisterFlags(fs, "CASED", "127.0.0.1:7444", "127.0.0.1:9465")
-	c.Database.RegisterFlags(fs, "cased")
-	messaging.RegisterFlags(fs, &c.NATSURL, &c.StreamReplicas)
-	c.Auth.RegisterFlags(fs)
+	c.Config.RegisterFlags(fs, "cased", "CASED", "127.0.0.1:7444", "127.0.0.1:9465")
 	flagenv.Int(fs, &c.Consumer.MaxDeliver, "max-deliver", "CASED_MAX_DELIVER", 8, "deliveries of a failing violation before it is dead-lettered")
 	flagenv.Int(fs, &c.Consumer.Workers, "workers", "CASED_WORKERS", 4, "concurrent violation handlers")
 	flagenv.Duration(fs, &c.Background.SweepInterval, "overdue-sweep", "CASED_OVERDUE_SWEEP", time.Minute, "how often overdue cases are escalated")
@@ -56,56 +40,29 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Run serves until ctx is cancelled.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	pool, err := database.Open(ctx, cfg.Database)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if cfg.Database.MigrateOnStart {
-		if _, err := database.Migrate(ctx, pool); err != nil {
-			return err
-		}
-	}
-	nc, js, err := messaging.Connect(ctx, cfg.NATSURL, "cased", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	if err := messaging.EnsureStreams(ctx, js, messaging.StreamConfig{Replicas: cfg.StreamReplicas}); err != nil {
-		return fmt.Errorf("creating streams: %w", err)
-	}
-
-	authz, _, err := auth.New(cfg.Auth, pool, log.With("component", "auth"))
-	if err != nil {
-		return err
-	}
-	tracker := cases.NewTracker(pool, log.With("component", "cases"))
-	consumer := cases.NewConsumer(js, tracker, cfg.Consumer, log.With("component", "consumer"))
-	relay := outbox.NewRelay(pool, js, cfg.Relay, log.With("component", "outbox_relay"))
-	srv, err := server.New(cfg.Server, log, server.Options{AuthUnary: authz.Unary(), AuthStream: authz.Stream()})
-	if err != nil {
-		return err
-	}
-	if err := cases.RegisterMetrics(srv.Registry); err != nil {
-		return err
-	}
-	if err := outbox.RegisterMetrics(srv.Registry, pool); err != nil {
-		return err
-	}
-	ecogridv1.RegisterCaseServiceServer(srv.GRPC, cases.NewService(tracker, log))
-	if err := auth.CheckServer(srv.GRPC); err != nil {
-		return err
-	}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return server.Background(consumer.Run(gctx)) })
-	g.Go(func() error { return server.Background(tracker.RunBackground(gctx, cfg.Background)) })
-	g.Go(func() error { return server.Background(relay.Run(gctx)) })
-	g.Go(func() error {
-		if cfg.Ready != nil {
-			cfg.Ready(srv.Addr(), srv.MetricsAddr())
-		}
-		return srv.Run(gctx)
+	return daemon.Run(ctx, "cased", cfg.Config, log, func(ctx context.Context, p *daemon.Process) error {
+		return assemble(ctx, cfg, p)
 	})
-	return g.Wait()
+}
+
+// assemble registers cased's services and workers on the shared process.
+// An extra service or worker is one line here.
+func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
+	log, pool := p.Log, p.Pool
+	tracker := cases.NewTracker(pool, log.With("component", "cases"))
+	consumer := cases.NewConsumer(p.JS, tracker, cfg.Consumer, log.With("component", "consumer"))
+	relay := outbox.NewRelay(pool, p.JS, cfg.Relay, log.With("component", "outbox_relay"))
+	if err := cases.RegisterMetrics(p.Server.Registry); err != nil {
+		return err
+	}
+	if err := outbox.RegisterMetrics(p.Server.Registry, pool); err != nil {
+		return err
+	}
+
+	ecogridv1.RegisterCaseServiceServer(p, cases.NewService(tracker, log))
+
+	p.Go(consumer.Run)
+	p.Go(func(ctx context.Context) error { return tracker.RunBackground(ctx, cfg.Background) })
+	p.Go(relay.Run)
+	return nil
 }

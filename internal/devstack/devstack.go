@@ -18,6 +18,7 @@ import (
 	"ecogrid/internal/auth"
 	"ecogrid/internal/cased"
 	"ecogrid/internal/cases"
+	"ecogrid/internal/daemon"
 	"ecogrid/internal/database"
 	"ecogrid/internal/field"
 	"ecogrid/internal/gridd"
@@ -133,22 +134,26 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	ready := make(chan struct{}, 2)
 	dbc := database.Config{URL: addrs.DatabaseURL, MaxConns: 16}
 	gcfg := gridd.Config{
-		Server:   server.Config{GRPCAddr: cfg.GriddAddr, MetricsAddr: cfg.GriddMetric, ShutdownTimeout: 10 * time.Second},
-		Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,
-		Auth:       auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
+		Config: daemon.Config{
+			Server:   server.Config{GRPCAddr: cfg.GriddAddr, MetricsAddr: cfg.GriddMetric, ShutdownTimeout: 10 * time.Second},
+			Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,
+			Auth:  auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
+			Ready: func(a, m string) { addrs.GriddGRPC, addrs.GriddMetrics = a, m; ready <- struct{}{} },
+		},
 		LedgerKeys: ledger.KeyConfig{PrivateKeyFile: keys.LedgerKeyFile},
 		Ledger:     ledger.Config{CheckpointInterval: time.Minute, WitnessDir: filepath.Join(cfg.DataDir, "witness")},
 		PhotoDir:   filepath.Join(cfg.DataDir, "photos"),
 		Field:      field.DefaultConfig(),
-		Ready:      func(a, m string) { addrs.GriddGRPC, addrs.GriddMetrics = a, m; ready <- struct{}{} },
 	}
 	ccfg := cased.Config{
-		Server:   server.Config{GRPCAddr: cfg.CasedAddr, MetricsAddr: cfg.CasedMetric, ShutdownTimeout: 10 * time.Second},
-		Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,
-		Auth: auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
+		Config: daemon.Config{
+			Server:   server.Config{GRPCAddr: cfg.CasedAddr, MetricsAddr: cfg.CasedMetric, ShutdownTimeout: 10 * time.Second},
+			Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,
+			Auth:  auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
+			Ready: func(a, m string) { addrs.CasedGRPC, addrs.CasedMetrics = a, m; ready <- struct{}{} },
+		},
 		Background: cases.BackgroundConfig{SweepInterval: time.Minute, ReconcileInterval: 30 * time.Second,
 			Reconcile: cases.ReconcileConfig{Grace: time.Minute}},
-		Ready: func(a, m string) { addrs.CasedGRPC, addrs.CasedMetrics = a, m; ready <- struct{}{} },
 	}
 	wg.Add(2)
 	go func() { defer wg.Done(); errc <- wrap("gridd", gridd.Run(sctx, gcfg, log.With("service", "gridd"))) }()

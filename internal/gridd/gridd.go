@@ -13,48 +13,34 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/auth"
 	"ecogrid/internal/cases"
-	"ecogrid/internal/database"
+	"ecogrid/internal/daemon"
 	"ecogrid/internal/field"
 	"ecogrid/internal/field/blob"
 	"ecogrid/internal/flagenv"
 	"ecogrid/internal/grid"
 	"ecogrid/internal/grid/gridadapt"
 	"ecogrid/internal/ledger"
-	"ecogrid/internal/messaging"
 	"ecogrid/internal/outbox"
 	"ecogrid/internal/people"
-	"ecogrid/internal/server"
 )
 
 // Config is gridd's whole configuration, composed of its components'.
 type Config struct {
-	Server         server.Config
-	Database       database.Config
-	NATSURL        string
-	StreamReplicas int
+	daemon.Config // server, database, NATS, access tokens, Ready
 
-	Auth       auth.Config      // access-token key, lifetimes, login limits
 	LedgerKeys ledger.KeyConfig // checkpoint signing key (ECOGRID_LEDGER_KEY_FILE)
 	Ledger     ledger.Config    // checkpoint interval, witness folder
 	PhotoDir   string           // content-addressed photo store
 	Field      field.Config     // report, track and photo limits
 	Relay      outbox.RelayConfig
-
-	// Ready, when set, is called once the server listens (dev stack, tests).
-	Ready func(grpcAddr, metricsAddr string)
 }
 
 // RegisterFlags defines gridd's flags, each with an environment fallback.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	c.Server.RegisterFlags(fs, "GRIDD", "127.0.0.1:7443", "127.0.0.1:9464")
-	c.Database.RegisterFlags(fs, "gridd")
-	messaging.RegisterFlags(fs, &c.NATSURL, &c.StreamReplicas)
-	c.Auth.RegisterFlags(fs)
+	c.Config.RegisterFlags(fs, "gridd", "GRIDD", "127.0.0.1:7443", "127.0.0.1:9464")
 	c.LedgerKeys = ledger.KeyConfigFromEnv()
 	flagenv.String(fs, &c.LedgerKeys.PrivateKeyFile, "ledger-key-file", ledger.EnvKeyFile, c.LedgerKeys.PrivateKeyFile, "note private key file signing ledger checkpoints ('gridctl audit keygen' makes one)")
 	flagenv.Duration(fs, &c.Ledger.CheckpointInterval, "checkpoint-interval", "ECOGRID_CHECKPOINT_INTERVAL", ledger.DefaultCheckpointInterval, "how often grown ledger chains are signed")
@@ -71,32 +57,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // checkpointer, the photo janitor and the outbox relay run together: when
 // one fails, all stop and Run returns the error.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	pool, err := database.Open(ctx, cfg.Database)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if cfg.Database.MigrateOnStart {
-		applied, err := database.Migrate(ctx, pool)
-		if err != nil {
-			return err
-		}
-		log.Info("migrations applied", "count", len(applied))
-	}
-	nc, js, err := messaging.Connect(ctx, cfg.NATSURL, "gridd", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	if err := messaging.EnsureStreams(ctx, js, messaging.StreamConfig{Replicas: cfg.StreamReplicas}); err != nil {
-		return fmt.Errorf("creating streams: %w", err)
-	}
+	return daemon.Run(ctx, "gridd", cfg.Config, log, func(ctx context.Context, p *daemon.Process) error {
+		return assemble(ctx, cfg, p)
+	})
+}
 
-	authz, authSvc, err := auth.New(cfg.Auth, pool, log.With("component", "auth"))
-	if err != nil {
-		return err
-	}
-	if authSvc == nil {
+// assemble registers gridd's services and workers on the shared process.
+// An extra service or worker is one line here.
+func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
+	log, pool := p.Log, p.Pool
+	if p.AuthService == nil {
 		return fmt.Errorf("gridd signs access tokens: set %s to its Ed25519 key ('gridctl users keygen')", auth.EnvKeyFile)
 	}
 	ledgerKeys, err := ledger.LoadKeys(cfg.LedgerKeys)
@@ -107,18 +77,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("photo storage %s: %v (set ECOGRID_PHOTO_DIR to a writable folder)", cfg.PhotoDir, err)
 	}
-	hasher := authSvc.Hasher() // one bound on concurrent argon2id for logins and account admin
+	hasher := p.AuthService.Hasher() // one bound on concurrent argon2id for logins and account admin
+	reg := p.Server.Registry
 
 	gridStore := grid.NewStore(pool, grid.Config{})
 	index := grid.NewIndex(pool, log.With("component", "grid_index"))
 	led := ledger.New(pool, ledgerKeys, cfg.Ledger, log.With("component", "ledger"))
 	openCases := cases.NewTracker(pool, log.With("component", "cases")).HandoverLister()
-	relay := outbox.NewRelay(pool, js, cfg.Relay, log.With("component", "outbox_relay"))
-
-	srv, err := server.New(cfg.Server, log, server.Options{AuthUnary: authz.Unary(), AuthStream: authz.Stream()})
-	if err != nil {
-		return err
-	}
+	relay := outbox.NewRelay(pool, p.JS, cfg.Relay, log.With("component", "outbox_relay"))
 	fld, err := field.New(field.Deps{
 		Pool:      pool,
 		Locator:   gridadapt.Locator{Index: index},
@@ -127,57 +93,41 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Ledger:    field.ChainLedger{},
 		Blobs:     blobs,
 		Logger:    log.With("component", "field"),
-		Metrics:   srv.Registry,
+		Metrics:   reg,
 	}, cfg.Field)
 	if err != nil {
 		return err
 	}
-	ecogridv1.RegisterGridServiceServer(srv.GRPC, grid.NewService(gridStore, index, grid.ServiceConfig{}, log))
-	ecogridv1.RegisterPeopleServiceServer(srv.GRPC, people.NewService(pool, gridadapt.NodeResolver{Store: gridStore}, openCases, hasher, log))
-	ecogridv1.RegisterAuthServiceServer(srv.GRPC, authSvc)
-	ecogridv1.RegisterFieldServiceServer(srv.GRPC, field.NewService(fld, log))
-	ecogridv1.RegisterAccountabilityServiceServer(srv.GRPC, ledger.NewService(led, log))
-	if err := ledger.RegisterMetrics(srv.Registry, pool); err != nil {
+
+	ecogridv1.RegisterGridServiceServer(p, grid.NewService(gridStore, index, grid.ServiceConfig{}, log))
+	ecogridv1.RegisterPeopleServiceServer(p, people.NewService(pool, gridadapt.NodeResolver{Store: gridStore}, openCases, hasher, log))
+	ecogridv1.RegisterAuthServiceServer(p, p.AuthService)
+	ecogridv1.RegisterFieldServiceServer(p, field.NewService(fld, log))
+	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log))
+
+	if err := ledger.RegisterMetrics(reg, pool); err != nil {
 		return err
 	}
-	if err := outbox.RegisterMetrics(srv.Registry, pool); err != nil {
+	if err := outbox.RegisterMetrics(reg, pool); err != nil {
 		return err
 	}
-	if err := index.RegisterMetrics(srv.Registry); err != nil {
-		return err
-	}
-	// Deny by default: refuse to serve an RPC the access policy does not name.
-	if err := auth.CheckServer(srv.GRPC); err != nil {
+	if err := index.RegisterMetrics(reg); err != nil {
 		return err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return server.Background(index.Run(gctx)) })
+	p.Go(index.Run)
 	// Point location is served from the index: wait for its first load.
-	select {
-	case <-index.Ready():
-	case <-gctx.Done():
-		return g.Wait()
-	}
+	p.ServeAfter(index.Ready())
 	if ledgerKeys.Signer() != nil {
-		g.Go(func() error { return server.Background(led.RunCheckpointer(gctx)) })
+		p.Go(led.RunCheckpointer)
 	} else {
 		log.Warn("no ledger signing key: checkpoints are not signed (set " + ledger.EnvKeyFile + ")")
 	}
-	g.Go(func() error { fld.RunJanitor(gctx, time.Hour); return nil })
-	g.Go(func() error { return server.Background(relay.Run(gctx)) })
-	g.Go(func() error { auth.RunMaintenance(gctx, pool, log.With("component", "auth")); return nil })
-	g.Go(func() error {
-		if cfg.Ready != nil {
-			cfg.Ready(srv.Addr(), srv.MetricsAddr())
-		}
-		err := srv.Run(gctx)
-		if err == nil && ctx.Err() == nil {
-			// A background task failed and cancelled gctx; its error is
-			// what Wait reports.
-			return nil
-		}
-		return err
+	p.Go(func(ctx context.Context) error { fld.RunJanitor(ctx, time.Hour); return nil })
+	p.Go(relay.Run)
+	p.Go(func(ctx context.Context) error {
+		auth.RunMaintenance(ctx, pool, log.With("component", "auth"))
+		return nil
 	})
-	return g.Wait()
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"ecogrid/internal/auth"
+	"ecogrid/internal/daemon"
 	"ecogrid/internal/database"
 	"ecogrid/internal/database/dbtest"
 	"ecogrid/internal/gridd"
@@ -33,12 +34,12 @@ func TestBadConfigurationFailsFastWithOneLine(t *testing.T) {
 		cfg  gridd.Config
 		want string
 	}{
-		{"unreachable database", gridd.Config{Server: srv, Database: database.Config{URL: "postgres://postgres@127.0.0.1:1/x?sslmode=disable"}, NATSURL: nats.URL()}, "cannot reach PostgreSQL"},
-		{"bad database URL", gridd.Config{Server: srv, Database: database.Config{URL: "postgres://a b"}, NATSURL: nats.URL()}, "not a valid PostgreSQL URL"},
-		{"missing database", gridd.Config{Server: srv, Database: database.Config{URL: "postgres://postgres@127.0.0.1:5432/ecogrid_does_not_exist?sslmode=disable"}, NATSURL: nats.URL()}, "gridctl migrate"},
-		{"unreachable NATS", gridd.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: "nats://127.0.0.1:1"}, "cannot reach NATS"},
-		{"no token key", gridd.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: nats.URL(), PhotoDir: photos}, "no token key configured"},
-		{"port in use", gridd.Config{Server: server.Config{GRPCAddr: "127.0.0.1:" + strings.TrimPrefix(nats.URL(), "nats://127.0.0.1:")}, Database: database.Config{URL: goodDB}, NATSURL: nats.URL(), Auth: keys, PhotoDir: photos}, "another server using the port"},
+		{"unreachable database", gridd.Config{Config: daemon.Config{Server: srv, Database: database.Config{URL: "postgres://postgres@127.0.0.1:1/x?sslmode=disable"}, NATSURL: nats.URL()}}, "cannot reach PostgreSQL"},
+		{"bad database URL", gridd.Config{Config: daemon.Config{Server: srv, Database: database.Config{URL: "postgres://a b"}, NATSURL: nats.URL()}}, "not a valid PostgreSQL URL"},
+		{"missing database", gridd.Config{Config: daemon.Config{Server: srv, Database: database.Config{URL: "postgres://postgres@127.0.0.1:5432/ecogrid_does_not_exist?sslmode=disable"}, NATSURL: nats.URL()}}, "gridctl migrate"},
+		{"unreachable NATS", gridd.Config{Config: daemon.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: "nats://127.0.0.1:1"}}, "cannot reach NATS"},
+		{"no token key", gridd.Config{Config: daemon.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: nats.URL()}, PhotoDir: photos}, "no token key configured"},
+		{"port in use", gridd.Config{Config: daemon.Config{Server: server.Config{GRPCAddr: "127.0.0.1:" + strings.TrimPrefix(nats.URL(), "nats://127.0.0.1:")}, Database: database.Config{URL: goodDB}, NATSURL: nats.URL(), Auth: keys}, PhotoDir: photos}, "another server using the port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -194,6 +194,16 @@ func (s *Server) MetricsAddr() string {
 	return s.mlis.Addr().String()
 }
 
+// Close releases the listeners of a server that will not Run (start-up
+// failed after New).
+func (s *Server) Close() {
+	s.GRPC.Stop()
+	s.lis.Close() //nolint:errcheck
+	if s.mlis != nil {
+		s.mlis.Close() //nolint:errcheck
+	}
+}
+
 // Run serves until ctx is cancelled, then shuts down gracefully: health
 // turns NOT_SERVING, new calls are refused, in-flight calls get up to
 // ShutdownTimeout to finish, then the rest are cut. A Serve failure is
