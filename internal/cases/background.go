@@ -12,6 +12,7 @@ import (
 
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
 	"ecogrid/internal/database"
+	"ecogrid/internal/messaging"
 )
 
 // EscalateOverdue puts every overdue case that is not yet under county
@@ -100,6 +101,11 @@ func (c *ReconcileConfig) setDefaults() {
 	}
 }
 
+// violationsLike matches violation subjects (messaging owns the layout). It
+// is spliced into the SQL as a literal, not passed as a parameter, so the
+// planner can use the partial index outbox_events_violations.
+var violationsLike = messaging.StreamSubjectPrefix(messaging.StreamViolations) + "%"
+
 // Reconcile opens the case of every violation written to the outbox more
 // than Grace ago that no consumer has handled: NATS may have lost it (it
 // acknowledges before fsync unless told otherwise), the relay may be stuck,
@@ -111,7 +117,7 @@ func (t *Tracker) Reconcile(ctx context.Context, cfg ReconcileConfig) (int, erro
 	now := t.now()
 	rows, err := t.pool.Query(ctx, `
 		SELECT e.event_id::text, e.subject, e.payload FROM outbox.events e
-		WHERE e.subject LIKE 'ecogrid.v1.violations.%'
+		WHERE e.subject LIKE '`+violationsLike+`'
 		  AND e.created_at < $1 AND e.created_at > $2
 		  AND NOT EXISTS (SELECT 1 FROM cases.inbox i WHERE i.event_id = e.event_id)
 		ORDER BY e.seq LIMIT 1000`, now.Add(-cfg.Grace), now.Add(-cfg.Lookback))

@@ -206,8 +206,8 @@ func (c *Consumer) dispatch(ctx context.Context, in <-chan jetstream.Msg) {
 
 // subjectCounty is the county token of a violation subject.
 func subjectCounty(subject string) string {
-	if i := strings.LastIndexByte(subject, '.'); i >= 0 {
-		return subject[i+1:]
+	if s, err := messaging.ParseSubject(subject); err == nil {
+		return s.County
 	}
 	return subject
 }

@@ -15,6 +15,7 @@ import (
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
 	"ecogrid/internal/coord"
 	"ecogrid/internal/database"
+	"ecogrid/internal/messaging"
 	"ecogrid/internal/pagetoken"
 )
 
@@ -110,7 +111,7 @@ func insertCategory(ctx context.Context, q database.Querier, c Category, by stri
 }
 
 // ViolationSubject is where violations of a county are published.
-func ViolationSubject(county string) string { return "ecogrid.v1.violations." + county }
+func ViolationSubject(county string) string { return messaging.ViolationSubject(county) }
 
 // insertViolationEvent writes the ViolationReported outbox row of a report
 // stored with r.EventID.

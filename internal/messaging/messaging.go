@@ -29,25 +29,6 @@ const (
 	StreamDeadLetter = "DLQ"
 )
 
-// Subject prefixes. The county code is the second-to-last token so that
-// subjects, like tables and ledger chains, shard by county.
-const (
-	violationsPrefix = "ecogrid.v1.violations."
-	casesPrefix      = "ecogrid.v1.cases."
-	deadLetterPrefix = "ecogrid.v1.dlq."
-)
-
-// ViolationSubject is where violations filed in a county are published.
-func ViolationSubject(countyCode string) string { return violationsPrefix + countyCode }
-
-// CaseSubject is where case events of a county are published, one token per event type.
-func CaseSubject(countyCode, eventType string) string {
-	return casesPrefix + countyCode + "." + eventType
-}
-
-// DeadLetterSubject is where a consumer parks a message it gave up on.
-func DeadLetterSubject(stream string) string { return deadLetterPrefix + stream }
-
 // Connect dials NATS and returns the connection and a JetStream handle. The
 // connection reconnects forever in the background; a failure to reach the
 // server at start is returned as one line saying what to do.
@@ -130,9 +111,9 @@ func Streams(cfg StreamConfig) []jetstream.StreamConfig {
 		}
 	}
 	return []jetstream.StreamConfig{
-		base(StreamViolations, violationsPrefix+">", "violations filed in gridd, by county"),
-		base(StreamCases, casesPrefix+">", "case workflow events from cased, by county and event type"),
-		base(StreamDeadLetter, deadLetterPrefix+">", "messages consumers gave up on, for an operator"),
+		base(StreamViolations, StreamSubjects(StreamViolations), "violations filed in gridd, by county"),
+		base(StreamCases, StreamSubjects(StreamCases), "case workflow events from cased, by county and event type"),
+		base(StreamDeadLetter, StreamSubjects(StreamDeadLetter), "messages consumers gave up on, for an operator"),
 	}
 }
 

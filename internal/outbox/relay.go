@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"ecogrid/internal/messaging"
 )
 
 // NotifyChannel is the PostgreSQL channel a trigger on outbox.events
@@ -331,7 +333,7 @@ func (r *Relay) publish(ctx context.Context, batch []pendingRow) (int, error) {
 	}
 	done := 0
 	for done < len(batch) {
-		// A chunk goes to one stream: same subject prefix (ecogrid.v1.<kind>).
+		// A chunk goes to one stream.
 		end := done + 1
 		for end < len(batch) && end-done < r.cfg.AtomicBatch && streamPrefix(batch[end].subject) == streamPrefix(batch[done].subject) {
 			end++
@@ -363,15 +365,12 @@ func (r *Relay) publish(ctx context.Context, batch []pendingRow) (int, error) {
 	return done, nil
 }
 
-// streamPrefix is the part of a subject that selects its stream.
+// streamPrefix names the stream a subject goes to (messaging owns the
+// layouts); a subject no stream takes stands for itself, so it never
+// joins another's batch.
 func streamPrefix(subject string) string {
-	dots := 0
-	for i := 0; i < len(subject); i++ {
-		if subject[i] == '.' {
-			if dots++; dots == 3 {
-				return subject[:i]
-			}
-		}
+	if stream, ok := messaging.StreamOf(subject); ok {
+		return stream
 	}
 	return subject
 }
