@@ -1,0 +1,116 @@
+package field
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"ecogrid/internal/database"
+	"ecogrid/internal/structerr"
+)
+
+// This file is field's Go API for the cases context, which lies above it:
+// checking a violation event against what field committed, and linking
+// photos to a case as evidence. Cases calls these; it never reads field's
+// tables itself.
+
+// StoredViolation is a violation report as field committed it: what a
+// violation event on the bus must match before a case is opened for it.
+type StoredViolation struct {
+	EventID      string
+	ReportID     string
+	CountyCode   string
+	TownshipCode string
+	VillageCode  string
+	ReporterID   string
+	Category     string
+	Severity     Severity
+	Description  string
+	Latitude     float64
+	Longitude    float64
+	ObservedAt   time.Time
+	ReceivedAt   time.Time
+	PhotoSHA256  []string
+}
+
+// LookupViolation returns the violation report whose outbox event id is
+// eventID, or NotFound when field committed no violation with that event
+// (a forged or foreign event).
+func LookupViolation(ctx context.Context, q database.Querier, eventID string) (StoredViolation, error) {
+	if _, err := checkUUID("event_id", eventID); err != nil {
+		return StoredViolation{}, err
+	}
+	var v StoredViolation
+	var sev int16
+	err := q.QueryRow(ctx, `SELECT event_id::text, id::text, county_code, coalesce(township_code, ''),
+			coalesce(village_code, ''), reporter_id, category, severity, description,
+			ST_Y(position), ST_X(position), observed_at, received_at, photo_sha256
+		FROM field.reports WHERE event_id = $1 AND violation`, strings.ToLower(eventID)).
+		Scan(&v.EventID, &v.ReportID, &v.CountyCode, &v.TownshipCode, &v.VillageCode, &v.ReporterID,
+			&v.Category, &sev, &v.Description, &v.Latitude, &v.Longitude, &v.ObservedAt, &v.ReceivedAt, &v.PhotoSHA256)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return StoredViolation{}, structerr.NewNotFound("no violation with event %s was recorded", eventID)
+	}
+	if err != nil {
+		return StoredViolation{}, err
+	}
+	v.Severity = Severity(sev)
+	return v, nil
+}
+
+// Evidence is a set of photos a case step cites.
+type Evidence struct {
+	CaseID      string
+	CountyCode  string
+	NodeCode    string // the case's grid node: whoever's scope covers it may download the photos
+	SubmittedBy string // person id of whoever submits the step
+	PhotoSHA256 []string
+}
+
+// LinkEvidence checks that every photo is real evidence — a completed
+// upload whose bytes the submitter sent (not a hash they merely know), or a
+// photo of a report of the same county — and links it to the case within
+// tx, so that everyone who may see the case can download it. A photo that
+// is not such evidence is FailedPrecondition naming it; nothing is linked
+// then.
+func LinkEvidence(ctx context.Context, tx pgx.Tx, e Evidence) error {
+	for _, raw := range e.PhotoSHA256 {
+		sum := strings.ToLower(raw)
+		if !sha256Hex.MatchString(sum) {
+			return structerr.NewInvalidArgument("photo %.40q is not a SHA-256 in hex", raw)
+		}
+		var ok bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM field.photos p WHERE p.sha256 = $1 AND (
+				EXISTS (SELECT 1 FROM field.uploads u WHERE u.sha256 = p.sha256 AND u.uploader_id = $2
+					AND u.completed_at IS NOT NULL AND NOT u.deduplicated)
+				OR EXISTS (SELECT 1 FROM field.reports r WHERE r.county_code = $3 AND p.sha256 = ANY (r.photo_sha256)
+					AND EXISTS (SELECT 1 FROM field.uploads u WHERE u.sha256 = p.sha256 AND u.uploader_id = r.reporter_id
+						AND u.completed_at IS NOT NULL AND NOT u.deduplicated))))`,
+			sum, e.SubmittedBy, e.CountyCode).Scan(&ok)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return structerr.NewFailedPrecondition("photo %s was not uploaded by you nor to a report of this county: upload it first", sum[:12])
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO field.case_evidence (case_id, sha256, county_code, node_code, submitted_by)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id, sha256) DO NOTHING`,
+			e.CaseID, sum, e.CountyCode, e.NodeCode, e.SubmittedBy); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evidenceNodes lists the grid nodes of the cases that cite a photo as
+// evidence; OpenPhoto lets a caller whose scope covers one of them read it.
+func evidenceNodes(ctx context.Context, q database.Querier, sum string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT DISTINCT node_code FROM field.case_evidence WHERE sha256 = $1`, sum)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
