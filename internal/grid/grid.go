@@ -9,7 +9,9 @@
 //
 //   - (*Index).Locate(lat, lon): the deepest current cell covering a WGS-84
 //     point, with its ancestors (field: locate a report; patrol coverage).
-//   - (*Store).LocateAt(ctx, lat, lon, t): the same as of a past time.
+//   - (*Index).LocateAt(ctx, lat, lon, t): the same as of a past time (a
+//     report synced late), from memory while the county's boundaries are
+//     unchanged since t, else from the PostGIS history ((*Store).LocateAt).
 //   - (*Store).NodeByID / NodeByCode: does this node exist, what are its code,
 //     level, name and parent (people: validate an assignment).
 //   - (*Store).Ancestry: the chain from the county down to a node.

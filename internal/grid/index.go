@@ -54,6 +54,9 @@ type snapshot struct {
 	trees  map[Level]*boxTree
 	nodes  map[uuid.UUID]*indexNode
 	arena  *loadArena // during a full load only
+	// changes says since when each county's boundaries have been in force
+	// unchanged, for LocateAt.
+	changes boundaryChanges
 }
 
 type indexNode struct {
@@ -80,7 +83,7 @@ func NewIndex(pool *pgxpool.Pool, logger *slog.Logger) *Index {
 		logger = slog.Default()
 	}
 	ix := &Index{pool: pool, log: logger, PollInterval: 500 * time.Millisecond, ready: make(chan struct{})}
-	ix.snap.Store(&snapshot{trees: map[Level]*boxTree{}, nodes: map[uuid.UUID]*indexNode{}})
+	ix.snap.Store(&snapshot{trees: map[Level]*boxTree{}, nodes: map[uuid.UUID]*indexNode{}, changes: newBoundaryChanges()})
 	return ix
 }
 
@@ -98,7 +101,10 @@ func (ix *Index) Len() int { return len(ix.snap.Load().nodes) }
 // on the outer boundary of the grid, which no half-open test claims, goes
 // to the covering cell with the smallest code.
 func (ix *Index) Locate(lat, lon float64) (Location, bool) {
-	s := ix.snap.Load()
+	return ix.snap.Load().locate(lat, lon)
+}
+
+func (s *snapshot) locate(lat, lon float64) (Location, bool) {
 	for _, l := range s.levels {
 		if n := s.locateLevel(l, lon, lat); n != nil {
 			return s.location(n), true
@@ -184,8 +190,9 @@ func (ix *Index) loadLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := &snapshot{trees: map[Level]*boxTree{}, nodes: make(map[uuid.UUID]*indexNode, len(rows)), arena: newLoadArena(rows)}
+	s := &snapshot{trees: map[Level]*boxTree{}, nodes: make(map[uuid.UUID]*indexNode, len(rows)), arena: newLoadArena(rows), changes: newBoundaryChanges()}
 	for _, r := range rows {
+		s.changes.note(r)
 		if !r.retired {
 			s.insert(r.ref, r.parent, r.geom)
 		}
@@ -245,11 +252,12 @@ func (ix *Index) Refresh(ctx context.Context) error {
 	}
 	// Copy on write: the R-trees copy lazily (tidwall/rtree's Copy), the
 	// node map eagerly; readers keep using the old snapshot meanwhile.
-	s := &snapshot{seq: seq, trees: make(map[Level]*boxTree, len(old.trees)), nodes: maps.Clone(old.nodes)}
+	s := &snapshot{seq: seq, trees: make(map[Level]*boxTree, len(old.trees)), nodes: maps.Clone(old.nodes), changes: old.changes.clone()}
 	for l, t := range old.trees {
 		s.trees[l] = t.Copy()
 	}
 	for _, r := range rows {
+		s.changes.note(r)
 		s.remove(r.ref.ID)
 		if !r.retired {
 			s.setPath(s.insert(r.ref, r.parent, r.geom))
@@ -267,12 +275,16 @@ type changedNode struct {
 	parent  uuid.UUID
 	geom    *geom.MultiPolygon
 	retired bool
+	// changedAt is when the row's boundary took effect: its current
+	// version's valid_from, or its retirement.
+	changedAt time.Time
 }
 
 // changedSince reads the nodes changed after seq, in change order.
 func (ix *Index) changedSince(ctx context.Context, seq int64) ([]changedNode, int64, error) {
 	rows, err := ix.pool.Query(ctx, `
-		SELECT id, code, level, name, coalesce(parent_id, '00000000-0000-0000-0000-000000000000'), geom, retired_at IS NOT NULL, change_seq
+		SELECT id, code, level, name, coalesce(parent_id, '00000000-0000-0000-0000-000000000000'), geom, retired_at IS NOT NULL, change_seq,
+			greatest(valid_from, coalesce(retired_at, valid_from))
 		FROM grid.nodes WHERE change_seq > $1 ORDER BY change_seq`, seq)
 	if err != nil {
 		return nil, 0, fmt.Errorf("grid index: %w", err)
@@ -285,7 +297,7 @@ func (ix *Index) changedSince(ctx context.Context, seq int64) ([]changedNode, in
 			cs    int64
 			level int16
 		)
-		if err := rows.Scan(&c.ref.ID, &c.ref.Code, &level, &c.ref.Name, &c.parent, &c.geom, &c.retired, &cs); err != nil {
+		if err := rows.Scan(&c.ref.ID, &c.ref.Code, &level, &c.ref.Name, &c.parent, &c.geom, &c.retired, &cs, &c.changedAt); err != nil {
 			return nil, 0, fmt.Errorf("grid index: %w", err)
 		}
 		c.ref.Level = Level(level)

@@ -16,6 +16,9 @@ type indexMetrics struct {
 	fullLoads   atomic.Int64
 	reconnects  atomic.Int64
 	lastCurrent atomic.Int64 // unix nanos of the last load or refresh check
+	// LocateAt answers: from memory, or from the PostGIS history.
+	historicFromMemory  atomic.Int64
+	historicFromPostGIS atomic.Int64
 }
 
 // RegisterMetrics registers the index's metrics (namespace ecogrid,
@@ -44,6 +47,8 @@ func (ix *Index) RegisterMetrics(reg prometheus.Registerer) error {
 		counter("refreshes_total", "Incremental refreshes applied.", &ix.metrics.refreshes),
 		counter("full_loads_total", "Full reloads (start, and changes to nodes with descendants).", &ix.metrics.fullLoads),
 		counter("listener_reconnects_total", "Times the LISTEN connection failed and was reopened.", &ix.metrics.reconnects),
+		counter("historic_memory_total", "LocateAt answers from memory (boundaries unchanged since the moment asked).", &ix.metrics.historicFromMemory),
+		counter("historic_postgis_total", "LocateAt answers from the PostGIS boundary history.", &ix.metrics.historicFromPostGIS),
 	} {
 		if err := reg.Register(c); err != nil {
 			return err

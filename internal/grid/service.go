@@ -256,7 +256,7 @@ func (s *Service) LocatePoint(ctx context.Context, req *ecogridv1.LocatePointReq
 		if err := at.CheckValid(); err != nil {
 			return nil, structerr.NewInvalidArgument("at_time: %v", err)
 		}
-		loc, found, err = s.store.LocateAt(ctx, lat, lon, at.AsTime())
+		loc, found, err = s.index.LocateAt(ctx, lat, lon, at.AsTime())
 		if err != nil {
 			return nil, err
 		}

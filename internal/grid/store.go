@@ -249,8 +249,15 @@ func (s *Store) Versions(ctx context.Context, id uuid.UUID, withGeom bool) ([]*N
 // its ancestors as they were then. A point on an edge shared by two cells
 // is given to the same cell Index.Locate would choose (the half-open rule,
 // then the smallest code), so "now" and "as of now" agree.
+//
+// Index.LocateAt answers the same from memory when it can; this is its
+// PostGIS fallback and reference.
 func (s *Store) LocateAt(ctx context.Context, lat, lon float64, t time.Time) (Location, bool, error) {
-	rows, err := s.pool.Query(ctx, `
+	return locateAt(ctx, s.pool, lat, lon, t)
+}
+
+func locateAt(ctx context.Context, q database.Querier, lat, lon float64, t time.Time) (Location, bool, error) {
+	rows, err := q.Query(ctx, `
 		SELECT node_id, code, name, level, geom FROM grid.node_versions
 		WHERE valid_from <= $3 AND (valid_to IS NULL OR valid_to > $3)
 		  AND ST_Covers(geom, ST_SetSRID(ST_MakePoint($2, $1), 4326))
