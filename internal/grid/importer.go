@@ -416,17 +416,46 @@ func retireNodes(ctx context.Context, tx pgx.Tx, retire []retiree, opts ImportOp
 }
 
 // checkGeometry loads the features into a temporary table and runs the
-// PostGIS checks.
+// PostGIS checks in turn: validity, then — on the grid as it would be
+// after the import — children inside their parents, siblings apart, and
+// parents covered by their children.
 func (s *Store) checkGeometry(ctx context.Context, tx pgx.Tx, features []Feature, structOK map[int]bool, problems *Problems) error {
-	byIndex := map[int]*Feature{}
+	g := &geometryCheck{tx: tx, cfg: s.cfg, byIndex: make(map[int]*Feature, len(features)), problems: problems}
 	for i := range features {
-		byIndex[features[i].Index] = &features[i]
+		g.byIndex[features[i].Index] = &features[i]
 	}
-	add := func(idx int, kind ProblemKind, warning bool, areaM2 float64, format string, args ...any) {
-		f := byIndex[idx]
-		*problems = append(*problems, Problem{Feature: idx, Code: f.Code, Name: f.Name, Kind: kind, Warning: warning, AreaM2: areaM2, Message: fmt.Sprintf(format, args...)})
+	for _, step := range []func(context.Context) error{
+		func(ctx context.Context) error { return g.load(ctx, features, structOK) },
+		g.validity,
+		g.mergeWithCurrent,
+		g.childrenInsideParents,
+		g.siblingsApart,
+		g.gaps,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
 	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE grid_import (
+	return nil
+}
+
+// geometryCheck is one import's PostGIS checks, sharing the temporary
+// tables grid_import (the features) and grid_eff (the merged grid).
+type geometryCheck struct {
+	tx       pgx.Tx
+	cfg      Config
+	byIndex  map[int]*Feature
+	problems *Problems
+}
+
+func (g *geometryCheck) add(idx int, kind ProblemKind, warning bool, areaM2 float64, format string, args ...any) {
+	f := g.byIndex[idx]
+	*g.problems = append(*g.problems, Problem{Feature: idx, Code: f.Code, Name: f.Name, Kind: kind, Warning: warning, AreaM2: areaM2, Message: fmt.Sprintf(format, args...)})
+}
+
+// load copies the features into grid_import.
+func (g *geometryCheck) load(ctx context.Context, features []Feature, structOK map[int]bool) error {
+	if _, err := g.tx.Exec(ctx, `CREATE TEMP TABLE grid_import (
 			idx int PRIMARY KEY, code text NOT NULL, parent_code text NOT NULL, struct_ok boolean NOT NULL,
 			geom geometry NOT NULL, valid boolean) ON COMMIT DROP`); err != nil {
 		return err
@@ -435,33 +464,36 @@ func (s *Store) checkGeometry(ctx context.Context, tx pgx.Tx, features []Feature
 	for _, f := range features {
 		rows = append(rows, []any{f.Index, f.Code, f.ParentCode, structOK[f.Index], f.Geometry})
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"grid_import"}, []string{"idx", "code", "parent_code", "struct_ok", "geom"}, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := g.tx.CopyFrom(ctx, pgx.Identifier{"grid_import"}, []string{"idx", "code", "parent_code", "struct_ok", "geom"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("loading import: %w", err)
 	}
-	// 1. Validity, with PostGIS's reason (e.g. "Self-intersection[114.45 38.07]").
-	res, err := tx.Query(ctx, `UPDATE grid_import SET valid = ST_IsValid(geom) RETURNING idx, valid, CASE WHEN valid THEN '' ELSE ST_IsValidReason(geom) END`)
+	return nil
+}
+
+// validity marks each feature valid or not, with PostGIS's reason (e.g.
+// "Self-intersection[114.45 38.07]") in words.
+func (g *geometryCheck) validity(ctx context.Context) error {
+	rows, err := g.tx.Query(ctx, `UPDATE grid_import SET valid = ST_IsValid(geom) RETURNING idx, valid, CASE WHEN valid THEN '' ELSE ST_IsValidReason(geom) END`)
 	if err != nil {
 		return err
 	}
-	for res.Next() {
-		var idx int
-		var valid bool
-		var reason string
-		if err := res.Scan(&idx, &valid, &reason); err != nil {
-			res.Close()
-			return err
-		}
+	var idx int
+	var valid bool
+	var reason string
+	_, err = pgx.ForEachRow(rows, []any{&idx, &valid, &reason}, func() error {
 		if !valid {
-			add(idx, ProblemInvalidGeom, false, 0, "invalid polygon: %s", describeInvalid(reason))
+			g.add(idx, ProblemInvalidGeom, false, 0, "invalid polygon: %s", describeInvalid(reason))
 		}
-	}
-	res.Close()
-	if err := res.Err(); err != nil {
-		return err
-	}
-	// 2. The merged grid: valid imported features, and the current nodes
-	// they touch (parents, siblings, children) that the import does not replace.
-	if _, err := tx.Exec(ctx, `
+		return nil
+	})
+	return err
+}
+
+// mergeWithCurrent builds grid_eff, the grid as it would be: the valid
+// imported features, and the current nodes they touch (parents, siblings,
+// children) that the import does not replace.
+func (g *geometryCheck) mergeWithCurrent(ctx context.Context) error {
+	_, err := g.tx.Exec(ctx, `
 		CREATE TEMP TABLE grid_eff ON COMMIT DROP AS
 		SELECT idx, code, parent_code, geom, true AS imported FROM grid_import WHERE valid AND struct_ok
 		UNION ALL
@@ -474,12 +506,16 @@ func (s *Store) checkGeometry(ctx context.Context, tx pgx.Tx, features []Feature
 		    OR p.code IN (SELECT code FROM grid_import));
 		CREATE INDEX ON grid_eff USING gist (geom);
 		CREATE INDEX ON grid_eff (parent_code);
-		ANALYZE grid_eff`); err != nil {
-		return err
-	}
-	cfg := s.cfg
-	// 3. Children sticking out of their parent by more than the tolerance.
-	out, err := tx.Query(ctx, `
+		ANALYZE grid_eff`)
+	return err
+}
+
+// childrenInsideParents finds children sticking out of their parent by
+// more than the tolerance, imported children or existing children of an
+// imported parent.
+func (g *geometryCheck) childrenInsideParents(ctx context.Context) error {
+	tol := g.cfg.OutsideToleranceM
+	rows, err := g.tx.Query(ctx, `
 		WITH pairs AS MATERIALIZED (
 			SELECT c.idx AS cidx, c.code AS ccode, c.imported AS cimp, c.geom AS cgeom,
 			       p.idx AS pidx, p.code AS pcode, p.geom AS pgeom
@@ -491,31 +527,30 @@ func (s *Store) checkGeometry(ctx context.Context, tx pgx.Tx, features []Feature
 		SELECT cidx, ccode, cimp, pidx, pcode,
 		       ST_Area(ST_Difference(cgeom, pgeom)::geography),
 		       (SELECT max(ST_Distance(d.geom::geography, pgeom::geography)) FROM ST_DumpPoints(ST_Difference(cgeom, pgeom)) d)
-		FROM beyond WHERE NOT ST_IsEmpty(outside) AND ST_Area(outside::geography) > 0.01`, cfg.OutsideToleranceM)
+		FROM beyond WHERE NOT ST_IsEmpty(outside) AND ST_Area(outside::geography) > 0.01`, tol)
 	if err != nil {
 		return err
 	}
-	for out.Next() {
-		var cidx, pidx *int
-		var ccode, pcode string
-		var cimp bool
-		var area, dist float64
-		if err := out.Scan(&cidx, &ccode, &cimp, &pidx, &pcode, &area, &dist); err != nil {
-			out.Close()
-			return err
-		}
+	var cidx, pidx *int
+	var ccode, pcode string
+	var cimp bool
+	var area, dist float64
+	_, err = pgx.ForEachRow(rows, []any{&cidx, &ccode, &cimp, &pidx, &pcode, &area, &dist}, func() error {
 		if cimp {
-			add(*cidx, ProblemOutsideParent, false, area, "sticks out of its parent %s by up to %.0f m (%.2f ha outside; tolerance %.0f m)", pcode, dist, area/1e4, cfg.OutsideToleranceM)
+			g.add(*cidx, ProblemOutsideParent, false, area, "sticks out of its parent %s by up to %.0f m (%.2f ha outside; tolerance %.0f m)", pcode, dist, area/1e4, tol)
 		} else {
-			add(*pidx, ProblemOutsideParent, false, area, "existing child %s would stick out of the new boundary by up to %.0f m (%.2f ha outside; tolerance %.0f m)", ccode, dist, area/1e4, cfg.OutsideToleranceM)
+			g.add(*pidx, ProblemOutsideParent, false, area, "existing child %s would stick out of the new boundary by up to %.0f m (%.2f ha outside; tolerance %.0f m)", ccode, dist, area/1e4, tol)
 		}
-	}
-	out.Close()
-	if err := out.Err(); err != nil {
-		return err
-	}
-	// 4. Siblings overlapping in a region wider than the tolerance.
-	ov, err := tx.Query(ctx, `
+		return nil
+	})
+	return err
+}
+
+// siblingsApart finds siblings overlapping in a region wider than the
+// tolerance.
+func (g *geometryCheck) siblingsApart(ctx context.Context) error {
+	tol := g.cfg.OverlapToleranceM
+	rows, err := g.tx.Query(ctx, `
 		WITH pairs AS MATERIALIZED (
 			SELECT a.idx AS aidx, a.code AS acode, a.imported AS aimp, b.idx AS bidx, b.code AS bcode, b.imported AS bimp,
 			       ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS i
@@ -526,31 +561,28 @@ func (s *Store) checkGeometry(ctx context.Context, tx pgx.Tx, features []Feature
 		SELECT aidx, acode, aimp, bidx, bcode, bimp, ST_Area(i::geography),
 		       ST_AsText(ST_PointOnSurface(i), 6)
 		FROM pairs
-		WHERE NOT ST_IsEmpty(i) AND NOT ST_IsEmpty(ST_Buffer(i::geography, -$1::float8 / 2)::geometry)`, cfg.OverlapToleranceM)
+		WHERE NOT ST_IsEmpty(i) AND NOT ST_IsEmpty(ST_Buffer(i::geography, -$1::float8 / 2)::geometry)`, tol)
 	if err != nil {
 		return err
 	}
-	for ov.Next() {
-		var aidx, bidx *int
-		var acode, bcode, where string
-		var aimp, bimp bool
-		var area float64
-		if err := ov.Scan(&aidx, &acode, &aimp, &bidx, &bcode, &bimp, &area, &where); err != nil {
-			ov.Close()
-			return err
-		}
+	var aidx, bidx *int
+	var acode, bcode, where string
+	var aimp, bimp bool
+	var area float64
+	_, err = pgx.ForEachRow(rows, []any{&aidx, &acode, &aimp, &bidx, &bcode, &bimp, &area, &where}, func() error {
 		if aimp {
-			add(*aidx, ProblemOverlap, false, area, "overlaps sibling %s over %.2f ha near %s (tolerance %.0f m)", bcode, area/1e4, where, cfg.OverlapToleranceM)
+			g.add(*aidx, ProblemOverlap, false, area, "overlaps sibling %s over %.2f ha near %s (tolerance %.0f m)", bcode, area/1e4, where, tol)
 		} else {
-			add(*bidx, ProblemOverlap, false, area, "overlaps sibling %s over %.2f ha near %s (tolerance %.0f m)", acode, area/1e4, where, cfg.OverlapToleranceM)
+			g.add(*bidx, ProblemOverlap, false, area, "overlaps sibling %s over %.2f ha near %s (tolerance %.0f m)", acode, area/1e4, where, tol)
 		}
-	}
-	ov.Close()
-	if err := ov.Err(); err != nil {
-		return err
-	}
-	// 5. Gaps: parts of a parent no child covers (warnings).
-	gaps, err := tx.Query(ctx, `
+		return nil
+	})
+	return err
+}
+
+// gaps warns about parts of a parent no child covers.
+func (g *geometryCheck) gaps(ctx context.Context) error {
+	rows, err := g.tx.Query(ctx, `
 		WITH kids AS (
 			SELECT parent_code, ST_Union(geom) AS u, bool_or(imported) AS any_imported, min(idx) AS first_idx
 			FROM grid_eff WHERE parent_code <> '' GROUP BY parent_code
@@ -561,18 +593,16 @@ func (s *Store) checkGeometry(ctx context.Context, tx pgx.Tx, features []Feature
 			WHERE k.any_imported OR p.imported
 		)
 		SELECT pidx, pcode, first_idx, ST_Area(g::geography), ST_AsText(ST_PointOnSurface(g), 6)
-		FROM gap WHERE NOT ST_IsEmpty(g) AND NOT ST_IsEmpty(ST_Buffer(g::geography, -$1::float8 / 2)::geometry)`, cfg.GapToleranceM)
+		FROM gap WHERE NOT ST_IsEmpty(g) AND NOT ST_IsEmpty(ST_Buffer(g::geography, -$1::float8 / 2)::geometry)`, g.cfg.GapToleranceM)
 	if err != nil {
 		return err
 	}
-	for gaps.Next() {
-		var pidx, first *int
-		var pcode, where string
-		var area float64
-		if err := gaps.Scan(&pidx, &pcode, &first, &area, &where); err != nil {
-			gaps.Close()
-			return err
-		}
+	var pidx, first *int
+	var pcode, where string
+	var area float64
+	_, err = pgx.ForEachRow(rows, []any{&pidx, &pcode, &first, &area, &where}, func() error {
+		// Reported on the parent when it is imported, else on its first
+		// imported child.
 		idx := -1
 		switch {
 		case pidx != nil:
@@ -580,13 +610,12 @@ func (s *Store) checkGeometry(ctx context.Context, tx pgx.Tx, features []Feature
 		case first != nil:
 			idx = *first
 		}
-		if idx < 0 {
-			continue
+		if idx >= 0 {
+			g.add(idx, ProblemGap, true, area, "%.2f ha of %s is covered by none of its children (near %s)", area/1e4, pcode, where)
 		}
-		add(idx, ProblemGap, true, area, "%.2f ha of %s is covered by none of its children (near %s)", area/1e4, pcode, where)
-	}
-	gaps.Close()
-	return gaps.Err()
+		return nil
+	})
+	return err
 }
 
 // describeInvalid turns PostGIS's reason ("Self-intersection[114.45 38.07]")
