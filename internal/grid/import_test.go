@@ -277,21 +277,7 @@ func TestBoundaryChangeKeepsHistory(t *testing.T) {
 	// village 001's east edge and village 002's west edge move together.
 	nodes := demo.CountyNodes()
 	a, b := find(nodes, "130123001001"), find(nodes, "130123001002")
-	shared := map[[2]float64]bool{}
-	for _, c := range nodes[a].Ring {
-		shared[c] = true
-	}
-	moved := func(r [][2]float64) [][2]float64 {
-		out := make([][2]float64, len(r))
-		for i, c := range r {
-			if shared[c] && onRing(nodes[b].Ring, c) {
-				c[0] += 0.002
-			}
-			out[i] = c
-		}
-		return out
-	}
-	nodes[a].Ring, nodes[b].Ring = moved(nodes[a].Ring), moved(nodes[b].Ring)
+	moveSharedBorder(nodes, a, b, 0.002)
 	res, err := s.ImportGeoJSON(ctx, bytes.NewReader(demo.FeatureCollection(nodes)), ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -320,6 +306,27 @@ func TestBoundaryChangeKeepsHistory(t *testing.T) {
 	if err != nil || !ok || then.Cell.Code != "130123001002" || then.Path[1].Code != "130123001" {
 		t.Fatalf("then: %+v %v %v", then, ok, err)
 	}
+}
+
+// moveSharedBorder moves the vertices that villages a and b share by dLon
+// degrees east in both rings, so the two stay neighbours without gap or
+// overlap: the border between them moves.
+func moveSharedBorder(nodes []demo.Node, a, b int, dLon float64) {
+	shared := map[[2]float64]bool{}
+	for _, c := range nodes[a].Ring {
+		shared[c] = true
+	}
+	moved := func(r [][2]float64) [][2]float64 {
+		out := make([][2]float64, len(r))
+		for i, c := range r {
+			if shared[c] && onRing(nodes[b].Ring, c) {
+				c[0] += dLon
+			}
+			out[i] = c
+		}
+		return out
+	}
+	nodes[a].Ring, nodes[b].Ring = moved(nodes[a].Ring), moved(nodes[b].Ring)
 }
 
 func onRing(r [][2]float64, c [2]float64) bool {

@@ -59,21 +59,7 @@ func TestIndexLocateAtFromMemoryAndHistory(t *testing.T) {
 	check("unchanged since", time.Now(), "130123001002", true)
 	check("before the grid existed", beforeImport, "", false)
 
-	shared := map[[2]float64]bool{}
-	for _, c := range nodes[a].Ring {
-		shared[c] = true
-	}
-	moved := func(r [][2]float64) [][2]float64 {
-		out := make([][2]float64, len(r))
-		for i, c := range r {
-			if shared[c] && onRing(nodes[b].Ring, c) {
-				c[0] += 0.002
-			}
-			out[i] = c
-		}
-		return out
-	}
-	nodes[a].Ring, nodes[b].Ring = moved(nodes[a].Ring), moved(nodes[b].Ring)
+	moveSharedBorder(nodes, a, b, 0.002)
 	if _, err := s.ImportGeoJSON(ctx, bytes.NewReader(demo.FeatureCollection(nodes)), ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
