@@ -110,9 +110,6 @@ func insertCategory(ctx context.Context, q database.Querier, c Category, by stri
 	return err
 }
 
-// ViolationSubject is where violations of a county are published.
-func ViolationSubject(county string) string { return messaging.ViolationSubject(county) }
-
 // insertViolationEvent writes the ViolationReported outbox row of a report
 // stored with r.EventID.
 func insertViolationEvent(ctx context.Context, tx pgx.Tx, r *Report, responsible []Responsible) error {
@@ -143,7 +140,7 @@ func insertViolationEvent(ctx context.Context, tx pgx.Tx, r *Report, responsible
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO outbox.events (event_id, county_code, subject, event_type, payload)
 		VALUES ($1, $2, $3, 'ViolationReported', $4)`,
-		r.EventID, r.Location.CountyCode, ViolationSubject(r.Location.CountyCode), payload)
+		r.EventID, r.Location.CountyCode, messaging.ViolationSubject(r.Location.CountyCode), payload)
 	return err
 }
 
