@@ -104,13 +104,3 @@ func LinkEvidence(ctx context.Context, tx pgx.Tx, e Evidence) error {
 	}
 	return nil
 }
-
-// evidenceNodes lists the grid nodes of the cases that cite a photo as
-// evidence; OpenPhoto lets a caller whose scope covers one of them read it.
-func evidenceNodes(ctx context.Context, q database.Querier, sum string) ([]string, error) {
-	rows, err := q.Query(ctx, `SELECT DISTINCT node_code FROM field.case_evidence WHERE sha256 = $1`, sum)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
