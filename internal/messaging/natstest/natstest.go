@@ -6,6 +6,7 @@ package natstest
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"testing"
@@ -27,16 +28,37 @@ type Server struct {
 // Start runs a server for tb, shut down when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &Server{port: port, storeDir: tb.TempDir()}
+	s := &Server{port: freeStablePort(tb), storeDir: tb.TempDir()}
 	s.start(tb)
 	tb.Cleanup(s.Shutdown)
 	return s
+}
+
+// Ports the kernel hands out for outgoing connections (ip_local_port_range,
+// 32768–60999 on Linux by default) can be taken by any client — a
+// PostgreSQL connection of a parallel test, say — while the server is down
+// for a Restart, and the restart would then fail to listen. The server's
+// port is therefore drawn below that range.
+const (
+	stablePortLow  = 20000
+	stablePortHigh = 32767
+)
+
+// freeStablePort returns a port below the ephemeral range that nothing
+// listens on now.
+func freeStablePort(tb testing.TB) int {
+	tb.Helper()
+	for range 100 {
+		port := stablePortLow + rand.IntN(stablePortHigh-stablePortLow+1)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+	tb.Fatal("natstest: no free port between 20000 and 32767")
+	return 0
 }
 
 func (s *Server) start(tb testing.TB) {
