@@ -12,14 +12,16 @@ ensure_go
 ensure_postgis
 ensure_postgres_running
 ensure_tools
+ensure_test_packages
 export PATH="$PWD/bin:$PATH"
 
 say "buf lint"
 buf lint
 say "checking that api/ matches proto/"
 buf generate
-if [ -n "$(git status --porcelain -- api)" ]; then
-	git status --short -- api >&2
+buf build -o proto/descriptors.binpb
+if [ -n "$(git status --porcelain -- api proto)" ]; then
+	git status --short -- api proto >&2
 	die "api/ is stale: run 'make generate' and commit the result"
 fi
 say "gofmt"
