@@ -25,6 +25,7 @@ var owners = map[string]string{
 	// contexts being added beside this test own their same-named schema
 	"waters": "waters", "zones": "zones", "monitoring": "monitoring",
 	"departments": "departments", "audit": "audit", "accounts": "accounts",
+	"gis": "gis",
 }
 
 // knownViolations are the crossings that exist today and are being removed
@@ -48,7 +49,9 @@ var knownViolations = map[string]bool{
 // outsideReaders check PostgreSQL from the outside by design and are
 // exempt: fieldsim reconciles every acknowledgement a client got against
 // the tables themselves, and must not trust the Go API it is checking.
-var outsideReaders = map[string]bool{"fieldsim": true}
+// The gis package's tests seed the tables behind the GIS views (its views
+// are a published cross-context projection, defined in a migration).
+var outsideReaders = map[string]bool{"fieldsim": true, "gis": true}
 
 // fileExtensions after a schema-like name are file names (ledger.key,
 // auth.pem), not tables.
