@@ -29,6 +29,9 @@ unformatted="$(gofmt -l cmd internal migrations)"
 [ -z "$unformatted" ] || die "not gofmt-ed: $unformatted"
 say "go vet"
 go vet ./...
+say "promtool: alert rules and their unit tests (deploy/prometheus)"
+promtool check config deploy/prometheus/prometheus.yml >/dev/null
+promtool test rules deploy/prometheus/alerts_test.yml >/dev/null || promtool test rules deploy/prometheus/alerts_test.yml
 say "fuzzing every target for ${FUZZTIME:-5s} (scripts/fuzz.sh)"
 bash scripts/fuzz.sh
 say "go test -race"
