@@ -489,8 +489,9 @@ func uploadKey(uploadID, reportID, sum string) (string, error) {
 	return uuid.NewSHA1(uploadNamespace, []byte(strings.ToLower(reportID)+"/"+sum)).String(), nil
 }
 
-// OpenPhoto returns a stored photo for a caller who uploaded it or may
-// see a report that references it; anyone else gets NotFound.
+// OpenPhoto returns a stored photo for a caller who uploaded it, may see
+// a report that references it, or whose scope covers a case the photo is
+// evidence of; anyone else gets NotFound.
 func (f *Field) OpenPhoto(ctx context.Context, c scope.Caller, sum string) (PhotoMeta, blob.Reader, error) {
 	sum = strings.ToLower(sum)
 	if !sha256Hex.MatchString(sum) {
@@ -522,6 +523,14 @@ func (f *Field) OpenPhoto(ctx context.Context, c scope.Caller, sum string) (Phot
 		return PhotoMeta{}, nil, err
 	}
 	ok = ok || slices.Contains(c.Roots(), "") // administrators read everything
+	if !ok {
+		// A photo linked to a case as evidence is the case's: whoever's
+		// scope covers the case's node may download it (LinkEvidence
+		// checked it was real evidence when it was linked).
+		if ok, err = evidenceVisible(ctx, f.pool, c, sum); err != nil {
+			return PhotoMeta{}, nil, err
+		}
+	}
 	if !ok {
 		return PhotoMeta{}, nil, notFound
 	}

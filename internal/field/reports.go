@@ -23,6 +23,7 @@ import (
 	"ecogrid/internal/coord"
 	"ecogrid/internal/database"
 	"ecogrid/internal/field/blob"
+	"ecogrid/internal/ledger"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -224,7 +225,6 @@ type Field struct {
 	locator   Locator
 	directory Directory
 	tasks     TaskSource
-	ledger    Ledger
 	blobs     blob.Store
 	cfg       Config
 	log       *slog.Logger
@@ -240,7 +240,6 @@ type Deps struct {
 	Locator   Locator
 	Directory Directory
 	Tasks     TaskSource
-	Ledger    Ledger
 	Blobs     blob.Store
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -260,14 +259,12 @@ func New(deps Deps, cfg Config) (*Field, error) {
 		return nil, errors.New("field: people directory is required")
 	case deps.Tasks == nil:
 		return nil, errors.New("field: grid task source is required")
-	case deps.Ledger == nil:
-		return nil, errors.New("field: ledger is required")
 	case deps.Blobs == nil:
 		return nil, errors.New("field: blob store is required")
 	}
 	f := &Field{
 		pool: deps.Pool, locator: deps.Locator, directory: deps.Directory, tasks: deps.Tasks,
-		ledger: deps.Ledger, blobs: deps.Blobs, cfg: cfg.withDefaults(), log: deps.Logger, now: deps.Now,
+		blobs: deps.Blobs, cfg: cfg.withDefaults(), log: deps.Logger, now: deps.Now,
 		metrics: newMetrics(deps.Metrics),
 	}
 	if f.log == nil {
@@ -356,6 +353,9 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	}
 	r.Location = loc
 	r.OutsideArea = !found || outsideArea(c, loc.Cell())
+	if err := checkReportPatrol(ctx, f.pool, c, d.PatrolID); err != nil {
+		return Report{}, false, err
+	}
 	if err := f.checkCategory(ctx, f.pool, loc.CountyCode, d.Category); err != nil {
 		return Report{}, false, err
 	}
@@ -393,6 +393,27 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	}
 	f.metrics.reportFiled(r)
 	return r, false, nil
+}
+
+// checkReportPatrol refuses a report filed on a patrol that does not exist
+// or that another inspector walks: the report would count for a patrol
+// it was not part of. Patrol ids are the apps' own UUIDs, so naming
+// someone else's is a broken or forged client, told so plainly.
+func checkReportPatrol(ctx context.Context, q database.Querier, c scope.Caller, patrolID string) error {
+	if patrolID == "" {
+		return nil
+	}
+	p, _, err := getPatrol(ctx, q, patrolID, false)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return structerr.NewNotFound("patrol %s not found: start the patrol before filing reports on it", patrolID)
+	}
+	if err != nil {
+		return err
+	}
+	if p.InspectorID != c.PersonID {
+		return structerr.NewPermissionDenied("patrol %s is another inspector's: file the report on your own patrol", patrolID)
+	}
+	return nil
 }
 
 // locate finds the cell of a report: in the current grid, or, for an
@@ -453,11 +474,11 @@ func (f *Field) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Caller, 
 	if err != nil {
 		return fmt.Errorf("finding the responsible people: %w", err)
 	}
-	if err := insertViolationEvent(ctx, tx, r, responsible); err != nil {
+	if err := enqueueViolationEvent(ctx, tx, r, responsible); err != nil {
 		return err
 	}
 	g := actingGrant(c, r.Location.Cell())
-	return f.ledger.Append(ctx, tx, LedgerEntry{
+	_, err = ledger.Append(ctx, tx, ledger.Entry{
 		CountyCode:    r.Location.CountyCode,
 		ActorID:       c.PersonID,
 		ActorRole:     string(g.Role),
@@ -479,6 +500,7 @@ func (f *Field) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Caller, 
 		},
 		At: r.ReceivedAt,
 	})
+	return err
 }
 
 // linkPhotos compares the report with the EXIF of the photos it references
