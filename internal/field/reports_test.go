@@ -427,7 +427,7 @@ func (m movedLocator) LocateAt(ctx context.Context, lat, lon float64, at time.Ti
 
 func TestLateReplayIsLocatedInTheGridOfItsTime(t *testing.T) {
 	e := newEnv(t, Config{})
-	e.f.locator = movedLocator{}
+	e.f.Reports.locator = movedLocator{}
 	ctx := context.Background()
 	fresh := e.draft(29.055, 106.05)
 	old := e.draft(29.055, 106.05)

@@ -23,7 +23,7 @@ func (s *Service) ExportReports(req *ecogridv1.ExportReportsRequest, stream grpc
 		}
 		return len(p), nil
 	})
-	return s.f.ExportReports(ctx, c, ExportFormat(req.GetFormat()), fl, w)
+	return s.reports.ExportReports(ctx, c, ExportFormat(req.GetFormat()), fl, w)
 }
 
 type writerFunc func([]byte) (int, error)

@@ -16,7 +16,7 @@ func (s *Service) StartPatrol(ctx context.Context, req *ecogridv1.StartPatrolReq
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.f.StartPatrol(ctx, c, req.GetPatrolId(), started)
+	p, err := s.patrols.StartPatrol(ctx, c, req.GetPatrolId(), started)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (s *Service) AppendTrackPoints(ctx context.Context, req *ecogridv1.AppendTr
 		pos, _ := positionOf(p.GetPosition())
 		pts[i] = TrackPoint{RecordedAt: at, Position: pos}
 	}
-	res, err := s.f.AppendTrackPoints(ctx, c, req.GetPatrolId(), pts)
+	res, err := s.patrols.AppendTrackPoints(ctx, c, req.GetPatrolId(), pts)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (s *Service) EndPatrol(ctx context.Context, req *ecogridv1.EndPatrolRequest
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.f.EndPatrol(ctx, c, req.GetPatrolId(), ended)
+	p, err := s.patrols.EndPatrol(ctx, c, req.GetPatrolId(), ended)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (s *Service) GetPatrol(ctx context.Context, req *ecogridv1.GetPatrolRequest
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.f.GetPatrol(ctx, c, req.GetPatrolId())
+	p, err := s.patrols.GetPatrol(ctx, c, req.GetPatrolId())
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (s *Service) GetPatrolCompliance(ctx context.Context, req *ecogridv1.GetPat
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.f.PatrolCompliance(ctx, c, req.GetNodeCode(), Period(req.GetPeriod()), from, to)
+	rows, err := s.compliance.PatrolCompliance(ctx, c, req.GetNodeCode(), Period(req.GetPeriod()), from, to)
 	if err != nil {
 		return nil, err
 	}

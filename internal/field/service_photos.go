@@ -28,7 +28,7 @@ func (s *Service) UploadPhoto(stream grpc.ClientStreamingServer[ecogridv1.Upload
 	if h == nil {
 		return structerr.NewInvalidArgument("the first message of an upload must be its header")
 	}
-	u, err := s.f.BeginUpload(ctx, c, UploadHeader{
+	u, err := s.photos.BeginUpload(ctx, c, UploadHeader{
 		UploadID: h.GetUploadId(), ReportID: h.GetReportId(), Size: h.GetSize(), SHA256: h.GetSha256(), ContentType: h.GetContentType(),
 	})
 	if err != nil {
@@ -93,7 +93,7 @@ func (s *Service) GetUploadStatus(ctx context.Context, req *ecogridv1.GetUploadS
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.f.UploadStatus(ctx, c, req.GetUploadId(), req.GetReportId(), req.GetSha256())
+	st, err := s.photos.UploadStatus(ctx, c, req.GetUploadId(), req.GetReportId(), req.GetSha256())
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (s *Service) DownloadPhoto(req *ecogridv1.DownloadPhotoRequest, stream grpc
 	if err != nil {
 		return err
 	}
-	meta, r, err := s.f.OpenPhoto(ctx, c, req.GetSha256())
+	meta, r, err := s.photos.OpenPhoto(ctx, c, req.GetSha256())
 	if err != nil {
 		return err
 	}

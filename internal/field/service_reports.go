@@ -20,7 +20,7 @@ func (s *Service) SubmitReport(ctx context.Context, req *ecogridv1.SubmitReportR
 	if err != nil {
 		return nil, err
 	}
-	r, replayed, err := s.f.SubmitReport(ctx, c, d)
+	r, replayed, err := s.reports.SubmitReport(ctx, c, d)
 	if err != nil {
 		return nil, err
 	}
@@ -38,8 +38,8 @@ func (s *Service) SubmitReportBatch(ctx context.Context, req *ecogridv1.SubmitRe
 	for i, d := range req.GetReports() {
 		drafts[i], bad[i] = draftOf(d)
 	}
-	if len(drafts) > s.f.cfg.MaxBatchReports || len(drafts) == 0 {
-		_, err := s.f.SubmitReportBatch(ctx, c, drafts)
+	if len(drafts) > s.reports.cfg.MaxBatchReports || len(drafts) == 0 {
+		_, err := s.reports.SubmitReportBatch(ctx, c, drafts)
 		return nil, err
 	}
 	out := &ecogridv1.SubmitReportBatchResponse{Results: make([]*ecogridv1.SubmitReportBatchResult, len(drafts))}
@@ -53,7 +53,7 @@ func (s *Service) SubmitReportBatch(ctx context.Context, req *ecogridv1.SubmitRe
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			r, replayed, err = s.f.SubmitReport(ctx, c, d)
+			r, replayed, err = s.reports.SubmitReport(ctx, c, d)
 		}
 		if err != nil {
 			st := status.Convert(structerr.ToStatus(err))
@@ -74,7 +74,7 @@ func (s *Service) GetReport(ctx context.Context, req *ecogridv1.GetReportRequest
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.f.GetReport(ctx, c, req.GetReportId())
+	r, err := s.reports.GetReport(ctx, c, req.GetReportId())
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (s *Service) ListReports(ctx context.Context, req *ecogridv1.ListReportsReq
 	if err != nil {
 		return nil, err
 	}
-	reports, next, err := s.f.ListReports(ctx, c, fl, int(req.GetPage().GetPageSize()), req.GetPage().GetPageToken())
+	reports, next, err := s.reports.ListReports(ctx, c, fl, int(req.GetPage().GetPageSize()), req.GetPage().GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (s *Service) ListCategories(ctx context.Context, req *ecogridv1.ListCategor
 	if county == "" {
 		county = homeCounty(c)
 	}
-	cats, err := s.f.ListCategories(ctx, county)
+	cats, err := s.reports.ListCategories(ctx, county)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func (s *Service) CreateCategory(ctx context.Context, req *ecogridv1.CreateCateg
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.f.CreateCategory(ctx, c, Category{CountyCode: req.GetCountyCode(), Code: req.GetCode(), Name: req.GetName()})
+	k, err := s.reports.CreateCategory(ctx, c, Category{CountyCode: req.GetCountyCode(), Code: req.GetCode(), Name: req.GetName()})
 	if err != nil {
 		return nil, err
 	}
