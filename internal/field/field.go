@@ -67,6 +67,11 @@ const HistoricLocateAfter = 24 * time.Hour
 // was responsible for a cell at a time (named in violation events and
 // ledger records), and which inspectors are assigned under a node (for
 // compliance, which must list inspectors who did no patrol at all).
+//
+// Its only production implementation is PeopleDirectory (people's package
+// functions); the other is the tests' fixed directory. It is to be
+// replaced by direct calls to people once the tests seed real
+// assignments (issue 12).
 type Directory interface {
 	ResponsibleAt(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]ledger.Responsible, error)
 	InspectorsUnder(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]Assignee, error)
@@ -107,7 +112,9 @@ func (r PatrolRule) Required(p Period) int {
 	return 0
 }
 
-// TaskSource reads the patrol rules of cells from the grid's tasks.
+// TaskSource reads the patrol rules of cells from the grid's tasks
+// (gridadapt.TaskSource in gridd, a fixed rule in the tests). Like
+// Directory, it is to become a direct call to grid (issue 12).
 type TaskSource interface {
 	// PatrolRules reads through q: inside a transaction, the transaction.
 	PatrolRules(ctx context.Context, q database.Querier, cellCodes []string) (map[string]PatrolRule, error)
