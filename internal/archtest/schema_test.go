@@ -39,8 +39,6 @@ var knownViolations = map[string]bool{
 	"internal/auth/session.go: people.assignments": true,
 	// cases' reconciler reads gridd's outbox; outbox/reconcile.go will serve it.
 	"internal/cases/background.go: outbox.events": true,
-	// field writes outbox rows by hand instead of outbox.Enqueue.
-	"internal/field/store.go: outbox.events": true,
 	// the dev stack and fault harness count nodes directly.
 	"internal/devstack/demo.go: grid.nodes": true,
 	"internal/faults/stack.go: grid.nodes":  true,
