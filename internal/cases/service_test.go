@@ -51,6 +51,23 @@ func (d *caseDB) count(sql string, args ...any) int {
 	return n
 }
 
+// handler is the inspector of the test village cases are dispatched to.
+var handler = scope.Caller{PersonID: handlerID, Grants: []scope.Grant{{Role: scope.RoleInspector, NodeCode: testVillage}}}
+
+// uploadPhoto stands in for field having received a photo from person.
+func uploadPhoto(t testing.TB, pool *pgxpool.Pool, person, sum string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO field.photos (sha256, size, content_type, width, height, uploaded_by)
+		VALUES ($1, 1000, 'image/jpeg', 640, 480, $2) ON CONFLICT DO NOTHING`, sum, person); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO field.uploads (id, uploader_id, sha256, size, content_type, committed_offset, completed_at)
+		VALUES ($1, $2, $3, 1000, 'image/jpeg', 1000, now())`, uuid.New(), person, sum); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func as(c scope.Caller) context.Context { return scope.NewContext(context.Background(), c) }
 
 func code(err error) codes.Code { return status.Code(structerr.ToStatus(err)) }
@@ -60,6 +77,7 @@ func TestServiceWalksTheWholeWorkflow(t *testing.T) {
 	d := newCaseDB(t)
 	id := d.open(violation(testVillage))
 	photo := strings.Repeat("0f", 32)
+	uploadPhoto(t, d.pool, handlerID, photo)
 	req := func() string { return uuid.NewString() }
 
 	acc, err := d.svc.AcceptCase(as(supervisor), &ecogridv1.AcceptCaseRequest{CaseId: id, RequestId: req()})
@@ -84,11 +102,11 @@ func TestServiceWalksTheWholeWorkflow(t *testing.T) {
 	}
 	steps := []func() error{
 		func() error {
-			_, err := d.svc.StartWork(as(inspector), &ecogridv1.StartWorkRequest{CaseId: id, RequestId: req()})
+			_, err := d.svc.StartWork(as(handler), &ecogridv1.StartWorkRequest{CaseId: id, RequestId: req()})
 			return err
 		},
 		func() error {
-			_, err := d.svc.RequestExtension(as(inspector), &ecogridv1.RequestExtensionRequest{CaseId: id, RequestId: req(), Days: 2, Reason: "waiting for the excavator"})
+			_, err := d.svc.RequestExtension(as(handler), &ecogridv1.RequestExtensionRequest{CaseId: id, RequestId: req(), Days: 2, Reason: "waiting for the excavator"})
 			return err
 		},
 		func() error {
@@ -96,11 +114,11 @@ func TestServiceWalksTheWholeWorkflow(t *testing.T) {
 			return err
 		},
 		func() error {
-			_, err := d.svc.SubmitRectification(as(inspector), &ecogridv1.SubmitRectificationRequest{CaseId: id, RequestId: req(), Note: "waste removed", PhotoSha256: []string{photo}})
+			_, err := d.svc.SubmitRectification(as(handler), &ecogridv1.SubmitRectificationRequest{CaseId: id, RequestId: req(), Note: "waste removed", PhotoSha256: []string{photo}})
 			return err
 		},
 		func() error {
-			_, err := d.svc.VerifyRectification(as(inspector), &ecogridv1.VerifyRectificationRequest{CaseId: id, RequestId: req()})
+			_, err := d.svc.VerifyRectification(as(supervisor), &ecogridv1.VerifyRectificationRequest{CaseId: id, RequestId: req()})
 			return err
 		},
 		func() error {
@@ -118,7 +136,7 @@ func TestServiceWalksTheWholeWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := got.Case
-	if c.State != ecogridv1.CaseState_CASE_STATE_CLOSED || c.ExtensionDays != 2 || c.VerifiedBy != inspectorID ||
+	if c.State != ecogridv1.CaseState_CASE_STATE_CLOSED || c.ExtensionDays != 2 || c.VerifiedBy != supervisorID ||
 		len(c.RectificationPhotoSha256) != 1 || c.ClosedAt == nil || len(c.NextSteps) != 1 || c.NextSteps[0] != ecogridv1.CaseAction_CASE_ACTION_REOPEN {
 		t.Fatalf("closed case %v", c)
 	}

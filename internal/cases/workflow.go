@@ -82,7 +82,6 @@ type Transition struct {
 var (
 	township   = []scope.Role{scope.RoleTownshipSupervisor, scope.RoleCountyOfficer}
 	fieldStaff = []scope.Role{scope.RoleInspector, scope.RoleGridChief, scope.RoleTownshipSupervisor}
-	onSite     = []scope.Role{scope.RoleInspector, scope.RoleGridChief}
 	county     = []scope.Role{scope.RoleCountyOfficer}
 	allOpen    = []State{StateReported, StateAccepted, StateDispatched, StateInProgress, StateRectified, StateVerified}
 )
@@ -101,7 +100,7 @@ var Workflow = []Transition{
 		What: "start rectification"},
 	{Action: ActionSubmitRectification, From: []State{StateInProgress}, To: StateRectified, Roles: fieldStaff, Event: "rectified",
 		What: "submit rectification evidence"},
-	{Action: ActionVerify, From: []State{StateRectified}, To: StateVerified, Roles: onSite, Event: "verified",
+	{Action: ActionVerify, From: []State{StateRectified}, To: StateVerified, Roles: township, Event: "verified",
 		What: "confirm the rectification on site"},
 	{Action: ActionClose, From: []State{StateVerified}, To: StateClosed, Roles: township, Event: "closed",
 		What: "close the case"},
@@ -204,6 +203,75 @@ func Authorize(caller scope.Caller, c *Case, a Action) (Actor, Transition, error
 		return Actor{}, t, structerr.NewPermissionDenied("only %s covering %s may %s", rolesText(t.Roles), c.NodeCode, t.What)
 	}
 	return Actor{PersonID: caller.PersonID, Role: string(g.Role), NodeCode: g.NodeCode}, t, nil
+}
+
+// Binding is who a case step is bound to beyond role and scope: the
+// people who already hold a part of the case.
+type Binding struct {
+	// RectifiedBy is the person who submitted the rectification now on the
+	// case ("" when none is).
+	RectifiedBy string
+}
+
+// bindings are the person rules of the steps (issue 13): the handler's
+// own steps are the handler's alone — a supervisor acting for an absent
+// handler first reassigns the case to someone, which is a recorded step —
+// and every check of someone's work is made by someone else. Each returns
+// the refusal a field app shows, or "".
+var bindings = map[Action]func(actor Actor, c *Case, b Binding) string{
+	ActionStartWork:           handlerOnly("start the rectification"),
+	ActionSubmitRectification: handlerOnly("submit the rectification"),
+	ActionRequestExtension:    handlerOnly("request an extension"),
+	ActionVerify: func(actor Actor, c *Case, b Binding) string {
+		switch actor.PersonID {
+		case c.HandlerID:
+			return "the case's handler cannot verify their own rectification; a supervisor of the township must check it"
+		case b.RectifiedBy:
+			return "whoever submitted the rectification cannot verify it; a supervisor of the township must check it"
+		}
+		return ""
+	},
+	ActionReturn: func(actor Actor, c *Case, _ Binding) string {
+		// Field staff give back only a case that is theirs; the township
+		// sends any rectification back.
+		if (actor.Role == string(scope.RoleInspector) || actor.Role == string(scope.RoleGridChief)) && actor.PersonID != c.HandlerID {
+			return "only the case's handler or a supervisor of the township may return it"
+		}
+		return ""
+	},
+	ActionApproveExtension: notRequester("approve"),
+	ActionDeclineExtension: notRequester("decline"),
+}
+
+func handlerOnly(what string) func(Actor, *Case, Binding) string {
+	return func(actor Actor, c *Case, _ Binding) string {
+		if actor.PersonID == "" || actor.PersonID != c.HandlerID {
+			return "only the case's handler may " + what + "; a supervisor acting for an absent handler reassigns the case first"
+		}
+		return ""
+	}
+}
+
+func notRequester(what string) func(Actor, *Case, Binding) string {
+	return func(actor Actor, c *Case, _ Binding) string {
+		if actor.PersonID != "" && actor.PersonID == c.PendingExtensionBy {
+			return "the person who requested the extension cannot " + what + " it; another supervisor of the township decides"
+		}
+		return ""
+	}
+}
+
+// Bind checks the person rules of action a on c for the actor Authorize
+// returned: PermissionDenied naming who may act instead.
+func Bind(actor Actor, c *Case, a Action, b Binding) error {
+	rule, ok := bindings[a]
+	if !ok {
+		return nil
+	}
+	if msg := rule(actor, c, b); msg != "" {
+		return structerr.NewPermissionDenied("%s", msg)
+	}
+	return nil
 }
 
 func nextStepsText(c *Case) string {
