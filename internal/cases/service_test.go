@@ -35,6 +35,9 @@ func newCaseDB(t *testing.T) *caseDB {
 
 func (d *caseDB) open(ev *eventsv1.ViolationReported) string {
 	d.t.Helper()
+	if err := recordReport(context.Background(), d.pool, ev); err != nil {
+		d.t.Fatal(err)
+	}
 	out, err := d.tracker.OpenFromViolation(context.Background(), ev, Source{Subject: "test", Kind: "jetstream"})
 	if err != nil || !out.Created {
 		d.t.Fatalf("opening case: %+v %v", out, err)

@@ -92,6 +92,11 @@ func (t *Tracker) OpenFromViolations(ctx context.Context, evs []*eventsv1.Violat
 	}
 	out := make([]Opened, len(evs))
 	err := database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
+		for i, c := range list {
+			if err := checkAuthentic(ctx, tx, evs[i], c); err != nil {
+				return err
+			}
+		}
 		// Round trips, not work, are what a case costs: the inbox and case
 		// rows of the whole batch go in one, then the ledger appends (the
 		// chain is sequential), then every timeline entry and CaseEvent in one.
