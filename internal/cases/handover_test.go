@@ -75,7 +75,7 @@ func TestHandoverMovesOpenCasesToTheSuccessor(t *testing.T) {
 		t.Fatalf("%d handover steps, want 3", n)
 	}
 	if n := d.count(`SELECT count(*) FROM ledger.records WHERE action = 'case.reassigned' AND actor_id = $1
-		AND payload->'details'->>'to_person_id' = $2`, officerID, successorID); n != 3 {
+		AND convert_from(payload, 'UTF8')::jsonb->'details'->>'to_person_id' = $2`, officerID, successorID); n != 3 {
 		t.Fatalf("%d handover ledger records, want 3", n)
 	}
 	if n := d.count(`SELECT count(*) FROM cases.cases WHERE id = $1 AND supervisor_id = ''`, untouched); n != 1 {

@@ -259,9 +259,17 @@ func TestDispatchNeedsAHandlerWorkingInTheTownship(t *testing.T) {
 	stranger := uuid.NewString()
 	elsewhere := uuid.NewString()
 	addPerson(t, d.pool, elsewhere, "Sun Li", scope.RoleInspector, "130123102201")
-	for _, h := range []string{stranger, elsewhere} {
-		if _, err := d.tracker.Transition(ctx, supervisor, id, uuid.NewString(), ActionDispatch, Input{HandlerID: h}); code(err) != codes.FailedPrecondition {
+	// An inspector of another village of the same township cannot reach
+	// the case either (issue 13): their assignment does not cover its cell.
+	neighbour := uuid.NewString()
+	addPerson(t, d.pool, neighbour, "Ma Yun", scope.RoleInspector, "130123101202")
+	for _, h := range []string{stranger, elsewhere, neighbour} {
+		_, err := d.tracker.Transition(ctx, supervisor, id, uuid.NewString(), ActionDispatch, Input{HandlerID: h})
+		if code(err) != codes.FailedPrecondition {
 			t.Fatalf("dispatch to %s: %v", h, err)
+		}
+		if h == neighbour && !strings.Contains(err.Error(), "do not cover the case's grid node "+testVillage) {
+			t.Fatalf("refusal does not say why: %v", err)
 		}
 	}
 	if _, err := d.tracker.Transition(ctx, supervisor, id, uuid.NewString(), ActionDispatch, Input{HandlerID: "nobody"}); code(err) != codes.InvalidArgument {
@@ -445,7 +453,7 @@ func TestCountyDeadlineRules(t *testing.T) {
 		t.Fatalf("dispatch under county rule: %v %v", c.Deadline, err)
 	}
 	// 5 + 6 > 10 days.
-	if _, err := d.tracker.Transition(ctx, inspector, id, uuid.NewString(), ActionRequestExtension, Input{Note: "x", ExtensionDays: 6}); code(err) != codes.FailedPrecondition {
+	if _, err := d.tracker.Transition(ctx, handler, id, uuid.NewString(), ActionRequestExtension, Input{Note: "x", ExtensionDays: 6}); code(err) != codes.FailedPrecondition {
 		t.Fatalf("extension past the county limit: %v", err)
 	}
 }
