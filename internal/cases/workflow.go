@@ -181,7 +181,9 @@ func Visible(caller scope.Caller, c *Case) bool { return caller.Covers(c.NodeCod
 // actor it is recorded under. Order: a case outside every grant is
 // NotFound; an action the state does not allow is FailedPrecondition naming
 // the allowed next steps; a role that may not take it here is
-// PermissionDenied naming who may.
+// PermissionDenied naming who may. Bind adds the person rules on top (the
+// handler's own steps, and checks made by someone else); Tracker.Transition
+// applies both.
 func Authorize(caller scope.Caller, c *Case, a Action) (Actor, Transition, error) {
 	if !Visible(caller, c) {
 		return Actor{}, Transition{}, structerr.NewNotFound("case %s not found", c.ID)
