@@ -37,6 +37,15 @@ func TestCasesExportCSVAndGeoJSON(t *testing.T) {
 		if i == 2 {
 			ev.Latitude, ev.Longitude = 0, 0 // no position
 		}
+		// cased opens cases only for violations field recorded.
+		if _, err := pool.Exec(ctx, `INSERT INTO field.reports (id, request_hash, reporter_id, county_code, township_code,
+				village_code, cell_code, category, severity, description, observed_at, position, orig_lat, orig_lon,
+				orig_system, violation, outside_area, event_id)
+			VALUES ($1, '\x00', '', $2, $3, $4, $4, $5, 2, $6, now(), ST_SetSRID(ST_MakePoint($7, $8), 4326), $8, $7, 1, true, false, $9)`,
+			ev.ReportId, ev.CountyCode, ev.TownshipCode, ev.VillageCode, ev.Category, ev.Description,
+			ev.Longitude, ev.Latitude, ev.EventId); err != nil {
+			t.Fatal(err)
+		}
 		out, err := tracker.OpenFromViolation(ctx, ev, cases.Source{Subject: "test", Kind: "jetstream"})
 		if err != nil {
 			t.Fatal(err)

@@ -37,8 +37,6 @@ var knownViolations = map[string]bool{
 	"internal/people/nodes.go: grid.nodes": true,
 	// auth joins people's assignments to build the caller's scope.
 	"internal/auth/session.go: people.assignments": true,
-	// cases' reconciler reads gridd's outbox; outbox/reconcile.go will serve it.
-	"internal/cases/background.go: outbox.events": true,
 	// the dev stack and fault harness count nodes directly.
 	"internal/devstack/demo.go: grid.nodes": true,
 	"internal/faults/stack.go: grid.nodes":  true,

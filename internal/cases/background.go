@@ -13,6 +13,7 @@ import (
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
 	"ecogrid/internal/database"
 	"ecogrid/internal/messaging"
+	"ecogrid/internal/outbox"
 )
 
 // EscalateOverdue puts every overdue case that is not yet under county
@@ -101,11 +102,6 @@ func (c *ReconcileConfig) setDefaults() {
 	}
 }
 
-// violationsLike matches violation subjects (messaging owns the layout). It
-// is spliced into the SQL as a literal, not passed as a parameter, so the
-// planner can use the partial index outbox_events_violations.
-var violationsLike = messaging.StreamSubjectPrefix(messaging.StreamViolations) + "%"
-
 // Reconcile opens the case of every violation written to the outbox more
 // than Grace ago that no consumer has handled: NATS may have lost it (it
 // acknowledges before fsync unless told otherwise), the relay may be stuck,
@@ -115,42 +111,26 @@ var violationsLike = messaging.StreamSubjectPrefix(messaging.StreamViolations) +
 func (t *Tracker) Reconcile(ctx context.Context, cfg ReconcileConfig) (int, error) {
 	cfg.setDefaults()
 	now := t.now()
-	rows, err := t.pool.Query(ctx, `
-		SELECT e.event_id::text, e.subject, e.payload FROM outbox.events e
-		WHERE e.subject LIKE '`+violationsLike+`'
-		  AND e.created_at < $1 AND e.created_at > $2
-		  AND NOT EXISTS (SELECT 1 FROM cases.inbox i WHERE i.event_id = e.event_id)
-		ORDER BY e.seq LIMIT 1000`, now.Add(-cfg.Grace), now.Add(-cfg.Lookback))
-	if err != nil {
-		return 0, err
-	}
-	type pending struct {
-		eventID, subject string
-		payload          []byte
-	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pending, error) {
-		var p pending
-		return p, row.Scan(&p.eventID, &p.subject, &p.payload)
-	})
+	list, err := t.unhandledViolations(ctx, now.Add(-cfg.Lookback), now.Add(-cfg.Grace))
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, p := range list {
 		var ev eventsv1.ViolationReported
-		if err := proto.Unmarshal(p.payload, &ev); err != nil {
-			t.log.Error("outbox violation row cannot be decoded", "event_id", p.eventID, "err", err)
-			if err := t.markUnusable(ctx, p.eventID, p.subject); err != nil {
+		if err := proto.Unmarshal(p.Payload, &ev); err != nil {
+			t.log.Error("outbox violation row cannot be decoded", "event_id", p.EventID, "err", err)
+			if err := t.markUnusable(ctx, p.EventID, p.Subject); err != nil {
 				return n, err
 			}
 			continue
 		}
-		ev.EventId = p.eventID
-		out, err := t.OpenFromViolation(ctx, &ev, Source{Subject: p.subject, Kind: "reconciler"})
+		ev.EventId = p.EventID
+		out, err := t.OpenFromViolation(ctx, &ev, Source{Subject: p.Subject, Kind: "reconciler"})
 		var poison *PoisonError
 		if errors.As(err, &poison) {
-			t.log.Error("outbox violation row is unusable", "event_id", p.eventID, "reason", poison.Reason)
-			if err := t.markUnusable(ctx, p.eventID, p.subject); err != nil {
+			t.log.Error("outbox violation row is unusable", "event_id", p.EventID, "reason", poison.Reason)
+			if err := t.markUnusable(ctx, p.EventID, p.Subject); err != nil {
 				return n, err
 			}
 			continue
@@ -162,10 +142,54 @@ func (t *Tracker) Reconcile(ctx context.Context, cfg ReconcileConfig) (int, erro
 			n++
 			casesOpened.WithLabelValues("reconciler", "created").Inc()
 			t.log.Warn("violation had no case after the grace period; opened by the reconciler",
-				"event_id", p.eventID, "case_id", out.CaseID)
+				"event_id", p.EventID, "case_id", out.CaseID)
 		}
 	}
 	return n, nil
+}
+
+// maxReconcileBatch bounds how many unhandled violations one round opens.
+const maxReconcileBatch = 1000
+
+// unhandledViolations lists the violations the outbox holds from the
+// window (after, before) that have no inbox row, oldest first. The outbox
+// owns its table, so the events come from its Go API a page at a time and
+// are checked against the inbox here.
+func (t *Tracker) unhandledViolations(ctx context.Context, after, before time.Time) ([]outbox.StoredEvent, error) {
+	var out []outbox.StoredEvent
+	q := outbox.EventsQuery{Stream: messaging.StreamViolations, CreatedAfter: after, CreatedBefore: before}
+	for len(out) < maxReconcileBatch {
+		page, err := outbox.ListEvents(ctx, t.pool, q)
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			return out, nil
+		}
+		ids := make([]string, len(page))
+		for i, e := range page {
+			ids[i] = e.EventID
+		}
+		rows, err := t.pool.Query(ctx, `SELECT event_id::text FROM cases.inbox WHERE event_id = ANY ($1::uuid[])`, ids)
+		if err != nil {
+			return nil, err
+		}
+		handled, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		seen := make(map[string]bool, len(handled))
+		for _, id := range handled {
+			seen[id] = true
+		}
+		for _, e := range page {
+			if !seen[e.EventID] && len(out) < maxReconcileBatch {
+				out = append(out, e)
+			}
+		}
+		q.AfterSeq = page[len(page)-1].Seq
+	}
+	return out, nil
 }
 
 // markUnusable records in the inbox that an event can never become a case,

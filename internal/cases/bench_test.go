@@ -180,6 +180,9 @@ func BenchmarkOpenFromViolations(b *testing.B) {
 				for j := range evs {
 					evs[j] = violation(testVillage)
 					srcs[j] = Source{Subject: "bench", Kind: "jetstream"}
+					if err := recordReport(ctx, s.pool, evs[j]); err != nil {
+						b.Fatal(err)
+					}
 				}
 				if _, err := s.tracker.OpenFromViolations(ctx, evs, srcs); err != nil {
 					b.Fatal(err)

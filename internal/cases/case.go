@@ -8,19 +8,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"ecogrid/internal/ledger"
 	"ecogrid/internal/structerr"
 
 	"github.com/google/uuid"
 )
-
-// Responsible is a person answerable for the case's cell when the
-// violation was reported, as the reporting service named them.
-type Responsible struct {
-	PersonID string `json:"person_id"`
-	Name     string `json:"name"`
-	Role     string `json:"role"`
-	NodeCode string `json:"node_code"`
-}
 
 // Case is one violation being dealt with, from report to closure.
 type Case struct {
@@ -40,9 +32,11 @@ type Case struct {
 	HasLocation         bool
 	ReporterID          string
 	PhotoSHA256         []string
-	Responsible         []Responsible
-	ObservedAt          *time.Time
-	ReportedAt          time.Time
+	// Responsible are the people answerable for the case's cell when the
+	// violation was reported, as the reporting service named them.
+	Responsible []ledger.Responsible
+	ObservedAt  *time.Time
+	ReportedAt  time.Time
 
 	State                  State
 	SupervisorID           string
@@ -160,148 +154,6 @@ func checkInput(in Input) error {
 	return nil
 }
 
-// Apply performs the effect of an authorized transition on c at now,
-// validating the input, and returns the details kept in the timeline. It
-// does not check the state or the actor: Authorize did.
-func Apply(c *Case, t Transition, actor Actor, in Input, rule DeadlineRule, now time.Time) (map[string]any, error) {
-	in.Note = strings.TrimSpace(in.Note)
-	details := map[string]any{}
-	needNote := func(what string) error {
-		if in.Note == "" {
-			return structerr.NewInvalidArgument("a %s is required", what)
-		}
-		if n := utf8.RuneCountInString(in.Note); n > MaxNoteRunes {
-			return structerr.NewInvalidArgument("the %s has %d characters, at most %d are allowed", what, n, MaxNoteRunes)
-		}
-		return nil
-	}
-	switch t.Action {
-	case ActionAccept:
-		c.SupervisorID = actor.PersonID
-	case ActionReject:
-		if err := needNote("reason for the rejection"); err != nil {
-			return nil, err
-		}
-		c.SupervisorID = actor.PersonID
-		c.ClosedAt = &now
-	case ActionDispatch:
-		if strings.TrimSpace(in.HandlerID) == "" {
-			return nil, structerr.NewInvalidArgument("a handler is required to dispatch a case")
-		}
-		deadline := rule.Deadline(now)
-		if in.Deadline != nil {
-			if !in.Deadline.After(now) {
-				return nil, structerr.NewInvalidArgument("the deadline must be in the future")
-			}
-			if in.Deadline.After(deadline) {
-				return nil, structerr.NewInvalidArgument("the deadline for a %s case is at most %s; later needs an approved extension",
-					strings.ToLower(strings.TrimPrefix(c.Severity, "SEVERITY_")), deadline.In(chinaTime).Format("2006-01-02 15:04"))
-			}
-			deadline = in.Deadline.UTC()
-		}
-		c.SupervisorID = actor.PersonID
-		c.HandlerID = in.HandlerID
-		c.DispatchedAt = &now
-		c.Deadline = &deadline
-		c.ExtensionDays = 0
-		details["handler_id"] = in.HandlerID
-		details["deadline"] = deadline
-	case ActionStartWork:
-	case ActionSubmitRectification:
-		if err := needNote("description of the rectification"); err != nil {
-			return nil, err
-		}
-		if len(in.Photos) == 0 {
-			return nil, structerr.NewInvalidArgument("at least one photo of the rectified site is required")
-		}
-		for _, p := range in.Photos {
-			if !IsSHA256(p) {
-				return nil, structerr.NewInvalidArgument("photo %.70q is not a SHA-256 in hex", p)
-			}
-		}
-		c.RectificationNote = in.Note
-		c.RectificationPhotos = normalizePhotos(in.Photos)
-		c.RectifiedAt = &now
-		details["photos"] = c.RectificationPhotos
-	case ActionVerify:
-		if actor.PersonID != "" && actor.PersonID == c.HandlerID {
-			return nil, structerr.NewFailedPrecondition("the handler cannot verify their own rectification; another inspector of the cell must check it on site")
-		}
-		c.VerifiedBy = actor.PersonID
-		c.VerifiedAt = &now
-	case ActionClose:
-		c.ClosedAt = &now
-	case ActionReturn:
-		if err := needNote("reason for returning the case"); err != nil {
-			return nil, err
-		}
-		details["previous_handler_id"] = c.HandlerID
-		c.clearDispatch()
-	case ActionRequestExtension:
-		if err := needNote("reason for the extension"); err != nil {
-			return nil, err
-		}
-		if in.ExtensionDays <= 0 {
-			return nil, structerr.NewInvalidArgument("request at least one day of extension")
-		}
-		if err := c.checkExtension(in.ExtensionDays, rule); err != nil {
-			return nil, err
-		}
-		c.PendingExtensionDays = in.ExtensionDays
-		c.PendingExtensionReason = in.Note
-		c.PendingExtensionBy = actor.PersonID
-		details["days"] = in.ExtensionDays
-	case ActionApproveExtension:
-		if err := c.checkExtension(c.PendingExtensionDays, rule); err != nil {
-			return nil, err
-		}
-		d := c.Deadline.Add(time.Duration(c.PendingExtensionDays) * 24 * time.Hour)
-		c.Deadline = &d
-		c.ExtensionDays += c.PendingExtensionDays
-		details["days"] = c.PendingExtensionDays
-		details["deadline"] = d
-		c.clearPendingExtension()
-	case ActionDeclineExtension:
-		details["days"] = c.PendingExtensionDays
-		c.clearPendingExtension()
-	case ActionReopen:
-		if err := needNote("reason for reopening (the recurrence observed)"); err != nil {
-			return nil, err
-		}
-		c.ReopenCount++
-		c.clearDispatch()
-		c.VerifiedBy, c.VerifiedAt, c.ClosedAt = "", nil, nil
-		c.EscalatedAt, c.EscalationReason = nil, ""
-	case ActionReassign:
-		if err := needNote("reason for the reassignment"); err != nil {
-			return nil, err
-		}
-		details["previous_supervisor_id"] = c.SupervisorID
-		c.SupervisorID = actor.PersonID
-		if h := strings.TrimSpace(in.HandlerID); h != "" {
-			if c.State != StateDispatched && c.State != StateInProgress {
-				return nil, structerr.NewInvalidArgument("the handler can only be changed while the case is dispatched or in progress")
-			}
-			details["previous_handler_id"] = c.HandlerID
-			details["handler_id"] = h
-			c.HandlerID = h
-		}
-	case ActionEscalate:
-		if in.Note == "" {
-			in.Note = "escalated by the county office"
-		}
-		c.EscalatedAt = &now
-		c.EscalationReason = in.Note
-	default:
-		return nil, structerr.NewInvalidArgument("unknown case action %.40q", t.Action)
-	}
-	if t.To != "" {
-		c.State = t.To
-	}
-	c.UpdatedAt = now
-	return details, nil
-}
-
 func (c *Case) clearDispatch() {
 	c.HandlerID = ""
 	c.DispatchedAt, c.Deadline = nil, nil
@@ -325,7 +177,7 @@ func (c *Case) checkExtension(days int, rule DeadlineRule) error {
 	if proposed.After(limit) {
 		left := int(limit.Sub(*c.Deadline).Hours() / 24)
 		return structerr.NewFailedPrecondition("a %s case may take at most %d days from dispatch; at most %d more days can be granted",
-			strings.ToLower(strings.TrimPrefix(c.Severity, "SEVERITY_")), rule.MaxDays, max(left, 0))
+			severityName(c), rule.MaxDays, max(left, 0))
 	}
 	return nil
 }

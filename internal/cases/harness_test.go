@@ -108,6 +108,9 @@ func (s *stack) fileMany(evs ...*eventsv1.ViolationReported) {
 	s.t.Helper()
 	err := database.InTx(context.Background(), s.pool, func(tx pgx.Tx) error {
 		for _, ev := range evs {
+			if err := recordReport(context.Background(), tx, ev); err != nil {
+				return err
+			}
 			if err := outbox.Enqueue(context.Background(), tx, ev.CountyCode, messaging.ViolationSubject(ev.CountyCode),
 				outbox.EventViolationReported, uuid.MustParse(ev.EventId), ev); err != nil {
 				return err
@@ -118,6 +121,26 @@ func (s *stack) fileMany(evs ...*eventsv1.ViolationReported) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+var severityCodes = map[string]int{"SEVERITY_MINOR": 1, "SEVERITY_NORMAL": 2, "SEVERITY_SERIOUS": 3, "SEVERITY_CRITICAL": 4}
+
+// recordReport writes the violation report field commits with ev, so that
+// the event is authentic (cased checks every event against it).
+func recordReport(ctx context.Context, q database.Querier, ev *eventsv1.ViolationReported) error {
+	cell := ev.VillageCode
+	if cell == "" {
+		cell = ev.TownshipCode
+	}
+	_, err := q.Exec(ctx, `INSERT INTO field.reports (id, request_hash, reporter_id, county_code, township_code, village_code,
+			cell_code, category, severity, description, observed_at, received_at, position, orig_lat, orig_lon, orig_system,
+			photo_sha256, violation, outside_area, event_id)
+		VALUES ($1, '\x00', $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11,
+			ST_SetSRID(ST_MakePoint($12, $13), 4326), $13, $12, 1, coalesce($14::text[], '{}'), true, false, $15)`,
+		ev.ReportId, ev.ReporterId, ev.CountyCode, ev.TownshipCode, ev.VillageCode, cell, ev.Category,
+		severityCodes[ev.Severity], ev.Description, ev.ObservedAt.AsTime(), ev.ReceivedAt.AsTime(),
+		ev.Longitude, ev.Latitude, ev.PhotoSha256, ev.EventId)
+	return err
 }
 
 func (s *stack) count(sql string, args ...any) int {

@@ -35,6 +35,9 @@ func newCaseDB(t *testing.T) *caseDB {
 
 func (d *caseDB) open(ev *eventsv1.ViolationReported) string {
 	d.t.Helper()
+	if err := recordReport(context.Background(), d.pool, ev); err != nil {
+		d.t.Fatal(err)
+	}
 	out, err := d.tracker.OpenFromViolation(context.Background(), ev, Source{Subject: "test", Kind: "jetstream"})
 	if err != nil || !out.Created {
 		d.t.Fatalf("opening case: %+v %v", out, err)
@@ -51,6 +54,23 @@ func (d *caseDB) count(sql string, args ...any) int {
 	return n
 }
 
+// handler is the inspector of the test village cases are dispatched to.
+var handler = scope.Caller{PersonID: handlerID, Grants: []scope.Grant{{Role: scope.RoleInspector, NodeCode: testVillage}}}
+
+// uploadPhoto stands in for field having received a photo from person.
+func uploadPhoto(t testing.TB, pool *pgxpool.Pool, person, sum string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO field.photos (sha256, size, content_type, width, height, uploaded_by)
+		VALUES ($1, 1000, 'image/jpeg', 640, 480, $2) ON CONFLICT DO NOTHING`, sum, person); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO field.uploads (id, uploader_id, sha256, size, content_type, committed_offset, completed_at)
+		VALUES ($1, $2, $3, 1000, 'image/jpeg', 1000, now())`, uuid.New(), person, sum); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func as(c scope.Caller) context.Context { return scope.NewContext(context.Background(), c) }
 
 func code(err error) codes.Code { return status.Code(structerr.ToStatus(err)) }
@@ -60,6 +80,7 @@ func TestServiceWalksTheWholeWorkflow(t *testing.T) {
 	d := newCaseDB(t)
 	id := d.open(violation(testVillage))
 	photo := strings.Repeat("0f", 32)
+	uploadPhoto(t, d.pool, handlerID, photo)
 	req := func() string { return uuid.NewString() }
 
 	acc, err := d.svc.AcceptCase(as(supervisor), &ecogridv1.AcceptCaseRequest{CaseId: id, RequestId: req()})
@@ -84,11 +105,11 @@ func TestServiceWalksTheWholeWorkflow(t *testing.T) {
 	}
 	steps := []func() error{
 		func() error {
-			_, err := d.svc.StartWork(as(inspector), &ecogridv1.StartWorkRequest{CaseId: id, RequestId: req()})
+			_, err := d.svc.StartWork(as(handler), &ecogridv1.StartWorkRequest{CaseId: id, RequestId: req()})
 			return err
 		},
 		func() error {
-			_, err := d.svc.RequestExtension(as(inspector), &ecogridv1.RequestExtensionRequest{CaseId: id, RequestId: req(), Days: 2, Reason: "waiting for the excavator"})
+			_, err := d.svc.RequestExtension(as(handler), &ecogridv1.RequestExtensionRequest{CaseId: id, RequestId: req(), Days: 2, Reason: "waiting for the excavator"})
 			return err
 		},
 		func() error {
@@ -96,11 +117,11 @@ func TestServiceWalksTheWholeWorkflow(t *testing.T) {
 			return err
 		},
 		func() error {
-			_, err := d.svc.SubmitRectification(as(inspector), &ecogridv1.SubmitRectificationRequest{CaseId: id, RequestId: req(), Note: "waste removed", PhotoSha256: []string{photo}})
+			_, err := d.svc.SubmitRectification(as(handler), &ecogridv1.SubmitRectificationRequest{CaseId: id, RequestId: req(), Note: "waste removed", PhotoSha256: []string{photo}})
 			return err
 		},
 		func() error {
-			_, err := d.svc.VerifyRectification(as(inspector), &ecogridv1.VerifyRectificationRequest{CaseId: id, RequestId: req()})
+			_, err := d.svc.VerifyRectification(as(supervisor), &ecogridv1.VerifyRectificationRequest{CaseId: id, RequestId: req()})
 			return err
 		},
 		func() error {
@@ -118,7 +139,7 @@ func TestServiceWalksTheWholeWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := got.Case
-	if c.State != ecogridv1.CaseState_CASE_STATE_CLOSED || c.ExtensionDays != 2 || c.VerifiedBy != inspectorID ||
+	if c.State != ecogridv1.CaseState_CASE_STATE_CLOSED || c.ExtensionDays != 2 || c.VerifiedBy != supervisorID ||
 		len(c.RectificationPhotoSha256) != 1 || c.ClosedAt == nil || len(c.NextSteps) != 1 || c.NextSteps[0] != ecogridv1.CaseAction_CASE_ACTION_REOPEN {
 		t.Fatalf("closed case %v", c)
 	}
@@ -238,9 +259,17 @@ func TestDispatchNeedsAHandlerWorkingInTheTownship(t *testing.T) {
 	stranger := uuid.NewString()
 	elsewhere := uuid.NewString()
 	addPerson(t, d.pool, elsewhere, "Sun Li", scope.RoleInspector, "130123102201")
-	for _, h := range []string{stranger, elsewhere} {
-		if _, err := d.tracker.Transition(ctx, supervisor, id, uuid.NewString(), ActionDispatch, Input{HandlerID: h}); code(err) != codes.FailedPrecondition {
+	// An inspector of another village of the same township cannot reach
+	// the case either (issue 13): their assignment does not cover its cell.
+	neighbour := uuid.NewString()
+	addPerson(t, d.pool, neighbour, "Ma Yun", scope.RoleInspector, "130123101202")
+	for _, h := range []string{stranger, elsewhere, neighbour} {
+		_, err := d.tracker.Transition(ctx, supervisor, id, uuid.NewString(), ActionDispatch, Input{HandlerID: h})
+		if code(err) != codes.FailedPrecondition {
 			t.Fatalf("dispatch to %s: %v", h, err)
+		}
+		if h == neighbour && !strings.Contains(err.Error(), "do not cover the case's grid node "+testVillage) {
+			t.Fatalf("refusal does not say why: %v", err)
 		}
 	}
 	if _, err := d.tracker.Transition(ctx, supervisor, id, uuid.NewString(), ActionDispatch, Input{HandlerID: "nobody"}); code(err) != codes.InvalidArgument {
@@ -424,7 +453,7 @@ func TestCountyDeadlineRules(t *testing.T) {
 		t.Fatalf("dispatch under county rule: %v %v", c.Deadline, err)
 	}
 	// 5 + 6 > 10 days.
-	if _, err := d.tracker.Transition(ctx, inspector, id, uuid.NewString(), ActionRequestExtension, Input{Note: "x", ExtensionDays: 6}); code(err) != codes.FailedPrecondition {
+	if _, err := d.tracker.Transition(ctx, handler, id, uuid.NewString(), ActionRequestExtension, Input{Note: "x", ExtensionDays: 6}); code(err) != codes.FailedPrecondition {
 		t.Fatalf("extension past the county limit: %v", err)
 	}
 }

@@ -2,8 +2,10 @@ package cases
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
 	"ecogrid/internal/database"
+	"ecogrid/internal/field"
 	"ecogrid/internal/ledger"
 	"ecogrid/internal/messaging"
 	"ecogrid/internal/outbox"
@@ -89,6 +92,11 @@ func (t *Tracker) OpenFromViolations(ctx context.Context, evs []*eventsv1.Violat
 	}
 	out := make([]Opened, len(evs))
 	err := database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
+		for i, c := range list {
+			if err := checkAuthentic(ctx, tx, evs[i], c); err != nil {
+				return err
+			}
+		}
 		// Round trips, not work, are what a case costs: the inbox and case
 		// rows of the whole batch go in one, then the ledger appends (the
 		// chain is sequential), then every timeline entry and CaseEvent in one.
@@ -235,7 +243,7 @@ func caseFromViolation(ev *eventsv1.ViolationReported, now time.Time) (*Case, er
 		c.ReportedAt = ev.GetReceivedAt().AsTime()
 	}
 	for _, p := range ev.GetResponsible() {
-		c.Responsible = append(c.Responsible, Responsible{PersonID: p.GetPersonId(), Name: p.GetName(), Role: p.GetRole(), NodeCode: p.GetNodeCode()})
+		c.Responsible = append(c.Responsible, ledger.Responsible{PersonID: p.GetPersonId(), Name: p.GetName(), Role: p.GetRole(), NodeCode: p.GetNodeCode()})
 	}
 	if c.Severity == "SEVERITY_CRITICAL" {
 		c.EscalatedAt = &c.CreatedAt
@@ -295,9 +303,7 @@ func (t *Tracker) appendLedger(ctx context.Context, tx pgx.Tx, c *Case, e *Timel
 		}
 	}
 	if len(responsible) == 0 {
-		for _, p := range c.Responsible {
-			responsible = append(responsible, ledger.Responsible{PersonID: p.PersonID, Name: p.Name, Role: p.Role, NodeCode: p.NodeCode})
-		}
+		responsible = c.Responsible
 	}
 	_, err := ledger.Append(ctx, tx, ledger.Entry{
 		CountyCode:    c.CountyCode,
@@ -343,9 +349,10 @@ func queueTimelineAndEvent(b *pgx.Batch, c *Case, e *TimelineEntry, event string
 	return outbox.QueueEnqueue(b, c.CountyCode, messaging.CaseSubject(c.CountyCode, event), outbox.EventCase, eventID, ev)
 }
 
-// checkHandler refuses to dispatch a case to someone who does not
-// currently work in its township (or above it): a case must land with a
-// person who can be held to account for it.
+// checkHandler refuses to dispatch a case to someone who cannot reach it:
+// the handler's current assignments (people's Go API) must cover the case's
+// grid node, so that the case lands with a person who works there and can
+// be held to account for it — not an inspector of another village.
 func checkHandler(ctx context.Context, tx pgx.Tx, c *Case, handlerID string, now time.Time) error {
 	id, err := uuid.Parse(strings.TrimSpace(handlerID))
 	if err != nil {
@@ -355,15 +362,30 @@ func checkHandler(ctx context.Context, tx pgx.Tx, c *Case, handlerID string, now
 	if err != nil {
 		return err
 	}
-	for _, g := range grants {
-		if g.Role == scope.RoleAdmin {
-			continue
-		}
-		if strings.HasPrefix(c.NodeCode, g.NodeCode) || strings.HasPrefix(g.NodeCode, c.TownshipCode) {
-			return nil
-		}
+	reach := scope.Caller{PersonID: id.String(), Grants: slices.DeleteFunc(grants, func(g scope.Grant) bool { return g.Role == scope.RoleAdmin })}
+	if reach.Covers(c.NodeCode) {
+		return nil
 	}
-	return structerr.NewFailedPrecondition("the handler holds no current assignment in township %s", c.TownshipCode)
+	if len(reach.Grants) == 0 {
+		return structerr.NewFailedPrecondition("the handler holds no current assignment, so cannot take case %s at %s", c.ID, c.NodeCode)
+	}
+	return structerr.NewFailedPrecondition("the handler's current assignments (%s) do not cover the case's grid node %s: dispatch to someone assigned there",
+		strings.Join(reach.Roots(), ", "), c.NodeCode)
+}
+
+// binding reads who holds parts of c for Bind: the submitter of the
+// rectification now on the case.
+func binding(ctx context.Context, tx pgx.Tx, c *Case) (Binding, error) {
+	var b Binding
+	if c.State != StateRectified {
+		return b, nil
+	}
+	err := tx.QueryRow(ctx, `SELECT actor_id FROM cases.transitions
+		WHERE case_id = $1 AND action = $2 ORDER BY seq DESC LIMIT 1`, c.ID, string(ActionSubmitRectification)).Scan(&b.RectifiedBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, nil
+	}
+	return b, err
 }
 
 // Transition takes action a on a case for caller. requestID is the
@@ -404,6 +426,13 @@ func (t *Tracker) Transition(ctx context.Context, caller scope.Caller, caseID, r
 		if err != nil {
 			return err
 		}
+		b, err := binding(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		if err := Bind(actor, c, a, b); err != nil {
+			return err
+		}
 		rule, err := deadlineRule(ctx, tx, c.CountyCode, c.Severity)
 		if err != nil {
 			return err
@@ -418,6 +447,14 @@ func (t *Tracker) Transition(ctx context.Context, caller scope.Caller, caseID, r
 		details, err := Apply(c, tr, actor, in, rule, now)
 		if err != nil {
 			return err
+		}
+		if a == ActionSubmitRectification {
+			// Evidence must be photos the handler uploaded (or of a report of
+			// the county); linking them lets the case's viewers download them.
+			if err := field.LinkEvidence(ctx, tx, field.Evidence{CaseID: c.ID, CountyCode: c.CountyCode, NodeCode: c.NodeCode,
+				SubmittedBy: actor.PersonID, PhotoSHA256: c.RectificationPhotos}); err != nil {
+				return err
+			}
 		}
 		if err := updateCase(ctx, tx, c); err != nil {
 			return err

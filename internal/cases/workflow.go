@@ -82,9 +82,12 @@ type Transition struct {
 var (
 	township   = []scope.Role{scope.RoleTownshipSupervisor, scope.RoleCountyOfficer}
 	fieldStaff = []scope.Role{scope.RoleInspector, scope.RoleGridChief, scope.RoleTownshipSupervisor}
-	onSite     = []scope.Role{scope.RoleInspector, scope.RoleGridChief}
 	county     = []scope.Role{scope.RoleCountyOfficer}
-	allOpen    = []State{StateReported, StateAccepted, StateDispatched, StateInProgress, StateRectified, StateVerified}
+	// onSite may confirm a rectification: an inspector or grid chief of the
+	// cell on site (DESIGN.md), or the township; never the handler or the
+	// one who rectified (see bindings).
+	onSite  = []scope.Role{scope.RoleInspector, scope.RoleGridChief, scope.RoleTownshipSupervisor, scope.RoleCountyOfficer}
+	allOpen = []State{StateReported, StateAccepted, StateDispatched, StateInProgress, StateRectified, StateVerified}
 )
 
 // Workflow is the case state machine. Scope comes on top of the roles: the
@@ -182,7 +185,9 @@ func Visible(caller scope.Caller, c *Case) bool { return caller.Covers(c.NodeCod
 // actor it is recorded under. Order: a case outside every grant is
 // NotFound; an action the state does not allow is FailedPrecondition naming
 // the allowed next steps; a role that may not take it here is
-// PermissionDenied naming who may.
+// PermissionDenied naming who may. Bind adds the person rules on top (the
+// handler's own steps, and checks made by someone else); Tracker.Transition
+// applies both.
 func Authorize(caller scope.Caller, c *Case, a Action) (Actor, Transition, error) {
 	if !Visible(caller, c) {
 		return Actor{}, Transition{}, structerr.NewNotFound("case %s not found", c.ID)
@@ -204,6 +209,75 @@ func Authorize(caller scope.Caller, c *Case, a Action) (Actor, Transition, error
 		return Actor{}, t, structerr.NewPermissionDenied("only %s covering %s may %s", rolesText(t.Roles), c.NodeCode, t.What)
 	}
 	return Actor{PersonID: caller.PersonID, Role: string(g.Role), NodeCode: g.NodeCode}, t, nil
+}
+
+// Binding is who a case step is bound to beyond role and scope: the
+// people who already hold a part of the case.
+type Binding struct {
+	// RectifiedBy is the person who submitted the rectification now on the
+	// case ("" when none is).
+	RectifiedBy string
+}
+
+// bindings are the person rules of the steps (issue 13): the handler's
+// own steps are the handler's alone — a supervisor acting for an absent
+// handler first reassigns the case to someone, which is a recorded step —
+// and every check of someone's work is made by someone else. Each returns
+// the refusal a field app shows, or "".
+var bindings = map[Action]func(actor Actor, c *Case, b Binding) string{
+	ActionStartWork:           handlerOnly("start the rectification"),
+	ActionSubmitRectification: handlerOnly("submit the rectification"),
+	ActionRequestExtension:    handlerOnly("request an extension"),
+	ActionVerify: func(actor Actor, c *Case, b Binding) string {
+		switch actor.PersonID {
+		case c.HandlerID:
+			return "the case's handler cannot verify their own rectification; another inspector of the cell or a supervisor of the township must check it"
+		case b.RectifiedBy:
+			return "whoever submitted the rectification cannot verify it; another inspector of the cell or a supervisor of the township must check it"
+		}
+		return ""
+	},
+	ActionReturn: func(actor Actor, c *Case, _ Binding) string {
+		// Field staff give back only a case that is theirs; the township
+		// sends any rectification back.
+		if (actor.Role == string(scope.RoleInspector) || actor.Role == string(scope.RoleGridChief)) && actor.PersonID != c.HandlerID {
+			return "only the case's handler or a supervisor of the township may return it"
+		}
+		return ""
+	},
+	ActionApproveExtension: notRequester("approve"),
+	ActionDeclineExtension: notRequester("decline"),
+}
+
+func handlerOnly(what string) func(Actor, *Case, Binding) string {
+	return func(actor Actor, c *Case, _ Binding) string {
+		if actor.PersonID == "" || actor.PersonID != c.HandlerID {
+			return "only the case's handler may " + what + "; a supervisor acting for an absent handler reassigns the case first"
+		}
+		return ""
+	}
+}
+
+func notRequester(what string) func(Actor, *Case, Binding) string {
+	return func(actor Actor, c *Case, _ Binding) string {
+		if actor.PersonID != "" && actor.PersonID == c.PendingExtensionBy {
+			return "the person who requested the extension cannot " + what + " it; another supervisor of the township decides"
+		}
+		return ""
+	}
+}
+
+// Bind checks the person rules of action a on c for the actor Authorize
+// returned: PermissionDenied naming who may act instead.
+func Bind(actor Actor, c *Case, a Action, b Binding) error {
+	rule, ok := bindings[a]
+	if !ok {
+		return nil
+	}
+	if msg := rule(actor, c, b); msg != "" {
+		return structerr.NewPermissionDenied("%s", msg)
+	}
+	return nil
 }
 
 func nextStepsText(c *Case) string {
