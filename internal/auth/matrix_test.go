@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/accounts"
 	"ecogrid/internal/auth"
-	"ecogrid/internal/auth/account"
 	"ecogrid/internal/people/peopletest"
 	"ecogrid/internal/scope"
 )
@@ -253,7 +253,7 @@ func expectedCode(method string, role scope.Role, inScope bool) codes.Code {
 // checks the exact status code. The inspector's "outside" object is the
 // neighbouring village's inspector's, so the two swap each other's ids.
 func TestAuthorizationMatrix(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits)
+	h := newHarness(t, accounts.DefaultLimits)
 	for _, desc := range []grpc.ServiceDesc{ecogridv1.PeopleService_ServiceDesc, ecogridv1.AuthService_ServiceDesc,
 		ecogridv1.GridService_ServiceDesc, ecogridv1.AccountabilityService_ServiceDesc} {
 		for _, m := range append(methodNames(desc.Methods), streamNames(desc.Streams)...) {
@@ -309,7 +309,7 @@ func streamNames(ss []grpc.StreamDesc) []string {
 // asks for the other's objects on every read and list RPC and gets
 // NotFound, while their own are found.
 func TestInspectorsSwapIDs(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits)
+	h := newHarness(t, accounts.DefaultLimits)
 	a, b := h.residents[peopletest.VillageA1a], h.residents[peopletest.VillageA1b]
 	for _, pair := range [][2]peopletest.Member{{a, b}, {b, a}} {
 		me, other := pair[0], pair[1]
@@ -342,7 +342,7 @@ func TestInspectorsSwapIDs(t *testing.T) {
 // TestListsShowOnlyScope: unfiltered lists of every manager contain exactly
 // the persons in scope.
 func TestListsShowOnlyScope(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits)
+	h := newHarness(t, accounts.DefaultLimits)
 	for role, wantVillages := range map[scope.Role][]string{
 		scope.RoleGridChief:          {peopletest.VillageA1a},
 		scope.RoleTownshipSupervisor: {peopletest.VillageA1a, peopletest.VillageA1b},
@@ -371,7 +371,7 @@ func TestListsShowOnlyScope(t *testing.T) {
 // non-public RPC. The object-scope half of the matrix is per service
 // (TestAuthorizationMatrix and each service's own tests).
 func TestRoleGateEveryRPC(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits)
+	h := newHarness(t, accounts.DefaultLimits)
 	incoming := func(ctx context.Context) context.Context {
 		md, _ := metadata.FromOutgoingContext(ctx)
 		return metadata.NewIncomingContext(context.Background(), md)

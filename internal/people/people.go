@@ -57,17 +57,12 @@ func (a Assignment) ActiveAt(t time.Time) bool {
 	return !a.ValidFrom.After(t) && (a.ValidTo == nil || a.ValidTo.After(t))
 }
 
-// Node is the part of a grid node an assignment needs.
+// Node is the part of a grid node an assignment needs; people keeps the id
+// and code on the assignment without a foreign key into the grid.
 type Node struct {
 	ID   string
 	Code string
 	Name string
-}
-
-// NodeResolver finds a current grid node by id. The grid context provides
-// it; people keeps the id and code on the assignment without a foreign key.
-type NodeResolver interface {
-	ResolveNode(ctx context.Context, nodeID string) (Node, error)
 }
 
 // HandoverCase is an open case a person holds, listed when their last
@@ -186,10 +181,11 @@ func checkTasks(tasks []string) error {
 // and end inside their scope: the county office manages everyone below the
 // administrator; a township supervisor places inspectors and grid chiefs in
 // the township's villages (and moves them between villages); only an
-// administrator appoints county officers and administrators.
+// administrator appoints county officers and administrators: no grant
+// reaches the grantor's own rank (see checkOutranks).
 var assignable = map[scope.Role][]scope.Role{
 	scope.RoleAdmin:              scope.AllRoles,
-	scope.RoleCountyOfficer:      {scope.RoleInspector, scope.RoleGridChief, scope.RoleTownshipSupervisor, scope.RoleCountyOfficer},
+	scope.RoleCountyOfficer:      {scope.RoleInspector, scope.RoleGridChief, scope.RoleTownshipSupervisor},
 	scope.RoleTownshipSupervisor: {scope.RoleInspector, scope.RoleGridChief},
 }
 
@@ -207,8 +203,6 @@ func AssignerGrant(c scope.Caller, role scope.Role, code string) (scope.Grant, b
 		if g.Role != scope.RoleAdmin && !strings.HasPrefix(code, g.NodeCode) {
 			continue
 		}
-		// A county officer appoints other county officers only at county level
-		// and never above their own county (prefix check above).
 		if !found || len(g.NodeCode) > len(best.NodeCode) {
 			best, found = g, true
 		}
