@@ -21,6 +21,7 @@ import (
 
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
+	"ecogrid/internal/textcheck"
 )
 
 // Person is someone who works in the grid system. The id never changes,
@@ -135,12 +136,20 @@ func AncestorCodes(code string) []string {
 	return out
 }
 
+// multiline are the fields where a newline is legitimate (long text); every
+// other field is one line without control or direction characters.
+var multiline = map[string]bool{"reason": true}
+
 func checkText(field, v string, max int, required bool) error {
 	if required && strings.TrimSpace(v) == "" {
 		return structerr.NewInvalidArgument("%s is required", field)
 	}
-	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-		return structerr.NewInvalidArgument("%s is not valid UTF-8 text or contains a NUL character", field)
+	check := textcheck.Line
+	if multiline[field] {
+		check = textcheck.Text
+	}
+	if err := check(field, v); err != nil {
+		return err
 	}
 	if utf8.RuneCountInString(v) > max {
 		return structerr.NewInvalidArgument("%s is longer than %d characters", field, max)
