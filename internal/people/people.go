@@ -8,6 +8,11 @@
 // Other contexts read it through ResponsibleAt (who is accountable for a
 // place at a moment) and ActiveGrants (what a person may do now, used by the
 // auth interceptor on every call). It also serves PeopleService.
+//
+// Layer: above grid (node lookups through grid.Store), ledger (every change
+// is recorded) and the platform; beside accounts, whose Go API it calls to
+// create logins, reset passwords and lift lockouts. It never imports auth:
+// the caller's grants arrive as scope.Caller in the context.
 package people
 
 import (
