@@ -86,7 +86,7 @@ func (m Member) Caller() scope.Caller {
 }
 
 // Hasher is a cheap hasher for tests (the production parameters are
-// benchmarked in auth/password).
+// benchmarked in accounts/password).
 var Hasher = password.NewHasher(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}, 4)
 
 // AddMember creates a person of node's county, assigns them role at node,
