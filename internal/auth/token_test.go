@@ -252,7 +252,7 @@ func TestNewFromConfig(t *testing.T) {
 	}
 }
 
-// TestCallerGrantsMatchActiveGrants: the interceptor's one-query grant load
+// TestCallerGrantsMatchActiveGrants: the grants the interceptor loads
 // agrees with people.ActiveGrants for current, ended and scheduled
 // assignments.
 func TestCallerGrantsMatchActiveGrants(t *testing.T) {
