@@ -253,7 +253,7 @@ func TestNewFromConfig(t *testing.T) {
 }
 
 // TestCallerGrantsMatchActiveGrants: the grants the interceptor loads
-// agrees with people.ActiveGrants for current, ended and scheduled
+// agree with people.ActiveGrants for current, ended and scheduled
 // assignments.
 func TestCallerGrantsMatchActiveGrants(t *testing.T) {
 	h := newHarness(t, accounts.DefaultLimits)
