@@ -16,9 +16,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/accounts"
+	"ecogrid/internal/accounts/password"
 	"ecogrid/internal/auth"
-	"ecogrid/internal/auth/account"
-	"ecogrid/internal/auth/password"
 	"ecogrid/internal/database"
 	"ecogrid/internal/flagenv"
 	"ecogrid/internal/people"
@@ -97,7 +97,7 @@ func runUsersBootstrap(ctx context.Context, args []string) error {
 	if err := people.CheckCountyCode(county); err != nil {
 		return fmt.Errorf("-county: %v", err)
 	}
-	username, err := account.NormaliseUsername(user)
+	username, err := accounts.NormaliseUsername(user)
 	if err != nil {
 		return err
 	}
@@ -457,7 +457,7 @@ func runUsersUnlock(ctx context.Context, args []string) error {
 	if err := flagenv.Parse(fs, args); err != nil {
 		return err
 	}
-	username, err := account.NormaliseUsername(user)
+	username, err := accounts.NormaliseUsername(user)
 	if err != nil {
 		return err
 	}
@@ -467,7 +467,7 @@ func runUsersUnlock(ctx context.Context, args []string) error {
 			return err
 		}
 		defer pool.Close()
-		a, err := account.ByUsername(ctx, pool, username)
+		a, err := accounts.ByUsername(ctx, pool, username)
 		if err != nil {
 			return err
 		}

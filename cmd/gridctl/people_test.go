@@ -12,10 +12,11 @@ import (
 	"time"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/accounts"
+	"ecogrid/internal/accounts/password"
 	"ecogrid/internal/auth"
-	"ecogrid/internal/auth/account"
-	"ecogrid/internal/auth/password"
 	"ecogrid/internal/database/dbtest"
+	"ecogrid/internal/grid"
 	"ecogrid/internal/people"
 	"ecogrid/internal/people/peopletest"
 	"ecogrid/internal/scope"
@@ -52,7 +53,7 @@ func TestUsersBootstrapAdmin(t *testing.T) {
 	if pw == nil {
 		t.Fatalf("no generated password in the output:\n%s", out)
 	}
-	a, err := account.ByUsername(ctx, pool, "root")
+	a, err := accounts.ByUsername(ctx, pool, "root")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestUsersCommandsThroughServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ecogridv1.RegisterAuthServiceServer(srv.GRPC, authSvc)
-	ecogridv1.RegisterPeopleServiceServer(srv.GRPC, people.NewService(pool, people.GridNodes{Q: pool}, nil, peopletest.Hasher, log))
+	ecogridv1.RegisterPeopleServiceServer(srv.GRPC, people.NewService(pool, grid.NewStore(pool, grid.Config{}), nil, peopletest.Hasher, log))
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(sctx) }()

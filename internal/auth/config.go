@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"ecogrid/internal/auth/account"
-	"ecogrid/internal/auth/password"
+	"ecogrid/internal/accounts"
+	"ecogrid/internal/accounts/password"
 	"ecogrid/internal/flagenv"
 )
 
@@ -20,7 +20,7 @@ type Config struct {
 	Keys     KeyConfig
 	Token    TokenConfig
 	Sessions SessionConfig
-	Limits   account.Limits
+	Limits   accounts.Limits
 	// PublicKeyFiles is the comma-separated flag value; Load adds its files
 	// to Keys.PublicKeyFiles.
 	PublicKeyFiles string
@@ -36,7 +36,7 @@ type Config struct {
 // Key material is only ever read from files or the environment, never
 // printed.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	c.Token, c.Sessions, c.Limits = DefaultTokenConfig, DefaultSessionConfig, account.DefaultLimits
+	c.Token, c.Sessions, c.Limits = DefaultTokenConfig, DefaultSessionConfig, accounts.DefaultLimits
 	flagenv.String(fs, &c.Keys.PrivateKeyFile, "auth-key-file", EnvKeyFile, "", "Ed25519 PKCS#8 PEM key that signs access tokens (gridctl users keygen); cased needs only -auth-public-keys")
 	flagenv.Secret(fs, &c.Keys.PrivateKeyPEM, "auth-key", EnvKey, "the signing key's PEM text (instead of -auth-key-file)")
 	flagenv.String(fs, &c.PublicKeyFiles, "auth-public-keys", EnvPublicKeys, "", "comma-separated PEM public key files whose tokens are accepted (verify-only services, retired keys)")
@@ -79,12 +79,12 @@ func RunMaintenance(ctx context.Context, db Pool, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := account.Prune(ctx, db); err != nil && ctx.Err() == nil {
+		if n, err := accounts.Prune(ctx, db); err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "pruning login counters failed", "err", err.Error())
 		} else if n > 0 {
 			log.InfoContext(ctx, "login counters pruned", "count", n)
 		}
-		if n, err := pruneRefreshTokens(ctx, db); err != nil && ctx.Err() == nil {
+		if n, err := accounts.PruneRefreshTokens(ctx, db); err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "pruning refresh tokens failed", "err", err.Error())
 		} else if n > 0 {
 			log.InfoContext(ctx, "refresh tokens pruned", "count", n)
@@ -105,7 +105,7 @@ func (c *Config) defaults() {
 		c.Sessions = DefaultSessionConfig
 	}
 	if c.Limits.AccountFailures == 0 {
-		c.Limits = account.DefaultLimits
+		c.Limits = accounts.DefaultLimits
 	}
 }
 

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/accounts"
 	"ecogrid/internal/auth"
-	"ecogrid/internal/auth/account"
 	"ecogrid/internal/database/dbtest"
 	"ecogrid/internal/grid"
 	"ecogrid/internal/ledger"
@@ -53,7 +53,7 @@ var testTokenConfig = auth.TokenConfig{Issuer: "ecogrid-test", Audience: "ecogri
 
 // newHarness starts the server; register adds further services (test
 // probes) before it starts.
-func newHarness(t *testing.T, limits account.Limits, register ...func(*grpc.Server)) *harness {
+func newHarness(t *testing.T, limits accounts.Limits, register ...func(*grpc.Server)) *harness {
 	t.Helper()
 	pool := dbtest.NewPool(t)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -69,7 +69,7 @@ func newHarness(t *testing.T, limits account.Limits, register ...func(*grpc.Serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecogridv1.RegisterPeopleServiceServer(srv.GRPC, people.NewService(pool, people.GridNodes{Q: pool}, nil, peopletest.Hasher, log))
+	ecogridv1.RegisterPeopleServiceServer(srv.GRPC, people.NewService(pool, grid.NewStore(pool, grid.Config{}), nil, peopletest.Hasher, log))
 	ecogridv1.RegisterAuthServiceServer(srv.GRPC, auth.NewService(pool, h.tokens, peopletest.Hasher, limits, auth.DefaultSessionConfig, log))
 	ecogridv1.RegisterGridServiceServer(srv.GRPC, grid.NewService(grid.NewStore(pool, grid.Config{}), grid.NewIndex(pool, log), grid.ServiceConfig{}, log))
 	ledgerPriv, _, err := ledger.NewKeyPair("ecogrid-test")

@@ -11,8 +11,13 @@
 // CheckScope).
 //
 // AuthService (login, refresh with rotating refresh tokens stored only as
-// hashes, logout, who-am-i, password change) lives here too; accounts and
-// login throttling are in auth/account, password hashing in auth/password.
+// hashes, logout, who-am-i, password change) lives here too. It owns no
+// tables: accounts, sessions, refresh tokens and login throttling are
+// internal/accounts', password hashing is accounts/password.
+//
+// Layer: above people and accounts (whose Go API it calls: ActiveGrants,
+// SessionLive, ByUsername …), beside field and cases, below gridd and
+// cased, which install its interceptor.
 package auth
 
 import (

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/accounts"
 	"ecogrid/internal/auth"
-	"ecogrid/internal/auth/account"
 	"ecogrid/internal/scope"
 )
 
@@ -21,7 +21,7 @@ func (h *harness) login(user, pw string) (*ecogridv1.LoginResponse, error) {
 }
 
 func TestLoginRefreshLogout(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits)
+	h := newHarness(t, accounts.DefaultLimits)
 	insp := h.callers[scope.RoleInspector]
 	resp, err := h.login("  "+insp.Username+"  ", insp.Password)
 	if err != nil {
@@ -130,7 +130,7 @@ func TestLoginRefreshLogout(t *testing.T) {
 }
 
 func TestLoginLockoutAndUnlock(t *testing.T) {
-	limits := account.DefaultLimits
+	limits := accounts.DefaultLimits
 	h := newHarness(t, limits)
 	insp := h.callers[scope.RoleInspector]
 	if _, err := h.login(insp.Username, "wrong password"); status.Code(err) != codes.Unauthenticated {
@@ -176,7 +176,7 @@ func TestLoginLockoutAndUnlock(t *testing.T) {
 }
 
 func TestLoginAddressLimit(t *testing.T) {
-	limits := account.DefaultLimits
+	limits := accounts.DefaultLimits
 	limits.AddrFailures = 4
 	h := newHarness(t, limits)
 	// Four different usernames from one address: the fourth failure blocks
@@ -196,7 +196,7 @@ func TestLoginAddressLimit(t *testing.T) {
 }
 
 func TestChangePassword(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits)
+	h := newHarness(t, accounts.DefaultLimits)
 	insp := h.callers[scope.RoleInspector]
 	first, err := h.login(insp.Username, insp.Password)
 	if err != nil {
@@ -232,7 +232,7 @@ func TestChangePassword(t *testing.T) {
 }
 
 func TestMaintenancePrunes(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits)
+	h := newHarness(t, accounts.DefaultLimits)
 	insp := h.callers[scope.RoleInspector]
 	old, err := h.login(insp.Username, insp.Password)
 	if err != nil {

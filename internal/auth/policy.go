@@ -91,11 +91,13 @@ var Policy = map[string]Rule{
 	// FieldService: everyone in the field patrols, reports and reads in
 	// their scope (county officers patrol on inspection tours too); the
 	// service scopes every object.
-	ecogridv1.FieldService_StartPatrol_FullMethodName:         everyone,
-	ecogridv1.FieldService_AppendTrackPoints_FullMethodName:   everyone,
-	ecogridv1.FieldService_EndPatrol_FullMethodName:           everyone,
-	ecogridv1.FieldService_GetPatrol_FullMethodName:           everyone,
-	ecogridv1.FieldService_GetPatrolCompliance_FullMethodName: managers,
+	ecogridv1.FieldService_StartPatrol_FullMethodName:       everyone,
+	ecogridv1.FieldService_AppendTrackPoints_FullMethodName: everyone,
+	ecogridv1.FieldService_EndPatrol_FullMethodName:         everyone,
+	ecogridv1.FieldService_GetPatrol_FullMethodName:         everyone,
+	// Inspectors read their own compliance (the service narrows an
+	// inspector to their own rows); managers read their subtree's.
+	ecogridv1.FieldService_GetPatrolCompliance_FullMethodName: everyone,
 	ecogridv1.FieldService_SubmitReport_FullMethodName:        everyone,
 	ecogridv1.FieldService_SubmitReportBatch_FullMethodName:   everyone,
 	ecogridv1.FieldService_GetReport_FullMethodName:           everyone,

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	_ "ecogrid/api/ecogrid/v1" // registers every ecogrid.v1 service descriptor
+	ecogridv1 "ecogrid/api/ecogrid/v1" // also registers every ecogrid.v1 service descriptor
 	"ecogrid/internal/auth"
 	"ecogrid/internal/scope"
 )
@@ -156,5 +156,14 @@ func TestCheckScope(t *testing.T) {
 	}
 	if err := auth.CheckScope(sup, "130123101201", "case", scope.RoleInspector); status.Code(err) != codes.NotFound {
 		t.Errorf("CheckScope with a role the caller lacks = %v; want NotFound", err)
+	}
+}
+
+// TestInspectorsReadTheirOwnCompliance: an inspector could not read their
+// own patrol compliance (the gate admitted managers only).
+func TestInspectorsReadTheirOwnCompliance(t *testing.T) {
+	rule, ok := auth.RuleFor(ecogridv1.FieldService_GetPatrolCompliance_FullMethodName)
+	if !ok || !rule.Allows(scope.Caller{Grants: []scope.Grant{{Role: scope.RoleInspector, NodeCode: "130123101201"}}}) {
+		t.Fatalf("GetPatrolCompliance rule %v refuses an inspector", rule)
 	}
 }

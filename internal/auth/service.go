@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
-	"ecogrid/internal/auth/account"
-	"ecogrid/internal/auth/password"
+	"ecogrid/internal/accounts"
+	"ecogrid/internal/accounts/password"
 	"ecogrid/internal/database"
 	"ecogrid/internal/people"
 	"ecogrid/internal/structerr"
@@ -47,7 +47,7 @@ type Service struct {
 	db       Pool
 	tokens   *Tokens
 	hasher   *password.Hasher
-	limits   account.Limits
+	limits   accounts.Limits
 	sessions SessionConfig
 	log      *slog.Logger
 	proxies  []netip.Prefix
@@ -62,7 +62,7 @@ func (s *Service) Hasher() *password.Hasher { return s.hasher }
 
 // NewService returns the AuthService. hasher bounds concurrent argon2id
 // work (password.NewHasher(password.Default, 0)).
-func NewService(db Pool, tokens *Tokens, hasher *password.Hasher, limits account.Limits, sessions SessionConfig, log *slog.Logger) *Service {
+func NewService(db Pool, tokens *Tokens, hasher *password.Hasher, limits accounts.Limits, sessions SessionConfig, log *slog.Logger) *Service {
 	return &Service{db: db, tokens: tokens, hasher: hasher, limits: limits, sessions: sessions, log: log}
 }
 
@@ -140,17 +140,17 @@ func (s *Service) login(ctx context.Context, username, pw, addr, device string, 
 		return loginResult{}, errWrongCredentials
 	}
 	user := strings.ToLower(strings.TrimSpace(username))
-	acctKey, addrKey := account.AccountKey(user), account.AddrKey(addr)
-	until, err := account.LockedUntil(ctx, s.db, acctKey, addrKey)
+	acctKey, addrKey := accounts.AccountKey(user), accounts.AddrKey(addr)
+	until, err := accounts.LockedUntil(ctx, s.db, acctKey, addrKey)
 	if err != nil {
 		return loginResult{}, err
 	}
 	if !until.IsZero() {
 		return loginResult{}, lockedError(until)
 	}
-	acct, err := account.ByUsername(ctx, s.db, user)
+	acct, err := accounts.ByUsername(ctx, s.db, user)
 	known := err == nil
-	if err != nil && !errors.Is(err, account.ErrNotFound) {
+	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
 		return loginResult{}, err
 	}
 	var needsRehash bool
@@ -168,12 +168,12 @@ func (s *Service) login(ctx context.Context, username, pw, addr, device string, 
 		s.log.InfoContext(ctx, "login refused", "account_id", acct.ID, "client_addr", addr)
 		return loginResult{}, s.failed(ctx, acctKey, addrKey)
 	}
-	if _, err := account.Reset(ctx, s.db, acctKey); err != nil {
+	if _, err := accounts.Reset(ctx, s.db, acctKey); err != nil {
 		return loginResult{}, err
 	}
 	if needsRehash {
 		if h, err := s.hasher.Hash(pw); err == nil {
-			if err := account.SetPasswordHash(ctx, s.db, acct.ID, h, false); err != nil {
+			if err := accounts.SetPasswordHash(ctx, s.db, acct.ID, h, false); err != nil {
 				s.log.WarnContext(ctx, "password rehash not saved", "account_id", acct.ID, "err", err.Error())
 			}
 		}
@@ -183,10 +183,10 @@ func (s *Service) login(ctx context.Context, username, pw, addr, device string, 
 	sessionEnd := now.Add(s.sessions.MaxAge)
 	refreshEnd := minTime(now.Add(s.sessions.RefreshTTL), sessionEnd)
 	err = database.InTx(ctx, s.db, func(tx pgx.Tx) error {
-		if err := createSession(ctx, tx, sid, acct.ID, acct.PersonID, sessionEnd, addr, truncate(device, 200)); err != nil {
+		if err := accounts.CreateSession(ctx, tx, sid, acct.ID, acct.PersonID, sessionEnd, addr, truncate(device, 200)); err != nil {
 			return err
 		}
-		refresh, err = issueRefresh(ctx, tx, sid, refreshEnd)
+		refresh, err = accounts.IssueRefresh(ctx, tx, sid, refreshEnd)
 		return err
 	})
 	if err != nil {
@@ -209,11 +209,11 @@ func (s *Service) login(ctx context.Context, username, pw, addr, device string, 
 // failed counts a failed login against the account and the address.
 func (s *Service) failed(ctx context.Context, acctKey, addrKey string) error {
 	l := s.limits
-	u1, err := account.RecordFailure(ctx, s.db, acctKey, l.AccountFailures, l.AccountWindow, l.AccountLockout)
+	u1, err := accounts.RecordFailure(ctx, s.db, acctKey, l.AccountFailures, l.AccountWindow, l.AccountLockout)
 	if err != nil {
 		return err
 	}
-	u2, err := account.RecordFailure(ctx, s.db, addrKey, l.AddrFailures, l.AddrWindow, l.AddrLockout)
+	u2, err := accounts.RecordFailure(ctx, s.db, addrKey, l.AddrFailures, l.AddrWindow, l.AddrLockout)
 	if err != nil {
 		return err
 	}
@@ -226,17 +226,17 @@ func (s *Service) failed(ctx context.Context, acctKey, addrKey string) error {
 // Refresh rotates a refresh token.
 func (s *Service) Refresh(ctx context.Context, req *ecogridv1.RefreshRequest) (*ecogridv1.RefreshResponse, error) {
 	tok := req.GetRefreshToken()
-	if tok == "" || len(tok) > maxRefreshTokenLen {
+	if tok == "" || len(tok) > accounts.MaxRefreshTokenLen {
 		return nil, errBadRefresh
 	}
-	var sess session
-	var outcome rotateOutcome
+	var sess accounts.Session
+	var outcome accounts.RotateOutcome
 	var refresh string
 	var refreshEnd time.Time
 	now := time.Now()
 	err := database.InTx(ctx, s.db, func(tx pgx.Tx) error {
 		var err error
-		sess, refresh, outcome, err = rotateRefresh(ctx, tx, tok, func(sess session) time.Time {
+		sess, refresh, outcome, err = accounts.RotateRefresh(ctx, tx, tok, func(sess accounts.Session) time.Time {
 			refreshEnd = minTime(now.Add(s.sessions.RefreshTTL), sess.ExpiresAt)
 			return refreshEnd
 		})
@@ -246,10 +246,10 @@ func (s *Service) Refresh(ctx context.Context, req *ecogridv1.RefreshRequest) (*
 		return nil, err
 	}
 	switch outcome {
-	case rotateReused:
+	case accounts.RotateReused:
 		s.log.WarnContext(ctx, "refresh token reused: session revoked", "session_id", sess.ID, "account_id", sess.AccountID)
 		return nil, errBadRefresh
-	case rotateRefused:
+	case accounts.RotateRefused:
 		return nil, errBadRefresh
 	}
 	access, accessEnd, err := s.tokens.Issue(sess.AccountID, sess.PersonID, sess.ID, now)
@@ -268,7 +268,7 @@ func (s *Service) Logout(ctx context.Context, _ *ecogridv1.LogoutRequest) (*ecog
 	if err != nil {
 		return nil, err
 	}
-	if err := RevokeSession(ctx, s.db, c.SessionID, "logout"); err != nil {
+	if err := accounts.RevokeSession(ctx, s.db, c.SessionID, "logout"); err != nil {
 		return nil, err
 	}
 	return &ecogridv1.LogoutResponse{}, nil
@@ -284,7 +284,7 @@ func (s *Service) WhoAmI(ctx context.Context, _ *ecogridv1.WhoAmIRequest) (*ecog
 	if err != nil {
 		return nil, err
 	}
-	a, err := account.ByID(ctx, s.db, c.AccountID)
+	a, err := accounts.ByID(ctx, s.db, c.AccountID)
 	if err != nil {
 		return nil, err
 	}
@@ -305,12 +305,12 @@ func (s *Service) ChangePassword(ctx context.Context, req *ecogridv1.ChangePassw
 	if err := password.CheckPolicy(req.GetNewPassword()); err != nil {
 		return nil, structerr.NewInvalidArgument("%s", err.Error())
 	}
-	a, err := account.ByID(ctx, s.db, c.AccountID)
+	a, err := accounts.ByID(ctx, s.db, c.AccountID)
 	if err != nil {
 		return nil, err
 	}
-	acctKey, addrKey := account.AccountKey(a.Username), account.AddrKey(s.clientAddr(ctx))
-	until, err := account.LockedUntil(ctx, s.db, acctKey, addrKey)
+	acctKey, addrKey := accounts.AccountKey(a.Username), accounts.AddrKey(s.clientAddr(ctx))
+	until, err := accounts.LockedUntil(ctx, s.db, acctKey, addrKey)
 	if err != nil {
 		return nil, err
 	}
@@ -328,10 +328,10 @@ func (s *Service) ChangePassword(ctx context.Context, req *ecogridv1.ChangePassw
 		return nil, err
 	}
 	err = database.InTx(ctx, s.db, func(tx pgx.Tx) error {
-		if err := account.SetPasswordHash(ctx, tx, a.ID, h, true); err != nil {
+		if err := accounts.SetPasswordHash(ctx, tx, a.ID, h, true); err != nil {
 			return err
 		}
-		return account.RevokeSessions(ctx, tx, a.ID, c.SessionID, "password changed")
+		return accounts.RevokeSessions(ctx, tx, a.ID, c.SessionID, "password changed")
 	})
 	if err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
-	"ecogrid/internal/auth/account"
+	"ecogrid/internal/accounts"
 	"ecogrid/internal/scope"
 )
 
@@ -38,7 +38,7 @@ func (exportProbe) ExportReports(_ *ecogridv1.ExportReportsRequest, ss grpc.Serv
 }
 
 func TestStreamInterceptor(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits, func(s *grpc.Server) { ecogridv1.RegisterFieldServiceServer(s, exportProbe{}) })
+	h := newHarness(t, accounts.DefaultLimits, func(s *grpc.Server) { ecogridv1.RegisterFieldServiceServer(s, exportProbe{}) })
 	field := ecogridv1.NewFieldServiceClient(h.conn)
 	read := func(ctx context.Context) ([]string, error) {
 		st, err := field.ExportReports(ctx, &ecogridv1.ExportReportsRequest{})

@@ -21,8 +21,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/accounts"
 	"ecogrid/internal/auth"
-	"ecogrid/internal/auth/account"
 	"ecogrid/internal/flagenv"
 	"ecogrid/internal/people"
 	"ecogrid/internal/people/peopletest"
@@ -88,7 +88,7 @@ func hostileTokens(t *testing.T, h *harness, accountID, personID, sessionID stri
 }
 
 func TestHostileTokensAreUnauthenticated(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits)
+	h := newHarness(t, accounts.DefaultLimits)
 	me := h.callers[scope.RoleCountyOfficer]
 	ctx := h.session(t, me)
 	var sid string
@@ -147,7 +147,7 @@ func TestHugeTokenMemoryBounded(t *testing.T) {
 }
 
 func TestEndedSessionAndAssignmentTakeEffectAtOnce(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits)
+	h := newHarness(t, accounts.DefaultLimits)
 	insp := h.callers[scope.RoleInspector]
 	ctx := h.session(t, insp)
 	get := func() error {
@@ -252,11 +252,11 @@ func TestNewFromConfig(t *testing.T) {
 	}
 }
 
-// TestCallerGrantsMatchActiveGrants: the interceptor's one-query grant load
-// agrees with people.ActiveGrants for current, ended and scheduled
+// TestCallerGrantsMatchActiveGrants: the grants the interceptor loads
+// agree with people.ActiveGrants for current, ended and scheduled
 // assignments.
 func TestCallerGrantsMatchActiveGrants(t *testing.T) {
-	h := newHarness(t, account.DefaultLimits)
+	h := newHarness(t, accounts.DefaultLimits)
 	ctx := context.Background()
 	off := h.callers[scope.RoleCountyOfficer]
 	st := people.NewStore(h.pool, nil)

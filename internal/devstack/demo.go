@@ -11,9 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"ecogrid/internal/accounts"
+	"ecogrid/internal/accounts/password"
 	"ecogrid/internal/auth"
-	"ecogrid/internal/auth/account"
-	"ecogrid/internal/auth/password"
 	"ecogrid/internal/grid"
 	"ecogrid/internal/grid/demo"
 	"ecogrid/internal/ledger"
@@ -77,13 +77,14 @@ func loadDemo(ctx context.Context, pool *pgxpool.Pool, adminPassword string, out
 			county = n.Code
 		}
 	}
-	var count int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM grid.nodes`).Scan(&count); err != nil {
+	gridStore := grid.NewStore(pool, grid.Config{})
+	count, err := gridStore.CountNodes(ctx)
+	if err != nil {
 		return "", err
 	}
 	if count == 0 {
 		features, problems := grid.ParseFeatureCollection(bytes.NewReader(demo.County()), grid.ParseLimits{})
-		res, err := grid.NewStore(pool, grid.Config{}).Import(ctx, features, problems, grid.ImportOptions{})
+		res, err := gridStore.Import(ctx, features, problems, grid.ImportOptions{})
 		if err != nil {
 			return "", err
 		}
@@ -92,7 +93,7 @@ func loadDemo(ctx context.Context, pool *pgxpool.Pool, adminPassword string, out
 		fmt.Fprintf(out, "grid already holds %d nodes; demo county not reloaded\n", count)
 	}
 
-	if _, err := account.ByUsername(ctx, pool, DevAdminUser); err == nil {
+	if _, err := accounts.ByUsername(ctx, pool, DevAdminUser); err == nil {
 		fmt.Fprintf(out, "dev administrator %q exists\n", DevAdminUser)
 		return county, nil
 	}

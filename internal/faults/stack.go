@@ -171,12 +171,13 @@ func (s *Stack) prepareDatabase(ctx context.Context, binDir string) error {
 	if _, err := database.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	var nodes int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM grid.nodes`).Scan(&nodes); err != nil {
+	gridStore := grid.NewStore(pool, grid.Config{})
+	nodes, err := gridStore.CountNodes(ctx)
+	if err != nil {
 		return err
 	}
 	if nodes == 0 {
-		if _, err := grid.NewStore(pool, grid.Config{}).ImportGeoJSON(ctx, bytes.NewReader(demo.County()), grid.ImportOptions{}); err != nil {
+		if _, err := gridStore.ImportGeoJSON(ctx, bytes.NewReader(demo.County()), grid.ImportOptions{}); err != nil {
 			return fmt.Errorf("importing the demo county: %w", err)
 		}
 	}

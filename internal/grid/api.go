@@ -83,3 +83,12 @@ func TasksByCode(ctx context.Context, q database.Querier, codes []string) (map[s
 	}
 	return out, rows.Err()
 }
+
+// CountNodes returns how many nodes the grid holds, current and retired:
+// zero means no grid was ever imported (the dev stack and the fault harness
+// load the demo county then).
+func (s *Store) CountNodes(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM grid.nodes`).Scan(&n)
+	return n, err
+}

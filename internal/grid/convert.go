@@ -1,6 +1,8 @@
 package grid
 
 import (
+	"fmt"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
@@ -66,10 +68,14 @@ func tasksFromProto(ts []*ecogridv1.GridTask) []Task {
 }
 
 func problemsProto(ps Problems) []*ecogridv1.ImportProblem {
-	out := make([]*ecogridv1.ImportProblem, 0, len(ps))
-	for _, p := range ps {
+	listed, more := ps.Listed()
+	out := make([]*ecogridv1.ImportProblem, 0, len(listed)+1)
+	for _, p := range listed {
 		out = append(out, &ecogridv1.ImportProblem{Feature: int32(p.Feature), Code: p.Code, Name: p.Name, Kind: string(p.Kind),
 			Message: p.Message, Warning: p.Warning, AreaM2: p.AreaM2})
+	}
+	if more > 0 {
+		out = append(out, &ecogridv1.ImportProblem{Feature: -1, Kind: "more", Message: fmt.Sprintf("… and %d more", more), Warning: listed[len(listed)-1].Warning})
 	}
 	return out
 }

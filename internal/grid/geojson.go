@@ -14,6 +14,7 @@ import (
 	"github.com/twpayne/go-geom"
 
 	"ecogrid/internal/database"
+	"ecogrid/internal/textcheck"
 )
 
 // ParseLimits bounds what one import may contain, so that a hostile or
@@ -316,12 +317,19 @@ func parseFeature(index int, raw json.RawMessage, limits ParseLimits) (Feature, 
 	f.Name = strings.TrimSpace(propString(props, "name"))
 	if f.Code == "" {
 		add(ProblemMissingField, "property \"code\" is missing")
+	} else if err := textcheck.Line("code", f.Code); err != nil || len(f.Code) > maxCodeBytes {
+		f.Code = textcheck.Clip(f.Code, maxProblemField)
+		add(ProblemBadCode, "code is not a short line of digits")
 	}
 	if f.Name == "" {
 		add(ProblemMissingField, "property \"name\" is missing")
 	} else if len(f.Name) > 200 {
+		f.Name = textcheck.Clip(f.Name, maxProblemField)
 		add(ProblemMissingField, "name is longer than 200 bytes")
-		f.Name = f.Name[:0]
+		f.Name = ""
+	} else if err := textcheck.Line("name", f.Name); err != nil {
+		f.Name = ""
+		add(ProblemMissingField, "%s", err.Error())
 	}
 	if lv := propString(props, "level"); lv != "" {
 		l, ok := ParseLevel(lv)

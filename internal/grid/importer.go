@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"ecogrid/internal/ledger"
+	"ecogrid/internal/structerr"
 )
 
 // ImportMode says whether an import may create nodes, update them, or both.
@@ -80,21 +81,20 @@ type ImportResult struct {
 // ("features[7]" → message).
 type RejectedError struct{ Problems Problems }
 
-// maxMessageProblems bounds the problems spelled out in the status message;
-// the details carry all of them.
-const maxMessageProblems = 50
-
-// Error names up to maxMessageProblems problems; the details carry all.
+// Error names as many problems as fit in structerr.MaxMessageBytes and
+// counts the rest; the details list up to maxDetailProblems of them.
 func (e *RejectedError) Error() string {
 	errs := e.Problems.Errors()
-	return fmt.Sprintf("import refused, nothing was written: %d problem(s): %s", len(errs), errs.Summary(maxMessageProblems))
+	head := fmt.Sprintf("import refused, nothing was written: %d problem(s): ", len(errs))
+	return head + errs.summaryWithin(structerr.MaxMessageBytes-len(head))
 }
 
 // GRPCStatus makes the rejection an InvalidArgument with details.
 func (e *RejectedError) GRPCStatus() *status.Status {
 	st := status.New(codes.InvalidArgument, e.Error())
 	br := &errdetails.BadRequest{}
-	for _, p := range e.Problems {
+	listed, more := e.Problems.Listed()
+	for _, p := range listed {
 		field := "file"
 		if p.Feature >= 0 {
 			field = fmt.Sprintf("features[%d]", p.Feature)
@@ -104,6 +104,10 @@ func (e *RejectedError) GRPCStatus() *status.Status {
 			desc = "warning: " + desc
 		}
 		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: field, Description: desc, Reason: string(p.Kind)})
+	}
+	if more > 0 {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: "file",
+			Description: fmt.Sprintf("… and %d more problems", more), Reason: "more"})
 	}
 	if withDetails, err := st.WithDetails(br); err == nil {
 		return withDetails

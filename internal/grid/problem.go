@@ -3,6 +3,8 @@ package grid
 import (
 	"fmt"
 	"strings"
+
+	"ecogrid/internal/textcheck"
 )
 
 // ProblemKind classifies an import problem so that clients can group them.
@@ -23,6 +25,15 @@ const (
 	ProblemBadTask       ProblemKind = "bad_task"
 )
 
+// Bounds on what a problem repeats of its input, so that a report about a
+// huge name or code (or ten thousand features) stays readable and small.
+const (
+	maxCodeBytes      = 32  // longer than any administrative code
+	maxProblemField   = 60  // bytes of a code or name repeated in a problem
+	maxProblemMessage = 300 // bytes of one problem's text
+	maxDetailProblems = 100 // problems spelled out in a response; the rest are counted
+)
+
 // Problem is one thing wrong with an import, named so that a GIS officer can
 // find and fix it: the feature's position in the file, its code and name.
 type Problem struct {
@@ -37,6 +48,7 @@ type Problem struct {
 
 // String renders the problem as one line naming the feature.
 func (p Problem) String() string {
+	p = p.capped()
 	var b strings.Builder
 	if p.Feature < 0 {
 		b.WriteString("file")
@@ -53,7 +65,27 @@ func (p Problem) String() string {
 	}
 	b.WriteString(": ")
 	b.WriteString(p.Message)
-	return b.String()
+	return textcheck.Clip(b.String(), maxProblemMessage)
+}
+
+// capped is the problem with its code, name and message cut to their
+// bounds (each ends in "…" when cut).
+func (p Problem) capped() Problem {
+	p.Code = textcheck.Clip(p.Code, maxProblemField)
+	p.Name = textcheck.Clip(p.Name, maxProblemField)
+	p.Message = textcheck.Clip(p.Message, maxProblemMessage)
+	return p
+}
+
+// Listed returns at most maxDetailProblems problems, capped, and how many
+// were left off: what a response spells out.
+func (ps Problems) Listed() (Problems, int) {
+	n := min(len(ps), maxDetailProblems)
+	out := make(Problems, 0, n)
+	for _, p := range ps[:n] {
+		out = append(out, p.capped())
+	}
+	return out, len(ps) - n
 }
 
 // Problems is the full list an import reports in one response.
@@ -81,13 +113,40 @@ func (ps Problems) Warnings() Problems {
 	return out
 }
 
+// summaryWithin joins as many problems as fit in max bytes, ending with
+// "… and N more" when some were left off; a first problem too long on its
+// own is cut.
+func (ps Problems) summaryWithin(max int) string {
+	const reserve = len("; … and 1000000 more")
+	var b strings.Builder
+	for i, p := range ps {
+		s := p.String()
+		if i > 0 {
+			s = "; " + s
+		}
+		if b.Len()+len(s) > max-reserve {
+			if i == 0 {
+				b.WriteString(textcheck.Clip(s, max-reserve))
+				if len(ps) == 1 {
+					return b.String()
+				}
+				i = 1
+			}
+			fmt.Fprintf(&b, "; … and %d more", len(ps)-i)
+			return b.String()
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
 // Summary joins up to limit problems into one message, saying how many more
 // there are.
 func (ps Problems) Summary(limit int) string {
 	var parts []string
 	for i, p := range ps {
 		if i == limit {
-			parts = append(parts, fmt.Sprintf("and %d more", len(ps)-limit))
+			parts = append(parts, fmt.Sprintf("… and %d more", len(ps)-limit))
 			break
 		}
 		parts = append(parts, p.String())

@@ -99,7 +99,7 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 	}
 
 	ecogridv1.RegisterGridServiceServer(p, grid.NewService(gridStore, index, grid.ServiceConfig{}, log))
-	ecogridv1.RegisterPeopleServiceServer(p, people.NewService(pool, gridadapt.NodeResolver{Store: gridStore}, openCases, hasher, log))
+	ecogridv1.RegisterPeopleServiceServer(p, people.NewService(pool, gridStore, openCases, hasher, log))
 	ecogridv1.RegisterAuthServiceServer(p, p.AuthService)
 	ecogridv1.RegisterFieldServiceServer(p, field.NewService(fld, log))
 	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log))

@@ -5,19 +5,19 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"ecogrid/internal/auth/account"
+	"ecogrid/internal/accounts"
 	"ecogrid/internal/ledger"
 )
 
 // CreateAccount stores a login for a person and records it (without any
 // secret). Repeating the same create returns the stored account.
-func (s *Store) CreateAccount(ctx context.Context, actor Actor, p Person, a account.Account) (account.Account, bool, error) {
-	var out account.Account
+func (s *Store) CreateAccount(ctx context.Context, actor Actor, p Person, a accounts.Account) (accounts.Account, bool, error) {
+	var out accounts.Account
 	var created bool
 	err := s.recordedChange(ctx, actor, func(tx pgx.Tx) ([]ledger.Entry, error) {
 		var err error
 		by := actor.PersonID
-		out, created, err = account.Create(ctx, tx, a, by)
+		out, created, err = accounts.Create(ctx, tx, a, by)
 		if err != nil || !created {
 			return nil, err
 		}
@@ -30,11 +30,11 @@ func (s *Store) CreateAccount(ctx context.Context, actor Actor, p Person, a acco
 }
 
 // UnlockAccount lifts a login lockout and records who lifted it.
-func (s *Store) UnlockAccount(ctx context.Context, actor Actor, p Person, a account.Account) (bool, error) {
+func (s *Store) UnlockAccount(ctx context.Context, actor Actor, p Person, a accounts.Account) (bool, error) {
 	var was bool
 	err := s.recordedChange(ctx, actor, func(tx pgx.Tx) ([]ledger.Entry, error) {
 		var err error
-		was, err = account.Reset(ctx, tx, account.AccountKey(a.Username))
+		was, err = accounts.Reset(ctx, tx, accounts.AccountKey(a.Username))
 		if err != nil || !was {
 			return nil, err
 		}
@@ -48,12 +48,12 @@ func (s *Store) UnlockAccount(ctx context.Context, actor Actor, p Person, a acco
 
 // ResetPassword replaces an account's password hash, ends all its sessions
 // and records who did it (never the password).
-func (s *Store) ResetPassword(ctx context.Context, actor Actor, p Person, a account.Account, hash string) error {
+func (s *Store) ResetPassword(ctx context.Context, actor Actor, p Person, a accounts.Account, hash string) error {
 	return s.recordedChange(ctx, actor, func(tx pgx.Tx) ([]ledger.Entry, error) {
-		if err := account.SetPasswordHash(ctx, tx, a.ID, hash, true); err != nil {
+		if err := accounts.SetPasswordHash(ctx, tx, a.ID, hash, true); err != nil {
 			return nil, err
 		}
-		if err := account.RevokeSessions(ctx, tx, a.ID, "", "password reset"); err != nil {
+		if err := accounts.RevokeSessions(ctx, tx, a.ID, "", "password reset"); err != nil {
 			return nil, err
 		}
 		return []ledger.Entry{{

@@ -5,8 +5,10 @@ import (
 	"errors"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
-	"ecogrid/internal/auth/account"
+	"ecogrid/internal/accounts"
+	"ecogrid/internal/grid"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -25,25 +27,25 @@ type Admin struct {
 // county's grid node id is used when the grid is already imported; an
 // administrator may be made before it. An existing username is
 // AlreadyExists.
-func BootstrapAdmin(ctx context.Context, pool Pool, county, name, phone, username, passwordHash string) (Admin, error) {
+func BootstrapAdmin(ctx context.Context, pool *pgxpool.Pool, county, name, phone, username, passwordHash string) (Admin, error) {
 	if err := CheckCountyCode(county); err != nil {
 		return Admin{}, err
 	}
-	if _, err := account.ByUsername(ctx, pool, username); err == nil {
+	if _, err := accounts.ByUsername(ctx, pool, username); err == nil {
 		return Admin{}, structerr.NewAlreadyExists("an account named %.40q already exists", username)
-	} else if !errors.Is(err, account.ErrNotFound) {
+	} else if !errors.Is(err, accounts.ErrNotFound) {
 		return Admin{}, err
 	}
 	nodeID := ""
-	if n, err := (GridNodes{Q: pool}).NodeByCode(ctx, county); err == nil {
-		nodeID = n.ID
+	if n, err := grid.NewStore(pool, grid.Config{}).NodeByCode(ctx, county); err == nil && n.RetiredAt == nil {
+		nodeID = n.ID.String()
 	}
 	st := NewStore(pool, nil)
 	p, _, err := st.CreatePerson(ctx, SystemActor, Person{ID: uuid.NewString(), CountyCode: county, Name: name, Phone: phone})
 	if err != nil {
 		return Admin{}, err
 	}
-	a, _, err := st.CreateAccount(ctx, SystemActor, p, account.Account{ID: uuid.NewString(), PersonID: p.ID, Username: username, PasswordHash: passwordHash})
+	a, _, err := st.CreateAccount(ctx, SystemActor, p, accounts.Account{ID: uuid.NewString(), PersonID: p.ID, Username: username, PasswordHash: passwordHash})
 	if err != nil {
 		return Admin{}, err
 	}

@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	"ecogrid/internal/auth/account"
+	"ecogrid/internal/accounts"
 	"ecogrid/internal/structerr/structerrtest"
 )
 
@@ -56,9 +56,9 @@ func FuzzPersonInput(f *testing.F) {
 		} else if anc := AncestorCodes(node); len(anc) == 0 || anc[0] != node || anc[len(anc)-1] != node[:6] {
 			t.Fatalf("AncestorCodes(%q) = %q", node, anc)
 		}
-		if u, err := account.NormaliseUsername(username); err != nil {
+		if u, err := accounts.NormaliseUsername(username); err != nil {
 			structerrtest.CheckRefusal(t, err, codes.InvalidArgument)
-		} else if again, err := account.NormaliseUsername(u); err != nil || again != u {
+		} else if again, err := accounts.NormaliseUsername(u); err != nil || again != u {
 			t.Fatalf("NormaliseUsername(%q) = %q, then %q, %v", username, u, again, err)
 		}
 	})

@@ -2,41 +2,19 @@ package people
 
 import (
 	"context"
-	"errors"
 
-	"github.com/jackc/pgx/v5"
-
-	"ecogrid/internal/database"
+	"ecogrid/internal/grid"
 )
 
-// GridNodes resolves grid nodes by reading the grid context's published
-// table grid.nodes (current, not retired). It is the default NodeResolver;
-// the grid context may supply its own (e.g. from its in-memory index).
-type GridNodes struct {
-	Q database.Querier
-}
-
-// ResolveNode returns the current node with id, or NotFound.
-func (g GridNodes) ResolveNode(ctx context.Context, nodeID string) (Node, error) {
+// resolveNode asks the grid for the current node with id (NotFound for an
+// unknown or retired one) and keeps the part an assignment needs.
+func resolveNode(ctx context.Context, g *grid.Store, nodeID string) (Node, error) {
 	if _, err := NormaliseID("grid node id", nodeID); err != nil {
 		return Node{}, err
 	}
-	var n Node
-	err := g.Q.QueryRow(ctx, `SELECT id::text, code, name FROM grid.nodes WHERE id = $1 AND retired_at IS NULL`, nodeID).
-		Scan(&n.ID, &n.Code, &n.Name)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Node{}, errNodeNotFound(nodeID)
+	r, err := g.ResolveNode(ctx, nodeID)
+	if err != nil {
+		return Node{}, err
 	}
-	return n, err
-}
-
-// NodeByCode returns the current node with code (gridctl bootstrap).
-func (g GridNodes) NodeByCode(ctx context.Context, code string) (Node, error) {
-	var n Node
-	err := g.Q.QueryRow(ctx, `SELECT id::text, code, name FROM grid.nodes WHERE code = $1 AND retired_at IS NULL`, code).
-		Scan(&n.ID, &n.Code, &n.Name)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Node{}, errNodeNotFound(code)
-	}
-	return n, err
+	return Node{ID: r.ID.String(), Code: r.Code, Name: r.Name}, nil
 }

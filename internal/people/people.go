@@ -8,6 +8,11 @@
 // Other contexts read it through ResponsibleAt (who is accountable for a
 // place at a moment) and ActiveGrants (what a person may do now, used by the
 // auth interceptor on every call). It also serves PeopleService.
+//
+// Layer: above grid (node lookups through grid.Store), ledger (every change
+// is recorded) and the platform; beside accounts, whose Go API it calls to
+// create logins, reset passwords and lift lockouts. It never imports auth:
+// the caller's grants arrive as scope.Caller in the context.
 package people
 
 import (
@@ -21,6 +26,7 @@ import (
 
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
+	"ecogrid/internal/textcheck"
 )
 
 // Person is someone who works in the grid system. The id never changes,
@@ -57,17 +63,12 @@ func (a Assignment) ActiveAt(t time.Time) bool {
 	return !a.ValidFrom.After(t) && (a.ValidTo == nil || a.ValidTo.After(t))
 }
 
-// Node is the part of a grid node an assignment needs.
+// Node is the part of a grid node an assignment needs; people keeps the id
+// and code on the assignment without a foreign key into the grid.
 type Node struct {
 	ID   string
 	Code string
 	Name string
-}
-
-// NodeResolver finds a current grid node by id. The grid context provides
-// it; people keeps the id and code on the assignment without a foreign key.
-type NodeResolver interface {
-	ResolveNode(ctx context.Context, nodeID string) (Node, error)
 }
 
 // HandoverCase is an open case a person holds, listed when their last
@@ -140,12 +141,20 @@ func AncestorCodes(code string) []string {
 	return out
 }
 
+// multiline are the fields where a newline is legitimate (long text); every
+// other field is one line without control or direction characters.
+var multiline = map[string]bool{"reason": true}
+
 func checkText(field, v string, max int, required bool) error {
 	if required && strings.TrimSpace(v) == "" {
 		return structerr.NewInvalidArgument("%s is required", field)
 	}
-	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-		return structerr.NewInvalidArgument("%s is not valid UTF-8 text or contains a NUL character", field)
+	check := textcheck.Line
+	if multiline[field] {
+		check = textcheck.Text
+	}
+	if err := check(field, v); err != nil {
+		return err
 	}
 	if utf8.RuneCountInString(v) > max {
 		return structerr.NewInvalidArgument("%s is longer than %d characters", field, max)
@@ -186,10 +195,11 @@ func checkTasks(tasks []string) error {
 // and end inside their scope: the county office manages everyone below the
 // administrator; a township supervisor places inspectors and grid chiefs in
 // the township's villages (and moves them between villages); only an
-// administrator appoints county officers and administrators.
+// administrator appoints county officers and administrators: no grant
+// reaches the grantor's own rank (see checkOutranks).
 var assignable = map[scope.Role][]scope.Role{
 	scope.RoleAdmin:              scope.AllRoles,
-	scope.RoleCountyOfficer:      {scope.RoleInspector, scope.RoleGridChief, scope.RoleTownshipSupervisor, scope.RoleCountyOfficer},
+	scope.RoleCountyOfficer:      {scope.RoleInspector, scope.RoleGridChief, scope.RoleTownshipSupervisor},
 	scope.RoleTownshipSupervisor: {scope.RoleInspector, scope.RoleGridChief},
 }
 
@@ -207,8 +217,6 @@ func AssignerGrant(c scope.Caller, role scope.Role, code string) (scope.Grant, b
 		if g.Role != scope.RoleAdmin && !strings.HasPrefix(code, g.NodeCode) {
 			continue
 		}
-		// A county officer appoints other county officers only at county level
-		// and never above their own county (prefix check above).
 		if !found || len(g.NodeCode) > len(best.NodeCode) {
 			best, found = g, true
 		}

@@ -10,8 +10,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
-	"ecogrid/internal/auth/account"
-	"ecogrid/internal/auth/password"
+	"ecogrid/internal/accounts"
+	"ecogrid/internal/accounts/password"
+	"ecogrid/internal/grid"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -23,18 +24,18 @@ type Service struct {
 	ecogridv1.UnimplementedPeopleServiceServer
 	db     Pool
 	store  *Store
-	nodes  NodeResolver
+	grid   *grid.Store
 	hasher *password.Hasher
 	log    *slog.Logger
 }
 
 var _ ecogridv1.PeopleServiceServer = (*Service)(nil)
 
-// NewService returns the PeopleService. nodes resolves grid node ids
-// (GridNodes{pool} reads grid.nodes); cases lists open cases for handover
-// and may be nil until the cases context provides it.
-func NewService(pool Pool, nodes NodeResolver, cases OpenCaseLister, hasher *password.Hasher, log *slog.Logger) *Service {
-	return &Service{db: pool, store: NewStore(pool, cases), nodes: nodes, hasher: hasher, log: log}
+// NewService returns the PeopleService. grid resolves the nodes of new
+// assignments; cases lists open cases for handover and may be nil until the
+// cases context provides it.
+func NewService(pool Pool, grid *grid.Store, cases OpenCaseLister, hasher *password.Hasher, log *slog.Logger) *Service {
+	return &Service{db: pool, store: NewStore(pool, cases), grid: grid, hasher: hasher, log: log}
 }
 
 func caller(ctx context.Context) (scope.Caller, error) {
@@ -97,11 +98,11 @@ func (s *Service) GetPerson(ctx context.Context, req *ecogridv1.GetPersonRequest
 			resp.CurrentAssignments = append(resp.CurrentAssignments, AssignmentProto(a))
 		}
 	}
-	_, err = account.ByPerson(ctx, s.db, p.ID)
+	_, err = accounts.ByPerson(ctx, s.db, p.ID)
 	switch {
 	case err == nil:
 		resp.HasAccount = true
-	case !errors.Is(err, account.ErrNotFound):
+	case !errors.Is(err, accounts.ErrNotFound):
 		return nil, err
 	}
 	return resp, nil
@@ -165,7 +166,7 @@ func (s *Service) CreateAccount(ctx context.Context, req *ecogridv1.CreateAccoun
 	if err != nil {
 		return nil, err
 	}
-	user, err := account.NormaliseUsername(req.GetUsername())
+	user, err := accounts.NormaliseUsername(req.GetUsername())
 	if err != nil {
 		return nil, err
 	}
@@ -184,11 +185,14 @@ func (s *Service) CreateAccount(ctx context.Context, req *ecogridv1.CreateAccoun
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOutranks(ctx, s.db, g, p.ID); err != nil {
+		return nil, err
+	}
 	hash, err := s.hasher.Hash(pw)
 	if err != nil {
 		return nil, err
 	}
-	a, created, err := s.store.CreateAccount(ctx, ActorFor(c, g), p, account.Account{ID: id, PersonID: p.ID, Username: user, PasswordHash: hash})
+	a, created, err := s.store.CreateAccount(ctx, ActorFor(c, g), p, accounts.Account{ID: id, PersonID: p.ID, Username: user, PasswordHash: hash})
 	if err != nil {
 		return nil, err
 	}
@@ -201,16 +205,16 @@ func (s *Service) CreateAccount(ctx context.Context, req *ecogridv1.CreateAccoun
 // countyAccount resolves the account named username, its person, and the
 // caller's grant over the person's county as the actor of an account
 // action of the county office (unlock, password reset).
-func (s *Service) countyAccount(ctx context.Context, username string) (scope.Caller, account.Account, Person, Actor, error) {
+func (s *Service) countyAccount(ctx context.Context, username string) (scope.Caller, accounts.Account, Person, Actor, error) {
 	c, err := caller(ctx)
 	if err != nil {
-		return c, account.Account{}, Person{}, Actor{}, err
+		return c, accounts.Account{}, Person{}, Actor{}, err
 	}
-	user, err := account.NormaliseUsername(username)
+	user, err := accounts.NormaliseUsername(username)
 	if err != nil {
-		return c, account.Account{}, Person{}, Actor{}, err
+		return c, accounts.Account{}, Person{}, Actor{}, err
 	}
-	a, err := account.ByUsername(ctx, s.db, user)
+	a, err := accounts.ByUsername(ctx, s.db, user)
 	if err != nil {
 		return c, a, Person{}, Actor{}, err
 	}
@@ -220,6 +224,9 @@ func (s *Service) countyAccount(ctx context.Context, username string) (scope.Cal
 	}
 	g, err := countyGrant(c, p.CountyCode, "account")
 	if err != nil {
+		return c, a, p, Actor{}, err
+	}
+	if err := checkOutranks(ctx, s.db, g, p.ID); err != nil {
 		return c, a, p, Actor{}, err
 	}
 	return c, a, p, ActorFor(c, g), nil
@@ -261,7 +268,7 @@ func (s *Service) newAssignment(ctx context.Context, c scope.Caller, id, personI
 	if err != nil {
 		return NewAssignment{}, scope.Grant{}, err
 	}
-	node, err := s.nodes.ResolveNode(ctx, nodeID)
+	node, err := resolveNode(ctx, s.grid, nodeID)
 	if err != nil {
 		return NewAssignment{}, scope.Grant{}, err
 	}
@@ -312,6 +319,9 @@ func (s *Service) StartAssignment(ctx context.Context, req *ecogridv1.StartAssig
 		return nil, err
 	}
 	n.PersonID = p.ID
+	if err := checkOutranks(ctx, s.db, g, p.ID); err != nil {
+		return nil, err
+	}
 	a, created, err := s.store.StartAssignment(ctx, ActorFor(c, g), n)
 	if err != nil {
 		return nil, err
@@ -330,7 +340,13 @@ func existingAssignment(ctx context.Context, s *Service, c scope.Caller, id stri
 		return Assignment{}, scope.Grant{}, err
 	}
 	g, err := assignerGrant(c, a.Role, a.NodeCode, "assignment")
-	return a, g, err
+	if err != nil {
+		return a, g, err
+	}
+	if err := checkOutranks(ctx, s.db, g, a.PersonID); err != nil {
+		return a, g, err
+	}
+	return a, g, checkNotLastAdmin(ctx, s.db, a)
 }
 
 // EndAssignment ends an assignment now.
@@ -480,6 +496,9 @@ func (s *Service) UpdatePerson(ctx context.Context, req *ecogridv1.UpdatePersonR
 	}
 	g, err := countyGrant(c, p.CountyCode, "person")
 	if err != nil {
+		return nil, err
+	}
+	if err := checkOutranks(ctx, s.db, g, p.ID); err != nil {
 		return nil, err
 	}
 	updated, err := s.store.UpdatePerson(ctx, ActorFor(c, g), p.ID, PersonChanges{Name: req.Name, Phone: req.Phone, EmployeeCode: req.EmployeeCode})

@@ -1,7 +1,6 @@
 // Package gridadapt fits the grid's Go API to the small interfaces the
-// field and people contexts declare for it (field.Locator,
-// field.TaskSource, people.NodeResolver), so that cmd/gridd wires them in
-// one line each and neither context imports the grid.
+// field context declares for it (field.Locator, field.TaskSource). People
+// calls grid directly; this package goes when field does too.
 package gridadapt
 
 import (
@@ -11,7 +10,6 @@ import (
 	"ecogrid/internal/database"
 	"ecogrid/internal/field"
 	"ecogrid/internal/grid"
-	"ecogrid/internal/people"
 )
 
 // Locator serves field.Locator from the grid's in-memory index.
@@ -74,18 +72,4 @@ func (t TaskSource) PatrolRules(ctx context.Context, q database.Querier, cellCod
 		}
 	}
 	return out, nil
-}
-
-// NodeResolver serves people.NodeResolver from grid.nodes.
-type NodeResolver struct{ Store *grid.Store }
-
-var _ people.NodeResolver = NodeResolver{}
-
-// ResolveNode implements people.NodeResolver.
-func (n NodeResolver) ResolveNode(ctx context.Context, nodeID string) (people.Node, error) {
-	r, err := n.Store.ResolveNode(ctx, nodeID)
-	if err != nil {
-		return people.Node{}, err
-	}
-	return people.Node{ID: r.ID.String(), Code: r.Code, Name: r.Name}, nil
 }

@@ -48,11 +48,11 @@ func TestAdaptersAnswerFromTheGrid(t *testing.T) {
 	if err != nil || len(rules) != 1 || rules["130123002004"].PerWeek != 2 {
 		t.Fatalf("rules %+v %v", rules, err)
 	}
-	n, err := gridadapt.NodeResolver{Store: store}.ResolveNode(ctx, v.ID.String())
+	n, err := store.ResolveNode(ctx, v.ID.String())
 	if err != nil || n.Code != v.Code || n.Name != v.Name {
 		t.Fatalf("resolve: %+v %v", n, err)
 	}
-	if _, err := (gridadapt.NodeResolver{Store: store}).ResolveNode(ctx, uuid.NewString()); structerr.Code(err) != codes.NotFound {
+	if _, err := store.ResolveNode(ctx, uuid.NewString()); structerr.Code(err) != codes.NotFound {
 		t.Fatalf("unknown node: %v", err)
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"ecogrid/internal/auth/account"
-	"ecogrid/internal/auth/password"
+	"ecogrid/internal/accounts"
+	"ecogrid/internal/accounts/password"
 	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 )
@@ -86,7 +86,7 @@ func (m Member) Caller() scope.Caller {
 }
 
 // Hasher is a cheap hasher for tests (the production parameters are
-// benchmarked in auth/password).
+// benchmarked in accounts/password).
 var Hasher = password.NewHasher(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}, 4)
 
 // AddMember creates a person of node's county, assigns them role at node,
@@ -122,7 +122,7 @@ func AddAccount(t testing.TB, pool *pgxpool.Pool, p people.Person, username stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct, _, err := account.Create(context.Background(), pool, account.Account{ID: uuid.NewString(), PersonID: p.ID, Username: username, PasswordHash: h}, "")
+	acct, _, err := accounts.Create(context.Background(), pool, accounts.Account{ID: uuid.NewString(), PersonID: p.ID, Username: username, PasswordHash: h}, "")
 	if err != nil {
 		t.Fatalf("creating account %s: %v", username, err)
 	}

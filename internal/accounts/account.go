@@ -1,8 +1,15 @@
-// Package account owns login accounts (username and argon2id password hash,
-// one per person) and the failed-login counters that throttle guessing,
-// kept in PostgreSQL so every replica shares them. It is used by the people
-// context (creating accounts, lifting lockouts) and by auth (logging in).
-package account
+// Package accounts owns login credentials: accounts (username and argon2id
+// password hash, one per person), their sessions and rotating refresh
+// tokens, and the failed-login counters that throttle guessing, kept in
+// PostgreSQL so every replica shares them. Its tables live in the "auth"
+// schema (accounts, sessions, refresh_tokens, login_limits); this package is
+// the only one that names them.
+//
+// Layer: beside people, above the platform (database, structerr). It
+// imports no context: people calls it to create accounts, reset passwords
+// and lift lockouts (recording those acts in the ledger), and auth calls it
+// to log in, refresh and check sessions. Hashing is in accounts/password.
+package accounts
 
 import (
 	"context"
@@ -117,13 +124,5 @@ func ByPerson(ctx context.Context, q database.Querier, personID string) (Account
 func SetPasswordHash(ctx context.Context, q database.Querier, id, hash string, changed bool) error {
 	_, err := q.Exec(ctx, `UPDATE auth.accounts SET password_hash = $2,
 		password_changed_at = CASE WHEN $3 THEN now() ELSE password_changed_at END WHERE id = $1`, id, hash, changed)
-	return err
-}
-
-// RevokeSessions ends every live session of an account except keep (""
-// for none): a password change or reset logs the other devices out.
-func RevokeSessions(ctx context.Context, q database.Querier, accountID, keep, reason string) error {
-	_, err := q.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), revoke_reason = $3
-		WHERE account_id = $1 AND revoked_at IS NULL AND id::text <> $2`, accountID, keep, reason)
 	return err
 }

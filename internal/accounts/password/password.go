@@ -3,6 +3,9 @@
 // ($argon2id$v=19$m=19456,t=2,p=1$salt$hash), so that parameters can be
 // raised later and old hashes still verify (and are re-hashed on the next
 // successful login).
+//
+// Layer: platform-level, imports nothing of ecogrid; used by accounts'
+// callers (people for new accounts and resets, auth for logins).
 package password
 
 import (

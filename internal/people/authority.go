@@ -1,0 +1,63 @@
+package people
+
+import (
+	"context"
+	"time"
+
+	"ecogrid/internal/database"
+	"ecogrid/internal/scope"
+	"ecogrid/internal/structerr"
+)
+
+// rank orders the roles by authority. Grants never exceed the grantor's:
+// nobody but an administrator acts on the account, person record or
+// assignments of someone holding a role of equal or higher rank.
+var rank = map[scope.Role]int{
+	scope.RoleInspector:          1,
+	scope.RoleGridChief:          2,
+	scope.RoleTownshipSupervisor: 3,
+	scope.RoleCountyOfficer:      4,
+	scope.RoleAdmin:              5,
+}
+
+// checkOutranks refuses an act done under grant g on the person personID
+// when the person holds, now or from a scheduled date, a role ranked equal
+// to or above g's. An administrator may act on anyone.
+func checkOutranks(ctx context.Context, q database.Querier, g scope.Grant, personID string) error {
+	if g.Role == scope.RoleAdmin {
+		return nil
+	}
+	hist, err := History(ctx, q, personID)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, a := range hist {
+		if a.ValidTo != nil && !a.ValidTo.After(now) {
+			continue
+		}
+		if rank[a.Role] >= rank[g.Role] {
+			return structerr.NewPermissionDenied("this person holds the role %s, equal to or above yours (%s): only an administrator may change their account, record or assignments", a.Role, g.Role)
+		}
+	}
+	return nil
+}
+
+// checkNotLastAdmin refuses to end or demote an administrator's assignment
+// when no other person holds the admin role now: the system would be left
+// with nobody able to appoint county officers or administrators.
+func checkNotLastAdmin(ctx context.Context, q database.Querier, a Assignment) error {
+	if a.Role != scope.RoleAdmin {
+		return nil
+	}
+	var others int
+	err := q.QueryRow(ctx, `SELECT count(DISTINCT person_id) FROM people.assignments
+		WHERE role = 'admin' AND person_id <> $1 AND valid_from <= now() AND (valid_to IS NULL OR valid_to > now())`, a.PersonID).Scan(&others)
+	if err != nil {
+		return err
+	}
+	if others == 0 {
+		return structerr.NewFailedPrecondition("this is the last administrator: appoint another administrator before ending or changing this assignment")
+	}
+	return nil
+}
