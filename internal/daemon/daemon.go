@@ -30,9 +30,12 @@ import (
 // Config is what every server process needs, composed into each binary's
 // own configuration.
 type Config struct {
-	Server         server.Config
-	Database       database.Config
-	NATSURL        string
+	Server   server.Config
+	Database database.Config
+	NATSURL  string
+	// NATS are this process's NATS user and password (see
+	// messaging.Permissions); unset connects without credentials.
+	NATS           messaging.Credentials
 	StreamReplicas int
 	Auth           auth.Config
 
@@ -46,6 +49,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, name, envPrefix, grpcAddr, metr
 	c.Server.RegisterFlags(fs, envPrefix, grpcAddr, metricsAddr)
 	c.Database.RegisterFlags(fs, name)
 	messaging.RegisterFlags(fs, &c.NATSURL, &c.StreamReplicas)
+	messaging.RegisterCredentialFlags(fs, &c.NATS)
 	c.Auth.RegisterFlags(fs)
 }
 
@@ -112,7 +116,7 @@ func Run(ctx context.Context, name string, cfg Config, log *slog.Logger, assembl
 		}
 		log.Info("migrations applied", "count", len(applied))
 	}
-	nc, js, err := messaging.Connect(ctx, cfg.NATSURL, name, log)
+	nc, js, err := messaging.ConnectAs(ctx, cfg.NATSURL, cfg.NATS, name, log)
 	if err != nil {
 		return err
 	}
