@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -23,6 +24,7 @@ import (
 
 	"ecogrid/internal/auth"
 	"ecogrid/internal/database"
+	"ecogrid/internal/flagenv"
 	"ecogrid/internal/messaging"
 	"ecogrid/internal/server"
 )
@@ -39,6 +41,10 @@ type Config struct {
 	StreamReplicas int
 	Auth           auth.Config
 
+	// HealthInterval is how often PostgreSQL and NATS are checked for
+	// health (DefaultHealthInterval when 0).
+	HealthInterval time.Duration
+
 	// Ready, when set, is called once the server listens (dev stack, tests).
 	Ready func(grpcAddr, metricsAddr string)
 }
@@ -50,6 +56,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, name, envPrefix, grpcAddr, metr
 	c.Database.RegisterFlags(fs, name)
 	messaging.RegisterFlags(fs, &c.NATSURL, &c.StreamReplicas)
 	messaging.RegisterCredentialFlags(fs, &c.NATS)
+	flagenv.Duration(fs, &c.HealthInterval, "health-interval", "ECOGRID_HEALTH_INTERVAL", DefaultHealthInterval, "how often PostgreSQL and NATS are checked; health is NOT_SERVING while either is down")
 	c.Auth.RegisterFlags(fs)
 }
 
@@ -137,6 +144,7 @@ func Run(ctx context.Context, name string, cfg Config, log *slog.Logger, assembl
 		srv.Close()
 		return err
 	}
+	p.Go(func(ctx context.Context) error { return p.watchDependencies(ctx, cfg.HealthInterval) })
 	// Deny by default: refuse to serve an RPC the access policy does not name.
 	if err := auth.CheckServer(srv.GRPC); err != nil {
 		srv.Close()
