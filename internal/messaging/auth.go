@@ -20,9 +20,11 @@ type Role string
 
 // The roles. A service's user name is its role.
 const (
-	// RoleGridd publishes violations and manages the streams.
+	// RoleGridd publishes violations (through the outbox relay) and
+	// creates the streams; it consumes nothing.
 	RoleGridd Role = "gridd"
-	// RoleCased consumes violations, publishes case events and dead letters.
+	// RoleCased consumes violations, publishes case events (through the
+	// outbox relay) and dead letters.
 	RoleCased Role = "cased"
 	// RoleIntegrator (a department's system) only follows case events.
 	RoleIntegrator Role = "integrator"
@@ -66,6 +68,15 @@ func streamAdmin() []string {
 	}
 }
 
+// outboxSubjects are what an outbox relay publishes. gridd and cased each
+// run a relay over the one outbox table, and whichever holds a county's
+// lock publishes its pending rows, violations and case events alike, so
+// both services publish both. The rows come from PostgreSQL; what the
+// permissions keep out is everyone else (integrators, anonymous clients).
+func outboxSubjects() []string {
+	return []string{StreamSubjects(StreamViolations), StreamSubjects(StreamCases)}
+}
+
 // consumerOf is the JetStream API and ack subjects a pull consumer of
 // stream needs: creating (ephemeral, named or durable) and reading its
 // consumers, pulling the next messages, and acknowledging them.
@@ -92,9 +103,9 @@ func Permissions(r Role) (*server.Permissions, error) {
 	var pub, sub []string
 	switch r {
 	case RoleGridd:
-		pub = append(streamAdmin(), StreamSubjects(StreamViolations))
+		pub = append(streamAdmin(), outboxSubjects()...)
 	case RoleCased:
-		pub = append(streamAdmin(), StreamSubjects(StreamCases), StreamSubjects(StreamDeadLetter))
+		pub = append(append(streamAdmin(), outboxSubjects()...), StreamSubjects(StreamDeadLetter))
 		pub = append(pub, consumerOf(StreamViolations)...)
 		pub = append(pub, consumerOf(StreamDeadLetter)...)
 	case RoleIntegrator:

@@ -94,14 +94,19 @@ func TestSecuredBusGivesEachRoleOnlyItsSubjects(t *testing.T) {
 			t.Fatal("gridd async publish not acknowledged")
 		}
 	}
-	// gridd may not forge case events.
+	// gridd consumes nothing and writes no dead letters.
 	gnc, _ := srv.ConnectAs(t, messaging.RoleGridd)
 	gerrs := asyncErrors(gnc)
-	if err := gnc.Publish(messaging.CaseSubject("130123", "closed"), []byte("forged")); err != nil {
+	if _, err := gnc.SubscribeSync(subj); err != nil {
 		t.Fatal(err)
 	}
 	gnc.Flush() //nolint:errcheck
-	wantPermissionViolation(t, gerrs, "gridd publishing a case event")
+	wantPermissionViolation(t, gerrs, "gridd subscribing to violations")
+	if err := gnc.Publish(messaging.DeadLetterSubject(messaging.StreamViolations), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	gnc.Flush() //nolint:errcheck
+	wantPermissionViolation(t, gerrs, "gridd publishing a dead letter")
 
 	// The integrator cannot publish a violation, with core NATS or JetStream.
 	inc, ijs := srv.ConnectAs(t, messaging.RoleIntegrator)
