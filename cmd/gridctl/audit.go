@@ -17,8 +17,9 @@ import (
 )
 
 const auditUsage = `usage: gridctl audit <command> [flags]
-  verify FILE --pubkey KEY [--checkpoint NOTE]... [--baseline OLDFILE]
-                                                    verify an export offline (no database; FILE - is stdin)
+  verify FILE --pubkey KEY [--checkpoint NOTE]... [--baseline OLDFILE] [--allow-unsigned-tail]
+                                                    verify an export offline (no database; FILE - is stdin);
+                                                    fails when a record is not covered by a signed checkpoint
   export --county CODE [-o FILE] [--db]             export a county's ledger as JSON Lines
   verify-chain --county CODE [--checkpoint NOTE] [--db]   verify a chain on the server
   checkpoint --county CODE | --all [--db]           sign a checkpoint now
@@ -90,6 +91,8 @@ func auditVerify(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs.Var(&keys, "pubkey", "trusted ledger public key (text or @file); repeat for retired keys")
 	fs.Var(&notes, "checkpoint", "a signed checkpoint note you kept (text or @file); the export must reproduce it; repeatable")
 	var baseline string
+	var allowTail bool
+	fs.BoolVar(&allowTail, "allow-unsigned-tail", false, "accept records after the last signed checkpoint (they are chained, not signed)")
 	fs.StringVar(&baseline, "baseline", "", "an earlier export of the same county you kept: every record in it must be unchanged (names the exact first changed record)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -150,7 +153,23 @@ func auditVerify(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s is not a readable ledger export: %w", pos[0], err)
 	}
-	return reportResult(stdout, res.CountyCode, res.OK(), res.Records, res.Checkpoints, lastSize(res.LastCheckpoint), res.Defect)
+	if err := reportResult(stdout, res.CountyCode, res.OK(), res.Records, res.Checkpoints, lastSize(res.LastCheckpoint), res.Defect); err != nil {
+		return err
+	}
+	return checkCovered(stdout, res, allowTail)
+}
+
+// checkCovered fails an offline verification whose export holds records no
+// signed checkpoint covers, unless the auditor accepts that tail: an export
+// with no checkpoint at all proves nothing beyond its own consistency.
+func checkCovered(w io.Writer, res ledger.Result, allowTail bool) error {
+	n := res.Uncovered()
+	if n == 0 || allowTail {
+		return nil
+	}
+	fmt.Fprintf(w, "UNCOVERED: %d of %d records of county %s are not covered by a signed checkpoint; sign one (gridctl audit checkpoint) and export again, or pass --allow-unsigned-tail\n",
+		n, res.Records, res.CountyCode)
+	return fmt.Errorf("%d ledger records of county %s are not covered by a signed checkpoint", n, res.CountyCode)
 }
 
 func lastSize(c *ledger.Checkpoint) int64 {

@@ -88,4 +88,74 @@ func TestAuditKeygenExportVerify(t *testing.T) {
 	if err := auditVerify([]string{export}, nil, &out); err == nil {
 		t.Fatal("verify without --pubkey")
 	}
+
+	// Three records after the checkpoint: chained, not signed. Offline
+	// verify fails saying how many, unless the auditor accepts the tail.
+	for i := range 3 {
+		err := database.InTx(ctx, pool, func(tx pgx.Tx) error {
+			_, err := ledger.Append(ctx, tx, ledger.Entry{CountyCode: "330106", ActorID: uuid.NewString(), ActorRole: "inspector",
+				Action: "report.filed", SubjectType: "report", SubjectID: uuid.NewString(), NodeCode: "330106001001", Payload: map[string]int{"tail": i}})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var tail bytes.Buffer
+	if err := l.Export(ctx, "330106", &tail); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err = auditVerify([]string{"-", "--pubkey", pub}, bytes.NewReader(tail.Bytes()), &out)
+	if err == nil || !strings.Contains(err.Error(), "3 ledger records") ||
+		!strings.Contains(out.String(), "UNCOVERED: 3 of 13 records of county 330106 are not covered") {
+		t.Fatalf("export with an unsigned tail: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := auditVerify([]string{"-", "--pubkey", pub, "--allow-unsigned-tail"}, bytes.NewReader(tail.Bytes()), &out); err != nil ||
+		!strings.Contains(out.String(), "records 10 to 12 are chained but not yet covered") {
+		t.Fatalf("unsigned tail allowed: %v\n%s", err, out.String())
+	}
+}
+
+// An export no signed checkpoint covers at all fails offline verify with
+// the count of its records; -allow-unsigned-tail accepts it.
+func TestAuditVerifyRefusesExportWithoutCheckpoint(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "ledger.key")
+	var out bytes.Buffer
+	if err := auditKeygen([]string{"-o", keyFile}, &out); err != nil {
+		t.Fatal(err)
+	}
+	pub := strings.TrimSpace(out.String())
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	for i := range 4 {
+		err := database.InTx(ctx, pool, func(tx pgx.Tx) error {
+			_, err := ledger.Append(ctx, tx, ledger.Entry{CountyCode: "330106", ActorID: uuid.NewString(), ActorRole: "inspector",
+				Action: "report.filed", SubjectType: "report", SubjectID: uuid.NewString(), NodeCode: "330106001001", Payload: map[string]int{"i": i}})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := ledger.LoadKeys(ledger.KeyConfig{PrivateKeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := ledger.New(pool, keys, ledger.Config{}, nil).Export(ctx, "330106", &buf); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err = auditVerify([]string{"-", "--pubkey", pub}, bytes.NewReader(buf.Bytes()), &out)
+	if err == nil || !strings.Contains(out.String(), "UNCOVERED: 4 of 4 records") {
+		t.Fatalf("export without a checkpoint: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := auditVerify([]string{"-allow-unsigned-tail", "-", "--pubkey", pub}, bytes.NewReader(buf.Bytes()), &out); err != nil {
+		t.Fatalf("export without a checkpoint, tail allowed: %v\n%s", err, out.String())
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sort"
@@ -34,21 +35,38 @@ func commands() map[string]command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := realMain(ctx, os.Args[1:])
+	code := exitCode(realMain(ctx, os.Args[1:]), os.Stderr)
 	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "gridctl:", err)
-		}
-		os.Exit(1)
+	os.Exit(code)
+}
+
+// exitCode is 0 for success and for help asked for (`gridctl <cmd> -h`
+// printed what was wanted), else 1 after printing the error.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	fmt.Fprintln(stderr, "gridctl:", err)
+	return 1
+}
+
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
 }
 
 func realMain(ctx context.Context, args []string) error {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || isHelp(args[0]) {
 		usage(cmds)
 		return nil
+	}
+	if args[0] == "version" || args[0] == "-version" || args[0] == "--version" {
+		fmt.Println(versionLine())
+		return nil
+	}
+	if len(args) > 1 && isHelp(args[1]) {
+		// Every command and command group understands -h.
+		args = append([]string{args[0], "-h"}, args[2:]...)
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
@@ -64,7 +82,7 @@ func usage(cmds map[string]command) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintln(os.Stderr, "usage: gridctl <command> [flags]   (gridctl <command> -h for its flags)")
+	fmt.Fprintln(os.Stderr, "usage: gridctl <command> [flags]   (gridctl <command> -h for its flags; gridctl --version)")
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, cmds[n].summary)
 	}

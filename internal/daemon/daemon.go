@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -23,6 +24,7 @@ import (
 
 	"ecogrid/internal/auth"
 	"ecogrid/internal/database"
+	"ecogrid/internal/flagenv"
 	"ecogrid/internal/messaging"
 	"ecogrid/internal/server"
 )
@@ -30,11 +32,18 @@ import (
 // Config is what every server process needs, composed into each binary's
 // own configuration.
 type Config struct {
-	Server         server.Config
-	Database       database.Config
-	NATSURL        string
+	Server   server.Config
+	Database database.Config
+	NATSURL  string
+	// NATS are this process's NATS user and password (see
+	// messaging.Permissions); unset connects without credentials.
+	NATS           messaging.Credentials
 	StreamReplicas int
 	Auth           auth.Config
+
+	// HealthInterval is how often PostgreSQL and NATS are checked for
+	// health (DefaultHealthInterval when 0).
+	HealthInterval time.Duration
 
 	// Ready, when set, is called once the server listens (dev stack, tests).
 	Ready func(grpcAddr, metricsAddr string)
@@ -46,6 +55,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, name, envPrefix, grpcAddr, metr
 	c.Server.RegisterFlags(fs, envPrefix, grpcAddr, metricsAddr)
 	c.Database.RegisterFlags(fs, name)
 	messaging.RegisterFlags(fs, &c.NATSURL, &c.StreamReplicas)
+	messaging.RegisterCredentialFlags(fs, &c.NATS)
+	flagenv.Duration(fs, &c.HealthInterval, "health-interval", "ECOGRID_HEALTH_INTERVAL", DefaultHealthInterval, "how often PostgreSQL and NATS are checked; health is NOT_SERVING while either is down")
 	c.Auth.RegisterFlags(fs)
 }
 
@@ -112,7 +123,7 @@ func Run(ctx context.Context, name string, cfg Config, log *slog.Logger, assembl
 		}
 		log.Info("migrations applied", "count", len(applied))
 	}
-	nc, js, err := messaging.Connect(ctx, cfg.NATSURL, name, log)
+	nc, js, err := messaging.ConnectAs(ctx, cfg.NATSURL, cfg.NATS, name, log)
 	if err != nil {
 		return err
 	}
@@ -133,6 +144,7 @@ func Run(ctx context.Context, name string, cfg Config, log *slog.Logger, assembl
 		srv.Close()
 		return err
 	}
+	p.Go(func(ctx context.Context) error { return p.watchDependencies(ctx, cfg.HealthInterval) })
 	// Deny by default: refuse to serve an RPC the access policy does not name.
 	if err := auth.CheckServer(srv.GRPC); err != nil {
 		srv.Close()

@@ -3,6 +3,7 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"ecogrid/internal/grid"
 	"ecogrid/internal/grid/demo"
 	"ecogrid/internal/ledger"
+	"ecogrid/internal/messaging"
 	"ecogrid/internal/people"
 )
 
@@ -65,6 +67,33 @@ func ensureKeys(dir string) (Keys, error) {
 	}
 	k.LedgerPublic = string(bytes.TrimSpace(pub))
 	return k, nil
+}
+
+// ensureNATSUsers returns a user per NATS role for the embedded server,
+// each password random and kept in dir/nats-<role>.password (0600) so a
+// restart of the dev stack, and an integrator's test client, reuse it.
+func ensureNATSUsers(dir string) (map[messaging.Role]messaging.Credentials, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	users := map[messaging.Role]messaging.Credentials{}
+	for _, r := range messaging.Roles() {
+		f := filepath.Join(dir, "nats-"+string(r)+".password")
+		b, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) {
+			b = []byte(rand.Text())
+			err = os.WriteFile(f, append(b, '\n'), 0o600)
+		}
+		if err != nil {
+			return nil, err
+		}
+		pw := string(bytes.TrimSpace(b))
+		if pw == "" {
+			return nil, fmt.Errorf("%s is empty: delete it to have a new password made", f)
+		}
+		users[r] = messaging.Credentials{User: string(r), Password: pw}
+	}
+	return users, nil
 }
 
 // loadDemo imports the demo county into an empty grid and creates the dev

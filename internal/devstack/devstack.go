@@ -38,10 +38,13 @@ type Config struct {
 	NATSURL     string // use this NATS instead of an embedded one
 	PGPort      int    // private cluster port
 	NATSPort    int    // embedded NATS port
-	GriddAddr   string
-	GriddMetric string
-	CasedAddr   string
-	CasedMetric string
+	// NATSMonitorPort serves the embedded NATS's HTTP monitoring (/varz,
+	// /jsz, /healthz); 0 leaves it off.
+	NATSMonitorPort int
+	GriddAddr       string
+	GriddMetric     string
+	CasedAddr       string
+	CasedMetric     string
 	// AdminPassword is the dev administrator's password (created once).
 	AdminPassword string
 	// Ready, when set, is called with the stack's addresses once it serves.
@@ -50,7 +53,12 @@ type Config struct {
 
 // Addresses is where the running stack can be reached.
 type Addresses struct {
-	DatabaseURL, NATSURL                             string
+	DatabaseURL, NATSURL string
+	// NATSMonitor is the embedded NATS's monitoring address ("" when off).
+	NATSMonitor string
+	// NATSPasswordDir holds nats-<role>.password for each NATS user of the
+	// embedded server (gridd, cased, integrator); "" with an outside NATS.
+	NATSPasswordDir                                  string
 	GriddGRPC, GriddMetrics, CasedGRPC, CasedMetrics string
 	CountyCode                                       string
 	LedgerPublicKey                                  string
@@ -91,14 +99,25 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 		addrs.DatabaseURL = pg.URL("ecogrid")
 	}
 
+	// The embedded NATS is secured as production is: a user per role
+	// with only its subjects (messaging.Permissions).
+	var natsUsers map[messaging.Role]messaging.Credentials
 	if addrs.NATSURL == "" {
 		storeDir := filepath.Join(cfg.DataDir, "nats")
-		ns, err := messaging.StartEmbedded(messaging.EmbeddedConfig{Port: cfg.NATSPort, StoreDir: storeDir})
+		addrs.NATSPasswordDir = filepath.Join(cfg.DataDir, "keys")
+		if natsUsers, err = ensureNATSUsers(addrs.NATSPasswordDir); err != nil {
+			return fmt.Errorf("dev NATS users: %w", err)
+		}
+		ns, err := messaging.StartEmbedded(messaging.EmbeddedConfig{Port: cfg.NATSPort, StoreDir: storeDir,
+			MonitorPort: cfg.NATSMonitorPort, Users: natsUsers})
 		if err != nil {
 			return err
 		}
 		cleanups = append(cleanups, func() { ns.Shutdown(); ns.WaitForShutdown() })
 		addrs.NATSURL = ns.ClientURL()
+		if m := ns.MonitorAddr(); m != nil {
+			addrs.NATSMonitor = m.String()
+		}
 		fmt.Fprintf(out, "started NATS with JetStream (fsync always) at %s, storage %s\n", addrs.NATSURL, storeDir)
 	}
 
@@ -136,7 +155,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	gcfg := gridd.Config{
 		Config: daemon.Config{
 			Server:   server.Config{GRPCAddr: cfg.GriddAddr, MetricsAddr: cfg.GriddMetric, ShutdownTimeout: 10 * time.Second},
-			Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,
+			Database: dbc, NATSURL: addrs.NATSURL, NATS: natsUsers[messaging.RoleGridd], StreamReplicas: 1,
 			Auth:  auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
 			Ready: func(a, m string) { addrs.GriddGRPC, addrs.GriddMetrics = a, m; ready <- struct{}{} },
 		},
@@ -148,7 +167,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	ccfg := cased.Config{
 		Config: daemon.Config{
 			Server:   server.Config{GRPCAddr: cfg.CasedAddr, MetricsAddr: cfg.CasedMetric, ShutdownTimeout: 10 * time.Second},
-			Database: dbc, NATSURL: addrs.NATSURL, StreamReplicas: 1,
+			Database: dbc, NATSURL: addrs.NATSURL, NATS: natsUsers[messaging.RoleCased], StreamReplicas: 1,
 			Auth:  auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
 			Ready: func(a, m string) { addrs.CasedGRPC, addrs.CasedMetrics = a, m; ready <- struct{}{} },
 		},
@@ -202,6 +221,13 @@ func wrap(name string, err error) error {
 }
 
 func printBanner(out io.Writer, a Addresses, adminPassword string) {
+	nats := a.NATSURL
+	if a.NATSPasswordDir != "" {
+		nats += fmt.Sprintf("   users gridd, cased, integrator (password in %s)", filepath.Join(a.NATSPasswordDir, "nats-<user>.password"))
+	}
+	if a.NATSMonitor != "" {
+		nats += "\n  nats monitoring http://" + a.NATSMonitor + "/varz"
+	}
 	fmt.Fprintf(out, `
 ecogrid is up (demo county %[9]s).
   gridd    gRPC %[1]s   metrics http://%[2]s/metrics
@@ -215,5 +241,5 @@ Try:
   grpcurl -plaintext -d '{"username":"admin","password":"%[11]s"}' %[1]s ecogrid.v1.AuthService/Login
   GRIDD_ADDR=%[1]s ECOGRID_TOKEN=<access_token> ./bin/gridctl grid locate 38.05 114.55
 Press Ctrl-C to stop everything.
-`, a.GriddGRPC, a.GriddMetrics, a.CasedGRPC, a.CasedMetrics, database.Redact(a.DatabaseURL), a.NATSURL, "", "", a.CountyCode, a.LedgerPublicKey, adminPassword)
+`, a.GriddGRPC, a.GriddMetrics, a.CasedGRPC, a.CasedMetrics, database.Redact(a.DatabaseURL), nats, "", "", a.CountyCode, a.LedgerPublicKey, adminPassword)
 }

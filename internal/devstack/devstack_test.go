@@ -3,6 +3,7 @@ package devstack_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -16,11 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"ecogrid/internal/devstack"
+	"ecogrid/internal/messaging"
 )
 
 func freePort(t *testing.T) int {
@@ -63,9 +66,9 @@ func TestDevStackStartsAndStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports := map[string]int{"pg": freePort(t), "nats": freePort(t), "gridd": freePort(t), "gm": freePort(t), "cased": freePort(t), "cm": freePort(t)}
+	ports := map[string]int{"pg": freePort(t), "nats": freePort(t), "natsmon": freePort(t), "gridd": freePort(t), "gm": freePort(t), "cased": freePort(t), "cm": freePort(t)}
 	cfg := devstack.Config{
-		DataDir: dir, PGPort: ports["pg"], NATSPort: ports["nats"],
+		DataDir: dir, PGPort: ports["pg"], NATSPort: ports["nats"], NATSMonitorPort: ports["natsmon"],
 		GriddAddr: addr(ports["gridd"]), GriddMetric: addr(ports["gm"]),
 		CasedAddr: addr(ports["cased"]), CasedMetric: addr(ports["cm"]),
 	}
@@ -106,6 +109,7 @@ func TestDevStackStartsAndStopsCleanly(t *testing.T) {
 			t.Fatalf("%s/metrics: %d", m, res.StatusCode)
 		}
 	}
+	checkSecuredNATS(t, a, out.String())
 	if !strings.Contains(out.String(), "grpcurl -plaintext "+a.GriddGRPC+" list") {
 		t.Errorf("banner lacks the grpcurl line:\n%s", out.String())
 	}
@@ -132,5 +136,55 @@ func TestDevStackStartsAndStopsCleanly(t *testing.T) {
 	}
 	if out, _ := exec.Command("pgrep", "-f", "-a", filepath.Join(abs, "pg")).Output(); len(out) > 0 {
 		t.Errorf("processes left behind:\n%s", out)
+	}
+}
+
+// checkSecuredNATS: the dev stack's NATS refuses a client without a user,
+// lets the integrator in with the password the stack wrote but not publish
+// a violation, never prints a password, and serves its monitoring port.
+func checkSecuredNATS(t *testing.T, a devstack.Addresses, banner string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := messaging.Connect(ctx, a.NATSURL, "anonymous", nil); err == nil {
+		t.Error("the dev NATS accepted a client without a user")
+	}
+	pw, err := os.ReadFile(filepath.Join(a.NATSPasswordDir, "nats-integrator.password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(banner, strings.TrimSpace(string(pw))) {
+		t.Error("the banner prints a NATS password")
+	}
+	nc, _, err := messaging.ConnectAs(ctx, a.NATSURL, messaging.Credentials{User: "integrator", Password: strings.TrimSpace(string(pw))}, "integrator", nil)
+	if err != nil {
+		t.Fatalf("integrator: %v", err)
+	}
+	defer nc.Close()
+	errc := make(chan error, 1)
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+	})
+	if err := nc.Publish(messaging.ViolationSubject(a.CountyCode), []byte("forged")); err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush() //nolint:errcheck
+	select {
+	case err := <-errc:
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Errorf("integrator publishing a violation: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("integrator published a violation without a permissions violation")
+	}
+	res, err := http.Get("http://" + a.NATSMonitor + "/varz")
+	if err != nil {
+		t.Fatalf("NATS monitoring: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("NATS /varz: %d", res.StatusCode)
 	}
 }

@@ -11,6 +11,7 @@ package faults
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +58,7 @@ type Stack struct {
 	nats      *natsserver.Server
 	natsPort  int
 	natsStore string
+	natsUsers map[messaging.Role]messaging.Credentials
 	out       io.Writer
 }
 
@@ -126,6 +129,12 @@ func Start(ctx context.Context, dir, binDir string, out io.Writer) (*Stack, erro
 	}
 	s.DatabaseURL = s.pg.URL("ecogrid")
 	s.natsPort = ports[1]
+	// The bus is secured as in production: gridd and cased connect as
+	// their own users (messaging.Permissions).
+	s.natsUsers = map[messaging.Role]messaging.Credentials{}
+	for _, r := range messaging.Roles() {
+		s.natsUsers[r] = messaging.Credentials{User: string(r), Password: rand.Text()}
+	}
 	if err := s.StartNATS(); err != nil {
 		return nil, err
 	}
@@ -143,11 +152,11 @@ func Start(ctx context.Context, dir, binDir string, out io.Writer) (*Stack, erro
 	s.CasedAddr = fmt.Sprintf("127.0.0.1:%d", ports[4])
 	common := []string{"DATABASE_URL=" + s.DatabaseURL, "NATS_URL=" + s.NATSURL, "ECOGRID_LOG_LEVEL=warn"}
 	s.Gridd = &Proc{Name: "gridd", Bin: filepath.Join(binDir, "gridd"), Addr: s.GriddAddr, Log: filepath.Join(dir, "gridd.log"),
-		Env: append(common, "GRIDD_GRPC_ADDR="+s.GriddAddr, fmt.Sprintf("GRIDD_METRICS_ADDR=127.0.0.1:%d", ports[3]),
+		Env: append(natsEnv(common, s.natsUsers[messaging.RoleGridd]), "GRIDD_GRPC_ADDR="+s.GriddAddr, fmt.Sprintf("GRIDD_METRICS_ADDR=127.0.0.1:%d", ports[3]),
 			auth.EnvKeyFile+"="+authKey, ledger.EnvKeyFile+"="+ledgerKey, "ECOGRID_PHOTO_DIR="+s.PhotoDir,
 			"ECOGRID_WITNESS_DIR="+filepath.Join(dir, "witness"))}
 	s.Cased = &Proc{Name: "cased", Bin: filepath.Join(binDir, "cased"), Addr: s.CasedAddr, Log: filepath.Join(dir, "cased.log"),
-		Env: append(common, "CASED_GRPC_ADDR="+s.CasedAddr, fmt.Sprintf("CASED_METRICS_ADDR=127.0.0.1:%d", ports[5]),
+		Env: append(natsEnv(common, s.natsUsers[messaging.RoleCased]), "CASED_GRPC_ADDR="+s.CasedAddr, fmt.Sprintf("CASED_METRICS_ADDR=127.0.0.1:%d", ports[5]),
 			auth.EnvPublicKeys+"="+authPub)}
 	if err := s.Gridd.Start(ctx); err != nil {
 		return nil, err
@@ -223,6 +232,11 @@ func (s *Stack) writeKeys() (authKey, authPub, ledgerKey string, err error) {
 	return authKey, authPub, ledgerKey, nil
 }
 
+// natsEnv is env with a service's NATS user added (a new slice).
+func natsEnv(env []string, c messaging.Credentials) []string {
+	return append(slices.Clone(env), "NATS_USER="+c.User, "NATS_PASSWORD="+c.Password)
+}
+
 // StartNATS (re)starts the embedded NATS server on the stack's port with
 // its JetStream storage kept.
 func (s *Stack) StartNATS() error {
@@ -231,7 +245,7 @@ func (s *Stack) StartNATS() error {
 	if s.nats != nil {
 		return nil
 	}
-	ns, err := messaging.StartEmbedded(messaging.EmbeddedConfig{Port: s.natsPort, StoreDir: s.natsStore})
+	ns, err := messaging.StartEmbedded(messaging.EmbeddedConfig{Port: s.natsPort, StoreDir: s.natsStore, Users: s.natsUsers})
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,21 @@ type Result struct {
 // OK reports whether the chain verified.
 func (r Result) OK() bool { return r.Defect == nil }
 
+// Uncovered is how many of the verified records no signed checkpoint
+// covers: they are chained to the signed ones, but whoever holds the
+// database could still have rewritten them, so an offline audit of an
+// export cannot rely on them.
+func (r Result) Uncovered() int64 {
+	var covered int64
+	if r.LastCheckpoint != nil {
+		covered = r.LastCheckpoint.Size
+	}
+	if covered >= r.Records {
+		return 0
+	}
+	return r.Records - covered
+}
+
 // ChainVerifier checks one county's chain as its records stream past, in
 // O(log n) memory: the leaf hash of each record recomputed from its
 // content, its link to the previous record, sequence continuity, and the

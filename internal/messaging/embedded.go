@@ -12,7 +12,19 @@ type EmbeddedConfig struct {
 	Host     string // default 127.0.0.1
 	Port     int    // 0 picks a free port
 	StoreDir string // JetStream file storage
+	// MonitorPort serves nats-server's HTTP monitoring (/varz, /jsz,
+	// /connz, /healthz) on Host: 0 leaves it off, RandomPort picks a free
+	// port (see the server's MonitorAddr).
+	MonitorPort int
+	// Users secures the server: each role's credentials become a user of
+	// the ecogrid account with that role's permissions (Permissions), and
+	// connections without a user are refused. Empty leaves the server open
+	// (tests that do not care).
+	Users map[Role]Credentials
 }
+
+// RandomPort asks for any free port (EmbeddedConfig.MonitorPort).
+const RandomPort = server.RANDOM_PORT
 
 // StartEmbedded runs a nats-server with JetStream on disk inside this
 // process, as `gridctl dev` and the tests use it. JetStream fsyncs every
@@ -25,16 +37,28 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	if cfg.Port == 0 {
 		cfg.Port = server.RANDOM_PORT
 	}
-	opts := &server.Options{
-		ServerName: "ecogrid-embedded",
-		Host:       cfg.Host,
-		Port:       cfg.Port,
-		JetStream:  true,
-		StoreDir:   cfg.StoreDir,
-		SyncAlways: true,
-		NoSigs:     true,
-		NoLog:      true,
-		MaxPayload: 8 << 20,
+	opts := &server.Options{}
+	if len(cfg.Users) > 0 {
+		accounts, err := AccountsConfig(cfg.Users)
+		if err != nil {
+			return nil, err
+		}
+		if err := opts.ProcessConfigString(accounts); err != nil {
+			return nil, fmt.Errorf("nats-server accounts: %w", err)
+		}
+	}
+	opts.ServerName = "ecogrid-embedded"
+	opts.Host = cfg.Host
+	opts.Port = cfg.Port
+	opts.JetStream = true
+	opts.StoreDir = cfg.StoreDir
+	opts.SyncAlways = true
+	opts.NoSigs = true
+	opts.NoLog = true
+	opts.MaxPayload = 8 << 20
+	if cfg.MonitorPort != 0 {
+		opts.HTTPHost = cfg.Host
+		opts.HTTPPort = cfg.MonitorPort
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

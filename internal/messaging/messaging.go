@@ -29,10 +29,18 @@ const (
 	StreamDeadLetter = "DLQ"
 )
 
-// Connect dials NATS and returns the connection and a JetStream handle. The
-// connection reconnects forever in the background; a failure to reach the
-// server at start is returned as one line saying what to do.
+// Connect dials NATS without credentials; see ConnectAs.
 func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	return ConnectAs(ctx, url, Credentials{}, name, log)
+}
+
+// ConnectAs dials NATS as the user creds names (none when unset) and
+// returns the connection and a JetStream handle. A service's user name is
+// its role, and the connection takes that role's inbox prefix, the only
+// reply subjects its permissions let it subscribe to. The connection
+// reconnects forever in the background; a failure to reach the server at
+// start is returned as one line saying what to do.
+func ConnectAs(ctx context.Context, url string, creds Credentials, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
 	if url == "" {
 		url = DefaultURL
 	}
@@ -51,9 +59,21 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Error("nats error", "err", err)
+		}),
+	}
+	if creds.Set() {
+		opts = append(opts, nats.UserInfo(creds.User, creds.Password))
+		if p := InboxPrefix(Role(creds.User)); p != "" {
+			opts = append(opts, nats.CustomInboxPrefix(p))
+		}
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+			return nil, nil, fmt.Errorf("NATS at %s refused the connection as user %q: set NATS_USER and NATS_PASSWORD to this service's NATS user", url, creds.User)
+		}
 		return nil, nil, fmt.Errorf("cannot reach NATS at %s (%v): start nats-server with -js or set NATS_URL", url, err)
 	}
 	js, err := jetstream.New(nc)

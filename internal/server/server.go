@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -78,6 +79,44 @@ type Server struct {
 	mlis     net.Listener
 	metrics  *grpcprom.ServerMetrics
 	services []string
+
+	healthMu  sync.Mutex
+	unhealthy string // why the dependencies are down; "" when serving
+}
+
+// SetUnhealthy turns health (gRPC health for every service and the
+// server, and /healthz) NOT_SERVING with reason, or back to SERVING when
+// reason is "": a process whose database or broker is unreachable should
+// be taken out of rotation, not sent calls that fail.
+func (s *Server) SetUnhealthy(reason string) {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	s.unhealthy = reason
+	s.applyHealth()
+}
+
+// applyHealth sets every status from s.unhealthy; healthMu is held.
+func (s *Server) applyHealth() {
+	st := healthpb.HealthCheckResponse_SERVING
+	if s.unhealthy != "" {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	for name := range s.GRPC.GetServiceInfo() {
+		s.Health.SetServingStatus(name, st)
+	}
+	s.Health.SetServingStatus("", st)
+}
+
+// healthz answers 200 "ok" while serving, else 503 with the reason.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	s.healthMu.Lock()
+	reason := s.unhealthy
+	s.healthMu.Unlock()
+	if reason != "" {
+		http.Error(w, "not serving: "+reason, http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n")) //nolint:errcheck
 }
 
 // New listens on the configured addresses and builds the server. Services
@@ -211,10 +250,9 @@ func (s *Server) Close() {
 // returned, so the process stops rather than limping on.
 func (s *Server) Run(ctx context.Context) error {
 	s.metrics.InitializeMetrics(s.GRPC)
-	for name := range s.GRPC.GetServiceInfo() {
-		s.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-	}
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.healthMu.Lock()
+	s.applyHealth()
+	s.healthMu.Unlock()
 
 	errc := make(chan error, 2)
 	go func() {
@@ -226,7 +264,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.mlis != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }) //nolint:errcheck
+		mux.HandleFunc("/healthz", s.healthz)
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := hs.Serve(s.mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -6,7 +6,8 @@ package natstest
 
 import (
 	"context"
-	"math/rand/v2"
+	"crypto/rand"
+	mrand "math/rand/v2"
 	"net"
 	"strconv"
 	"testing"
@@ -23,16 +24,40 @@ type Server struct {
 	srv      *server.Server
 	port     int
 	storeDir string
+	users    map[messaging.Role]messaging.Credentials
 }
 
-// Start runs a server for tb, shut down when the test ends.
-func Start(tb testing.TB) *Server {
+// Option changes how Start sets the server up.
+type Option func(*Server)
+
+// Secured gives the server ecogrid's account with a user per role
+// (messaging.Permissions), each with a random password, as production
+// runs it: connections without a user are refused. Connect then connects
+// as gridd; ConnectAs and Credentials give the other roles.
+func Secured() Option {
+	return func(s *Server) {
+		s.users = map[messaging.Role]messaging.Credentials{}
+		for _, r := range messaging.Roles() {
+			s.users[r] = messaging.Credentials{User: string(r), Password: rand.Text()}
+		}
+	}
+}
+
+// Start runs a server for tb, shut down when the test ends. Without
+// options it is open to every client.
+func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	s := &Server{port: freeStablePort(tb), storeDir: tb.TempDir()}
+	for _, o := range opts {
+		o(s)
+	}
 	s.start(tb)
 	tb.Cleanup(s.Shutdown)
 	return s
 }
+
+// Credentials returns role's user on a Secured server (zero when open).
+func (s *Server) Credentials(r messaging.Role) messaging.Credentials { return s.users[r] }
 
 // Ports the kernel hands out for outgoing connections (ip_local_port_range,
 // 32768–60999 on Linux by default) can be taken by any client — a
@@ -49,7 +74,7 @@ const (
 func freeStablePort(tb testing.TB) int {
 	tb.Helper()
 	for range 100 {
-		port := stablePortLow + rand.IntN(stablePortHigh-stablePortLow+1)
+		port := stablePortLow + mrand.IntN(stablePortHigh-stablePortLow+1)
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue
@@ -63,7 +88,7 @@ func freeStablePort(tb testing.TB) int {
 
 func (s *Server) start(tb testing.TB) {
 	tb.Helper()
-	srv, err := messaging.StartEmbedded(messaging.EmbeddedConfig{Port: s.port, StoreDir: s.storeDir})
+	srv, err := messaging.StartEmbedded(messaging.EmbeddedConfig{Port: s.port, StoreDir: s.storeDir, Users: s.users})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -94,16 +119,25 @@ func (s *Server) Restart(tb testing.TB) {
 func (s *Server) Running() bool { return s.srv != nil }
 
 // Connect returns a client connection and JetStream handle with ecogrid's
-// streams created, closed when the test ends.
+// streams created, closed when the test ends. On a Secured server it
+// connects as gridd, the role that creates the streams.
 func (s *Server) Connect(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
-	nc, js, err := messaging.Connect(context.Background(), s.URL(), tb.Name(), nil)
+	nc, js := s.ConnectAs(tb, messaging.RoleGridd)
+	if err := messaging.EnsureStreams(context.Background(), js, messaging.StreamConfig{Replicas: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	return nc, js
+}
+
+// ConnectAs returns a connection as role's user (no user on an open
+// server), without creating streams, closed when the test ends.
+func (s *Server) ConnectAs(tb testing.TB, r messaging.Role) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc, js, err := messaging.ConnectAs(context.Background(), s.URL(), s.users[r], tb.Name(), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(nc.Close)
-	if err := messaging.EnsureStreams(context.Background(), js, messaging.StreamConfig{Replicas: 1}); err != nil {
-		tb.Fatal(err)
-	}
 	return nc, js
 }
