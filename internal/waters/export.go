@@ -24,11 +24,18 @@ type exportProps struct {
 }
 
 // ExportGeoJSON writes the reaches of a county in force at t (zero: now)
-// as a FeatureCollection that ImportGeoJSON reads back unchanged.
-func (s *Store) ExportGeoJSON(ctx context.Context, county string, t time.Time) ([]byte, int, error) {
-	reaches, err := s.reachesAt(ctx, county, t)
+// that keep accepts (nil: all) as a FeatureCollection that ImportGeoJSON
+// reads back unchanged.
+func (s *Store) ExportGeoJSON(ctx context.Context, county string, t time.Time, keep func(Reach) bool) ([]byte, int, error) {
+	all, err := s.reachesAt(ctx, county, t)
 	if err != nil {
 		return nil, 0, err
+	}
+	reaches := all[:0]
+	for _, r := range all {
+		if keep == nil || keep(r) {
+			reaches = append(reaches, r)
+		}
 	}
 	var b bytes.Buffer
 	b.WriteString(`{"type":"FeatureCollection","features":[`)

@@ -142,7 +142,7 @@ func TestImportRiverAcrossVillagesAndTownships(t *testing.T) {
 		t.Fatalf("reach 2: level %v kind %s length %.0f m", r.NodeLevel, r.BodyKind, r.LengthM)
 	}
 	// Export and re-import: nothing changes.
-	out, n, err := e.store.ExportGeoJSON(ctx, "130123", time.Time{})
+	out, n, err := e.store.ExportGeoJSON(ctx, "130123", time.Time{}, nil)
 	if err != nil || n != 4 {
 		t.Fatalf("export: %d reaches, %v", n, err)
 	}
