@@ -232,6 +232,17 @@ var scopeTestedElsewhere = map[string]string{
 	ecogridv1.GridService_UpdateNode_FullMethodName:    "internal/grid service_test.go",
 	ecogridv1.GridService_ImportGeoJSON_FullMethodName: "internal/grid import_test.go",
 	ecogridv1.GridService_LocatePoint_FullMethodName:   "internal/grid service_test.go",
+
+	// WatersService: reaches need the county's geometry and imported
+	// rivers; the waters tests check each RPC in and out of scope.
+	ecogridv1.WatersService_ImportReaches_FullMethodName:      "internal/waters service_test.go, import_test.go",
+	ecogridv1.WatersService_ExportReaches_FullMethodName:      "internal/waters service_test.go",
+	ecogridv1.WatersService_AssignChief_FullMethodName:        "internal/waters chiefs_test.go",
+	ecogridv1.WatersService_EndChief_FullMethodName:           "internal/waters chiefs_test.go",
+	ecogridv1.WatersService_ListReachChiefs_FullMethodName:    "internal/waters service_test.go",
+	ecogridv1.WatersService_GetReachSign_FullMethodName:       "internal/waters service_test.go",
+	ecogridv1.WatersService_GetPatrolCoverage_FullMethodName:  "internal/waters service_test.go",
+	ecogridv1.WatersService_GetReachCompliance_FullMethodName: "internal/waters service_test.go",
 }
 
 // expectedCode is what the policy and the scope rules say a call must
@@ -255,7 +266,7 @@ func expectedCode(method string, role scope.Role, inScope bool) codes.Code {
 func TestAuthorizationMatrix(t *testing.T) {
 	h := newHarness(t, account.DefaultLimits)
 	for _, desc := range []grpc.ServiceDesc{ecogridv1.PeopleService_ServiceDesc, ecogridv1.AuthService_ServiceDesc,
-		ecogridv1.GridService_ServiceDesc, ecogridv1.AccountabilityService_ServiceDesc} {
+		ecogridv1.GridService_ServiceDesc, ecogridv1.AccountabilityService_ServiceDesc, ecogridv1.WatersService_ServiceDesc} {
 		for _, m := range append(methodNames(desc.Methods), streamNames(desc.Streams)...) {
 			full := "/" + desc.ServiceName + "/" + m
 			row, ok := matrix[full]
