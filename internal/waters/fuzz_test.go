@@ -3,6 +3,10 @@ package waters_test
 import (
 	"testing"
 
+	"google.golang.org/grpc/codes"
+
+	"ecogrid/internal/grid"
+	"ecogrid/internal/structerr"
 	"ecogrid/internal/waters"
 )
 
@@ -24,6 +28,24 @@ func FuzzParseFeatureCollection(f *testing.F) {
 			if f.Geometry == nil || f.Code == "" || !f.BodyKind.Valid() {
 				t.Fatalf("accepted feature %+v", f)
 			}
+		}
+	})
+}
+
+// FuzzChiefRequest: the checks of an appointment never panic and refuse
+// with a short InvalidArgument an app can show.
+func FuzzChiefRequest(f *testing.F) {
+	f.Add("0f8fad5b-d9cb-469f-a165-70867728950e", "7c9e6679-7425-40de-944b-e07fc1f90ae7", "张三", "13900000001", "reach_chief", "HTH-01", "", "cleaning", "day", 1, "李四")
+	f.Add("x", "y", "", "", "chief_river_chief", "", "130123", "patrol", "quarter", 0, "")
+	f.Fuzz(func(t *testing.T, id, person, name, phone, role, reach, county, kind, period string, count int, cleaner string) {
+		n := waters.NewChief{ID: id, PersonID: person, Name: name, Phone: phone, Role: waters.ChiefRole(role), ReachCode: reach, CountyCode: county,
+			Tasks: []waters.ChiefTask{{Kind: kind, Period: grid.TaskPeriod(period), Count: count, CleanerName: cleaner}}}
+		err := n.Check()
+		if err == nil {
+			return
+		}
+		if structerr.Code(err) != codes.InvalidArgument || len(err.Error()) > 400 {
+			t.Fatalf("refusal %v (%d bytes): %.100s", structerr.Code(err), len(err.Error()), err)
 		}
 	})
 }
