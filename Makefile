@@ -31,14 +31,15 @@ $(BIN)/gotestsum:
 $(BIN)/protoc-gen-go-grpc:
 	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-## generate: regenerate api/ from proto/
+## generate: regenerate api/ and proto/descriptors.binpb from proto/
 generate: tools
 	buf lint
 	buf generate
+	buf build -o proto/descriptors.binpb
 
 ## checkgenerate: fail when api/ is stale
 checkgenerate: generate
-	@if [ -n "$$(git status --porcelain -- api)" ]; then echo "api/ is stale: run 'make generate' and commit"; git status --short -- api; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api proto)" ]; then echo "api/ is stale: run 'make generate' and commit"; git status --short -- api proto; exit 1; fi
 
 ## lint: buf lint, gofmt, go vet
 lint: tools

@@ -59,3 +59,15 @@ ensure_postgres_running() {
 ensure_tools() {
 	make -s tools >/dev/null || die "installing buf and the protoc plugins with 'go install' failed (is the Go module proxy reachable?)"
 }
+
+# ensure_test_packages installs the outside tools the tests drive: GDAL's
+# ogrinfo/ogr2ogr (the GIS views are checked with the library QGIS uses)
+# and Prometheus's promtool (alert rules and metrics exposition).
+ensure_test_packages() {
+	local pkgs=()
+	command -v ogr2ogr >/dev/null || pkgs+=(gdal-bin)
+	command -v promtool >/dev/null || pkgs+=(prometheus)
+	if [ "${#pkgs[@]}" -gt 0 ]; then
+		apt_install "${pkgs[@]}"
+	fi
+}

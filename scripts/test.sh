@@ -12,14 +12,16 @@ ensure_go
 ensure_postgis
 ensure_postgres_running
 ensure_tools
+ensure_test_packages
 export PATH="$PWD/bin:$PATH"
 
 say "buf lint"
 buf lint
 say "checking that api/ matches proto/"
 buf generate
-if [ -n "$(git status --porcelain -- api)" ]; then
-	git status --short -- api >&2
+buf build -o proto/descriptors.binpb
+if [ -n "$(git status --porcelain -- api proto)" ]; then
+	git status --short -- api proto >&2
 	die "api/ is stale: run 'make generate' and commit the result"
 fi
 say "gofmt"
@@ -27,6 +29,9 @@ unformatted="$(gofmt -l cmd internal migrations)"
 [ -z "$unformatted" ] || die "not gofmt-ed: $unformatted"
 say "go vet"
 go vet ./...
+say "promtool: alert rules and their unit tests (deploy/prometheus)"
+promtool check config deploy/prometheus/prometheus.yml >/dev/null
+promtool test rules deploy/prometheus/alerts_test.yml >/dev/null || promtool test rules deploy/prometheus/alerts_test.yml
 say "fuzzing every target for ${FUZZTIME:-5s} (scripts/fuzz.sh)"
 bash scripts/fuzz.sh
 say "go test -race"

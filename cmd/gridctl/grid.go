@@ -99,6 +99,7 @@ func runGridImport(ctx context.Context, args []string) error {
 	dryRun := fs.Bool("dry-run", false, "validate and report, write nothing")
 	effective := fs.String("effective", "", "when changed boundaries take effect (RFC 3339 or YYYY-MM-DD; default now)")
 	replaceUnder := fs.String("replace-under", "", "the file is the whole new subtree of this code: nodes below it missing from the file are retired (merged townships)")
+	sourceSRS := fs.String("s-srs", "", "coordinate system of the file when it does not declare one, e.g. EPSG:4547 (CGCS2000 Gauss-Krüger 114°E); transformed to WGS-84")
 	if err := flagenv.Parse(fs, args); err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func runGridImport(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeConn()
-	res, err := importFile(ctx, client, f, info.Size(), &ecogridv1.ImportGeoJSONHeader{Level: lv, DryRun: *dryRun, EffectiveTime: eff, FileName: info.Name(), ReplaceUnderCode: *replaceUnder}, os.Stderr)
+	res, err := importFile(ctx, client, f, info.Size(), &ecogridv1.ImportGeoJSONHeader{Level: lv, DryRun: *dryRun, EffectiveTime: eff, FileName: info.Name(), ReplaceUnderCode: *replaceUnder, SourceCrs: *sourceSRS}, os.Stderr)
 	if err != nil {
 		return describeGridError(err, os.Stderr)
 	}

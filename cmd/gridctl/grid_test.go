@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/database/dbtest"
@@ -67,6 +69,14 @@ func TestGridDemoImportsAndBadFileListsEveryProblem(t *testing.T) {
 	res, err := importFile(ctx, client, bytes.NewReader(data), int64(len(data)), &ecogridv1.ImportGeoJSONHeader{DryRun: true}, &progress)
 	if err != nil || !res.GetDryRun() || res.GetCreated() != 161 {
 		t.Fatalf("dry run: %v %v", res, err)
+	}
+	// -s-srs reaches the server: a CRS that is not an EPSG code is refused
+	// before the file is read; the demo's own WGS-84 passes.
+	if _, err := importFile(ctx, client, bytes.NewReader(data), int64(len(data)), &ecogridv1.ImportGeoJSONHeader{DryRun: true, SourceCrs: "Gauss-Kruger"}, &progress); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "not an EPSG code") {
+		t.Fatalf("source_crs Gauss-Kruger: %v, want InvalidArgument", err)
+	}
+	if res, err := importFile(ctx, client, bytes.NewReader(data), int64(len(data)), &ecogridv1.ImportGeoJSONHeader{DryRun: true, SourceCrs: "EPSG:4326"}, &progress); err != nil || res.GetCreated() != 161 {
+		t.Fatalf("source_crs EPSG:4326: %v %v", res, err)
 	}
 	bad := bytes.Replace(data, []byte(`"code":"130123001002"`), []byte(`"code":"13012300100X"`), 1)
 	bad = bytes.Replace(bad, []byte(`"code":"130123002003"`), []byte(`"code":"130123002001"`), 1)

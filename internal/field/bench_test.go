@@ -41,7 +41,7 @@ func benchEnv(b *testing.B, cfg Config) *env {
 		b.Fatal(err)
 	}
 	f, err := New(Deps{Pool: pool, Locator: rectLocator{}, Directory: testDirectory{}, Tasks: testTasks{},
-		Ledger: ChainLedger{}, Blobs: blobs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, cfg)
+		Blobs: blobs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

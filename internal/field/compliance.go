@@ -63,7 +63,7 @@ func (r ComplianceRow) Compliant() bool { return r.Done >= r.Required }
 // who patrolled there) and each cell and period in [from, to), the
 // plausible patrols that passed through the cell against the cell's rule;
 // flagged patrols are counted apart. Supervisors only, within their scope.
-func (f *Field) PatrolCompliance(ctx context.Context, c scope.Caller, node string, p Period, from, to time.Time) ([]ComplianceRow, error) {
+func (cm *Compliance) PatrolCompliance(ctx context.Context, c scope.Caller, node string, p Period, from, to time.Time) ([]ComplianceRow, error) {
 	if p != PeriodWeek && p != PeriodMonth {
 		return nil, structerr.NewInvalidArgument("period must be week or month")
 	}
@@ -101,7 +101,7 @@ func (f *Field) PatrolCompliance(ctx context.Context, c scope.Caller, node strin
 	counts := map[key]*ComplianceRow{}
 	pairs := map[[2]string]bool{}
 	for _, root := range roots {
-		assignees, err := f.directory.InspectorsUnder(ctx, f.pool, root, rangeTo)
+		assignees, err := cm.directory.InspectorsUnder(ctx, cm.pool, root, rangeTo)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +110,7 @@ func (f *Field) PatrolCompliance(ctx context.Context, c scope.Caller, node strin
 				pairs[[2]string{a.PersonID, a.NodeCode}] = true
 			}
 		}
-		done, err := patrolCounts(ctx, f.pool, root, p, rangeFrom, rangeTo)
+		done, err := patrolCounts(ctx, cm.pool, root, p, rangeFrom, rangeTo)
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +132,7 @@ func (f *Field) PatrolCompliance(ctx context.Context, c scope.Caller, node strin
 			cells = append(cells, pr[1])
 		}
 	}
-	rules, err := f.tasks.PatrolRules(ctx, f.pool, cells)
+	rules, err := cm.tasks.PatrolRules(ctx, cm.pool, cells)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"ecogrid/internal/database"
+	"ecogrid/internal/ledger"
 	"ecogrid/internal/people"
 )
 
@@ -15,16 +16,8 @@ type PeopleDirectory struct{}
 var _ Directory = PeopleDirectory{}
 
 // ResponsibleAt implements Directory.
-func (PeopleDirectory) ResponsibleAt(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]Responsible, error) {
-	rs, err := people.ResponsibleAt(ctx, q, nodeCode, at)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Responsible, len(rs))
-	for i, r := range rs {
-		out[i] = Responsible{PersonID: r.PersonID, Name: r.Name, Role: r.Role, NodeCode: r.NodeCode}
-	}
-	return out, nil
+func (PeopleDirectory) ResponsibleAt(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]ledger.Responsible, error) {
+	return people.ResponsibleAt(ctx, q, nodeCode, at)
 }
 
 // InspectorsUnder implements Directory.

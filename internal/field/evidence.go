@@ -3,12 +3,14 @@ package field
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"ecogrid/internal/database"
+	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
 
@@ -103,4 +105,18 @@ func LinkEvidence(ctx context.Context, tx pgx.Tx, e Evidence) error {
 		}
 	}
 	return nil
+}
+
+// evidenceVisible reports whether photo sum is evidence of a case at a
+// node the caller's scope covers.
+func evidenceVisible(ctx context.Context, q database.Querier, c scope.Caller, sum string) (bool, error) {
+	rows, err := q.Query(ctx, `SELECT DISTINCT node_code FROM field.case_evidence WHERE sha256 = $1`, sum)
+	if err != nil {
+		return false, err
+	}
+	nodes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(nodes, func(n string) bool { return n != "" && c.Covers(n) }), nil
 }

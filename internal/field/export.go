@@ -45,7 +45,7 @@ func exportValues(r Report) []any {
 // ExportReports writes the reports the caller may see that match fl to w,
 // oldest observation first, streaming rows from the database as they come
 // (memory does not grow with the export).
-func (f *Field) ExportReports(ctx context.Context, c scope.Caller, format ExportFormat, fl ReportFilter, w io.Writer) error {
+func (rs *Reports) ExportReports(ctx context.Context, c scope.Caller, format ExportFormat, fl ReportFilter, w io.Writer) error {
 	if err := fl.check(); err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (f *Field) ExportReports(ctx context.Context, c scope.Caller, format Export
 	}
 	if len(roots) > 0 || own != "" {
 		where, args := reportQuery(roots, own, fl)
-		rows, err := f.pool.Query(ctx, `SELECT `+reportColumns+` FROM field.reports r WHERE `+where+` ORDER BY r.observed_at, r.id`, args...)
+		rows, err := rs.pool.Query(ctx, `SELECT `+reportColumns+` FROM field.reports r WHERE `+where+` ORDER BY r.observed_at, r.id`, args...)
 		if err != nil {
 			return err
 		}

@@ -1,20 +1,24 @@
 // Package field owns field reporting: inspectors' patrols with their GPS
 // tracks, geotagged reports filed from the phone app (online or replayed
-// from an offline queue), the photos attached to them, patrol compliance
-// for supervisors and exports for the county office.
+// from an offline queue), the photos attached to them and to cases as
+// evidence, patrol compliance for supervisors and exports for the county
+// office. It owns the field schema and nothing else.
 //
 // The phone app works on mountain roads with one bar of signal or none, so
 // everything here is idempotent on client-generated ids: whatever the app
-// managed to send is never lost or doubled. The package owns the field
-// schema; it reaches the grid, people and the ledger only through the small
-// interfaces in deps.go, wired in cmd/gridd.
+// managed to send is never lost or doubled.
+//
+// Layers: field sits above platform (database, messaging, structerr),
+// ledger and outbox, grid and people, and uses only their Go API — a
+// violation's event goes through outbox.Enqueue, its accountability record
+// through ledger.Append, the people responsible come from people as
+// ledger.Responsible. cases, above it, calls LookupViolation and
+// LinkEvidence; cmd/gridd wires it.
 package field
 
 import (
 	"context"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"ecogrid/internal/database"
 	"ecogrid/internal/ledger"
@@ -59,20 +63,17 @@ type HistoricLocator interface {
 // the grid's history rather than in the current grid.
 const HistoricLocateAfter = 24 * time.Hour
 
-// Responsible is a person answerable for a grid cell at a moment.
-type Responsible struct {
-	PersonID string
-	Name     string
-	Role     string
-	NodeCode string
-}
-
 // Directory answers questions about people the field context needs: who
 // was responsible for a cell at a time (named in violation events and
 // ledger records), and which inspectors are assigned under a node (for
 // compliance, which must list inspectors who did no patrol at all).
+//
+// Its only production implementation is PeopleDirectory (people's package
+// functions); the other is the tests' fixed directory. It is to be
+// replaced by direct calls to people once the tests seed real
+// assignments (issue 12).
 type Directory interface {
-	ResponsibleAt(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]Responsible, error)
+	ResponsibleAt(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]ledger.Responsible, error)
 	InspectorsUnder(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]Assignee, error)
 }
 
@@ -111,52 +112,15 @@ func (r PatrolRule) Required(p Period) int {
 	return 0
 }
 
-// TaskSource reads the patrol rules of cells from the grid's tasks.
+// TaskSource reads the patrol rules of cells from the grid's tasks
+// (gridadapt.TaskSource in gridd, a fixed rule in the tests). Like
+// Directory, it is to become a direct call to grid (issue 12).
 type TaskSource interface {
 	// PatrolRules reads through q: inside a transaction, the transaction.
 	PatrolRules(ctx context.Context, q database.Querier, cellCodes []string) (map[string]PatrolRule, error)
-}
-
-// LedgerEntry is one accountability record, appended inside the
-// transaction of the act it records.
-type LedgerEntry struct {
-	CountyCode    string
-	ActorID       string
-	ActorRole     string
-	ActorNodeCode string
-	Action        string
-	SubjectType   string
-	SubjectID     string
-	NodeCode      string
-	Responsible   []Responsible
-	Payload       any
-	At            time.Time
-}
-
-// Ledger appends accountability records; the ledger context implements it.
-type Ledger interface {
-	Append(ctx context.Context, tx pgx.Tx, e LedgerEntry) error
 }
 
 // Ledger actions written by this package.
 const (
 	ActionViolationReported = "violation.reported"
 )
-
-// ChainLedger is the Ledger of internal/ledger: records go into the
-// county's hash chain inside the act's transaction.
-type ChainLedger struct{}
-
-// Append implements Ledger.
-func (ChainLedger) Append(ctx context.Context, tx pgx.Tx, e LedgerEntry) error {
-	resp := make([]ledger.Responsible, len(e.Responsible))
-	for i, r := range e.Responsible {
-		resp[i] = ledger.Responsible{PersonID: r.PersonID, Name: r.Name, Role: r.Role, NodeCode: r.NodeCode}
-	}
-	_, err := ledger.Append(ctx, tx, ledger.Entry{
-		CountyCode: e.CountyCode, ActorID: e.ActorID, ActorRole: e.ActorRole, ActorNodeCode: e.ActorNodeCode,
-		Action: e.Action, SubjectType: e.SubjectType, SubjectID: e.SubjectID, NodeCode: e.NodeCode,
-		Responsible: resp, Payload: e.Payload, At: e.At,
-	})
-	return err
-}

@@ -55,7 +55,8 @@ func FuzzFieldRequests(f *testing.F) {
 		{RecordedAt: &timestamppb.Timestamp{Seconds: math.MaxInt64}, Position: &ecogridv1.Position{Latitude: 91, Longitude: 200, CoordinateSystem: 7}},
 	}})
 
-	fl := &Field{cfg: DefaultConfig()}
+	cfg := DefaultConfig()
+	rs, ph := &Reports{cfg: cfg}, &Photos{cfg: cfg}
 	f.Fuzz(func(t *testing.T, kind uint8, data []byte) {
 		switch kind % 4 {
 		case 0:
@@ -65,16 +66,16 @@ func FuzzFieldRequests(f *testing.F) {
 			}
 			d, err := draftOf(req.GetReport())
 			if err == nil {
-				err = fl.normalize(&d, now)
+				err = rs.normalize(&d, now)
 			}
 			if err != nil {
 				structerrtest.CheckRefusal(t, err, codes.InvalidArgument)
 				return
 			}
-			checkDraft(t, fl.cfg, d, now)
+			checkDraft(t, cfg, d, now)
 			again := d
 			again.PhotoSHA256 = append([]string(nil), d.PhotoSHA256...)
-			if err := fl.normalize(&again, now); err != nil {
+			if err := rs.normalize(&again, now); err != nil {
 				t.Fatalf("a normalized draft is refused: %v", err)
 			}
 			if !bytes.Equal(again.hash("r"), d.hash("r")) {
@@ -87,11 +88,11 @@ func FuzzFieldRequests(f *testing.F) {
 			}
 			hp := req.GetHeader()
 			h := UploadHeader{UploadID: hp.GetUploadId(), ReportID: hp.GetReportId(), Size: hp.GetSize(), SHA256: hp.GetSha256(), ContentType: hp.GetContentType()}
-			if err := fl.checkHeader(&h); err != nil {
+			if err := ph.checkHeader(&h); err != nil {
 				structerrtest.CheckRefusal(t, err, codes.InvalidArgument, codes.ResourceExhausted)
 				return
 			}
-			if !sha256Hex.MatchString(h.SHA256) || !lowerUUID.MatchString(h.UploadID) || h.Size <= 0 || h.Size > fl.cfg.MaxPhotoBytes {
+			if !sha256Hex.MatchString(h.SHA256) || !lowerUUID.MatchString(h.UploadID) || h.Size <= 0 || h.Size > cfg.MaxPhotoBytes {
 				t.Fatalf("accepted header %+v", h)
 			}
 			if h.ReportID != "" && !lowerUUID.MatchString(h.ReportID) {
@@ -126,7 +127,7 @@ func FuzzFieldRequests(f *testing.F) {
 				at, _ := timeOf("recorded_at", p.GetRecordedAt())
 				_ = at.UTC().Truncate(time.Microsecond).UnixMicro()
 				ps, _ := positionOf(p.GetPosition())
-				lat, lon, err := ps.check(fl.cfg.MaxAccuracyM)
+				lat, lon, err := ps.check(cfg.MaxAccuracyM)
 				if err != nil {
 					structerrtest.CheckRefusal(t, err, codes.InvalidArgument)
 					continue

@@ -16,6 +16,7 @@ import (
 	"ecogrid/internal/database"
 	"ecogrid/internal/database/dbtest"
 	"ecogrid/internal/field/blob"
+	"ecogrid/internal/ledger"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -66,13 +67,13 @@ type testDirectory struct {
 	fail error
 }
 
-func (d testDirectory) ResponsibleAt(_ context.Context, _ database.Querier, node string, _ time.Time) ([]Responsible, error) {
+func (d testDirectory) ResponsibleAt(_ context.Context, _ database.Querier, node string, _ time.Time) ([]ledger.Responsible, error) {
 	if d.fail != nil {
 		return nil, d.fail
 	}
-	out := []Responsible{{PersonID: chiefPersonID, Name: "Wang Chief", Role: "grid_chief", NodeCode: node[:9]}}
+	out := []ledger.Responsible{{PersonID: chiefPersonID, Name: "Wang Chief", Role: "grid_chief", NodeCode: node[:9]}}
 	if node == villageWS {
-		out = append(out, Responsible{PersonID: inspectorAID, Name: "Li Inspector", Role: "inspector", NodeCode: node})
+		out = append(out, ledger.Responsible{PersonID: inspectorAID, Name: "Li Inspector", Role: "inspector", NodeCode: node})
 	}
 	return out, nil
 }
@@ -148,7 +149,7 @@ func newEnv(t testing.TB, cfg Config) *env {
 	dir := &testDirectory{}
 	f, err := New(Deps{
 		Pool: pool, Locator: rectLocator{}, Directory: dirProxy{dir}, Tasks: testTasks{},
-		Ledger: ChainLedger{}, Blobs: blobs, Now: clock.Now,
+		Blobs: blobs, Now: clock.Now,
 	}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +160,7 @@ func newEnv(t testing.TB, cfg Config) *env {
 // dirProxy lets a test change the directory's behaviour after New.
 type dirProxy struct{ d *testDirectory }
 
-func (p dirProxy) ResponsibleAt(ctx context.Context, q database.Querier, n string, at time.Time) ([]Responsible, error) {
+func (p dirProxy) ResponsibleAt(ctx context.Context, q database.Querier, n string, at time.Time) ([]ledger.Responsible, error) {
 	return p.d.ResponsibleAt(ctx, q, n, at)
 }
 

@@ -57,7 +57,7 @@ func TestWithRealGridPeopleAndLedger(t *testing.T) {
 	}
 	f, err := field.New(field.Deps{
 		Pool: pool, Locator: gridadapt.Locator{Index: ix}, Directory: field.PeopleDirectory{},
-		Tasks: gridadapt.TaskSource{Store: store}, Ledger: field.ChainLedger{}, Blobs: blobs,
+		Tasks: gridadapt.TaskSource{Store: store}, Blobs: blobs,
 	}, field.Config{})
 	if err != nil {
 		t.Fatal(err)

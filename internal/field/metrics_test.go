@@ -20,7 +20,7 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 func TestMetricsCountReportsAndReplays(t *testing.T) {
 	e := newEnv(t, Config{})
 	reg := prometheus.NewRegistry()
-	e.f.metrics = newMetrics(reg)
+	e.f.Reports.metrics = newMetrics(reg)
 	ctx := context.Background()
 	d := e.draft(29.01, 106.15) // in B's village: outside A's area
 	d.Violation = true
@@ -29,10 +29,10 @@ func TestMetricsCountReportsAndReplays(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := counterValue(t, e.f.metrics.reports.WithLabelValues("true", "true")); got != 1 {
+	if got := counterValue(t, e.f.Reports.metrics.reports.WithLabelValues("true", "true")); got != 1 {
 		t.Fatalf("violations outside the area: %v", got)
 	}
-	if got := counterValue(t, e.f.metrics.replays); got != 1 {
+	if got := counterValue(t, e.f.Reports.metrics.replays); got != 1 {
 		t.Fatalf("replays: %v", got)
 	}
 	families, err := reg.Gather()

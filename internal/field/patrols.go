@@ -81,7 +81,7 @@ var patrolRoles = []scope.Role{scope.RoleInspector, scope.RoleGridChief}
 
 // StartPatrol opens a patrol under a client-generated id. A replay returns
 // the original patrol; the id reused for another start is AlreadyExists.
-func (f *Field) StartPatrol(ctx context.Context, c scope.Caller, id string, startedAt time.Time) (Patrol, error) {
+func (ps *Patrols) StartPatrol(ctx context.Context, c scope.Caller, id string, startedAt time.Time) (Patrol, error) {
 	if c.PersonID == "" {
 		return Patrol{}, structerr.NewUnauthenticated("no caller")
 	}
@@ -94,7 +94,7 @@ func (f *Field) StartPatrol(ctx context.Context, c scope.Caller, id string, star
 	}
 	startedAt = startedAt.UTC().Truncate(time.Microsecond)
 	reqHash := []byte(c.PersonID + "\x00" + startedAt.Format(time.RFC3339Nano))
-	if p, h, err := getPatrol(ctx, f.pool, id, false); err == nil {
+	if p, h, err := getPatrol(ctx, ps.pool, id, false); err == nil {
 		if p.InspectorID != c.PersonID || string(h) != string(reqHash) {
 			return Patrol{}, structerr.NewAlreadyExists("patrol %s was already started with different details", id)
 		}
@@ -102,11 +102,11 @@ func (f *Field) StartPatrol(ctx context.Context, c scope.Caller, id string, star
 	} else if !errors.Is(err, pgx.ErrNoRows) {
 		return Patrol{}, err
 	}
-	now := f.now()
-	if startedAt.After(now.Add(f.cfg.MaxClockSkew)) {
+	now := ps.now()
+	if startedAt.After(now.Add(ps.cfg.MaxClockSkew)) {
 		return Patrol{}, structerr.NewInvalidArgument("started_at %s is in the future: check the phone's clock", startedAt.Format(time.RFC3339))
 	}
-	if startedAt.Before(now.Add(-f.cfg.MaxReportAge)) {
+	if startedAt.Before(now.Add(-ps.cfg.MaxReportAge)) {
 		return Patrol{}, structerr.NewInvalidArgument("started_at %s is too long ago", startedAt.Format(time.RFC3339))
 	}
 	roots := c.Roots(patrolRoles...)
@@ -118,12 +118,12 @@ func (f *Field) StartPatrol(ctx context.Context, c scope.Caller, id string, star
 		return Patrol{}, structerr.NewPermissionDenied("you are not assigned to any grid cell")
 	}
 	p := Patrol{ID: id, InspectorID: c.PersonID, CountyCode: county, AssignedRoots: roots, StartedAt: startedAt}
-	inserted, err := insertPatrol(ctx, f.pool, p, reqHash)
+	inserted, err := insertPatrol(ctx, ps.pool, p, reqHash)
 	if err != nil {
 		return Patrol{}, err
 	}
 	if !inserted { // a concurrent start of the same id
-		return f.StartPatrol(ctx, c, id, startedAt)
+		return ps.StartPatrol(ctx, c, id, startedAt)
 	}
 	return p, nil
 }
@@ -158,21 +158,21 @@ const slack = 10 * time.Minute
 // and however often batches arrive. Unusable fixes are counted and
 // skipped; the rest of the batch is kept. A late batch for an ended patrol
 // recomputes its summary.
-func (f *Field) AppendTrackPoints(ctx context.Context, c scope.Caller, patrolID string, points []TrackPoint) (AppendResult, error) {
+func (ps *Patrols) AppendTrackPoints(ctx context.Context, c scope.Caller, patrolID string, points []TrackPoint) (AppendResult, error) {
 	if len(points) == 0 {
 		return AppendResult{}, structerr.NewInvalidArgument("the batch has no points")
 	}
-	if len(points) > f.cfg.MaxTrackBatch {
-		return AppendResult{}, structerr.NewInvalidArgument("the batch has %d points, at most %d are allowed", len(points), f.cfg.MaxTrackBatch)
+	if len(points) > ps.cfg.MaxTrackBatch {
+		return AppendResult{}, structerr.NewInvalidArgument("the batch has %d points, at most %d are allowed", len(points), ps.cfg.MaxTrackBatch)
 	}
 	var res AppendResult
-	err := database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+	err := database.InTx(ctx, ps.pool, func(tx pgx.Tx) error {
 		res = AppendResult{}
 		p, err := ownPatrol(ctx, tx, c, patrolID, true)
 		if err != nil {
 			return err
 		}
-		now := f.now()
+		now := ps.now()
 		batch := trackBatch{}
 		seen := make(map[int64]bool, len(points))
 		reject := func(i int, why string) {
@@ -188,7 +188,7 @@ func (f *Field) AppendTrackPoints(ctx context.Context, c scope.Caller, patrolID 
 			}
 			t := pt.RecordedAt.UTC().Truncate(time.Microsecond)
 			switch {
-			case t.After(now.Add(f.cfg.MaxClockSkew)):
+			case t.After(now.Add(ps.cfg.MaxClockSkew)):
 				reject(i, "recorded_at is in the future")
 				continue
 			case t.Before(p.StartedAt.Add(-slack)):
@@ -198,7 +198,7 @@ func (f *Field) AppendTrackPoints(ctx context.Context, c scope.Caller, patrolID 
 				reject(i, "recorded_at is after the patrol ended")
 				continue
 			}
-			lat, lon, err := pt.Position.check(f.cfg.MaxAccuracyM)
+			lat, lon, err := pt.Position.check(ps.cfg.MaxAccuracyM)
 			if err != nil {
 				reject(i, err.Error())
 				continue
@@ -208,7 +208,7 @@ func (f *Field) AppendTrackPoints(ctx context.Context, c scope.Caller, patrolID 
 				continue
 			}
 			seen[t.UnixMicro()] = true
-			loc, found, err := f.locator.Locate(ctx, lat, lon)
+			loc, found, err := ps.locator.Locate(ctx, lat, lon)
 			if err != nil {
 				return fmt.Errorf("locating track point: %w", err)
 			}
@@ -225,14 +225,14 @@ func (f *Field) AppendTrackPoints(ctx context.Context, c scope.Caller, patrolID 
 			}
 			res.Added = int(added)
 			res.Duplicates += len(batch.times) - res.Added
-			f.metrics.trackPoints.Add(float64(added))
+			ps.metrics.trackPoints.Add(float64(added))
 		}
 		res.PointCount, err = bumpPointCount(ctx, tx, p.ID, res.Added)
 		if err != nil {
 			return err
 		}
 		if p.EndedAt != nil && res.Added > 0 {
-			_, err = f.summarize(ctx, tx, p)
+			_, err = ps.summarize(ctx, tx, p)
 		}
 		return err
 	})
@@ -241,14 +241,14 @@ func (f *Field) AppendTrackPoints(ctx context.Context, c scope.Caller, patrolID 
 
 // EndPatrol closes a patrol and computes its summary. Ending it again
 // returns the same patrol (the first end time stays).
-func (f *Field) EndPatrol(ctx context.Context, c scope.Caller, patrolID string, endedAt time.Time) (Patrol, error) {
+func (ps *Patrols) EndPatrol(ctx context.Context, c scope.Caller, patrolID string, endedAt time.Time) (Patrol, error) {
 	if endedAt.IsZero() {
 		return Patrol{}, structerr.NewInvalidArgument("ended_at is missing")
 	}
 	endedAt = endedAt.UTC().Truncate(time.Microsecond)
 	var out Patrol
 	wasEnded := false
-	err := database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+	err := database.InTx(ctx, ps.pool, func(tx pgx.Tx) error {
 		p, err := ownPatrol(ctx, tx, c, patrolID, true)
 		if err != nil {
 			return err
@@ -260,22 +260,22 @@ func (f *Field) EndPatrol(ctx context.Context, c scope.Caller, patrolID string, 
 		if endedAt.Before(p.StartedAt) {
 			return structerr.NewInvalidArgument("ended_at %s is before started_at %s", endedAt.Format(time.RFC3339), p.StartedAt.Format(time.RFC3339))
 		}
-		if endedAt.After(f.now().Add(f.cfg.MaxClockSkew)) {
+		if endedAt.After(ps.now().Add(ps.cfg.MaxClockSkew)) {
 			return structerr.NewInvalidArgument("ended_at %s is in the future: check the phone's clock", endedAt.Format(time.RFC3339))
 		}
 		p.EndedAt = &endedAt
-		out, err = f.summarize(ctx, tx, p)
+		out, err = ps.summarize(ctx, tx, p)
 		return err
 	})
 	if err == nil && !wasEnded {
-		f.metrics.patrols.WithLabelValues(strconv.FormatBool(out.Plausible())).Inc()
+		ps.metrics.patrols.WithLabelValues(strconv.FormatBool(out.Plausible())).Inc()
 	}
 	return out, err
 }
 
 // summarize computes distance, duration, cells and flags of an ended
 // patrol from its stored track, and saves them.
-func (f *Field) summarize(ctx context.Context, tx pgx.Tx, p Patrol) (Patrol, error) {
+func (ps *Patrols) summarize(ctx context.Context, tx pgx.Tx, p Patrol) (Patrol, error) {
 	s, err := trackSummary(ctx, tx, p.ID, p.AssignedRoots)
 	if err != nil {
 		return Patrol{}, err
@@ -285,7 +285,7 @@ func (f *Field) summarize(ctx context.Context, tx pgx.Tx, p Patrol) (Patrol, err
 	p.Duration = s.span
 	p.MaxSpeedKmh = s.maxSpeedKmh
 	p.PointsOutsideArea = s.outside
-	p.CellCodes, err = f.cellsAlongTrack(ctx, tx, p.ID, s.cells)
+	p.CellCodes, err = ps.cellsAlongTrack(ctx, tx, p.ID, s.cells)
 	if err != nil {
 		return Patrol{}, err
 	}
@@ -293,10 +293,10 @@ func (f *Field) summarize(ctx context.Context, tx pgx.Tx, p Patrol) (Patrol, err
 	if s.points < 2 {
 		p.Flags = append(p.Flags, FlagNoTrack)
 	}
-	if s.maxSpeedKmh > f.cfg.MaxSpeedKmh {
+	if s.maxSpeedKmh > ps.cfg.MaxSpeedKmh {
 		p.Flags = append(p.Flags, FlagImpossibleSpeed)
 	}
-	rule, err := f.strictestRule(ctx, tx, p.CellCodes)
+	rule, err := ps.strictestRule(ctx, tx, p.CellCodes)
 	if err != nil {
 		return Patrol{}, err
 	}
@@ -329,7 +329,7 @@ const (
 
 // cellsAlongTrack adds to the cells of the fixes those the straight legs
 // between fixes pass through, and returns them sorted.
-func (f *Field) cellsAlongTrack(ctx context.Context, q database.Querier, patrolID string, cells []string) ([]string, error) {
+func (ps *Patrols) cellsAlongTrack(ctx context.Context, q database.Querier, patrolID string, cells []string) ([]string, error) {
 	pts, err := trackCoordinates(ctx, q, patrolID)
 	if err != nil {
 		return nil, err
@@ -347,7 +347,7 @@ func (f *Field) cellsAlongTrack(ctx context.Context, q database.Querier, patrolI
 		n := int(d / sampleStepM)
 		for k := 1; k <= n; k++ {
 			t := float64(k) / float64(n+1)
-			loc, found, err := f.locator.Locate(ctx, a[0]+(b[0]-a[0])*t, a[1]+(b[1]-a[1])*t)
+			loc, found, err := ps.locator.Locate(ctx, a[0]+(b[0]-a[0])*t, a[1]+(b[1]-a[1])*t)
 			if err != nil {
 				return nil, fmt.Errorf("locating track: %w", err)
 			}
@@ -365,12 +365,12 @@ func (f *Field) cellsAlongTrack(ctx context.Context, q database.Querier, patrolI
 }
 
 // strictestRule is the most demanding minimum among the cells passed.
-func (f *Field) strictestRule(ctx context.Context, q database.Querier, cells []string) (PatrolRule, error) {
+func (ps *Patrols) strictestRule(ctx context.Context, q database.Querier, cells []string) (PatrolRule, error) {
 	rule := PatrolRule{}
 	rules := map[string]PatrolRule{}
 	if len(cells) > 0 {
 		var err error
-		rules, err = f.tasks.PatrolRules(ctx, q, cells)
+		rules, err = ps.tasks.PatrolRules(ctx, q, cells)
 		if err != nil {
 			return PatrolRule{}, fmt.Errorf("reading patrol rules: %w", err)
 		}
@@ -381,7 +381,7 @@ func (f *Field) strictestRule(ctx context.Context, q database.Querier, cells []s
 	for _, c := range cells {
 		r, ok := rules[c]
 		if !ok || (r.MinDuration == 0 && r.MinDistanceM == 0) {
-			r.MinDuration, r.MinDistanceM = f.cfg.DefaultPatrolRule.MinDuration, f.cfg.DefaultPatrolRule.MinDistanceM
+			r.MinDuration, r.MinDistanceM = ps.cfg.DefaultPatrolRule.MinDuration, ps.cfg.DefaultPatrolRule.MinDistanceM
 		}
 		rule.MinDuration = max(rule.MinDuration, r.MinDuration)
 		rule.MinDistanceM = max(rule.MinDistanceM, r.MinDistanceM)
@@ -391,11 +391,11 @@ func (f *Field) strictestRule(ctx context.Context, q database.Querier, cells []s
 
 // GetPatrol returns the caller's own patrol, or one in a cell under the
 // caller's supervision.
-func (f *Field) GetPatrol(ctx context.Context, c scope.Caller, id string) (Patrol, error) {
+func (ps *Patrols) GetPatrol(ctx context.Context, c scope.Caller, id string) (Patrol, error) {
 	if _, err := checkUUID("patrol_id", id); err != nil {
 		return Patrol{}, err
 	}
-	p, _, err := getPatrol(ctx, f.pool, strings.ToLower(id), false)
+	p, _, err := getPatrol(ctx, ps.pool, strings.ToLower(id), false)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Patrol{}, structerr.NewNotFound("patrol %s not found", id)
 	}

@@ -45,7 +45,7 @@ type UploadStatus struct {
 // uploadNamespace derives upload ids for headers that name only a report.
 var uploadNamespace = uuid.MustParse("6f1c2b7e-4d0a-4c8e-9a53-0b7f3e2d9c11")
 
-func (f *Field) checkHeader(h *UploadHeader) error {
+func (ph *Photos) checkHeader(h *UploadHeader) error {
 	h.SHA256 = strings.ToLower(h.SHA256)
 	if !sha256Hex.MatchString(h.SHA256) {
 		return structerr.NewInvalidArgument("sha256 must be the file's SHA-256 in hex")
@@ -64,8 +64,8 @@ func (f *Field) checkHeader(h *UploadHeader) error {
 	if h.Size <= 0 {
 		return structerr.NewInvalidArgument("size must be the file's size in bytes")
 	}
-	if h.Size > f.cfg.MaxPhotoBytes {
-		return structerr.NewResourceExhausted("the photo has %d bytes, at most %d are allowed", h.Size, f.cfg.MaxPhotoBytes)
+	if h.Size > ph.cfg.MaxPhotoBytes {
+		return structerr.NewResourceExhausted("the photo has %d bytes, at most %d are allowed", h.Size, ph.cfg.MaxPhotoBytes)
 	}
 	t, ok := photo.ParseType(h.ContentType)
 	if !ok {
@@ -78,7 +78,7 @@ func (f *Field) checkHeader(h *UploadHeader) error {
 // Upload is one photo upload in progress on one stream. It holds at most
 // one chunk in memory, the SHA-256 state and a few header bytes.
 type Upload struct {
-	f         *Field
+	ph        *Photos
 	caller    scope.Caller
 	h         UploadHeader
 	file      blob.Partial
@@ -92,22 +92,22 @@ type Upload struct {
 // BeginUpload opens an upload or resumes it from its committed offset. A
 // photo already stored (the same bytes sent before, by anyone) completes
 // at once without any byte being sent again.
-func (f *Field) BeginUpload(ctx context.Context, c scope.Caller, h UploadHeader) (*Upload, error) {
+func (ph *Photos) BeginUpload(ctx context.Context, c scope.Caller, h UploadHeader) (*Upload, error) {
 	if c.PersonID == "" {
 		return nil, structerr.NewUnauthenticated("no caller")
 	}
-	if err := f.checkHeader(&h); err != nil {
+	if err := ph.checkHeader(&h); err != nil {
 		return nil, err
 	}
 	if h.ReportID != "" {
-		r, _, err := getReport(ctx, f.pool, h.ReportID)
+		r, _, err := getReport(ctx, ph.pool, h.ReportID)
 		if err == nil && !canSee(c, r) {
 			return nil, structerr.NewNotFound("report %s not found", h.ReportID)
 		} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return nil, err
 		}
 	}
-	row, err := getOrCreateUpload(ctx, f.pool, h, c.PersonID)
+	row, err := getOrCreateUpload(ctx, ph.pool, h, c.PersonID)
 	if err != nil {
 		return nil, err
 	}
@@ -117,18 +117,18 @@ func (f *Field) BeginUpload(ctx context.Context, c scope.Caller, h UploadHeader)
 	if row.SHA256 != h.SHA256 || row.Size != h.Size || row.ContentType != h.ContentType {
 		return nil, structerr.NewAlreadyExists("upload %s was started for a different file", h.UploadID)
 	}
-	u := &Upload{f: f, caller: c, h: h, offset: row.Committed, committed: row.Committed}
+	u := &Upload{ph: ph, caller: c, h: h, offset: row.Committed, committed: row.Committed}
 	if row.Complete {
 		u.done = true
-		u.status, err = f.uploadStatus(ctx, row)
+		u.status, err = ph.uploadStatus(ctx, row)
 		return u, err
 	}
 	// Stored already: by another upload, or by this one before a crash
 	// between moving the file into place and recording it.
-	if done, err := f.completeFromStore(ctx, u); done || err != nil {
+	if done, err := ph.completeFromStore(ctx, u); done || err != nil {
 		return u, err
 	}
-	file, have, err := f.blobs.OpenPartial(ctx, h.UploadID, row.Committed)
+	file, have, err := ph.blobs.OpenPartial(ctx, h.UploadID, row.Committed)
 	if err != nil {
 		return nil, fmt.Errorf("opening partial upload: %w", err)
 	}
@@ -139,10 +139,10 @@ func (f *Field) BeginUpload(ctx context.Context, c scope.Caller, h UploadHeader)
 		if err := file.Close(); err != nil {
 			return nil, err
 		}
-		if u.file, _, err = f.blobs.OpenPartial(ctx, h.UploadID, 0); err != nil {
+		if u.file, _, err = ph.blobs.OpenPartial(ctx, h.UploadID, 0); err != nil {
 			return nil, err
 		}
-		if err := setCommitted(ctx, f.pool, h.UploadID, row.Committed, 0, nil); err != nil {
+		if err := setCommitted(ctx, ph.pool, h.UploadID, row.Committed, 0, nil); err != nil {
 			return nil, err
 		}
 		u.offset, u.committed = 0, 0
@@ -164,8 +164,8 @@ func (f *Field) BeginUpload(ctx context.Context, c scope.Caller, h UploadHeader)
 }
 
 // completeFromStore finishes u without data when its photo is known.
-func (f *Field) completeFromStore(ctx context.Context, u *Upload) (bool, error) {
-	photos, err := getPhotos(ctx, f.pool, []string{u.h.SHA256})
+func (ph *Photos) completeFromStore(ctx context.Context, u *Upload) (bool, error) {
+	photos, err := getPhotos(ctx, ph.pool, []string{u.h.SHA256})
 	if err != nil {
 		return false, err
 	}
@@ -177,16 +177,16 @@ func (f *Field) completeFromStore(ctx context.Context, u *Upload) (bool, error) 
 			return false, structerr.NewInvalidArgument("this SHA-256 is stored as a %s of %d bytes", meta.ContentType, meta.Size)
 		}
 	default:
-		if _, err := f.blobs.Stat(ctx, u.h.SHA256); errors.Is(err, blob.ErrNotFound) {
+		if _, err := ph.blobs.Stat(ctx, u.h.SHA256); errors.Is(err, blob.ErrNotFound) {
 			return false, nil
 		} else if err != nil {
 			return false, err
 		}
-		r, err := f.blobs.Open(ctx, u.h.SHA256)
+		r, err := ph.blobs.Open(ctx, u.h.SHA256)
 		if err != nil {
 			return false, err
 		}
-		meta, err = f.inspect(r, u.h)
+		meta, err = ph.inspect(r, u.h)
 		r.Close()
 		if err != nil {
 			return false, err
@@ -196,7 +196,7 @@ func (f *Field) completeFromStore(ctx context.Context, u *Upload) (bool, error) 
 	// them (finish records that before moving the file into the store);
 	// otherwise whoever sent them, it was not shown to be this upload.
 	sentHere := u.committed == u.h.Size
-	if err := f.recordPhoto(ctx, u, meta, !sentHere); err != nil {
+	if err := ph.recordPhoto(ctx, u, meta, !sentHere); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -215,8 +215,8 @@ func (u *Upload) Write(ctx context.Context, offset int64, data []byte) (UploadSt
 	if len(data) == 0 {
 		return u.status, structerr.NewInvalidArgument("empty chunk")
 	}
-	if len(data) > u.f.cfg.MaxChunkBytes {
-		return u.status, structerr.NewInvalidArgument("chunk of %d bytes, at most %d are allowed", len(data), u.f.cfg.MaxChunkBytes)
+	if len(data) > u.ph.cfg.MaxChunkBytes {
+		return u.status, structerr.NewInvalidArgument("chunk of %d bytes, at most %d are allowed", len(data), u.ph.cfg.MaxChunkBytes)
 	}
 	if offset != u.offset {
 		return u.status, structerr.NewFailedPrecondition("chunk at offset %d, expected offset %d", offset, u.offset)
@@ -241,11 +241,11 @@ func (u *Upload) Write(ctx context.Context, offset int64, data []byte) (UploadSt
 	}
 	u.hash.Write(data)
 	u.offset += int64(len(data))
-	u.f.metrics.uploadBytes.Add(float64(len(data)))
+	u.ph.metrics.uploadBytes.Add(float64(len(data)))
 	if u.offset == u.h.Size {
 		return u.finish(ctx)
 	}
-	if u.offset-u.committed >= u.f.cfg.SyncEvery {
+	if u.offset-u.committed >= u.ph.cfg.SyncEvery {
 		if err := u.commit(ctx); err != nil {
 			return u.status, err
 		}
@@ -265,7 +265,7 @@ func (u *Upload) commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := setCommitted(ctx, u.f.pool, u.h.UploadID, u.committed, u.offset, state); err != nil {
+	if err := setCommitted(ctx, u.ph.pool, u.h.UploadID, u.committed, u.offset, state); err != nil {
 		return err
 	}
 	u.committed = u.offset
@@ -293,16 +293,16 @@ func (u *Upload) Close(ctx context.Context) error {
 // reset throws away a bad file so that the app can send it again from 0.
 func (u *Upload) reset(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
-	u.f.metrics.uploads.WithLabelValues("refused").Inc()
+	u.ph.metrics.uploads.WithLabelValues("refused").Inc()
 	if u.file != nil {
 		u.file.Close()
 		u.file = nil
 	}
-	if err := u.f.blobs.RemovePartial(ctx, u.h.UploadID); err != nil {
-		u.f.log.ErrorContext(ctx, "removing refused upload", "upload_id", u.h.UploadID, "error", err)
+	if err := u.ph.blobs.RemovePartial(ctx, u.h.UploadID); err != nil {
+		u.ph.log.ErrorContext(ctx, "removing refused upload", "upload_id", u.h.UploadID, "error", err)
 	}
-	if err := deleteUpload(ctx, u.f.pool, u.h.UploadID); err != nil {
-		u.f.log.ErrorContext(ctx, "deleting refused upload", "upload_id", u.h.UploadID, "error", err)
+	if err := deleteUpload(ctx, u.ph.pool, u.h.UploadID); err != nil {
+		u.ph.log.ErrorContext(ctx, "deleting refused upload", "upload_id", u.h.UploadID, "error", err)
 	}
 	u.done = true
 }
@@ -323,7 +323,7 @@ func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
 		u.reset(ctx)
 		return u.status, structerr.NewAborted("upload %s was changed by another connection while it was received: send the photo again from offset 0", u.h.UploadID)
 	}
-	meta, err := u.f.inspect(u.file, u.h)
+	meta, err := u.ph.inspect(u.file, u.h)
 	if err != nil {
 		if structerr.Code(err) == structerr.Code(structerr.NewInvalidArgument("")) ||
 			structerr.Code(err) == structerr.Code(structerr.NewResourceExhausted("")) {
@@ -343,10 +343,10 @@ func (u *Upload) finish(ctx context.Context) (UploadStatus, error) {
 		return u.status, err
 	}
 	u.file = nil
-	if err := u.f.blobs.Promote(ctx, u.h.UploadID, u.h.SHA256); err != nil {
+	if err := u.ph.blobs.Promote(ctx, u.h.UploadID, u.h.SHA256); err != nil {
 		return u.status, fmt.Errorf("storing photo: %w", err)
 	}
-	if err := u.f.recordPhoto(ctx, u, meta, false); err != nil {
+	if err := u.ph.recordPhoto(ctx, u, meta, false); err != nil {
 		return u.status, err
 	}
 	return u.status, nil
@@ -367,10 +367,10 @@ func (u *Upload) fileMatches() (bool, error) {
 }
 
 // inspect checks a complete file's type and size from its header.
-func (f *Field) inspect(r interface {
+func (ph *Photos) inspect(r interface {
 	ReadAt(p []byte, off int64) (int, error)
 }, h UploadHeader) (PhotoMeta, error) {
-	info, err := photo.Inspect(r, h.Size, photo.Limits{MaxPixels: f.cfg.MaxPhotoPixels, MaxExifBytes: f.cfg.MaxExifBytes})
+	info, err := photo.Inspect(r, h.Size, photo.Limits{MaxPixels: ph.cfg.MaxPhotoPixels, MaxExifBytes: ph.cfg.MaxExifBytes})
 	var p *photo.Problem
 	if errors.As(err, &p) {
 		if p.TooLarge {
@@ -393,9 +393,9 @@ func (f *Field) inspect(r interface {
 // recordPhoto stores the photo's metadata, completes the upload and
 // compares the photo with every report that references it. deduplicated
 // says the upload completed without its bytes (the photo was stored).
-func (f *Field) recordPhoto(ctx context.Context, u *Upload, meta PhotoMeta, deduplicated bool) error {
+func (ph *Photos) recordPhoto(ctx context.Context, u *Upload, meta PhotoMeta, deduplicated bool) error {
 	mismatch := false
-	err := database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+	err := database.InTx(ctx, ph.pool, func(tx pgx.Tx) error {
 		mismatch = false
 		if err := insertPhoto(ctx, tx, meta, u.caller.PersonID); err != nil {
 			return err
@@ -414,13 +414,13 @@ func (f *Field) recordPhoto(ctx context.Context, u *Upload, meta PhotoMeta, dedu
 			} else if !own {
 				continue
 			}
-			m := f.compareExif(meta, r.Lat, r.Lon, r.ObservedAt)
+			m := ph.cfg.compareExif(meta, r.Lat, r.Lon, r.ObservedAt)
 			if err := upsertReportPhoto(ctx, tx, r.ID, meta.SHA256, m); err != nil {
 				return err
 			}
 			mismatch = mismatch || m.Mismatch
 			if m.Mismatch {
-				f.metrics.exifMismatch.Inc()
+				ph.metrics.exifMismatch.Inc()
 			}
 		}
 		return nil
@@ -432,17 +432,17 @@ func (f *Field) recordPhoto(ctx context.Context, u *Upload, meta PhotoMeta, dedu
 	if deduplicated {
 		outcome = "deduplicated"
 	}
-	f.metrics.uploads.WithLabelValues(outcome).Inc()
+	ph.metrics.uploads.WithLabelValues(outcome).Inc()
 	u.done = true
 	u.offset, u.committed = u.h.Size, u.h.Size
 	u.status = UploadStatus{UploadID: u.h.UploadID, Size: u.h.Size, Committed: u.h.Size, Complete: true, Photo: &meta, ExifMismatch: mismatch}
 	return nil
 }
 
-func (f *Field) uploadStatus(ctx context.Context, row uploadRow) (UploadStatus, error) {
+func (ph *Photos) uploadStatus(ctx context.Context, row uploadRow) (UploadStatus, error) {
 	st := UploadStatus{UploadID: row.ID, Size: row.Size, Committed: row.Committed, Complete: row.Complete}
 	if row.Complete {
-		photos, err := getPhotos(ctx, f.pool, []string{row.SHA256})
+		photos, err := getPhotos(ctx, ph.pool, []string{row.SHA256})
 		if err != nil {
 			return st, err
 		}
@@ -455,19 +455,19 @@ func (f *Field) uploadStatus(ctx context.Context, row uploadRow) (UploadStatus, 
 
 // UploadStatus tells a reconnecting app where to resume. The upload is
 // named by its id, or by report id and SHA-256.
-func (f *Field) UploadStatus(ctx context.Context, c scope.Caller, uploadID, reportID, sum string) (UploadStatus, error) {
+func (ph *Photos) UploadStatus(ctx context.Context, c scope.Caller, uploadID, reportID, sum string) (UploadStatus, error) {
 	id, err := uploadKey(uploadID, reportID, sum)
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	row, err := getUpload(ctx, f.pool, id)
+	row, err := getUpload(ctx, ph.pool, id)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.UploaderID != c.PersonID) {
 		return UploadStatus{}, structerr.NewNotFound("upload %s not found", id)
 	}
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	return f.uploadStatus(ctx, row)
+	return ph.uploadStatus(ctx, row)
 }
 
 // uploadKey names an upload by its id, or by report id and SHA-256 (the
@@ -489,15 +489,16 @@ func uploadKey(uploadID, reportID, sum string) (string, error) {
 	return uuid.NewSHA1(uploadNamespace, []byte(strings.ToLower(reportID)+"/"+sum)).String(), nil
 }
 
-// OpenPhoto returns a stored photo for a caller who uploaded it or may
-// see a report that references it; anyone else gets NotFound.
-func (f *Field) OpenPhoto(ctx context.Context, c scope.Caller, sum string) (PhotoMeta, blob.Reader, error) {
+// OpenPhoto returns a stored photo for a caller who uploaded it, may see
+// a report that references it, or whose scope covers a case the photo is
+// evidence of; anyone else gets NotFound.
+func (ph *Photos) OpenPhoto(ctx context.Context, c scope.Caller, sum string) (PhotoMeta, blob.Reader, error) {
 	sum = strings.ToLower(sum)
 	if !sha256Hex.MatchString(sum) {
 		return PhotoMeta{}, nil, structerr.NewInvalidArgument("sha256 must be a SHA-256 in hex")
 	}
 	notFound := structerr.NewNotFound("photo %s not found", sum)
-	photos, err := getPhotos(ctx, f.pool, []string{sum})
+	photos, err := getPhotos(ctx, ph.pool, []string{sum})
 	if err != nil {
 		return PhotoMeta{}, nil, err
 	}
@@ -508,7 +509,7 @@ func (f *Field) OpenPhoto(ctx context.Context, c scope.Caller, sum string) (Phot
 	// that references it and whose reporter sent them: referencing a hash
 	// in one's own report must not open someone else's photo.
 	people := []string{c.PersonID}
-	reports, err := reportsWithPhoto(ctx, f.pool, sum, "")
+	reports, err := reportsWithPhoto(ctx, ph.pool, sum, "")
 	if err != nil {
 		return PhotoMeta{}, nil, err
 	}
@@ -517,17 +518,25 @@ func (f *Field) OpenPhoto(ctx context.Context, c scope.Caller, sum string) (Phot
 			people = append(people, r.ReporterID)
 		}
 	}
-	ok, err := uploadedByAny(ctx, f.pool, sum, people)
+	ok, err := uploadedByAny(ctx, ph.pool, sum, people)
 	if err != nil {
 		return PhotoMeta{}, nil, err
 	}
 	ok = ok || slices.Contains(c.Roots(), "") // administrators read everything
 	if !ok {
+		// A photo linked to a case as evidence is the case's: whoever's
+		// scope covers the case's node may download it (LinkEvidence
+		// checked it was real evidence when it was linked).
+		if ok, err = evidenceVisible(ctx, ph.pool, c, sum); err != nil {
+			return PhotoMeta{}, nil, err
+		}
+	}
+	if !ok {
 		return PhotoMeta{}, nil, notFound
 	}
-	r, err := f.blobs.Open(ctx, sum)
+	r, err := ph.blobs.Open(ctx, sum)
 	if errors.Is(err, blob.ErrNotFound) {
-		f.log.ErrorContext(ctx, "photo recorded but missing from the blob store", "sha256", sum)
+		ph.log.ErrorContext(ctx, "photo recorded but missing from the blob store", "sha256", sum)
 		return PhotoMeta{}, nil, structerr.NewInternal("photo %s is missing from storage", sum)
 	}
 	if err != nil {
@@ -539,25 +548,25 @@ func (f *Field) OpenPhoto(ctx context.Context, c scope.Caller, sum string) (Phot
 // CleanAbandonedUploads removes uploads unfinished for longer than the
 // configured age, with their partial files, and partial files that no
 // upload row knows. It returns how many uploads it removed.
-func (f *Field) CleanAbandonedUploads(ctx context.Context) (int, error) {
-	cutoff := f.now().Add(-f.cfg.AbandonedUploadAge)
-	ids, err := deleteAbandonedUploads(ctx, f.pool, cutoff)
+func (ph *Photos) CleanAbandonedUploads(ctx context.Context) (int, error) {
+	cutoff := ph.now().Add(-ph.cfg.AbandonedUploadAge)
+	ids, err := deleteAbandonedUploads(ctx, ph.pool, cutoff)
 	if err != nil {
 		return 0, err
 	}
-	f.metrics.janitorPurged.Add(float64(len(ids)))
+	ph.metrics.janitorPurged.Add(float64(len(ids)))
 	for _, id := range ids {
-		if err := f.blobs.RemovePartial(ctx, id); err != nil {
+		if err := ph.blobs.RemovePartial(ctx, id); err != nil {
 			return len(ids), err
 		}
 	}
-	files, err := f.blobs.Partials(ctx, cutoff)
+	files, err := ph.blobs.Partials(ctx, cutoff)
 	if err != nil {
 		return len(ids), err
 	}
 	for _, id := range files {
-		if _, err := getUpload(ctx, f.pool, id); errors.Is(err, pgx.ErrNoRows) {
-			if err := f.blobs.RemovePartial(ctx, id); err != nil {
+		if _, err := getUpload(ctx, ph.pool, id); errors.Is(err, pgx.ErrNoRows) {
+			if err := ph.blobs.RemovePartial(ctx, id); err != nil {
 				return len(ids), err
 			}
 		}
@@ -566,16 +575,16 @@ func (f *Field) CleanAbandonedUploads(ctx context.Context) (int, error) {
 }
 
 // RunJanitor cleans abandoned uploads every interval until ctx ends.
-func (f *Field) RunJanitor(ctx context.Context, every time.Duration) {
+func (ph *Photos) RunJanitor(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		n, err := f.CleanAbandonedUploads(ctx)
+		n, err := ph.CleanAbandonedUploads(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			f.log.ErrorContext(ctx, "cleaning abandoned uploads", "error", err)
+			ph.log.ErrorContext(ctx, "cleaning abandoned uploads", "error", err)
 		case n > 0:
-			f.log.InfoContext(ctx, "removed abandoned uploads", "count", n)
+			ph.log.InfoContext(ctx, "removed abandoned uploads", "count", n)
 		}
 		select {
 		case <-ctx.Done():

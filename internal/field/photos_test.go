@@ -538,7 +538,7 @@ func TestUploadWithEveryByteCommittedFinishesOnResume(t *testing.T) {
 	ctx := context.Background()
 	faulty, err := New(Deps{
 		Pool: e.pool, Locator: rectLocator{}, Directory: dirProxy{e.dir}, Tasks: testTasks{},
-		Ledger: ChainLedger{}, Blobs: &failPromote{FS: e.blobs}, Now: e.clock.Now,
+		Blobs: &failPromote{FS: e.blobs}, Now: e.clock.Now,
 	}, Config{SyncEvery: 100 << 10})
 	if err != nil {
 		t.Fatal(err)

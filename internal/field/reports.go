@@ -6,23 +6,19 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"ecogrid/internal/coord"
 	"ecogrid/internal/database"
-	"ecogrid/internal/field/blob"
+	"ecogrid/internal/ledger"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -122,7 +118,7 @@ func checkUUID(what, id string) (uuid.UUID, error) {
 
 // normalize checks a draft and brings it to canonical form (lower-case
 // ids, deduplicated photo hashes) so that a replay hashes the same.
-func (f *Field) normalize(d *Draft, now time.Time) error {
+func (rs *Reports) normalize(d *Draft, now time.Time) error {
 	if _, err := checkUUID("report_id", d.ID); err != nil {
 		return err
 	}
@@ -130,13 +126,13 @@ func (f *Field) normalize(d *Draft, now time.Time) error {
 	if d.ObservedAt.IsZero() {
 		return structerr.NewInvalidArgument("observed_at is missing")
 	}
-	if d.ObservedAt.After(now.Add(f.cfg.MaxClockSkew)) {
+	if d.ObservedAt.After(now.Add(rs.cfg.MaxClockSkew)) {
 		return structerr.NewInvalidArgument("observed_at %s is in the future (server time %s): check the phone's clock",
 			d.ObservedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	if d.ObservedAt.Before(now.Add(-f.cfg.MaxReportAge)) {
+	if d.ObservedAt.Before(now.Add(-rs.cfg.MaxReportAge)) {
 		return structerr.NewInvalidArgument("observed_at %s is more than %d days ago",
-			d.ObservedAt.UTC().Format(time.RFC3339), int(f.cfg.MaxReportAge.Hours()/24))
+			d.ObservedAt.UTC().Format(time.RFC3339), int(rs.cfg.MaxReportAge.Hours()/24))
 	}
 	d.ObservedAt = d.ObservedAt.UTC().Truncate(time.Microsecond)
 	if !categoryCode.MatchString(d.Category) {
@@ -148,8 +144,8 @@ func (f *Field) normalize(d *Draft, now time.Time) error {
 	if !utf8.ValidString(d.Description) {
 		return structerr.NewInvalidArgument("description is not valid UTF-8")
 	}
-	if n := utf8.RuneCountInString(d.Description); n > f.cfg.MaxDescriptionRunes {
-		return structerr.NewInvalidArgument("description has %d characters, at most %d are allowed", n, f.cfg.MaxDescriptionRunes)
+	if n := utf8.RuneCountInString(d.Description); n > rs.cfg.MaxDescriptionRunes {
+		return structerr.NewInvalidArgument("description has %d characters, at most %d are allowed", n, rs.cfg.MaxDescriptionRunes)
 	}
 	if strings.ContainsRune(d.Description, 0) {
 		return structerr.NewInvalidArgument("description contains a NUL character")
@@ -160,8 +156,8 @@ func (f *Field) normalize(d *Draft, now time.Time) error {
 		}
 		d.PatrolID = strings.ToLower(d.PatrolID)
 	}
-	if len(d.PhotoSHA256) > f.cfg.MaxPhotosPerReport {
-		return structerr.NewInvalidArgument("%d photos, at most %d per report", len(d.PhotoSHA256), f.cfg.MaxPhotosPerReport)
+	if len(d.PhotoSHA256) > rs.cfg.MaxPhotosPerReport {
+		return structerr.NewInvalidArgument("%d photos, at most %d per report", len(d.PhotoSHA256), rs.cfg.MaxPhotosPerReport)
 	}
 	photos := make([]string, 0, len(d.PhotoSHA256))
 	for _, h := range d.PhotoSHA256 {
@@ -174,7 +170,7 @@ func (f *Field) normalize(d *Draft, now time.Time) error {
 		}
 	}
 	d.PhotoSHA256 = photos
-	_, _, err := d.Position.check(f.cfg.MaxAccuracyM)
+	_, _, err := d.Position.check(rs.cfg.MaxAccuracyM)
 	return err
 }
 
@@ -217,71 +213,6 @@ func (d *Draft) hash(reporterID string) []byte {
 	return h.Sum(nil)
 }
 
-// Field is the field-reporting domain: it validates and stores what the
-// phone app sends and answers supervisors and the county office.
-type Field struct {
-	pool      *pgxpool.Pool
-	locator   Locator
-	directory Directory
-	tasks     TaskSource
-	ledger    Ledger
-	blobs     blob.Store
-	cfg       Config
-	log       *slog.Logger
-	now       func() time.Time
-	// knownCategories caches "county/code" of categories seen to exist.
-	knownCategories sync.Map
-	metrics         *metrics
-}
-
-// Deps are the collaborators of Field, wired in cmd/gridd.
-type Deps struct {
-	Pool      *pgxpool.Pool
-	Locator   Locator
-	Directory Directory
-	Tasks     TaskSource
-	Ledger    Ledger
-	Blobs     blob.Store
-	Logger    *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Metrics receives the field counters; nil keeps them unregistered.
-	Metrics prometheus.Registerer
-}
-
-// New returns the field domain. Every dependency is required.
-func New(deps Deps, cfg Config) (*Field, error) {
-	switch {
-	case deps.Pool == nil:
-		return nil, errors.New("field: database pool is required")
-	case deps.Locator == nil:
-		return nil, errors.New("field: grid locator is required")
-	case deps.Directory == nil:
-		return nil, errors.New("field: people directory is required")
-	case deps.Tasks == nil:
-		return nil, errors.New("field: grid task source is required")
-	case deps.Ledger == nil:
-		return nil, errors.New("field: ledger is required")
-	case deps.Blobs == nil:
-		return nil, errors.New("field: blob store is required")
-	}
-	f := &Field{
-		pool: deps.Pool, locator: deps.Locator, directory: deps.Directory, tasks: deps.Tasks,
-		ledger: deps.Ledger, blobs: deps.Blobs, cfg: cfg.withDefaults(), log: deps.Logger, now: deps.Now,
-		metrics: newMetrics(deps.Metrics),
-	}
-	if f.log == nil {
-		f.log = slog.Default()
-	}
-	if f.now == nil {
-		f.now = time.Now
-	}
-	return f, nil
-}
-
-// Config returns the effective configuration.
-func (f *Field) Config() Config { return f.cfg }
-
 // outsideArea reports whether code is outside the cells the caller
 // patrols: their inspector grants, or any grant when they hold none.
 func outsideArea(c scope.Caller, code string) bool {
@@ -319,7 +250,7 @@ func homeCounty(c scope.Caller) string {
 // SubmitReport files a report. A replay of an earlier submission (same id,
 // same content) returns the stored report with replayed=true; the same id
 // with different content is AlreadyExists.
-func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Report, bool, error) {
+func (rs *Reports) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Report, bool, error) {
 	if c.PersonID == "" {
 		return Report{}, false, structerr.NewUnauthenticated("no caller")
 	}
@@ -328,23 +259,23 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	}
 	d.ID = strings.ToLower(d.ID)
 	orig := d
-	now := f.now()
-	if err := f.normalize(&d, now); err != nil {
+	now := rs.now()
+	if err := rs.normalize(&d, now); err != nil {
 		// An offline queue replayed long after may fail today's checks
 		// (observed_at is now too old) although the report was valid when
 		// it was filed: a stored report answers the replay.
-		if r, ok, rerr := f.replay(ctx, c, orig); ok || rerr != nil {
+		if r, ok, rerr := rs.replay(ctx, c, orig); ok || rerr != nil {
 			return r, ok, rerr
 		}
 		return Report{}, false, err
 	}
 	r := Report{Draft: d, ReporterID: c.PersonID}
 	var err error
-	r.Lat, r.Lon, err = d.Position.check(f.cfg.MaxAccuracyM)
+	r.Lat, r.Lon, err = d.Position.check(rs.cfg.MaxAccuracyM)
 	if err != nil {
 		return Report{}, false, err
 	}
-	loc, found, err := f.locate(ctx, r.Lat, r.Lon, d.ObservedAt, now)
+	loc, found, err := rs.locate(ctx, r.Lat, r.Lon, d.ObservedAt, now)
 	if err != nil {
 		return Report{}, false, fmt.Errorf("locating report: %w", err)
 	}
@@ -356,7 +287,10 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	}
 	r.Location = loc
 	r.OutsideArea = !found || outsideArea(c, loc.Cell())
-	if err := f.checkCategory(ctx, f.pool, loc.CountyCode, d.Category); err != nil {
+	if err := checkReportPatrol(ctx, rs.pool, c, d.PatrolID); err != nil {
+		return Report{}, false, err
+	}
+	if err := rs.checkCategory(ctx, rs.pool, loc.CountyCode, d.Category); err != nil {
 		return Report{}, false, err
 	}
 	reqHash := d.hash(c.PersonID)
@@ -365,25 +299,25 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	}
 	if !r.Violation && len(r.PhotoSHA256) == 0 {
 		// One statement, no transaction: the hot path of an online report.
-		r.ReceivedAt, err = insertReport(ctx, f.pool, &r, reqHash)
+		r.ReceivedAt, err = insertReport(ctx, rs.pool, &r, reqHash)
 	} else {
-		err = database.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+		err = database.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
 			r.ReceivedAt, err = insertReport(ctx, tx, &r, reqHash)
 			if err != nil {
 				return err
 			}
-			if err := f.linkPhotos(ctx, tx, &r); err != nil {
+			if err := rs.linkPhotos(ctx, tx, &r); err != nil {
 				return err
 			}
 			if r.Violation {
-				return f.recordViolation(ctx, tx, c, &r)
+				return rs.recordViolation(ctx, tx, c, &r)
 			}
 			return nil
 		})
 	}
 	if errors.Is(err, errReportExists) {
 		// Filed before (a retry, an offline replay) or concurrently.
-		if r, ok, err := f.replay(ctx, c, orig); ok || err != nil {
+		if r, ok, err := rs.replay(ctx, c, orig); ok || err != nil {
 			return r, ok, err
 		}
 		return Report{}, false, structerr.NewAborted("report %s is being filed concurrently, retry", d.ID)
@@ -391,24 +325,45 @@ func (f *Field) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (Repo
 	if err != nil {
 		return Report{}, false, err
 	}
-	f.metrics.reportFiled(r)
+	rs.metrics.reportFiled(r)
 	return r, false, nil
+}
+
+// checkReportPatrol refuses a report filed on a patrol that does not exist
+// or that another inspector walks: the report would count for a patrol
+// it was not part of. Patrol ids are the apps' own UUIDs, so naming
+// someone else's is a broken or forged client, told so plainly.
+func checkReportPatrol(ctx context.Context, q database.Querier, c scope.Caller, patrolID string) error {
+	if patrolID == "" {
+		return nil
+	}
+	p, _, err := getPatrol(ctx, q, patrolID, false)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return structerr.NewNotFound("patrol %s not found: start the patrol before filing reports on it", patrolID)
+	}
+	if err != nil {
+		return err
+	}
+	if p.InspectorID != c.PersonID {
+		return structerr.NewPermissionDenied("patrol %s is another inspector's: file the report on your own patrol", patrolID)
+	}
+	return nil
 }
 
 // locate finds the cell of a report: in the current grid, or, for an
 // observation older than HistoricLocateAfter and a locator that keeps
 // history, in the grid as it was at the observation.
-func (f *Field) locate(ctx context.Context, lat, lon float64, observed, now time.Time) (Location, bool, error) {
-	if h, ok := f.locator.(HistoricLocator); ok && observed.Before(now.Add(-HistoricLocateAfter)) {
+func (rs *Reports) locate(ctx context.Context, lat, lon float64, observed, now time.Time) (Location, bool, error) {
+	if h, ok := rs.locator.(HistoricLocator); ok && observed.Before(now.Add(-HistoricLocateAfter)) {
 		return h.LocateAt(ctx, lat, lon, observed)
 	}
-	return f.locator.Locate(ctx, lat, lon)
+	return rs.locator.Locate(ctx, lat, lon)
 }
 
 // replay returns the stored report when d.ID was filed before by the same
 // person with the same content, and counts the replay.
-func (f *Field) replay(ctx context.Context, c scope.Caller, d Draft) (Report, bool, error) {
-	r, reqHash, err := getReport(ctx, f.pool, d.ID)
+func (rs *Reports) replay(ctx context.Context, c scope.Caller, d Draft) (Report, bool, error) {
+	r, reqHash, err := getReport(ctx, rs.pool, d.ID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Report{}, false, nil
 	}
@@ -419,10 +374,10 @@ func (f *Field) replay(ctx context.Context, c scope.Caller, d Draft) (Report, bo
 		return Report{}, false, structerr.NewAlreadyExists("report id %s is already used by another report", d.ID)
 	}
 	nd := d
-	if err := f.normalize(&nd, r.ReceivedAt); err != nil || string(nd.hash(c.PersonID)) != string(reqHash) {
+	if err := rs.normalize(&nd, r.ReceivedAt); err != nil || string(nd.hash(c.PersonID)) != string(reqHash) {
 		return Report{}, false, structerr.NewAlreadyExists("report %s was already filed with different content", d.ID)
 	}
-	f.metrics.replays.Inc()
+	rs.metrics.replays.Inc()
 	return r, true, nil
 }
 
@@ -430,9 +385,9 @@ func (f *Field) replay(ctx context.Context, c scope.Caller, d Draft) (Report, bo
 // database on a miss. Categories are never deleted, so a cached "known"
 // never goes stale, and a category just created on another replica is a
 // miss that the database answers.
-func (f *Field) checkCategory(ctx context.Context, q database.Querier, county, code string) error {
+func (rs *Reports) checkCategory(ctx context.Context, q database.Querier, county, code string) error {
 	key := county + "/" + code
-	if _, ok := f.knownCategories.Load(key); ok {
+	if _, ok := rs.knownCategories.Load(key); ok {
 		return nil
 	}
 	ok, err := categoryExists(ctx, q, county, code)
@@ -442,22 +397,22 @@ func (f *Field) checkCategory(ctx context.Context, q database.Querier, county, c
 	if !ok {
 		return structerr.NewInvalidArgument("category %.40q is not known in county %s", code, county)
 	}
-	f.knownCategories.Store(key, true)
+	rs.knownCategories.Store(key, true)
 	return nil
 }
 
 // recordViolation writes the outbox event and the accountability record
 // of a violation inside the report's transaction.
-func (f *Field) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Caller, r *Report) error {
-	responsible, err := f.directory.ResponsibleAt(ctx, tx, r.Location.Cell(), r.ObservedAt)
+func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Caller, r *Report) error {
+	responsible, err := rs.directory.ResponsibleAt(ctx, tx, r.Location.Cell(), r.ObservedAt)
 	if err != nil {
 		return fmt.Errorf("finding the responsible people: %w", err)
 	}
-	if err := insertViolationEvent(ctx, tx, r, responsible); err != nil {
+	if err := enqueueViolationEvent(ctx, tx, r, responsible); err != nil {
 		return err
 	}
 	g := actingGrant(c, r.Location.Cell())
-	return f.ledger.Append(ctx, tx, LedgerEntry{
+	_, err = ledger.Append(ctx, tx, ledger.Entry{
 		CountyCode:    r.Location.CountyCode,
 		ActorID:       c.PersonID,
 		ActorRole:     string(g.Role),
@@ -479,11 +434,12 @@ func (f *Field) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Caller, 
 		},
 		At: r.ReceivedAt,
 	})
+	return err
 }
 
 // linkPhotos compares the report with the EXIF of the photos it references
 // that have already arrived; photos uploaded later are compared on upload.
-func (f *Field) linkPhotos(ctx context.Context, tx pgx.Tx, r *Report) error {
+func (rs *Reports) linkPhotos(ctx context.Context, tx pgx.Tx, r *Report) error {
 	if len(r.PhotoSHA256) == 0 {
 		return nil
 	}
@@ -499,7 +455,7 @@ func (f *Field) linkPhotos(ctx context.Context, tx pgx.Tx, r *Report) error {
 		} else if !own {
 			continue
 		}
-		m := f.compareExif(p, r.Lat, r.Lon, r.ObservedAt)
+		m := rs.cfg.compareExif(p, r.Lat, r.Lon, r.ObservedAt)
 		if err := upsertReportPhoto(ctx, tx, r.ID, p.SHA256, m); err != nil {
 			return err
 		}
@@ -517,28 +473,28 @@ type ExifCheck struct {
 	Mismatch   bool
 }
 
-func (f *Field) compareExif(p PhotoMeta, lat, lon float64, observed time.Time) ExifCheck {
+func (c Config) compareExif(p PhotoMeta, lat, lon float64, observed time.Time) ExifCheck {
 	var m ExifCheck
 	if p.ExifLat != nil && p.ExifLon != nil {
 		d := coord.DistanceMeters(lat, lon, *p.ExifLat, *p.ExifLon)
 		m.DistanceM = &d
-		m.Mismatch = m.Mismatch || d > f.cfg.ExifMaxDistanceM
+		m.Mismatch = m.Mismatch || d > c.ExifMaxDistanceM
 	}
 	if p.ExifTime != nil {
 		dt := math.Abs(p.ExifTime.Sub(observed).Seconds())
 		m.TimeDeltaS = &dt
-		m.Mismatch = m.Mismatch || dt > f.cfg.ExifMaxTimeDelta.Seconds()
+		m.Mismatch = m.Mismatch || dt > c.ExifMaxTimeDelta.Seconds()
 	}
 	return m
 }
 
 // GetReport returns a report the caller may see (their own, or one inside
 // their scope); anything else is NotFound.
-func (f *Field) GetReport(ctx context.Context, c scope.Caller, id string) (Report, error) {
+func (rs *Reports) GetReport(ctx context.Context, c scope.Caller, id string) (Report, error) {
 	if _, err := checkUUID("report_id", id); err != nil {
 		return Report{}, err
 	}
-	r, _, err := getReport(ctx, f.pool, strings.ToLower(id))
+	r, _, err := getReport(ctx, rs.pool, strings.ToLower(id))
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !canSee(c, r)) {
 		return Report{}, structerr.NewNotFound("report %s not found", id)
 	}
@@ -564,21 +520,21 @@ type BatchResult struct {
 
 // SubmitReportBatch files an offline queue. Items are independent: each
 // commits on its own, so one bad item never loses the others.
-func (f *Field) SubmitReportBatch(ctx context.Context, c scope.Caller, drafts []Draft) ([]BatchResult, error) {
+func (rs *Reports) SubmitReportBatch(ctx context.Context, c scope.Caller, drafts []Draft) ([]BatchResult, error) {
 	if len(drafts) == 0 {
 		return nil, structerr.NewInvalidArgument("the batch is empty")
 	}
-	if len(drafts) > f.cfg.MaxBatchReports {
-		return nil, structerr.NewInvalidArgument("the batch has %d reports, at most %d are allowed", len(drafts), f.cfg.MaxBatchReports)
+	if len(drafts) > rs.cfg.MaxBatchReports {
+		return nil, structerr.NewInvalidArgument("the batch has %d reports, at most %d are allowed", len(drafts), rs.cfg.MaxBatchReports)
 	}
 	out := make([]BatchResult, len(drafts))
 	for i, d := range drafts {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		r, replayed, err := f.SubmitReport(ctx, c, d)
+		r, replayed, err := rs.SubmitReport(ctx, c, d)
 		if err != nil && structerr.Code(err) == structerr.Code(structerr.NewInternal("")) {
-			f.log.ErrorContext(ctx, "batch report failed", "report_id", d.ID, "error", err)
+			rs.log.ErrorContext(ctx, "batch report failed", "report_id", d.ID, "error", err)
 		}
 		out[i] = BatchResult{Report: r, Replayed: replayed, Err: err}
 	}
@@ -628,7 +584,7 @@ func visibleRoots(c scope.Caller, node string) []string {
 
 // ListReports returns one page of the reports the caller may see, newest
 // received first, and the token of the next page ("" at the end).
-func (f *Field) ListReports(ctx context.Context, c scope.Caller, fl ReportFilter, pageSize int, token string) ([]Report, string, error) {
+func (rs *Reports) ListReports(ctx context.Context, c scope.Caller, fl ReportFilter, pageSize int, token string) ([]Report, string, error) {
 	if err := fl.check(); err != nil {
 		return nil, "", err
 	}
@@ -654,7 +610,7 @@ func (f *Field) ListReports(ctx context.Context, c scope.Caller, fl ReportFilter
 	if len(roots) == 0 && own == "" {
 		return nil, "", nil
 	}
-	reports, err := listReports(ctx, f.pool, roots, own, fl, after, pageSize+1)
+	reports, err := listReports(ctx, rs.pool, roots, own, fl, after, pageSize+1)
 	if err != nil {
 		return nil, "", err
 	}
@@ -675,12 +631,12 @@ type Category struct {
 }
 
 // ListCategories returns the national taxonomy plus the county's own.
-func (f *Field) ListCategories(ctx context.Context, county string) ([]Category, error) {
-	return listCategories(ctx, f.pool, county)
+func (rs *Reports) ListCategories(ctx context.Context, county string) ([]Category, error) {
+	return listCategories(ctx, rs.pool, county)
 }
 
 // CreateCategory adds a county category; county officers of that county only.
-func (f *Field) CreateCategory(ctx context.Context, c scope.Caller, cat Category) (Category, error) {
+func (rs *Reports) CreateCategory(ctx context.Context, c scope.Caller, cat Category) (Category, error) {
 	if len(cat.CountyCode) != 6 || strings.Trim(cat.CountyCode, "0123456789") != "" {
 		return Category{}, structerr.NewInvalidArgument("county code %.20q is not six digits", cat.CountyCode)
 	}
@@ -694,14 +650,14 @@ func (f *Field) CreateCategory(ctx context.Context, c scope.Caller, cat Category
 	if cat.Name == "" || utf8.RuneCountInString(cat.Name) > 100 || !utf8.ValidString(cat.Name) {
 		return Category{}, structerr.NewInvalidArgument("category name must be 1 to 100 characters")
 	}
-	if ok, err := categoryExists(ctx, f.pool, "", cat.Code); err != nil {
+	if ok, err := categoryExists(ctx, rs.pool, "", cat.Code); err != nil {
 		return Category{}, err
 	} else if ok {
 		return Category{}, structerr.NewAlreadyExists("category %.40q is in the national taxonomy", cat.Code)
 	}
-	err := insertCategory(ctx, f.pool, cat, c.PersonID)
+	err := insertCategory(ctx, rs.pool, cat, c.PersonID)
 	if structerr.IsUniqueViolation(err, "categories_pkey") {
-		existing, err := listCategories(ctx, f.pool, cat.CountyCode)
+		existing, err := listCategories(ctx, rs.pool, cat.CountyCode)
 		if err != nil {
 			return Category{}, err
 		}

@@ -427,7 +427,7 @@ func (m movedLocator) LocateAt(ctx context.Context, lat, lon float64, at time.Ti
 
 func TestLateReplayIsLocatedInTheGridOfItsTime(t *testing.T) {
 	e := newEnv(t, Config{})
-	e.f.locator = movedLocator{}
+	e.f.Reports.locator = movedLocator{}
 	ctx := context.Background()
 	fresh := e.draft(29.055, 106.05)
 	old := e.draft(29.055, 106.05)
@@ -442,5 +442,45 @@ func TestLateReplayIsLocatedInTheGridOfItsTime(t *testing.T) {
 	}
 	if r1.Location.VillageCode != villageWS || r2.Location.VillageCode != villageWN {
 		t.Fatalf("fresh in %s (want %s), three days old in %s (want %s)", r1.Location.VillageCode, villageWS, r2.Location.VillageCode, villageWN)
+	}
+}
+
+// A report names the patrol it was filed on: the patrol must exist and be
+// the reporter's own, or the report would count for a patrol it was not
+// part of.
+func TestSubmitReportRefusesAPatrolThatIsNotTheReporters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	patrolB := uuid.NewString()
+	if _, err := e.f.StartPatrol(ctx, inspectorB, patrolB, e.clock.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	d := e.draft(29.01, 106.05)
+	d.PatrolID = uuid.NewString()
+	_, _, err := e.f.SubmitReport(ctx, inspectorA, d)
+	wantCode(t, err, codes.NotFound)
+	if !strings.Contains(err.Error(), "start the patrol") {
+		t.Fatalf("unhelpful message: %v", err)
+	}
+
+	d = e.draft(29.01, 106.05)
+	d.PatrolID = patrolB
+	_, _, err = e.f.SubmitReport(ctx, inspectorA, d)
+	wantCode(t, err, codes.PermissionDenied)
+
+	if n := count(t, e.pool, `SELECT count(*) FROM field.reports`); n != 0 {
+		t.Fatalf("%d reports stored on patrols not the reporter's", n)
+	}
+
+	// On their own patrol the same report is filed.
+	d.ID = uuid.NewString()
+	d.PatrolID = uuid.NewString()
+	if _, err := e.f.StartPatrol(ctx, inspectorA, d.PatrolID, e.clock.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, err := e.f.SubmitReport(ctx, inspectorA, d); err != nil || r.PatrolID != d.PatrolID {
+		t.Fatalf("own patrol: %+v %v", r, err)
 	}
 }

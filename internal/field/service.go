@@ -14,11 +14,16 @@ import (
 )
 
 // Service is the FieldService gRPC server: thin handlers that read the
-// caller, convert messages and call the domain in Field.
+// caller, convert messages and call the aggregate the RPC is about, one
+// file per group of RPCs (service_reports.go, service_patrols.go,
+// service_photos.go, service_export.go).
 type Service struct {
 	ecogridv1.UnimplementedFieldServiceServer
-	f   *Field
-	log *slog.Logger
+	reports    *Reports
+	patrols    *Patrols
+	photos     *Photos
+	compliance *Compliance
+	log        *slog.Logger
 }
 
 var _ ecogridv1.FieldServiceServer = (*Service)(nil)
@@ -28,7 +33,7 @@ func NewService(f *Field, logger *slog.Logger) *Service {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{f: f, log: logger}
+	return &Service{reports: f.Reports, patrols: f.Patrols, photos: f.Photos, compliance: f.Compliance, log: logger}
 }
 
 func callerOf(ctx context.Context) (scope.Caller, error) {

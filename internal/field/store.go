@@ -7,15 +7,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/twpayne/go-geom"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
 	"ecogrid/internal/coord"
 	"ecogrid/internal/database"
+	"ecogrid/internal/ledger"
 	"ecogrid/internal/messaging"
+	"ecogrid/internal/outbox"
 	"ecogrid/internal/pagetoken"
 )
 
@@ -110,9 +112,9 @@ func insertCategory(ctx context.Context, q database.Querier, c Category, by stri
 	return err
 }
 
-// insertViolationEvent writes the ViolationReported outbox row of a report
-// stored with r.EventID.
-func insertViolationEvent(ctx context.Context, tx pgx.Tx, r *Report, responsible []Responsible) error {
+// enqueueViolationEvent writes the ViolationReported outbox event of a
+// report stored with r.EventID, in the report's transaction.
+func enqueueViolationEvent(ctx context.Context, tx pgx.Tx, r *Report, responsible []ledger.Responsible) error {
 	ev := &eventsv1.ViolationReported{
 		EventId:      r.EventID,
 		ReportId:     r.ID,
@@ -134,14 +136,12 @@ func insertViolationEvent(ctx context.Context, tx pgx.Tx, r *Report, responsible
 			PersonId: p.PersonID, Name: p.Name, Role: p.Role, NodeCode: p.NodeCode,
 		})
 	}
-	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(ev)
+	id, err := uuid.Parse(r.EventID)
 	if err != nil {
-		return fmt.Errorf("encoding ViolationReported: %w", err)
+		return fmt.Errorf("violation event id %q: %w", r.EventID, err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO outbox.events (event_id, county_code, subject, event_type, payload)
-		VALUES ($1, $2, $3, 'ViolationReported', $4)`,
-		r.EventID, r.Location.CountyCode, messaging.ViolationSubject(r.Location.CountyCode), payload)
-	return err
+	county := r.Location.CountyCode
+	return outbox.Enqueue(ctx, tx, county, messaging.ViolationSubject(county), outbox.EventViolationReported, id, ev)
 }
 
 // PhotoMeta is a stored photo's metadata.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twpayne/go-geom"
+
+	"ecogrid/internal/database"
 )
 
 // ParseLimits bounds what one import may contain, so that a hostile or
@@ -21,6 +23,10 @@ type ParseLimits struct {
 	MaxRingVertices    int // default 100,000 per ring
 	MaxFeatureVertices int // default 500,000 per feature
 	DefaultLevel       Level
+	// SourceSRID is the EPSG code of the file's coordinates when the
+	// caller knows it (gridctl -s-srs); it wins over the file's "crs"
+	// member. 0: the "crs" member, else WGS-84 (RFC 7946).
+	SourceSRID int
 }
 
 // Default parse limits.
@@ -55,6 +61,14 @@ type Feature struct {
 	HasTasks   bool // tasks given (an empty list clears them)
 	Geometry   *geom.MultiPolygon
 	Vertices   int
+	// SRID is the coordinate system Geometry is in: 4326 (or 0) when it is
+	// WGS-84 longitude/latitude, else the EPSG code of a projected or other
+	// CRS that the importer transforms in PostGIS before any check.
+	SRID int
+	// outOfRange holds the longitude/latitude range problems of the
+	// geometry, kept until the file's CRS is known ("crs" may follow
+	// "features"): they are problems only when the file is geographic.
+	outOfRange []string
 }
 
 // ParseFeatureCollection reads an RFC 7946 FeatureCollection of grid nodes.
@@ -83,6 +97,7 @@ func ParseFeatureCollection(r io.Reader, limits ParseLimits) ([]Feature, Problem
 	}
 	var features []Feature
 	var typ string
+	var declaredSRID int
 	sawFeatures := false
 	for dec.More() {
 		keyTok, err := dec.Token()
@@ -97,6 +112,23 @@ func ParseFeatureCollection(r io.Reader, limits ParseLimits) ([]Feature, Problem
 				fileProblem("malformed \"type\": %s", jsonErr(err, dec))
 				return features, problems
 			}
+		case "crs":
+			var crs struct {
+				Type       string `json:"type"`
+				Properties struct {
+					Name string `json:"name"`
+				} `json:"properties"`
+			}
+			if err := dec.Decode(&crs); err != nil {
+				fileProblem("malformed \"crs\": %s", jsonErr(err, dec))
+				return features, problems
+			}
+			srid, err := ParseCRS(crs.Properties.Name)
+			if err != nil {
+				fileProblem("\"crs\": %v", err)
+				return features, problems
+			}
+			declaredSRID = srid
 		case "features":
 			sawFeatures = true
 			tok, err := dec.Token()
@@ -151,7 +183,91 @@ func ParseFeatureCollection(r io.Reader, limits ParseLimits) ([]Feature, Problem
 	if !sawFeatures {
 		fileProblem("no \"features\" array")
 	}
-	return features, problems
+	return settleCRS(features, problems, limits.SourceSRID, declaredSRID)
+}
+
+// settleCRS applies the file's coordinate system once it is known: for a
+// geographic CRS the longitude/latitude range problems found while parsing
+// stand (with a hint when they look like projected coordinates); for any
+// other CRS they were never problems, and every feature is marked for
+// transformation.
+func settleCRS(features []Feature, problems Problems, given, declared int) ([]Feature, Problems) {
+	srid := given
+	if srid == 0 {
+		srid = declared
+	}
+	if srid == 0 {
+		srid = database.SRID
+	}
+	if !geographicSRID(srid) {
+		for i := range features {
+			features[i].SRID, features[i].outOfRange = srid, nil
+		}
+		return features, problems
+	}
+	keep := features[:0]
+	bad := 0
+	for _, f := range features {
+		if len(f.outOfRange) == 0 {
+			if srid != database.SRID {
+				f.SRID = srid
+			}
+			keep = append(keep, f)
+			continue
+		}
+		bad++
+		for _, msg := range f.outOfRange {
+			problems = append(problems, Problem{Feature: f.Index, Code: f.Code, Name: f.Name, Kind: ProblemInvalidGeom, Message: msg})
+		}
+	}
+	if bad > 0 && given == 0 && declared == 0 {
+		problems = append(problems, Problem{Feature: -1, Kind: ProblemInvalidGeom, Message: fmt.Sprintf(
+			"%d features have coordinates outside longitude ±180 / latitude ±90: if the file is in a projected CRS "+
+				"(e.g. CGCS2000 3-degree Gauss-Krüger, EPSG:4513–4554), declare it in the file's \"crs\" member or give it "+
+				"with the import (gridctl grid import -s-srs EPSG:4547) and it is transformed to WGS-84", bad)})
+	}
+	return keep, problems
+}
+
+// geographicSRID reports whether coordinates in srid are longitude and
+// latitude in degrees: WGS-84, CGCS2000 and the older Chinese datums.
+func geographicSRID(srid int) bool {
+	switch srid {
+	case 4326, 4490, 4214, 4610, 4555:
+		return true
+	}
+	return false
+}
+
+// ParseCRS reads a coordinate system as GeoJSON files, GDAL and people
+// write it: "EPSG:4547", "urn:ogc:def:crs:EPSG::4547",
+// "urn:ogc:def:crs:OGC:1.3:CRS84" (WGS-84) or a bare EPSG number. It
+// returns the EPSG code; whether PostGIS knows it is checked on import.
+func ParseCRS(text string) (int, error) {
+	t := strings.TrimSpace(text)
+	upper := strings.ToUpper(t)
+	switch upper {
+	case "URN:OGC:DEF:CRS:OGC:1.3:CRS84", "URN:OGC:DEF:CRS:OGC::CRS84", "CRS84", "OGC:CRS84", "WGS84":
+		return database.SRID, nil
+	case "CGCS2000":
+		return 4490, nil
+	}
+	num := upper
+	for _, prefix := range []string{"URN:OGC:DEF:CRS:EPSG::", "URN:OGC:DEF:CRS:EPSG:", "EPSG::", "EPSG:"} {
+		if strings.HasPrefix(upper, prefix) {
+			num = strings.TrimPrefix(upper, prefix)
+			// urn:ogc:def:crs:EPSG:6.6:4326 carries a version before the code.
+			if i := strings.LastIndex(num, ":"); i >= 0 {
+				num = num[i+1:]
+			}
+			break
+		}
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 || n > 999999 {
+		return 0, fmt.Errorf("coordinate system %.60q is not an EPSG code (write it as EPSG:4547 or urn:ogc:def:crs:EPSG::4547)", t)
+	}
+	return n, nil
 }
 
 // jsonErr describes a decoding error with its byte offset.
@@ -260,7 +376,8 @@ func parseFeature(index int, raw json.RawMessage, limits ParseLimits) (Feature, 
 		add(ProblemMissingField, "geometry is missing")
 		return f, problems
 	}
-	mp, n, gps := parseGeometry(rf.Geometry.Type, rf.Geometry.Coordinates, limits)
+	mp, n, gps, outOfRange := parseGeometry(rf.Geometry.Type, rf.Geometry.Coordinates, limits)
+	f.outOfRange = outOfRange
 	for _, msg := range gps {
 		kind := ProblemInvalidGeom
 		if strings.Contains(msg, "limit") {
@@ -332,7 +449,11 @@ func ringSizes(raw []byte, positionDepth int) (maxRing, total int) {
 // finite coordinates in range, closed rings of at least four positions, the
 // vertex limits. Topology (self-intersection, holes outside shells) is
 // checked by PostGIS in the import transaction.
-func parseGeometry(typ string, raw json.RawMessage, limits ParseLimits) (*geom.MultiPolygon, int, []string) {
+//
+// Positions outside longitude ±180 / latitude ±90 are kept and described
+// in outOfRange (one per ring) rather than in msgs: they are wrong only if
+// the file turns out to be geographic (see settleCRS).
+func parseGeometry(typ string, raw json.RawMessage, limits ParseLimits) (mp *geom.MultiPolygon, total int, msgs, outOfRange []string) {
 	var depth int
 	switch typ {
 	case "Polygon":
@@ -340,32 +461,31 @@ func parseGeometry(typ string, raw json.RawMessage, limits ParseLimits) (*geom.M
 	case "MultiPolygon":
 		depth = 4
 	case "":
-		return nil, 0, []string{"geometry has no type"}
+		return nil, 0, []string{"geometry has no type"}, nil
 	default:
-		return nil, 0, []string{fmt.Sprintf("geometry is a %s; a grid node needs a Polygon or MultiPolygon", typ)}
+		return nil, 0, []string{fmt.Sprintf("geometry is a %s; a grid node needs a Polygon or MultiPolygon", typ)}, nil
 	}
 	maxRing, total := ringSizes(raw, depth)
 	if maxRing > limits.MaxRingVertices {
-		return nil, total, []string{fmt.Sprintf("a ring has %d vertices, over the limit of %d; simplify the boundary", maxRing, limits.MaxRingVertices)}
+		return nil, total, []string{fmt.Sprintf("a ring has %d vertices, over the limit of %d; simplify the boundary", maxRing, limits.MaxRingVertices)}, nil
 	}
 	if total > limits.MaxFeatureVertices {
-		return nil, total, []string{fmt.Sprintf("the geometry has %d vertices, over the limit of %d; simplify the boundary", total, limits.MaxFeatureVertices)}
+		return nil, total, []string{fmt.Sprintf("the geometry has %d vertices, over the limit of %d; simplify the boundary", total, limits.MaxFeatureVertices)}, nil
 	}
 	var polys [][][][]json.Number
 	if depth == 3 {
 		var p [][][]json.Number
 		if err := json.Unmarshal(raw, &p); err != nil {
-			return nil, total, []string{"Polygon coordinates are not an array of rings of [longitude, latitude] positions"}
+			return nil, total, []string{"Polygon coordinates are not an array of rings of [longitude, latitude] positions"}, nil
 		}
 		polys = [][][][]json.Number{p}
 	} else if err := json.Unmarshal(raw, &polys); err != nil {
-		return nil, total, []string{"MultiPolygon coordinates are not an array of polygons of rings of [longitude, latitude] positions"}
+		return nil, total, []string{"MultiPolygon coordinates are not an array of polygons of rings of [longitude, latitude] positions"}, nil
 	}
-	var msgs []string
 	if len(polys) == 0 {
-		return nil, total, []string{"geometry is empty"}
+		return nil, total, []string{"geometry is empty"}, nil
 	}
-	mp := geom.NewMultiPolygon(geom.XY)
+	mp = geom.NewMultiPolygon(geom.XY)
 	for pi, p := range polys {
 		where := func(ri int) string {
 			if depth == 3 {
@@ -385,7 +505,7 @@ func parseGeometry(typ string, raw json.RawMessage, limits ParseLimits) (*geom.M
 		var ends []int
 		ok := true
 		for ri, ring := range p {
-			bad := false
+			bad, ringOutOfRange := false, false
 			for vi, pos := range ring {
 				if len(pos) < 2 {
 					msgs = append(msgs, fmt.Sprintf("%s position %d has %d numbers, want [longitude, latitude]", where(ri), vi+1, len(pos)))
@@ -398,9 +518,9 @@ func parseGeometry(typ string, raw json.RawMessage, limits ParseLimits) (*geom.M
 				case err1 != nil || err2 != nil || math.IsNaN(lon) || math.IsNaN(lat) || math.IsInf(lon, 0) || math.IsInf(lat, 0):
 					msgs = append(msgs, fmt.Sprintf("%s position %d [%s, %s] is not a finite number", where(ri), vi+1, pos[0], pos[1]))
 					bad = true
-				case lon < -180 || lon > 180 || lat < -90 || lat > 90:
-					msgs = append(msgs, fmt.Sprintf("%s position %d [%s, %s] is out of range (longitude ±180, latitude ±90)", where(ri), vi+1, pos[0], pos[1]))
-					bad = true
+				case (lon < -180 || lon > 180 || lat < -90 || lat > 90) && !ringOutOfRange:
+					outOfRange = append(outOfRange, fmt.Sprintf("%s position %d [%s, %s] is out of range (longitude ±180, latitude ±90)", where(ri), vi+1, pos[0], pos[1]))
+					ringOutOfRange = true
 				}
 				if bad {
 					break
@@ -412,6 +532,9 @@ func parseGeometry(typ string, raw json.RawMessage, limits ParseLimits) (*geom.M
 				continue
 			}
 			switch {
+			case ringOutOfRange:
+				// Judged once the CRS is known: a geographic file reports
+				// the range, a projected one is checked again by PostGIS.
 			case len(ring) < 4:
 				msgs = append(msgs, fmt.Sprintf("%s has %d positions; a closed ring needs at least 4", where(ri), len(ring)))
 				ok = false
@@ -430,13 +553,17 @@ func parseGeometry(typ string, raw json.RawMessage, limits ParseLimits) (*geom.M
 		}
 	}
 	if len(msgs) > 0 {
-		return nil, total, msgs
+		return nil, total, msgs, outOfRange
+	}
+	if len(outOfRange) > 0 {
+		// Not degrees, or wrong degrees: the extent says nothing yet.
+		return mp, total, nil, outOfRange
 	}
 	if b := mp.Bounds(); b.Max(0)-b.Min(0) > MaxExtentDegrees || b.Max(1)-b.Min(1) > MaxExtentDegrees {
 		return nil, total, []string{fmt.Sprintf("the boundary spans %.1f° of longitude and %.1f° of latitude; a grid node is at most %g° across (is a coordinate wrong, or does it cross the antimeridian?)",
-			b.Max(0)-b.Min(0), b.Max(1)-b.Min(1), MaxExtentDegrees)}
+			b.Max(0)-b.Min(0), b.Max(1)-b.Min(1), MaxExtentDegrees)}, nil
 	}
-	return mp, total, nil
+	return mp, total, nil, nil
 }
 
 // MaxExtentDegrees bounds a node's bounding box: the largest Chinese county
@@ -465,7 +592,8 @@ func ParseGeometry(text string, limits ParseLimits) (*geom.MultiPolygon, error) 
 	if err := d.Decode(&g); err != nil {
 		return nil, fmt.Errorf("geometry is not a GeoJSON object: %v", err)
 	}
-	mp, _, msgs := parseGeometry(g.Type, g.Coordinates, limits)
+	mp, _, msgs, outOfRange := parseGeometry(g.Type, g.Coordinates, limits)
+	msgs = append(msgs, outOfRange...)
 	if len(msgs) > 0 {
 		return nil, errors.New(strings.Join(msgs, "; "))
 	}

@@ -59,6 +59,10 @@ type ImportOptions struct {
 	// MayWrite reports whether the caller may write the node with this
 	// code; nil allows everything. Features it refuses are problems.
 	MayWrite func(code string) bool
+	// SourceSRID is the EPSG code of the file's coordinates, overriding
+	// its "crs" member (0: the member, else WGS-84). Anything else than
+	// WGS-84 is transformed in PostGIS before the checks.
+	SourceSRID int
 }
 
 // ImportResult reports what an accepted import did.
@@ -137,9 +141,17 @@ func (s *Store) Import(ctx context.Context, features []Feature, parseProblems Pr
 	if len(features) == 0 && len(problems) == 0 {
 		return res, &RejectedError{Problems: Problems{{Feature: -1, Kind: ProblemMissingField, Message: "the FeatureCollection has no features"}}}
 	}
+	transformed, err := s.transformToWGS84(ctx, features)
+	if err != nil {
+		return res, err
+	}
+	if len(transformed) > 0 {
+		problems = append(problems, transformed...)
+		return res, &RejectedError{Problems: problems}
+	}
 	// Parents before children, so that parent ids exist when children are written.
 	sort.SliceStable(features, func(i, j int) bool { return features[i].Level < features[j].Level })
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var effective time.Time
 		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&effective); err != nil {
 			return err
@@ -193,6 +205,7 @@ func (s *Store) Import(ctx context.Context, features []Feature, parseProblems Pr
 func (s *Store) ImportGeoJSON(ctx context.Context, r io.Reader, opts ImportOptions) (ImportResult, error) {
 	limits := s.cfg.Limits
 	limits.DefaultLevel = opts.Level
+	limits.SourceSRID = opts.SourceSRID
 	features, problems := ParseFeatureCollection(r, limits)
 	for _, p := range problems {
 		if p.Kind == ProblemMalformed || p.Kind == ProblemTooLarge && p.Feature < 0 {

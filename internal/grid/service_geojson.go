@@ -35,6 +35,14 @@ func (s *Service) ImportGeoJSON(stream ecogridv1.GridService_ImportGeoJSONServer
 	if h == nil {
 		return structerr.NewInvalidArgument("the first message must be the header")
 	}
+	var sourceSRID int
+	if crs := h.GetSourceCrs(); crs != "" {
+		srid, err := ParseCRS(crs)
+		if err != nil {
+			return structerr.NewInvalidArgument("source_crs: %v", err)
+		}
+		sourceSRID = srid
+	}
 	pr, pw := io.Pipe()
 	var received int64
 	done := make(chan error, 1)
@@ -72,6 +80,7 @@ func (s *Service) ImportGeoJSON(stream ecogridv1.GridService_ImportGeoJSONServer
 		DryRun:        h.GetDryRun(),
 		EffectiveFrom: timeOrZero(h.GetEffectiveTime()),
 		ReplaceUnder:  h.GetReplaceUnderCode(),
+		SourceSRID:    sourceSRID,
 		MayWrite:      func(code string) bool { return c.Covers(code, writers...) },
 	}
 	// The grant recorded is the caller's broadest writing grant (an import

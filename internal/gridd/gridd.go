@@ -91,7 +91,6 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 		Locator:   gridadapt.Locator{Index: index},
 		Directory: field.PeopleDirectory{},
 		Tasks:     gridadapt.TaskSource{Store: gridStore},
-		Ledger:    field.ChainLedger{},
 		Blobs:     blobs,
 		Logger:    log.With("component", "field"),
 		Metrics:   reg,

@@ -26,7 +26,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 )
 
@@ -178,7 +177,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (*Server, error) {
 	gs := grpc.NewServer(sopts...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
+	if err := registerReflection(gs); err != nil {
+		log.Error("reflection serves descriptors without documentation", "err", err)
+	}
 
 	return &Server{GRPC: gs, Health: hs, Registry: reg, cfg: cfg, log: log, lis: lis, mlis: mlis, metrics: metrics}, nil
 }

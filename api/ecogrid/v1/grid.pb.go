@@ -1486,8 +1486,14 @@ type ImportGeoJSONHeader struct {
 	// retired as of effective_time, in the same transaction (townships
 	// merged or villages abolished). Its history stays.
 	ReplaceUnderCode string `protobuf:"bytes,6,opt,name=replace_under_code,json=replaceUnderCode,proto3" json:"replace_under_code,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Coordinate system of the file's coordinates when the file does not
+	// declare it in its "crs" member (or declares it wrongly): an EPSG code
+	// such as "EPSG:4547" (CGCS2000 3-degree Gauss-Krüger, 114°E). Anything
+	// but WGS-84 is transformed to WGS-84 in PostGIS before the checks.
+	// Empty: the file's "crs" member, else WGS-84 (RFC 7946).
+	SourceCrs     string `protobuf:"bytes,7,opt,name=source_crs,json=sourceCrs,proto3" json:"source_crs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ImportGeoJSONHeader) Reset() {
@@ -1558,6 +1564,13 @@ func (x *ImportGeoJSONHeader) GetFileName() string {
 func (x *ImportGeoJSONHeader) GetReplaceUnderCode() string {
 	if x != nil {
 		return x.ReplaceUnderCode
+	}
+	return ""
+}
+
+func (x *ImportGeoJSONHeader) GetSourceCrs() string {
+	if x != nil {
+		return x.SourceCrs
 	}
 	return ""
 }
@@ -1958,7 +1971,7 @@ const file_ecogrid_v1_grid_proto_rawDesc = "" +
 	"\x04cell\x18\x02 \x01(\v2\x17.ecogrid.v1.GridNodeRefR\x04cell\x12+\n" +
 	"\x04path\x18\x03 \x03(\v2\x17.ecogrid.v1.GridNodeRefR\x04path\x12%\n" +
 	"\x0ewgs84_latitude\x18\x04 \x01(\x01R\rwgs84Latitude\x12'\n" +
-	"\x0fwgs84_longitude\x18\x05 \x01(\x01R\x0ewgs84Longitude\"\x8a\x02\n" +
+	"\x0fwgs84_longitude\x18\x05 \x01(\x01R\x0ewgs84Longitude\"\xa9\x02\n" +
 	"\x13ImportGeoJSONHeader\x12+\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x15.ecogrid.v1.GridLevelR\x05level\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12A\n" +
@@ -1966,7 +1979,9 @@ const file_ecogrid_v1_grid_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x04 \x01(\x03R\n" +
 	"totalBytes\x12\x1b\n" +
 	"\tfile_name\x18\x05 \x01(\tR\bfileName\x12,\n" +
-	"\x12replace_under_code\x18\x06 \x01(\tR\x10replaceUnderCode\"q\n" +
+	"\x12replace_under_code\x18\x06 \x01(\tR\x10replaceUnderCode\x12\x1d\n" +
+	"\n" +
+	"source_crs\x18\a \x01(\tR\tsourceCrs\"q\n" +
 	"\x14ImportGeoJSONRequest\x129\n" +
 	"\x06header\x18\x01 \x01(\v2\x1f.ecogrid.v1.ImportGeoJSONHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x06\n" +

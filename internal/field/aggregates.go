@@ -1,0 +1,117 @@
+package field
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"ecogrid/internal/field/blob"
+)
+
+// Reports files, reads, lists and exports reports and keeps the category
+// taxonomy. A violation's event and accountability record are written in
+// the report's transaction.
+type Reports struct {
+	pool      *pgxpool.Pool
+	locator   Locator
+	directory Directory // the people responsible, named in a violation's record
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	metrics   *metrics
+	// knownCategories caches "county/code" of categories seen to exist.
+	knownCategories sync.Map
+}
+
+// Patrols starts and ends patrols and stores their tracks exactly once.
+type Patrols struct {
+	pool    *pgxpool.Pool
+	locator Locator
+	tasks   TaskSource // what counts as a patrol in a cell
+	cfg     Config
+	now     func() time.Time
+	metrics *metrics
+}
+
+// Photos receives resumable uploads, serves downloads to whoever may see
+// a photo, and cleans abandoned uploads.
+type Photos struct {
+	pool    *pgxpool.Pool
+	blobs   blob.Store
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+}
+
+// Compliance answers how many qualifying patrols each inspector did
+// against what their cells' tasks ask.
+type Compliance struct {
+	pool      *pgxpool.Pool
+	directory Directory // inspectors assigned under a node, patrols or not
+	tasks     TaskSource
+}
+
+// Field is the field context as gridd wires it: one value per aggregate,
+// built from the same dependencies. Its methods are those of the
+// aggregates.
+type Field struct {
+	*Reports
+	*Patrols
+	*Photos
+	*Compliance
+	cfg Config
+}
+
+// Deps are the collaborators of Field, wired in cmd/gridd.
+type Deps struct {
+	Pool      *pgxpool.Pool
+	Locator   Locator
+	Directory Directory
+	Tasks     TaskSource
+	Blobs     blob.Store
+	Logger    *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Metrics receives the field counters; nil keeps them unregistered.
+	Metrics prometheus.Registerer
+}
+
+// New returns the field domain. Every dependency is required.
+func New(deps Deps, cfg Config) (*Field, error) {
+	switch {
+	case deps.Pool == nil:
+		return nil, errors.New("field: database pool is required")
+	case deps.Locator == nil:
+		return nil, errors.New("field: grid locator is required")
+	case deps.Directory == nil:
+		return nil, errors.New("field: people directory is required")
+	case deps.Tasks == nil:
+		return nil, errors.New("field: grid task source is required")
+	case deps.Blobs == nil:
+		return nil, errors.New("field: blob store is required")
+	}
+	cfg = cfg.withDefaults()
+	log, now := deps.Logger, deps.Now
+	if log == nil {
+		log = slog.Default()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	m := newMetrics(deps.Metrics)
+	return &Field{
+		Reports:    &Reports{pool: deps.Pool, locator: deps.Locator, directory: deps.Directory, cfg: cfg, log: log, now: now, metrics: m},
+		Patrols:    &Patrols{pool: deps.Pool, locator: deps.Locator, tasks: deps.Tasks, cfg: cfg, now: now, metrics: m},
+		Photos:     &Photos{pool: deps.Pool, blobs: deps.Blobs, cfg: cfg, log: log, now: now, metrics: m},
+		Compliance: &Compliance{pool: deps.Pool, directory: deps.Directory, tasks: deps.Tasks},
+		cfg:        cfg,
+	}, nil
+}
+
+// Config returns the effective configuration.
+func (f *Field) Config() Config { return f.cfg }
