@@ -59,7 +59,7 @@ func TestPatrolCoverageAndCompliance(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, err := field.New(field.Deps{Pool: e.pool, Locator: gridadapt.Locator{Index: e.index}, Directory: field.PeopleDirectory{},
-		Tasks: gridadapt.TaskSource{Store: e.grid}, Ledger: field.ChainLedger{}, Blobs: blobs}, field.DefaultConfig())
+		Tasks: gridadapt.TaskSource{Store: e.grid}, Blobs: blobs}, field.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
