@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"audit":   {"verify a ledger export offline, export, verify the chain, sign checkpoints, make keys", runAudit},
 		"reports": {"export reports as GeoJSON or CSV", runReports},
 		"cases":   {"export cases as CSV or GeoJSON", runCases},
+		"waters":  {"import and export river and reservoir reaches; print a reach's chief sign", runWaters},
 	}
 }
 

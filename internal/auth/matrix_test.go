@@ -233,6 +233,17 @@ var scopeTestedElsewhere = map[string]string{
 	ecogridv1.GridService_UpdateNode_FullMethodName:    "internal/grid service_test.go",
 	ecogridv1.GridService_ImportGeoJSON_FullMethodName: "internal/grid import_test.go",
 	ecogridv1.GridService_LocatePoint_FullMethodName:   "internal/grid service_test.go",
+
+	// WatersService: reaches need the county's geometry and imported
+	// rivers; the waters tests check each RPC in and out of scope.
+	ecogridv1.WatersService_ImportReaches_FullMethodName:      "internal/waters service_test.go, import_test.go",
+	ecogridv1.WatersService_ExportReaches_FullMethodName:      "internal/waters service_test.go",
+	ecogridv1.WatersService_AssignChief_FullMethodName:        "internal/waters chiefs_test.go",
+	ecogridv1.WatersService_EndChief_FullMethodName:           "internal/waters chiefs_test.go",
+	ecogridv1.WatersService_ListReachChiefs_FullMethodName:    "internal/waters service_test.go",
+	ecogridv1.WatersService_GetReachSign_FullMethodName:       "internal/waters service_test.go",
+	ecogridv1.WatersService_GetPatrolCoverage_FullMethodName:  "internal/waters service_test.go",
+	ecogridv1.WatersService_GetReachCompliance_FullMethodName: "internal/waters service_test.go",
 }
 
 // expectedCode is what the policy and the scope rules say a call must

@@ -155,6 +155,19 @@ var Policy = map[string]Rule{
 	ecogridv1.AccountabilityService_SignCheckpoint_FullMethodName:  county,
 	ecogridv1.AccountabilityService_VerifyChain_FullMethodName:     county,
 	ecogridv1.AccountabilityService_Export_FullMethodName:          county,
+
+	// WatersService (河长制): everyone reads the reaches, chiefs and signs
+	// in their view; the county office imports reaches and appoints chiefs
+	// within its county; managers read reach patrol compliance. The service
+	// scopes every reach, chief and patrol.
+	ecogridv1.WatersService_ImportReaches_FullMethodName:      county,
+	ecogridv1.WatersService_ExportReaches_FullMethodName:      everyone,
+	ecogridv1.WatersService_AssignChief_FullMethodName:        county,
+	ecogridv1.WatersService_EndChief_FullMethodName:           county,
+	ecogridv1.WatersService_ListReachChiefs_FullMethodName:    everyone,
+	ecogridv1.WatersService_GetReachSign_FullMethodName:       everyone,
+	ecogridv1.WatersService_GetPatrolCoverage_FullMethodName:  everyone,
+	ecogridv1.WatersService_GetReachCompliance_FullMethodName: managers,
 }
 
 // RuleFor returns the rule of a full method name.

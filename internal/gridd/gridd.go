@@ -25,6 +25,7 @@ import (
 	"ecogrid/internal/ledger"
 	"ecogrid/internal/outbox"
 	"ecogrid/internal/people"
+	"ecogrid/internal/waters"
 )
 
 // Config is gridd's whole configuration, composed of its components'.
@@ -103,6 +104,8 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 	ecogridv1.RegisterAuthServiceServer(p, p.AuthService)
 	ecogridv1.RegisterFieldServiceServer(p, field.NewService(fld, log))
 	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log))
+	reachIndex := waters.NewIndex(waters.NewStore(pool, gridStore), log.With("component", "reach_index"))
+	ecogridv1.RegisterWatersServiceServer(p, waters.NewService(waters.NewStore(pool, gridStore), reachIndex, field.Tracks{Q: pool}, log))
 
 	if err := ledger.RegisterMetrics(reg, pool); err != nil {
 		return err
@@ -115,6 +118,7 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 	}
 
 	p.Go(index.Run)
+	p.Go(reachIndex.Run)
 	// Point location is served from the index: wait for its first load.
 	p.ServeAfter(index.Ready())
 	if ledgerKeys.Signer() != nil {
