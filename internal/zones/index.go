@@ -324,3 +324,17 @@ func Quotas(rules []Rule, zs []Zone, counts map[Key]int) []Quota {
 	slices.SortFunc(out, func(a, b Quota) int { return strings.Compare(a.Zone.String(), b.Zone.String()) })
 	return out
 }
+
+// InForce returns the zones of county in force now, in code order (all
+// counties when county is ""), e.g. for Quotas over a month's patrols.
+func (ix *Index) InForce(county string) []Zone {
+	s, now := ix.snap.Load(), ix.now()
+	var out []Zone
+	for _, z := range s.zones {
+		if (county == "" || z.CountyCode == county) && !z.ValidFrom.After(now) && (z.ValidTo.IsZero() || z.ValidTo.After(now)) {
+			out = append(out, *z)
+		}
+	}
+	slices.SortFunc(out, func(a, b Zone) int { return strings.Compare(a.Key().String(), b.Key().String()) })
+	return out
+}

@@ -11,7 +11,7 @@
 //	ix.ZonesAt(lat, lon)                  // zones containing a WGS-84 point, from memory
 //	zones.RulesFor(ctx, q, county)        // the county's rules, defaults filled in
 //	zones.Apply(rules, zs, severity)      // what the zones mean for a violation
-//	ix.CountPatrols(tracks) / Quotas(…)   // patrol quotas from tracks given as points
+//	ix.CountPatrols(tracks), zones.Quotas(rules, ix.InForce(county), counts) // patrol quotas from tracks given as points
 package zones
 
 import (

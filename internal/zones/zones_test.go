@@ -325,7 +325,10 @@ func TestPatrolQuotas(t *testing.T) {
 	if counts[Key{testCounty, "SY-1"}] != 2 || counts[Key{testCounty, "NB-1"}] != 1 || len(counts) != 2 {
 		t.Fatalf("counts = %v", counts)
 	}
-	q := Quotas(DefaultRules(testCounty), zs, counts)
+	if got := ix.InForce(testCounty); len(got) != 3 || got[0].Code != "NB-1" {
+		t.Fatalf("InForce = %v", codesOf(got))
+	}
+	q := Quotas(DefaultRules(testCounty), ix.InForce(testCounty), counts)
 	if len(q) != 2 || q[0].Zone.Code != "NB-1" || q[0].Required != 2 || q[0].Done != 1 || !q[0].Short() ||
 		q[1].Zone.Code != "SY-1" || q[1].Required != 30 || q[1].Done != 2 {
 		t.Fatalf("quotas = %+v", q)
