@@ -168,6 +168,22 @@ var Policy = map[string]Rule{
 	ecogridv1.WatersService_GetReachSign_FullMethodName:       everyone,
 	ecogridv1.WatersService_GetPatrolCoverage_FullMethodName:  everyone,
 	ecogridv1.WatersService_GetReachCompliance_FullMethodName: managers,
+	// ZoneService and MonitoringService (issue 18): everyone reads the
+	// zones, points and samples of their county (an inspector must know
+	// the zones they patrol); the county office writes them. The services
+	// check the county of every object (internal/zones Reads, Writes).
+	ecogridv1.ZoneService_ImportZones_FullMethodName:            county,
+	ecogridv1.ZoneService_ExportZones_FullMethodName:            everyone,
+	ecogridv1.ZoneService_ListZones_FullMethodName:              everyone,
+	ecogridv1.ZoneService_LocateZones_FullMethodName:            everyone,
+	ecogridv1.ZoneService_DefineZoneKind_FullMethodName:         county,
+	ecogridv1.ZoneService_ListZoneRules_FullMethodName:          everyone,
+	ecogridv1.ZoneService_SetZoneRule_FullMethodName:            county,
+	ecogridv1.MonitoringService_CreatePoint_FullMethodName:      county,
+	ecogridv1.MonitoringService_ListPoints_FullMethodName:       everyone,
+	ecogridv1.MonitoringService_RecordSample_FullMethodName:     county,
+	ecogridv1.MonitoringService_ListSamples_FullMethodName:      everyone,
+	ecogridv1.MonitoringService_ImportSamplesCSV_FullMethodName: county,
 }
 
 // RuleFor returns the rule of a full method name.

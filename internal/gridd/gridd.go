@@ -23,9 +23,11 @@ import (
 	"ecogrid/internal/grid"
 	"ecogrid/internal/grid/gridadapt"
 	"ecogrid/internal/ledger"
+	"ecogrid/internal/monitoring"
 	"ecogrid/internal/outbox"
 	"ecogrid/internal/people"
 	"ecogrid/internal/waters"
+	"ecogrid/internal/zones"
 )
 
 // Config is gridd's whole configuration, composed of its components'.
@@ -86,6 +88,8 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 	led := ledger.New(pool, ledgerKeys, cfg.Ledger, log.With("component", "ledger"))
 	openCases := cases.NewTracker(pool, log.With("component", "cases")).HandoverLister()
 	relay := outbox.NewRelay(pool, p.JS, cfg.Relay, log.With("component", "outbox_relay"))
+	zoneIndex := zones.NewIndex(pool, log.With("component", "zone_index"))
+	water := monitoring.New(pool, index, zoneIndex, log.With("component", "monitoring"))
 	fld, err := field.New(field.Deps{
 		Pool:      pool,
 		Locator:   gridadapt.Locator{Index: index},
@@ -106,6 +110,8 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log))
 	reachIndex := waters.NewIndex(waters.NewStore(pool, gridStore), log.With("component", "reach_index"))
 	ecogridv1.RegisterWatersServiceServer(p, waters.NewService(waters.NewStore(pool, gridStore), reachIndex, field.Tracks{Q: pool}, log))
+	ecogridv1.RegisterZoneServiceServer(p, zones.NewService(zones.NewStore(pool), zoneIndex, log))
+	ecogridv1.RegisterMonitoringServiceServer(p, monitoring.NewService(water, log))
 
 	if err := ledger.RegisterMetrics(reg, pool); err != nil {
 		return err
@@ -128,6 +134,9 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 	}
 	p.Go(func(ctx context.Context) error { fld.RunJanitor(ctx, time.Hour); return nil })
 	p.Go(relay.Run)
+	p.Go(zoneIndex.Run)
+	p.ServeAfter(zoneIndex.Ready())
+	p.Go(water.RunSweeper)
 	p.Go(func(ctx context.Context) error {
 		auth.RunMaintenance(ctx, pool, log.With("component", "auth"))
 		return nil

@@ -108,12 +108,21 @@ type ViolationReported struct {
 	Severity    string `protobuf:"bytes,8,opt,name=severity,proto3" json:"severity,omitempty"`
 	Description string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
 	// WGS-84 position of the report.
-	Latitude      float64                `protobuf:"fixed64,10,opt,name=latitude,proto3" json:"latitude,omitempty"`
-	Longitude     float64                `protobuf:"fixed64,11,opt,name=longitude,proto3" json:"longitude,omitempty"`
-	ObservedAt    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
-	PhotoSha256   []string               `protobuf:"bytes,14,rep,name=photo_sha256,json=photoSha256,proto3" json:"photo_sha256,omitempty"`
-	Responsible   []*ResponsiblePerson   `protobuf:"bytes,15,rep,name=responsible,proto3" json:"responsible,omitempty"`
+	Latitude    float64                `protobuf:"fixed64,10,opt,name=latitude,proto3" json:"latitude,omitempty"`
+	Longitude   float64                `protobuf:"fixed64,11,opt,name=longitude,proto3" json:"longitude,omitempty"`
+	ObservedAt  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	ReceivedAt  *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	PhotoSha256 []string               `protobuf:"bytes,14,rep,name=photo_sha256,json=photoSha256,proto3" json:"photo_sha256,omitempty"`
+	Responsible []*ResponsiblePerson   `protobuf:"bytes,15,rep,name=responsible,proto3" json:"responsible,omitempty"`
+	// Where the violation came from: "" or "field" for an inspector's
+	// report, "monitoring" for a water sample or a missed sample.
+	Source *string `protobuf:"bytes,16,opt,name=source,proto3,oneof" json:"source,omitempty"`
+	// Codes of the protected zones containing the position (internal/zones).
+	ZoneCodes []string `protobuf:"bytes,17,rep,name=zone_codes,json=zoneCodes,proto3" json:"zone_codes,omitempty"`
+	// A zone rule sends the case to the county at once.
+	EscalateNow *bool `protobuf:"varint,18,opt,name=escalate_now,json=escalateNow,proto3,oneof" json:"escalate_now,omitempty"`
+	// Rectification deadline a zone rule sets, if any.
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=deadline,proto3,oneof" json:"deadline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -249,6 +258,34 @@ func (x *ViolationReported) GetPhotoSha256() []string {
 func (x *ViolationReported) GetResponsible() []*ResponsiblePerson {
 	if x != nil {
 		return x.Responsible
+	}
+	return nil
+}
+
+func (x *ViolationReported) GetSource() string {
+	if x != nil && x.Source != nil {
+		return *x.Source
+	}
+	return ""
+}
+
+func (x *ViolationReported) GetZoneCodes() []string {
+	if x != nil {
+		return x.ZoneCodes
+	}
+	return nil
+}
+
+func (x *ViolationReported) GetEscalateNow() bool {
+	if x != nil && x.EscalateNow != nil {
+		return *x.EscalateNow
+	}
+	return false
+}
+
+func (x *ViolationReported) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
 	}
 	return nil
 }
@@ -413,7 +450,7 @@ const file_ecogrid_events_v1_events_proto_rawDesc = "" +
 	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x1b\n" +
-	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\"\xce\x04\n" +
+	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\"\x98\x06\n" +
 	"\x11ViolationReported\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1b\n" +
 	"\treport_id\x18\x02 \x01(\tR\breportId\x12\x1f\n" +
@@ -434,7 +471,15 @@ const file_ecogrid_events_v1_events_proto_rawDesc = "" +
 	"\vreceived_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x12!\n" +
 	"\fphoto_sha256\x18\x0e \x03(\tR\vphotoSha256\x12F\n" +
-	"\vresponsible\x18\x0f \x03(\v2$.ecogrid.events.v1.ResponsiblePersonR\vresponsible\"\xe1\x03\n" +
+	"\vresponsible\x18\x0f \x03(\v2$.ecogrid.events.v1.ResponsiblePersonR\vresponsible\x12\x1b\n" +
+	"\x06source\x18\x10 \x01(\tH\x00R\x06source\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"zone_codes\x18\x11 \x03(\tR\tzoneCodes\x12&\n" +
+	"\fescalate_now\x18\x12 \x01(\bH\x01R\vescalateNow\x88\x01\x01\x12;\n" +
+	"\bdeadline\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampH\x02R\bdeadline\x88\x01\x01B\t\n" +
+	"\a_sourceB\x0f\n" +
+	"\r_escalate_nowB\v\n" +
+	"\t_deadline\"\xe1\x03\n" +
 	"\tCaseEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x17\n" +
 	"\acase_id\x18\x02 \x01(\tR\x06caseId\x12\x1f\n" +
@@ -480,13 +525,14 @@ var file_ecogrid_events_v1_events_proto_depIdxs = []int32{
 	3, // 0: ecogrid.events.v1.ViolationReported.observed_at:type_name -> google.protobuf.Timestamp
 	3, // 1: ecogrid.events.v1.ViolationReported.received_at:type_name -> google.protobuf.Timestamp
 	0, // 2: ecogrid.events.v1.ViolationReported.responsible:type_name -> ecogrid.events.v1.ResponsiblePerson
-	3, // 3: ecogrid.events.v1.CaseEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	3, // 4: ecogrid.events.v1.CaseEvent.deadline:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	3, // 3: ecogrid.events.v1.ViolationReported.deadline:type_name -> google.protobuf.Timestamp
+	3, // 4: ecogrid.events.v1.CaseEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	3, // 5: ecogrid.events.v1.CaseEvent.deadline:type_name -> google.protobuf.Timestamp
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_events_v1_events_proto_init() }
@@ -494,6 +540,7 @@ func file_ecogrid_events_v1_events_proto_init() {
 	if File_ecogrid_events_v1_events_proto != nil {
 		return
 	}
+	file_ecogrid_events_v1_events_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
