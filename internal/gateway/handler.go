@@ -36,7 +36,7 @@ func Handler(api http.Handler, cc ConsoleConfig) http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		_, _ = w.Write(ccJSON)
 	})
-	mux.Handle("GET /", consoleFiles(web.Dist()))
+	mux.Handle("/", consoleFiles(web.Dist()))
 
 	imgSrc := "'self' data: blob:"
 	if u, err := url.Parse(cc.TileURL); err == nil && u.Scheme != "" && u.Host != "" {
@@ -71,6 +71,11 @@ func Handler(api http.Handler, cc ConsoleConfig) http.Handler {
 func consoleFiles(dist fs.FS) http.Handler {
 	files := http.FileServerFS(dist)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
 		p := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
 		if p == "" {
 			p = "index.html"
