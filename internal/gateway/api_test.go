@@ -191,7 +191,9 @@ func TestEveryJSONRouteAnswersLikeItsGRPCTwin(t *testing.T) {
 		{name: "case id that is no id", bearer: supervisor, only: ecogridv1.CaseService_GetCase_FullMethodName,
 			req: func(route) proto.Message { return &ecogridv1.GetCaseRequest{CaseId: "nope"} }, want: codes.InvalidArgument},
 		{name: "wrong password", only: ecogridv1.AuthService_Login_FullMethodName,
-			req: func(route) proto.Message { return &ecogridv1.LoginRequest{Username: "supervisor", Password: "wrong-password-1"} }, want: codes.Unauthenticated},
+			req: func(route) proto.Message {
+				return &ecogridv1.LoginRequest{Username: "supervisor", Password: "wrong-password-1"}
+			}, want: codes.Unauthenticated},
 		{name: "supervisor lists cases", bearer: supervisor, only: ecogridv1.CaseService_ListCases_FullMethodName,
 			req: func(route) proto.Message { return &ecogridv1.ListCasesRequest{} }, want: codes.OK},
 	}
