@@ -34,8 +34,9 @@ func freeAddr(t testing.TB) string {
 
 // stack is a running dev stack (gridd with its gateway and console, cased,
 // embedded NATS, the demo county) on a fresh test database, with the
-// people of the stories: a supervisor and an inspector of one township, an
-// inspector of another, and a county officer.
+// people of the stories: a supervisor and two inspectors (one handles, one
+// checks on site) of one township, an inspector of another, and a county
+// officer.
 type stack struct {
 	devstack.Addresses
 	gridd, cased *grpc.ClientConn
@@ -172,6 +173,7 @@ func (s *stack) seed(t testing.TB) {
 	}
 	s.addPerson(t, admin, "supervisor", "王主任", nodeID(s.townA), ecogridv1.Role_ROLE_TOWNSHIP_SUPERVISOR)
 	s.addPerson(t, admin, "inspector", "李网格", s.villageA.GetId(), ecogridv1.Role_ROLE_INSPECTOR)
+	s.addPerson(t, admin, "checker", "张核查", s.villageA.GetId(), ecogridv1.Role_ROLE_INSPECTOR)
 	s.addPerson(t, admin, "outsider", "赵外乡", villageB.GetId(), ecogridv1.Role_ROLE_INSPECTOR)
 	s.addPerson(t, admin, "officer", "陈科长", s.county.GetId(), ecogridv1.Role_ROLE_COUNTY_OFFICER)
 }

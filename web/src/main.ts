@@ -67,12 +67,17 @@ function header(): HTMLElement {
   );
 }
 
+// generation counts route() calls: a render that an newer one has
+// overtaken (a hash change during sign-in, say) never reaches the page.
+let generation = 0;
+
 async function route(): Promise<void> {
-  clear(app);
+  const gen = ++generation;
   if (!currentSession()) {
+    clear(app);
     renderSignIn(app, () => {
-      location.hash = "#/board";
-      void route();
+      if (location.hash.startsWith("#/board")) void route();
+      else location.hash = "#/board";
     });
     return;
   }
@@ -84,7 +89,8 @@ async function route(): Promise<void> {
     if (!currentSession()) return route();
     showError(status, e);
   }
-  app.append(header(), status, main);
+  if (gen !== generation) return;
+  app.replaceChildren(header(), status, main);
   const [, page = "board", id = ""] = location.hash.split("/");
   try {
     switch (page) {

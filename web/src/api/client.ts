@@ -76,6 +76,22 @@ async function post<K extends keyof Operations>(op: K, body: Operations[K]["requ
   return json as Operations[K]["response"];
 }
 
+/**
+ * upload sends a client stream: the messages one after another as
+ * newline-separated JSON in one request (grpc-gateway's form of a client
+ * stream), answered by the one response.
+ */
+export async function upload<K extends keyof Operations>(op: K, messages: Array<Operations[K]["request"]>): Promise<Operations[K]["response"]> {
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  const token = session?.tokens.accessToken;
+  if (token) headers.Authorization = "Bearer " + token;
+  const res = await fetch("/api" + routes[op], { method: "POST", headers, body: messages.map((m) => JSON.stringify(m)).join("\n"), credentials: "omit" });
+  const json = (await res.json()) as { code?: number; message?: string; error?: { code?: number; message?: string } };
+  const err = !res.ok ? json : json.error;
+  if (err) throw new ApiError(res.status, err.code ?? 2, err.message ?? res.statusText);
+  return json as Operations[K]["response"];
+}
+
 let refreshing: Promise<boolean> | null = null;
 
 /** refresh renews the access token with the refresh token, once at a time. */

@@ -1,4 +1,4 @@
-import { call, newRequestId, type Item, type Operations, type Response } from "../api/client";
+import { call, newRequestId, upload, type Item, type Operations, type Response } from "../api/client";
 import type { v1Case } from "../api/generated";
 
 type ResponsiblePerson = Item<Response<"PeopleService_ListResponsible">["responsible"]>;
@@ -13,12 +13,12 @@ type StepOp = keyof Operations & `CaseService_${string}`;
  * and the inputs it asks for. The page shows only the steps the server
  * lists for this user now.
  */
-const steps: Record<string, { op: StepOp; text?: "note" | "reason"; handler?: boolean; deadline?: boolean; days?: boolean }> = {
+const steps: Record<string, { op: StepOp; text?: "note" | "reason"; handler?: boolean; deadline?: boolean; days?: boolean; photos?: boolean }> = {
   CASE_ACTION_ACCEPT: { op: "CaseService_AcceptCase", text: "note" },
   CASE_ACTION_REJECT: { op: "CaseService_RejectCase", text: "reason" },
   CASE_ACTION_DISPATCH: { op: "CaseService_DispatchCase", text: "note", handler: true, deadline: true },
   CASE_ACTION_START_WORK: { op: "CaseService_StartWork", text: "note" },
-  CASE_ACTION_SUBMIT_RECTIFICATION: { op: "CaseService_SubmitRectification", text: "note" },
+  CASE_ACTION_SUBMIT_RECTIFICATION: { op: "CaseService_SubmitRectification", text: "note", photos: true },
   CASE_ACTION_VERIFY: { op: "CaseService_VerifyRectification", text: "note" },
   CASE_ACTION_CLOSE: { op: "CaseService_CloseCase", text: "note" },
   CASE_ACTION_RETURN: { op: "CaseService_ReturnCase", text: "reason" },
@@ -46,6 +46,7 @@ function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[], done
   for (const p of handlers) handler?.append(h("option", { value: p.personId ?? "" }, `${p.name ?? ""} (${p.nodeCode ?? ""})`));
   const deadline = s.deadline ? h("input", { id: id("deadline"), name: "deadline", type: "date", required: true, value: new Date(Date.now() + 7 * 864e5).toISOString().slice(0, 10) }) : null;
   const days = s.days ? h("input", { id: id("days"), name: "days", type: "number", min: 1, value: 3, required: true }) : null;
+  const photos = s.photos ? h("input", { id: id("photos"), name: "photos", type: "file", accept: "image/jpeg,image/png,image/webp", multiple: true, required: true }) : null;
   const msg = h("p", {});
   const form = h(
     "form",
@@ -56,6 +57,8 @@ function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[], done
     deadline,
     days ? h("label", { for: id("days") }, t("days")) : null,
     days,
+    photos ? h("label", { for: id("photos") }, t("photos")) : null,
+    photos,
     text ? h("label", { for: id("text") }, t("note")) : null,
     text,
     h("button", { type: "submit" }, label),
@@ -69,6 +72,7 @@ function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[], done
     if (deadline) body.deadline = new Date(deadline.value + "T23:59:59+08:00").toISOString();
     if (days) body.days = Number(days.value);
     try {
+      if (photos?.files) body.photoSha256 = await Promise.all(Array.from(photos.files).map(uploadPhoto));
       await call(s.op, body as Operations[typeof s.op]["request"]);
       done();
     } catch (e) {
@@ -76,6 +80,24 @@ function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[], done
     }
   });
   return form;
+}
+
+/** uploadPhoto streams a photo in chunks and returns its SHA-256. */
+async function uploadPhoto(file: File): Promise<string> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const sha256 = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  const chunk = 512 * 1024;
+  const messages: Array<Operations["FieldService_UploadPhoto"]["request"]> = [
+    { header: { uploadId: newRequestId(), size: String(bytes.length), sha256, contentType: file.type || "image/jpeg" } },
+  ];
+  for (let off = 0; off < bytes.length; off += chunk) {
+    let bin = "";
+    for (const b of bytes.subarray(off, off + chunk)) bin += String.fromCharCode(b);
+    messages.push({ chunk: { offset: String(off), data: btoa(bin) } });
+  }
+  const r = await upload("FieldService_UploadPhoto", messages);
+  return r.photo?.sha256 ?? sha256;
 }
 
 /** renderCase is a case's page: report, position, people, timeline, steps. */
