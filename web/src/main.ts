@@ -83,14 +83,13 @@ async function route(): Promise<void> {
   }
   const main = h("main", {});
   const status = h("p", { id: "status", role: "status" });
-  try {
-    await whoAmI();
-  } catch (e) {
-    if (!currentSession()) return route();
-    showError(status, e);
-  }
-  if (gen !== generation) return;
-  app.replaceChildren(header(), status, main);
+  // The page loads beside WhoAmI; the header gets the name when it comes.
+  const top = h("div", {}, header());
+  app.replaceChildren(top, status, main);
+  whoAmI().then(
+    () => gen === generation && top.replaceChildren(header()),
+    (e) => currentSession() && showError(status, e),
+  );
   const [, page = "board", id = ""] = location.hash.split("/");
   try {
     switch (page) {
