@@ -87,9 +87,9 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
     target: el,
     layers: [
       ...(await baseLayers()),
-      // Image layers: drawn once per view, moved as a picture while the
-      // user pans, so 10,000 points cost nothing per frame.
-      new VectorImageLayer({ source: gridSource, style: (f) => levelStyle[f.get("level") as string] ?? levelStyle.GRID_LEVEL_VILLAGE }),
+      new VectorLayer({ source: gridSource, style: (f) => levelStyle[f.get("level") as string] ?? levelStyle.GRID_LEVEL_VILLAGE }),
+      // An image layer: drawn once per view and moved as a picture while
+      // the user pans, so 10,000 points cost nothing per frame.
       new VectorImageLayer({ source: new Cluster({ source: pointSource, distance: 40 }), style: clusterStyle }),
     ],
     view: new View({ center: fromLonLat([114.5, 38.0]), zoom: 9 }),
