@@ -53,7 +53,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Field = field.DefaultConfig()
 	flagenv.Int(fs, &c.Field.MaxPhotoBytes, "max-photo-bytes", "ECOGRID_MAX_PHOTO_BYTES", c.Field.MaxPhotoBytes, "largest photo accepted")
 	flagenv.Duration(fs, &c.Field.AbandonedUploadAge, "abandoned-upload-age", "ECOGRID_ABANDONED_UPLOAD_AGE", c.Field.AbandonedUploadAge, "unfinished uploads older than this are removed")
-	flagenv.String(fs, &c.Gateway.HTTPAddr, "http-addr", "GRIDD_HTTP_ADDR", "127.0.0.1:7480", "JSON API and web console listener (empty disables)")
+	flagenv.String(fs, &c.Gateway.HTTPAddr, "http-addr", "GRIDD_HTTP_ADDR", "", "JSON API and web console listener, e.g. 127.0.0.1:7480 (empty: none; gridctl dev serves it on 127.0.0.1:7480)")
 	flagenv.String(fs, &c.Gateway.CasedAddr, "cased-addr", "GRIDD_CASED_ADDR", "127.0.0.1:7444", "cased's gRPC address, which the JSON API forwards case calls to")
 	flagenv.String(fs, &c.Gateway.TLSCAFile, "gateway-ca-file", "GRIDD_GATEWAY_CA_FILE", "", "PEM the JSON API checks gridd's and cased's TLS certificates against (empty: plaintext)")
 	flagenv.String(fs, &c.Gateway.TileURL, "console-tile-url", "ECOGRID_CONSOLE_TILE_URL", "", "optional XYZ tile layer under the console's grid map, e.g. https://…/{z}/{x}/{y}.png")
