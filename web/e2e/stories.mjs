@@ -30,7 +30,7 @@ async function screenshot(page, name) {
 async function signIn(who) {
   const ctx = await browser.newContext({ locale: "zh-CN", viewport: { width: 1400, height: 900 } });
   const page = await ctx.newPage();
-  page.setDefaultTimeout(20000);
+  page.setDefaultTimeout(60000); // the whole suite runs beside it
   page.on("console", (m) => {
     // A refused API call (a 404 for another township's case) is logged by
     // Chromium as a failed resource; it is the answer, not a fault.
