@@ -4,6 +4,7 @@ BUF_VERSION                ?= v1.75.0
 PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.5.1
 GOTESTSUM_VERSION          ?= v1.13.0
+GRPC_GATEWAY_VERSION       ?= v2.34.0
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
@@ -20,7 +21,7 @@ test:
 build:
 	go build -o bin/ ./cmd/...
 
-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/gotestsum
+tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/gotestsum $(BIN)/protoc-gen-grpc-gateway $(BIN)/protoc-gen-openapiv2
 
 $(BIN)/buf:
 	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
@@ -30,6 +31,11 @@ $(BIN)/gotestsum:
 	GOBIN=$(BIN) go install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
 $(BIN)/protoc-gen-go-grpc:
 	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+# The JSON gateway and its OpenAPI document (internal/gateway, issue 20).
+$(BIN)/protoc-gen-grpc-gateway:
+	GOBIN=$(BIN) go install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION)
+$(BIN)/protoc-gen-openapiv2:
+	GOBIN=$(BIN) go install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
 
 ## generate: regenerate api/ and proto/descriptors.binpb from proto/
 generate: tools

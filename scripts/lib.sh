@@ -71,3 +71,21 @@ ensure_test_packages() {
 		apt_install "${pkgs[@]}"
 	fi
 }
+
+# --- web console (issue 20) ------------------------------------------------
+# ensure_console_tools makes sure Node (20.19+, for Vite), the console's
+# pinned npm packages (web/package-lock.json) and Debian's Chromium (for
+# the browser tests) are installed.
+ensure_console_tools() {
+	command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+	local major
+	major="$(node -p 'process.versions.node.split(".")[0]')"
+	[ "$major" -ge 20 ] || die "Node $(node --version) is too old for the console's build (Vite needs 20.19+): install Node 20 or newer"
+	[ -x /usr/bin/chromium ] || apt_install chromium
+	# The console is Chinese first: a CJK font so screenshots show it.
+	[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || apt_install fonts-wqy-microhei
+	if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+		say "installing the console's npm packages (npm ci)"
+		(cd web && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in web/ failed (is the npm registry reachable?)"
+	fi
+}

@@ -20,10 +20,25 @@ buf lint
 say "checking that api/ matches proto/"
 buf generate
 buf build -o proto/descriptors.binpb
-if [ -n "$(git status --porcelain -- api proto)" ]; then
-	git status --short -- api proto >&2
+if [ -n "$(git status --porcelain -- api proto internal/gateway/apidoc)" ]; then
+	git status --short -- api proto internal/gateway/apidoc >&2
 	die "api/ is stale: run 'make generate' and commit the result"
 fi
+# --- web console (issue 20): OpenAPI lint, and web/dist (embedded by Go,
+# committed so go build needs no Node) must be what its sources build.
+ensure_console_tools
+say "redocly lint of the OpenAPI document"
+(cd web && npm run -s lint:openapi) || die "the OpenAPI document does not pass redocly lint"
+say "checking that web/dist matches web/src"
+(cd web && npm run -s build >/dev/null) || die "the console does not build: cd web && npm run build"
+if [ -n "$(git status --porcelain -- web internal/gateway/apidoc)" ]; then
+	git status --short -- web internal/gateway/apidoc >&2
+	die "web/dist is stale: run 'cd web && npm run build' and commit the result"
+fi
+# The browser tests (internal/gateway) run with the rest, not skipped.
+export ECOGRID_BROWSER_TESTS=1
+# --- end of web console block
+
 say "gofmt"
 unformatted="$(gofmt -l cmd internal migrations)"
 [ -z "$unformatted" ] || die "not gofmt-ed: $unformatted"

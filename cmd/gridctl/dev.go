@@ -23,6 +23,7 @@ func runDev(ctx context.Context, args []string) error {
 	flagenv.String(fs, &cfg.GriddMetric, "gridd-metrics-addr", "GRIDD_METRICS_ADDR", "127.0.0.1:9464", "gridd /metrics address")
 	flagenv.String(fs, &cfg.CasedAddr, "cased-addr", "CASED_GRPC_ADDR", "127.0.0.1:7444", "cased gRPC address")
 	flagenv.String(fs, &cfg.CasedMetric, "cased-metrics-addr", "CASED_METRICS_ADDR", "127.0.0.1:9465", "cased /metrics address")
+	flagenv.String(fs, &cfg.ConsoleAddr, "console-addr", "GRIDD_HTTP_ADDR", "127.0.0.1:7480", "web console and JSON API address (empty: none)")
 	flagenv.String(fs, &cfg.AdminPassword, "admin-password", "ECOGRID_DEV_ADMIN_PASSWORD", devstack.DefaultAdminPassword, "password of the dev administrator 'admin' (created once)")
 	if err := flagenv.Parse(fs, args); err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"ecogrid/internal/daemon"
 	"ecogrid/internal/database"
 	"ecogrid/internal/field"
+	"ecogrid/internal/gateway"
 	"ecogrid/internal/gridd"
 	"ecogrid/internal/ledger"
 	"ecogrid/internal/messaging"
@@ -45,6 +46,9 @@ type Config struct {
 	GriddMetric     string
 	CasedAddr       string
 	CasedMetric     string
+	// ConsoleAddr is the web console and JSON API listener (gridd's
+	// gateway); empty runs none.
+	ConsoleAddr string
 	// AdminPassword is the dev administrator's password (created once).
 	AdminPassword string
 	// Ready, when set, is called with the stack's addresses once it serves.
@@ -60,6 +64,7 @@ type Addresses struct {
 	// embedded server (gridd, cased, integrator); "" with an outside NATS.
 	NATSPasswordDir                                  string
 	GriddGRPC, GriddMetrics, CasedGRPC, CasedMetrics string
+	ConsoleURL                                       string
 	CountyCode                                       string
 	LedgerPublicKey                                  string
 }
@@ -150,7 +155,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	// Each service reports once that it listens, writing its own addresses.
-	ready := make(chan struct{}, 2)
+	ready := make(chan struct{}, 3)
+	waitFor := 2
 	dbc := database.Config{URL: addrs.DatabaseURL, MaxConns: 16}
 	gcfg := gridd.Config{
 		Config: daemon.Config{
@@ -163,6 +169,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 		Ledger:     ledger.Config{CheckpointInterval: time.Minute, WitnessDir: filepath.Join(cfg.DataDir, "witness")},
 		PhotoDir:   filepath.Join(cfg.DataDir, "photos"),
 		Field:      field.DefaultConfig(),
+	}
+	if cfg.ConsoleAddr != "" {
+		waitFor++
+		gcfg.Gateway = gateway.Config{HTTPAddr: cfg.ConsoleAddr, CasedAddr: cfg.CasedAddr,
+			Ready: func(url string) { addrs.ConsoleURL = url; ready <- struct{}{} }}
 	}
 	ccfg := cased.Config{
 		Config: daemon.Config{
@@ -179,7 +190,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	go func() { defer wg.Done(); errc <- wrap("cased", cased.Run(sctx, ccfg, log.With("service", "cased"))) }()
 	defer wg.Wait()
 
-	for n := 0; n < 2; {
+	for n := 0; n < waitFor; {
 		select {
 		case <-ready:
 			n++
@@ -230,6 +241,7 @@ func printBanner(out io.Writer, a Addresses, adminPassword string) {
 	}
 	fmt.Fprintf(out, `
 ecogrid is up (demo county %[9]s).
+  console  %[12]s   (sign in as admin / %[11]s; JSON API under /api, OpenAPI at /api/openapi.json)
   gridd    gRPC %[1]s   metrics http://%[2]s/metrics
   cased    gRPC %[3]s   metrics http://%[4]s/metrics
   database %[5]s
@@ -241,5 +253,12 @@ Try:
   grpcurl -plaintext -d '{"username":"admin","password":"%[11]s"}' %[1]s ecogrid.v1.AuthService/Login
   GRIDD_ADDR=%[1]s ECOGRID_TOKEN=<access_token> ./bin/gridctl grid locate 38.05 114.55
 Press Ctrl-C to stop everything.
-`, a.GriddGRPC, a.GriddMetrics, a.CasedGRPC, a.CasedMetrics, database.Redact(a.DatabaseURL), nats, "", "", a.CountyCode, a.LedgerPublicKey, adminPassword)
+`, a.GriddGRPC, a.GriddMetrics, a.CasedGRPC, a.CasedMetrics, database.Redact(a.DatabaseURL), nats, "", "", a.CountyCode, a.LedgerPublicKey, adminPassword, consoleLine(a.ConsoleURL))
+}
+
+func consoleLine(url string) string {
+	if url == "" {
+		return "(not started)"
+	}
+	return url
 }

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"ecogrid/internal/field"
 	"ecogrid/internal/field/blob"
 	"ecogrid/internal/flagenv"
+	"ecogrid/internal/gateway"
 	"ecogrid/internal/grid"
 	"ecogrid/internal/grid/gridadapt"
 	"ecogrid/internal/ledger"
@@ -39,6 +41,8 @@ type Config struct {
 	PhotoDir   string           // content-addressed photo store
 	Field      field.Config     // report, track and photo limits
 	Relay      outbox.RelayConfig
+	// Gateway is the JSON API and web console (GriddAddr is gridd's own).
+	Gateway gateway.Config
 }
 
 // RegisterFlags defines gridd's flags, each with an environment fallback.
@@ -52,6 +56,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Field = field.DefaultConfig()
 	flagenv.Int(fs, &c.Field.MaxPhotoBytes, "max-photo-bytes", "ECOGRID_MAX_PHOTO_BYTES", c.Field.MaxPhotoBytes, "largest photo accepted")
 	flagenv.Duration(fs, &c.Field.AbandonedUploadAge, "abandoned-upload-age", "ECOGRID_ABANDONED_UPLOAD_AGE", c.Field.AbandonedUploadAge, "unfinished uploads older than this are removed")
+	flagenv.String(fs, &c.Gateway.HTTPAddr, "http-addr", "GRIDD_HTTP_ADDR", "", "JSON API and web console listener, e.g. 127.0.0.1:7480 (empty: none; gridctl dev serves it on 127.0.0.1:7480)")
+	flagenv.String(fs, &c.Gateway.CasedAddr, "cased-addr", "GRIDD_CASED_ADDR", "127.0.0.1:7444", "cased's gRPC address, which the JSON API forwards case calls to")
+	flagenv.String(fs, &c.Gateway.TLSCAFile, "gateway-ca-file", "GRIDD_GATEWAY_CA_FILE", "", "PEM the JSON API checks gridd's and cased's TLS certificates against (empty: plaintext)")
+	flagenv.String(fs, &c.Gateway.TileURL, "console-tile-url", "ECOGRID_CONSOLE_TILE_URL", "", "optional XYZ tile layer under the console's grid map, e.g. https://…/{z}/{x}/{y}.png")
 	host, _ := os.Hostname()
 	c.Relay.Name = "gridd@" + host
 }
@@ -67,7 +75,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // assemble registers gridd's services and workers on the shared process.
 // An extra service or worker is one line here.
-func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
+func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	log, pool := p.Log, p.Pool
 	if p.AuthService == nil {
 		return fmt.Errorf("gridd signs access tokens: set %s to its Ed25519 key ('gridctl users keygen')", auth.EnvKeyFile)
@@ -137,9 +145,31 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 	p.Go(zoneIndex.Run)
 	p.ServeAfter(zoneIndex.Ready())
 	p.Go(water.RunSweeper)
+	if cfg.Gateway.HTTPAddr != "" {
+		gcfg := cfg.Gateway
+		gcfg.GriddAddr = dialable(p.Server.Addr())
+		gw, err := gateway.New(ctx, gcfg, log.With("component", "gateway"))
+		if err != nil {
+			return err
+		}
+		p.Go(gw.Run)
+	}
 	p.Go(func(ctx context.Context) error {
 		auth.RunMaintenance(ctx, pool, log.With("component", "auth"))
 		return nil
 	})
 	return nil
+}
+
+// dialable turns a listener address into one a local client can dial: a
+// wildcard host (0.0.0.0, ::) becomes loopback.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

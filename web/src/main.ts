@@ -1,0 +1,125 @@
+// The console's shell: a header with the pages and the session, and a
+// hash router (#/board, #/cases/<id>, #/map, #/people/<id>, #/ledger).
+// Heavy parts (OpenLayers, ECharts) load only with the page that needs them.
+import "./style.css";
+import { call, currentSession, logout, onSessionChange, refresh } from "./api/client";
+import { clear, h } from "./dom";
+import { getLang, setLang, t } from "./i18n";
+import { showError } from "./pages/common";
+import { renderSignIn } from "./pages/signin";
+import { renderBoard } from "./pages/board";
+import { renderCase } from "./pages/case";
+import { renderPeople, renderPerson } from "./pages/person";
+import { renderLedger } from "./pages/ledger";
+
+const app = document.getElementById("app")!;
+let me: { name: string; grants: string[] } | null = null;
+
+async function whoAmI(): Promise<void> {
+  if (me || !currentSession()) return;
+  const r = await call("AuthService_WhoAmI", {});
+  me = { name: r.person?.name ?? r.username ?? "", grants: (r.grants ?? []).map((g) => `${g.role ?? ""}@${g.nodeCode ?? ""}`) };
+}
+
+function header(): HTMLElement {
+  const link = (hash: string, label: string) => h("a", { href: hash, "aria-current": location.hash.startsWith(hash) ? "page" : undefined }, label);
+  return h(
+    "header",
+    {},
+    h("strong", {}, t("appName")),
+    h("nav", { "aria-label": "main" }, link("#/board", t("board")), link("#/map", t("map")), link("#/people", t("people")), link("#/ledger", t("ledger"))),
+    h("span", { class: "me" }, me?.name ?? ""),
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: async () => {
+          const ok = await refresh();
+          const s = document.getElementById("status");
+          if (s) s.textContent = ok ? t("sessionRefreshed") : t("sessionExpired");
+        },
+      },
+      t("refresh"),
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: () => {
+          setLang(getLang() === "zh-CN" ? "en" : "zh-CN");
+          void route();
+        },
+      },
+      t("language"),
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: async () => {
+          await logout();
+          me = null;
+          location.hash = "#/signin";
+        },
+      },
+      t("signOut"),
+    ),
+  );
+}
+
+// generation counts route() calls: a render that an newer one has
+// overtaken (a hash change during sign-in, say) never reaches the page.
+let generation = 0;
+
+async function route(): Promise<void> {
+  const gen = ++generation;
+  if (!currentSession()) {
+    clear(app);
+    renderSignIn(app, () => {
+      if (location.hash.startsWith("#/board")) void route();
+      else location.hash = "#/board";
+    });
+    return;
+  }
+  const main = h("main", {});
+  const status = h("p", { id: "status", role: "status" });
+  // The page loads beside WhoAmI; the header gets the name when it comes.
+  const top = h("div", {}, header());
+  app.replaceChildren(top, status, main);
+  whoAmI().then(
+    () => gen === generation && top.replaceChildren(header()),
+    (e) => currentSession() && showError(status, e),
+  );
+  const [, page = "board", id = ""] = location.hash.split("/");
+  try {
+    switch (page) {
+      case "cases":
+        await renderCase(main, decodeURIComponent(id));
+        break;
+      case "map": {
+        const { renderMap } = await import("./pages/map");
+        await renderMap(main);
+        break;
+      }
+      case "people":
+        await (id ? renderPerson(main, decodeURIComponent(id)) : renderPeople(main));
+        break;
+      case "ledger":
+        await renderLedger(main);
+        break;
+      default:
+        await renderBoard(main, currentSession()?.personId ?? "");
+    }
+  } catch (e) {
+    showError(status, e);
+  }
+}
+
+onSessionChange(() => {
+  if (!currentSession()) {
+    me = null;
+    void route();
+  }
+});
+window.addEventListener("hashchange", () => void route());
+void route();

@@ -1,0 +1,122 @@
+// OpenLayers maps. The grid itself is the base map (no tiles needed); a
+// tile layer is drawn under it only when the deployment configures one.
+import "ol/ol.css";
+import OlMap from "ol/Map";
+import View from "ol/View";
+import Feature from "ol/Feature";
+import Point from "ol/geom/Point";
+import GeoJSON from "ol/format/GeoJSON";
+import VectorLayer from "ol/layer/Vector";
+import VectorImageLayer from "ol/layer/VectorImage";
+import TileLayer from "ol/layer/Tile";
+import VectorSource from "ol/source/Vector";
+import Cluster from "ol/source/Cluster";
+import XYZ from "ol/source/XYZ";
+import { Circle, Fill, Stroke, Style, Text } from "ol/style";
+import { fromLonLat } from "ol/proj";
+import type { FeatureLike } from "ol/Feature";
+
+/** GridCell is what the map draws of a grid node. */
+export interface GridCell {
+  code: string;
+  name: string;
+  level: string;
+  geojson: string;
+}
+
+let tileURL: string | undefined;
+async function baseLayers(): Promise<TileLayer<XYZ>[]> {
+  if (tileURL === undefined) {
+    try {
+      const cfg = (await (await fetch("/config.json")).json()) as { tileUrl?: string };
+      tileURL = cfg.tileUrl ?? "";
+    } catch {
+      tileURL = "";
+    }
+  }
+  return tileURL ? [new TileLayer({ source: new XYZ({ url: tileURL }) })] : [];
+}
+
+const levelStyle: Record<string, Style> = {
+  GRID_LEVEL_COUNTY: new Style({ stroke: new Stroke({ color: "#1b5e20", width: 3 }) }),
+  GRID_LEVEL_TOWNSHIP: new Style({ stroke: new Stroke({ color: "#2e7d32", width: 2 }) }),
+  GRID_LEVEL_VILLAGE: new Style({ stroke: new Stroke({ color: "#66bb6a", width: 1 }), fill: new Fill({ color: "rgba(200,230,201,0.35)" }) }),
+};
+
+const clusterStyles = new Map<number, Style>();
+function clusterStyle(f: FeatureLike): Style {
+  const n = (f.get("features") as unknown[] | undefined)?.length ?? 1;
+  let s = clusterStyles.get(n);
+  if (!s) {
+    s = new Style({
+      image: new Circle({ radius: n > 1 ? Math.min(8 + Math.log2(n) * 3, 24) : 5, fill: new Fill({ color: "rgba(211,47,47,0.8)" }), stroke: new Stroke({ color: "#fff", width: 1 }) }),
+      text: n > 1 ? new Text({ text: String(n), fill: new Fill({ color: "#fff" }) }) : undefined,
+    });
+    clusterStyles.set(n, s);
+  }
+  return s;
+}
+
+/** MapStats is what a drawn map reports (the tests and the benchmark read it). */
+export interface MapStats {
+  villages: number;
+  points: number;
+  drawnMs: number;
+}
+
+/**
+ * gridMap draws the grid cells by level and the points as clusters, and
+ * resolves once the first full render is done.
+ */
+export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<[number, number]>, onSelect?: (code: string, name: string) => void): Promise<MapStats> {
+  const start = performance.now();
+  const format = new GeoJSON({ featureProjection: "EPSG:3857", dataProjection: "EPSG:4326" });
+  const gridSource = new VectorSource();
+  let villages = 0;
+  for (const c of cells) {
+    if (!c.geojson) continue;
+    const geom = format.readGeometry(c.geojson);
+    if (!geom) continue;
+    const f = new Feature(geom);
+    f.setProperties({ code: c.code, name: c.name, level: c.level });
+    gridSource.addFeature(f);
+    if (c.level === "GRID_LEVEL_VILLAGE") villages++;
+  }
+  const pointSource = new VectorSource({ features: points.map(([lon, lat]) => new Feature(new Point(fromLonLat([lon, lat])))) });
+  const map = new OlMap({
+    target: el,
+    layers: [
+      ...(await baseLayers()),
+      new VectorLayer({ source: gridSource, style: (f) => levelStyle[f.get("level") as string] ?? levelStyle.GRID_LEVEL_VILLAGE }),
+      // An image layer: drawn once per view and moved as a picture while
+      // the user pans, so 10,000 points cost nothing per frame.
+      new VectorImageLayer({ source: new Cluster({ source: pointSource, distance: 40 }), style: clusterStyle }),
+    ],
+    view: new View({ center: fromLonLat([114.5, 38.0]), zoom: 9 }),
+  });
+  if (onSelect) {
+    map.on("singleclick", (ev) => {
+      // The smallest cell under the click (villages are drawn last-level).
+      const hit = gridSource.getFeaturesAtCoordinate(ev.coordinate).sort((a, b) => String(b.get("level")).localeCompare(String(a.get("level"))))[0];
+      if (hit) onSelect(hit.get("code") as string, hit.get("name") as string);
+    });
+  }
+  const extent = gridSource.getExtent();
+  if (extent && gridSource.getFeatures().length > 0) map.getView().fit(extent, { padding: [20, 20, 20, 20] });
+  await new Promise<void>((resolve) => map.once("rendercomplete", () => resolve()));
+  const stats = { villages, points: points.length, drawnMs: performance.now() - start };
+  el.dataset.villages = String(villages);
+  el.dataset.points = String(points.length);
+  el.dataset.drawnMs = stats.drawnMs.toFixed(0);
+  return stats;
+}
+
+/** pointMap shows one position (a case's) on a small map. */
+export async function pointMap(el: HTMLElement, lon: number, lat: number): Promise<void> {
+  const source = new VectorSource({ features: [new Feature(new Point(fromLonLat([lon, lat])))] });
+  new OlMap({
+    target: el,
+    layers: [...(await baseLayers()), new VectorLayer({ source, style: clusterStyle })],
+    view: new View({ center: fromLonLat([lon, lat]), zoom: 14 }),
+  });
+}
