@@ -200,6 +200,20 @@ func Cover(ctx context.Context, q database.Querier, departmentID, nodeCode strin
 	return err
 }
 
+// Uncover ends the department's cover of a grid subtree at 'at'; its
+// cases there leave its staff's reach from then on.
+func Uncover(ctx context.Context, q database.Querier, departmentID, nodeCode string, at time.Time) error {
+	tag, err := q.Exec(ctx, `UPDATE departments.coverage SET valid_to = $3
+		WHERE department_id = $1 AND node_code = $2 AND valid_to IS NULL AND valid_from <= $3`, departmentID, nodeCode, at)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return structerr.NewFailedPrecondition("the department does not cover %s now", nodeCode)
+	}
+	return nil
+}
+
 // Covers returns the covered node that holds nodeCode at 'at' ("" when the
 // department does not cover it).
 func Covers(ctx context.Context, q database.Querier, departmentID, nodeCode string, at time.Time) (string, error) {
