@@ -146,6 +146,17 @@ var Policy = map[string]Rule{
 	ecogridv1.CaseService_ListDeadlineRules_FullMethodName:   everyone,
 	ecogridv1.CaseService_SetDeadlineRule_FullMethodName:     county,
 
+	// CaseService department steps (issue 16): the township transfers and
+	// opens joint handling; department staff hold no grid grant, so their
+	// steps admit any signed-in caller and the tracker checks the
+	// department membership and covered area (NotFound otherwise).
+	ecogridv1.CaseService_TransferCase_FullMethodName:             placers,
+	ecogridv1.CaseService_OpenJointHandling_FullMethodName:        placers,
+	ecogridv1.CaseService_AcceptTransfer_FullMethodName:           anyCaller,
+	ecogridv1.CaseService_RefuseTransfer_FullMethodName:           anyCaller,
+	ecogridv1.CaseService_CompleteJointTask_FullMethodName:        anyCaller,
+	ecogridv1.CaseService_VerifyDepartmentHandling_FullMethodName: anyCaller,
+
 	// AccountabilityService: the county office audits.
 	ecogridv1.AccountabilityService_PersonHistory_FullMethodName:   county,
 	ecogridv1.AccountabilityService_NodeHistory_FullMethodName:     county,

@@ -30,11 +30,15 @@ const (
 	StateRectified  State = "rectified"   // rectification done, evidence submitted
 	StateVerified   State = "verified"    // an inspector checked the rectification on site
 	StateClosed     State = "closed"      // closed by the township
+	// StateTransferred: handed to a department (移送), waiting for it to accept or refuse.
+	StateTransferred State = "transferred"
+	// StateDepartmentHandling: a lead department (and any joint ones) handle the case.
+	StateDepartmentHandling State = "department_handling"
 )
 
 // AllStates lists every state, for matrix tests and validation.
 var AllStates = []State{StateReported, StateAccepted, StateRejected, StateDispatched,
-	StateInProgress, StateRectified, StateVerified, StateClosed}
+	StateInProgress, StateRectified, StateVerified, StateClosed, StateTransferred, StateDepartmentHandling}
 
 // Open reports whether work on the case is still outstanding.
 func (s State) Open() bool { return s != StateClosed && s != StateRejected }
@@ -87,7 +91,8 @@ var (
 	// cell on site (DESIGN.md), or the township; never the handler or the
 	// one who rectified (see bindings).
 	onSite  = []scope.Role{scope.RoleInspector, scope.RoleGridChief, scope.RoleTownshipSupervisor, scope.RoleCountyOfficer}
-	allOpen = []State{StateReported, StateAccepted, StateDispatched, StateInProgress, StateRectified, StateVerified}
+	allOpen = []State{StateReported, StateAccepted, StateDispatched, StateInProgress, StateRectified, StateVerified,
+		StateTransferred, StateDepartmentHandling}
 )
 
 // Workflow is the case state machine. Scope comes on top of the roles: the
@@ -152,11 +157,17 @@ func Rule(a Action) (Transition, bool) {
 	return Workflow[i], true
 }
 
-// NextSteps lists the actions the case's state and guards allow, whoever asks.
+// NextSteps lists the actions the case's state and guards allow, whoever
+// asks: the grid's steps, then the departments' (dept_workflow.go).
 func NextSteps(c *Case) []Action {
 	var out []Action
 	for _, t := range Workflow {
 		if slices.Contains(t.From, c.State) && (t.Guard == nil || t.Guard(c) == "") {
+			out = append(out, t.Action)
+		}
+	}
+	for _, t := range DepartmentWorkflow {
+		if slices.Contains(t.From, c.State) {
 			out = append(out, t.Action)
 		}
 	}

@@ -35,31 +35,39 @@ const (
 	CaseState_CASE_STATE_RECTIFIED   CaseState = 6
 	CaseState_CASE_STATE_VERIFIED    CaseState = 7
 	CaseState_CASE_STATE_CLOSED      CaseState = 8
+	// Transferred to a department (移送), waiting for it to accept or refuse.
+	CaseState_CASE_STATE_TRANSFERRED CaseState = 9
+	// Handled by a lead department, alone or jointly (联合执法).
+	CaseState_CASE_STATE_DEPARTMENT_HANDLING CaseState = 10
 )
 
 // Enum value maps for CaseState.
 var (
 	CaseState_name = map[int32]string{
-		0: "CASE_STATE_UNSPECIFIED",
-		1: "CASE_STATE_REPORTED",
-		2: "CASE_STATE_ACCEPTED",
-		3: "CASE_STATE_REJECTED",
-		4: "CASE_STATE_DISPATCHED",
-		5: "CASE_STATE_IN_PROGRESS",
-		6: "CASE_STATE_RECTIFIED",
-		7: "CASE_STATE_VERIFIED",
-		8: "CASE_STATE_CLOSED",
+		0:  "CASE_STATE_UNSPECIFIED",
+		1:  "CASE_STATE_REPORTED",
+		2:  "CASE_STATE_ACCEPTED",
+		3:  "CASE_STATE_REJECTED",
+		4:  "CASE_STATE_DISPATCHED",
+		5:  "CASE_STATE_IN_PROGRESS",
+		6:  "CASE_STATE_RECTIFIED",
+		7:  "CASE_STATE_VERIFIED",
+		8:  "CASE_STATE_CLOSED",
+		9:  "CASE_STATE_TRANSFERRED",
+		10: "CASE_STATE_DEPARTMENT_HANDLING",
 	}
 	CaseState_value = map[string]int32{
-		"CASE_STATE_UNSPECIFIED": 0,
-		"CASE_STATE_REPORTED":    1,
-		"CASE_STATE_ACCEPTED":    2,
-		"CASE_STATE_REJECTED":    3,
-		"CASE_STATE_DISPATCHED":  4,
-		"CASE_STATE_IN_PROGRESS": 5,
-		"CASE_STATE_RECTIFIED":   6,
-		"CASE_STATE_VERIFIED":    7,
-		"CASE_STATE_CLOSED":      8,
+		"CASE_STATE_UNSPECIFIED":         0,
+		"CASE_STATE_REPORTED":            1,
+		"CASE_STATE_ACCEPTED":            2,
+		"CASE_STATE_REJECTED":            3,
+		"CASE_STATE_DISPATCHED":          4,
+		"CASE_STATE_IN_PROGRESS":         5,
+		"CASE_STATE_RECTIFIED":           6,
+		"CASE_STATE_VERIFIED":            7,
+		"CASE_STATE_CLOSED":              8,
+		"CASE_STATE_TRANSFERRED":         9,
+		"CASE_STATE_DEPARTMENT_HANDLING": 10,
 	}
 )
 
@@ -111,6 +119,12 @@ const (
 	CaseAction_CASE_ACTION_REOPEN               CaseAction = 13
 	CaseAction_CASE_ACTION_ESCALATE             CaseAction = 14
 	CaseAction_CASE_ACTION_REASSIGN             CaseAction = 15
+	CaseAction_CASE_ACTION_TRANSFER             CaseAction = 16
+	CaseAction_CASE_ACTION_ACCEPT_TRANSFER      CaseAction = 17
+	CaseAction_CASE_ACTION_REFUSE_TRANSFER      CaseAction = 18
+	CaseAction_CASE_ACTION_OPEN_JOINT_HANDLING  CaseAction = 19
+	CaseAction_CASE_ACTION_COMPLETE_JOINT_TASK  CaseAction = 20
+	CaseAction_CASE_ACTION_DEPARTMENT_VERIFY    CaseAction = 21
 )
 
 // Enum value maps for CaseAction.
@@ -132,6 +146,12 @@ var (
 		13: "CASE_ACTION_REOPEN",
 		14: "CASE_ACTION_ESCALATE",
 		15: "CASE_ACTION_REASSIGN",
+		16: "CASE_ACTION_TRANSFER",
+		17: "CASE_ACTION_ACCEPT_TRANSFER",
+		18: "CASE_ACTION_REFUSE_TRANSFER",
+		19: "CASE_ACTION_OPEN_JOINT_HANDLING",
+		20: "CASE_ACTION_COMPLETE_JOINT_TASK",
+		21: "CASE_ACTION_DEPARTMENT_VERIFY",
 	}
 	CaseAction_value = map[string]int32{
 		"CASE_ACTION_UNSPECIFIED":          0,
@@ -150,6 +170,12 @@ var (
 		"CASE_ACTION_REOPEN":               13,
 		"CASE_ACTION_ESCALATE":             14,
 		"CASE_ACTION_REASSIGN":             15,
+		"CASE_ACTION_TRANSFER":             16,
+		"CASE_ACTION_ACCEPT_TRANSFER":      17,
+		"CASE_ACTION_REFUSE_TRANSFER":      18,
+		"CASE_ACTION_OPEN_JOINT_HANDLING":  19,
+		"CASE_ACTION_COMPLETE_JOINT_TASK":  20,
+		"CASE_ACTION_DEPARTMENT_VERIFY":    21,
 	}
 )
 
@@ -2913,6 +2939,780 @@ func (x *SetDeadlineRuleResponse) GetRule() *DeadlineRule {
 	return nil
 }
 
+// TransferCaseRequest transfers a case to a department.
+type TransferCaseRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CaseId    string                 `protobuf:"bytes,1,opt,name=case_id,json=caseId,proto3" json:"case_id,omitempty"`
+	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The department; empty: the county's route for the case's category.
+	DepartmentId string `protobuf:"bytes,3,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// Why the case goes there (required when it refused the case before).
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferCaseRequest) Reset() {
+	*x = TransferCaseRequest{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferCaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferCaseRequest) ProtoMessage() {}
+
+func (x *TransferCaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferCaseRequest.ProtoReflect.Descriptor instead.
+func (*TransferCaseRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TransferCaseRequest) GetCaseId() string {
+	if x != nil {
+		return x.CaseId
+	}
+	return ""
+}
+
+func (x *TransferCaseRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *TransferCaseRequest) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *TransferCaseRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// TransferCaseResponse carries the case after the step.
+type TransferCaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferCaseResponse) Reset() {
+	*x = TransferCaseResponse{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferCaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferCaseResponse) ProtoMessage() {}
+
+func (x *TransferCaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferCaseResponse.ProtoReflect.Descriptor instead.
+func (*TransferCaseResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *TransferCaseResponse) GetCase() *Case {
+	if x != nil {
+		return x.Case
+	}
+	return nil
+}
+
+// AcceptTransferRequest accepts a transferred case for a department.
+type AcceptTransferRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CaseId    string                 `protobuf:"bytes,1,opt,name=case_id,json=caseId,proto3" json:"case_id,omitempty"`
+	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The department the caller acts for.
+	DepartmentId  string `protobuf:"bytes,3,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptTransferRequest) Reset() {
+	*x = AcceptTransferRequest{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptTransferRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptTransferRequest) ProtoMessage() {}
+
+func (x *AcceptTransferRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptTransferRequest.ProtoReflect.Descriptor instead.
+func (*AcceptTransferRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *AcceptTransferRequest) GetCaseId() string {
+	if x != nil {
+		return x.CaseId
+	}
+	return ""
+}
+
+func (x *AcceptTransferRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AcceptTransferRequest) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *AcceptTransferRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// AcceptTransferResponse carries the case after the step.
+type AcceptTransferResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptTransferResponse) Reset() {
+	*x = AcceptTransferResponse{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptTransferResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptTransferResponse) ProtoMessage() {}
+
+func (x *AcceptTransferResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptTransferResponse.ProtoReflect.Descriptor instead.
+func (*AcceptTransferResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *AcceptTransferResponse) GetCase() *Case {
+	if x != nil {
+		return x.Case
+	}
+	return nil
+}
+
+// RefuseTransferRequest refuses a transferred case.
+type RefuseTransferRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CaseId    string                 `protobuf:"bytes,1,opt,name=case_id,json=caseId,proto3" json:"case_id,omitempty"`
+	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The department the caller acts for.
+	DepartmentId string `protobuf:"bytes,3,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// Required: why it is not the department's case.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefuseTransferRequest) Reset() {
+	*x = RefuseTransferRequest{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefuseTransferRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefuseTransferRequest) ProtoMessage() {}
+
+func (x *RefuseTransferRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefuseTransferRequest.ProtoReflect.Descriptor instead.
+func (*RefuseTransferRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RefuseTransferRequest) GetCaseId() string {
+	if x != nil {
+		return x.CaseId
+	}
+	return ""
+}
+
+func (x *RefuseTransferRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RefuseTransferRequest) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *RefuseTransferRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// RefuseTransferResponse carries the case after the step.
+type RefuseTransferResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefuseTransferResponse) Reset() {
+	*x = RefuseTransferResponse{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefuseTransferResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefuseTransferResponse) ProtoMessage() {}
+
+func (x *RefuseTransferResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefuseTransferResponse.ProtoReflect.Descriptor instead.
+func (*RefuseTransferResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RefuseTransferResponse) GetCase() *Case {
+	if x != nil {
+		return x.Case
+	}
+	return nil
+}
+
+// JointTask says what one department does in joint handling.
+type JointTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DepartmentId  string                 `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	Task          string                 `protobuf:"bytes,2,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JointTask) Reset() {
+	*x = JointTask{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JointTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JointTask) ProtoMessage() {}
+
+func (x *JointTask) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JointTask.ProtoReflect.Descriptor instead.
+func (*JointTask) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *JointTask) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *JointTask) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+// OpenJointHandlingRequest opens joint handling of a case.
+type OpenJointHandlingRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CaseId    string                 `protobuf:"bytes,1,opt,name=case_id,json=caseId,proto3" json:"case_id,omitempty"`
+	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The lead; empty: the department handling the case, else the route's lead.
+	LeadDepartmentId string `protobuf:"bytes,3,opt,name=lead_department_id,json=leadDepartmentId,proto3" json:"lead_department_id,omitempty"`
+	// The other departments; empty: the route's cooperating departments.
+	CooperatingDepartmentIds []string `protobuf:"bytes,4,rep,name=cooperating_department_ids,json=cooperatingDepartmentIds,proto3" json:"cooperating_department_ids,omitempty"`
+	// What each department does (optional per department).
+	Tasks         []*JointTask `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Note          string       `protobuf:"bytes,6,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenJointHandlingRequest) Reset() {
+	*x = OpenJointHandlingRequest{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenJointHandlingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenJointHandlingRequest) ProtoMessage() {}
+
+func (x *OpenJointHandlingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenJointHandlingRequest.ProtoReflect.Descriptor instead.
+func (*OpenJointHandlingRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *OpenJointHandlingRequest) GetCaseId() string {
+	if x != nil {
+		return x.CaseId
+	}
+	return ""
+}
+
+func (x *OpenJointHandlingRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *OpenJointHandlingRequest) GetLeadDepartmentId() string {
+	if x != nil {
+		return x.LeadDepartmentId
+	}
+	return ""
+}
+
+func (x *OpenJointHandlingRequest) GetCooperatingDepartmentIds() []string {
+	if x != nil {
+		return x.CooperatingDepartmentIds
+	}
+	return nil
+}
+
+func (x *OpenJointHandlingRequest) GetTasks() []*JointTask {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *OpenJointHandlingRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// OpenJointHandlingResponse carries the case after the step.
+type OpenJointHandlingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenJointHandlingResponse) Reset() {
+	*x = OpenJointHandlingResponse{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenJointHandlingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenJointHandlingResponse) ProtoMessage() {}
+
+func (x *OpenJointHandlingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenJointHandlingResponse.ProtoReflect.Descriptor instead.
+func (*OpenJointHandlingResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *OpenJointHandlingResponse) GetCase() *Case {
+	if x != nil {
+		return x.Case
+	}
+	return nil
+}
+
+// CompleteJointTaskRequest completes a department's joint task.
+type CompleteJointTaskRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CaseId    string                 `protobuf:"bytes,1,opt,name=case_id,json=caseId,proto3" json:"case_id,omitempty"`
+	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The department the caller acts for.
+	DepartmentId string `protobuf:"bytes,3,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// Required: what the department did.
+	Note string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	// Required: SHA-256 of evidence photos the caller uploaded.
+	PhotoSha256   []string `protobuf:"bytes,5,rep,name=photo_sha256,json=photoSha256,proto3" json:"photo_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteJointTaskRequest) Reset() {
+	*x = CompleteJointTaskRequest{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteJointTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteJointTaskRequest) ProtoMessage() {}
+
+func (x *CompleteJointTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteJointTaskRequest.ProtoReflect.Descriptor instead.
+func (*CompleteJointTaskRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *CompleteJointTaskRequest) GetCaseId() string {
+	if x != nil {
+		return x.CaseId
+	}
+	return ""
+}
+
+func (x *CompleteJointTaskRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CompleteJointTaskRequest) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *CompleteJointTaskRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *CompleteJointTaskRequest) GetPhotoSha256() []string {
+	if x != nil {
+		return x.PhotoSha256
+	}
+	return nil
+}
+
+// CompleteJointTaskResponse carries the case after the step.
+type CompleteJointTaskResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteJointTaskResponse) Reset() {
+	*x = CompleteJointTaskResponse{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteJointTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteJointTaskResponse) ProtoMessage() {}
+
+func (x *CompleteJointTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteJointTaskResponse.ProtoReflect.Descriptor instead.
+func (*CompleteJointTaskResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *CompleteJointTaskResponse) GetCase() *Case {
+	if x != nil {
+		return x.Case
+	}
+	return nil
+}
+
+// VerifyDepartmentHandlingRequest is the lead department's verification.
+type VerifyDepartmentHandlingRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CaseId    string                 `protobuf:"bytes,1,opt,name=case_id,json=caseId,proto3" json:"case_id,omitempty"`
+	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The lead department the caller acts for.
+	DepartmentId string `protobuf:"bytes,3,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// Required: what was verified.
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyDepartmentHandlingRequest) Reset() {
+	*x = VerifyDepartmentHandlingRequest{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyDepartmentHandlingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyDepartmentHandlingRequest) ProtoMessage() {}
+
+func (x *VerifyDepartmentHandlingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyDepartmentHandlingRequest.ProtoReflect.Descriptor instead.
+func (*VerifyDepartmentHandlingRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *VerifyDepartmentHandlingRequest) GetCaseId() string {
+	if x != nil {
+		return x.CaseId
+	}
+	return ""
+}
+
+func (x *VerifyDepartmentHandlingRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *VerifyDepartmentHandlingRequest) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *VerifyDepartmentHandlingRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// VerifyDepartmentHandlingResponse carries the case after the step.
+type VerifyDepartmentHandlingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyDepartmentHandlingResponse) Reset() {
+	*x = VerifyDepartmentHandlingResponse{}
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyDepartmentHandlingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyDepartmentHandlingResponse) ProtoMessage() {}
+
+func (x *VerifyDepartmentHandlingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_cases_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyDepartmentHandlingResponse.ProtoReflect.Descriptor instead.
+func (*VerifyDepartmentHandlingResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_cases_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *VerifyDepartmentHandlingResponse) GetCase() *Case {
+	if x != nil {
+		return x.Case
+	}
+	return nil
+}
+
 var File_ecogrid_v1_cases_proto protoreflect.FileDescriptor
 
 const file_ecogrid_v1_cases_proto_rawDesc = "" +
@@ -3128,7 +3928,61 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"countyCode\x12,\n" +
 	"\x04rule\x18\x02 \x01(\v2\x18.ecogrid.v1.DeadlineRuleR\x04rule\"G\n" +
 	"\x17SetDeadlineRuleResponse\x12,\n" +
-	"\x04rule\x18\x01 \x01(\v2\x18.ecogrid.v1.DeadlineRuleR\x04rule*\xf3\x01\n" +
+	"\x04rule\x18\x01 \x01(\v2\x18.ecogrid.v1.DeadlineRuleR\x04rule\"\x86\x01\n" +
+	"\x13TransferCaseRequest\x12\x17\n" +
+	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
+	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"<\n" +
+	"\x14TransferCaseResponse\x12$\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\x88\x01\n" +
+	"\x15AcceptTransferRequest\x12\x17\n" +
+	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
+	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\">\n" +
+	"\x16AcceptTransferResponse\x12$\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\x8c\x01\n" +
+	"\x15RefuseTransferRequest\x12\x17\n" +
+	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
+	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\">\n" +
+	"\x16RefuseTransferResponse\x12$\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"D\n" +
+	"\tJointTask\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x12\n" +
+	"\x04task\x18\x02 \x01(\tR\x04task\"\xff\x01\n" +
+	"\x18OpenJointHandlingRequest\x12\x17\n" +
+	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12,\n" +
+	"\x12lead_department_id\x18\x03 \x01(\tR\x10leadDepartmentId\x12<\n" +
+	"\x1acooperating_department_ids\x18\x04 \x03(\tR\x18cooperatingDepartmentIds\x12+\n" +
+	"\x05tasks\x18\x05 \x03(\v2\x15.ecogrid.v1.JointTaskR\x05tasks\x12\x12\n" +
+	"\x04note\x18\x06 \x01(\tR\x04note\"A\n" +
+	"\x19OpenJointHandlingResponse\x12$\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xae\x01\n" +
+	"\x18CompleteJointTaskRequest\x12\x17\n" +
+	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
+	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12!\n" +
+	"\fphoto_sha256\x18\x05 \x03(\tR\vphotoSha256\"A\n" +
+	"\x19CompleteJointTaskResponse\x12$\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\x92\x01\n" +
+	"\x1fVerifyDepartmentHandlingRequest\x12\x17\n" +
+	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
+	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"H\n" +
+	" VerifyDepartmentHandlingResponse\x12$\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case*\xb3\x02\n" +
 	"\tCaseState\x12\x1a\n" +
 	"\x16CASE_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CASE_STATE_REPORTED\x10\x01\x12\x17\n" +
@@ -3138,7 +3992,10 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\x16CASE_STATE_IN_PROGRESS\x10\x05\x12\x18\n" +
 	"\x14CASE_STATE_RECTIFIED\x10\x06\x12\x17\n" +
 	"\x13CASE_STATE_VERIFIED\x10\a\x12\x15\n" +
-	"\x11CASE_STATE_CLOSED\x10\b*\xc9\x03\n" +
+	"\x11CASE_STATE_CLOSED\x10\b\x12\x1a\n" +
+	"\x16CASE_STATE_TRANSFERRED\x10\t\x12\"\n" +
+	"\x1eCASE_STATE_DEPARTMENT_HANDLING\x10\n" +
+	"*\x92\x05\n" +
 	"\n" +
 	"CaseAction\x12\x1b\n" +
 	"\x17CASE_ACTION_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -3157,7 +4014,13 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\x1dCASE_ACTION_DECLINE_EXTENSION\x10\f\x12\x16\n" +
 	"\x12CASE_ACTION_REOPEN\x10\r\x12\x18\n" +
 	"\x14CASE_ACTION_ESCALATE\x10\x0e\x12\x18\n" +
-	"\x14CASE_ACTION_REASSIGN\x10\x0f2\xc5\r\n" +
+	"\x14CASE_ACTION_REASSIGN\x10\x0f\x12\x18\n" +
+	"\x14CASE_ACTION_TRANSFER\x10\x10\x12\x1f\n" +
+	"\x1bCASE_ACTION_ACCEPT_TRANSFER\x10\x11\x12\x1f\n" +
+	"\x1bCASE_ACTION_REFUSE_TRANSFER\x10\x12\x12#\n" +
+	"\x1fCASE_ACTION_OPEN_JOINT_HANDLING\x10\x13\x12#\n" +
+	"\x1fCASE_ACTION_COMPLETE_JOINT_TASK\x10\x14\x12!\n" +
+	"\x1dCASE_ACTION_DEPARTMENT_VERIFY\x10\x152\x85\x12\n" +
 	"\vCaseService\x12H\n" +
 	"\tListCases\x12\x1c.ecogrid.v1.ListCasesRequest\x1a\x1d.ecogrid.v1.ListCasesResponse\x12B\n" +
 	"\aGetCase\x12\x1a.ecogrid.v1.GetCaseRequest\x1a\x1b.ecogrid.v1.GetCaseResponse\x12Z\n" +
@@ -3182,7 +4045,13 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\fReassignCase\x12\x1f.ecogrid.v1.ReassignCaseRequest\x1a .ecogrid.v1.ReassignCaseResponse\x12Q\n" +
 	"\fEscalateCase\x12\x1f.ecogrid.v1.EscalateCaseRequest\x1a .ecogrid.v1.EscalateCaseResponse\x12`\n" +
 	"\x11ListDeadlineRules\x12$.ecogrid.v1.ListDeadlineRulesRequest\x1a%.ecogrid.v1.ListDeadlineRulesResponse\x12Z\n" +
-	"\x0fSetDeadlineRule\x12\".ecogrid.v1.SetDeadlineRuleRequest\x1a#.ecogrid.v1.SetDeadlineRuleResponseB\"Z ecogrid/api/ecogrid/v1;ecogridv1b\x06proto3"
+	"\x0fSetDeadlineRule\x12\".ecogrid.v1.SetDeadlineRuleRequest\x1a#.ecogrid.v1.SetDeadlineRuleResponse\x12Q\n" +
+	"\fTransferCase\x12\x1f.ecogrid.v1.TransferCaseRequest\x1a .ecogrid.v1.TransferCaseResponse\x12W\n" +
+	"\x0eAcceptTransfer\x12!.ecogrid.v1.AcceptTransferRequest\x1a\".ecogrid.v1.AcceptTransferResponse\x12W\n" +
+	"\x0eRefuseTransfer\x12!.ecogrid.v1.RefuseTransferRequest\x1a\".ecogrid.v1.RefuseTransferResponse\x12`\n" +
+	"\x11OpenJointHandling\x12$.ecogrid.v1.OpenJointHandlingRequest\x1a%.ecogrid.v1.OpenJointHandlingResponse\x12`\n" +
+	"\x11CompleteJointTask\x12$.ecogrid.v1.CompleteJointTaskRequest\x1a%.ecogrid.v1.CompleteJointTaskResponse\x12u\n" +
+	"\x18VerifyDepartmentHandling\x12+.ecogrid.v1.VerifyDepartmentHandlingRequest\x1a,.ecogrid.v1.VerifyDepartmentHandlingResponseB\"Z ecogrid/api/ecogrid/v1;ecogridv1b\x06proto3"
 
 var (
 	file_ecogrid_v1_cases_proto_rawDescOnce sync.Once
@@ -3197,80 +4066,93 @@ func file_ecogrid_v1_cases_proto_rawDescGZIP() []byte {
 }
 
 var file_ecogrid_v1_cases_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ecogrid_v1_cases_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_ecogrid_v1_cases_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_ecogrid_v1_cases_proto_goTypes = []any{
-	(CaseState)(0),                      // 0: ecogrid.v1.CaseState
-	(CaseAction)(0),                     // 1: ecogrid.v1.CaseAction
-	(*CaseResponsiblePerson)(nil),       // 2: ecogrid.v1.CaseResponsiblePerson
-	(*Case)(nil),                        // 3: ecogrid.v1.Case
-	(*CaseTimelineEntry)(nil),           // 4: ecogrid.v1.CaseTimelineEntry
-	(*ListCasesRequest)(nil),            // 5: ecogrid.v1.ListCasesRequest
-	(*ListCasesResponse)(nil),           // 6: ecogrid.v1.ListCasesResponse
-	(*GetCaseRequest)(nil),              // 7: ecogrid.v1.GetCaseRequest
-	(*GetCaseResponse)(nil),             // 8: ecogrid.v1.GetCaseResponse
-	(*GetCaseTimelineRequest)(nil),      // 9: ecogrid.v1.GetCaseTimelineRequest
-	(*GetCaseTimelineResponse)(nil),     // 10: ecogrid.v1.GetCaseTimelineResponse
-	(*ListHandoverCasesRequest)(nil),    // 11: ecogrid.v1.ListHandoverCasesRequest
-	(*ListHandoverCasesResponse)(nil),   // 12: ecogrid.v1.ListHandoverCasesResponse
-	(*AcceptCaseRequest)(nil),           // 13: ecogrid.v1.AcceptCaseRequest
-	(*AcceptCaseResponse)(nil),          // 14: ecogrid.v1.AcceptCaseResponse
-	(*RejectCaseRequest)(nil),           // 15: ecogrid.v1.RejectCaseRequest
-	(*RejectCaseResponse)(nil),          // 16: ecogrid.v1.RejectCaseResponse
-	(*DispatchCaseRequest)(nil),         // 17: ecogrid.v1.DispatchCaseRequest
-	(*DispatchCaseResponse)(nil),        // 18: ecogrid.v1.DispatchCaseResponse
-	(*StartWorkRequest)(nil),            // 19: ecogrid.v1.StartWorkRequest
-	(*StartWorkResponse)(nil),           // 20: ecogrid.v1.StartWorkResponse
-	(*SubmitRectificationRequest)(nil),  // 21: ecogrid.v1.SubmitRectificationRequest
-	(*SubmitRectificationResponse)(nil), // 22: ecogrid.v1.SubmitRectificationResponse
-	(*VerifyRectificationRequest)(nil),  // 23: ecogrid.v1.VerifyRectificationRequest
-	(*VerifyRectificationResponse)(nil), // 24: ecogrid.v1.VerifyRectificationResponse
-	(*CloseCaseRequest)(nil),            // 25: ecogrid.v1.CloseCaseRequest
-	(*CloseCaseResponse)(nil),           // 26: ecogrid.v1.CloseCaseResponse
-	(*ReturnCaseRequest)(nil),           // 27: ecogrid.v1.ReturnCaseRequest
-	(*ReturnCaseResponse)(nil),          // 28: ecogrid.v1.ReturnCaseResponse
-	(*RequestExtensionRequest)(nil),     // 29: ecogrid.v1.RequestExtensionRequest
-	(*RequestExtensionResponse)(nil),    // 30: ecogrid.v1.RequestExtensionResponse
-	(*ApproveExtensionRequest)(nil),     // 31: ecogrid.v1.ApproveExtensionRequest
-	(*ApproveExtensionResponse)(nil),    // 32: ecogrid.v1.ApproveExtensionResponse
-	(*DeclineExtensionRequest)(nil),     // 33: ecogrid.v1.DeclineExtensionRequest
-	(*DeclineExtensionResponse)(nil),    // 34: ecogrid.v1.DeclineExtensionResponse
-	(*ReopenCaseRequest)(nil),           // 35: ecogrid.v1.ReopenCaseRequest
-	(*ReopenCaseResponse)(nil),          // 36: ecogrid.v1.ReopenCaseResponse
-	(*EscalateCaseRequest)(nil),         // 37: ecogrid.v1.EscalateCaseRequest
-	(*EscalateCaseResponse)(nil),        // 38: ecogrid.v1.EscalateCaseResponse
-	(*ReassignCaseRequest)(nil),         // 39: ecogrid.v1.ReassignCaseRequest
-	(*ReassignCaseResponse)(nil),        // 40: ecogrid.v1.ReassignCaseResponse
-	(*DeadlineRule)(nil),                // 41: ecogrid.v1.DeadlineRule
-	(*ListDeadlineRulesRequest)(nil),    // 42: ecogrid.v1.ListDeadlineRulesRequest
-	(*ListDeadlineRulesResponse)(nil),   // 43: ecogrid.v1.ListDeadlineRulesResponse
-	(*SetDeadlineRuleRequest)(nil),      // 44: ecogrid.v1.SetDeadlineRuleRequest
-	(*SetDeadlineRuleResponse)(nil),     // 45: ecogrid.v1.SetDeadlineRuleResponse
-	(Severity)(0),                       // 46: ecogrid.v1.Severity
-	(*Position)(nil),                    // 47: ecogrid.v1.Position
-	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
-	(*PageRequest)(nil),                 // 49: ecogrid.v1.PageRequest
+	(CaseState)(0),                           // 0: ecogrid.v1.CaseState
+	(CaseAction)(0),                          // 1: ecogrid.v1.CaseAction
+	(*CaseResponsiblePerson)(nil),            // 2: ecogrid.v1.CaseResponsiblePerson
+	(*Case)(nil),                             // 3: ecogrid.v1.Case
+	(*CaseTimelineEntry)(nil),                // 4: ecogrid.v1.CaseTimelineEntry
+	(*ListCasesRequest)(nil),                 // 5: ecogrid.v1.ListCasesRequest
+	(*ListCasesResponse)(nil),                // 6: ecogrid.v1.ListCasesResponse
+	(*GetCaseRequest)(nil),                   // 7: ecogrid.v1.GetCaseRequest
+	(*GetCaseResponse)(nil),                  // 8: ecogrid.v1.GetCaseResponse
+	(*GetCaseTimelineRequest)(nil),           // 9: ecogrid.v1.GetCaseTimelineRequest
+	(*GetCaseTimelineResponse)(nil),          // 10: ecogrid.v1.GetCaseTimelineResponse
+	(*ListHandoverCasesRequest)(nil),         // 11: ecogrid.v1.ListHandoverCasesRequest
+	(*ListHandoverCasesResponse)(nil),        // 12: ecogrid.v1.ListHandoverCasesResponse
+	(*AcceptCaseRequest)(nil),                // 13: ecogrid.v1.AcceptCaseRequest
+	(*AcceptCaseResponse)(nil),               // 14: ecogrid.v1.AcceptCaseResponse
+	(*RejectCaseRequest)(nil),                // 15: ecogrid.v1.RejectCaseRequest
+	(*RejectCaseResponse)(nil),               // 16: ecogrid.v1.RejectCaseResponse
+	(*DispatchCaseRequest)(nil),              // 17: ecogrid.v1.DispatchCaseRequest
+	(*DispatchCaseResponse)(nil),             // 18: ecogrid.v1.DispatchCaseResponse
+	(*StartWorkRequest)(nil),                 // 19: ecogrid.v1.StartWorkRequest
+	(*StartWorkResponse)(nil),                // 20: ecogrid.v1.StartWorkResponse
+	(*SubmitRectificationRequest)(nil),       // 21: ecogrid.v1.SubmitRectificationRequest
+	(*SubmitRectificationResponse)(nil),      // 22: ecogrid.v1.SubmitRectificationResponse
+	(*VerifyRectificationRequest)(nil),       // 23: ecogrid.v1.VerifyRectificationRequest
+	(*VerifyRectificationResponse)(nil),      // 24: ecogrid.v1.VerifyRectificationResponse
+	(*CloseCaseRequest)(nil),                 // 25: ecogrid.v1.CloseCaseRequest
+	(*CloseCaseResponse)(nil),                // 26: ecogrid.v1.CloseCaseResponse
+	(*ReturnCaseRequest)(nil),                // 27: ecogrid.v1.ReturnCaseRequest
+	(*ReturnCaseResponse)(nil),               // 28: ecogrid.v1.ReturnCaseResponse
+	(*RequestExtensionRequest)(nil),          // 29: ecogrid.v1.RequestExtensionRequest
+	(*RequestExtensionResponse)(nil),         // 30: ecogrid.v1.RequestExtensionResponse
+	(*ApproveExtensionRequest)(nil),          // 31: ecogrid.v1.ApproveExtensionRequest
+	(*ApproveExtensionResponse)(nil),         // 32: ecogrid.v1.ApproveExtensionResponse
+	(*DeclineExtensionRequest)(nil),          // 33: ecogrid.v1.DeclineExtensionRequest
+	(*DeclineExtensionResponse)(nil),         // 34: ecogrid.v1.DeclineExtensionResponse
+	(*ReopenCaseRequest)(nil),                // 35: ecogrid.v1.ReopenCaseRequest
+	(*ReopenCaseResponse)(nil),               // 36: ecogrid.v1.ReopenCaseResponse
+	(*EscalateCaseRequest)(nil),              // 37: ecogrid.v1.EscalateCaseRequest
+	(*EscalateCaseResponse)(nil),             // 38: ecogrid.v1.EscalateCaseResponse
+	(*ReassignCaseRequest)(nil),              // 39: ecogrid.v1.ReassignCaseRequest
+	(*ReassignCaseResponse)(nil),             // 40: ecogrid.v1.ReassignCaseResponse
+	(*DeadlineRule)(nil),                     // 41: ecogrid.v1.DeadlineRule
+	(*ListDeadlineRulesRequest)(nil),         // 42: ecogrid.v1.ListDeadlineRulesRequest
+	(*ListDeadlineRulesResponse)(nil),        // 43: ecogrid.v1.ListDeadlineRulesResponse
+	(*SetDeadlineRuleRequest)(nil),           // 44: ecogrid.v1.SetDeadlineRuleRequest
+	(*SetDeadlineRuleResponse)(nil),          // 45: ecogrid.v1.SetDeadlineRuleResponse
+	(*TransferCaseRequest)(nil),              // 46: ecogrid.v1.TransferCaseRequest
+	(*TransferCaseResponse)(nil),             // 47: ecogrid.v1.TransferCaseResponse
+	(*AcceptTransferRequest)(nil),            // 48: ecogrid.v1.AcceptTransferRequest
+	(*AcceptTransferResponse)(nil),           // 49: ecogrid.v1.AcceptTransferResponse
+	(*RefuseTransferRequest)(nil),            // 50: ecogrid.v1.RefuseTransferRequest
+	(*RefuseTransferResponse)(nil),           // 51: ecogrid.v1.RefuseTransferResponse
+	(*JointTask)(nil),                        // 52: ecogrid.v1.JointTask
+	(*OpenJointHandlingRequest)(nil),         // 53: ecogrid.v1.OpenJointHandlingRequest
+	(*OpenJointHandlingResponse)(nil),        // 54: ecogrid.v1.OpenJointHandlingResponse
+	(*CompleteJointTaskRequest)(nil),         // 55: ecogrid.v1.CompleteJointTaskRequest
+	(*CompleteJointTaskResponse)(nil),        // 56: ecogrid.v1.CompleteJointTaskResponse
+	(*VerifyDepartmentHandlingRequest)(nil),  // 57: ecogrid.v1.VerifyDepartmentHandlingRequest
+	(*VerifyDepartmentHandlingResponse)(nil), // 58: ecogrid.v1.VerifyDepartmentHandlingResponse
+	(Severity)(0),                            // 59: ecogrid.v1.Severity
+	(*Position)(nil),                         // 60: ecogrid.v1.Position
+	(*timestamppb.Timestamp)(nil),            // 61: google.protobuf.Timestamp
+	(*PageRequest)(nil),                      // 62: ecogrid.v1.PageRequest
 }
 var file_ecogrid_v1_cases_proto_depIdxs = []int32{
-	46, // 0: ecogrid.v1.Case.severity:type_name -> ecogrid.v1.Severity
-	47, // 1: ecogrid.v1.Case.position:type_name -> ecogrid.v1.Position
+	59, // 0: ecogrid.v1.Case.severity:type_name -> ecogrid.v1.Severity
+	60, // 1: ecogrid.v1.Case.position:type_name -> ecogrid.v1.Position
 	2,  // 2: ecogrid.v1.Case.responsible:type_name -> ecogrid.v1.CaseResponsiblePerson
-	48, // 3: ecogrid.v1.Case.observed_at:type_name -> google.protobuf.Timestamp
-	48, // 4: ecogrid.v1.Case.reported_at:type_name -> google.protobuf.Timestamp
+	61, // 3: ecogrid.v1.Case.observed_at:type_name -> google.protobuf.Timestamp
+	61, // 4: ecogrid.v1.Case.reported_at:type_name -> google.protobuf.Timestamp
 	0,  // 5: ecogrid.v1.Case.state:type_name -> ecogrid.v1.CaseState
-	48, // 6: ecogrid.v1.Case.dispatched_at:type_name -> google.protobuf.Timestamp
-	48, // 7: ecogrid.v1.Case.deadline:type_name -> google.protobuf.Timestamp
-	48, // 8: ecogrid.v1.Case.rectified_at:type_name -> google.protobuf.Timestamp
-	48, // 9: ecogrid.v1.Case.verified_at:type_name -> google.protobuf.Timestamp
-	48, // 10: ecogrid.v1.Case.closed_at:type_name -> google.protobuf.Timestamp
-	48, // 11: ecogrid.v1.Case.escalated_at:type_name -> google.protobuf.Timestamp
+	61, // 6: ecogrid.v1.Case.dispatched_at:type_name -> google.protobuf.Timestamp
+	61, // 7: ecogrid.v1.Case.deadline:type_name -> google.protobuf.Timestamp
+	61, // 8: ecogrid.v1.Case.rectified_at:type_name -> google.protobuf.Timestamp
+	61, // 9: ecogrid.v1.Case.verified_at:type_name -> google.protobuf.Timestamp
+	61, // 10: ecogrid.v1.Case.closed_at:type_name -> google.protobuf.Timestamp
+	61, // 11: ecogrid.v1.Case.escalated_at:type_name -> google.protobuf.Timestamp
 	1,  // 12: ecogrid.v1.Case.next_steps:type_name -> ecogrid.v1.CaseAction
-	48, // 13: ecogrid.v1.Case.created_at:type_name -> google.protobuf.Timestamp
-	48, // 14: ecogrid.v1.Case.updated_at:type_name -> google.protobuf.Timestamp
+	61, // 13: ecogrid.v1.Case.created_at:type_name -> google.protobuf.Timestamp
+	61, // 14: ecogrid.v1.Case.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 15: ecogrid.v1.CaseTimelineEntry.action:type_name -> ecogrid.v1.CaseAction
 	0,  // 16: ecogrid.v1.CaseTimelineEntry.from_state:type_name -> ecogrid.v1.CaseState
 	0,  // 17: ecogrid.v1.CaseTimelineEntry.to_state:type_name -> ecogrid.v1.CaseState
-	48, // 18: ecogrid.v1.CaseTimelineEntry.at:type_name -> google.protobuf.Timestamp
-	49, // 19: ecogrid.v1.ListCasesRequest.page:type_name -> ecogrid.v1.PageRequest
+	61, // 18: ecogrid.v1.CaseTimelineEntry.at:type_name -> google.protobuf.Timestamp
+	62, // 19: ecogrid.v1.ListCasesRequest.page:type_name -> ecogrid.v1.PageRequest
 	0,  // 20: ecogrid.v1.ListCasesRequest.states:type_name -> ecogrid.v1.CaseState
 	3,  // 21: ecogrid.v1.ListCasesResponse.cases:type_name -> ecogrid.v1.Case
 	3,  // 22: ecogrid.v1.GetCaseResponse.case:type_name -> ecogrid.v1.Case
@@ -3278,7 +4160,7 @@ var file_ecogrid_v1_cases_proto_depIdxs = []int32{
 	3,  // 24: ecogrid.v1.ListHandoverCasesResponse.cases:type_name -> ecogrid.v1.Case
 	3,  // 25: ecogrid.v1.AcceptCaseResponse.case:type_name -> ecogrid.v1.Case
 	3,  // 26: ecogrid.v1.RejectCaseResponse.case:type_name -> ecogrid.v1.Case
-	48, // 27: ecogrid.v1.DispatchCaseRequest.deadline:type_name -> google.protobuf.Timestamp
+	61, // 27: ecogrid.v1.DispatchCaseRequest.deadline:type_name -> google.protobuf.Timestamp
 	3,  // 28: ecogrid.v1.DispatchCaseResponse.case:type_name -> ecogrid.v1.Case
 	3,  // 29: ecogrid.v1.StartWorkResponse.case:type_name -> ecogrid.v1.Case
 	3,  // 30: ecogrid.v1.SubmitRectificationResponse.case:type_name -> ecogrid.v1.Case
@@ -3291,55 +4173,74 @@ var file_ecogrid_v1_cases_proto_depIdxs = []int32{
 	3,  // 37: ecogrid.v1.ReopenCaseResponse.case:type_name -> ecogrid.v1.Case
 	3,  // 38: ecogrid.v1.EscalateCaseResponse.case:type_name -> ecogrid.v1.Case
 	3,  // 39: ecogrid.v1.ReassignCaseResponse.case:type_name -> ecogrid.v1.Case
-	46, // 40: ecogrid.v1.DeadlineRule.severity:type_name -> ecogrid.v1.Severity
+	59, // 40: ecogrid.v1.DeadlineRule.severity:type_name -> ecogrid.v1.Severity
 	41, // 41: ecogrid.v1.ListDeadlineRulesResponse.rules:type_name -> ecogrid.v1.DeadlineRule
 	41, // 42: ecogrid.v1.SetDeadlineRuleRequest.rule:type_name -> ecogrid.v1.DeadlineRule
 	41, // 43: ecogrid.v1.SetDeadlineRuleResponse.rule:type_name -> ecogrid.v1.DeadlineRule
-	5,  // 44: ecogrid.v1.CaseService.ListCases:input_type -> ecogrid.v1.ListCasesRequest
-	7,  // 45: ecogrid.v1.CaseService.GetCase:input_type -> ecogrid.v1.GetCaseRequest
-	9,  // 46: ecogrid.v1.CaseService.GetCaseTimeline:input_type -> ecogrid.v1.GetCaseTimelineRequest
-	11, // 47: ecogrid.v1.CaseService.ListHandoverCases:input_type -> ecogrid.v1.ListHandoverCasesRequest
-	13, // 48: ecogrid.v1.CaseService.AcceptCase:input_type -> ecogrid.v1.AcceptCaseRequest
-	15, // 49: ecogrid.v1.CaseService.RejectCase:input_type -> ecogrid.v1.RejectCaseRequest
-	17, // 50: ecogrid.v1.CaseService.DispatchCase:input_type -> ecogrid.v1.DispatchCaseRequest
-	19, // 51: ecogrid.v1.CaseService.StartWork:input_type -> ecogrid.v1.StartWorkRequest
-	21, // 52: ecogrid.v1.CaseService.SubmitRectification:input_type -> ecogrid.v1.SubmitRectificationRequest
-	23, // 53: ecogrid.v1.CaseService.VerifyRectification:input_type -> ecogrid.v1.VerifyRectificationRequest
-	25, // 54: ecogrid.v1.CaseService.CloseCase:input_type -> ecogrid.v1.CloseCaseRequest
-	27, // 55: ecogrid.v1.CaseService.ReturnCase:input_type -> ecogrid.v1.ReturnCaseRequest
-	29, // 56: ecogrid.v1.CaseService.RequestExtension:input_type -> ecogrid.v1.RequestExtensionRequest
-	31, // 57: ecogrid.v1.CaseService.ApproveExtension:input_type -> ecogrid.v1.ApproveExtensionRequest
-	33, // 58: ecogrid.v1.CaseService.DeclineExtension:input_type -> ecogrid.v1.DeclineExtensionRequest
-	35, // 59: ecogrid.v1.CaseService.ReopenCase:input_type -> ecogrid.v1.ReopenCaseRequest
-	39, // 60: ecogrid.v1.CaseService.ReassignCase:input_type -> ecogrid.v1.ReassignCaseRequest
-	37, // 61: ecogrid.v1.CaseService.EscalateCase:input_type -> ecogrid.v1.EscalateCaseRequest
-	42, // 62: ecogrid.v1.CaseService.ListDeadlineRules:input_type -> ecogrid.v1.ListDeadlineRulesRequest
-	44, // 63: ecogrid.v1.CaseService.SetDeadlineRule:input_type -> ecogrid.v1.SetDeadlineRuleRequest
-	6,  // 64: ecogrid.v1.CaseService.ListCases:output_type -> ecogrid.v1.ListCasesResponse
-	8,  // 65: ecogrid.v1.CaseService.GetCase:output_type -> ecogrid.v1.GetCaseResponse
-	10, // 66: ecogrid.v1.CaseService.GetCaseTimeline:output_type -> ecogrid.v1.GetCaseTimelineResponse
-	12, // 67: ecogrid.v1.CaseService.ListHandoverCases:output_type -> ecogrid.v1.ListHandoverCasesResponse
-	14, // 68: ecogrid.v1.CaseService.AcceptCase:output_type -> ecogrid.v1.AcceptCaseResponse
-	16, // 69: ecogrid.v1.CaseService.RejectCase:output_type -> ecogrid.v1.RejectCaseResponse
-	18, // 70: ecogrid.v1.CaseService.DispatchCase:output_type -> ecogrid.v1.DispatchCaseResponse
-	20, // 71: ecogrid.v1.CaseService.StartWork:output_type -> ecogrid.v1.StartWorkResponse
-	22, // 72: ecogrid.v1.CaseService.SubmitRectification:output_type -> ecogrid.v1.SubmitRectificationResponse
-	24, // 73: ecogrid.v1.CaseService.VerifyRectification:output_type -> ecogrid.v1.VerifyRectificationResponse
-	26, // 74: ecogrid.v1.CaseService.CloseCase:output_type -> ecogrid.v1.CloseCaseResponse
-	28, // 75: ecogrid.v1.CaseService.ReturnCase:output_type -> ecogrid.v1.ReturnCaseResponse
-	30, // 76: ecogrid.v1.CaseService.RequestExtension:output_type -> ecogrid.v1.RequestExtensionResponse
-	32, // 77: ecogrid.v1.CaseService.ApproveExtension:output_type -> ecogrid.v1.ApproveExtensionResponse
-	34, // 78: ecogrid.v1.CaseService.DeclineExtension:output_type -> ecogrid.v1.DeclineExtensionResponse
-	36, // 79: ecogrid.v1.CaseService.ReopenCase:output_type -> ecogrid.v1.ReopenCaseResponse
-	40, // 80: ecogrid.v1.CaseService.ReassignCase:output_type -> ecogrid.v1.ReassignCaseResponse
-	38, // 81: ecogrid.v1.CaseService.EscalateCase:output_type -> ecogrid.v1.EscalateCaseResponse
-	43, // 82: ecogrid.v1.CaseService.ListDeadlineRules:output_type -> ecogrid.v1.ListDeadlineRulesResponse
-	45, // 83: ecogrid.v1.CaseService.SetDeadlineRule:output_type -> ecogrid.v1.SetDeadlineRuleResponse
-	64, // [64:84] is the sub-list for method output_type
-	44, // [44:64] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	3,  // 44: ecogrid.v1.TransferCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 45: ecogrid.v1.AcceptTransferResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 46: ecogrid.v1.RefuseTransferResponse.case:type_name -> ecogrid.v1.Case
+	52, // 47: ecogrid.v1.OpenJointHandlingRequest.tasks:type_name -> ecogrid.v1.JointTask
+	3,  // 48: ecogrid.v1.OpenJointHandlingResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 49: ecogrid.v1.CompleteJointTaskResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 50: ecogrid.v1.VerifyDepartmentHandlingResponse.case:type_name -> ecogrid.v1.Case
+	5,  // 51: ecogrid.v1.CaseService.ListCases:input_type -> ecogrid.v1.ListCasesRequest
+	7,  // 52: ecogrid.v1.CaseService.GetCase:input_type -> ecogrid.v1.GetCaseRequest
+	9,  // 53: ecogrid.v1.CaseService.GetCaseTimeline:input_type -> ecogrid.v1.GetCaseTimelineRequest
+	11, // 54: ecogrid.v1.CaseService.ListHandoverCases:input_type -> ecogrid.v1.ListHandoverCasesRequest
+	13, // 55: ecogrid.v1.CaseService.AcceptCase:input_type -> ecogrid.v1.AcceptCaseRequest
+	15, // 56: ecogrid.v1.CaseService.RejectCase:input_type -> ecogrid.v1.RejectCaseRequest
+	17, // 57: ecogrid.v1.CaseService.DispatchCase:input_type -> ecogrid.v1.DispatchCaseRequest
+	19, // 58: ecogrid.v1.CaseService.StartWork:input_type -> ecogrid.v1.StartWorkRequest
+	21, // 59: ecogrid.v1.CaseService.SubmitRectification:input_type -> ecogrid.v1.SubmitRectificationRequest
+	23, // 60: ecogrid.v1.CaseService.VerifyRectification:input_type -> ecogrid.v1.VerifyRectificationRequest
+	25, // 61: ecogrid.v1.CaseService.CloseCase:input_type -> ecogrid.v1.CloseCaseRequest
+	27, // 62: ecogrid.v1.CaseService.ReturnCase:input_type -> ecogrid.v1.ReturnCaseRequest
+	29, // 63: ecogrid.v1.CaseService.RequestExtension:input_type -> ecogrid.v1.RequestExtensionRequest
+	31, // 64: ecogrid.v1.CaseService.ApproveExtension:input_type -> ecogrid.v1.ApproveExtensionRequest
+	33, // 65: ecogrid.v1.CaseService.DeclineExtension:input_type -> ecogrid.v1.DeclineExtensionRequest
+	35, // 66: ecogrid.v1.CaseService.ReopenCase:input_type -> ecogrid.v1.ReopenCaseRequest
+	39, // 67: ecogrid.v1.CaseService.ReassignCase:input_type -> ecogrid.v1.ReassignCaseRequest
+	37, // 68: ecogrid.v1.CaseService.EscalateCase:input_type -> ecogrid.v1.EscalateCaseRequest
+	42, // 69: ecogrid.v1.CaseService.ListDeadlineRules:input_type -> ecogrid.v1.ListDeadlineRulesRequest
+	44, // 70: ecogrid.v1.CaseService.SetDeadlineRule:input_type -> ecogrid.v1.SetDeadlineRuleRequest
+	46, // 71: ecogrid.v1.CaseService.TransferCase:input_type -> ecogrid.v1.TransferCaseRequest
+	48, // 72: ecogrid.v1.CaseService.AcceptTransfer:input_type -> ecogrid.v1.AcceptTransferRequest
+	50, // 73: ecogrid.v1.CaseService.RefuseTransfer:input_type -> ecogrid.v1.RefuseTransferRequest
+	53, // 74: ecogrid.v1.CaseService.OpenJointHandling:input_type -> ecogrid.v1.OpenJointHandlingRequest
+	55, // 75: ecogrid.v1.CaseService.CompleteJointTask:input_type -> ecogrid.v1.CompleteJointTaskRequest
+	57, // 76: ecogrid.v1.CaseService.VerifyDepartmentHandling:input_type -> ecogrid.v1.VerifyDepartmentHandlingRequest
+	6,  // 77: ecogrid.v1.CaseService.ListCases:output_type -> ecogrid.v1.ListCasesResponse
+	8,  // 78: ecogrid.v1.CaseService.GetCase:output_type -> ecogrid.v1.GetCaseResponse
+	10, // 79: ecogrid.v1.CaseService.GetCaseTimeline:output_type -> ecogrid.v1.GetCaseTimelineResponse
+	12, // 80: ecogrid.v1.CaseService.ListHandoverCases:output_type -> ecogrid.v1.ListHandoverCasesResponse
+	14, // 81: ecogrid.v1.CaseService.AcceptCase:output_type -> ecogrid.v1.AcceptCaseResponse
+	16, // 82: ecogrid.v1.CaseService.RejectCase:output_type -> ecogrid.v1.RejectCaseResponse
+	18, // 83: ecogrid.v1.CaseService.DispatchCase:output_type -> ecogrid.v1.DispatchCaseResponse
+	20, // 84: ecogrid.v1.CaseService.StartWork:output_type -> ecogrid.v1.StartWorkResponse
+	22, // 85: ecogrid.v1.CaseService.SubmitRectification:output_type -> ecogrid.v1.SubmitRectificationResponse
+	24, // 86: ecogrid.v1.CaseService.VerifyRectification:output_type -> ecogrid.v1.VerifyRectificationResponse
+	26, // 87: ecogrid.v1.CaseService.CloseCase:output_type -> ecogrid.v1.CloseCaseResponse
+	28, // 88: ecogrid.v1.CaseService.ReturnCase:output_type -> ecogrid.v1.ReturnCaseResponse
+	30, // 89: ecogrid.v1.CaseService.RequestExtension:output_type -> ecogrid.v1.RequestExtensionResponse
+	32, // 90: ecogrid.v1.CaseService.ApproveExtension:output_type -> ecogrid.v1.ApproveExtensionResponse
+	34, // 91: ecogrid.v1.CaseService.DeclineExtension:output_type -> ecogrid.v1.DeclineExtensionResponse
+	36, // 92: ecogrid.v1.CaseService.ReopenCase:output_type -> ecogrid.v1.ReopenCaseResponse
+	40, // 93: ecogrid.v1.CaseService.ReassignCase:output_type -> ecogrid.v1.ReassignCaseResponse
+	38, // 94: ecogrid.v1.CaseService.EscalateCase:output_type -> ecogrid.v1.EscalateCaseResponse
+	43, // 95: ecogrid.v1.CaseService.ListDeadlineRules:output_type -> ecogrid.v1.ListDeadlineRulesResponse
+	45, // 96: ecogrid.v1.CaseService.SetDeadlineRule:output_type -> ecogrid.v1.SetDeadlineRuleResponse
+	47, // 97: ecogrid.v1.CaseService.TransferCase:output_type -> ecogrid.v1.TransferCaseResponse
+	49, // 98: ecogrid.v1.CaseService.AcceptTransfer:output_type -> ecogrid.v1.AcceptTransferResponse
+	51, // 99: ecogrid.v1.CaseService.RefuseTransfer:output_type -> ecogrid.v1.RefuseTransferResponse
+	54, // 100: ecogrid.v1.CaseService.OpenJointHandling:output_type -> ecogrid.v1.OpenJointHandlingResponse
+	56, // 101: ecogrid.v1.CaseService.CompleteJointTask:output_type -> ecogrid.v1.CompleteJointTaskResponse
+	58, // 102: ecogrid.v1.CaseService.VerifyDepartmentHandling:output_type -> ecogrid.v1.VerifyDepartmentHandlingResponse
+	77, // [77:103] is the sub-list for method output_type
+	51, // [51:77] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_cases_proto_init() }
@@ -3354,7 +4255,7 @@ func file_ecogrid_v1_cases_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ecogrid_v1_cases_proto_rawDesc), len(file_ecogrid_v1_cases_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   44,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,26 +19,32 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CaseService_ListCases_FullMethodName           = "/ecogrid.v1.CaseService/ListCases"
-	CaseService_GetCase_FullMethodName             = "/ecogrid.v1.CaseService/GetCase"
-	CaseService_GetCaseTimeline_FullMethodName     = "/ecogrid.v1.CaseService/GetCaseTimeline"
-	CaseService_ListHandoverCases_FullMethodName   = "/ecogrid.v1.CaseService/ListHandoverCases"
-	CaseService_AcceptCase_FullMethodName          = "/ecogrid.v1.CaseService/AcceptCase"
-	CaseService_RejectCase_FullMethodName          = "/ecogrid.v1.CaseService/RejectCase"
-	CaseService_DispatchCase_FullMethodName        = "/ecogrid.v1.CaseService/DispatchCase"
-	CaseService_StartWork_FullMethodName           = "/ecogrid.v1.CaseService/StartWork"
-	CaseService_SubmitRectification_FullMethodName = "/ecogrid.v1.CaseService/SubmitRectification"
-	CaseService_VerifyRectification_FullMethodName = "/ecogrid.v1.CaseService/VerifyRectification"
-	CaseService_CloseCase_FullMethodName           = "/ecogrid.v1.CaseService/CloseCase"
-	CaseService_ReturnCase_FullMethodName          = "/ecogrid.v1.CaseService/ReturnCase"
-	CaseService_RequestExtension_FullMethodName    = "/ecogrid.v1.CaseService/RequestExtension"
-	CaseService_ApproveExtension_FullMethodName    = "/ecogrid.v1.CaseService/ApproveExtension"
-	CaseService_DeclineExtension_FullMethodName    = "/ecogrid.v1.CaseService/DeclineExtension"
-	CaseService_ReopenCase_FullMethodName          = "/ecogrid.v1.CaseService/ReopenCase"
-	CaseService_ReassignCase_FullMethodName        = "/ecogrid.v1.CaseService/ReassignCase"
-	CaseService_EscalateCase_FullMethodName        = "/ecogrid.v1.CaseService/EscalateCase"
-	CaseService_ListDeadlineRules_FullMethodName   = "/ecogrid.v1.CaseService/ListDeadlineRules"
-	CaseService_SetDeadlineRule_FullMethodName     = "/ecogrid.v1.CaseService/SetDeadlineRule"
+	CaseService_ListCases_FullMethodName                = "/ecogrid.v1.CaseService/ListCases"
+	CaseService_GetCase_FullMethodName                  = "/ecogrid.v1.CaseService/GetCase"
+	CaseService_GetCaseTimeline_FullMethodName          = "/ecogrid.v1.CaseService/GetCaseTimeline"
+	CaseService_ListHandoverCases_FullMethodName        = "/ecogrid.v1.CaseService/ListHandoverCases"
+	CaseService_AcceptCase_FullMethodName               = "/ecogrid.v1.CaseService/AcceptCase"
+	CaseService_RejectCase_FullMethodName               = "/ecogrid.v1.CaseService/RejectCase"
+	CaseService_DispatchCase_FullMethodName             = "/ecogrid.v1.CaseService/DispatchCase"
+	CaseService_StartWork_FullMethodName                = "/ecogrid.v1.CaseService/StartWork"
+	CaseService_SubmitRectification_FullMethodName      = "/ecogrid.v1.CaseService/SubmitRectification"
+	CaseService_VerifyRectification_FullMethodName      = "/ecogrid.v1.CaseService/VerifyRectification"
+	CaseService_CloseCase_FullMethodName                = "/ecogrid.v1.CaseService/CloseCase"
+	CaseService_ReturnCase_FullMethodName               = "/ecogrid.v1.CaseService/ReturnCase"
+	CaseService_RequestExtension_FullMethodName         = "/ecogrid.v1.CaseService/RequestExtension"
+	CaseService_ApproveExtension_FullMethodName         = "/ecogrid.v1.CaseService/ApproveExtension"
+	CaseService_DeclineExtension_FullMethodName         = "/ecogrid.v1.CaseService/DeclineExtension"
+	CaseService_ReopenCase_FullMethodName               = "/ecogrid.v1.CaseService/ReopenCase"
+	CaseService_ReassignCase_FullMethodName             = "/ecogrid.v1.CaseService/ReassignCase"
+	CaseService_EscalateCase_FullMethodName             = "/ecogrid.v1.CaseService/EscalateCase"
+	CaseService_ListDeadlineRules_FullMethodName        = "/ecogrid.v1.CaseService/ListDeadlineRules"
+	CaseService_SetDeadlineRule_FullMethodName          = "/ecogrid.v1.CaseService/SetDeadlineRule"
+	CaseService_TransferCase_FullMethodName             = "/ecogrid.v1.CaseService/TransferCase"
+	CaseService_AcceptTransfer_FullMethodName           = "/ecogrid.v1.CaseService/AcceptTransfer"
+	CaseService_RefuseTransfer_FullMethodName           = "/ecogrid.v1.CaseService/RefuseTransfer"
+	CaseService_OpenJointHandling_FullMethodName        = "/ecogrid.v1.CaseService/OpenJointHandling"
+	CaseService_CompleteJointTask_FullMethodName        = "/ecogrid.v1.CaseService/CompleteJointTask"
+	CaseService_VerifyDepartmentHandling_FullMethodName = "/ecogrid.v1.CaseService/VerifyDepartmentHandling"
 )
 
 // CaseServiceClient is the client API for CaseService service.
@@ -103,6 +109,22 @@ type CaseServiceClient interface {
 	ListDeadlineRules(ctx context.Context, in *ListDeadlineRulesRequest, opts ...grpc.CallOption) (*ListDeadlineRulesResponse, error)
 	// SetDeadlineRule sets a county's deadline rule for a severity (county officers).
 	SetDeadlineRule(ctx context.Context, in *SetDeadlineRuleRequest, opts ...grpc.CallOption) (*SetDeadlineRuleResponse, error)
+	// TransferCase hands an accepted case to a department (移送): the one
+	// named, or the county's route for the case's category (township).
+	TransferCase(ctx context.Context, in *TransferCaseRequest, opts ...grpc.CallOption) (*TransferCaseResponse, error)
+	// AcceptTransfer takes a transferred case on for the department; the
+	// route's deadline rule of the department applies.
+	AcceptTransfer(ctx context.Context, in *AcceptTransferRequest, opts ...grpc.CallOption) (*AcceptTransferResponse, error)
+	// RefuseTransfer gives a transferred case back to the township, with the reason.
+	RefuseTransfer(ctx context.Context, in *RefuseTransferRequest, opts ...grpc.CallOption) (*RefuseTransferResponse, error)
+	// OpenJointHandling opens joint handling (联合执法): one task per
+	// department, the lead first (township).
+	OpenJointHandling(ctx context.Context, in *OpenJointHandlingRequest, opts ...grpc.CallOption) (*OpenJointHandlingResponse, error)
+	// CompleteJointTask completes the department's joint task with its evidence.
+	CompleteJointTask(ctx context.Context, in *CompleteJointTaskRequest, opts ...grpc.CallOption) (*CompleteJointTaskResponse, error)
+	// VerifyDepartmentHandling is the lead department's verification; it
+	// closes the case once every joint task is done.
+	VerifyDepartmentHandling(ctx context.Context, in *VerifyDepartmentHandlingRequest, opts ...grpc.CallOption) (*VerifyDepartmentHandlingResponse, error)
 }
 
 type caseServiceClient struct {
@@ -313,6 +335,66 @@ func (c *caseServiceClient) SetDeadlineRule(ctx context.Context, in *SetDeadline
 	return out, nil
 }
 
+func (c *caseServiceClient) TransferCase(ctx context.Context, in *TransferCaseRequest, opts ...grpc.CallOption) (*TransferCaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferCaseResponse)
+	err := c.cc.Invoke(ctx, CaseService_TransferCase_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *caseServiceClient) AcceptTransfer(ctx context.Context, in *AcceptTransferRequest, opts ...grpc.CallOption) (*AcceptTransferResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcceptTransferResponse)
+	err := c.cc.Invoke(ctx, CaseService_AcceptTransfer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *caseServiceClient) RefuseTransfer(ctx context.Context, in *RefuseTransferRequest, opts ...grpc.CallOption) (*RefuseTransferResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RefuseTransferResponse)
+	err := c.cc.Invoke(ctx, CaseService_RefuseTransfer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *caseServiceClient) OpenJointHandling(ctx context.Context, in *OpenJointHandlingRequest, opts ...grpc.CallOption) (*OpenJointHandlingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OpenJointHandlingResponse)
+	err := c.cc.Invoke(ctx, CaseService_OpenJointHandling_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *caseServiceClient) CompleteJointTask(ctx context.Context, in *CompleteJointTaskRequest, opts ...grpc.CallOption) (*CompleteJointTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteJointTaskResponse)
+	err := c.cc.Invoke(ctx, CaseService_CompleteJointTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *caseServiceClient) VerifyDepartmentHandling(ctx context.Context, in *VerifyDepartmentHandlingRequest, opts ...grpc.CallOption) (*VerifyDepartmentHandlingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyDepartmentHandlingResponse)
+	err := c.cc.Invoke(ctx, CaseService_VerifyDepartmentHandling_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CaseServiceServer is the server API for CaseService service.
 // All implementations must embed UnimplementedCaseServiceServer
 // for forward compatibility.
@@ -375,6 +457,22 @@ type CaseServiceServer interface {
 	ListDeadlineRules(context.Context, *ListDeadlineRulesRequest) (*ListDeadlineRulesResponse, error)
 	// SetDeadlineRule sets a county's deadline rule for a severity (county officers).
 	SetDeadlineRule(context.Context, *SetDeadlineRuleRequest) (*SetDeadlineRuleResponse, error)
+	// TransferCase hands an accepted case to a department (移送): the one
+	// named, or the county's route for the case's category (township).
+	TransferCase(context.Context, *TransferCaseRequest) (*TransferCaseResponse, error)
+	// AcceptTransfer takes a transferred case on for the department; the
+	// route's deadline rule of the department applies.
+	AcceptTransfer(context.Context, *AcceptTransferRequest) (*AcceptTransferResponse, error)
+	// RefuseTransfer gives a transferred case back to the township, with the reason.
+	RefuseTransfer(context.Context, *RefuseTransferRequest) (*RefuseTransferResponse, error)
+	// OpenJointHandling opens joint handling (联合执法): one task per
+	// department, the lead first (township).
+	OpenJointHandling(context.Context, *OpenJointHandlingRequest) (*OpenJointHandlingResponse, error)
+	// CompleteJointTask completes the department's joint task with its evidence.
+	CompleteJointTask(context.Context, *CompleteJointTaskRequest) (*CompleteJointTaskResponse, error)
+	// VerifyDepartmentHandling is the lead department's verification; it
+	// closes the case once every joint task is done.
+	VerifyDepartmentHandling(context.Context, *VerifyDepartmentHandlingRequest) (*VerifyDepartmentHandlingResponse, error)
 	mustEmbedUnimplementedCaseServiceServer()
 }
 
@@ -444,6 +542,24 @@ func (UnimplementedCaseServiceServer) ListDeadlineRules(context.Context, *ListDe
 }
 func (UnimplementedCaseServiceServer) SetDeadlineRule(context.Context, *SetDeadlineRuleRequest) (*SetDeadlineRuleResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetDeadlineRule not implemented")
+}
+func (UnimplementedCaseServiceServer) TransferCase(context.Context, *TransferCaseRequest) (*TransferCaseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TransferCase not implemented")
+}
+func (UnimplementedCaseServiceServer) AcceptTransfer(context.Context, *AcceptTransferRequest) (*AcceptTransferResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AcceptTransfer not implemented")
+}
+func (UnimplementedCaseServiceServer) RefuseTransfer(context.Context, *RefuseTransferRequest) (*RefuseTransferResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RefuseTransfer not implemented")
+}
+func (UnimplementedCaseServiceServer) OpenJointHandling(context.Context, *OpenJointHandlingRequest) (*OpenJointHandlingResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method OpenJointHandling not implemented")
+}
+func (UnimplementedCaseServiceServer) CompleteJointTask(context.Context, *CompleteJointTaskRequest) (*CompleteJointTaskResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CompleteJointTask not implemented")
+}
+func (UnimplementedCaseServiceServer) VerifyDepartmentHandling(context.Context, *VerifyDepartmentHandlingRequest) (*VerifyDepartmentHandlingResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method VerifyDepartmentHandling not implemented")
 }
 func (UnimplementedCaseServiceServer) mustEmbedUnimplementedCaseServiceServer() {}
 func (UnimplementedCaseServiceServer) testEmbeddedByValue()                     {}
@@ -826,6 +942,114 @@ func _CaseService_SetDeadlineRule_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CaseService_TransferCase_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferCaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CaseServiceServer).TransferCase(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CaseService_TransferCase_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CaseServiceServer).TransferCase(ctx, req.(*TransferCaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CaseService_AcceptTransfer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcceptTransferRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CaseServiceServer).AcceptTransfer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CaseService_AcceptTransfer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CaseServiceServer).AcceptTransfer(ctx, req.(*AcceptTransferRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CaseService_RefuseTransfer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RefuseTransferRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CaseServiceServer).RefuseTransfer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CaseService_RefuseTransfer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CaseServiceServer).RefuseTransfer(ctx, req.(*RefuseTransferRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CaseService_OpenJointHandling_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OpenJointHandlingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CaseServiceServer).OpenJointHandling(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CaseService_OpenJointHandling_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CaseServiceServer).OpenJointHandling(ctx, req.(*OpenJointHandlingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CaseService_CompleteJointTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteJointTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CaseServiceServer).CompleteJointTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CaseService_CompleteJointTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CaseServiceServer).CompleteJointTask(ctx, req.(*CompleteJointTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CaseService_VerifyDepartmentHandling_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyDepartmentHandlingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CaseServiceServer).VerifyDepartmentHandling(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CaseService_VerifyDepartmentHandling_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CaseServiceServer).VerifyDepartmentHandling(ctx, req.(*VerifyDepartmentHandlingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CaseService_ServiceDesc is the grpc.ServiceDesc for CaseService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -912,6 +1136,30 @@ var CaseService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetDeadlineRule",
 			Handler:    _CaseService_SetDeadlineRule_Handler,
+		},
+		{
+			MethodName: "TransferCase",
+			Handler:    _CaseService_TransferCase_Handler,
+		},
+		{
+			MethodName: "AcceptTransfer",
+			Handler:    _CaseService_AcceptTransfer_Handler,
+		},
+		{
+			MethodName: "RefuseTransfer",
+			Handler:    _CaseService_RefuseTransfer_Handler,
+		},
+		{
+			MethodName: "OpenJointHandling",
+			Handler:    _CaseService_OpenJointHandling_Handler,
+		},
+		{
+			MethodName: "CompleteJointTask",
+			Handler:    _CaseService_CompleteJointTask_Handler,
+		},
+		{
+			MethodName: "VerifyDepartmentHandling",
+			Handler:    _CaseService_VerifyDepartmentHandling_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
