@@ -1232,11 +1232,12 @@ func (x *UnlockAccountResponse) GetWasLocked() bool {
 type StartAssignmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Client-generated UUID; the idempotency key.
-	AssignmentId string   `protobuf:"bytes,1,opt,name=assignment_id,json=assignmentId,proto3" json:"assignment_id,omitempty"`
-	PersonId     string   `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
-	NodeId       string   `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Role         Role     `protobuf:"varint,4,opt,name=role,proto3,enum=ecogrid.v1.Role" json:"role,omitempty"`
-	Tasks        []string `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	AssignmentId string `protobuf:"bytes,1,opt,name=assignment_id,json=assignmentId,proto3" json:"assignment_id,omitempty"`
+	PersonId     string `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The grid node: its UUID or its official code (e.g. 130123101201).
+	NodeId string   `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Role   Role     `protobuf:"varint,4,opt,name=role,proto3,enum=ecogrid.v1.Role" json:"role,omitempty"`
+	Tasks  []string `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// Unset: now. At most a day in the past; may be in the future.
 	ValidFrom     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
