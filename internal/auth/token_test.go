@@ -271,7 +271,7 @@ func TestCallerGrantsMatchActiveGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.EndAssignment(ctx, actor, ended.ID, "test"); err != nil {
+	if _, err := st.EndAssignment(ctx, actor, ended.ID, "test", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := st.StartAssignment(ctx, actor, people.NewAssignment{ID: uuid.NewString(), PersonID: off.Person.ID,

@@ -94,7 +94,9 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	gridStore := grid.NewStore(pool, grid.Config{})
 	index := grid.NewIndex(pool, log.With("component", "grid_index"))
 	led := ledger.New(pool, ledgerKeys, cfg.Ledger, log.With("component", "ledger"))
-	openCases := cases.NewTracker(pool, log.With("component", "cases")).HandoverLister()
+	// The cases tracker hands a leaving person's open cases to their
+	// successor inside the transaction that ends the post (people.DutyHandover).
+	handover := cases.NewTracker(pool, log.With("component", "cases"))
 	relay := outbox.NewRelay(pool, p.JS, cfg.Relay, log.With("component", "outbox_relay"))
 	zoneIndex := zones.NewIndex(pool, log.With("component", "zone_index"))
 	water := monitoring.New(pool, index, zoneIndex, log.With("component", "monitoring"))
@@ -112,7 +114,7 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	}
 
 	ecogridv1.RegisterGridServiceServer(p, grid.NewService(gridStore, index, grid.ServiceConfig{}, log))
-	ecogridv1.RegisterPeopleServiceServer(p, people.NewService(pool, gridStore, openCases, hasher, log))
+	ecogridv1.RegisterPeopleServiceServer(p, people.NewService(pool, gridStore, handover, hasher, log))
 	ecogridv1.RegisterAuthServiceServer(p, p.AuthService)
 	ecogridv1.RegisterFieldServiceServer(p, field.NewService(fld, log))
 	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"ecogrid/internal/database"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
@@ -43,16 +45,28 @@ func checkOutranks(ctx context.Context, q database.Querier, g scope.Grant, perso
 	return nil
 }
 
-// checkNotLastAdmin refuses to end or demote an administrator's assignment
-// when no other person holds the admin role now: the system would be left
-// with nobody able to appoint county officers or administrators.
-func checkNotLastAdmin(ctx context.Context, q database.Querier, a Assignment) error {
+// lastAdminLock serialises the transactions that end or demote an
+// administrator's assignment, so that two administrators ending each other
+// at the same moment cannot both pass the check below.
+const lastAdminLock = `SELECT pg_advisory_xact_lock(hashtext('people'), hashtext('last-admin'))`
+
+// checkNotLastAdminTx refuses, inside the transaction that ends or demotes
+// the administrator's assignment a, when no other person holds the admin
+// role: the system would be left with nobody able to appoint county
+// officers or administrators. It takes lastAdminLock first and counts at
+// the statement's clock, not the transaction's start, so an end committed
+// by a concurrent transaction while this one waited is seen.
+func checkNotLastAdminTx(ctx context.Context, tx pgx.Tx, a Assignment) error {
 	if a.Role != scope.RoleAdmin {
 		return nil
 	}
+	if _, err := tx.Exec(ctx, lastAdminLock); err != nil {
+		return err
+	}
 	var others int
-	err := q.QueryRow(ctx, `SELECT count(DISTINCT person_id) FROM people.assignments
-		WHERE role = 'admin' AND person_id <> $1 AND valid_from <= now() AND (valid_to IS NULL OR valid_to > now())`, a.PersonID).Scan(&others)
+	err := tx.QueryRow(ctx, `SELECT count(DISTINCT person_id) FROM people.assignments
+		WHERE role = 'admin' AND person_id <> $1
+		  AND valid_from <= clock_timestamp() AND (valid_to IS NULL OR valid_to > clock_timestamp())`, a.PersonID).Scan(&others)
 	if err != nil {
 		return err
 	}

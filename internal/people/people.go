@@ -71,8 +71,8 @@ type Node struct {
 	Name string
 }
 
-// HandoverCase is an open case a person holds, listed when their last
-// assignment ends so that a supervisor can hand it to someone else.
+// HandoverCase is an open case handed from a person leaving a post to their
+// successor.
 type HandoverCase struct {
 	CaseID   string
 	NodeCode string
@@ -80,9 +80,10 @@ type HandoverCase struct {
 	Title    string
 }
 
-// OpenCaseLister lists the open cases a person holds. The cases context
-// provides it (an adapter over cases.Tracker.OpenCasesHeldBy); it is called
-// after the assignment's end has committed.
+// OpenCaseLister lists the open cases a person holds. Superseded by
+// DutyHandover, which moves them in the transaction that ends the post;
+// people no longer calls it. It stays only while cases.Tracker.HandoverLister
+// still returns one, and goes with it.
 type OpenCaseLister interface {
 	OpenCasesHeldBy(ctx context.Context, personID string) ([]HandoverCase, error)
 }

@@ -32,10 +32,11 @@ type Service struct {
 var _ ecogridv1.PeopleServiceServer = (*Service)(nil)
 
 // NewService returns the PeopleService. grid resolves the nodes of new
-// assignments; cases lists open cases for handover and may be nil until the
-// cases context provides it.
-func NewService(pool Pool, grid *grid.Store, cases OpenCaseLister, hasher *password.Hasher, log *slog.Logger) *Service {
-	return &Service{db: pool, store: NewStore(pool, cases), grid: grid, hasher: hasher, log: log}
+// assignments; handover (the cases tracker) moves a leaving person's open
+// cases to their successor in the transaction that ends the post, and is
+// nil only where no case can exist.
+func NewService(pool Pool, grid *grid.Store, handover DutyHandover, hasher *password.Hasher, log *slog.Logger) *Service {
+	return &Service{db: pool, store: NewStore(pool, handover), grid: grid, hasher: hasher, log: log}
 }
 
 func caller(ctx context.Context) (scope.Caller, error) {
@@ -346,7 +347,7 @@ func existingAssignment(ctx context.Context, s *Service, c scope.Caller, id stri
 	if err := checkOutranks(ctx, s.db, g, a.PersonID); err != nil {
 		return a, g, err
 	}
-	return a, g, checkNotLastAdmin(ctx, s.db, a)
+	return a, g, nil // the last-administrator rule is checked inside the store's transaction
 }
 
 // EndAssignment ends an assignment now.
@@ -359,15 +360,12 @@ func (s *Service) EndAssignment(ctx context.Context, req *ecogridv1.EndAssignmen
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.store.EndAssignment(ctx, ActorFor(c, g), a.ID, req.GetReason())
+	res, err := s.store.EndAssignment(ctx, ActorFor(c, g), a.ID, req.GetReason(), req.GetSuccessorPersonId())
 	if err != nil {
 		return nil, err
 	}
-	resp := &ecogridv1.EndAssignmentResponse{Assignment: AssignmentProto(res.Assignment), LastAssignment: res.LastOne}
-	for _, h := range res.Handover {
-		resp.Handover = append(resp.Handover, &ecogridv1.HandoverCase{CaseId: h.CaseID, NodeCode: h.NodeCode, Status: h.Status, Title: h.Title})
-	}
-	return resp, nil
+	return &ecogridv1.EndAssignmentResponse{Assignment: AssignmentProto(res.Assignment), LastAssignment: res.LastOne,
+		Handover: handoverProto(res.Handover), SuccessorPersonId: res.SuccessorID}, nil
 }
 
 // TransferAssignment ends an assignment and starts its successor.
@@ -388,11 +386,20 @@ func (s *Service) TransferAssignment(ctx context.Context, req *ecogridv1.Transfe
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.store.Transfer(ctx, ActorFor(c, g), old.ID, n, req.GetReason())
+	res, err := s.store.Transfer(ctx, ActorFor(c, g), old.ID, n, req.GetReason(), req.GetSuccessorPersonId())
 	if err != nil {
 		return nil, err
 	}
-	return &ecogridv1.TransferAssignmentResponse{Ended: AssignmentProto(res.Ended), Started: AssignmentProto(res.Started)}, nil
+	return &ecogridv1.TransferAssignmentResponse{Ended: AssignmentProto(res.Ended), Started: AssignmentProto(res.Started),
+		Handover: handoverProto(res.Handover), SuccessorPersonId: res.SuccessorID}, nil
+}
+
+func handoverProto(hs []HandoverCase) []*ecogridv1.HandoverCase {
+	out := make([]*ecogridv1.HandoverCase, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, &ecogridv1.HandoverCase{CaseId: h.CaseID, NodeCode: h.NodeCode, Status: h.Status, Title: h.Title})
+	}
+	return out
 }
 
 // ListAssignmentHistory returns a visible person's whole history.

@@ -33,9 +33,9 @@ func ActorFor(c scope.Caller, g scope.Grant) Actor {
 
 // Store reads and changes persons and assignments.
 type Store struct {
-	db    database.TxBeginner
-	q     database.Querier
-	cases OpenCaseLister
+	db       database.TxBeginner
+	q        database.Querier
+	handover DutyHandover
 }
 
 // Pool is what the store needs of a pgx pool.
@@ -44,10 +44,12 @@ type Pool interface {
 	database.Querier
 }
 
-// NewStore returns a store on pool. cases may be nil until the cases context
-// exists; handover lists are then empty.
-func NewStore(pool Pool, cases OpenCaseLister) *Store {
-	return &Store{db: pool, q: pool, cases: cases}
+// NewStore returns a store on pool. handover moves a leaving person's open
+// cases to their successor when an assignment ends or is transferred; it is
+// nil only where no case can exist (the operator's command line, tests of
+// people alone), and nothing is then handed over.
+func NewStore(pool Pool, handover DutyHandover) *Store {
+	return &Store{db: pool, q: pool, handover: handover}
 }
 
 // recordedChange runs change and appends the ledger entries it returns, in
@@ -355,17 +357,21 @@ func lockAssignment(ctx context.Context, tx pgx.Tx, id string) (Assignment, erro
 	return a, err
 }
 
-// EndResult is an ended assignment and, when it was the person's last open
-// one, the open cases they still hold.
+// EndResult is an ended assignment, the open cases handed to the successor
+// in the same transaction, and whether the person now holds no assignment.
 type EndResult struct {
-	Assignment Assignment
-	Handover   []HandoverCase
-	LastOne    bool
+	Assignment  Assignment
+	Handover    []HandoverCase
+	SuccessorID string // who received the handover; "" when nothing moved
+	LastOne     bool
 }
 
-// EndAssignment ends the assignment now and records it. Ending an already
-// ended assignment returns it unchanged (a retried request).
-func (s *Store) EndAssignment(ctx context.Context, actor Actor, id, reason string) (EndResult, error) {
+// EndAssignment ends the assignment now and records it; the open cases the
+// person holds under its node go to successorID (or, when "", to the
+// nearest supervisor over the node, else to the actor) in the same
+// transaction. Ending an already ended assignment returns it unchanged (a
+// retried request).
+func (s *Store) EndAssignment(ctx context.Context, actor Actor, id, reason, successorID string) (EndResult, error) {
 	if err := checkText("reason", reason, maxReasonLen, false); err != nil {
 		return EndResult{}, err
 	}
@@ -377,6 +383,9 @@ func (s *Store) EndAssignment(ctx context.Context, actor Actor, id, reason strin
 		}
 		var entries []ledger.Entry
 		if a.ValidTo == nil {
+			if err := checkNotLastAdminTx(ctx, tx, a); err != nil {
+				return nil, err
+			}
 			now, err := dbNow(ctx, tx)
 			if err != nil {
 				return nil, err
@@ -386,34 +395,37 @@ func (s *Store) EndAssignment(ctx context.Context, actor Actor, id, reason strin
 				return nil, err
 			}
 			a, entries = ended, []ledger.Entry{e}
+			moved, to, he, err := s.handOver(ctx, tx, actor, ended, successorID, reason, now)
+			if err != nil {
+				return nil, err
+			}
+			res.Handover, res.SuccessorID = moved, to
+			if he != nil {
+				entries = append(entries, *he)
+			}
 		}
 		res.Assignment = a
 		err = tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM people.assignments
 			WHERE person_id = $1 AND (valid_to IS NULL OR valid_to > now()))`, a.PersonID).Scan(&res.LastOne)
 		return entries, err
 	})
-	if err != nil || !res.LastOne || s.cases == nil {
-		return res, err
-	}
-	// The end has committed; a failure to list the cases must not undo it,
-	// and the supervisor can ask CaseService.ListHandoverCases again.
-	res.Handover, err = s.cases.OpenCasesHeldBy(ctx, res.Assignment.PersonID)
-	if err != nil {
-		return res, fmt.Errorf("the assignment has ended, but its open cases could not be listed: %w", err)
-	}
-	return res, nil
+	return res, err
 }
 
-// TransferResult is the ended assignment and the one that replaces it.
+// TransferResult is the ended assignment, the one that replaces it, and the
+// open cases handed to the successor at the old node.
 type TransferResult struct {
-	Ended   Assignment
-	Started Assignment
+	Ended       Assignment
+	Started     Assignment
+	Handover    []HandoverCase
+	SuccessorID string
 }
 
 // Transfer ends assignment fromID and starts next for the same person in
-// one transaction (a move to another cell, or a promotion), recording both.
-// Repeating a completed transfer returns the same pair.
-func (s *Store) Transfer(ctx context.Context, actor Actor, fromID string, next NewAssignment, reason string) (TransferResult, error) {
+// one transaction (a move to another cell, or a promotion), recording both
+// and handing the open cases held under the old node to successorID (see
+// EndAssignment). Repeating a completed transfer returns the same pair.
+func (s *Store) Transfer(ctx context.Context, actor Actor, fromID string, next NewAssignment, reason, successorID string) (TransferResult, error) {
 	if err := checkText("reason", reason, maxReasonLen, false); err != nil {
 		return TransferResult{}, err
 	}
@@ -435,6 +447,11 @@ func (s *Store) Transfer(ctx context.Context, actor Actor, fromID string, next N
 			}
 			return nil, structerr.NewFailedPrecondition("assignment %s has already ended", fromID)
 		}
+		if next.Role != scope.RoleAdmin {
+			if err := checkNotLastAdminTx(ctx, tx, old); err != nil {
+				return nil, err
+			}
+		}
 		now, err := dbNow(ctx, tx)
 		if err != nil {
 			return nil, err
@@ -446,6 +463,8 @@ func (s *Store) Transfer(ctx context.Context, actor Actor, fromID string, next N
 		if next.ValidFrom.IsZero() {
 			next.ValidFrom = now
 		}
+		// The new assignment goes in before the handover, so that a
+		// successor's reach is judged on the posts as they are after it.
 		started, created, e2, err := s.insertAssignment(ctx, tx, actor, next, now)
 		if err != nil {
 			return nil, err
@@ -455,8 +474,16 @@ func (s *Store) Transfer(ctx context.Context, actor Actor, fromID string, next N
 		}
 		e1.Payload.(map[string]any)["next_assignment_id"] = started.ID
 		e2.Payload.(map[string]any)["previous_assignment_id"] = ended.ID
-		res = TransferResult{Ended: ended, Started: started}
-		return []ledger.Entry{e1, *e2}, nil
+		entries := []ledger.Entry{e1, *e2}
+		moved, to, he, err := s.handOver(ctx, tx, actor, ended, successorID, reason, now)
+		if err != nil {
+			return nil, err
+		}
+		if he != nil {
+			entries = append(entries, *he)
+		}
+		res = TransferResult{Ended: ended, Started: started, Handover: moved, SuccessorID: to}
+		return entries, nil
 	})
 	return res, err
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 
 	"ecogrid/internal/database/dbtest"
@@ -23,10 +24,10 @@ func TestAssignmentLifecycle(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
 	g := peopletest.InsertGrid(t, pool)
-	var handedOver []string
-	st := people.NewStore(pool, people.OpenCaseListerFunc(func(_ context.Context, personID string) ([]people.HandoverCase, error) {
-		handedOver = append(handedOver, personID)
-		return []people.HandoverCase{{CaseID: "case-1", NodeCode: peopletest.VillageA1a, Status: "dispatched"}}, nil
+	var handedOver []people.Handover
+	st := people.NewStore(pool, dutyHandoverFunc(func(_ context.Context, _ pgx.Tx, h people.Handover) ([]people.HandoverCase, error) {
+		handedOver = append(handedOver, h)
+		return []people.HandoverCase{{CaseID: "case-1", NodeCode: h.NodeCode, Status: "dispatched"}}, nil
 	}))
 	officer := peopletest.AddMember(t, pool, g[peopletest.CountyA], scope.RoleCountyOfficer, "县网格办 王", "")
 	actor := people.ActorFor(officer.Caller(), officer.Caller().Grants[0])
@@ -75,20 +76,25 @@ func TestAssignmentLifecycle(t *testing.T) {
 
 	chief := peopletest.AddMember(t, pool, g[peopletest.VillageA1a], scope.RoleGridChief, "村网格长 赵", "")
 	sup := peopletest.AddMember(t, pool, g[peopletest.TownshipA1], scope.RoleTownshipSupervisor, "镇督导 孙", "")
-	_ = peopletest.AddMember(t, pool, g[peopletest.VillageA1b], scope.RoleInspector, "邻村网格员", "")
+	neighbour := peopletest.AddMember(t, pool, g[peopletest.VillageA1b], scope.RoleInspector, "邻村网格员", "")
 	beforeTransfer := time.Now()
 	time.Sleep(10 * time.Millisecond)
 
 	// Transfer to the neighbouring village: one ends, one starts, same person.
 	next := people.NewAssignment{ID: uuid.NewString(), NodeID: g[peopletest.VillageA1b].ID, NodeCode: peopletest.VillageA1b, Role: scope.RoleInspector}
-	tr, err := st.Transfer(ctx, actor, a1.ID, next, "rotation")
+	tr, err := st.Transfer(ctx, actor, a1.ID, next, "rotation", "")
 	if err != nil {
 		t.Fatalf("Transfer: %v", err)
+	}
+	// Unnamed, the successor is the township's supervisor.
+	if len(tr.Handover) != 1 || tr.SuccessorID != sup.Person.ID || len(handedOver) != 1 ||
+		handedOver[0].FromPersonID != p.ID || handedOver[0].ToPersonID != sup.Person.ID || handedOver[0].NodeCode != peopletest.VillageA1a {
+		t.Fatalf("Transfer handover = %+v to %s (hook saw %+v); want one case to the supervisor", tr.Handover, tr.SuccessorID, handedOver)
 	}
 	if tr.Ended.ValidTo == nil || tr.Started.PersonID != p.ID || tr.Started.NodeCode != peopletest.VillageA1b || tr.Ended.EndReason != "rotation" {
 		t.Fatalf("Transfer = %+v", tr)
 	}
-	if again, err := st.Transfer(ctx, actor, a1.ID, next, "rotation"); err != nil || again.Started.ID != tr.Started.ID {
+	if again, err := st.Transfer(ctx, actor, a1.ID, next, "rotation", ""); err != nil || again.Started.ID != tr.Started.ID {
 		t.Fatalf("replayed Transfer = %+v, %v; want the same pair", again, err)
 	}
 
@@ -114,9 +120,10 @@ func TestAssignmentLifecycle(t *testing.T) {
 		t.Fatalf("ResponsibleAt(A1a, now) = %+v; the transferred inspector must be gone", now)
 	}
 
-	// Ending the last assignment returns the handover list.
-	res, err := st.EndAssignment(ctx, actor, tr.Started.ID, "retired")
-	if err != nil || !res.LastOne || len(res.Handover) != 1 || !slices.Equal(handedOver, []string{p.ID}) {
+	// Ending the last assignment hands over to the named successor.
+	res, err := st.EndAssignment(ctx, actor, tr.Started.ID, "retired", neighbour.Person.ID)
+	if err != nil || !res.LastOne || len(res.Handover) != 1 || res.SuccessorID != neighbour.Person.ID ||
+		len(handedOver) != 2 || handedOver[1].ToPersonID != neighbour.Person.ID {
 		t.Fatalf("EndAssignment = %+v, %v (lister saw %v); want last=true with the handover list", res, err, handedOver)
 	}
 	if grants, _ := people.ActiveGrants(ctx, pool, p.ID, time.Now()); len(grants) != 0 {
@@ -144,13 +151,13 @@ func TestAssignmentLifecycle(t *testing.T) {
 		}
 		actions = append(actions, action)
 	}
-	wantActions := []string{"person.created", "assignment.started", "assignment.transferred", "assignment.started", "assignment.ended"}
+	wantActions := []string{"person.created", "assignment.started", "assignment.transferred", "assignment.started", "assignment.handover", "assignment.ended", "assignment.handover"}
 	if !slices.Equal(actions, wantActions) {
 		t.Fatalf("ledger actions = %v; want %v", actions, wantActions)
 	}
 	var people_ int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM ledger.record_people WHERE person_id = $1 AND NOT as_actor`, p.ID).Scan(&people_); err != nil || people_ != 4 {
-		t.Fatalf("ledger records naming the person = %d, %v; want 4 (their three assignment acts and the end)", people_, err)
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM ledger.record_people WHERE person_id = $1 AND NOT as_actor`, p.ID).Scan(&people_); err != nil || people_ != 6 {
+		t.Fatalf("ledger records naming the person = %d, %v; want 6 (their three assignment acts, the end and two handovers)", people_, err)
 	}
 }
 
@@ -275,7 +282,7 @@ func TestInspectorsUnder(t *testing.T) {
 	_ = peopletest.AddMember(t, pool, g[peopletest.VillageA1a], scope.RoleGridChief, "chief", "")
 	ended := peopletest.AddMember(t, pool, g[peopletest.VillageA1b], scope.RoleInspector, "gone", "")
 	before := time.Now()
-	if _, err := people.NewStore(pool, nil).EndAssignment(ctx, people.SystemActor, ended.Assignment.ID, "left"); err != nil {
+	if _, err := people.NewStore(pool, nil).EndAssignment(ctx, people.SystemActor, ended.Assignment.ID, "left", ""); err != nil {
 		t.Fatal(err)
 	}
 	got, err := people.InspectorsUnder(ctx, pool, peopletest.TownshipA1, time.Now())
@@ -326,4 +333,12 @@ func TestUpdatePerson(t *testing.T) {
 	if strings.Contains(payload, phone) || !strings.Contains(payload, "新名") || !strings.Contains(payload, "phone_changed") {
 		t.Fatalf("ledger payload %s: want the new name and that the phone changed, never the number", payload)
 	}
+}
+
+// dutyHandoverFunc is a DutyHandover for tests of people alone, which have
+// no cases; the real one (cases.Tracker) is exercised in handover_test.go.
+type dutyHandoverFunc func(ctx context.Context, tx pgx.Tx, h people.Handover) ([]people.HandoverCase, error)
+
+func (f dutyHandoverFunc) HandOver(ctx context.Context, tx pgx.Tx, h people.Handover) ([]people.HandoverCase, error) {
+	return f(ctx, tx, h)
 }

@@ -298,7 +298,8 @@ func (x *Assignment) GetEndReason() string {
 	return ""
 }
 
-// HandoverCase is an open case held by a person whose last assignment ended.
+// HandoverCase is an open case handed from a person leaving a post to their
+// successor (交接) in the transaction that ended the post.
 type HandoverCase struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CaseId        string                 `protobuf:"bytes,1,opt,name=case_id,json=caseId,proto3" json:"case_id,omitempty"`
@@ -1231,11 +1232,12 @@ func (x *UnlockAccountResponse) GetWasLocked() bool {
 type StartAssignmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Client-generated UUID; the idempotency key.
-	AssignmentId string   `protobuf:"bytes,1,opt,name=assignment_id,json=assignmentId,proto3" json:"assignment_id,omitempty"`
-	PersonId     string   `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
-	NodeId       string   `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Role         Role     `protobuf:"varint,4,opt,name=role,proto3,enum=ecogrid.v1.Role" json:"role,omitempty"`
-	Tasks        []string `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	AssignmentId string `protobuf:"bytes,1,opt,name=assignment_id,json=assignmentId,proto3" json:"assignment_id,omitempty"`
+	PersonId     string `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The grid node: its UUID or its official code (e.g. 130123101201).
+	NodeId string   `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Role   Role     `protobuf:"varint,4,opt,name=role,proto3,enum=ecogrid.v1.Role" json:"role,omitempty"`
+	Tasks  []string `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// Unset: now. At most a day in the past; may be in the future.
 	ValidFrom     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1369,11 +1371,15 @@ func (x *StartAssignmentResponse) GetCreated() bool {
 
 // EndAssignmentRequest ends an assignment now.
 type EndAssignmentRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AssignmentId  string                 `protobuf:"bytes,1,opt,name=assignment_id,json=assignmentId,proto3" json:"assignment_id,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	AssignmentId string                 `protobuf:"bytes,1,opt,name=assignment_id,json=assignmentId,proto3" json:"assignment_id,omitempty"`
+	Reason       string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Who takes over the open cases the person holds under the node (as
+	// handler, supervisor or awaiting their decision). Unset: the nearest
+	// supervisor or county officer over the node, else the caller.
+	SuccessorPersonId string `protobuf:"bytes,3,opt,name=successor_person_id,json=successorPersonId,proto3" json:"successor_person_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *EndAssignmentRequest) Reset() {
@@ -1420,16 +1426,25 @@ func (x *EndAssignmentRequest) GetReason() string {
 	return ""
 }
 
+func (x *EndAssignmentRequest) GetSuccessorPersonId() string {
+	if x != nil {
+		return x.SuccessorPersonId
+	}
+	return ""
+}
+
 // EndAssignmentResponse returns the ended assignment and any handover.
 type EndAssignmentResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Assignment *Assignment            `protobuf:"bytes,1,opt,name=assignment,proto3" json:"assignment,omitempty"`
 	// True when the person now holds no assignment.
 	LastAssignment bool `protobuf:"varint,2,opt,name=last_assignment,json=lastAssignment,proto3" json:"last_assignment,omitempty"`
-	// Open cases the person still holds, to be handed to someone else.
-	Handover      []*HandoverCase `protobuf:"bytes,3,rep,name=handover,proto3" json:"handover,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Open cases handed to the successor in the same transaction.
+	Handover []*HandoverCase `protobuf:"bytes,3,rep,name=handover,proto3" json:"handover,omitempty"`
+	// Who received them ("" when nothing was handed over).
+	SuccessorPersonId string `protobuf:"bytes,4,opt,name=successor_person_id,json=successorPersonId,proto3" json:"successor_person_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *EndAssignmentResponse) Reset() {
@@ -1483,6 +1498,13 @@ func (x *EndAssignmentResponse) GetHandover() []*HandoverCase {
 	return nil
 }
 
+func (x *EndAssignmentResponse) GetSuccessorPersonId() string {
+	if x != nil {
+		return x.SuccessorPersonId
+	}
+	return ""
+}
+
 // TransferAssignmentRequest moves a person to another node or role.
 type TransferAssignmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1494,8 +1516,11 @@ type TransferAssignmentRequest struct {
 	Role            Role     `protobuf:"varint,4,opt,name=role,proto3,enum=ecogrid.v1.Role" json:"role,omitempty"`
 	Tasks           []string `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	Reason          string   `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Who takes over the open cases the person holds under the old node.
+	// Unset: the nearest supervisor or county officer over it, else the caller.
+	SuccessorPersonId string `protobuf:"bytes,7,opt,name=successor_person_id,json=successorPersonId,proto3" json:"successor_person_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *TransferAssignmentRequest) Reset() {
@@ -1570,13 +1595,24 @@ func (x *TransferAssignmentRequest) GetReason() string {
 	return ""
 }
 
-// TransferAssignmentResponse returns both assignments.
+func (x *TransferAssignmentRequest) GetSuccessorPersonId() string {
+	if x != nil {
+		return x.SuccessorPersonId
+	}
+	return ""
+}
+
+// TransferAssignmentResponse returns both assignments and the handover.
 type TransferAssignmentResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ended         *Assignment            `protobuf:"bytes,1,opt,name=ended,proto3" json:"ended,omitempty"`
-	Started       *Assignment            `protobuf:"bytes,2,opt,name=started,proto3" json:"started,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Ended   *Assignment            `protobuf:"bytes,1,opt,name=ended,proto3" json:"ended,omitempty"`
+	Started *Assignment            `protobuf:"bytes,2,opt,name=started,proto3" json:"started,omitempty"`
+	// Open cases handed to the successor in the same transaction.
+	Handover []*HandoverCase `protobuf:"bytes,3,rep,name=handover,proto3" json:"handover,omitempty"`
+	// Who received them ("" when nothing was handed over).
+	SuccessorPersonId string `protobuf:"bytes,4,opt,name=successor_person_id,json=successorPersonId,proto3" json:"successor_person_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *TransferAssignmentResponse) Reset() {
@@ -1621,6 +1657,20 @@ func (x *TransferAssignmentResponse) GetStarted() *Assignment {
 		return x.Started
 	}
 	return nil
+}
+
+func (x *TransferAssignmentResponse) GetHandover() []*HandoverCase {
+	if x != nil {
+		return x.Handover
+	}
+	return nil
+}
+
+func (x *TransferAssignmentResponse) GetSuccessorPersonId() string {
+	if x != nil {
+		return x.SuccessorPersonId
+	}
+	return ""
 }
 
 // ListAssignmentHistoryRequest names a person.
@@ -1921,26 +1971,31 @@ const file_ecogrid_v1_people_proto_rawDesc = "" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.ecogrid.v1.AssignmentR\n" +
 	"assignment\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"S\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\x83\x01\n" +
 	"\x14EndAssignmentRequest\x12#\n" +
 	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xae\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12.\n" +
+	"\x13successor_person_id\x18\x03 \x01(\tR\x11successorPersonId\"\xde\x01\n" +
 	"\x15EndAssignmentResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.ecogrid.v1.AssignmentR\n" +
 	"assignment\x12'\n" +
 	"\x0flast_assignment\x18\x02 \x01(\bR\x0elastAssignment\x124\n" +
-	"\bhandover\x18\x03 \x03(\v2\x18.ecogrid.v1.HandoverCaseR\bhandover\"\xd9\x01\n" +
+	"\bhandover\x18\x03 \x03(\v2\x18.ecogrid.v1.HandoverCaseR\bhandover\x12.\n" +
+	"\x13successor_person_id\x18\x04 \x01(\tR\x11successorPersonId\"\x89\x02\n" +
 	"\x19TransferAssignmentRequest\x12#\n" +
 	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12*\n" +
 	"\x11new_assignment_id\x18\x02 \x01(\tR\x0fnewAssignmentId\x12\x17\n" +
 	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12$\n" +
 	"\x04role\x18\x04 \x01(\x0e2\x10.ecogrid.v1.RoleR\x04role\x12\x14\n" +
 	"\x05tasks\x18\x05 \x03(\tR\x05tasks\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"|\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12.\n" +
+	"\x13successor_person_id\x18\a \x01(\tR\x11successorPersonId\"\xe2\x01\n" +
 	"\x1aTransferAssignmentResponse\x12,\n" +
 	"\x05ended\x18\x01 \x01(\v2\x16.ecogrid.v1.AssignmentR\x05ended\x120\n" +
-	"\astarted\x18\x02 \x01(\v2\x16.ecogrid.v1.AssignmentR\astarted\";\n" +
+	"\astarted\x18\x02 \x01(\v2\x16.ecogrid.v1.AssignmentR\astarted\x124\n" +
+	"\bhandover\x18\x03 \x03(\v2\x18.ecogrid.v1.HandoverCaseR\bhandover\x12.\n" +
+	"\x13successor_person_id\x18\x04 \x01(\tR\x11successorPersonId\";\n" +
 	"\x1cListAssignmentHistoryRequest\x12\x1b\n" +
 	"\tperson_id\x18\x01 \x01(\tR\bpersonId\"Y\n" +
 	"\x1dListAssignmentHistoryResponse\x128\n" +
@@ -2039,38 +2094,39 @@ var file_ecogrid_v1_people_proto_depIdxs = []int32{
 	0,  // 16: ecogrid.v1.TransferAssignmentRequest.role:type_name -> ecogrid.v1.Role
 	2,  // 17: ecogrid.v1.TransferAssignmentResponse.ended:type_name -> ecogrid.v1.Assignment
 	2,  // 18: ecogrid.v1.TransferAssignmentResponse.started:type_name -> ecogrid.v1.Assignment
-	2,  // 19: ecogrid.v1.ListAssignmentHistoryResponse.assignments:type_name -> ecogrid.v1.Assignment
-	29, // 20: ecogrid.v1.ListResponsibleRequest.at:type_name -> google.protobuf.Timestamp
-	4,  // 21: ecogrid.v1.ListResponsibleResponse.responsible:type_name -> ecogrid.v1.ResponsiblePerson
-	5,  // 22: ecogrid.v1.PeopleService.CreatePerson:input_type -> ecogrid.v1.CreatePersonRequest
-	7,  // 23: ecogrid.v1.PeopleService.GetPerson:input_type -> ecogrid.v1.GetPersonRequest
-	9,  // 24: ecogrid.v1.PeopleService.ListPersons:input_type -> ecogrid.v1.ListPersonsRequest
-	11, // 25: ecogrid.v1.PeopleService.UpdatePerson:input_type -> ecogrid.v1.UpdatePersonRequest
-	15, // 26: ecogrid.v1.PeopleService.CreateAccount:input_type -> ecogrid.v1.CreateAccountRequest
-	17, // 27: ecogrid.v1.PeopleService.UnlockAccount:input_type -> ecogrid.v1.UnlockAccountRequest
-	13, // 28: ecogrid.v1.PeopleService.ResetPassword:input_type -> ecogrid.v1.ResetPasswordRequest
-	19, // 29: ecogrid.v1.PeopleService.StartAssignment:input_type -> ecogrid.v1.StartAssignmentRequest
-	21, // 30: ecogrid.v1.PeopleService.EndAssignment:input_type -> ecogrid.v1.EndAssignmentRequest
-	23, // 31: ecogrid.v1.PeopleService.TransferAssignment:input_type -> ecogrid.v1.TransferAssignmentRequest
-	25, // 32: ecogrid.v1.PeopleService.ListAssignmentHistory:input_type -> ecogrid.v1.ListAssignmentHistoryRequest
-	27, // 33: ecogrid.v1.PeopleService.ListResponsible:input_type -> ecogrid.v1.ListResponsibleRequest
-	6,  // 34: ecogrid.v1.PeopleService.CreatePerson:output_type -> ecogrid.v1.CreatePersonResponse
-	8,  // 35: ecogrid.v1.PeopleService.GetPerson:output_type -> ecogrid.v1.GetPersonResponse
-	10, // 36: ecogrid.v1.PeopleService.ListPersons:output_type -> ecogrid.v1.ListPersonsResponse
-	12, // 37: ecogrid.v1.PeopleService.UpdatePerson:output_type -> ecogrid.v1.UpdatePersonResponse
-	16, // 38: ecogrid.v1.PeopleService.CreateAccount:output_type -> ecogrid.v1.CreateAccountResponse
-	18, // 39: ecogrid.v1.PeopleService.UnlockAccount:output_type -> ecogrid.v1.UnlockAccountResponse
-	14, // 40: ecogrid.v1.PeopleService.ResetPassword:output_type -> ecogrid.v1.ResetPasswordResponse
-	20, // 41: ecogrid.v1.PeopleService.StartAssignment:output_type -> ecogrid.v1.StartAssignmentResponse
-	22, // 42: ecogrid.v1.PeopleService.EndAssignment:output_type -> ecogrid.v1.EndAssignmentResponse
-	24, // 43: ecogrid.v1.PeopleService.TransferAssignment:output_type -> ecogrid.v1.TransferAssignmentResponse
-	26, // 44: ecogrid.v1.PeopleService.ListAssignmentHistory:output_type -> ecogrid.v1.ListAssignmentHistoryResponse
-	28, // 45: ecogrid.v1.PeopleService.ListResponsible:output_type -> ecogrid.v1.ListResponsibleResponse
-	34, // [34:46] is the sub-list for method output_type
-	22, // [22:34] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	3,  // 19: ecogrid.v1.TransferAssignmentResponse.handover:type_name -> ecogrid.v1.HandoverCase
+	2,  // 20: ecogrid.v1.ListAssignmentHistoryResponse.assignments:type_name -> ecogrid.v1.Assignment
+	29, // 21: ecogrid.v1.ListResponsibleRequest.at:type_name -> google.protobuf.Timestamp
+	4,  // 22: ecogrid.v1.ListResponsibleResponse.responsible:type_name -> ecogrid.v1.ResponsiblePerson
+	5,  // 23: ecogrid.v1.PeopleService.CreatePerson:input_type -> ecogrid.v1.CreatePersonRequest
+	7,  // 24: ecogrid.v1.PeopleService.GetPerson:input_type -> ecogrid.v1.GetPersonRequest
+	9,  // 25: ecogrid.v1.PeopleService.ListPersons:input_type -> ecogrid.v1.ListPersonsRequest
+	11, // 26: ecogrid.v1.PeopleService.UpdatePerson:input_type -> ecogrid.v1.UpdatePersonRequest
+	15, // 27: ecogrid.v1.PeopleService.CreateAccount:input_type -> ecogrid.v1.CreateAccountRequest
+	17, // 28: ecogrid.v1.PeopleService.UnlockAccount:input_type -> ecogrid.v1.UnlockAccountRequest
+	13, // 29: ecogrid.v1.PeopleService.ResetPassword:input_type -> ecogrid.v1.ResetPasswordRequest
+	19, // 30: ecogrid.v1.PeopleService.StartAssignment:input_type -> ecogrid.v1.StartAssignmentRequest
+	21, // 31: ecogrid.v1.PeopleService.EndAssignment:input_type -> ecogrid.v1.EndAssignmentRequest
+	23, // 32: ecogrid.v1.PeopleService.TransferAssignment:input_type -> ecogrid.v1.TransferAssignmentRequest
+	25, // 33: ecogrid.v1.PeopleService.ListAssignmentHistory:input_type -> ecogrid.v1.ListAssignmentHistoryRequest
+	27, // 34: ecogrid.v1.PeopleService.ListResponsible:input_type -> ecogrid.v1.ListResponsibleRequest
+	6,  // 35: ecogrid.v1.PeopleService.CreatePerson:output_type -> ecogrid.v1.CreatePersonResponse
+	8,  // 36: ecogrid.v1.PeopleService.GetPerson:output_type -> ecogrid.v1.GetPersonResponse
+	10, // 37: ecogrid.v1.PeopleService.ListPersons:output_type -> ecogrid.v1.ListPersonsResponse
+	12, // 38: ecogrid.v1.PeopleService.UpdatePerson:output_type -> ecogrid.v1.UpdatePersonResponse
+	16, // 39: ecogrid.v1.PeopleService.CreateAccount:output_type -> ecogrid.v1.CreateAccountResponse
+	18, // 40: ecogrid.v1.PeopleService.UnlockAccount:output_type -> ecogrid.v1.UnlockAccountResponse
+	14, // 41: ecogrid.v1.PeopleService.ResetPassword:output_type -> ecogrid.v1.ResetPasswordResponse
+	20, // 42: ecogrid.v1.PeopleService.StartAssignment:output_type -> ecogrid.v1.StartAssignmentResponse
+	22, // 43: ecogrid.v1.PeopleService.EndAssignment:output_type -> ecogrid.v1.EndAssignmentResponse
+	24, // 44: ecogrid.v1.PeopleService.TransferAssignment:output_type -> ecogrid.v1.TransferAssignmentResponse
+	26, // 45: ecogrid.v1.PeopleService.ListAssignmentHistory:output_type -> ecogrid.v1.ListAssignmentHistoryResponse
+	28, // 46: ecogrid.v1.PeopleService.ListResponsible:output_type -> ecogrid.v1.ListResponsibleResponse
+	35, // [35:47] is the sub-list for method output_type
+	23, // [23:35] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_people_proto_init() }
