@@ -548,6 +548,8 @@ type ReportFilter struct {
 	ObservedTo   time.Time
 	Category     string
 	Violation    *bool
+	// ReporterID keeps the reports filed by one person (their UUID).
+	ReporterID string
 }
 
 func (fl ReportFilter) check() error {
@@ -556,6 +558,11 @@ func (fl ReportFilter) check() error {
 	}
 	if fl.Category != "" && !categoryCode.MatchString(fl.Category) {
 		return structerr.NewInvalidArgument("category %.40q is not a category code", fl.Category)
+	}
+	if fl.ReporterID != "" {
+		if _, err := uuid.Parse(fl.ReporterID); err != nil {
+			return structerr.NewInvalidArgument("reporter id %.40q is not a UUID", fl.ReporterID)
+		}
 	}
 	if !fl.ObservedFrom.IsZero() && !fl.ObservedTo.IsZero() && !fl.ObservedTo.After(fl.ObservedFrom) {
 		return structerr.NewInvalidArgument("the time range ends before it starts")

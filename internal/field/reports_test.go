@@ -367,7 +367,21 @@ func TestListReportsScopeFiltersAndPaging(t *testing.T) {
 	if got := list(3, ReportFilter{NodeCode: villageWS, ObservedFrom: from}, 100); len(got) != 3 {
 		t.Fatalf("last 2.5 h in %s: %d", villageWS, len(got))
 	}
-	_, _, err := e.f.ListReports(ctx, officer, ReportFilter{}, 10, "garbage!")
+	// One reporter's reports (issue 14): the county sees both of A's
+	// villages, the west supervisor only A's reports in the west, B's
+	// filter leaves A's out.
+	if got := list(3, ReportFilter{ReporterID: inspectorAID}, 100); len(got) != 8 || got[dB.ID] || !got[dAB.ID] {
+		t.Fatalf("reporter A for the county: %d", len(got))
+	}
+	if got := list(2, ReportFilter{ReporterID: inspectorAID}, 100); len(got) != 7 || got[dAB.ID] {
+		t.Fatalf("reporter A for the west supervisor: %d", len(got))
+	}
+	if got := list(3, ReportFilter{ReporterID: inspectorBID, ObservedTo: e.clock.Now()}, 100); len(got) != 1 || !got[dB.ID] {
+		t.Fatalf("reporter B: %v", got)
+	}
+	_, _, err := e.f.ListReports(ctx, officer, ReportFilter{ReporterID: "li"}, 10, "")
+	wantCode(t, err, codes.InvalidArgument)
+	_, _, err = e.f.ListReports(ctx, officer, ReportFilter{}, 10, "garbage!")
 	wantCode(t, err, codes.InvalidArgument)
 	_, _, err = e.f.ListReports(ctx, officer, ReportFilter{NodeCode: "abc"}, 10, "")
 	wantCode(t, err, codes.InvalidArgument)

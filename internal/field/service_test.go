@@ -193,6 +193,26 @@ func TestServicePatrol(t *testing.T) {
 	}
 }
 
+// An app that ends a patrol as the inspector taps "end" sends no ended_at:
+// the patrol ends at the server's now instead of being refused (issue 14).
+func TestServiceEndPatrolWithoutEndedAtMeansNow(t *testing.T) {
+	e := newEnv(t, Config{})
+	cl := startServer(t, e.f)
+	ctx := as(inspectorAID)
+	start := e.clock.Now().Add(-time.Hour)
+	id := uuid.NewString()
+	if _, err := cl.StartPatrol(ctx, &ecogridv1.StartPatrolRequest{PatrolId: id, StartedAt: timestamppb.New(start)}); err != nil {
+		t.Fatal(err)
+	}
+	end, err := cl.EndPatrol(ctx, &ecogridv1.EndPatrolRequest{PatrolId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := end.Patrol.GetEndedAt().AsTime(); !got.Equal(e.clock.Now()) || end.Patrol.State != ecogridv1.PatrolState_PATROL_STATE_ENDED {
+		t.Fatalf("ended at %v (state %v), want now %v", got, end.Patrol.State, e.clock.Now())
+	}
+}
+
 // upload sends the header and data[from:] in chunks; stopAt > 0 ends the
 // stream early (a dropped connection, seen by the server as EOF).
 func upload(t testing.TB, cl ecogridv1.FieldServiceClient, ctx context.Context, h *ecogridv1.PhotoUploadHeader, data []byte, from, stopAt, chunk int) (*ecogridv1.UploadPhotoResponse, error) {
