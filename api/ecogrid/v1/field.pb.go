@@ -2335,8 +2335,11 @@ func (x *CreateCategoryResponse) GetCategory() *Category {
 // PhotoUploadHeader is the first message of an upload.
 type PhotoUploadHeader struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Client-generated UUID of this upload. When empty, the upload is keyed
-	// by report_id and sha256.
+	// Client-generated UUID of this upload; optional. When empty, the
+	// server resumes this person's upload of the same sha256 (and report)
+	// or derives an id from report_id and sha256 (from the uploader and
+	// sha256 without a report): the same header always names the same
+	// upload, and the response returns the id.
 	UploadId string `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
 	// Report the photo belongs to, if known.
 	ReportId string `protobuf:"bytes,2,opt,name=report_id,json=reportId,proto3" json:"report_id,omitempty"`
@@ -2742,7 +2745,9 @@ func (x *UploadPhotoResponse) GetExifMismatch() bool {
 	return false
 }
 
-// GetUploadStatusRequest names an upload by id, or by report and hash.
+// GetUploadStatusRequest names an upload by id, or by report and/or hash
+// (the caller's latest such upload, whether it was started with an id or
+// without one).
 type GetUploadStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UploadId      string                 `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
