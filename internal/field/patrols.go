@@ -372,7 +372,7 @@ func (ps *Patrols) strictestRule(ctx context.Context, q database.Querier, cells 
 	rules := map[string]PatrolRule{}
 	if len(cells) > 0 {
 		var err error
-		rules, err = ps.tasks.PatrolRules(ctx, q, cells)
+		rules, err = patrolRules(ctx, q, cells)
 		if err != nil {
 			return PatrolRule{}, fmt.Errorf("reading patrol rules: %w", err)
 		}

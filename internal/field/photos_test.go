@@ -614,7 +614,7 @@ func TestUploadWithEveryByteCommittedFinishesOnResume(t *testing.T) {
 	e := newEnv(t, Config{SyncEvery: 100 << 10})
 	ctx := context.Background()
 	faulty, err := New(Deps{
-		Pool: e.pool, Locator: rectLocator{}, Directory: dirProxy{e.dir}, Tasks: testTasks{},
+		Pool: e.pool, Locator: e.loc,
 		Blobs: &failPromote{FS: e.blobs}, Now: e.clock.Now,
 	}, Config{SyncEvery: 100 << 10})
 	if err != nil {

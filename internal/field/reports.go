@@ -19,6 +19,7 @@ import (
 	"ecogrid/internal/coord"
 	"ecogrid/internal/database"
 	"ecogrid/internal/ledger"
+	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -354,8 +355,8 @@ func checkReportPatrol(ctx context.Context, q database.Querier, c scope.Caller, 
 // observation older than HistoricLocateAfter and a locator that keeps
 // history, in the grid as it was at the observation.
 func (rs *Reports) locate(ctx context.Context, lat, lon float64, observed, now time.Time) (Location, bool, error) {
-	if h, ok := rs.locator.(HistoricLocator); ok && observed.Before(now.Add(-HistoricLocateAfter)) {
-		return h.LocateAt(ctx, lat, lon, observed)
+	if observed.Before(now.Add(-HistoricLocateAfter)) {
+		return rs.locator.LocateAt(ctx, lat, lon, observed)
 	}
 	return rs.locator.Locate(ctx, lat, lon)
 }
@@ -404,7 +405,7 @@ func (rs *Reports) checkCategory(ctx context.Context, q database.Querier, county
 // recordViolation writes the outbox event and the accountability record
 // of a violation inside the report's transaction.
 func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Caller, r *Report) error {
-	responsible, err := rs.directory.ResponsibleAt(ctx, tx, r.Location.Cell(), r.ObservedAt)
+	responsible, err := people.ResponsibleAt(ctx, tx, r.Location.Cell(), r.ObservedAt)
 	if err != nil {
 		return fmt.Errorf("finding the responsible people: %w", err)
 	}

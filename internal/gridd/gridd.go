@@ -86,13 +86,11 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 	openCases := cases.NewTracker(pool, log.With("component", "cases")).HandoverLister()
 	relay := outbox.NewRelay(pool, p.JS, cfg.Relay, log.With("component", "outbox_relay"))
 	fld, err := field.New(field.Deps{
-		Pool:      pool,
-		Locator:   gridadapt.Locator{Index: index},
-		Directory: field.PeopleDirectory{},
-		Tasks:     gridadapt.TaskSource{Store: gridStore},
-		Blobs:     blobs,
-		Logger:    log.With("component", "field"),
-		Metrics:   reg,
+		Pool:    pool,
+		Locator: gridadapt.Locator{Index: index},
+		Blobs:   blobs,
+		Logger:  log.With("component", "field"),
+		Metrics: reg,
 	}, cfg.Field)
 	if err != nil {
 		return err
