@@ -21,7 +21,7 @@ import (
 // reports through gridd.
 func runReports(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, "usage: gridctl reports export [-format geojson|csv] [-from T] [-to T] [-cell code] [-category c] [-violation only|exclude] [-o file]")
+		fmt.Fprintln(os.Stderr, "usage: gridctl reports export [-format geojson|csv] [-from T] [-to T] [-cell code] [-category c] [-violation only|exclude] [-reporter uuid] [-o file]")
 		return flag.ErrHelp
 	}
 	switch args[0] {
@@ -82,7 +82,7 @@ func reportsExportRequest(format, from, to, cell, category, violation string) (*
 func runReportsExport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gridctl reports export", flag.ContinueOnError)
 	var sc serverConn
-	var format, from, to, cell, category, violation, out string
+	var format, from, to, cell, category, violation, reporter, out string
 	sc.register(fs, "gridd", "GRIDD_ADDR", "127.0.0.1:7443", "access token")
 	fs.StringVar(&format, "format", "geojson", "geojson (RFC 7946) or csv")
 	fs.StringVar(&from, "from", "", "observed at or after (2006-01-02 in China time, or RFC 3339)")
@@ -90,6 +90,7 @@ func runReportsExport(ctx context.Context, args []string) error {
 	fs.StringVar(&cell, "cell", "", "only reports inside this grid node (county, township or village code)")
 	fs.StringVar(&category, "category", "", "only this category code (e.g. water)")
 	fs.StringVar(&violation, "violation", "", "only: violations only; exclude: no violations")
+	fs.StringVar(&reporter, "reporter", "", "only reports filed by this person (UUID)")
 	fs.StringVar(&out, "o", "-", "output file (- for standard output)")
 	if err := flagenv.Parse(fs, args); err != nil {
 		return err
@@ -98,6 +99,7 @@ func runReportsExport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	req.Filter.ReporterId = reporter
 	conn, ctx, err := sc.dial(ctx, true)
 	if err != nil {
 		return err

@@ -16,13 +16,12 @@ import (
 // taxonomy. A violation's event and accountability record are written in
 // the report's transaction.
 type Reports struct {
-	pool      *pgxpool.Pool
-	locator   Locator
-	directory Directory // the people responsible, named in a violation's record
-	cfg       Config
-	log       *slog.Logger
-	now       func() time.Time
-	metrics   *metrics
+	pool    *pgxpool.Pool
+	locator Locator
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
 	// knownCategories caches "county/code" of categories seen to exist.
 	knownCategories sync.Map
 }
@@ -31,7 +30,6 @@ type Reports struct {
 type Patrols struct {
 	pool    *pgxpool.Pool
 	locator Locator
-	tasks   TaskSource // what counts as a patrol in a cell
 	cfg     Config
 	now     func() time.Time
 	metrics *metrics
@@ -51,9 +49,7 @@ type Photos struct {
 // Compliance answers how many qualifying patrols each inspector did
 // against what their cells' tasks ask.
 type Compliance struct {
-	pool      *pgxpool.Pool
-	directory Directory // inspectors assigned under a node, patrols or not
-	tasks     TaskSource
+	pool *pgxpool.Pool
 }
 
 // Field is the field context as gridd wires it: one value per aggregate,
@@ -69,12 +65,10 @@ type Field struct {
 
 // Deps are the collaborators of Field, wired in cmd/gridd.
 type Deps struct {
-	Pool      *pgxpool.Pool
-	Locator   Locator
-	Directory Directory
-	Tasks     TaskSource
-	Blobs     blob.Store
-	Logger    *slog.Logger
+	Pool    *pgxpool.Pool
+	Locator Locator
+	Blobs   blob.Store
+	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Metrics receives the field counters; nil keeps them unregistered.
@@ -88,10 +82,6 @@ func New(deps Deps, cfg Config) (*Field, error) {
 		return nil, errors.New("field: database pool is required")
 	case deps.Locator == nil:
 		return nil, errors.New("field: grid locator is required")
-	case deps.Directory == nil:
-		return nil, errors.New("field: people directory is required")
-	case deps.Tasks == nil:
-		return nil, errors.New("field: grid task source is required")
 	case deps.Blobs == nil:
 		return nil, errors.New("field: blob store is required")
 	}
@@ -105,10 +95,10 @@ func New(deps Deps, cfg Config) (*Field, error) {
 	}
 	m := newMetrics(deps.Metrics)
 	return &Field{
-		Reports:    &Reports{pool: deps.Pool, locator: deps.Locator, directory: deps.Directory, cfg: cfg, log: log, now: now, metrics: m},
-		Patrols:    &Patrols{pool: deps.Pool, locator: deps.Locator, tasks: deps.Tasks, cfg: cfg, now: now, metrics: m},
+		Reports:    &Reports{pool: deps.Pool, locator: deps.Locator, cfg: cfg, log: log, now: now, metrics: m},
+		Patrols:    &Patrols{pool: deps.Pool, locator: deps.Locator, cfg: cfg, now: now, metrics: m},
 		Photos:     &Photos{pool: deps.Pool, blobs: deps.Blobs, cfg: cfg, log: log, now: now, metrics: m},
-		Compliance: &Compliance{pool: deps.Pool, directory: deps.Directory, tasks: deps.Tasks},
+		Compliance: &Compliance{pool: deps.Pool},
 		cfg:        cfg,
 	}, nil
 }

@@ -40,12 +40,14 @@ func benchEnv(b *testing.B, cfg Config) *env {
 	if err != nil {
 		b.Fatal(err)
 	}
-	f, err := New(Deps{Pool: pool, Locator: rectLocator{}, Directory: testDirectory{}, Tasks: testTasks{},
+	loc := indexLocator{seedGrid(b, pool)}
+	seedPeople(b, pool)
+	f, err := New(Deps{Pool: pool, Locator: loc,
 		Blobs: blobs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &env{f: f, pool: pool, blobs: blobs, clock: &testClock{t: time.Now()}}
+	return &env{f: f, pool: pool, blobs: blobs, clock: &testClock{t: time.Now()}, loc: loc}
 }
 
 // concurrently runs b.N operations from clients goroutines and reports the

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -101,7 +102,7 @@ func (cm *Compliance) PatrolCompliance(ctx context.Context, c scope.Caller, node
 	counts := map[key]*ComplianceRow{}
 	pairs := map[[2]string]bool{}
 	for _, root := range roots {
-		assignees, err := cm.directory.InspectorsUnder(ctx, cm.pool, root, rangeTo)
+		assignees, err := people.InspectorsUnder(ctx, cm.pool, root, rangeTo)
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +133,7 @@ func (cm *Compliance) PatrolCompliance(ctx context.Context, c scope.Caller, node
 			cells = append(cells, pr[1])
 		}
 	}
-	rules, err := cm.tasks.PatrolRules(ctx, cm.pool, cells)
+	rules, err := patrolRules(ctx, cm.pool, cells)
 	if err != nil {
 		return nil, err
 	}

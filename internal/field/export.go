@@ -5,12 +5,21 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc/codes"
+
+	"ecogrid/internal/database"
+	"ecogrid/internal/grid"
+	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -25,21 +34,101 @@ const (
 )
 
 // exportColumns are the CSV columns and GeoJSON properties, in order.
+// One convention across the county's exports (issue 14, as the cases CSV):
+// names beside codes, enums in lower case, times in the county's time
+// zone with their offset (exportZone), CSV in UTF-8 with a BOM so that a
+// zh-CN Excel opens it as UTF-8.
 var exportColumns = []string{
-	"report_id", "reporter_id", "county_code", "township_code", "village_code", "category", "severity",
-	"violation", "outside_assigned_area", "observed_at", "received_at", "latitude", "longitude", "accuracy_m",
+	"report_id", "reporter_id", "reporter_name", "county_code", "township_code", "township_name",
+	"village_code", "village_name", "category", "severity", "violation", "outside_assigned_area", "observed_at", "received_at", "latitude", "longitude", "accuracy_m",
 	"original_latitude", "original_longitude", "original_coordinate_system", "patrol_id", "photo_sha256",
 	"photo_exif_mismatch", "description",
 }
 
-func exportValues(r Report) []any {
+// exportZone is the time zone export times are written in: the counties
+// served are all on China Standard Time (Asia/Shanghai, +08:00).
+var exportZone = chinaTime
+
+// exportTime is t in the county's time zone, or nil when t is unset
+// (null in GeoJSON, an empty cell in CSV).
+func exportTime(t time.Time, layout string) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.In(exportZone).Format(layout)
+}
+
+// round7 keeps 7 decimals of a degree (about 1 cm), what a GPS fix holds.
+func round7(v float64) float64 { return math.Round(v*1e7) / 1e7 }
+
+func exportValues(r Report, n exportNames) []any {
 	return []any{
-		r.ID, r.ReporterID, r.Location.CountyCode, r.Location.TownshipCode, r.Location.VillageCode, r.Category,
-		strings.TrimPrefix(r.Severity.String(), "SEVERITY_"), r.Violation, r.OutsideArea,
-		r.ObservedAt.UTC().Format(time.RFC3339), r.ReceivedAt.UTC().Format(time.RFC3339Nano), r.Lat, r.Lon,
-		r.Position.AccuracyM, r.Position.Lat, r.Position.Lon, r.Position.System.String(), r.PatrolID,
+		r.ID, r.ReporterID, n.reporter, r.Location.CountyCode, r.Location.TownshipCode, n.township,
+		r.Location.VillageCode, n.village, r.Category,
+		strings.ToLower(strings.TrimPrefix(r.Severity.String(), "SEVERITY_")), r.Violation, r.OutsideArea,
+		exportTime(r.ObservedAt, time.RFC3339), exportTime(r.ReceivedAt, time.RFC3339Nano), round7(r.Lat), round7(r.Lon),
+		r.Position.AccuracyM, round7(r.Position.Lat), round7(r.Position.Lon), strings.ToLower(r.Position.System.String()), r.PatrolID,
 		r.PhotoSHA256, r.ExifMismatch, r.Description,
 	}
+}
+
+// exportNames are the names written beside a report's codes.
+type exportNames struct{ reporter, township, village string }
+
+// nameBook looks up, once per export and code, the names of grid nodes
+// (grid's Go API) and reporters (people's); an unknown code has no name.
+type nameBook struct {
+	grid   *grid.Store
+	pool   database.Querier
+	nodes  map[string]string
+	people map[string]string
+}
+
+func newNameBook(pool *pgxpool.Pool) *nameBook {
+	return &nameBook{grid: grid.NewStore(pool, grid.Config{}), pool: pool, nodes: map[string]string{}, people: map[string]string{}}
+}
+
+func (b *nameBook) names(ctx context.Context, r Report) (exportNames, error) {
+	node := func(code string) (string, error) {
+		if code == "" {
+			return "", nil
+		}
+		if name, ok := b.nodes[code]; ok {
+			return name, nil
+		}
+		n, err := b.grid.NodeByCode(ctx, code)
+		if structerr.Code(err) == codes.NotFound {
+			b.nodes[code] = ""
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		b.nodes[code] = n.Name
+		return n.Name, nil
+	}
+	var out exportNames
+	var err error
+	if out.township, err = node(r.Location.TownshipCode); err != nil {
+		return out, err
+	}
+	if out.village, err = node(r.Location.VillageCode); err != nil {
+		return out, err
+	}
+	name, ok := b.people[r.ReporterID]
+	if !ok {
+		p, err := people.GetPerson(ctx, b.pool, r.ReporterID)
+		switch {
+		case err == nil:
+			name = p.Name
+		case errors.Is(err, pgx.ErrNoRows) || structerr.Code(err) == codes.NotFound || structerr.Code(err) == codes.InvalidArgument:
+		default:
+			return out, err
+		}
+		b.people[r.ReporterID] = name
+	}
+	out.reporter = name
+	return out, nil
 }
 
 // ExportReports writes the reports the caller may see that match fl to w,
@@ -55,6 +144,9 @@ func (rs *Reports) ExportReports(ctx context.Context, c scope.Caller, format Exp
 	case ExportGeoJSON:
 		enc = &geoJSONEncoder{w: bw}
 	case ExportCSV:
+		if _, err := bw.WriteString("\uFEFF"); err != nil { // UTF-8 BOM for Excel
+			return err
+		}
 		enc = &csvEncoder{w: csv.NewWriter(bw)}
 	default:
 		return structerr.NewInvalidArgument("export format must be GeoJSON or CSV")
@@ -74,12 +166,17 @@ func (rs *Reports) ExportReports(ctx context.Context, c scope.Caller, format Exp
 			return err
 		}
 		defer rows.Close()
+		book := newNameBook(rs.pool)
 		for rows.Next() {
 			r, _, err := scanReport(rows)
 			if err != nil {
 				return err
 			}
-			if err := enc.report(r); err != nil {
+			names, err := book.names(ctx, r)
+			if err != nil {
+				return err
+			}
+			if err := enc.report(r, names); err != nil {
 				return err
 			}
 		}
@@ -95,7 +192,7 @@ func (rs *Reports) ExportReports(ctx context.Context, c scope.Caller, format Exp
 
 type reportEncoder interface {
 	begin() error
-	report(Report) error
+	report(Report, exportNames) error
 	end() error
 }
 
@@ -123,9 +220,9 @@ type pointGeometry struct {
 	Coordinates [2]float64 `json:"coordinates"`
 }
 
-func (g *geoJSONEncoder) report(r Report) error {
+func (g *geoJSONEncoder) report(r Report, n exportNames) error {
 	props := make(map[string]any, len(exportColumns))
-	for i, v := range exportValues(r) {
+	for i, v := range exportValues(r, n) {
 		props[exportColumns[i]] = v
 	}
 	if r.PhotoSHA256 == nil {
@@ -136,7 +233,7 @@ func (g *geoJSONEncoder) report(r Report) error {
 	}
 	b, err := json.Marshal(feature{
 		Type: "Feature", ID: r.ID,
-		Geometry:   pointGeometry{Type: "Point", Coordinates: [2]float64{r.Lon, r.Lat}},
+		Geometry:   pointGeometry{Type: "Point", Coordinates: [2]float64{round7(r.Lon), round7(r.Lat)}},
 		Properties: props,
 	})
 	if err != nil {
@@ -168,8 +265,8 @@ type csvEncoder struct {
 
 func (c *csvEncoder) begin() error { return c.w.Write(exportColumns) }
 
-func (c *csvEncoder) report(r Report) error {
-	vals := exportValues(r)
+func (c *csvEncoder) report(r Report, n exportNames) error {
+	vals := exportValues(r, n)
 	rec := make([]string, len(vals))
 	for i, v := range vals {
 		switch v := v.(type) {
@@ -181,6 +278,8 @@ func (c *csvEncoder) report(r Report) error {
 			rec[i] = strconv.FormatFloat(v, 'f', -1, 64)
 		case []string:
 			rec[i] = strings.Join(v, ";")
+		case nil:
+			rec[i] = ""
 		default:
 			rec[i] = fmt.Sprint(v)
 		}

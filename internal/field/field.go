@@ -11,8 +11,9 @@
 // Layers: field sits above platform (database, messaging, structerr),
 // ledger and outbox, grid and people, and uses only their Go API — a
 // violation's event goes through outbox.Enqueue, its accountability record
-// through ledger.Append, the people responsible come from people as
-// ledger.Responsible. cases, above it, calls LookupViolation and
+// through ledger.Append, the people responsible come from
+// people.ResponsibleAt as ledger.Responsible, patrol rules from
+// grid.TasksByCode. cases, above it, calls LookupViolation and
 // LinkEvidence; cmd/gridd wires it.
 package field
 
@@ -21,7 +22,7 @@ import (
 	"time"
 
 	"ecogrid/internal/database"
-	"ecogrid/internal/ledger"
+	"ecogrid/internal/grid"
 )
 
 // Location is the grid cell a WGS-84 point falls in, with its ancestors.
@@ -43,45 +44,22 @@ func (l Location) Cell() string {
 	return l.CountyCode
 }
 
-// Locator finds the grid cell of a WGS-84 point. The grid context serves it
-// from its in-memory index.
+// Locator finds the grid cell of a WGS-84 point, now or at a past moment.
+// The grid context serves it from its in-memory index and boundary
+// history (gridadapt.Locator in gridd); a report observed more than
+// HistoricLocateAfter ago (an offline queue replayed late) is located in
+// the grid as it was when observed, so a boundary change in between does
+// not move it to another cell. It stays an interface because the grid's
+// index sits in a package that imports field's types (gridadapt); the
+// tests serve it from a real grid index as well.
 type Locator interface {
 	Locate(ctx context.Context, lat, lon float64) (Location, bool, error)
-}
-
-// HistoricLocator is a Locator that can also answer for a past moment,
-// from the grid's boundary history. When the locator implements it, a
-// report observed more than HistoricLocateAfter ago (an offline queue
-// replayed late) is located in the grid as it was when observed, so a
-// boundary change in between does not move it to another cell.
-type HistoricLocator interface {
-	Locator
 	LocateAt(ctx context.Context, lat, lon float64, at time.Time) (Location, bool, error)
 }
 
 // HistoricLocateAfter is the age from which an observation is located in
 // the grid's history rather than in the current grid.
 const HistoricLocateAfter = 24 * time.Hour
-
-// Directory answers questions about people the field context needs: who
-// was responsible for a cell at a time (named in violation events and
-// ledger records), and which inspectors are assigned under a node (for
-// compliance, which must list inspectors who did no patrol at all).
-//
-// Its only production implementation is PeopleDirectory (people's package
-// functions); the other is the tests' fixed directory. It is to be
-// replaced by direct calls to people once the tests seed real
-// assignments (issue 12).
-type Directory interface {
-	ResponsibleAt(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]ledger.Responsible, error)
-	InspectorsUnder(ctx context.Context, q database.Querier, nodeCode string, at time.Time) ([]Assignee, error)
-}
-
-// Assignee is an inspector assigned to a cell.
-type Assignee struct {
-	PersonID string
-	NodeCode string
-}
 
 // PatrolRule is what the grid's tasks ask of a cell's patrols.
 type PatrolRule struct {
@@ -112,12 +90,43 @@ func (r PatrolRule) Required(p Period) int {
 	return 0
 }
 
-// TaskSource reads the patrol rules of cells from the grid's tasks
-// (gridadapt.TaskSource in gridd, a fixed rule in the tests). Like
-// Directory, it is to become a direct call to grid (issue 12).
-type TaskSource interface {
-	// PatrolRules reads through q: inside a transaction, the transaction.
-	PatrolRules(ctx context.Context, q database.Querier, cellCodes []string) (map[string]PatrolRule, error)
+// PatrolKind is the grid task kind that sets patrol requirements.
+const PatrolKind = "patrol"
+
+// patrolRules reads through q (inside a transaction, the transaction) the
+// patrol rules of cells from the grid's tasks: the "patrol" tasks of a
+// cell give its weekly or monthly patrol count and the least duration and
+// distance that count as a patrol. Cells without patrol tasks are absent.
+func patrolRules(ctx context.Context, q database.Querier, cellCodes []string) (map[string]PatrolRule, error) {
+	tasks, err := grid.TasksByCode(ctx, q, cellCodes)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]PatrolRule, len(tasks))
+	for code, ts := range tasks {
+		var r PatrolRule
+		found := false
+		for _, task := range ts {
+			if task.Kind != PatrolKind {
+				continue
+			}
+			found = true
+			switch task.Period {
+			case grid.PeriodWeek:
+				r.PerWeek += task.Count
+			case grid.PeriodMonth:
+				r.PerMonth += task.Count
+			case grid.PeriodDay:
+				r.PerWeek += 7 * task.Count
+			}
+			r.MinDuration = max(r.MinDuration, time.Duration(task.MinMinutes)*time.Minute)
+			r.MinDistanceM = max(r.MinDistanceM, task.MinDistanceM)
+		}
+		if found {
+			out[code] = r
+		}
+	}
+	return out, nil
 }
 
 // Ledger actions written by this package.

@@ -88,7 +88,7 @@ func FuzzFieldRequests(f *testing.F) {
 			}
 			hp := req.GetHeader()
 			h := UploadHeader{UploadID: hp.GetUploadId(), ReportID: hp.GetReportId(), Size: hp.GetSize(), SHA256: hp.GetSha256(), ContentType: hp.GetContentType()}
-			if err := ph.checkHeader(&h); err != nil {
+			if err := ph.checkHeader(&h, inspectorAID); err != nil {
 				structerrtest.CheckRefusal(t, err, codes.InvalidArgument, codes.ResourceExhausted)
 				return
 			}

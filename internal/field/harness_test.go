@@ -1,8 +1,9 @@
 package field
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -13,10 +14,10 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"ecogrid/internal/coord"
-	"ecogrid/internal/database"
 	"ecogrid/internal/database/dbtest"
 	"ecogrid/internal/field/blob"
-	"ecogrid/internal/ledger"
+	"ecogrid/internal/grid"
+	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -41,63 +42,107 @@ const (
 	chiefPersonID = "0e000000-0000-4000-8000-00000000000e"
 )
 
-// rectLocator stands in for the grid's index with the rectangles above.
-type rectLocator struct{}
-
-func (rectLocator) Locate(_ context.Context, lat, lon float64) (Location, bool, error) {
-	if lat < 29.0 || lat >= 29.1 || lon < 106.0 || lon >= 106.2 {
-		if lat >= 30.0 && lat < 30.1 && lon >= 106.0 && lon < 106.1 {
-			return Location{CountyCode: otherCounty, TownshipCode: otherVillage[:9], VillageCode: otherVillage}, true, nil
+// testGrid is the GeoJSON of the test counties: 500101 as described
+// above, every village asking two patrols a week of 20 min and 1 km, and
+// 500102 (one township, one village) at 106.0–106.1 E, 30.0–30.1 N.
+func testGrid() []byte {
+	type feature struct {
+		code, name    string
+		w, s, e, n    float64
+		patrolsNeeded bool
+	}
+	fs := []feature{
+		{testCounty, "Test County", 106.0, 29.0, 106.2, 29.1, false},
+		{townshipWest, "West Township", 106.0, 29.0, 106.1, 29.1, false},
+		{townshipEast, "East Township", 106.1, 29.0, 106.2, 29.1, false},
+		{villageWS, "West-South Village", 106.0, 29.0, 106.1, 29.05, true},
+		{villageWN, "West-North Village", 106.0, 29.05, 106.1, 29.1, true},
+		{villageES, "East-South Village", 106.1, 29.0, 106.2, 29.05, true},
+		{townshipEast + "002", "East-North Village", 106.1, 29.05, 106.2, 29.1, true},
+		{otherCounty, "Other County", 106.0, 30.0, 106.1, 30.1, false},
+		{otherVillage[:9], "Other Township", 106.0, 30.0, 106.1, 30.1, false},
+		{otherVillage, "Other Village", 106.0, 30.0, 106.1, 30.1, true},
+	}
+	var b strings.Builder
+	b.WriteString(`{"type":"FeatureCollection","features":[`)
+	for i, f := range fs {
+		if i > 0 {
+			b.WriteByte(',')
 		}
-		return Location{}, false, nil
+		tasks := ""
+		if f.patrolsNeeded {
+			tasks = `,"tasks":[{"kind":"patrol","count":2,"period":"week","min_minutes":20,"min_distance_m":1000}]`
+		}
+		fmt.Fprintf(&b, `{"type":"Feature","properties":{"code":%q,"name":%q%s},"geometry":{"type":"Polygon","coordinates":[[[%v,%v],[%v,%v],[%v,%v],[%v,%v],[%v,%v]]]}}`,
+			f.code, f.name, tasks, f.w, f.s, f.e, f.s, f.e, f.n, f.w, f.n, f.w, f.s)
 	}
-	t := townshipWest
-	if lon >= 106.1 {
-		t = townshipEast
-	}
-	v := t + "001"
-	if lat >= 29.05 {
-		v = t + "002"
-	}
-	return Location{CountyCode: testCounty, TownshipCode: t, VillageCode: v}, true, nil
+	b.WriteString(`]}`)
+	return []byte(b.String())
 }
 
-// testDirectory stands in for the people context.
-type testDirectory struct {
-	fail error
+// indexLocator serves Locator from the grid's index, as gridd's
+// gridadapt.Locator does (which field's own tests cannot import).
+type indexLocator struct{ ix *grid.Index }
+
+func (l indexLocator) Locate(_ context.Context, lat, lon float64) (Location, bool, error) {
+	loc, ok, err := l.ix.LocateNow(lat, lon)
+	return locationOf(loc), ok, err
 }
 
-func (d testDirectory) ResponsibleAt(_ context.Context, _ database.Querier, node string, _ time.Time) ([]ledger.Responsible, error) {
-	if d.fail != nil {
-		return nil, d.fail
-	}
-	out := []ledger.Responsible{{PersonID: chiefPersonID, Name: "Wang Chief", Role: "grid_chief", NodeCode: node[:9]}}
-	if node == villageWS {
-		out = append(out, ledger.Responsible{PersonID: inspectorAID, Name: "Li Inspector", Role: "inspector", NodeCode: node})
-	}
-	return out, nil
+func (l indexLocator) LocateAt(ctx context.Context, lat, lon float64, at time.Time) (Location, bool, error) {
+	loc, ok, err := l.ix.LocateAt(ctx, lat, lon, at)
+	return locationOf(loc), ok, err
 }
 
-func (d testDirectory) InspectorsUnder(_ context.Context, _ database.Querier, node string, _ time.Time) ([]Assignee, error) {
-	all := []Assignee{{PersonID: inspectorAID, NodeCode: villageWS}, {PersonID: inspectorBID, NodeCode: villageES}}
-	var out []Assignee
-	for _, a := range all {
-		if strings.HasPrefix(a.NodeCode, node) {
-			out = append(out, a)
+func locationOf(loc grid.Location) Location {
+	return Location{CountyCode: loc.CodeAt(grid.LevelCounty), TownshipCode: loc.CodeAt(grid.LevelTownship), VillageCode: loc.CodeAt(grid.LevelVillage)}
+}
+
+// seedGrid imports the test grid and returns its loaded index.
+func seedGrid(t testing.TB, pool *pgxpool.Pool) *grid.Index {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := grid.NewStore(pool, grid.Config{}).ImportGeoJSON(ctx, bytes.NewReader(testGrid()), grid.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ix := grid.NewIndex(pool, nil)
+	if err := ix.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
+// seedPeople records, through people's Go API, the people responsible in
+// the test county: the west township's grid chief, inspector A in
+// villageWS and inspector B in villageES, from 23 hours ago (people
+// refuses to backdate further): tests of past periods look ahead instead.
+func seedPeople(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	gs := grid.NewStore(pool, grid.Config{})
+	ps := people.NewStore(pool, nil)
+	for _, a := range []struct {
+		person, name, node string
+		role               scope.Role
+	}{
+		{chiefPersonID, "Wang Chief", townshipWest, scope.RoleGridChief},
+		{inspectorAID, "Li Inspector", villageWS, scope.RoleInspector},
+		{inspectorBID, "Zhao Inspector", villageES, scope.RoleInspector},
+	} {
+		if _, _, err := ps.CreatePerson(ctx, people.SystemActor, people.Person{ID: a.person, CountyCode: testCounty, Name: a.name}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := gs.NodeByCode(ctx, a.node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := ps.StartAssignment(ctx, people.SystemActor, people.NewAssignment{
+			ID: uuid.NewString(), PersonID: a.person, NodeID: n.ID.String(), NodeCode: a.node, Role: a.role,
+			ValidFrom: time.Now().Add(-23 * time.Hour), // as far back as people allows
+		}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return out, nil
-}
-
-// testTasks: every village asks two patrols a week of 20 min and 1 km.
-type testTasks struct{}
-
-func (testTasks) PatrolRules(_ context.Context, _ database.Querier, cells []string) (map[string]PatrolRule, error) {
-	out := map[string]PatrolRule{}
-	for _, c := range cells {
-		out[c] = PatrolRule{PerWeek: 2, MinDuration: 20 * time.Minute, MinDistanceM: 1000}
-	}
-	return out, nil
 }
 
 func caller(person string, role scope.Role, node string) scope.Caller {
@@ -135,37 +180,24 @@ type env struct {
 	pool  *pgxpool.Pool
 	clock *testClock
 	blobs *blob.FS
-	dir   *testDirectory
+	loc   Locator
 }
 
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	pool := dbtest.NewPool(t)
+	loc := indexLocator{seedGrid(t, pool)}
+	seedPeople(t, pool)
 	blobs, err := blob.NewFS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &testClock{t: time.Now().UTC().Truncate(time.Microsecond)}
-	dir := &testDirectory{}
-	f, err := New(Deps{
-		Pool: pool, Locator: rectLocator{}, Directory: dirProxy{dir}, Tasks: testTasks{},
-		Blobs: blobs, Now: clock.Now,
-	}, cfg)
+	f, err := New(Deps{Pool: pool, Locator: loc, Blobs: blobs, Now: clock.Now}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{f: f, pool: pool, clock: clock, blobs: blobs, dir: dir}
-}
-
-// dirProxy lets a test change the directory's behaviour after New.
-type dirProxy struct{ d *testDirectory }
-
-func (p dirProxy) ResponsibleAt(ctx context.Context, q database.Querier, n string, at time.Time) ([]ledger.Responsible, error) {
-	return p.d.ResponsibleAt(ctx, q, n, at)
-}
-
-func (p dirProxy) InspectorsUnder(ctx context.Context, q database.Querier, n string, at time.Time) ([]Assignee, error) {
-	return p.d.InspectorsUnder(ctx, q, n, at)
+	return &env{f: f, pool: pool, clock: clock, blobs: blobs, loc: loc}
 }
 
 func wgs(lat, lon float64) Position {
@@ -198,7 +230,5 @@ func count(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
 	}
 	return n
 }
-
-var errDirectoryDown = errors.New("people directory unavailable")
 
 func codeOf(err error) codes.Code { return structerr.Code(err) }

@@ -56,8 +56,7 @@ func TestWithRealGridPeopleAndLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, err := field.New(field.Deps{
-		Pool: pool, Locator: gridadapt.Locator{Index: ix}, Directory: field.PeopleDirectory{},
-		Tasks: gridadapt.TaskSource{Store: store}, Blobs: blobs,
+		Pool: pool, Locator: gridadapt.Locator{Index: ix}, Blobs: blobs,
 	}, field.Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -240,10 +240,12 @@ func (ps *Patrols) AppendTrackPoints(ctx context.Context, c scope.Caller, patrol
 }
 
 // EndPatrol closes a patrol and computes its summary. Ending it again
-// returns the same patrol (the first end time stays).
+// returns the same patrol (the first end time stays). A zero endedAt
+// means now: the app that ends a patrol as the inspector taps "end" need
+// not send its own clock (issue 14).
 func (ps *Patrols) EndPatrol(ctx context.Context, c scope.Caller, patrolID string, endedAt time.Time) (Patrol, error) {
 	if endedAt.IsZero() {
-		return Patrol{}, structerr.NewInvalidArgument("ended_at is missing")
+		endedAt = ps.now()
 	}
 	endedAt = endedAt.UTC().Truncate(time.Microsecond)
 	var out Patrol
@@ -370,7 +372,7 @@ func (ps *Patrols) strictestRule(ctx context.Context, q database.Querier, cells 
 	rules := map[string]PatrolRule{}
 	if len(cells) > 0 {
 		var err error
-		rules, err = ps.tasks.PatrolRules(ctx, q, cells)
+		rules, err = patrolRules(ctx, q, cells)
 		if err != nil {
 			return PatrolRule{}, fmt.Errorf("reading patrol rules: %w", err)
 		}

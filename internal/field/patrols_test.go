@@ -219,8 +219,16 @@ func TestPatrolPlausibilityFlags(t *testing.T) {
 func TestPatrolCompliance(t *testing.T) {
 	e := newEnv(t, Config{})
 	ctx := context.Background()
-	// Mid-week (Wednesday noon, China time) so all patrols fall in one week.
-	wed := time.Date(2026, 11, 25, 12, 0, 0, 0, chinaTime)
+	// Mid-week (Wednesday noon, China time) so all patrols fall in one
+	// week; a Wednesday ahead, so that the people seeded now were assigned
+	// in the week before too, and one whose previous week is in the same
+	// month.
+	today := time.Now().In(chinaTime)
+	wed := time.Date(today.Year(), today.Month(), today.Day(), 12, 0, 0, 0, chinaTime)
+	wed = wed.AddDate(0, 0, 7+(int(time.Wednesday)-int(wed.Weekday())+7)%7)
+	for wed.Day() < 8 {
+		wed = wed.AddDate(0, 0, 7)
+	}
 	e.clock.t = wed.Add(48 * time.Hour).UTC()
 	good := func(at time.Time) []TrackPoint { return walk(at, 41, time.Minute, 29.01, 106.05, 0.0003) }
 	e.patrol(t, inspectorA, good(wed))
@@ -240,7 +248,7 @@ func TestPatrolCompliance(t *testing.T) {
 	for _, r := range rows {
 		got[k{r.InspectorID, r.CellCode, r.PeriodStart.YearDay()}] = r
 	}
-	monday := time.Date(2026, 11, 23, 0, 0, 0, 0, chinaTime)
+	monday := time.Date(wed.Year(), wed.Month(), wed.Day()-2, 0, 0, 0, 0, chinaTime)
 	thisWeek := got[k{inspectorAID, villageWS, monday.YearDay()}]
 	if thisWeek.Done != 2 || thisWeek.Implausible != 1 || thisWeek.Required != 2 || !thisWeek.Compliant() || !thisWeek.PeriodStart.Equal(monday) {
 		t.Fatalf("A this week: %+v", thisWeek)

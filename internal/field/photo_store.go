@@ -37,6 +37,14 @@ func getUpload(ctx context.Context, q database.Querier, id string) (uploadRow, e
 	return scanUpload(q.QueryRow(ctx, `SELECT `+uploadColumns+` FROM field.uploads WHERE id = $1`, id))
 }
 
+// findUpload returns the uploader's latest upload of the photo sum (any
+// when empty) for the report (any when empty), completed ones first.
+func findUpload(ctx context.Context, q database.Querier, uploader, reportID, sum string) (uploadRow, error) {
+	return scanUpload(q.QueryRow(ctx, `SELECT `+uploadColumns+` FROM field.uploads
+		WHERE uploader_id = $1 AND ($2 = '' OR report_id = nullif($2, '')::uuid) AND ($3 = '' OR sha256 = $3)
+		ORDER BY completed_at IS NOT NULL DESC, updated_at DESC LIMIT 1`, uploader, reportID, sum))
+}
+
 // getOrCreateUpload returns the upload row, creating it for a new id.
 func getOrCreateUpload(ctx context.Context, q database.Querier, h UploadHeader, uploader string) (uploadRow, error) {
 	_, err := q.Exec(ctx, `INSERT INTO field.uploads (id, uploader_id, report_id, sha256, size, content_type, hash_state)

@@ -42,10 +42,12 @@ type UploadStatus struct {
 	ExifMismatch bool
 }
 
-// uploadNamespace derives upload ids for headers that name only a report.
+// uploadNamespace derives upload ids for headers without one.
 var uploadNamespace = uuid.MustParse("6f1c2b7e-4d0a-4c8e-9a53-0b7f3e2d9c11")
 
-func (ph *Photos) checkHeader(h *UploadHeader) error {
+// checkHeader validates and normalises h; a header without upload id gets
+// the id derived from the uploader, report and hash (uploadKey).
+func (ph *Photos) checkHeader(h *UploadHeader, uploader string) error {
 	h.SHA256 = strings.ToLower(h.SHA256)
 	if !sha256Hex.MatchString(h.SHA256) {
 		return structerr.NewInvalidArgument("sha256 must be the file's SHA-256 in hex")
@@ -56,7 +58,7 @@ func (ph *Photos) checkHeader(h *UploadHeader) error {
 		}
 		h.ReportID = strings.ToLower(h.ReportID)
 	}
-	id, err := uploadKey(h.UploadID, h.ReportID, h.SHA256)
+	id, err := uploadKey(h.UploadID, h.ReportID, h.SHA256, uploader)
 	if err != nil {
 		return err
 	}
@@ -96,8 +98,22 @@ func (ph *Photos) BeginUpload(ctx context.Context, c scope.Caller, h UploadHeade
 	if c.PersonID == "" {
 		return nil, structerr.NewUnauthenticated("no caller")
 	}
-	if err := ph.checkHeader(&h); err != nil {
+	derived := h.UploadID == ""
+	if err := ph.checkHeader(&h, c.PersonID); err != nil {
 		return nil, err
+	}
+	if derived {
+		// The app did not name the upload: resume the one this person
+		// started for the same photo (and report), whatever id it was
+		// started with, so a retry without the id neither doubles it nor
+		// starts over.
+		row, err := findUpload(ctx, ph.pool, c.PersonID, h.ReportID, h.SHA256)
+		switch {
+		case err == nil && row.Size == h.Size && row.ContentType == h.ContentType:
+			h.UploadID = row.ID
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return nil, err
+		}
 	}
 	if h.ReportID != "" {
 		r, _, err := getReport(ctx, ph.pool, h.ReportID)
@@ -454,15 +470,46 @@ func (ph *Photos) uploadStatus(ctx context.Context, row uploadRow) (UploadStatus
 }
 
 // UploadStatus tells a reconnecting app where to resume. The upload is
-// named by its id, or by report id and SHA-256.
+// named by its id, or by its report and/or SHA-256 — whichever way it was
+// started: an upload started with an id is found by its report and hash,
+// and one started without an id by the id its response gave (issue 14).
 func (ph *Photos) UploadStatus(ctx context.Context, c scope.Caller, uploadID, reportID, sum string) (UploadStatus, error) {
-	id, err := uploadKey(uploadID, reportID, sum)
-	if err != nil {
-		return UploadStatus{}, err
+	if uploadID != "" {
+		id, err := checkUUID("upload_id", uploadID)
+		if err != nil {
+			return UploadStatus{}, err
+		}
+		uploadID = id.String()
 	}
-	row, err := getUpload(ctx, ph.pool, id)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.UploaderID != c.PersonID) {
-		return UploadStatus{}, structerr.NewNotFound("upload %s not found", id)
+	if reportID != "" {
+		id, err := checkUUID("report_id", reportID)
+		if err != nil {
+			return UploadStatus{}, err
+		}
+		reportID = id.String()
+	}
+	sum = strings.ToLower(sum)
+	if sum != "" && !sha256Hex.MatchString(sum) {
+		return UploadStatus{}, structerr.NewInvalidArgument("sha256 must be the file's SHA-256 in hex")
+	}
+	if uploadID == "" && reportID == "" && sum == "" {
+		return UploadStatus{}, structerr.NewInvalidArgument("give an upload_id, a report_id or a sha256")
+	}
+	notFound := structerr.NewNotFound("upload not found")
+	if uploadID != "" {
+		row, err := getUpload(ctx, ph.pool, uploadID)
+		switch {
+		case err == nil && row.UploaderID == c.PersonID:
+			return ph.uploadStatus(ctx, row)
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return UploadStatus{}, err
+		case reportID == "" && sum == "":
+			return UploadStatus{}, structerr.NewNotFound("upload %s not found", uploadID)
+		}
+	}
+	row, err := findUpload(ctx, ph.pool, c.PersonID, reportID, sum)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return UploadStatus{}, notFound
 	}
 	if err != nil {
 		return UploadStatus{}, err
@@ -470,23 +517,31 @@ func (ph *Photos) UploadStatus(ctx context.Context, c scope.Caller, uploadID, re
 	return ph.uploadStatus(ctx, row)
 }
 
-// uploadKey names an upload by its id, or by report id and SHA-256 (the
-// id a header without upload_id gets).
-func uploadKey(uploadID, reportID, sum string) (string, error) {
+// uploadKey names an upload: by its id when the app gave one, else by an
+// id derived from the report and SHA-256 (as before issue 14, so uploads
+// begun by older apps keep their ids) or, without a report, from the
+// uploader and SHA-256. The same photo sent again by the same person gets
+// the same id, which keeps an upload without id idempotent.
+func uploadKey(uploadID, reportID, sum, uploader string) (string, error) {
 	if uploadID != "" {
-		if _, err := checkUUID("upload_id", uploadID); err != nil {
-			return "", err
-		}
-		return strings.ToLower(uploadID), nil
-	}
-	if _, err := checkUUID("report_id", reportID); err != nil {
-		return "", structerr.NewInvalidArgument("give an upload_id, or a report_id and sha256")
+		id, err := checkUUID("upload_id", uploadID)
+		return id.String(), err
 	}
 	sum = strings.ToLower(sum)
 	if !sha256Hex.MatchString(sum) {
 		return "", structerr.NewInvalidArgument("sha256 must be the file's SHA-256 in hex")
 	}
-	return uuid.NewSHA1(uploadNamespace, []byte(strings.ToLower(reportID)+"/"+sum)).String(), nil
+	if reportID != "" {
+		id, err := checkUUID("report_id", reportID)
+		if err != nil {
+			return "", err
+		}
+		return uuid.NewSHA1(uploadNamespace, []byte(id.String()+"/"+sum)).String(), nil
+	}
+	if uploader == "" {
+		return "", structerr.NewUnauthenticated("no caller")
+	}
+	return uuid.NewSHA1(uploadNamespace, []byte("uploader/"+uploader+"/"+sum)).String(), nil
 }
 
 // OpenPhoto returns a stored photo for a caller who uploaded it, may see

@@ -191,7 +191,6 @@ func TestUploadBadInput(t *testing.T) {
 	_, err := e.f.BeginUpload(ctx, inspectorA, big)
 	wantCode(t, err, codes.ResourceExhausted)
 	for name, mut := range map[string]func(h *UploadHeader){
-		"no id":           func(h *UploadHeader) { h.UploadID = "" },
 		"bad id":          func(h *UploadHeader) { h.UploadID = "../../etc/passwd" },
 		"bad sha":         func(h *UploadHeader) { h.SHA256 = "xyz" },
 		"zero size":       func(h *UploadHeader) { h.Size = 0 },
@@ -339,10 +338,10 @@ func TestPhotoExifComparedWithReportAndDownloadScope(t *testing.T) {
 	if len(got.ExifMismatch) != 2 {
 		t.Fatalf("report mismatches %v, want far and old", got.ExifMismatch)
 	}
-	// Uploading by report id and hash only.
+	// An upload made with an upload id is found by report id and hash.
 	st, err := e.f.UploadStatus(ctx, inspectorA, "", d.ID, sum(near))
-	if err == nil {
-		t.Fatalf("status by report+hash for an upload made with an upload id: %+v", st)
+	if err != nil || !st.Complete {
+		t.Fatalf("status by report+hash for an upload made with an upload id: %+v %v", st, err)
 	}
 
 	read := func(c scope.Caller) ([]byte, error) {
@@ -420,6 +419,84 @@ func TestUploadByReportIDAndJanitor(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(e.blobs.Root, "partial")); len(ents) != 0 {
 		t.Fatalf("%d partial files left", len(ents))
 	}
+}
+
+// Issue 14: an upload started with an upload id is found by its report
+// and hash, one started without an id by the id it was given, and an
+// upload needs no id at all — the derived one is the same on every retry.
+func TestUploadIsFoundWhicheverWayItWasNamed(t *testing.T) {
+	e := newEnv(t, Config{SyncEvery: 4 << 10})
+	ctx := context.Background()
+	data := testJPEG(t, 29.01, 106.05, e.clock.Now(), 30<<10)
+	rid := uuid.NewString()
+
+	// Started with an app-chosen id and a report: found by the report
+	// (with or without the hash) and by the hash alone.
+	h := header(data)
+	h.ReportID = rid
+	u, err := e.f.BeginUpload(ctx, inspectorA, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, u, data[:8<<10], 0, 4<<10)
+	u.Close(ctx)
+	for _, q := range [][2]string{{rid, sum(data)}, {rid, ""}, {"", sum(data)}, {strings.ToUpper(rid), ""}} {
+		st, err := e.f.UploadStatus(ctx, inspectorA, "", q[0], q[1])
+		if err != nil || st.UploadID != h.UploadID || st.Committed != 8<<10 {
+			t.Fatalf("status by %q: %+v %v", q, st, err)
+		}
+	}
+	if _, err := e.f.UploadStatus(ctx, inspectorB, "", rid, ""); structerr.Code(err) != codes.NotFound {
+		t.Fatalf("another person finds the upload: %v", err)
+	}
+	// The app lost the id and resumes with report and hash only: it
+	// continues the same upload rather than starting a second one.
+	u, err = e.f.BeginUpload(ctx, inspectorA, UploadHeader{ReportID: rid, Size: h.Size, SHA256: h.SHA256, ContentType: h.ContentType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := u.Status(); st.UploadID != h.UploadID || st.Committed != 8<<10 {
+		t.Fatalf("resumed without id: %+v", st)
+	}
+	u.Close(ctx)
+
+	// No id and no report: the id is derived from the uploader and hash,
+	// the same on a retry; the status is found by that id and by the hash.
+	other := testJPEG(t, 29.02, 106.05, e.clock.Now(), 20<<10)
+	bare := UploadHeader{Size: int64(len(other)), SHA256: sum(other), ContentType: "image/jpeg"}
+	u1, err := e.f.BeginUpload(ctx, inspectorA, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := u1.Status().UploadID
+	send(t, u1, other[:4<<10], 0, 4<<10)
+	u1.Close(ctx)
+	u2, err := e.f.BeginUpload(ctx, inspectorA, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := u2.Status(); st.UploadID != first || st.Committed != 4<<10 {
+		t.Fatalf("retry without id: %+v, first id %s", st, first)
+	}
+	st := send(t, u2, other, 4<<10, 8<<10)
+	if !st.Complete {
+		t.Fatalf("not complete: %+v", st)
+	}
+	for _, q := range [][2]string{{first, ""}, {"", sum(other)}} {
+		if st, err := e.f.UploadStatus(ctx, inspectorA, q[0], "", q[1]); err != nil || !st.Complete || st.UploadID != first {
+			t.Fatalf("status by %q: %+v %v", q, st, err)
+		}
+	}
+	// B's own upload of the same bytes gets another id.
+	ub, err := e.f.BeginUpload(ctx, inspectorB, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ub.Status().UploadID == first {
+		t.Fatal("two people share a derived upload id")
+	}
+	_, err = e.f.UploadStatus(ctx, inspectorA, "", "", "")
+	wantCode(t, err, codes.InvalidArgument)
 }
 
 // A PNG carrying a 19 MiB EXIF block: refused as too large once the file
@@ -537,7 +614,7 @@ func TestUploadWithEveryByteCommittedFinishesOnResume(t *testing.T) {
 	e := newEnv(t, Config{SyncEvery: 100 << 10})
 	ctx := context.Background()
 	faulty, err := New(Deps{
-		Pool: e.pool, Locator: rectLocator{}, Directory: dirProxy{e.dir}, Tasks: testTasks{},
+		Pool: e.pool, Locator: e.loc,
 		Blobs: &failPromote{FS: e.blobs}, Now: e.clock.Now,
 	}, Config{SyncEvery: 100 << 10})
 	if err != nil {

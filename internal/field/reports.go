@@ -19,6 +19,7 @@ import (
 	"ecogrid/internal/coord"
 	"ecogrid/internal/database"
 	"ecogrid/internal/ledger"
+	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
@@ -354,8 +355,8 @@ func checkReportPatrol(ctx context.Context, q database.Querier, c scope.Caller, 
 // observation older than HistoricLocateAfter and a locator that keeps
 // history, in the grid as it was at the observation.
 func (rs *Reports) locate(ctx context.Context, lat, lon float64, observed, now time.Time) (Location, bool, error) {
-	if h, ok := rs.locator.(HistoricLocator); ok && observed.Before(now.Add(-HistoricLocateAfter)) {
-		return h.LocateAt(ctx, lat, lon, observed)
+	if observed.Before(now.Add(-HistoricLocateAfter)) {
+		return rs.locator.LocateAt(ctx, lat, lon, observed)
 	}
 	return rs.locator.Locate(ctx, lat, lon)
 }
@@ -404,7 +405,7 @@ func (rs *Reports) checkCategory(ctx context.Context, q database.Querier, county
 // recordViolation writes the outbox event and the accountability record
 // of a violation inside the report's transaction.
 func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Caller, r *Report) error {
-	responsible, err := rs.directory.ResponsibleAt(ctx, tx, r.Location.Cell(), r.ObservedAt)
+	responsible, err := people.ResponsibleAt(ctx, tx, r.Location.Cell(), r.ObservedAt)
 	if err != nil {
 		return fmt.Errorf("finding the responsible people: %w", err)
 	}
@@ -548,6 +549,8 @@ type ReportFilter struct {
 	ObservedTo   time.Time
 	Category     string
 	Violation    *bool
+	// ReporterID keeps the reports filed by one person (their UUID).
+	ReporterID string
 }
 
 func (fl ReportFilter) check() error {
@@ -556,6 +559,11 @@ func (fl ReportFilter) check() error {
 	}
 	if fl.Category != "" && !categoryCode.MatchString(fl.Category) {
 		return structerr.NewInvalidArgument("category %.40q is not a category code", fl.Category)
+	}
+	if fl.ReporterID != "" {
+		if _, err := uuid.Parse(fl.ReporterID); err != nil {
+			return structerr.NewInvalidArgument("reporter id %.40q is not a UUID", fl.ReporterID)
+		}
 	}
 	if !fl.ObservedFrom.IsZero() && !fl.ObservedTo.IsZero() && !fl.ObservedTo.After(fl.ObservedFrom) {
 		return structerr.NewInvalidArgument("the time range ends before it starts")

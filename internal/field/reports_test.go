@@ -3,6 +3,7 @@ package field
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,7 +208,10 @@ func TestViolationWritesReportOutboxAndLedgerTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ev.ReportId != d.ID || ev.VillageCode != villageWS || ev.Severity != "SEVERITY_SERIOUS" || len(ev.Responsible) != 2 ||
-		ev.Responsible[0].PersonId != chiefPersonID || ev.EventId != r.EventID {
+		!slices.ContainsFunc(ev.Responsible, func(p *eventsv1.ResponsiblePerson) bool {
+			return p.PersonId == chiefPersonID && p.NodeCode == townshipWest
+		}) ||
+		ev.EventId != r.EventID {
 		t.Fatalf("event %+v", &ev)
 	}
 	var action, actor, role string
@@ -228,16 +232,18 @@ func TestViolationWritesReportOutboxAndLedgerTogether(t *testing.T) {
 	if n := count(t, e.pool, `SELECT count(*) FROM outbox.events`); n != 1 {
 		t.Fatalf("%d outbox rows after replay", n)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM ledger.records`); n != 1 {
-		t.Fatalf("%d ledger records after replay", n)
+	if n := count(t, e.pool, `SELECT count(*) FROM ledger.records WHERE action = $1`, ActionViolationReported); n != 1 {
+		t.Fatalf("%d violation records after replay", n)
 	}
 
 	// No act without its record: when the responsible people cannot be
-	// found, neither the report nor the event is written.
-	e.dir.fail = errDirectoryDown
+	// read (the request is gone before the transaction ends), neither the
+	// report nor the event is written.
 	d2 := e.draft(29.01, 106.05)
 	d2.Violation = true
-	if _, _, err := e.f.SubmitReport(ctx, inspectorA, d2); err == nil {
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := e.f.SubmitReport(gone, inspectorA, d2); err == nil {
 		t.Fatal("violation accepted without its accountability record")
 	}
 	if n := count(t, e.pool, `SELECT count(*) FROM field.reports WHERE id = $1`, d2.ID); n != 0 {
@@ -367,7 +373,21 @@ func TestListReportsScopeFiltersAndPaging(t *testing.T) {
 	if got := list(3, ReportFilter{NodeCode: villageWS, ObservedFrom: from}, 100); len(got) != 3 {
 		t.Fatalf("last 2.5 h in %s: %d", villageWS, len(got))
 	}
-	_, _, err := e.f.ListReports(ctx, officer, ReportFilter{}, 10, "garbage!")
+	// One reporter's reports (issue 14): the county sees both of A's
+	// villages, the west supervisor only A's reports in the west, B's
+	// filter leaves A's out.
+	if got := list(3, ReportFilter{ReporterID: inspectorAID}, 100); len(got) != 8 || got[dB.ID] || !got[dAB.ID] {
+		t.Fatalf("reporter A for the county: %d", len(got))
+	}
+	if got := list(2, ReportFilter{ReporterID: inspectorAID}, 100); len(got) != 7 || got[dAB.ID] {
+		t.Fatalf("reporter A for the west supervisor: %d", len(got))
+	}
+	if got := list(3, ReportFilter{ReporterID: inspectorBID, ObservedTo: e.clock.Now()}, 100); len(got) != 1 || !got[dB.ID] {
+		t.Fatalf("reporter B: %v", got)
+	}
+	_, _, err := e.f.ListReports(ctx, officer, ReportFilter{ReporterID: "li"}, 10, "")
+	wantCode(t, err, codes.InvalidArgument)
+	_, _, err = e.f.ListReports(ctx, officer, ReportFilter{}, 10, "garbage!")
 	wantCode(t, err, codes.InvalidArgument)
 	_, _, err = e.f.ListReports(ctx, officer, ReportFilter{NodeCode: "abc"}, 10, "")
 	wantCode(t, err, codes.InvalidArgument)
@@ -407,11 +427,12 @@ func TestCountyCategories(t *testing.T) {
 }
 
 // movedLocator is the test grid after a boundary change yesterday: the
-// south-west village now reaches up to 29.06 (it ended at 29.05 before).
-type movedLocator struct{ rectLocator }
+// south-west village now reaches up to 29.06 (it ended at 29.05 before,
+// as in the seeded grid).
+type movedLocator struct{ grid Locator }
 
 func (m movedLocator) Locate(ctx context.Context, lat, lon float64) (Location, bool, error) {
-	loc, ok, err := m.rectLocator.Locate(ctx, lat, lon)
+	loc, ok, err := m.grid.Locate(ctx, lat, lon)
 	if ok && loc.VillageCode == villageWN && lat < 29.06 {
 		loc.VillageCode = villageWS
 	}
@@ -420,14 +441,14 @@ func (m movedLocator) Locate(ctx context.Context, lat, lon float64) (Location, b
 
 func (m movedLocator) LocateAt(ctx context.Context, lat, lon float64, at time.Time) (Location, bool, error) {
 	if at.Before(time.Now().Add(-24 * time.Hour)) {
-		return m.rectLocator.Locate(ctx, lat, lon) // the old boundaries
+		return m.grid.Locate(ctx, lat, lon) // the old boundaries
 	}
 	return m.Locate(ctx, lat, lon)
 }
 
 func TestLateReplayIsLocatedInTheGridOfItsTime(t *testing.T) {
 	e := newEnv(t, Config{})
-	e.f.Reports.locator = movedLocator{}
+	e.f.Reports.locator = movedLocator{e.loc}
 	ctx := context.Background()
 	fresh := e.draft(29.055, 106.05)
 	old := e.draft(29.055, 106.05)

@@ -145,7 +145,7 @@ func filterOf(f *ecogridv1.ReportFilter) (ReportFilter, error) {
 	if out.ObservedTo, err = timeOf("observed_to", f.GetObservedTo()); err != nil {
 		return out, err
 	}
-	out.NodeCode, out.Category = f.GetNodeCode(), f.GetCategory()
+	out.NodeCode, out.Category, out.ReporterID = f.GetNodeCode(), f.GetCategory(), f.GetReporterId()
 	switch f.GetViolation() {
 	case ecogridv1.ViolationFilter_VIOLATION_FILTER_ONLY:
 		v := true

@@ -193,6 +193,26 @@ func TestServicePatrol(t *testing.T) {
 	}
 }
 
+// An app that ends a patrol as the inspector taps "end" sends no ended_at:
+// the patrol ends at the server's now instead of being refused (issue 14).
+func TestServiceEndPatrolWithoutEndedAtMeansNow(t *testing.T) {
+	e := newEnv(t, Config{})
+	cl := startServer(t, e.f)
+	ctx := as(inspectorAID)
+	start := e.clock.Now().Add(-time.Hour)
+	id := uuid.NewString()
+	if _, err := cl.StartPatrol(ctx, &ecogridv1.StartPatrolRequest{PatrolId: id, StartedAt: timestamppb.New(start)}); err != nil {
+		t.Fatal(err)
+	}
+	end, err := cl.EndPatrol(ctx, &ecogridv1.EndPatrolRequest{PatrolId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := end.Patrol.GetEndedAt().AsTime(); !got.Equal(e.clock.Now()) || end.Patrol.State != ecogridv1.PatrolState_PATROL_STATE_ENDED {
+		t.Fatalf("ended at %v (state %v), want now %v", got, end.Patrol.State, e.clock.Now())
+	}
+}
+
 // upload sends the header and data[from:] in chunks; stopAt > 0 ends the
 // stream early (a dropped connection, seen by the server as EOF).
 func upload(t testing.TB, cl ecogridv1.FieldServiceClient, ctx context.Context, h *ecogridv1.PhotoUploadHeader, data []byte, from, stopAt, chunk int) (*ecogridv1.UploadPhotoResponse, error) {
@@ -308,6 +328,9 @@ func TestServiceExport(t *testing.T) {
 		if i == 1 {
 			d.Category = "air"
 		}
+		if i == 2 {
+			d.Position = wgs(29.0123456789, 106.1512345678) // more decimals than a fix holds
+		}
 		if _, _, err := e.f.SubmitReport(ctx, c, d); err != nil {
 			t.Fatal(err)
 		}
@@ -355,21 +378,34 @@ func TestServiceExport(t *testing.T) {
 	if f0.Properties["village_code"] == "" || f0.Properties["category"] == nil {
 		t.Fatalf("properties %v", f0.Properties)
 	}
+	// One convention across exports (issue 14): names beside codes,
+	// lower-case enums, +08:00 times, 7 decimals of a degree.
+	if f0.Properties["village_name"] != "West-South Village" || f0.Properties["township_name"] != "West Township" ||
+		f0.Properties["reporter_name"] != "Li Inspector" || f0.Properties["severity"] != "normal" ||
+		!strings.HasSuffix(f0.Properties["observed_at"].(string), "+08:00") || f0.Properties["original_coordinate_system"] != "wgs-84" {
+		t.Fatalf("properties %v", f0.Properties)
+	}
+	if c := fc.Features[2].Geometry.Coordinates; c[0] != 106.1512346 || c[1] != 29.0123457 || fc.Features[2].Properties["latitude"] != 29.0123457 {
+		t.Fatalf("coordinates %v, latitude %v: want 7 decimals", c, fc.Features[2].Properties["latitude"])
+	}
 	// Scoped: the west supervisor sees only the west township's two.
 	sup := read(supervisorID, ecogridv1.ExportFormat_EXPORT_FORMAT_CSV, nil)
-	recs, err := csv.NewReader(bytes.NewReader(sup)).ReadAll()
+	if !bytes.HasPrefix(sup, []byte("\xEF\xBB\xBFreport_id,")) {
+		t.Fatalf("CSV without UTF-8 BOM: %q", sup[:min(20, len(sup))])
+	}
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(sup, []byte("\xEF\xBB\xBF")))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 3 || recs[0][0] != "report_id" {
-		t.Fatalf("%d CSV rows", len(recs))
+	if len(recs) != 3 || recs[0][0] != "report_id" || recs[0][2] != "reporter_name" || recs[1][2] != "Li Inspector" || recs[1][7] != "West-South Village" {
+		t.Fatalf("%d CSV rows: %q", len(recs), recs[:min(2, len(recs))])
 	}
 	desc := len(recs[0]) - 1
 	if !strings.HasPrefix(recs[1][desc], "'=") || recs[2][desc] != "line one\nline two, with \"quotes\"" {
 		t.Fatalf("descriptions %q %q", recs[1][desc], recs[2][desc])
 	}
 	air := read(officerID, ecogridv1.ExportFormat_EXPORT_FORMAT_CSV, &ecogridv1.ReportFilter{Category: "air", NodeCode: townshipWest})
-	if recs, _ := csv.NewReader(bytes.NewReader(air)).ReadAll(); len(recs) != 2 {
+	if recs, _ := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(air, []byte("\xEF\xBB\xBF")))).ReadAll(); len(recs) != 2 {
 		t.Fatalf("filtered export has %d rows", len(recs))
 	}
 	if out := read(otherOfficer, ecogridv1.ExportFormat_EXPORT_FORMAT_GEOJSON, nil); !bytes.Contains(out, []byte(`"features":[`)) || bytes.Contains(out, []byte("Feature\"")) {

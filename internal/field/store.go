@@ -224,6 +224,9 @@ func reportQuery(roots []string, own string, fl ReportFilter) (string, []any) {
 	if fl.Category != "" {
 		where = append(where, "r.category = "+arg(fl.Category))
 	}
+	if fl.ReporterID != "" {
+		where = append(where, "r.reporter_id = "+arg(fl.ReporterID))
+	}
 	if fl.Violation != nil {
 		where = append(where, "r.violation = "+arg(*fl.Violation))
 	}

@@ -101,13 +101,11 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	zoneIndex := zones.NewIndex(pool, log.With("component", "zone_index"))
 	water := monitoring.New(pool, index, zoneIndex, log.With("component", "monitoring"))
 	fld, err := field.New(field.Deps{
-		Pool:      pool,
-		Locator:   gridadapt.Locator{Index: index},
-		Directory: field.PeopleDirectory{},
-		Tasks:     gridadapt.TaskSource{Store: gridStore},
-		Blobs:     blobs,
-		Logger:    log.With("component", "field"),
-		Metrics:   reg,
+		Pool:    pool,
+		Locator: gridadapt.Locator{Index: index},
+		Blobs:   blobs,
+		Logger:  log.With("component", "field"),
+		Metrics: reg,
 	}, cfg.Field)
 	if err != nil {
 		return err

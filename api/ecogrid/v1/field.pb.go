@@ -836,8 +836,10 @@ func (x *AppendTrackPointsResponse) GetFirstRejection() string {
 
 // EndPatrolRequest closes a patrol.
 type EndPatrolRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PatrolId      string                 `protobuf:"bytes,1,opt,name=patrol_id,json=patrolId,proto3" json:"patrol_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PatrolId string                 `protobuf:"bytes,1,opt,name=patrol_id,json=patrolId,proto3" json:"patrol_id,omitempty"`
+	// When the patrol ended on the device; absent means now (the server's
+	// clock), for an app that ends the patrol as the inspector taps "end".
 	EndedAt       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1884,7 +1886,10 @@ type ReportFilter struct {
 	ObservedTo   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=observed_to,json=observedTo,proto3" json:"observed_to,omitempty"`
 	Category     string                 `protobuf:"bytes,4,opt,name=category,proto3" json:"category,omitempty"`
 	// Violation filter.
-	Violation     ViolationFilter `protobuf:"varint,5,opt,name=violation,proto3,enum=ecogrid.v1.ViolationFilter" json:"violation,omitempty"`
+	Violation ViolationFilter `protobuf:"varint,5,opt,name=violation,proto3,enum=ecogrid.v1.ViolationFilter" json:"violation,omitempty"`
+	// Reports filed by this person (UUID): a supervisor following one
+	// inspector's work, an inspector their own.
+	ReporterId    string `protobuf:"bytes,6,opt,name=reporter_id,json=reporterId,proto3" json:"reporter_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1952,6 +1957,13 @@ func (x *ReportFilter) GetViolation() ViolationFilter {
 		return x.Violation
 	}
 	return ViolationFilter_VIOLATION_FILTER_UNSPECIFIED
+}
+
+func (x *ReportFilter) GetReporterId() string {
+	if x != nil {
+		return x.ReporterId
+	}
+	return ""
 }
 
 // ListReportsRequest asks for one page.
@@ -2323,8 +2335,11 @@ func (x *CreateCategoryResponse) GetCategory() *Category {
 // PhotoUploadHeader is the first message of an upload.
 type PhotoUploadHeader struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Client-generated UUID of this upload. When empty, the upload is keyed
-	// by report_id and sha256.
+	// Client-generated UUID of this upload; optional. When empty, the
+	// server resumes this person's upload of the same sha256 (and report)
+	// or derives an id from report_id and sha256 (from the uploader and
+	// sha256 without a report): the same header always names the same
+	// upload, and the response returns the id.
 	UploadId string `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
 	// Report the photo belongs to, if known.
 	ReportId string `protobuf:"bytes,2,opt,name=report_id,json=reportId,proto3" json:"report_id,omitempty"`
@@ -2730,7 +2745,9 @@ func (x *UploadPhotoResponse) GetExifMismatch() bool {
 	return false
 }
 
-// GetUploadStatusRequest names an upload by id, or by report and hash.
+// GetUploadStatusRequest names an upload by id, or by report and/or hash
+// (the caller's latest such upload, whether it was started with an id or
+// without one).
 type GetUploadStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UploadId      string                 `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
@@ -3202,14 +3219,16 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\x10GetReportRequest\x12\x1b\n" +
 	"\treport_id\x18\x01 \x01(\tR\breportId\"?\n" +
 	"\x11GetReportResponse\x12*\n" +
-	"\x06report\x18\x01 \x01(\v2\x12.ecogrid.v1.ReportR\x06report\"\x80\x02\n" +
+	"\x06report\x18\x01 \x01(\v2\x12.ecogrid.v1.ReportR\x06report\"\xa1\x02\n" +
 	"\fReportFilter\x12\x1b\n" +
 	"\tnode_code\x18\x01 \x01(\tR\bnodeCode\x12?\n" +
 	"\robserved_from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fobservedFrom\x12;\n" +
 	"\vobserved_to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"observedTo\x12\x1a\n" +
 	"\bcategory\x18\x04 \x01(\tR\bcategory\x129\n" +
-	"\tviolation\x18\x05 \x01(\x0e2\x1b.ecogrid.v1.ViolationFilterR\tviolation\"s\n" +
+	"\tviolation\x18\x05 \x01(\x0e2\x1b.ecogrid.v1.ViolationFilterR\tviolation\x12\x1f\n" +
+	"\vreporter_id\x18\x06 \x01(\tR\n" +
+	"reporterId\"s\n" +
 	"\x12ListReportsRequest\x120\n" +
 	"\x06filter\x18\x01 \x01(\v2\x18.ecogrid.v1.ReportFilterR\x06filter\x12+\n" +
 	"\x04page\x18\x02 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\"k\n" +

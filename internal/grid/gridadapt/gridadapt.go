@@ -1,13 +1,18 @@
 // Package gridadapt fits the grid's Go API to the small interfaces the
+<<<<<<< HEAD
 // field context declares for it (field.Locator, field.TaskSource). People
 // calls grid directly; this package goes when field does too.
+=======
+// field and people contexts declare for it (field.Locator,
+// people.NodeResolver), so that cmd/gridd wires them in
+// one line each and neither context imports the grid.
+>>>>>>> h/field2
 package gridadapt
 
 import (
 	"context"
 	"time"
 
-	"ecogrid/internal/database"
 	"ecogrid/internal/field"
 	"ecogrid/internal/grid"
 )
@@ -31,45 +36,16 @@ func (l Locator) Locate(_ context.Context, lat, lon float64) (field.Location, bo
 	}, true, nil
 }
 
-// TaskSource serves field.TaskSource from the nodes' tasks: the "patrol"
-// tasks of a cell give its weekly or monthly patrol count and the least
-// duration and distance that count as a patrol.
-type TaskSource struct{ Store *grid.Store }
-
-var _ field.TaskSource = TaskSource{}
-
-// PatrolKind is the task kind that sets patrol requirements.
-const PatrolKind = "patrol"
-
-// PatrolRules implements field.TaskSource.
-func (t TaskSource) PatrolRules(ctx context.Context, q database.Querier, cellCodes []string) (map[string]field.PatrolRule, error) {
-	tasks, err := grid.TasksByCode(ctx, q, cellCodes)
-	if err != nil {
-		return nil, err
+// LocateAt implements field.Locator: the cell covering the point at a
+// past moment, from the grid's boundary history.
+func (l Locator) LocateAt(ctx context.Context, lat, lon float64, at time.Time) (field.Location, bool, error) {
+	loc, ok, err := l.Index.LocateAt(ctx, lat, lon, at)
+	if err != nil || !ok {
+		return field.Location{}, false, err
 	}
-	out := make(map[string]field.PatrolRule, len(tasks))
-	for code, ts := range tasks {
-		var r field.PatrolRule
-		found := false
-		for _, task := range ts {
-			if task.Kind != PatrolKind {
-				continue
-			}
-			found = true
-			switch task.Period {
-			case grid.PeriodWeek:
-				r.PerWeek += task.Count
-			case grid.PeriodMonth:
-				r.PerMonth += task.Count
-			case grid.PeriodDay:
-				r.PerWeek += 7 * task.Count
-			}
-			r.MinDuration = max(r.MinDuration, time.Duration(task.MinMinutes)*time.Minute)
-			r.MinDistanceM = max(r.MinDistanceM, task.MinDistanceM)
-		}
-		if found {
-			out[code] = r
-		}
-	}
-	return out, nil
+	return field.Location{
+		CountyCode:   loc.CodeAt(grid.LevelCounty),
+		TownshipCode: loc.CodeAt(grid.LevelTownship),
+		VillageCode:  loc.CodeAt(grid.LevelVillage),
+	}, true, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -44,9 +45,9 @@ func TestAdaptersAnswerFromTheGrid(t *testing.T) {
 	if _, ok, err := loc.Locate(ctx, 10, 10); ok || err != nil {
 		t.Fatalf("outside: %v %v", ok, err)
 	}
-	rules, err := gridadapt.TaskSource{Store: store}.PatrolRules(ctx, pool, []string{"130123002004", "130123002", "999"})
-	if err != nil || len(rules) != 1 || rules["130123002004"].PerWeek != 2 {
-		t.Fatalf("rules %+v %v", rules, err)
+	past, ok, err := loc.LocateAt(ctx, (ring[1]+ring[k+1])/2, (ring[0]+ring[k])/2, time.Now())
+	if err != nil || !ok || past != got {
+		t.Fatalf("locate at now: %+v %v %v", past, ok, err)
 	}
 	n, err := store.ResolveNode(ctx, v.ID.String())
 	if err != nil || n.Code != v.Code || n.Name != v.Name {
