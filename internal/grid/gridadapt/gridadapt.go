@@ -1,12 +1,6 @@
 // Package gridadapt fits the grid's Go API to the small interfaces the
-<<<<<<< HEAD
-// field context declares for it (field.Locator, field.TaskSource). People
-// calls grid directly; this package goes when field does too.
-=======
-// field and people contexts declare for it (field.Locator,
-// people.NodeResolver), so that cmd/gridd wires them in
-// one line each and neither context imports the grid.
->>>>>>> h/field2
+// field context declares for it (field.Locator): the in-memory index and
+// its boundary history. People calls grid directly.
 package gridadapt
 
 import (
