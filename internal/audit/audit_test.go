@@ -386,5 +386,3 @@ func tamperings() map[string]func(*testing.T, []byte) []byte {
 		"another auditor":  edit(func(r *audit.Report) { r.AuditorID = uuid.NewString() }),
 	}
 }
-
-
