@@ -300,6 +300,16 @@ func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
 		}
 	}
 
+	checkPDF(t, zr, "张伟", "调任", "提任网格长")
+	checkPDF(t, lr, "李娜", "离职")
+	var csvOut bytes.Buffer
+	if err := audit.WriteCSV(&csvOut, lr); err != nil {
+		t.Fatal(err)
+	}
+	if rows := bytes.Count(csvOut.Bytes(), []byte("\n")); rows != 3+len(lr.Facts.Cases) {
+		t.Errorf("CSV has %d lines for %d cases", rows, len(lr.Facts.Cases))
+	}
+
 	// The generation is ledgered: who audited whom.
 	hist, _, err := c.ledger.PersonHistory(ctx, li.ID, ledger.HistoryQuery{Scope: []string{""}, Actions: []string{audit.ActionReportGenerated}})
 	if err != nil || len(hist) != 1 || hist[0].ActorID != c.officer.Person.ID || hist[0].SubjectID != lr.ReportID {
