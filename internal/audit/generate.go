@@ -99,7 +99,7 @@ func (a *Auditor) TenureAudit(ctx context.Context, c scope.Caller, req Request) 
 	} else {
 		err = database.InTx(ctx, a.pool, func(tx pgx.Tx) error {
 			gen, err = ledger.Append(ctx, tx, ledger.Entry{
-				CountyCode: person.CountyCode, ActorID: c.PersonID, ActorRole: string(scope.RoleCountyOfficer),
+				CountyCode: person.CountyCode, ActorID: c.PersonID, ActorRole: string(grant.Role),
 				ActorNodeCode: grant.NodeCode, Action: ActionReportGenerated, SubjectType: "audit_report", SubjectID: req.ReportID,
 				NodeCode:    person.CountyCode,
 				Responsible: []ledger.Responsible{{PersonID: person.ID, Name: person.Name, Role: "audit_subject", NodeCode: person.CountyCode}},

@@ -202,6 +202,13 @@ var matrix = map[string]matrixRow{
 			}
 		}
 	}},
+	ecogridv1.AuditService_TenureAudit_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		resp, err := h.tenure.TenureAudit(ctx, &ecogridv1.TenureAuditRequest{ReportId: uuid.NewString(), PersonId: h.residents[v].Person.ID})
+		if err == nil && (resp.GetSummary().GetPosts() != 1 || len(resp.GetReportJson()) == 0) {
+			t.Errorf("TenureAudit of the inspector of %s = %v; want their one post and a report", v, resp.GetSummary())
+		}
+		return err
+	}},
 
 	ecogridv1.AuthService_WhoAmI_FullMethodName: {noObject: true, call: func(t *testing.T, h *harness, ctx context.Context, me peopletest.Member, _ string) error {
 		resp, err := h.auth.WhoAmI(ctx, &ecogridv1.WhoAmIRequest{})
@@ -255,7 +262,7 @@ func expectedCode(method string, role scope.Role, inScope bool) codes.Code {
 func TestAuthorizationMatrix(t *testing.T) {
 	h := newHarness(t, account.DefaultLimits)
 	for _, desc := range []grpc.ServiceDesc{ecogridv1.PeopleService_ServiceDesc, ecogridv1.AuthService_ServiceDesc,
-		ecogridv1.GridService_ServiceDesc, ecogridv1.AccountabilityService_ServiceDesc} {
+		ecogridv1.GridService_ServiceDesc, ecogridv1.AccountabilityService_ServiceDesc, ecogridv1.AuditService_ServiceDesc} {
 		for _, m := range append(methodNames(desc.Methods), streamNames(desc.Streams)...) {
 			full := "/" + desc.ServiceName + "/" + m
 			row, ok := matrix[full]

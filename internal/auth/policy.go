@@ -153,6 +153,9 @@ var Policy = map[string]Rule{
 	ecogridv1.AccountabilityService_SignCheckpoint_FullMethodName:  county,
 	ecogridv1.AccountabilityService_VerifyChain_FullMethodName:     county,
 	ecogridv1.AccountabilityService_Export_FullMethodName:          county,
+
+	// AuditService: the county office audits the people it manages.
+	ecogridv1.AuditService_TenureAudit_FullMethodName: county,
 }
 
 // RuleFor returns the rule of a full method name.

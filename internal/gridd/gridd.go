@@ -14,6 +14,7 @@ import (
 	"time"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/audit"
 	"ecogrid/internal/auth"
 	"ecogrid/internal/cases"
 	"ecogrid/internal/daemon"
@@ -104,6 +105,7 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 	ecogridv1.RegisterAuthServiceServer(p, p.AuthService)
 	ecogridv1.RegisterFieldServiceServer(p, field.NewService(fld, log))
 	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log))
+	ecogridv1.RegisterAuditServiceServer(p, audit.NewService(audit.New(pool, led), log.With("component", "audit")))
 
 	if err := ledger.RegisterMetrics(reg, pool); err != nil {
 		return err
