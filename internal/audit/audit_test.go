@@ -25,7 +25,7 @@ import (
 // county is a test county with several years of synthetic activity in its
 // ledger chain, written in the shapes people, field and cases record them.
 type county struct {
-	t       *testing.T
+	t       testing.TB
 	pool    *pgxpool.Pool
 	ledger  *ledger.Ledger
 	pub     string
@@ -44,7 +44,7 @@ type post struct {
 
 var epoch = time.Date(2021, 1, 4, 8, 0, 0, 0, time.UTC)
 
-func newCounty(t *testing.T) *county {
+func newCounty(t testing.TB) *county {
 	t.Helper()
 	pool := dbtest.NewPool(t)
 	skey, vkey, err := ledger.NewKeyPair("test-ledger")

@@ -89,7 +89,10 @@ func (l *Ledger) ProveRecords(ctx context.Context, cp Checkpoint, seqs []int64) 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	hr := txHashReader(ctx, tx, cp.CountyCode)
+	hr, err := prefetchProofHashes(ctx, tx, cp, seqs)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]RecordProof, 0, len(seqs))
 	for _, s := range seqs {
 		r, ok := byseq[s]
@@ -183,4 +186,47 @@ func (p *RecordProof) UnmarshalJSON(b []byte) error {
 	}
 	*p = RecordProof{Record: r, Size: j.Size, Proof: proof}
 	return nil
+}
+
+// prefetchProofHashes reads, in one query, every stored tree hash that the
+// proofs of seqs in the tree of cp.Size records need. Which hashes a proof
+// reads depends only on the tree size and the record's index, so a first
+// pass over a reader that only notes the indexes finds them all; proving
+// hundreds of records then costs one round trip instead of one each.
+func prefetchProofHashes(ctx context.Context, tx pgx.Tx, cp Checkpoint, seqs []int64) (tlog.HashReader, error) {
+	want := map[int64]bool{}
+	note := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		for _, x := range idx {
+			want[x] = true
+		}
+		return make([]tlog.Hash, len(idx)), nil
+	})
+	for _, s := range seqs {
+		if _, err := tlog.ProveRecord(cp.Size, s, note); err != nil {
+			return nil, fmt.Errorf("ledger: proving record %s/%d: %w", cp.CountyCode, s, err)
+		}
+	}
+	idx := make([]int64, 0, len(want))
+	for x := range want {
+		idx = append(idx, x)
+	}
+	hashes, err := readHashes(ctx, tx, cp.CountyCode, idx)
+	if err != nil {
+		return nil, err
+	}
+	byIdx := make(map[int64]tlog.Hash, len(idx))
+	for i, x := range idx {
+		byIdx[x] = hashes[i]
+	}
+	return tlog.HashReaderFunc(func(need []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(need))
+		for i, x := range need {
+			h, ok := byIdx[x]
+			if !ok {
+				return nil, fmt.Errorf("ledger: tree hash %d of chain %s was not read", x, cp.CountyCode)
+			}
+			out[i] = h
+		}
+		return out, nil
+	}), nil
 }
