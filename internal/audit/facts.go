@@ -89,7 +89,8 @@ type CaseFacts struct {
 	Deadline      *time.Time `json:"deadline,omitempty"`
 	ClosedAt      *time.Time `json:"closed_at,omitempty"`
 	ClosedOnTime  *bool      `json:"closed_on_time,omitempty"` // nil: not closed, or no deadline
-	OverdueDays   int        `json:"overdue_days"`             // late by, at closing or at the end of the audit
+	OverdueDays   int        `json:"overdue_days"`             // late by, at closing or (still open) at the report time
+	OverdueAtEnd  int        `json:"overdue_days_at_end"`      // open at the handover and late by this many days then
 	Escalated     bool       `json:"escalated"`
 	Reopened      int        `json:"reopened"`
 	StateAtEnd    string     `json:"state_at_end"` // at the end of the tenure (the handover)
@@ -130,6 +131,7 @@ type Summary struct {
 	Escalated         int     `json:"escalated"`
 	Reopened          int     `json:"reopened"`
 	OpenAtEnd         int     `json:"open_at_end"`
+	OverdueAtEnd      int     `json:"overdue_at_end"` // open at the handover and past the deadline
 	ReportsFiled      int     `json:"reports_filed"`
 	Acts              int     `json:"acts"`
 }
@@ -433,6 +435,9 @@ func caseFacts(p Params, hist []*ledger.Record) CaseFacts {
 		c.ResponseHours = ptr(math.Round(c.AcceptedAt.Sub(*c.OpenedAt).Hours()*100) / 100)
 	}
 	c.OpenAtEnd = c.StateAtEnd != "" && !closedStates[c.StateAtEnd]
+	if dl := deadlineAt(hist, p.To); c.OpenAtEnd && dl != nil {
+		c.OverdueAtEnd = daysLate(*dl, p.To)
+	}
 	if c.Deadline != nil {
 		switch {
 		case c.ClosedAt != nil:
@@ -443,6 +448,20 @@ func caseFacts(p Params, hist []*ledger.Record) CaseFacts {
 		}
 	}
 	return c
+}
+
+// deadlineAt is the deadline in force at t (the last one recorded before it).
+func deadlineAt(hist []*ledger.Record, t time.Time) *time.Time {
+	var dl *time.Time
+	for _, r := range hist {
+		if !r.RecordedAt.Before(t) {
+			break
+		}
+		if d := parseTime(payload(r)["deadline"]); d != nil {
+			dl = d
+		}
+	}
+	return dl
 }
 
 // daysLate is how many started days t lies after deadline (0 if not after).
@@ -485,6 +504,9 @@ func summarise(f Facts) Summary {
 		}
 		if c.OpenAtEnd {
 			s.OpenAtEnd++
+		}
+		if c.OverdueAtEnd > 0 {
+			s.OverdueAtEnd++
 		}
 	}
 	n := 0

@@ -128,7 +128,7 @@ func WritePDF(w io.Writer, r *Report) error {
 		{"平均响应（小时）", strconv.FormatFloat(s.MeanResponseHours, 'f', 1, 64)}, {"已结案", strconv.Itoa(s.Closed)},
 		{"按期结案", strconv.Itoa(s.ClosedOnTime)}, {"超期结案", strconv.Itoa(s.ClosedLate)}, {"超期案件", strconv.Itoa(s.Overdue)},
 		{"超期天数合计", strconv.Itoa(s.OverdueDays)}, {"升级督办", strconv.Itoa(s.Escalated)}, {"重新立案", strconv.Itoa(s.Reopened)},
-		{"交接时未结", strconv.Itoa(s.OpenAtEnd)}, {"上报问题", strconv.Itoa(s.ReportsFiled)}, {"本人履职行为", strconv.Itoa(s.Acts)},
+		{"交接时未结", strconv.Itoa(s.OpenAtEnd)}, {"交接时已超期", strconv.Itoa(s.OverdueAtEnd)}, {"上报问题", strconv.Itoa(s.ReportsFiled)}, {"本人履职行为", strconv.Itoa(s.Acts)},
 	}
 	for i, fg := range figures {
 		pdf.CellFormat(35, 7, fg[0], "1", 0, "L", false, 0, "")
