@@ -148,6 +148,14 @@ func Compute(nodes []string, kinds map[string]AreaKind, from, to time.Time, reco
 		}
 		return int(a.Seq - b.Seq)
 	})
+	byCode := map[string][]int{}
+	var lengths []int
+	for n, code := range nodes {
+		byCode[code] = append(byCode[code], n)
+		if !slices.Contains(lengths, len(code)) {
+			lengths = append(lengths, len(code))
+		}
+	}
 	for i := range rs {
 		r := &rs[i]
 		if r.Action == "case.created" {
@@ -156,10 +164,13 @@ func Compute(nodes []string, kinds map[string]AreaKind, from, to time.Time, reco
 		if r.RecordedAt.Before(from) || !r.RecordedAt.Before(to) {
 			continue
 		}
-		for n, code := range nodes {
-			if !strings.HasPrefix(r.NodeCode, code) {
-				continue
+		var hits []int
+		for _, l := range lengths {
+			if l <= len(r.NodeCode) {
+				hits = append(hits, byCode[r.NodeCode[:l]]...)
 			}
+		}
+		for _, n := range hits {
 			t := &tallies[n]
 			add := func(ind string) { t.cites[ind] = append(t.cites[ind], cite(r)) }
 			switch r.Action {
