@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/dsoprea/go-exif/v3 v3.0.1
+	github.com/go-pdf/fpdf v0.9.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/uuid v1.6.0
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.1

@@ -62,11 +62,14 @@ ensure_tools() {
 
 # ensure_test_packages installs the outside tools the tests drive: GDAL's
 # ogrinfo/ogr2ogr (the GIS views are checked with the library QGIS uses)
-# and Prometheus's promtool (alert rules and metrics exposition).
+# and Prometheus's promtool (alert rules and metrics exposition), poppler's
+# pdftotext/pdftoppm and the CJK TrueType font of the audit's PDF reports.
 ensure_test_packages() {
 	local pkgs=()
 	command -v ogr2ogr >/dev/null || pkgs+=(gdal-bin)
 	command -v promtool >/dev/null || pkgs+=(prometheus)
+	command -v pdftoppm >/dev/null || pkgs+=(poppler-utils)
+	[ -f /usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf ] || pkgs+=(fonts-arphic-gbsn00lp)
 	if [ "${#pkgs[@]}" -gt 0 ]; then
 		apt_install "${pkgs[@]}"
 	fi

@@ -23,6 +23,7 @@ const auditUsage = `usage: gridctl audit <command> [flags]
   export --county CODE [-o FILE] [--db]             export a county's ledger as JSON Lines
   verify-chain --county CODE [--checkpoint NOTE] [--db]   verify a chain on the server
   checkpoint --county CODE | --all [--db]           sign a checkpoint now
+  verify-report FILE -pub KEY                       verify a tenure audit report offline (no database)
   keygen [--name NAME] -o FILE                      make an ed25519 signing key (FILE, 0600) and print its public key
 Without --db the commands call gridd's AccountabilityService (GRIDD_ADDR, ECOGRID_TOKEN);
 with --db they use DATABASE_URL directly (and the signing key from ECOGRID_LEDGER_KEY_FILE).
@@ -46,6 +47,8 @@ func runAudit(ctx context.Context, args []string) error {
 		return auditCheckpoint(ctx, args[1:])
 	case "keygen":
 		return auditKeygen(args[1:], os.Stdout)
+	case "verify-report":
+		return auditVerifyReport(args[1:], os.Stdin, os.Stdout)
 	}
 	fmt.Fprintln(os.Stderr, auditUsage)
 	return fmt.Errorf("unknown audit command %q", args[0])

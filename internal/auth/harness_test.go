@@ -18,6 +18,7 @@ import (
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/accounts"
+	"ecogrid/internal/audit"
 	"ecogrid/internal/auth"
 	"ecogrid/internal/database/dbtest"
 	"ecogrid/internal/grid"
@@ -40,6 +41,7 @@ type harness struct {
 	people ecogridv1.PeopleServiceClient
 	grid_  ecogridv1.GridServiceClient
 	audit  ecogridv1.AccountabilityServiceClient
+	tenure ecogridv1.AuditServiceClient
 	auth   ecogridv1.AuthServiceClient
 	authz  *auth.Authorizer
 	// residents: one inspector with an account per village, by village code.
@@ -80,7 +82,9 @@ func newHarness(t *testing.T, limits accounts.Limits, register ...func(*grpc.Ser
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecogridv1.RegisterAccountabilityServiceServer(srv.GRPC, ledger.NewService(ledger.New(pool, ledgerKeys, ledger.Config{}, log), log))
+	led := ledger.New(pool, ledgerKeys, ledger.Config{}, log)
+	ecogridv1.RegisterAccountabilityServiceServer(srv.GRPC, ledger.NewService(led, log))
+	ecogridv1.RegisterAuditServiceServer(srv.GRPC, audit.NewService(audit.New(pool, led), log))
 	for _, r := range register {
 		r(srv.GRPC)
 	}
@@ -105,6 +109,7 @@ func newHarness(t *testing.T, limits accounts.Limits, register ...func(*grpc.Ser
 	h.auth = ecogridv1.NewAuthServiceClient(h.conn)
 	h.grid_ = ecogridv1.NewGridServiceClient(h.conn)
 	h.audit = ecogridv1.NewAccountabilityServiceClient(h.conn)
+	h.tenure = ecogridv1.NewAuditServiceClient(h.conn)
 
 	for _, v := range []string{peopletest.VillageA1a, peopletest.VillageA1b, peopletest.VillageA2a, peopletest.VillageB1a} {
 		h.residents[v] = peopletest.AddMember(t, pool, h.grid[v], scope.RoleInspector, "inspector of "+v, "insp"+v)

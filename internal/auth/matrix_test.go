@@ -203,6 +203,13 @@ var matrix = map[string]matrixRow{
 			}
 		}
 	}},
+	ecogridv1.AuditService_TenureAudit_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		resp, err := h.tenure.TenureAudit(ctx, &ecogridv1.TenureAuditRequest{ReportId: uuid.NewString(), PersonId: h.residents[v].Person.ID})
+		if err == nil && (resp.GetSummary().GetPosts() != 1 || len(resp.GetReportJson()) == 0) {
+			t.Errorf("TenureAudit of the inspector of %s = %v; want their one post and a report", v, resp.GetSummary())
+		}
+		return err
+	}},
 
 	ecogridv1.AuthService_WhoAmI_FullMethodName: {noObject: true, call: func(t *testing.T, h *harness, ctx context.Context, me peopletest.Member, _ string) error {
 		resp, err := h.auth.WhoAmI(ctx, &ecogridv1.WhoAmIRequest{})

@@ -195,6 +195,8 @@ var Policy = map[string]Rule{
 	ecogridv1.MonitoringService_RecordSample_FullMethodName:     county,
 	ecogridv1.MonitoringService_ListSamples_FullMethodName:      everyone,
 	ecogridv1.MonitoringService_ImportSamplesCSV_FullMethodName: county,
+	// AuditService: the county office audits the people it manages.
+	ecogridv1.AuditService_TenureAudit_FullMethodName: county,
 }
 
 // RuleFor returns the rule of a full method name.

@@ -185,6 +185,10 @@ func NewAPI(ctx context.Context, griddConn, casedConn *grpc.ClientConn) (http.Ha
 		{griddConn, ecogridv1.RegisterPeopleServiceHandler},
 		{griddConn, ecogridv1.RegisterFieldServiceHandler},
 		{griddConn, ecogridv1.RegisterAccountabilityServiceHandler},
+		{griddConn, ecogridv1.RegisterWatersServiceHandler},
+		{griddConn, ecogridv1.RegisterZoneServiceHandler},
+		{griddConn, ecogridv1.RegisterMonitoringServiceHandler},
+		{griddConn, ecogridv1.RegisterAuditServiceHandler},
 		{casedConn, ecogridv1.RegisterCaseServiceHandler},
 	} {
 		if err := r.reg(ctx, mux, r.conn); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/audit"
 	"ecogrid/internal/auth"
 	"ecogrid/internal/cases"
 	"ecogrid/internal/daemon"
@@ -120,6 +121,7 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	ecogridv1.RegisterWatersServiceServer(p, waters.NewService(waters.NewStore(pool, gridStore), reachIndex, field.Tracks{Q: pool}, log))
 	ecogridv1.RegisterZoneServiceServer(p, zones.NewService(zones.NewStore(pool), zoneIndex, log))
 	ecogridv1.RegisterMonitoringServiceServer(p, monitoring.NewService(water, log))
+	ecogridv1.RegisterAuditServiceServer(p, audit.NewService(audit.New(pool, led), log.With("component", "audit")))
 
 	if err := ledger.RegisterMetrics(reg, pool); err != nil {
 		return err

@@ -58,8 +58,7 @@ func TestPatrolCoverageAndCompliance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := field.New(field.Deps{Pool: e.pool, Locator: gridadapt.Locator{Index: e.index}, Directory: field.PeopleDirectory{},
-		Tasks: gridadapt.TaskSource{Store: e.grid}, Blobs: blobs}, field.DefaultConfig())
+	f, err := field.New(field.Deps{Pool: e.pool, Locator: gridadapt.Locator{Index: e.index}, Blobs: blobs}, field.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,20 @@ export type v1AcceptCaseResponse = {
   case?: v1Case;
 };
 
+/** AcceptTransferRequest accepts a transferred case for a department. */
+export type v1AcceptTransferRequest = {
+  caseId?: string;
+  requestId?: string;
+  /** The department the caller acts for. */
+  departmentId?: string;
+  note?: string;
+};
+
+/** AcceptTransferResponse carries the case after the step. */
+export type v1AcceptTransferResponse = {
+  case?: v1Case;
+};
+
 /** AppendTrackPointsRequest carries one batch of points (at most 5000). */
 export type v1AppendTrackPointsRequest = {
   patrolId?: string;
@@ -64,6 +78,28 @@ export type v1ApproveExtensionRequest = {
 /** ApproveExtensionResponse carries the case after the step. */
 export type v1ApproveExtensionResponse = {
   case?: v1Case;
+};
+
+export type v1AssignChiefRequest = {
+  /** Client-generated UUID of the appointment. */
+  chiefId?: string;
+  /** The person's stable id (PeopleService). */
+  personId?: string;
+  name?: string;
+  phone?: string;
+  post?: string;
+  role?: v1ChiefRole;
+  /** Required for a reach chief. */
+  reachCode?: string;
+  /** Required for the chief river chief: the six-digit county code. */
+  countyCode?: string;
+  tasks?: Array<v1ChiefTask>;
+  /** Unset means now. */
+  validFrom?: string;
+};
+
+export type v1AssignChiefResponse = {
+  chief?: v1Chief;
 };
 
 /** Assignment is a role held by a person at a grid node for a period. */
@@ -133,7 +169,7 @@ export type v1Case = {
 };
 
 /** CaseAction is a step of the workflow.   - CASE_ACTION_CREATE: The case was opened from a violation report. */
-export type v1CaseAction = "CASE_ACTION_UNSPECIFIED" | "CASE_ACTION_CREATE" | "CASE_ACTION_ACCEPT" | "CASE_ACTION_REJECT" | "CASE_ACTION_DISPATCH" | "CASE_ACTION_START_WORK" | "CASE_ACTION_SUBMIT_RECTIFICATION" | "CASE_ACTION_VERIFY" | "CASE_ACTION_CLOSE" | "CASE_ACTION_RETURN" | "CASE_ACTION_REQUEST_EXTENSION" | "CASE_ACTION_APPROVE_EXTENSION" | "CASE_ACTION_DECLINE_EXTENSION" | "CASE_ACTION_REOPEN" | "CASE_ACTION_ESCALATE" | "CASE_ACTION_REASSIGN";
+export type v1CaseAction = "CASE_ACTION_UNSPECIFIED" | "CASE_ACTION_CREATE" | "CASE_ACTION_ACCEPT" | "CASE_ACTION_REJECT" | "CASE_ACTION_DISPATCH" | "CASE_ACTION_START_WORK" | "CASE_ACTION_SUBMIT_RECTIFICATION" | "CASE_ACTION_VERIFY" | "CASE_ACTION_CLOSE" | "CASE_ACTION_RETURN" | "CASE_ACTION_REQUEST_EXTENSION" | "CASE_ACTION_APPROVE_EXTENSION" | "CASE_ACTION_DECLINE_EXTENSION" | "CASE_ACTION_REOPEN" | "CASE_ACTION_ESCALATE" | "CASE_ACTION_REASSIGN" | "CASE_ACTION_TRANSFER" | "CASE_ACTION_ACCEPT_TRANSFER" | "CASE_ACTION_REFUSE_TRANSFER" | "CASE_ACTION_OPEN_JOINT_HANDLING" | "CASE_ACTION_COMPLETE_JOINT_TASK" | "CASE_ACTION_DEPARTMENT_VERIFY";
 
 /** CaseResponsiblePerson was responsible for the case's cell when the violation was reported. */
 export type v1CaseResponsiblePerson = {
@@ -143,8 +179,8 @@ export type v1CaseResponsiblePerson = {
   nodeCode?: string;
 };
 
-/** CaseState is where a case stands in its workflow. */
-export type v1CaseState = "CASE_STATE_UNSPECIFIED" | "CASE_STATE_REPORTED" | "CASE_STATE_ACCEPTED" | "CASE_STATE_REJECTED" | "CASE_STATE_DISPATCHED" | "CASE_STATE_IN_PROGRESS" | "CASE_STATE_RECTIFIED" | "CASE_STATE_VERIFIED" | "CASE_STATE_CLOSED";
+/** CaseState is where a case stands in its workflow.   - CASE_STATE_TRANSFERRED: Transferred to a department (移送), waiting for it to accept or refuse.  - CASE_STATE_DEPARTMENT_HANDLING: Handled by a lead department, alone or jointly (联合执法). */
+export type v1CaseState = "CASE_STATE_UNSPECIFIED" | "CASE_STATE_REPORTED" | "CASE_STATE_ACCEPTED" | "CASE_STATE_REJECTED" | "CASE_STATE_DISPATCHED" | "CASE_STATE_IN_PROGRESS" | "CASE_STATE_RECTIFIED" | "CASE_STATE_VERIFIED" | "CASE_STATE_CLOSED" | "CASE_STATE_TRANSFERRED" | "CASE_STATE_DEPARTMENT_HANDLING";
 
 /** CaseTimelineEntry is one step in a case's history. */
 export type v1CaseTimelineEntry = {
@@ -180,6 +216,54 @@ export type v1ChangePasswordRequest = {
 /** ChangePasswordResponse is empty. */
 export type v1ChangePasswordResponse = Record<string, never>;
 
+export type v1Chief = {
+  id?: string;
+  personId?: string;
+  name?: string;
+  phone?: string;
+  /** Post held, as printed on the sign (e.g. 镇党委书记). */
+  post?: string;
+  role?: v1ChiefRole;
+  /** The reach for a reach chief; empty for the chief river chief. */
+  reachCode?: string;
+  /** Grid node of the reach's level (or the county for the chief river chief). */
+  nodeCode?: string;
+  level?: v1GridLevel;
+  tasks?: Array<v1ChiefTask>;
+  validFrom?: string;
+  validTo?: string;
+  endReason?: string;
+  /** 河长, 库长 or 总河长. */
+  title?: string;
+};
+
+export type v1ChiefCompliance = {
+  chief?: v1Chief;
+  /** Patrols required by the chief's patrol task in the period. */
+  required?: number;
+  /** Patrols of the chief that covered the reach. */
+  counted?: number;
+  /** Patrols of the chief in the period that did not cover it. */
+  notCounted?: number;
+  compliant?: boolean;
+};
+
+/** ChiefRole is what a chief is responsible for.   - CHIEF_ROLE_REACH_CHIEF: 河长 of a river reach or 库长 of a reservoir or lake area.  - CHIEF_ROLE_CHIEF_RIVER_CHIEF: 总河长 of a county. */
+export type v1ChiefRole = "CHIEF_ROLE_UNSPECIFIED" | "CHIEF_ROLE_REACH_CHIEF" | "CHIEF_ROLE_CHIEF_RIVER_CHIEF";
+
+/** ChiefTask is a standing duty of a chief, e.g. patrol weekly, or cleaning daily by a named cleaner (保洁员). */
+export type v1ChiefTask = {
+  /** patrol or cleaning. */
+  kind?: string;
+  /** day, week, month or quarter. */
+  period?: string;
+  /** Times per period; 0 means 1. */
+  count?: number;
+  /** The cleaner doing a cleaning task (保洁员). */
+  cleanerName?: string;
+  cleanerPhone?: string;
+};
+
 /** CloseCaseRequest closes a verified case. */
 export type v1CloseCaseRequest = {
   caseId?: string;
@@ -189,6 +273,23 @@ export type v1CloseCaseRequest = {
 
 /** CloseCaseResponse carries the case after the step. */
 export type v1CloseCaseResponse = {
+  case?: v1Case;
+};
+
+/** CompleteJointTaskRequest completes a department's joint task. */
+export type v1CompleteJointTaskRequest = {
+  caseId?: string;
+  requestId?: string;
+  /** The department the caller acts for. */
+  departmentId?: string;
+  /** Required: what the department did. */
+  note?: string;
+  /** Required: SHA-256 of evidence photos the caller uploaded. */
+  photoSha256?: Array<string>;
+};
+
+/** CompleteJointTaskResponse carries the case after the step. */
+export type v1CompleteJointTaskResponse = {
   case?: v1Case;
 };
 
@@ -279,6 +380,14 @@ export type v1CreatePersonResponse = {
   created?: boolean;
 };
 
+export type v1CreatePointRequest = {
+  point?: v1MonitoringPoint;
+};
+
+export type v1CreatePointResponse = {
+  point?: v1MonitoringPoint;
+};
+
 /** DeadlineRule is a county's rectification deadline for a severity. */
 export type v1DeadlineRule = {
   severity?: v1Severity;
@@ -301,6 +410,15 @@ export type v1DeclineExtensionRequest = {
 export type v1DeclineExtensionResponse = {
   case?: v1Case;
 };
+
+export type v1DefineZoneKindRequest = {
+  countyCode?: string;
+  /** Lower-case identifier, e.g. wetland_park. */
+  kind?: string;
+  name?: string;
+};
+
+export type v1DefineZoneKindResponse = Record<string, never>;
 
 /** DispatchCaseRequest gives the case to a handler. */
 export type v1DispatchCaseRequest = {
@@ -334,6 +452,8 @@ export type v1DownloadPhotoResponse = {
 export type v1EndAssignmentRequest = {
   assignmentId?: string;
   reason?: string;
+  /** Who takes over the open cases the person holds under the node (as handler, supervisor or awaiting their decision). Unset: the nearest supervisor or county officer over the node, else the caller. */
+  successorPersonId?: string;
 };
 
 /** EndAssignmentResponse returns the ended assignment and any handover. */
@@ -341,13 +461,27 @@ export type v1EndAssignmentResponse = {
   assignment?: v1Assignment;
   /** True when the person now holds no assignment. */
   lastAssignment?: boolean;
-  /** Open cases the person still holds, to be handed to someone else. */
+  /** Open cases handed to the successor in the same transaction. */
   handover?: Array<v1HandoverCase>;
+  /** Who received them ("" when nothing was handed over). */
+  successorPersonId?: string;
+};
+
+export type v1EndChiefRequest = {
+  chiefId?: string;
+  /** Unset means now. */
+  validTo?: string;
+  reason?: string;
+};
+
+export type v1EndChiefResponse = {
+  chief?: v1Chief;
 };
 
 /** EndPatrolRequest closes a patrol. */
 export type v1EndPatrolRequest = {
   patrolId?: string;
+  /** When the patrol ended on the device; absent means now (the server's clock), for an app that ends the patrol as the inspector taps "end". */
   endedAt?: string;
 };
 
@@ -386,6 +520,18 @@ export type v1ExportGeoJSONResponse = {
   featuresSent?: number;
 };
 
+export type v1ExportReachesRequest = {
+  /** Six-digit county code; empty means the caller's county. */
+  countyCode?: string;
+  /** The reaches in force at this time; unset means now. */
+  atTime?: string;
+};
+
+export type v1ExportReachesResponse = {
+  geojson?: string;
+  reaches?: number;
+};
+
 /** ExportReportsRequest selects the reports to export. */
 export type v1ExportReportsRequest = {
   format?: v1ExportFormat;
@@ -403,6 +549,15 @@ export type v1ExportRequest = {
 
 export type v1ExportResponse = {
   /** The next bytes of the JSON Lines export. */
+  chunk?: string;
+};
+
+export type v1ExportZonesRequest = {
+  countyCode?: string;
+};
+
+export type v1ExportZonesResponse = {
+  /** The next bytes of the FeatureCollection. */
   chunk?: string;
 };
 
@@ -460,6 +615,22 @@ export type v1GetPatrolComplianceResponse = {
   rows?: Array<v1ComplianceRow>;
 };
 
+export type v1GetPatrolCoverageRequest = {
+  patrolId?: string;
+  reachCode?: string;
+  /** Buffer around the reach in metres; 0 means 50. */
+  bufferM?: number;
+  /** Share of the reach's length the track must follow; 0 means 0.8. */
+  minShare?: number;
+};
+
+export type v1GetPatrolCoverageResponse = {
+  reachLengthM?: number;
+  coveredLengthM?: number;
+  share?: number;
+  counts?: boolean;
+};
+
 /** GetPatrolRequest names a patrol. */
 export type v1GetPatrolRequest = {
   patrolId?: string;
@@ -494,6 +665,25 @@ export type v1GetPublicKeyResponse = {
   trustedPublicKeys?: Array<string>;
 };
 
+export type v1GetReachComplianceRequest = {
+  reachCode?: string;
+  /** The period [from, to). */
+  from?: string;
+  to?: string;
+};
+
+export type v1GetReachComplianceResponse = {
+  chiefs?: Array<v1ChiefCompliance>;
+};
+
+export type v1GetReachSignRequest = {
+  reachCode?: string;
+};
+
+export type v1GetReachSignResponse = {
+  sign?: v1ReachSign;
+};
+
 /** GetReportRequest names a report. */
 export type v1GetReportRequest = {
   reportId?: string;
@@ -504,7 +694,7 @@ export type v1GetReportResponse = {
   report?: v1Report;
 };
 
-/** GetUploadStatusRequest names an upload by id, or by report and hash. */
+/** GetUploadStatusRequest names an upload by id, or by report and/or hash (the caller's latest such upload, whether it was started with an id or without one). */
 export type v1GetUploadStatusRequest = {
   uploadId?: string;
   reportId?: string;
@@ -578,7 +768,7 @@ export type v1GridTask = {
   minDistanceM?: number;
 };
 
-/** HandoverCase is an open case held by a person whose last assignment ended. */
+/** HandoverCase is an open case handed from a person leaving a post to their successor (交接) in the transaction that ended the post. */
 export type v1HandoverCase = {
   caseId?: string;
   nodeCode?: string;
@@ -610,6 +800,8 @@ export type v1ImportGeoJSONHeader = {
   fileName?: string;
   /** When set, the file is the complete new state of this node's subtree: every current node strictly below it that the file does not contain is retired as of effective_time, in the same transaction (townships merged or villages abolished). Its history stays. */
   replaceUnderCode?: string;
+  /** Coordinate system of the file's coordinates when the file does not declare it in its "crs" member (or declares it wrongly): an EPSG code such as "EPSG:4547" (CGCS2000 3-degree Gauss-Krüger, 114°E). Anything but WGS-84 is transformed to WGS-84 in PostGIS before the checks. Empty: the file's "crs" member, else WGS-84 (RFC 7946). */
+  sourceCrs?: string;
 };
 
 export type v1ImportGeoJSONRequest = {
@@ -643,6 +835,74 @@ export type v1ImportProblem = {
   warning?: boolean;
   /** Area concerned in square metres (overlaps, protrusions, gaps). */
   areaM2?: number;
+};
+
+export type v1ImportReachesRequest = {
+  /** The FeatureCollection's UTF-8 text; each feature's properties: code, name, body_code, body_name, body_kind (river, stream, reservoir, lake, pond), node_code (the grid node responsible), seq (order along the river, upstream first). */
+  geojson?: string;
+  /** Validate and report without writing. */
+  dryRun?: boolean;
+  /** When changed reaches take effect; unset means now. */
+  effectiveTime?: string;
+};
+
+export type v1ImportReachesResponse = {
+  created?: number;
+  updated?: number;
+  unchanged?: number;
+  dryRun?: boolean;
+  warnings?: Array<v1ImportProblem>;
+};
+
+export type v1ImportSamplesCSVHeader = {
+  countyCode?: string;
+  dryRun?: boolean;
+  fileName?: string;
+};
+
+export type v1ImportSamplesCSVRequest = {
+  header?: v1ImportSamplesCSVHeader;
+  chunk?: string;
+};
+
+export type v1ImportSamplesCSVResponse = {
+  recorded?: number;
+  unchanged?: number;
+  exceeding?: number;
+  dryRun?: boolean;
+};
+
+export type v1ImportZonesHeader = {
+  /** The county whose zones the file holds. */
+  countyCode?: string;
+  /** Validate and report without writing. */
+  dryRun?: boolean;
+  /** When new and changed zones take effect; unset means now. */
+  effectiveTime?: string;
+  /** When set, zones of the county absent from the file are ended. */
+  replaceAll?: boolean;
+  fileName?: string;
+};
+
+export type v1ImportZonesRequest = {
+  /** First message. */
+  header?: v1ImportZonesHeader;
+  /** The file's bytes in order, at most 1 MiB per message. */
+  chunk?: string;
+};
+
+export type v1ImportZonesResponse = {
+  created?: number;
+  updated?: number;
+  unchanged?: number;
+  ended?: number;
+  dryRun?: boolean;
+};
+
+/** JointTask says what one department does in joint handling. */
+export type v1JointTask = {
+  departmentId?: string;
+  task?: string;
 };
 
 /** LedgerCheckpoint is a signed statement of a chain's size and root. */
@@ -798,6 +1058,24 @@ export type v1ListPersonsResponse = {
   nextPageToken?: string;
 };
 
+export type v1ListPointsRequest = {
+  countyCode?: string;
+};
+
+export type v1ListPointsResponse = {
+  points?: Array<v1MonitoringPoint>;
+};
+
+export type v1ListReachChiefsRequest = {
+  reachCode?: string;
+  /** Unset means now. */
+  atTime?: string;
+};
+
+export type v1ListReachChiefsResponse = {
+  chiefs?: Array<v1Chief>;
+};
+
 /** ListReportsRequest asks for one page. */
 export type v1ListReportsRequest = {
   filter?: v1ReportFilter;
@@ -822,6 +1100,15 @@ export type v1ListResponsibleResponse = {
   responsible?: Array<ecogridV1ResponsiblePerson>;
 };
 
+export type v1ListSamplesRequest = {
+  pointId?: string;
+  pageSize?: number;
+};
+
+export type v1ListSamplesResponse = {
+  samples?: Array<v1Sample>;
+};
+
 export type v1ListSubtreeRequest = {
   /** Root of the subtree; empty means the caller's own root. */
   nodeId?: string;
@@ -834,6 +1121,25 @@ export type v1ListSubtreeRequest = {
 export type v1ListSubtreeResponse = {
   nodes?: Array<v1GridNode>;
   nextPageToken?: string;
+};
+
+export type v1ListZoneRulesRequest = {
+  countyCode?: string;
+};
+
+export type v1ListZoneRulesResponse = {
+  rules?: Array<v1ZoneRule>;
+};
+
+export type v1ListZonesRequest = {
+  countyCode?: string;
+  /** Only this kind; empty for all. */
+  kind?: string;
+  includeGeometry?: boolean;
+};
+
+export type v1ListZonesResponse = {
+  zones?: Array<v1Zone>;
 };
 
 export type v1LocatePointRequest = {
@@ -851,6 +1157,16 @@ export type v1LocatePointResponse = {
   /** From the county down to the cell. */
   path?: Array<v1GridNodeRef>;
   /** The position converted to WGS-84. */
+  wgs84Latitude?: number;
+  wgs84Longitude?: number;
+};
+
+export type v1LocateZonesRequest = {
+  position?: v1Position;
+};
+
+export type v1LocateZonesResponse = {
+  zones?: Array<v1Zone>;
   wgs84Latitude?: number;
   wgs84Longitude?: number;
 };
@@ -876,6 +1192,40 @@ export type v1LogoutRequest = Record<string, never>;
 /** LogoutResponse is empty. */
 export type v1LogoutResponse = Record<string, never>;
 
+/** Measurement is one parameter of a sample. */
+export type v1Measurement = {
+  /** pH, DO, COD_Mn, COD, BOD5, NH3-N, TP, TN, Cu, Zn, F, Se, As, Hg, Cd, Cr6, Pb, CN, phenol, petroleum, LAS, S2, fecal_coliform. */
+  parameter?: string;
+  value?: number;
+  /** mg/L, ug/L (converted), 个/L or MPN/L for fecal coliform, empty for pH. */
+  unit?: string;
+  /** The class of this value (1-5, 6 for worse than V), 0 when the standard gives no limit for the point's water body. */
+  class?: number;
+};
+
+export type v1MonitoringPoint = {
+  pointId?: string;
+  countyCode?: string;
+  /** Code unique in the county, e.g. the section's official code. */
+  code?: string;
+  name?: string;
+  kind?: v1MonitoringPointKind;
+  waterBody?: v1WaterBodyType;
+  /** Target class, 1 (I) to 5 (V). */
+  targetClass?: number;
+  /** WGS-84 position. */
+  latitude?: number;
+  longitude?: number;
+  /** The grid cell the point lies in. */
+  villageCode?: string;
+  /** One sample is due in every window of this many hours, counted from schedule_start; 0 means no schedule. */
+  sampleEveryHours?: number;
+  scheduleStart?: string;
+};
+
+/** MonitoringPointKind is what a point samples.   - MONITORING_POINT_KIND_SECTION: A river or lake cross-section (断面).  - MONITORING_POINT_KIND_WELL: A groundwater well.  - MONITORING_POINT_KIND_INTAKE: A drinking-water intake. */
+export type v1MonitoringPointKind = "MONITORING_POINT_KIND_UNSPECIFIED" | "MONITORING_POINT_KIND_SECTION" | "MONITORING_POINT_KIND_WELL" | "MONITORING_POINT_KIND_INTAKE";
+
 export type v1NodeHistoryRequest = {
   /** Grid node code; its whole subtree is included. */
   nodeCode?: string;
@@ -886,6 +1236,24 @@ export type v1NodeHistoryRequest = {
 export type v1NodeHistoryResponse = {
   records?: Array<v1LedgerRecord>;
   nextPageToken?: string;
+};
+
+/** OpenJointHandlingRequest opens joint handling of a case. */
+export type v1OpenJointHandlingRequest = {
+  caseId?: string;
+  requestId?: string;
+  /** The lead; empty: the department handling the case, else the route's lead. */
+  leadDepartmentId?: string;
+  /** The other departments; empty: the route's cooperating departments. */
+  cooperatingDepartmentIds?: Array<string>;
+  /** What each department does (optional per department). */
+  tasks?: Array<v1JointTask>;
+  note?: string;
+};
+
+/** OpenJointHandlingResponse carries the case after the step. */
+export type v1OpenJointHandlingResponse = {
+  case?: v1Case;
 };
 
 /** PageRequest asks for one page of a list. */
@@ -970,7 +1338,7 @@ export type v1PhotoChunk = {
 
 /** PhotoUploadHeader is the first message of an upload. */
 export type v1PhotoUploadHeader = {
-  /** Client-generated UUID of this upload. When empty, the upload is keyed by report_id and sha256. */
+  /** Client-generated UUID of this upload; optional. When empty, the server resumes this person's upload of the same sha256 (and report) or derives an id from report_id and sha256 (from the uploader and sha256 without a report): the same header always names the same upload, and the response returns the id. */
   uploadId?: string;
   /** Report the photo belongs to, if known. */
   reportId?: string;
@@ -991,6 +1359,20 @@ export type v1Position = {
   accuracyM?: number;
 };
 
+/** ReachSign is what the public sign by a reach shows. */
+export type v1ReachSign = {
+  reachCode?: string;
+  reachName?: string;
+  bodyName?: string;
+  bodyKind?: string;
+  /** The responsible grid node's name and code. */
+  nodeCode?: string;
+  nodeName?: string;
+  lengthM?: number;
+  /** The chiefs, from the chief river chief down. */
+  chiefs?: Array<v1SignChief>;
+};
+
 /** ReassignCaseRequest takes a case over. */
 export type v1ReassignCaseRequest = {
   caseId?: string;
@@ -1006,6 +1388,14 @@ export type v1ReassignCaseResponse = {
   case?: v1Case;
 };
 
+export type v1RecordSampleRequest = {
+  sample?: v1Sample;
+};
+
+export type v1RecordSampleResponse = {
+  sample?: v1Sample;
+};
+
 /** RefreshRequest carries the current refresh token. */
 export type v1RefreshRequest = {
   refreshToken?: string;
@@ -1014,6 +1404,21 @@ export type v1RefreshRequest = {
 /** RefreshResponse carries the new tokens. */
 export type v1RefreshResponse = {
   tokens?: v1Tokens;
+};
+
+/** RefuseTransferRequest refuses a transferred case. */
+export type v1RefuseTransferRequest = {
+  caseId?: string;
+  requestId?: string;
+  /** The department the caller acts for. */
+  departmentId?: string;
+  /** Required: why it is not the department's case. */
+  reason?: string;
+};
+
+/** RefuseTransferResponse carries the case after the step. */
+export type v1RefuseTransferResponse = {
+  case?: v1Case;
 };
 
 /** RejectCaseRequest rejects a reported case. */
@@ -1094,6 +1499,8 @@ export type v1ReportFilter = {
   category?: string;
   /** Violation filter. */
   violation?: v1ViolationFilter;
+  /** Reports filed by this person (UUID): a supervisor following one inspector's work, an inspector their own. */
+  reporterId?: string;
 };
 
 /** RequestExtensionRequest asks for more days. */
@@ -1136,6 +1543,24 @@ export type v1ReturnCaseResponse = {
 /** Role is what a person does at a grid node.   - ROLE_INSPECTOR: 网格员: patrols and reports in the assigned cells.  - ROLE_GRID_CHIEF: 网格长: the first responsible person of a cell at any level.  - ROLE_TOWNSHIP_SUPERVISOR: Dispatches and closes the cases of a township.  - ROLE_COUNTY_OFFICER: County grid office: manages grid and people, escalates, audits.  - ROLE_ADMIN: System administrator. */
 export type v1Role = "ROLE_UNSPECIFIED" | "ROLE_INSPECTOR" | "ROLE_GRID_CHIEF" | "ROLE_TOWNSHIP_SUPERVISOR" | "ROLE_COUNTY_OFFICER" | "ROLE_ADMIN";
 
+export type v1Sample = {
+  sampleId?: string;
+  pointId?: string;
+  sampledAt?: string;
+  sampler?: string;
+  lab?: string;
+  measurements?: Array<v1Measurement>;
+  /** The sample's class: the worst of its measurements (6 = worse than V). */
+  class?: number;
+  /** Parameters worse than the point's target class. */
+  exceeding?: Array<string>;
+  /** The sample this one corrects, if any. */
+  correctsSampleId?: string;
+  /** The violation the sample raised, if it exceeds. */
+  violationEventId?: string;
+  recordedAt?: string;
+};
+
 /** SetDeadlineRuleRequest sets one rule. */
 export type v1SetDeadlineRuleRequest = {
   countyCode?: string;
@@ -1145,6 +1570,14 @@ export type v1SetDeadlineRuleRequest = {
 /** SetDeadlineRuleResponse carries the rule in force. */
 export type v1SetDeadlineRuleResponse = {
   rule?: v1DeadlineRule;
+};
+
+export type v1SetZoneRuleRequest = {
+  rule?: v1ZoneRule;
+};
+
+export type v1SetZoneRuleResponse = {
+  rule?: v1ZoneRule;
 };
 
 /** Severity of an observed environmental problem; it sets case deadlines.   - SEVERITY_MINOR: Minor: fixable on the spot, same day.  - SEVERITY_NORMAL: Normal: rectify within the normal deadline (default 3 days).  - SEVERITY_SERIOUS: Serious: hard rectification (default 7 days).  - SEVERITY_CRITICAL: Critical: immediate escalation to the county. */
@@ -1158,11 +1591,21 @@ export type v1SignCheckpointResponse = {
   checkpoint?: v1LedgerCheckpoint;
 };
 
+export type v1SignChief = {
+  title?: string;
+  name?: string;
+  post?: string;
+  phone?: string;
+  /** Duties in words (巡河 每周1次, 保洁 每日 保洁员 张三 138…). */
+  duties?: Array<string>;
+};
+
 /** StartAssignmentRequest assigns a role at a grid node. */
 export type v1StartAssignmentRequest = {
   /** Client-generated UUID; the idempotency key. */
   assignmentId?: string;
   personId?: string;
+  /** The grid node: its UUID or its official code (e.g. 130123101201). */
   nodeId?: string;
   role?: v1Role;
   tasks?: Array<string>;
@@ -1264,6 +1707,77 @@ export type v1SubmitReportResponse = {
 /** TaskPeriod is the period a task's count refers to. */
 export type v1TaskPeriod = "TASK_PERIOD_UNSPECIFIED" | "TASK_PERIOD_DAY" | "TASK_PERIOD_WEEK" | "TASK_PERIOD_MONTH";
 
+/** TenureAuditCase is one case in the person's cells during the tenure. */
+export type v1TenureAuditCase = {
+  caseId?: string;
+  countyCode?: string;
+  nodeCode?: string;
+  nodeName?: string;
+  openedAt?: string;
+  deadline?: string;
+  closedAt?: string;
+  overdueDays?: number;
+  escalated?: boolean;
+  reopened?: number;
+  stateAtEnd?: string;
+  openAtEnd?: boolean;
+  /** "name (role, node)" of each person responsible while it was open. */
+  responsible?: Array<string>;
+  /** The ledger records the case's facts rest on, as "county/seq". */
+  ledgerRecords?: Array<string>;
+};
+
+/** TenureAuditFormat is the document returned besides the structured answer.   - TENURE_AUDIT_FORMAT_UNSPECIFIED: JSON only  - TENURE_AUDIT_FORMAT_CSV: the cases as CSV  - TENURE_AUDIT_FORMAT_PDF: a printable A4 report in Chinese */
+export type v1TenureAuditFormat = "TENURE_AUDIT_FORMAT_UNSPECIFIED" | "TENURE_AUDIT_FORMAT_CSV" | "TENURE_AUDIT_FORMAT_PDF";
+
+export type v1TenureAuditRequest = {
+  /** Client-generated uuid of the report (idempotency). */
+  reportId?: string;
+  personId?: string;
+  /** One post of the person; empty: every post in [from_time, to_time). */
+  assignmentId?: string;
+  fromTime?: string;
+  toTime?: string;
+  format?: v1TenureAuditFormat;
+};
+
+export type v1TenureAuditResponse = {
+  reportId?: string;
+  personId?: string;
+  personName?: string;
+  fromTime?: string;
+  toTime?: string;
+  summary?: v1TenureAuditSummary;
+  cases?: Array<v1TenureAuditCase>;
+  /** The ledger record of the report's generation, "county/seq". */
+  generationRecord?: string;
+  /** The full report with its proofs (format ecogrid.audit.tenure.v1): the document that verifies offline. */
+  reportJson?: string;
+  /** The document asked for in format, and its media type. */
+  document?: string;
+  contentType?: string;
+};
+
+/** TenureAuditSummary are a report's headline counts. */
+export type v1TenureAuditSummary = {
+  posts?: number;
+  cases?: number;
+  accepted?: number;
+  meanResponseHours?: number;
+  closed?: number;
+  closedOnTime?: number;
+  closedLate?: number;
+  /** Closed late or still open past the deadline. */
+  overdue?: number;
+  overdueDays?: number;
+  escalated?: number;
+  reopened?: number;
+  /** Still open when the tenure ended (the handover). */
+  openAtEnd?: number;
+  reportsFiled?: number;
+  acts?: number;
+};
+
 /** Tokens are the credentials a session holds. */
 export type v1Tokens = {
   /** Short-lived signed token for the authorization header. */
@@ -1291,12 +1805,33 @@ export type v1TransferAssignmentRequest = {
   role?: v1Role;
   tasks?: Array<string>;
   reason?: string;
+  /** Who takes over the open cases the person holds under the old node. Unset: the nearest supervisor or county officer over it, else the caller. */
+  successorPersonId?: string;
 };
 
-/** TransferAssignmentResponse returns both assignments. */
+/** TransferAssignmentResponse returns both assignments and the handover. */
 export type v1TransferAssignmentResponse = {
   ended?: v1Assignment;
   started?: v1Assignment;
+  /** Open cases handed to the successor in the same transaction. */
+  handover?: Array<v1HandoverCase>;
+  /** Who received them ("" when nothing was handed over). */
+  successorPersonId?: string;
+};
+
+/** TransferCaseRequest transfers a case to a department. */
+export type v1TransferCaseRequest = {
+  caseId?: string;
+  requestId?: string;
+  /** The department; empty: the county's route for the case's category. */
+  departmentId?: string;
+  /** Why the case goes there (required when it refused the case before). */
+  note?: string;
+};
+
+/** TransferCaseResponse carries the case after the step. */
+export type v1TransferCaseResponse = {
+  case?: v1Case;
 };
 
 /** UnlockAccountRequest names the locked account. */
@@ -1377,6 +1912,21 @@ export type v1VerifyChainResponse = {
   lastCheckpoint?: v1LedgerCheckpoint;
 };
 
+/** VerifyDepartmentHandlingRequest is the lead department's verification. */
+export type v1VerifyDepartmentHandlingRequest = {
+  caseId?: string;
+  requestId?: string;
+  /** The lead department the caller acts for. */
+  departmentId?: string;
+  /** Required: what was verified. */
+  note?: string;
+};
+
+/** VerifyDepartmentHandlingResponse carries the case after the step. */
+export type v1VerifyDepartmentHandlingResponse = {
+  case?: v1Case;
+};
+
 /** VerifyRectificationRequest records the on-site check. */
 export type v1VerifyRectificationRequest = {
   caseId?: string;
@@ -1392,6 +1942,9 @@ export type v1VerifyRectificationResponse = {
 /** ViolationFilter selects reports by their violation flag. */
 export type v1ViolationFilter = "VIOLATION_FILTER_UNSPECIFIED" | "VIOLATION_FILTER_ONLY" | "VIOLATION_FILTER_EXCLUDE";
 
+/** WaterBodyType selects the limits where GB 3838-2002 distinguishes them (total phosphorus; total nitrogen applies to lakes and reservoirs). */
+export type v1WaterBodyType = "WATER_BODY_TYPE_UNSPECIFIED" | "WATER_BODY_TYPE_RIVER" | "WATER_BODY_TYPE_LAKE" | "WATER_BODY_TYPE_RESERVOIR";
+
 /** WhoAmIRequest is empty. */
 export type v1WhoAmIRequest = Record<string, never>;
 
@@ -1402,6 +1955,39 @@ export type v1WhoAmIResponse = {
   username?: string;
   sessionId?: string;
   grants?: Array<v1Grant>;
+};
+
+/** Zone is one version of a protected zone. */
+export type v1Zone = {
+  countyCode?: string;
+  /** Code unique in the county, e.g. SY-001. */
+  code?: string;
+  version?: number;
+  /** Built-in: ecological_red_line, drinking_water_1, drinking_water_2, drinking_water_quasi, reserve_core, reserve_buffer, reserve_experimental, no_build, restricted_build; or a county's own. */
+  kind?: string;
+  name?: string;
+  /** The act, plan or approval that designates the zone. */
+  legalBasis?: string;
+  validFrom?: string;
+  /** GeoJSON MultiPolygon (EPSG:4326), when asked for. */
+  geometryGeojson?: string;
+};
+
+/** ZoneRule is what a kind of zone means in a county. */
+export type v1ZoneRule = {
+  countyCode?: string;
+  kind?: string;
+  /** Reports inside are at least this severe. */
+  minSeverity?: v1Severity;
+  /** Rectification deadline for a case inside, in hours; 0 leaves the severity's default. */
+  deadlineHours?: number;
+  /** Any violation inside goes to the county at once. */
+  escalateNow?: boolean;
+  /** Patrols required inside each zone of the kind per month. */
+  patrolsPerMonth?: number;
+  note?: string;
+  /** True when the county set no rule and this is the built-in default. */
+  isDefault?: boolean;
 };
 
 /** Every operation of the JSON API: its route, request and response. */
@@ -1441,6 +2027,10 @@ export interface Operations {
     request: v1VerifyChainRequest;
     response: v1VerifyChainResponse;
   };
+  AuditService_TenureAudit: {
+    request: v1TenureAuditRequest;
+    response: v1TenureAuditResponse;
+  };
   AuthService_ChangePassword: {
     request: v1ChangePasswordRequest;
     response: v1ChangePasswordResponse;
@@ -1465,6 +2055,10 @@ export interface Operations {
     request: v1AcceptCaseRequest;
     response: v1AcceptCaseResponse;
   };
+  CaseService_AcceptTransfer: {
+    request: v1AcceptTransferRequest;
+    response: v1AcceptTransferResponse;
+  };
   CaseService_ApproveExtension: {
     request: v1ApproveExtensionRequest;
     response: v1ApproveExtensionResponse;
@@ -1472,6 +2066,10 @@ export interface Operations {
   CaseService_CloseCase: {
     request: v1CloseCaseRequest;
     response: v1CloseCaseResponse;
+  };
+  CaseService_CompleteJointTask: {
+    request: v1CompleteJointTaskRequest;
+    response: v1CompleteJointTaskResponse;
   };
   CaseService_DeclineExtension: {
     request: v1DeclineExtensionRequest;
@@ -1505,9 +2103,17 @@ export interface Operations {
     request: v1ListHandoverCasesRequest;
     response: v1ListHandoverCasesResponse;
   };
+  CaseService_OpenJointHandling: {
+    request: v1OpenJointHandlingRequest;
+    response: v1OpenJointHandlingResponse;
+  };
   CaseService_ReassignCase: {
     request: v1ReassignCaseRequest;
     response: v1ReassignCaseResponse;
+  };
+  CaseService_RefuseTransfer: {
+    request: v1RefuseTransferRequest;
+    response: v1RefuseTransferResponse;
   };
   CaseService_RejectCase: {
     request: v1RejectCaseRequest;
@@ -1536,6 +2142,14 @@ export interface Operations {
   CaseService_SubmitRectification: {
     request: v1SubmitRectificationRequest;
     response: v1SubmitRectificationResponse;
+  };
+  CaseService_TransferCase: {
+    request: v1TransferCaseRequest;
+    response: v1TransferCaseResponse;
+  };
+  CaseService_VerifyDepartmentHandling: {
+    request: v1VerifyDepartmentHandlingRequest;
+    response: v1VerifyDepartmentHandlingResponse;
   };
   CaseService_VerifyRectification: {
     request: v1VerifyRectificationRequest;
@@ -1650,6 +2264,26 @@ export interface Operations {
     request: v1UpdateNodeRequest;
     response: v1UpdateNodeResponse;
   };
+  MonitoringService_CreatePoint: {
+    request: v1CreatePointRequest;
+    response: v1CreatePointResponse;
+  };
+  MonitoringService_ImportSamplesCSV: {
+    request: v1ImportSamplesCSVRequest;
+    response: v1ImportSamplesCSVResponse;
+  };
+  MonitoringService_ListPoints: {
+    request: v1ListPointsRequest;
+    response: v1ListPointsResponse;
+  };
+  MonitoringService_ListSamples: {
+    request: v1ListSamplesRequest;
+    response: v1ListSamplesResponse;
+  };
+  MonitoringService_RecordSample: {
+    request: v1RecordSampleRequest;
+    response: v1RecordSampleResponse;
+  };
   PeopleService_CreateAccount: {
     request: v1CreateAccountRequest;
     response: v1CreateAccountResponse;
@@ -1698,6 +2332,69 @@ export interface Operations {
     request: v1UpdatePersonRequest;
     response: v1UpdatePersonResponse;
   };
+  WatersService_AssignChief: {
+    request: v1AssignChiefRequest;
+    response: v1AssignChiefResponse;
+  };
+  WatersService_EndChief: {
+    request: v1EndChiefRequest;
+    response: v1EndChiefResponse;
+  };
+  WatersService_ExportReaches: {
+    request: v1ExportReachesRequest;
+    response: v1ExportReachesResponse;
+  };
+  WatersService_GetPatrolCoverage: {
+    request: v1GetPatrolCoverageRequest;
+    response: v1GetPatrolCoverageResponse;
+  };
+  WatersService_GetReachCompliance: {
+    request: v1GetReachComplianceRequest;
+    response: v1GetReachComplianceResponse;
+  };
+  WatersService_GetReachSign: {
+    request: v1GetReachSignRequest;
+    response: v1GetReachSignResponse;
+  };
+  WatersService_ImportReaches: {
+    request: v1ImportReachesRequest;
+    response: v1ImportReachesResponse;
+  };
+  WatersService_ListReachChiefs: {
+    request: v1ListReachChiefsRequest;
+    response: v1ListReachChiefsResponse;
+  };
+  ZoneService_DefineZoneKind: {
+    request: v1DefineZoneKindRequest;
+    response: v1DefineZoneKindResponse;
+  };
+  ZoneService_ExportZones: {
+    request: v1ExportZonesRequest;
+    response: {
+      result?: v1ExportZonesResponse;
+      error?: rpcStatus;
+    };
+  };
+  ZoneService_ImportZones: {
+    request: v1ImportZonesRequest;
+    response: v1ImportZonesResponse;
+  };
+  ZoneService_ListZoneRules: {
+    request: v1ListZoneRulesRequest;
+    response: v1ListZoneRulesResponse;
+  };
+  ZoneService_ListZones: {
+    request: v1ListZonesRequest;
+    response: v1ListZonesResponse;
+  };
+  ZoneService_LocateZones: {
+    request: v1LocateZonesRequest;
+    response: v1LocateZonesResponse;
+  };
+  ZoneService_SetZoneRule: {
+    request: v1SetZoneRuleRequest;
+    response: v1SetZoneRuleResponse;
+  };
 }
 
 /** The route of each operation, under the gateway's /api prefix. */
@@ -1710,14 +2407,17 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   AccountabilityService_SignCheckpoint: "/ecogrid.v1.AccountabilityService/SignCheckpoint",
   AccountabilityService_SubjectHistory: "/ecogrid.v1.AccountabilityService/SubjectHistory",
   AccountabilityService_VerifyChain: "/ecogrid.v1.AccountabilityService/VerifyChain",
+  AuditService_TenureAudit: "/ecogrid.v1.AuditService/TenureAudit",
   AuthService_ChangePassword: "/ecogrid.v1.AuthService/ChangePassword",
   AuthService_Login: "/ecogrid.v1.AuthService/Login",
   AuthService_Logout: "/ecogrid.v1.AuthService/Logout",
   AuthService_Refresh: "/ecogrid.v1.AuthService/Refresh",
   AuthService_WhoAmI: "/ecogrid.v1.AuthService/WhoAmI",
   CaseService_AcceptCase: "/ecogrid.v1.CaseService/AcceptCase",
+  CaseService_AcceptTransfer: "/ecogrid.v1.CaseService/AcceptTransfer",
   CaseService_ApproveExtension: "/ecogrid.v1.CaseService/ApproveExtension",
   CaseService_CloseCase: "/ecogrid.v1.CaseService/CloseCase",
+  CaseService_CompleteJointTask: "/ecogrid.v1.CaseService/CompleteJointTask",
   CaseService_DeclineExtension: "/ecogrid.v1.CaseService/DeclineExtension",
   CaseService_DispatchCase: "/ecogrid.v1.CaseService/DispatchCase",
   CaseService_EscalateCase: "/ecogrid.v1.CaseService/EscalateCase",
@@ -1726,7 +2426,9 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   CaseService_ListCases: "/ecogrid.v1.CaseService/ListCases",
   CaseService_ListDeadlineRules: "/ecogrid.v1.CaseService/ListDeadlineRules",
   CaseService_ListHandoverCases: "/ecogrid.v1.CaseService/ListHandoverCases",
+  CaseService_OpenJointHandling: "/ecogrid.v1.CaseService/OpenJointHandling",
   CaseService_ReassignCase: "/ecogrid.v1.CaseService/ReassignCase",
+  CaseService_RefuseTransfer: "/ecogrid.v1.CaseService/RefuseTransfer",
   CaseService_RejectCase: "/ecogrid.v1.CaseService/RejectCase",
   CaseService_ReopenCase: "/ecogrid.v1.CaseService/ReopenCase",
   CaseService_RequestExtension: "/ecogrid.v1.CaseService/RequestExtension",
@@ -1734,6 +2436,8 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   CaseService_SetDeadlineRule: "/ecogrid.v1.CaseService/SetDeadlineRule",
   CaseService_StartWork: "/ecogrid.v1.CaseService/StartWork",
   CaseService_SubmitRectification: "/ecogrid.v1.CaseService/SubmitRectification",
+  CaseService_TransferCase: "/ecogrid.v1.CaseService/TransferCase",
+  CaseService_VerifyDepartmentHandling: "/ecogrid.v1.CaseService/VerifyDepartmentHandling",
   CaseService_VerifyRectification: "/ecogrid.v1.CaseService/VerifyRectification",
   FieldService_AppendTrackPoints: "/ecogrid.v1.FieldService/AppendTrackPoints",
   FieldService_CreateCategory: "/ecogrid.v1.FieldService/CreateCategory",
@@ -1760,6 +2464,11 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   GridService_ListSubtree: "/ecogrid.v1.GridService/ListSubtree",
   GridService_LocatePoint: "/ecogrid.v1.GridService/LocatePoint",
   GridService_UpdateNode: "/ecogrid.v1.GridService/UpdateNode",
+  MonitoringService_CreatePoint: "/ecogrid.v1.MonitoringService/CreatePoint",
+  MonitoringService_ImportSamplesCSV: "/ecogrid.v1.MonitoringService/ImportSamplesCSV",
+  MonitoringService_ListPoints: "/ecogrid.v1.MonitoringService/ListPoints",
+  MonitoringService_ListSamples: "/ecogrid.v1.MonitoringService/ListSamples",
+  MonitoringService_RecordSample: "/ecogrid.v1.MonitoringService/RecordSample",
   PeopleService_CreateAccount: "/ecogrid.v1.PeopleService/CreateAccount",
   PeopleService_CreatePerson: "/ecogrid.v1.PeopleService/CreatePerson",
   PeopleService_EndAssignment: "/ecogrid.v1.PeopleService/EndAssignment",
@@ -1772,4 +2481,19 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   PeopleService_TransferAssignment: "/ecogrid.v1.PeopleService/TransferAssignment",
   PeopleService_UnlockAccount: "/ecogrid.v1.PeopleService/UnlockAccount",
   PeopleService_UpdatePerson: "/ecogrid.v1.PeopleService/UpdatePerson",
+  WatersService_AssignChief: "/ecogrid.v1.WatersService/AssignChief",
+  WatersService_EndChief: "/ecogrid.v1.WatersService/EndChief",
+  WatersService_ExportReaches: "/ecogrid.v1.WatersService/ExportReaches",
+  WatersService_GetPatrolCoverage: "/ecogrid.v1.WatersService/GetPatrolCoverage",
+  WatersService_GetReachCompliance: "/ecogrid.v1.WatersService/GetReachCompliance",
+  WatersService_GetReachSign: "/ecogrid.v1.WatersService/GetReachSign",
+  WatersService_ImportReaches: "/ecogrid.v1.WatersService/ImportReaches",
+  WatersService_ListReachChiefs: "/ecogrid.v1.WatersService/ListReachChiefs",
+  ZoneService_DefineZoneKind: "/ecogrid.v1.ZoneService/DefineZoneKind",
+  ZoneService_ExportZones: "/ecogrid.v1.ZoneService/ExportZones",
+  ZoneService_ImportZones: "/ecogrid.v1.ZoneService/ImportZones",
+  ZoneService_ListZoneRules: "/ecogrid.v1.ZoneService/ListZoneRules",
+  ZoneService_ListZones: "/ecogrid.v1.ZoneService/ListZones",
+  ZoneService_LocateZones: "/ecogrid.v1.ZoneService/LocateZones",
+  ZoneService_SetZoneRule: "/ecogrid.v1.ZoneService/SetZoneRule",
 };

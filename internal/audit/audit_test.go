@@ -1,0 +1,398 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ecogrid/internal/audit"
+	"ecogrid/internal/database"
+	"ecogrid/internal/database/dbtest"
+	"ecogrid/internal/ledger"
+	"ecogrid/internal/people"
+	"ecogrid/internal/people/peopletest"
+	"ecogrid/internal/scope"
+)
+
+// county is a test county with several years of synthetic activity in its
+// ledger chain, written in the shapes people, field and cases record them.
+type county struct {
+	t       testing.TB
+	pool    *pgxpool.Pool
+	ledger  *ledger.Ledger
+	pub     string
+	grid    peopletest.Grid
+	officer peopletest.Member
+	events  []ledger.Entry
+}
+
+// post is one synthetic assignment.
+type post struct {
+	id, person, name, node, role string
+	from                         time.Time
+	to                           *time.Time
+	how, reason, next            string
+}
+
+var epoch = time.Date(2021, 1, 4, 8, 0, 0, 0, time.UTC)
+
+func newCounty(t testing.TB) *county {
+	t.Helper()
+	pool := dbtest.NewPool(t)
+	skey, vkey, err := ledger.NewKeyPair("test-ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ledger.LoadKeys(ledger.KeyConfig{PrivateKey: skey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &county{t: t, pool: pool, ledger: ledger.New(pool, keys, ledger.Config{WitnessDir: t.TempDir()}, nil), pub: vkey}
+	c.grid = peopletest.InsertGrid(t, pool)
+	c.officer = peopletest.AddMember(t, pool, c.grid[peopletest.CountyA], scope.RoleCountyOfficer, "赵主任", "")
+	return c
+}
+
+func (c *county) person(name string) people.Person {
+	c.t.Helper()
+	p, _, err := people.NewStore(c.pool, nil).CreatePerson(context.Background(), people.SystemActor,
+		people.Person{ID: uuid.NewString(), CountyCode: peopletest.CountyA, Name: name})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+// assign queues the records of a post as people.Store writes them.
+func (c *county) assign(p post) {
+	resp := []ledger.Responsible{{PersonID: p.person, Name: p.name, Role: p.role, NodeCode: p.node}}
+	c.events = append(c.events, ledger.Entry{CountyCode: p.node[:6], Action: "assignment.started", SubjectType: "assignment",
+		SubjectID: p.id, NodeCode: p.node, Responsible: resp, At: p.from, Payload: map[string]any{
+			"person_id": p.person, "person_name": p.name, "role": p.role, "node_code": p.node, "tasks": []string{"patrol weekly"},
+			"valid_from": p.from.Format(time.RFC3339Nano)}})
+	if p.to != nil {
+		pl := map[string]any{"person_id": p.person, "person_name": p.name, "role": p.role, "node_code": p.node,
+			"valid_from": p.from.Format(time.RFC3339Nano), "valid_to": p.to.Format(time.RFC3339Nano), "reason": p.reason}
+		if p.next != "" {
+			pl["next_assignment_id"] = p.next
+		}
+		c.events = append(c.events, ledger.Entry{CountyCode: p.node[:6], ActorID: c.officer.Person.ID, ActorRole: "county_officer",
+			Action: "assignment." + p.how, SubjectType: "assignment", SubjectID: p.id, NodeCode: p.node, Responsible: resp, At: *p.to, Payload: pl})
+	}
+}
+
+// holders are the people of posts responsible for node at t (the node's
+// own post and its ancestors', as people.ResponsibleAt walks them).
+func holders(posts []post, node string, t time.Time) []ledger.Responsible {
+	var out []ledger.Responsible
+	for _, p := range posts {
+		if len(p.node) <= len(node) && node[:len(p.node)] == p.node && !t.Before(p.from) && (p.to == nil || t.Before(*p.to)) {
+			out = append(out, ledger.Responsible{PersonID: p.person, Name: p.name, Role: p.role, NodeCode: p.node})
+		}
+	}
+	return out
+}
+
+// build writes the queued events in time order into the ledger.
+func (c *county) build() {
+	c.t.Helper()
+	slices.SortStableFunc(c.events, func(a, b ledger.Entry) int { return a.At.Compare(b.At) })
+	ctx := context.Background()
+	for i := 0; i < len(c.events); i += 200 {
+		batch := c.events[i:min(i+200, len(c.events))]
+		err := database.InTx(ctx, c.pool, func(tx pgx.Tx) error {
+			for _, e := range batch {
+				if _, err := ledger.Append(ctx, tx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+// activity queues n years of cases in the villages: violations reported by
+// the village's inspector, accepted, dispatched with a 7-day deadline,
+// closed on time or late, some escalated, some reopened, some never closed.
+func (c *county) activity(posts []post, villages []string, years int, rng *rand.Rand) {
+	end := epoch.AddDate(years, 0, 0)
+	for _, v := range villages {
+		for t := epoch.Add(36 * time.Hour); t.Before(end); t = t.Add(time.Duration(240+rng.IntN(480)) * time.Hour) {
+			id := uuid.NewString()
+			resp := holders(posts, v, t)
+			var reporter string
+			for _, r := range resp {
+				if r.Role == "inspector" {
+					reporter = r.PersonID
+				}
+			}
+			rid := uuid.NewString()
+			if reporter != "" {
+				c.events = append(c.events, ledger.Entry{CountyCode: v[:6], ActorID: reporter, ActorRole: "inspector", ActorNodeCode: v,
+					Action: "violation.reported", SubjectType: "report", SubjectID: rid, NodeCode: v, Responsible: resp, At: t,
+					Payload: map[string]any{"category": "solid_waste", "severity": "SEVERITY_NORMAL"}})
+			}
+			step := func(event, state string, at time.Time, extra map[string]any) {
+				pl := map[string]any{"state": state, "report_id": rid, "severity": "normal"}
+				for k, x := range extra {
+					pl[k] = x
+				}
+				c.events = append(c.events, ledger.Entry{CountyCode: v[:6], ActorRole: "system", Action: "case." + event,
+					SubjectType: "case", SubjectID: id, NodeCode: v, Responsible: holders(posts, v, at), At: at, Payload: pl})
+			}
+			at := t.Add(time.Minute)
+			step("created", "reported", at, nil)
+			at = at.Add(time.Duration(1+rng.IntN(72)) * time.Hour)
+			step("accepted", "accepted", at, nil)
+			at = at.Add(time.Hour)
+			deadline := at.Add(7 * 24 * time.Hour)
+			dl := map[string]any{"deadline": deadline.Format(time.RFC3339)}
+			step("dispatched", "dispatched", at, dl)
+			late := rng.IntN(4) == 0
+			if late {
+				step("escalated", "dispatched", deadline.Add(time.Hour), dl)
+			}
+			if rng.IntN(10) == 0 && at.After(end.Add(-30*24*time.Hour)) {
+				continue // still open
+			}
+			close := at.Add(time.Duration(24+rng.IntN(120)) * time.Hour)
+			if late {
+				close = deadline.Add(time.Duration(2+rng.IntN(200)) * time.Hour)
+			}
+			step("closed", "closed", close, dl)
+			if rng.IntN(6) == 0 {
+				again := close.Add(time.Duration(48+rng.IntN(400)) * time.Hour)
+				step("reopened", "accepted", again, dl)
+				dl2 := map[string]any{"deadline": again.Add(8 * 24 * time.Hour).Format(time.RFC3339)}
+				step("dispatched", "dispatched", again.Add(time.Hour), dl2)
+				if rng.IntN(3) > 0 {
+					step("closed", "closed", again.Add(time.Duration(24+rng.IntN(300))*time.Hour), dl2)
+				}
+			}
+		}
+	}
+}
+
+// direct holds the figures computed by SQL straight over ledger.records,
+// independently of the audit's Go code.
+type direct struct {
+	cases, escalated, reopened, closedLate, closedOnTime, openAtEnd, reports, posts int
+}
+
+func (c *county) direct(personID string, from, to time.Time) direct {
+	c.t.Helper()
+	ctx := context.Background()
+	var d direct
+	q := func(dst *int, sql string) {
+		c.t.Helper()
+		if err := c.pool.QueryRow(ctx, sql, personID, from, to).Scan(dst); err != nil {
+			c.t.Fatalf("%v\n%s", err, sql)
+		}
+	}
+	const touched = `WITH touched AS (SELECT DISTINCT county_code, subject_id FROM ledger.records
+		WHERE subject_type = 'case' AND action LIKE 'case.%' AND recorded_at >= $2 AND recorded_at < $3
+		AND (responsible @> jsonb_build_array(jsonb_build_object('person_id', $1::text)) OR actor_id = $1::uuid)),
+		hist AS (SELECT r.*, convert_from(r.payload, 'UTF8')::jsonb AS pl FROM ledger.records r JOIN touched USING (county_code, subject_id)
+		WHERE r.subject_type = 'case'),
+		last AS (SELECT DISTINCT ON (county_code, subject_id) county_code, subject_id, action, recorded_at, pl FROM hist
+		ORDER BY county_code, subject_id, seq DESC) `
+	q(&d.cases, touched+`SELECT count(*) FROM touched`)
+	q(&d.escalated, touched+`SELECT count(DISTINCT subject_id) FROM hist WHERE action = 'case.escalated'`)
+	q(&d.reopened, touched+`SELECT count(DISTINCT subject_id) FROM hist WHERE action = 'case.reopened'`)
+	q(&d.closedLate, touched+`SELECT count(*) FROM last WHERE action = 'case.closed' AND recorded_at > (pl->>'deadline')::timestamptz`)
+	q(&d.closedOnTime, touched+`SELECT count(*) FROM last WHERE action = 'case.closed' AND recorded_at <= (pl->>'deadline')::timestamptz`)
+	q(&d.openAtEnd, touched+`SELECT count(*) FROM (SELECT DISTINCT ON (county_code, subject_id) pl->>'state' AS state
+		FROM hist WHERE recorded_at < $3 ORDER BY county_code, subject_id, seq DESC) s WHERE state NOT IN ('closed', 'rejected')`)
+	q(&d.reports, `SELECT count(*) FROM ledger.records WHERE action = 'violation.reported' AND actor_id = $1::uuid
+		AND recorded_at >= $2 AND recorded_at < $3`)
+	q(&d.posts, `SELECT count(DISTINCT subject_id) FROM ledger.records WHERE subject_type = 'assignment'
+		AND convert_from(payload, 'UTF8')::jsonb->>'person_id' = $1::text
+		AND (convert_from(payload, 'UTF8')::jsonb->>'valid_from')::timestamptz < $3
+		AND COALESCE((SELECT max((convert_from(p2.payload, 'UTF8')::jsonb->>'valid_to')::timestamptz) FROM ledger.records p2
+			WHERE p2.subject_type = 'assignment' AND p2.subject_id = ledger.records.subject_id), 'infinity') > $2`)
+	return d
+}
+
+func checkAgainstSQL(t *testing.T, name string, f audit.Facts, d direct) {
+	t.Helper()
+	s := f.Summary
+	got := direct{cases: s.Cases, escalated: s.Escalated, reopened: s.Reopened, closedLate: s.ClosedLate,
+		closedOnTime: s.ClosedOnTime, openAtEnd: s.OpenAtEnd, reports: s.ReportsFiled, posts: s.Posts}
+	if got != d {
+		t.Errorf("%s: audit counts %+v, SQL over the ledger %+v", name, got, d)
+	}
+	if d.cases == 0 || d.reports == 0 {
+		t.Errorf("%s: the synthetic county gave no cases or no reports: %+v", name, d)
+	}
+}
+
+func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
+	ctx := context.Background()
+	c := newCounty(t)
+	zhang := c.person("张伟") // moved post twice
+	li := c.person("李娜")    // left the service
+	wang := c.person("王强")  // took over Li's village
+	chen := c.person("陈静")  // township supervisor throughout
+	t1, t2, t3 := epoch.AddDate(1, 6, 0), epoch.AddDate(3, 0, 0), epoch.AddDate(2, 3, 0)
+	z1, z2, z3 := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	l1 := uuid.NewString()
+	posts := []post{
+		{id: z1, person: zhang.ID, name: zhang.Name, node: peopletest.VillageA1a, role: "inspector", from: epoch, to: &t1, how: "transferred", reason: "调任", next: z2},
+		{id: z2, person: zhang.ID, name: zhang.Name, node: peopletest.VillageA1b, role: "inspector", from: t1, to: &t2, how: "transferred", reason: "提任网格长", next: z3},
+		{id: z3, person: zhang.ID, name: zhang.Name, node: peopletest.VillageA1b, role: "grid_chief", from: t2},
+		{id: l1, person: li.ID, name: li.Name, node: peopletest.VillageA2a, role: "inspector", from: epoch, to: &t3, how: "ended", reason: "离职"},
+		{id: uuid.NewString(), person: wang.ID, name: wang.Name, node: peopletest.VillageA2a, role: "inspector", from: t3},
+		{id: uuid.NewString(), person: chen.ID, name: chen.Name, node: peopletest.TownshipA1, role: "township_supervisor", from: epoch},
+	}
+	for _, p := range posts {
+		c.assign(p)
+	}
+	rng := rand.New(rand.NewPCG(19, 2026))
+	c.activity(posts, []string{peopletest.VillageA1a, peopletest.VillageA1b, peopletest.VillageA2a}, 5, rng)
+	c.build()
+	if _, err := c.ledger.Checkpoint(ctx, peopletest.CountyA); err != nil {
+		t.Fatal(err)
+	}
+
+	a := audit.New(c.pool, c.ledger)
+	officer := c.officer.Caller()
+	keys, err := ledger.ParsePublicKeys(c.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Zhang over all his posts (two moves).
+	zr, err := a.TenureAudit(ctx, officer, audit.Request{ReportID: uuid.NewString(), PersonID: zhang.ID, From: epoch.Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zr.Facts.Summary.Posts != 3 || len(zr.Facts.Handovers) != 2 || zr.Facts.PersonName != "张伟" {
+		t.Fatalf("zhang: posts %d handovers %d name %q", zr.Facts.Summary.Posts, len(zr.Facts.Handovers), zr.Facts.PersonName)
+	}
+	checkAgainstSQL(t, "zhang", zr.Facts, c.direct(zhang.ID, zr.Facts.Params.From, zr.Facts.Params.To))
+
+	// Li for her one post, ending when she left the service.
+	lr, err := a.TenureAudit(ctx, officer, audit.Request{ReportID: uuid.NewString(), PersonID: li.ID, AssignmentID: l1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lr.Facts.Params.To.Equal(t3) || len(lr.Facts.Handovers) != 1 || lr.Facts.Handovers[0].Reason != "离职" {
+		t.Fatalf("li: period ends %s, handovers %+v", lr.Facts.Params.To, lr.Facts.Handovers)
+	}
+	checkAgainstSQL(t, "li", lr.Facts, c.direct(li.ID, lr.Facts.Params.From, lr.Facts.Params.To))
+	if n := len(lr.Facts.Handovers[0].OpenCases); n != lr.Facts.Summary.OpenAtEnd {
+		t.Errorf("li: handover lists %d open cases, summary says %d open at the end", n, lr.Facts.Summary.OpenAtEnd)
+	}
+	for _, cs := range lr.Facts.Cases {
+		if len(cs.Responsible) == 0 || len(cs.Cites) == 0 {
+			t.Fatalf("case %s names nobody responsible or cites nothing", cs.CaseID)
+		}
+	}
+
+	checkPDF(t, zr, "张伟", "调任", "提任网格长")
+	checkPDF(t, lr, "李娜", "离职")
+	var csvOut bytes.Buffer
+	if err := audit.WriteCSV(&csvOut, lr); err != nil {
+		t.Fatal(err)
+	}
+	if rows := bytes.Count(csvOut.Bytes(), []byte("\n")); rows != 3+len(lr.Facts.Cases) {
+		t.Errorf("CSV has %d lines for %d cases", rows, len(lr.Facts.Cases))
+	}
+
+	// The generation is ledgered: who audited whom.
+	hist, _, err := c.ledger.PersonHistory(ctx, li.ID, ledger.HistoryQuery{Scope: []string{""}, Actions: []string{audit.ActionReportGenerated}})
+	if err != nil || len(hist) != 1 || hist[0].ActorID != c.officer.Person.ID || hist[0].SubjectID != lr.ReportID {
+		t.Fatalf("generation record in li's history: %v %+v", err, hist)
+	}
+
+	// Same report id again: the same report.
+	again, err := a.TenureAudit(ctx, officer, audit.Request{ReportID: lr.ReportID, PersonID: li.ID, AssignmentID: l1})
+	if err != nil || again.Digest != lr.Digest || again.Generation != lr.Generation {
+		t.Fatalf("replayed report: %v, digest %s vs %s", err, again.Digest, lr.Digest)
+	}
+
+	for name, rep := range map[string]*audit.Report{"zhang": zr, "li": lr} {
+		data, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := audit.VerifyReport(bytes.NewReader(data), keys); err != nil {
+			t.Fatalf("%s: untampered report does not verify: %v", name, err)
+		}
+		for what, tamper := range tamperings() {
+			bad := tamper(t, data)
+			if _, err := audit.VerifyReport(bytes.NewReader(bad), keys); err == nil {
+				t.Errorf("%s: report with %s verified", name, what)
+			} else {
+				t.Logf("%s, %s: %v", name, what, err)
+			}
+		}
+	}
+	other, _, _ := ledger.NewKeyPair("other")
+	otherKeys, _ := ledger.LoadKeys(ledger.KeyConfig{PrivateKey: other})
+	data, _ := json.Marshal(lr)
+	if _, err := audit.VerifyReport(bytes.NewReader(data), otherKeys.Verifiers()); err == nil {
+		t.Error("a report verified with another county's key")
+	}
+}
+
+// tamperings edit a report's JSON the way a forger would.
+func tamperings() map[string]func(*testing.T, []byte) []byte {
+	edit := func(fn func(r *audit.Report)) func(*testing.T, []byte) []byte {
+		return func(t *testing.T, data []byte) []byte {
+			var r audit.Report
+			if err := json.Unmarshal(data, &r); err != nil {
+				t.Fatal(err)
+			}
+			fn(&r)
+			out, err := json.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+	}
+	return map[string]func(*testing.T, []byte) []byte{
+		"one changed count": edit(func(r *audit.Report) { r.Facts.Summary.ClosedLate-- }),
+		"a case dropped from the facts": edit(func(r *audit.Report) {
+			r.Facts.Cases = r.Facts.Cases[1:]
+		}),
+		"a case dropped with its records and the counts redone": edit(func(r *audit.Report) {
+			drop := r.Facts.Cases[0]
+			r.Facts.Cases = r.Facts.Cases[1:]
+			keep := r.Evidence[:0]
+			for _, p := range r.Evidence {
+				if p.Record.SubjectID != drop.CaseID {
+					keep = append(keep, p)
+				}
+			}
+			r.Evidence = keep
+			var recs []ledger.Record
+			for _, p := range r.Evidence {
+				if p.Record.Action != audit.ActionReportGenerated {
+					recs = append(recs, p.Record)
+				}
+			}
+			r.Facts = audit.Compute(r.Facts.Params, recs)
+		}),
+		"a forged proof": edit(func(r *audit.Report) { r.Evidence[len(r.Evidence)/2].Proof[0][3] ^= 0x40 }),
+		"an edited record": edit(func(r *audit.Report) {
+			p := &r.Evidence[len(r.Evidence)/3]
+			p.Record.RecordedAt = p.Record.RecordedAt.Add(-48 * time.Hour)
+			p.Record.LeafHash = p.Record.ComputeLeafHash()
+		}),
+		"a changed period": edit(func(r *audit.Report) { r.Facts.Params.To = r.Facts.Params.To.Add(-24 * time.Hour) }),
+		"another auditor":  edit(func(r *audit.Report) { r.AuditorID = uuid.NewString() }),
+	}
+}
