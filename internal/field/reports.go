@@ -22,6 +22,7 @@ import (
 	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
+	"ecogrid/internal/textcheck"
 )
 
 // Severity of an observed problem; the values match ecogrid.v1.Severity.
@@ -148,8 +149,8 @@ func (rs *Reports) normalize(d *Draft, now time.Time) error {
 	if n := utf8.RuneCountInString(d.Description); n > rs.cfg.MaxDescriptionRunes {
 		return structerr.NewInvalidArgument("description has %d characters, at most %d are allowed", n, rs.cfg.MaxDescriptionRunes)
 	}
-	if strings.ContainsRune(d.Description, 0) {
-		return structerr.NewInvalidArgument("description contains a NUL character")
+	if err := textcheck.Text("description", d.Description); err != nil {
+		return err
 	}
 	if d.PatrolID != "" {
 		if _, err := checkUUID("patrol_id", d.PatrolID); err != nil {
