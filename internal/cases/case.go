@@ -10,6 +10,7 @@ import (
 
 	"ecogrid/internal/ledger"
 	"ecogrid/internal/structerr"
+	"ecogrid/internal/textcheck"
 
 	"github.com/google/uuid"
 )
@@ -129,8 +130,8 @@ func NormalizeInput(in Input) (Input, error) {
 }
 
 func checkInput(in Input) error {
-	if !utf8.ValidString(in.Note) || strings.ContainsRune(in.Note, 0) {
-		return structerr.NewInvalidArgument("the note contains a NUL character or is not valid UTF-8")
+	if err := textcheck.Text("the note", in.Note); err != nil {
+		return err
 	}
 	if n := utf8.RuneCountInString(in.Note); n > MaxNoteRunes {
 		return structerr.NewInvalidArgument("the note has %d characters, at most %d are allowed", n, MaxNoteRunes)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"ecogrid/internal/field/blob"
+	"ecogrid/internal/waters"
 )
 
 // Reports files, reads, lists and exports reports and keeps the category
@@ -22,6 +23,10 @@ type Reports struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	// reaches and chiefs name the river and reservoir chiefs (河长) of the
+	// reaches near a violation beside the cell's people; nil: none.
+	reaches *waters.Index
+	chiefs  *waters.Store
 	// knownCategories caches "county/code" of categories seen to exist.
 	knownCategories sync.Map
 }
@@ -73,6 +78,11 @@ type Deps struct {
 	Now func() time.Time
 	// Metrics receives the field counters; nil keeps them unregistered.
 	Metrics prometheus.Registerer
+	// Reaches and Chiefs, when both set, add the chiefs of every river or
+	// reservoir reach within ReachBufferM of a violation to the people
+	// responsible for it (issue 17).
+	Reaches *waters.Index
+	Chiefs  *waters.Store
 }
 
 // New returns the field domain. Every dependency is required.
@@ -95,7 +105,7 @@ func New(deps Deps, cfg Config) (*Field, error) {
 	}
 	m := newMetrics(deps.Metrics)
 	return &Field{
-		Reports:    &Reports{pool: deps.Pool, locator: deps.Locator, cfg: cfg, log: log, now: now, metrics: m},
+		Reports:    &Reports{pool: deps.Pool, locator: deps.Locator, cfg: cfg, log: log, now: now, metrics: m, reaches: deps.Reaches, chiefs: deps.Chiefs},
 		Patrols:    &Patrols{pool: deps.Pool, locator: deps.Locator, cfg: cfg, now: now, metrics: m},
 		Photos:     &Photos{pool: deps.Pool, blobs: deps.Blobs, cfg: cfg, log: log, now: now, metrics: m},
 		Compliance: &Compliance{pool: deps.Pool},

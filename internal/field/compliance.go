@@ -63,7 +63,8 @@ func (r ComplianceRow) Compliant() bool { return r.Done >= r.Required }
 // PatrolCompliance counts, for each inspector assigned under node (or
 // who patrolled there) and each cell and period in [from, to), the
 // plausible patrols that passed through the cell against the cell's rule;
-// flagged patrols are counted apart. Supervisors only, within their scope.
+// flagged patrols are counted apart. Supervisors within their scope; an
+// inspector about their own patrols in their own cells.
 func (cm *Compliance) PatrolCompliance(ctx context.Context, c scope.Caller, node string, p Period, from, to time.Time) ([]ComplianceRow, error) {
 	if p != PeriodWeek && p != PeriodMonth {
 		return nil, structerr.NewInvalidArgument("period must be week or month")
@@ -71,20 +72,30 @@ func (cm *Compliance) PatrolCompliance(ctx context.Context, c scope.Caller, node
 	if from.IsZero() || to.IsZero() || !to.After(from) {
 		return nil, structerr.NewInvalidArgument("give a time range with from before to")
 	}
+	// An inspector (without a supervising grant) reads their own rows
+	// only, in their own cells.
 	var roots []string
+	own := false
 	if node == "" {
 		roots = c.Roots(supervisorRoles...)
+		if len(roots) == 0 {
+			roots, own = c.Roots(scope.RoleInspector), true
+		}
 	} else {
 		if strings.Trim(node, "0123456789") != "" || len(node) < 6 {
 			return nil, structerr.NewInvalidArgument("node code %.40q is not a grid code", node)
 		}
-		if !c.Covers(node, supervisorRoles...) {
+		switch {
+		case c.Covers(node, supervisorRoles...):
+		case c.Covers(node, scope.RoleInspector):
+			own = true
+		default:
 			return nil, structerr.NewNotFound("grid node %s not found", node)
 		}
 		roots = []string{node}
 	}
 	if len(roots) == 0 {
-		return nil, structerr.NewPermissionDenied("patrol compliance is for supervisors")
+		return nil, structerr.NewPermissionDenied("patrol compliance is for supervisors and for inspectors about their own patrols")
 	}
 	var periods []time.Time
 	for t := periodStart(p, from); t.Before(to); t = nextPeriod(p, t) {
@@ -139,6 +150,9 @@ func (cm *Compliance) PatrolCompliance(ctx context.Context, c scope.Caller, node
 	}
 	var out []ComplianceRow
 	for pr := range pairs {
+		if own && pr[0] != c.PersonID {
+			continue
+		}
 		for _, ps := range periods {
 			row := ComplianceRow{InspectorID: pr[0], CellCode: pr[1], PeriodStart: ps, Required: rules[pr[1]].Required(p)}
 			if d := counts[key{pr[0], pr[1], ps.Unix()}]; d != nil {

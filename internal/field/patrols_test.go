@@ -271,8 +271,13 @@ func TestPatrolCompliance(t *testing.T) {
 	}
 	_, err = e.f.PatrolCompliance(ctx, supervisor, townshipEast, PeriodWeek, wed, wed.Add(time.Hour))
 	wantCode(t, err, codes.NotFound)
-	_, err = e.f.PatrolCompliance(ctx, inspectorA, "", PeriodWeek, wed, wed.Add(time.Hour))
-	wantCode(t, err, codes.PermissionDenied)
+	// An inspector reads their own rows (issue 13), never another's.
+	rows, err = e.f.PatrolCompliance(ctx, inspectorA, "", PeriodWeek, wed.Add(-7*24*time.Hour), wed.Add(time.Hour))
+	if err != nil || len(rows) != 2 || rows[0].InspectorID != inspectorAID || rows[1].InspectorID != inspectorAID {
+		t.Fatalf("inspector's own compliance: %+v %v", rows, err)
+	}
+	_, err = e.f.PatrolCompliance(ctx, inspectorA, villageES, PeriodWeek, wed, wed.Add(time.Hour))
+	wantCode(t, err, codes.NotFound)
 	_, err = e.f.PatrolCompliance(ctx, officer, testCounty, PeriodWeek, wed, wed.AddDate(5, 0, 0))
 	wantCode(t, err, codes.InvalidArgument)
 }

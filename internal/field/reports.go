@@ -22,6 +22,7 @@ import (
 	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
+	"ecogrid/internal/textcheck"
 )
 
 // Severity of an observed problem; the values match ecogrid.v1.Severity.
@@ -148,8 +149,8 @@ func (rs *Reports) normalize(d *Draft, now time.Time) error {
 	if n := utf8.RuneCountInString(d.Description); n > rs.cfg.MaxDescriptionRunes {
 		return structerr.NewInvalidArgument("description has %d characters, at most %d are allowed", n, rs.cfg.MaxDescriptionRunes)
 	}
-	if strings.ContainsRune(d.Description, 0) {
-		return structerr.NewInvalidArgument("description contains a NUL character")
+	if err := textcheck.Text("description", d.Description); err != nil {
+		return err
 	}
 	if d.PatrolID != "" {
 		if _, err := checkUUID("patrol_id", d.PatrolID); err != nil {
@@ -409,6 +410,10 @@ func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Calle
 	if err != nil {
 		return fmt.Errorf("finding the responsible people: %w", err)
 	}
+	responsible, reachCodes, err := rs.withReachChiefs(ctx, r, responsible)
+	if err != nil {
+		return err
+	}
 	if err := enqueueViolationEvent(ctx, tx, r, responsible); err != nil {
 		return err
 	}
@@ -432,10 +437,44 @@ func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Calle
 			"longitude":    r.Lon,
 			"outside_area": r.OutsideArea,
 			"photo_sha256": r.PhotoSHA256,
+			"reach_codes":  reachCodes,
 		},
 		At: r.ReceivedAt,
 	})
 	return err
+}
+
+// ReachBufferM is how near a river or reservoir reach a violation must be
+// for the reach's chiefs to answer for it, as for reach patrols.
+const ReachBufferM = 50
+
+// withReachChiefs adds to responsible the chiefs on the day of observation
+// of every reach within ReachBufferM of the report (the village, township
+// and county reach chiefs and the chief river chief), once each, and
+// returns the reaches' codes.
+func (rs *Reports) withReachChiefs(ctx context.Context, r *Report, responsible []ledger.Responsible) ([]ledger.Responsible, []string, error) {
+	if rs.reaches == nil || rs.chiefs == nil {
+		return responsible, []string{}, nil
+	}
+	codes := []string{}
+	seen := map[ledger.Responsible]bool{}
+	for _, p := range responsible {
+		seen[p] = true
+	}
+	for _, reach := range rs.reaches.ReachesNear(r.Lat, r.Lon, ReachBufferM) {
+		chiefs, err := rs.chiefs.ChiefsOn(ctx, reach.Code, r.ObservedAt)
+		if err != nil {
+			return nil, nil, fmt.Errorf("finding the chiefs of reach %s: %w", reach.Code, err)
+		}
+		codes = append(codes, reach.Code)
+		for _, ch := range chiefs {
+			if !seen[ch] {
+				seen[ch] = true
+				responsible = append(responsible, ch)
+			}
+		}
+	}
+	return responsible, codes, nil
 }
 
 // linkPhotos compares the report with the EXIF of the photos it references

@@ -145,6 +145,8 @@ func TestSubmitReportBadInput(t *testing.T) {
 		"4001 chars":          func(d *Draft) { d.Description = strings.Repeat("a", 4001) },
 		"invalid UTF-8":       func(d *Draft) { d.Description = "\xff\xfe" },
 		"NUL in text":         func(d *Draft) { d.Description = "a\x00b" },
+		"bidi override":       func(d *Draft) { d.Description = "倾倒\u202e垃圾" },
+		"escape sequence":     func(d *Draft) { d.Description = "a\x1b[31mb" },
 		"no severity":         func(d *Draft) { d.Severity = 0 },
 		"severity 9":          func(d *Draft) { d.Severity = 9 },
 		"not a uuid":          func(d *Draft) { d.ID = "report-1" },

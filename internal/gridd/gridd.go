@@ -101,12 +101,16 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	relay := outbox.NewRelay(pool, p.JS, cfg.Relay, log.With("component", "outbox_relay"))
 	zoneIndex := zones.NewIndex(pool, log.With("component", "zone_index"))
 	water := monitoring.New(pool, index, zoneIndex, log.With("component", "monitoring"))
+	reaches := waters.NewStore(pool, gridStore)
+	reachIndex := waters.NewIndex(reaches, log.With("component", "reach_index"))
 	fld, err := field.New(field.Deps{
 		Pool:    pool,
 		Locator: gridadapt.Locator{Index: index},
 		Blobs:   blobs,
 		Logger:  log.With("component", "field"),
 		Metrics: reg,
+		Reaches: reachIndex,
+		Chiefs:  reaches,
 	}, cfg.Field)
 	if err != nil {
 		return err
@@ -117,8 +121,7 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	ecogridv1.RegisterAuthServiceServer(p, p.AuthService)
 	ecogridv1.RegisterFieldServiceServer(p, field.NewService(fld, log))
 	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log))
-	reachIndex := waters.NewIndex(waters.NewStore(pool, gridStore), log.With("component", "reach_index"))
-	ecogridv1.RegisterWatersServiceServer(p, waters.NewService(waters.NewStore(pool, gridStore), reachIndex, field.Tracks{Q: pool}, log))
+	ecogridv1.RegisterWatersServiceServer(p, waters.NewService(reaches, reachIndex, field.Tracks{Q: pool}, log))
 	ecogridv1.RegisterZoneServiceServer(p, zones.NewService(zones.NewStore(pool), zoneIndex, log))
 	ecogridv1.RegisterMonitoringServiceServer(p, monitoring.NewService(water, log))
 	ecogridv1.RegisterAuditServiceServer(p, audit.NewService(audit.New(pool, led), log.With("component", "audit")))

@@ -120,3 +120,58 @@ func TestPatrolCoverageAndCompliance(t *testing.T) {
 		t.Fatalf("export of another county: %v, %v", exp, err)
 	}
 }
+
+// A violation reported beside a village reach names that day's chiefs of
+// the reach (issue 17) in its ledger record, beside the cell's people.
+func TestViolationOnAReachNamesItsChiefs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	fs := e.importRiver(t)
+	reach := fs[0]
+	chiefID := uuid.NewString()
+	county := officer("130123")
+	if _, _, err := e.store.AssignChief(ctx, county, waters.NewChief{ID: uuid.NewString(), PersonID: chiefID, Name: "张三", Role: waters.RoleReachChief,
+		ReachCode: reach.Code, ValidFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		Tasks: []waters.ChiefTask{{Kind: waters.TaskPatrol, Period: grid.PeriodWeek, Count: 1}, {Kind: waters.TaskCleaning, Period: grid.PeriodDay, Count: 1, CleanerName: "李四"}}}); err != nil {
+		t.Fatal(err)
+	}
+	ix := waters.NewIndex(e.store, nil)
+	if err := ix.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := field.New(field.Deps{Pool: e.pool, Locator: gridadapt.Locator{Index: e.index}, Blobs: blobs, Reaches: ix, Chiefs: e.store}, field.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inspector := scope.Caller{PersonID: uuid.NewString(), Grants: []scope.Grant{{Role: scope.RoleInspector, NodeCode: reach.Node}}}
+	report := func(lat, lon float64) string {
+		t.Helper()
+		r, _, err := f.SubmitReport(ctx, inspector, field.Draft{ID: uuid.NewString(), ObservedAt: time.Now().Add(-time.Minute), Category: "water",
+			Severity: field.SeveritySerious, Description: "河道倾倒垃圾", Violation: true,
+			Position: field.Position{Lat: lat, Lon: lon, System: coord.WGS84, AccuracyM: 5}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	named := func(reportID string) int {
+		var n int
+		if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM ledger.records r JOIN ledger.record_people p USING (county_code, seq)
+			WHERE r.subject_id = $1 AND p.person_id = $2 AND NOT p.as_actor`, reportID, chiefID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	mid := reach.Coords[len(reach.Coords)/2] // [lon, lat]
+	if n := named(report(mid[1]+0.0002, mid[0])); n != 1 {
+		t.Fatalf("violation 22 m from the reach: its chief named in %d ledger records, want 1", n)
+	}
+	if n := named(report(mid[1]+0.0020, mid[0])); n != 0 {
+		t.Fatalf("violation 220 m from the reach: its chief named in %d records, want 0", n)
+	}
+}
