@@ -257,8 +257,8 @@ func pendingCounties(ctx context.Context, pool *pgxpool.Pool) ([]string, error) 
 }
 
 type pendingRow struct {
-	seq     int64
-	eventID string
+	seq       int64
+	eventID   string
 	subject   string
 	eventType string
 	payload   []byte
