@@ -210,7 +210,7 @@ func TestDeliversEveryEventOnceInOrderAfterRetriesAndReplays(t *testing.T) {
 		Timeout: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
 		Batch: 7, SyncInterval: 50 * time.Millisecond,
 	}, nil)
-	go d.Run(ctx) //nolint:errcheck
+	go d.Run(ctx)                      //nolint:errcheck
 	time.Sleep(200 * time.Millisecond) // consumers start at the subscription time
 
 	relay := outbox.NewRelay(pool, js, outbox.RelayConfig{Name: "t", BatchSize: 11}, nil)

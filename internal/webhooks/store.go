@@ -164,4 +164,3 @@ func moveStart(ctx context.Context, pool *pgxpool.Pool, sub uuid.UUID, since tim
 	}
 	return tx.Commit(ctx)
 }
-
