@@ -227,43 +227,79 @@ func (d *Dispatcher) stopAll() {
 
 // work delivers the subscriber's events batch by batch: skip those the
 // log already has, POST the others in order (each retried until it
-// succeeds), record them, then acknowledge the batch.
+// succeeds), record them, then acknowledge the batch. Messages come from
+// one long-lived pull, so none is left with an expired fetch.
 func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Consumer) {
 	log := d.log.With("subscriber", s.ID)
-	for ctx.Err() == nil {
-		batch, err := cons.FetchNoWait(d.cfg.Batch)
-		if err != nil {
-			log.Warn("webhooks: fetch failed", "err", err)
-			sleep(ctx, time.Second)
-			continue
+	it, err := cons.Messages(jetstream.PullMaxMessages(d.cfg.Batch))
+	if err != nil {
+		log.Warn("webhooks: cannot read the consumer", "err", err)
+		return
+	}
+	ch := make(chan jetstream.Msg, d.cfg.Batch)
+	go func() {
+		defer close(ch)
+		for {
+			m, err := it.Next()
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			if err != nil {
+				continue
+			}
+			select {
+			case ch <- m:
+			case <-ctx.Done():
+				return
+			}
 		}
+	}()
+	defer func() {
+		it.Stop()
+		for range ch { // let the reader end
+		}
+	}()
+	for {
 		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
 			msgs = append(msgs, m)
 		}
-		if len(msgs) == 0 {
-			batch, err = cons.Fetch(1, jetstream.FetchMaxWait(time.Second)) // wait for the next event only
-			if err != nil {
-				sleep(ctx, time.Second)
-				continue
-			}
-			for m := range batch.Messages() {
-				msgs = append(msgs, m)
-			}
-			if len(msgs) == 0 {
-				continue
-			}
-		}
-		if err := d.deliverBatch(ctx, s, msgs); err != nil {
-			if ctx.Err() == nil {
-				log.Warn("webhooks: batch not recorded", "err", err)
-				for _, m := range msgs {
-					_ = m.Nak()
+	more:
+		for len(msgs) < d.cfg.Batch {
+			select {
+			case m, ok := <-ch:
+				if !ok {
+					break more
 				}
+				msgs = append(msgs, m)
+			default:
+				break more
 			}
-			continue
 		}
-		if err := msgs[len(msgs)-1].DoubleAck(ctx); err != nil && ctx.Err() == nil {
+		// A failure to read or write the log is retried with the same
+		// batch, so later events never overtake it.
+		backoff := d.cfg.MinBackoff
+		for {
+			err := d.deliverBatch(ctx, s, msgs)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			log.Warn("webhooks: batch not recorded; retrying", "err", err)
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, d.cfg.MaxBackoff)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err := msgs[len(msgs)-1].Ack(); err != nil {
 			log.Warn("webhooks: ack failed; the log keeps the events from being sent twice", "err", err)
 		}
 	}
