@@ -49,7 +49,7 @@ func TestMigrationsApplyToEmptyDatabase(t *testing.T) {
 	defer pool.Close()
 	ctx := context.Background()
 	// Empty it: drop every schema the migrations made, and goose's table.
-	if _, err := pool.Exec(ctx, `DROP SCHEMA grid, ledger, people, auth, field, cases, outbox CASCADE;
+	if _, err := pool.Exec(ctx, `DROP SCHEMA grid, ledger, people, auth, field, cases, outbox, gis, webhooks CASCADE;
 		DROP TABLE goose_db_version; DROP EXTENSION postgis CASCADE`); err != nil {
 		t.Fatal(err)
 	}
