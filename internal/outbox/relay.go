@@ -257,10 +257,11 @@ func pendingCounties(ctx context.Context, pool *pgxpool.Pool) ([]string, error) 
 }
 
 type pendingRow struct {
-	seq     int64
-	eventID string
-	subject string
-	payload []byte
+	seq       int64
+	eventID   string
+	subject   string
+	eventType string
+	payload   []byte
 }
 
 // relayCounty publishes the county's oldest pending rows in seq order while
@@ -280,7 +281,7 @@ func (r *Relay) relayCounty(ctx context.Context, county string) (int, error) {
 		return 0, nil // another relay has this county
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT seq, event_id::text, subject, payload FROM outbox.events
+		SELECT seq, event_id::text, subject, event_type, payload FROM outbox.events
 		WHERE county_code = $1 AND sent_at IS NULL
 		ORDER BY seq LIMIT $2`, county, r.cfg.BatchSize)
 	if err != nil {
@@ -288,7 +289,7 @@ func (r *Relay) relayCounty(ctx context.Context, county string) (int, error) {
 	}
 	batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pendingRow, error) {
 		var p pendingRow
-		return p, row.Scan(&p.seq, &p.eventID, &p.subject, &p.payload)
+		return p, row.Scan(&p.seq, &p.eventID, &p.subject, &p.eventType, &p.payload)
 	})
 	if err != nil || len(batch) == 0 {
 		return 0, err
@@ -400,6 +401,7 @@ func (r *Relay) publishAtomic(ctx context.Context, chunk []pendingRow) error {
 		m := nats.NewMsg(p.subject)
 		m.Data = p.payload
 		m.Header.Set(jetstream.MsgIDHeader, p.eventID)
+		p.describe(m)
 		m.Header.Set("Nats-Batch-Id", id)
 		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
 		if i == len(chunk)-1 {
@@ -448,6 +450,7 @@ func (r *Relay) publishEach(ctx context.Context, batch []pendingRow) (int, error
 		m := nats.NewMsg(p.subject)
 		m.Data = p.payload
 		m.Header.Set(jetstream.MsgIDHeader, p.eventID)
+		p.describe(m)
 		f, err := r.js.PublishMsgAsync(m)
 		if err != nil {
 			sendErr = err
@@ -472,4 +475,31 @@ func (r *Relay) publishEach(ctx context.Context, batch []pendingRow) (int, error
 		return len(futures), fmt.Errorf("publishing event %s: %w", batch[len(futures)].eventID, sendErr)
 	}
 	return len(futures), nil
+}
+
+// Self-describing headers of every published event, so that subscribers
+// outside ecogrid can decode a message without knowing its subject layout.
+const (
+	// HeaderEventType is the case event type (opened, accepted …) or, for
+	// other events, the message name (ViolationReported).
+	HeaderEventType = "Ecogrid-Event-Type"
+	// HeaderSchema is the protobuf full name of the payload
+	// (ecogrid.events.v1.CaseEvent).
+	HeaderSchema = "Ecogrid-Schema"
+	// HeaderContentType is the payload's encoding, always application/protobuf.
+	HeaderContentType = "Content-Type"
+	// ContentTypeProtobuf is the value of HeaderContentType.
+	ContentTypeProtobuf = "application/protobuf"
+	// SchemaPackage prefixes an event type to make its schema name.
+	SchemaPackage = "ecogrid.events.v1."
+)
+
+func (p pendingRow) describe(m *nats.Msg) {
+	t := p.eventType
+	if s, err := messaging.ParseSubject(p.subject); err == nil && s.EventType != "" {
+		t = s.EventType
+	}
+	m.Header.Set(HeaderEventType, t)
+	m.Header.Set(HeaderSchema, SchemaPackage+p.eventType)
+	m.Header.Set(HeaderContentType, ContentTypeProtobuf)
 }

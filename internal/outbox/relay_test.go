@@ -315,3 +315,37 @@ func TestPruneDeletesOnlyOldSentEvents(t *testing.T) {
 		t.Fatalf("%d events left (%v), want 2", left, err)
 	}
 }
+
+func TestRelayedEventsDescribeThemselves(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	enqueue(t, pool, "130123", 1)
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Name: "t"}, nil)
+	if _, err := r.RelayOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, messaging.StreamViolations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := stream.GetLastMsgForSubject(ctx, messaging.ViolationSubject("130123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, want := range map[string]string{
+		outbox.HeaderEventType:   "ViolationReported",
+		outbox.HeaderSchema:      "ecogrid.events.v1.ViolationReported",
+		outbox.HeaderContentType: "application/protobuf",
+	} {
+		if got := m.Header.Get(h); got != want {
+			t.Errorf("header %s = %q, want %q", h, got, want)
+		}
+	}
+	var ev eventsv1.ViolationReported
+	if string(ev.ProtoReflect().Descriptor().FullName()) != m.Header.Get(outbox.HeaderSchema) {
+		t.Errorf("schema header %q is not the message's full name", m.Header.Get(outbox.HeaderSchema))
+	}
+}

@@ -1,0 +1,415 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "ecogrid/api/ecogrid/events/v1"
+	"ecogrid/internal/messaging"
+)
+
+// Headers of a delivery besides SignatureHeader.
+const (
+	// EventIDHeader is the event id: a receiver that lost its response
+	// in flight gets the event again and drops it by this id.
+	EventIDHeader   = "Ecogrid-Event-Id"
+	EventTypeHeader = "Ecogrid-Event-Type"
+	SchemaHeader    = "Ecogrid-Schema"
+	caseEventSchema = "ecogrid.events.v1.CaseEvent"
+)
+
+// Config tunes a dispatcher. Zero values take the defaults.
+type Config struct {
+	// Timeout bounds one POST (default 10s).
+	Timeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between attempts of a
+	// delivery, doubling in between (defaults 500ms and 5m).
+	MinBackoff, MaxBackoff time.Duration
+	// Batch is the most events a subscriber's worker fetches at once (default 100).
+	Batch int
+	// SyncInterval is how often the subscriber list is read again (default 10s).
+	SyncInterval time.Duration
+	// Client sends the POSTs (default: a client with Timeout).
+	Client *http.Client
+}
+
+func (c *Config) setDefaults() {
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 500 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(5*time.Minute, c.MinBackoff)
+	}
+	if c.Batch <= 0 {
+		c.Batch = 100
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 10 * time.Second
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{Timeout: c.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	}
+}
+
+// Dispatcher delivers case events to every subscriber, each through its
+// own durable JetStream consumer (webhook-<id>) read by one worker, so
+// deliveries to a subscriber keep the stream's order (hence the order of
+// each case) and a failing receiver only holds back its own. Run one
+// dispatcher per deployment.
+type Dispatcher struct {
+	pool *pgxpool.Pool
+	js   jetstream.JetStream
+	cfg  Config
+	log  *slog.Logger
+
+	// syncMu keeps Sync and Replay apart: a Sync that read the list
+	// before a replay must not restart the worker at the old start.
+	syncMu  sync.Mutex
+	mu      sync.Mutex
+	workers map[uuid.UUID]*worker
+}
+
+type worker struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewDispatcher returns a dispatcher of pool's subscribers reading js.
+func NewDispatcher(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, log *slog.Logger) *Dispatcher {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Dispatcher{pool: pool, js: js, cfg: cfg, log: log, workers: map[uuid.UUID]*worker{}}
+}
+
+// Run syncs the workers with the subscriber list until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.stopAll()
+	for {
+		if err := d.Sync(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("webhooks: reading subscribers failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(d.cfg.SyncInterval):
+		}
+	}
+}
+
+// Sync starts a worker for every new subscriber and stops those of
+// removed ones. Workers run until ctx ends.
+func (d *Dispatcher) Sync(ctx context.Context) error {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	subs, err := Subscribers(ctx, d.pool)
+	if err != nil {
+		return err
+	}
+	seen := map[uuid.UUID]bool{}
+	for _, s := range subs {
+		seen[s.ID] = true
+		d.mu.Lock()
+		_, running := d.workers[s.ID]
+		d.mu.Unlock()
+		if !running {
+			if err := d.start(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	d.mu.Lock()
+	var gone []uuid.UUID
+	for id := range d.workers {
+		if !seen[id] {
+			gone = append(gone, id)
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range gone {
+		d.stop(id)
+		_ = d.js.DeleteConsumer(ctx, messaging.StreamCases, consumerName(id))
+	}
+	return nil
+}
+
+// Replay delivers the subscriber's events published from since again:
+// the delivery log forgets them and its consumer restarts at since.
+func (d *Dispatcher) Replay(ctx context.Context, id uuid.UUID, since time.Time) error {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	d.stop(id)
+	if err := moveStart(ctx, d.pool, id, since); err != nil {
+		return err
+	}
+	if err := d.js.DeleteConsumer(ctx, messaging.StreamCases, consumerName(id)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return err
+	}
+	return nil // the next Sync starts the worker at since
+}
+
+func consumerName(id uuid.UUID) string { return "webhook-" + id.String() }
+
+func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
+	filters := []string{messaging.CaseSubject(s.CountyCode, ">")}
+	if len(s.EventTypes) > 0 {
+		filters = filters[:0]
+		for _, t := range s.EventTypes {
+			filters = append(filters, messaging.CaseSubject(s.CountyCode, t))
+		}
+	}
+	start := s.StartAt
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, messaging.StreamCases, jetstream.ConsumerConfig{
+		Durable:        consumerName(s.ID),
+		Description:    "webhook deliveries to " + s.URL,
+		FilterSubjects: filters,
+		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+		OptStartTime:   &start,
+		AckPolicy:      jetstream.AckAllPolicy,
+		AckWait:        time.Hour, // a worker holds a batch while retrying; it reports progress
+		MaxAckPending:  10 * d.cfg.Batch,
+	})
+	if err != nil {
+		return fmt.Errorf("webhooks: consumer of %s: %w", s.ID, err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w := &worker{cancel: cancel, done: make(chan struct{})}
+	d.mu.Lock()
+	d.workers[s.ID] = w
+	d.mu.Unlock()
+	go func() {
+		defer close(w.done)
+		d.work(wctx, s, cons)
+	}()
+	return nil
+}
+
+func (d *Dispatcher) stop(id uuid.UUID) {
+	d.mu.Lock()
+	w := d.workers[id]
+	delete(d.workers, id)
+	d.mu.Unlock()
+	if w != nil {
+		w.cancel()
+		<-w.done
+	}
+}
+
+func (d *Dispatcher) stopAll() {
+	d.mu.Lock()
+	ids := make([]uuid.UUID, 0, len(d.workers))
+	for id := range d.workers {
+		ids = append(ids, id)
+	}
+	d.mu.Unlock()
+	for _, id := range ids {
+		d.stop(id)
+	}
+}
+
+// work delivers the subscriber's events batch by batch: skip those the
+// log already has, POST the others in order (each retried until it
+// succeeds), record them, then acknowledge the batch. Messages come from
+// one long-lived pull, so none is left with an expired fetch.
+func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Consumer) {
+	log := d.log.With("subscriber", s.ID)
+	it, err := cons.Messages(jetstream.PullMaxMessages(d.cfg.Batch))
+	if err != nil {
+		log.Warn("webhooks: cannot read the consumer", "err", err)
+		return
+	}
+	ch := make(chan jetstream.Msg, d.cfg.Batch)
+	go func() {
+		defer close(ch)
+		for {
+			m, err := it.Next()
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			if err != nil {
+				continue
+			}
+			select {
+			case ch <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() {
+		it.Stop()
+		for range ch { // let the reader end
+		}
+	}()
+	for {
+		var msgs []jetstream.Msg
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			msgs = append(msgs, m)
+		}
+	more:
+		for len(msgs) < d.cfg.Batch {
+			select {
+			case m, ok := <-ch:
+				if !ok {
+					break more
+				}
+				msgs = append(msgs, m)
+			default:
+				break more
+			}
+		}
+		// A failure to read or write the log is retried with the same
+		// batch, so later events never overtake it.
+		backoff := d.cfg.MinBackoff
+		for {
+			err := d.deliverBatch(ctx, s, msgs)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			log.Warn("webhooks: batch not recorded; retrying", "err", err)
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, d.cfg.MaxBackoff)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err := msgs[len(msgs)-1].Ack(); err != nil {
+			log.Warn("webhooks: ack failed; the log keeps the events from being sent twice", "err", err)
+		}
+	}
+}
+
+type event struct {
+	msg  jetstream.Msg
+	ev   *eventsv1.CaseEvent
+	id   uuid.UUID
+	meta *jetstream.MsgMetadata
+}
+
+func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jetstream.Msg) error {
+	evs := make([]event, 0, len(msgs))
+	ids := make([]uuid.UUID, 0, len(msgs))
+	for _, m := range msgs {
+		var ce eventsv1.CaseEvent
+		meta, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		id, err := uuid.Parse(m.Headers().Get("Nats-Msg-Id"))
+		if err2 := proto.Unmarshal(m.Data(), &ce); err2 != nil || err != nil {
+			d.log.Warn("webhooks: undecodable case event skipped", "stream_seq", meta.Sequence.Stream)
+			continue
+		}
+		evs = append(evs, event{msg: m, ev: &ce, id: id, meta: meta})
+		ids = append(ids, id)
+	}
+	have, err := delivered(ctx, d.pool, s.ID, ids)
+	if err != nil {
+		return err
+	}
+	var done []Delivery
+	for _, e := range evs {
+		if have[e.id] {
+			continue
+		}
+		n, err := d.deliver(ctx, s, e)
+		if err != nil {
+			// Record what got through before giving up the batch.
+			return errors.Join(err, record(context.WithoutCancel(ctx), d.pool, s.ID, done))
+		}
+		done = append(done, Delivery{EventID: e.id, CaseID: e.ev.GetCaseId(), EventType: e.ev.GetEventType(),
+			StreamSeq: e.meta.Sequence.Stream, PublishedAt: e.meta.Timestamp, Attempts: n})
+	}
+	return record(ctx, d.pool, s.ID, done)
+}
+
+// deliver POSTs one event until the receiver answers 2xx and returns the
+// number of attempts. Only ctx ends it early.
+func (d *Dispatcher) deliver(ctx context.Context, s Subscriber, e event) (int, error) {
+	body, ctype := e.msg.Data(), "application/protobuf"
+	if s.JSON {
+		b, err := protojson.Marshal(e.ev)
+		if err != nil {
+			return 0, err
+		}
+		body, ctype = b, "application/json"
+	}
+	backoff := d.cfg.MinBackoff
+	for attempt := 1; ; attempt++ {
+		err := d.post(ctx, s, e, body, ctype)
+		if err == nil {
+			return attempt, nil
+		}
+		if ctx.Err() != nil {
+			return attempt, ctx.Err()
+		}
+		wait := backoff + rand.N(backoff/4+1)
+		d.log.Debug("webhooks: delivery failed", "subscriber", s.ID, "event", e.id, "attempt", attempt, "err", err, "retry_in", wait)
+		_ = e.msg.InProgress()
+		if !sleep(ctx, wait) {
+			return attempt, ctx.Err()
+		}
+		backoff = min(2*backoff, d.cfg.MaxBackoff)
+	}
+}
+
+func (d *Dispatcher) post(ctx context.Context, s Subscriber, e event, body []byte, ctype string) error {
+	rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, s.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set(EventIDHeader, e.id.String())
+	req.Header.Set(EventTypeHeader, e.ev.GetEventType())
+	req.Header.Set(SchemaHeader, caseEventSchema)
+	req.Header.Set(SignatureHeader, Sign([]byte(s.Secret), time.Now(), body))
+	resp, err := d.cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("receiver answered %s", resp.Status)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
