@@ -9,7 +9,7 @@ import { heading, showError } from "./common";
 type StepOp = keyof Operations & `CaseService_${string}`;
 
 /**
- * Each step the server may offer (Case.next_steps), the operation it calls
+ * Each step the server may offer this user (Case.your_steps), the operation it calls
  * and the inputs it asks for. The page shows only the steps the server
  * lists for this user now.
  */
@@ -104,7 +104,7 @@ async function uploadPhoto(file: File): Promise<string> {
 export async function renderCase(main: HTMLElement, caseId: string): Promise<void> {
   const [{ case: c }, tl] = await Promise.all([call("CaseService_GetCase", { caseId }), call("CaseService_GetCaseTimeline", { caseId })]);
   if (!c) return;
-  const next = c.nextSteps ?? [];
+  const next = c.yourSteps ?? [];
   const handlers = next.some((a) => steps[a]?.handler) ? await handlersFor(c) : [];
   clear(main);
   const dl = (pairs: [string, string][]) => h("dl", {}, ...pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
