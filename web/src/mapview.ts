@@ -120,3 +120,58 @@ export async function pointMap(el: HTMLElement, lon: number, lat: number): Promi
     view: new View({ center: fromLonLat([lon, lat]), zoom: 14 }),
   });
 }
+
+const fileStyle = new Style({ stroke: new Stroke({ color: "#1565c0", width: 1 }), fill: new Fill({ color: "rgba(144,202,249,0.25)" }) });
+const problemStyle = new Style({ stroke: new Stroke({ color: "#c62828", width: 3 }), fill: new Fill({ color: "rgba(239,154,154,0.55)" }) });
+
+/** FileFeature is a feature of a file being imported, with its problems. */
+export interface FileFeature {
+  index: number;
+  label: string;
+  geometry: unknown;
+  problems: string[];
+}
+
+/**
+ * fileMap draws the features of an import file, those with problems in
+ * red; clicking one names it and its problems. Geometries not in WGS-84
+ * longitude/latitude are skipped (the server transforms them; the browser
+ * does not). Resolves with the number drawn once the first render is done.
+ */
+export async function fileMap(el: HTMLElement, features: FileFeature[], onSelect?: (f: FileFeature) => void): Promise<number> {
+  const format = new GeoJSON({ featureProjection: "EPSG:3857", dataProjection: "EPSG:4326" });
+  const source = new VectorSource();
+  for (const ff of features) {
+    if (!ff.geometry) continue;
+    try {
+      const geom = format.readGeometry(ff.geometry);
+      const lonLat = format.readGeometry(ff.geometry, { featureProjection: "EPSG:4326" });
+      if (!geom || !lonLat) continue;
+      const [minX = 0, minY = 0, maxX = 0, maxY = 0] = lonLat.getExtent();
+      if (minX < -180 || maxX > 180 || minY < -90 || maxY > 90) continue;
+      const f = new Feature(geom);
+      f.set("index", ff.index);
+      f.setStyle(ff.problems.length > 0 ? problemStyle : fileStyle);
+      source.addFeature(f);
+    } catch {
+      // A geometry the browser cannot read is listed as a problem by the server.
+    }
+  }
+  const map = new OlMap({
+    target: el,
+    layers: [...(await baseLayers()), new VectorLayer({ source })],
+    view: new View({ center: fromLonLat([114.5, 38.0]), zoom: 9 }),
+  });
+  if (onSelect) {
+    map.on("singleclick", (ev) => {
+      const hit = source.getFeaturesAtCoordinate(ev.coordinate)[0];
+      const ff = hit ? features.find((x) => x.index === hit.get("index")) : undefined;
+      if (ff) onSelect(ff);
+    });
+  }
+  const extent = source.getExtent();
+  if (extent && source.getFeatures().length > 0) map.getView().fit(extent, { padding: [20, 20, 20, 20] });
+  await new Promise<void>((resolve) => map.once("rendercomplete", () => resolve()));
+  el.dataset.features = String(source.getFeatures().length);
+  return source.getFeatures().length;
+}
