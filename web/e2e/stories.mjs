@@ -201,6 +201,13 @@ await run("county office opens a person's page and the map of every village", as
   await page.getByRole("link", { name: "网格地图" }).click();
   const drawn = page.getByRole("status", { name: "已绘制村级网格" });
   await drawn.filter({ hasText: `已绘制村级网格: ${story.villages} ` }).waitFor({ timeout: 30000 });
+  // The report filed for the case is drawn in the reports layer, which can be switched off.
+  const layers = page.getByRole("group", { name: "图层" });
+  const reportsLabel = (await layers.getByText(/近30天报告/).textContent()) ?? "";
+  check(Number(/\((\d+)\)/.exec(reportsLabel)?.[1] ?? 0) >= 1, `reports layer: ${reportsLabel}`);
+  await layers.getByLabel(/河段/).waitFor();
+  await layers.getByLabel(/保护区/).waitFor();
+  await layers.getByLabel(/近30天报告/).uncheck();
   await screenshot(page, "map-county");
   await page.getByRole("link", { name: "责任台账" }).click();
   await page.getByRole("button", { name: "校验台账" }).click();

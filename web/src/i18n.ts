@@ -110,6 +110,12 @@ const zh = {
   downloadReport: "下载可离线校验的报告",
   exportLedger: "导出台账",
   exported: "已导出",
+  layers: "图层",
+  reaches: "河段",
+  zones: "保护区",
+  reportPoints: "近30天报告",
+  responsibleOn: "查询某日责任人",
+  nobody: "无",
 };
 type Key = keyof typeof zh;
 const en: Record<Key, string> = {
@@ -223,6 +229,12 @@ const en: Record<Key, string> = {
   downloadReport: "Download the verifiable report",
   exportLedger: "Export the ledger",
   exported: "Exported",
+  layers: "Layers",
+  reaches: "Reaches",
+  zones: "Protected zones",
+  reportPoints: "Reports, last 30 days",
+  responsibleOn: "Responsible on a day",
+  nobody: "nobody",
 };
 
 const stateNames: Record<string, [string, string]> = {

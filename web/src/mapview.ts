@@ -62,13 +62,41 @@ export interface MapStats {
   villages: number;
   points: number;
   drawnMs: number;
+  reaches: number;
+  zones: number;
+  reports: number;
+  /** show turns an overlay on or off. */
+  show: (layer: "reaches" | "zones" | "reports", on: boolean) => void;
+}
+
+/** Overlays are the layers drawn over the grid when the county has them. */
+export interface Overlays {
+  /** River and reservoir reaches, a GeoJSON FeatureCollection. */
+  reaches?: string;
+  /** Protected zones, a GeoJSON FeatureCollection. */
+  zones?: string;
+  /** Report positions (longitude, latitude). */
+  reports?: Array<[number, number]>;
+}
+
+const reachStyle = new Style({ stroke: new Stroke({ color: "#0277bd", width: 3 }), fill: new Fill({ color: "rgba(79,195,247,0.35)" }) });
+const zoneStyle = new Style({ stroke: new Stroke({ color: "#e65100", width: 2, lineDash: [6, 4] }), fill: new Fill({ color: "rgba(255,183,77,0.18)" }) });
+const reportStyle = new Style({ image: new Circle({ radius: 4, fill: new Fill({ color: "rgba(25,118,210,0.85)" }), stroke: new Stroke({ color: "#fff", width: 1 }) }) });
+
+function collection(format: GeoJSON, text?: string): Feature[] {
+  if (!text) return [];
+  try {
+    return format.readFeatures(text) as Feature[];
+  } catch {
+    return [];
+  }
 }
 
 /**
  * gridMap draws the grid cells by level and the points as clusters, and
  * resolves once the first full render is done.
  */
-export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<[number, number]>, onSelect?: (code: string, name: string) => void): Promise<MapStats> {
+export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<[number, number]>, onSelect?: (code: string, name: string) => void, overlays: Overlays = {}): Promise<MapStats> {
   const start = performance.now();
   const format = new GeoJSON({ featureProjection: "EPSG:3857", dataProjection: "EPSG:4326" });
   const gridSource = new VectorSource();
@@ -83,11 +111,22 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
     if (c.level === "GRID_LEVEL_VILLAGE") villages++;
   }
   const pointSource = new VectorSource({ features: points.map(([lon, lat]) => new Feature(new Point(fromLonLat([lon, lat])))) });
+  const reachFeatures = collection(format, overlays.reaches);
+  const zoneFeatures = collection(format, overlays.zones);
+  const reachLayer = new VectorLayer({ source: new VectorSource({ features: reachFeatures }), style: reachStyle });
+  const zoneLayer = new VectorLayer({ source: new VectorSource({ features: zoneFeatures }), style: zoneStyle });
+  const reportLayer = new VectorImageLayer({
+    source: new VectorSource({ features: (overlays.reports ?? []).map(([lon, lat]) => new Feature(new Point(fromLonLat([lon, lat])))) }),
+    style: reportStyle,
+  });
   const map = new OlMap({
     target: el,
     layers: [
       ...(await baseLayers()),
       new VectorLayer({ source: gridSource, style: (f) => levelStyle[f.get("level") as string] ?? levelStyle.GRID_LEVEL_VILLAGE }),
+      zoneLayer,
+      reachLayer,
+      reportLayer,
       // An image layer: drawn once per view and moved as a picture while
       // the user pans, so 10,000 points cost nothing per frame.
       new VectorImageLayer({ source: new Cluster({ source: pointSource, distance: 40 }), style: clusterStyle }),
@@ -104,7 +143,16 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
   const extent = gridSource.getExtent();
   if (extent && gridSource.getFeatures().length > 0) map.getView().fit(extent, { padding: [20, 20, 20, 20] });
   await new Promise<void>((resolve) => map.once("rendercomplete", () => resolve()));
-  const stats = { villages, points: points.length, drawnMs: performance.now() - start };
+  const layers = { reaches: reachLayer, zones: zoneLayer, reports: reportLayer };
+  const stats: MapStats = {
+    villages,
+    points: points.length,
+    drawnMs: performance.now() - start,
+    reaches: reachFeatures.length,
+    zones: zoneFeatures.length,
+    reports: overlays.reports?.length ?? 0,
+    show: (layer, on) => layers[layer].setVisible(on),
+  };
   el.dataset.villages = String(villages);
   el.dataset.points = String(points.length);
   el.dataset.drawnMs = stats.drawnMs.toFixed(0);
