@@ -142,3 +142,37 @@ func TestReturnKeepsHandlerDeadlineAndRectification(t *testing.T) {
 		t.Fatalf("after return: %s handler %q next %v", c.State, c.HandlerID, NextSteps(c))
 	}
 }
+
+// TestStepsForOffersWhatTheMatrixAllows: the steps a case shows its caller
+// are exactly those of the matrix for that caller, so the console never
+// offers the handler the verification of their own rectification
+// (issue 20) nor hides a step the server would take.
+func TestStepsForOffersWhatTheMatrixAllows(t *testing.T) {
+	for _, tr := range Workflow {
+		for _, s := range tr.From {
+			for _, who := range matrixActors {
+				c, b := matrixCase(s, tr.Action)
+				offered := slices.Contains(StepsFor(who.caller, c, b), tr.Action)
+				if want := slices.Contains(allowedBy[tr.Action], who.name); offered != want {
+					t.Errorf("%s on a %s case, %s: offered %v, matrix says %v", tr.Action, s, who.name, offered, want)
+				}
+			}
+		}
+	}
+	c, b := matrixCase(StateRectified, ActionVerify)
+	if got := StepsFor(matrixActors[0].caller, c, b); slices.Contains(got, ActionVerify) {
+		t.Errorf("the handler is offered verify on their own rectification: %v", got)
+	}
+	outsider := scope.Caller{PersonID: mOther, Grants: []scope.Grant{{Role: scope.RoleCountyOfficer, NodeCode: "999999"}}}
+	if got := StepsFor(outsider, c, b); len(got) != 0 {
+		t.Errorf("a caller outside the case is offered %v", got)
+	}
+	acc, _ := matrixCase(StateAccepted, ActionDispatch)
+	sup := StepsFor(matrixActors[2].caller, acc, Binding{})
+	if !slices.Contains(sup, ActionTransfer) || !slices.Contains(sup, ActionOpenJoint) {
+		t.Errorf("the township supervisor is not offered transfer and joint handling on an accepted case: %v", sup)
+	}
+	if got := StepsFor(matrixActors[0].caller, acc, Binding{}); slices.Contains(got, ActionTransfer) {
+		t.Errorf("an inspector is offered transfer: %v", got)
+	}
+}

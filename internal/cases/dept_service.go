@@ -2,7 +2,6 @@ package cases
 
 import (
 	"context"
-	"time"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 )
@@ -18,7 +17,7 @@ func (s *Service) departmentStep(ctx context.Context, caseID, requestID string, 
 	if err != nil {
 		return nil, err
 	}
-	return CaseToProto(c, time.Now()), nil
+	return s.caseForCaller(ctx, caller, c)
 }
 
 // TransferCase implements CaseService.

@@ -150,3 +150,13 @@ func (t *Tracker) OpenCasesHeldBy(ctx context.Context, personID string) ([]*Case
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Case, error) { return scanCase(row) })
 }
+
+// StepsFor is the steps caller may take on c now (StepsFor in
+// workflow.go), with the case's person bindings read from the database.
+func (t *Tracker) StepsFor(ctx context.Context, caller scope.Caller, c *Case) ([]Action, error) {
+	b, err := binding(ctx, t.pool, c)
+	if err != nil {
+		return nil, err
+	}
+	return StepsFor(caller, c, b), nil
+}

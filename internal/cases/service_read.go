@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
 
@@ -51,7 +52,25 @@ func (s *Service) GetCase(ctx context.Context, req *ecogridv1.GetCaseRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	return &ecogridv1.GetCaseResponse{Case: CaseToProto(c, time.Now())}, nil
+	p, err := s.caseForCaller(ctx, caller, c)
+	if err != nil {
+		return nil, err
+	}
+	return &ecogridv1.GetCaseResponse{Case: p}, nil
+}
+
+// caseForCaller is the case as the API shows it to caller: with the steps
+// they may take now.
+func (s *Service) caseForCaller(ctx context.Context, caller scope.Caller, c *Case) (*ecogridv1.Case, error) {
+	p := CaseToProto(c, time.Now())
+	steps, err := s.tracker.StepsFor(ctx, caller, c)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range steps {
+		p.YourSteps = append(p.YourSteps, actionToProto(a))
+	}
+	return p, nil
 }
 
 // GetCaseTimeline implements CaseService.

@@ -2,7 +2,6 @@ package cases
 
 import (
 	"context"
-	"time"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/structerr"
@@ -19,7 +18,7 @@ func (s *Service) step(ctx context.Context, caseID, requestID string, a Action, 
 	if err != nil {
 		return nil, err
 	}
-	return CaseToProto(c, time.Now()), nil
+	return s.caseForCaller(ctx, caller, c)
 }
 
 // AcceptCase implements CaseService.

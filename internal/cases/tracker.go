@@ -375,7 +375,7 @@ func checkHandler(ctx context.Context, tx pgx.Tx, c *Case, handlerID string, now
 
 // binding reads who holds parts of c for Bind: the submitter of the
 // rectification now on the case.
-func binding(ctx context.Context, tx pgx.Tx, c *Case) (Binding, error) {
+func binding(ctx context.Context, tx database.Querier, c *Case) (Binding, error) {
 	var b Binding
 	if c.State != StateRectified {
 		return b, nil

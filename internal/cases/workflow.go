@@ -347,3 +347,29 @@ var DefaultDeadlineRules = map[string]DeadlineRule{
 	"SEVERITY_SERIOUS":  {Severity: "SEVERITY_SERIOUS", RectifyDays: 7, MaxDays: 15},
 	"SEVERITY_CRITICAL": {Severity: "SEVERITY_CRITICAL", RectifyDays: 1, MaxDays: 15},
 }
+
+// StepsFor lists the steps of NextSteps that caller may take on c now:
+// the grid steps Authorize and Bind let through, and the township's
+// department steps (transfer, joint handling) their grant allows.
+// Department staff act through their department's queue, so the steps of
+// a department are never offered here. The console shows only these; the
+// server still checks each step when it is taken.
+func StepsFor(caller scope.Caller, c *Case, b Binding) []Action {
+	var out []Action
+	for _, a := range NextSteps(c) {
+		if t, ok := DepartmentRule(a); ok {
+			if t.By == byTownship && Visible(caller, c) {
+				if _, ok := caller.GrantFor(c.NodeCode, t.Roles...); ok {
+					out = append(out, a)
+				}
+			}
+			continue
+		}
+		actor, _, err := Authorize(caller, c, a)
+		if err != nil || Bind(actor, c, a, b) != nil {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}

@@ -63,7 +63,7 @@ func TestConsoleStories(t *testing.T) {
 	users := map[string]map[string]string{}
 	for _, name := range []string{"supervisor", "inspector", "checker", "outsider", "officer"} {
 		u := s.people[name]
-		users[name] = map[string]string{"username": u.username, "password": u.password, "name": u.name}
+		users[name] = map[string]string{"username": u.username, "password": u.password, "name": u.name, "id": u.personID}
 	}
 	story, _ := json.Marshal(map[string]any{
 		"users":        users,

@@ -113,16 +113,47 @@ await run("supervisor sees the filed case on the board, accepts and dispatches i
   await page.context().close();
 });
 
-await run("the handler rectifies the case, another inspector of the cell verifies it", async () => {
+await run("the handler starts work and asks for more days", async () => {
   const page = await signIn(story.users.inspector);
   await page.goto(caseURL);
   await step(page, "开始整改");
   await page.getByRole("heading", { name: /整改中/ }).waitFor();
+  await step(page, "申请延期", async (form) => {
+    await form.getByLabel("天").fill("5");
+    await form.getByLabel("备注").fill("需要调用吸油设备");
+  });
+  await page.getByRole("heading", { name: /整改中/ }).waitFor();
+  // Deciding on one's own request is never offered.
+  await page.getByRole("form", { name: "提交整改" }).waitFor();
+  const own = await page.getByRole("region", { name: "可执行操作" }).getByRole("button").allTextContents();
+  check(!own.includes("批准延期") && !own.includes("不予延期"), `the requester is offered: ${own}`);
+  await page.context().close();
+});
+
+await run("supervisor approves the extension on the approvals page", async () => {
+  const page = await signIn(story.users.supervisor);
+  await page.getByRole("link", { name: "延期审批" }).click();
+  const table = page.getByRole("table", { name: "延期审批" });
+  await table.getByRole("link", { name: story.caseLink }).waitFor();
+  await table.getByText("需要调用吸油设备").waitFor();
+  await screenshot(page, "extensions");
+  await step(page, "批准延期", async (form) => form.getByLabel("备注").fill("同意延期5天"));
+  await page.getByText("暂无待审批的延期申请").waitFor();
+  await page.context().close();
+});
+
+await run("the handler rectifies the case, another inspector of the cell verifies it", async () => {
+  const page = await signIn(story.users.inspector);
+  await page.goto(caseURL);
   await step(page, "提交整改", async (form) => {
     await form.getByLabel("照片").setInputFiles({ name: "after.png", mimeType: "image/png", buffer: photo });
     await form.getByLabel("备注").fill("已清理油污");
   });
   await page.getByRole("heading", { name: /已整改/ }).waitFor();
+  // The handler is not offered the check of their own work (issue 20).
+  await page.getByRole("region", { name: "可执行操作" }).waitFor();
+  const offered = await page.getByRole("region", { name: "可执行操作" }).getByRole("button").allTextContents();
+  check(!offered.includes("核查通过"), `the handler is offered: ${offered}`);
   await screenshot(page, "case-rectified");
   await page.context().close();
   // The handler may not check their own work; a second inspector does.
@@ -136,6 +167,10 @@ await run("the handler rectifies the case, another inspector of the cell verifie
 
 await run("supervisor follows the case to closed", async () => {
   const page = await signIn(story.users.supervisor);
+  // The handler's handover list holds the open case until it is closed.
+  await page.goto(`${url}#/handover/${encodeURIComponent(story.users.inspector.id)}`);
+  await page.getByRole("table", { name: "交接清单" }).getByRole("link", { name: story.caseLink }).waitFor();
+  await screenshot(page, "handover");
   await page.goto(caseURL);
   await step(page, "结案");
   await page.getByRole("heading", { name: /已结案/ }).waitFor();
@@ -157,17 +192,48 @@ await run("county office opens a person's page and the map of every village", as
   await page.getByRole("heading", { name: `人员档案: ${story.users.inspector.name}` }).waitFor();
   await page.getByRole("region", { name: "任职记录" }).getByRole("listitem").first().waitFor();
   await page.getByRole("region", { name: "履职记录" }).getByRole("row").nth(1).waitFor();
+  await page.getByRole("button", { name: "生成离任审计报告" }).click();
+  const audit = page.getByRole("status", { name: "审计结果" });
+  await audit.getByText("审计已记入台账").waitFor();
+  await audit.getByRole("table", { name: "审计摘要" }).waitFor();
+  await audit.getByRole("button", { name: "下载 PDF" }).waitFor();
   await screenshot(page, "person-audit");
   await page.getByRole("link", { name: "网格地图" }).click();
   const drawn = page.getByRole("status", { name: "已绘制村级网格" });
   await drawn.filter({ hasText: `已绘制村级网格: ${story.villages} ` }).waitFor({ timeout: 30000 });
+  // The report filed for the case is drawn in the reports layer, which can be switched off.
+  const layers = page.getByRole("group", { name: "图层" });
+  const reportsLabel = (await layers.getByText(/近30天报告/).textContent()) ?? "";
+  check(Number(/\((\d+)\)/.exec(reportsLabel)?.[1] ?? 0) >= 1, `reports layer: ${reportsLabel}`);
+  await layers.getByLabel(/河段/).waitFor();
+  await layers.getByLabel(/保护区/).waitFor();
+  await layers.getByLabel(/近30天报告/).uncheck();
   await screenshot(page, "map-county");
   await page.getByRole("link", { name: "责任台账" }).click();
   await page.getByRole("button", { name: "校验台账" }).click();
   await page.getByRole("status").filter({ hasText: "校验通过" }).waitFor();
+  const exported = page.waitForEvent("download");
+  await page.getByRole("button", { name: "导出台账" }).click();
+  const file = await exported;
+  check(file.suggestedFilename().endsWith(".jsonl"), `ledger export named ${file.suggestedFilename()}`);
+  await page.getByRole("status").filter({ hasText: "已导出" }).waitFor();
   await screenshot(page, "ledger");
+  // A grid file with a broken village: the dry run lists it and marks it on the map, writing nothing.
+  await page.getByRole("link", { name: "网格导入" }).click();
+  const bad = {
+    type: "FeatureCollection",
+    features: [
+      { type: "Feature", properties: { code: "12", name: "坏编码村", level: "village" }, geometry: { type: "Polygon", coordinates: [[[114.5, 38.0], [114.51, 38.01], [114.51, 38.0], [114.5, 38.01], [114.5, 38.0]]] } },
+    ],
+  };
+  await page.getByLabel("GeoJSON 文件").setInputFiles({ name: "bad.geojson", mimeType: "application/geo+json", buffer: Buffer.from(JSON.stringify(bad)) });
+  await page.getByRole("form", { name: "试运行" }).getByRole("button", { name: "试运行" }).click();
+  await page.getByRole("list", { name: "问题" }).getByRole("listitem").first().waitFor();
+  await page.locator('[aria-label="问题地图"][data-bad="1"]').waitFor();
+  check(await page.getByRole("button", { name: "正式导入" }).isDisabled(), "a refused dry run lets the import go ahead");
+  await screenshot(page, "grid-import-dry-run");
   await page.getByRole("button", { name: "English" }).click();
-  await page.getByRole("heading", { name: /Ledger/ }).waitFor();
+  await page.getByRole("heading", { name: /Grid import/ }).waitFor();
   await page.context().close();
 });
 

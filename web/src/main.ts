@@ -1,5 +1,6 @@
 // The console's shell: a header with the pages and the session, and a
-// hash router (#/board, #/cases/<id>, #/map, #/people/<id>, #/ledger).
+// hash router (#/board, #/cases/<id>, #/map, #/people/<id>, #/ledger,
+// #/extensions, #/handover/<person id>, #/import).
 // Heavy parts (OpenLayers, ECharts) load only with the page that needs them.
 import "./style.css";
 import { call, currentSession, logout, onSessionChange, refresh } from "./api/client";
@@ -11,6 +12,8 @@ import { renderBoard } from "./pages/board";
 import { renderCase } from "./pages/case";
 import { renderPeople, renderPerson } from "./pages/person";
 import { renderLedger } from "./pages/ledger";
+import { renderExtensions } from "./pages/extensions";
+import { renderHandover } from "./pages/handover";
 
 const app = document.getElementById("app")!;
 let me: { name: string; grants: string[] } | null = null;
@@ -27,7 +30,7 @@ function header(): HTMLElement {
     "header",
     {},
     h("strong", {}, t("appName")),
-    h("nav", { "aria-label": "main" }, link("#/board", t("board")), link("#/map", t("map")), link("#/people", t("people")), link("#/ledger", t("ledger"))),
+    h("nav", { "aria-label": "main" }, link("#/board", t("board")), link("#/map", t("map")), link("#/people", t("people")), link("#/ledger", t("ledger")), link("#/extensions", t("extensions")), link("#/import", t("gridImport"))),
     h("span", { class: "me" }, me?.name ?? ""),
     h(
       "button",
@@ -107,6 +110,17 @@ async function route(): Promise<void> {
       case "ledger":
         await renderLedger(main);
         break;
+      case "extensions":
+        await renderExtensions(main);
+        break;
+      case "handover":
+        await renderHandover(main, decodeURIComponent(id));
+        break;
+      case "import": {
+        const { renderImport } = await import("./pages/importgrid");
+        await renderImport(main);
+        break;
+      }
       default:
         await renderBoard(main, currentSession()?.personId ?? "");
     }

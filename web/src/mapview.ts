@@ -62,13 +62,41 @@ export interface MapStats {
   villages: number;
   points: number;
   drawnMs: number;
+  reaches: number;
+  zones: number;
+  reports: number;
+  /** show turns an overlay on or off. */
+  show: (layer: "reaches" | "zones" | "reports", on: boolean) => void;
+}
+
+/** Overlays are the layers drawn over the grid when the county has them. */
+export interface Overlays {
+  /** River and reservoir reaches, a GeoJSON FeatureCollection. */
+  reaches?: string;
+  /** Protected zones, a GeoJSON FeatureCollection. */
+  zones?: string;
+  /** Report positions (longitude, latitude). */
+  reports?: Array<[number, number]>;
+}
+
+const reachStyle = new Style({ stroke: new Stroke({ color: "#0277bd", width: 3 }), fill: new Fill({ color: "rgba(79,195,247,0.35)" }) });
+const zoneStyle = new Style({ stroke: new Stroke({ color: "#e65100", width: 2, lineDash: [6, 4] }), fill: new Fill({ color: "rgba(255,183,77,0.18)" }) });
+const reportStyle = new Style({ image: new Circle({ radius: 4, fill: new Fill({ color: "rgba(25,118,210,0.85)" }), stroke: new Stroke({ color: "#fff", width: 1 }) }) });
+
+function collection(format: GeoJSON, text?: string): Feature[] {
+  if (!text) return [];
+  try {
+    return format.readFeatures(text) as Feature[];
+  } catch {
+    return [];
+  }
 }
 
 /**
  * gridMap draws the grid cells by level and the points as clusters, and
  * resolves once the first full render is done.
  */
-export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<[number, number]>, onSelect?: (code: string, name: string) => void): Promise<MapStats> {
+export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<[number, number]>, onSelect?: (code: string, name: string) => void, overlays: Overlays = {}): Promise<MapStats> {
   const start = performance.now();
   const format = new GeoJSON({ featureProjection: "EPSG:3857", dataProjection: "EPSG:4326" });
   const gridSource = new VectorSource();
@@ -83,11 +111,22 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
     if (c.level === "GRID_LEVEL_VILLAGE") villages++;
   }
   const pointSource = new VectorSource({ features: points.map(([lon, lat]) => new Feature(new Point(fromLonLat([lon, lat])))) });
+  const reachFeatures = collection(format, overlays.reaches);
+  const zoneFeatures = collection(format, overlays.zones);
+  const reachLayer = new VectorLayer({ source: new VectorSource({ features: reachFeatures }), style: reachStyle });
+  const zoneLayer = new VectorLayer({ source: new VectorSource({ features: zoneFeatures }), style: zoneStyle });
+  const reportLayer = new VectorImageLayer({
+    source: new VectorSource({ features: (overlays.reports ?? []).map(([lon, lat]) => new Feature(new Point(fromLonLat([lon, lat])))) }),
+    style: reportStyle,
+  });
   const map = new OlMap({
     target: el,
     layers: [
       ...(await baseLayers()),
       new VectorLayer({ source: gridSource, style: (f) => levelStyle[f.get("level") as string] ?? levelStyle.GRID_LEVEL_VILLAGE }),
+      zoneLayer,
+      reachLayer,
+      reportLayer,
       // An image layer: drawn once per view and moved as a picture while
       // the user pans, so 10,000 points cost nothing per frame.
       new VectorImageLayer({ source: new Cluster({ source: pointSource, distance: 40 }), style: clusterStyle }),
@@ -104,7 +143,16 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
   const extent = gridSource.getExtent();
   if (extent && gridSource.getFeatures().length > 0) map.getView().fit(extent, { padding: [20, 20, 20, 20] });
   await new Promise<void>((resolve) => map.once("rendercomplete", () => resolve()));
-  const stats = { villages, points: points.length, drawnMs: performance.now() - start };
+  const layers = { reaches: reachLayer, zones: zoneLayer, reports: reportLayer };
+  const stats: MapStats = {
+    villages,
+    points: points.length,
+    drawnMs: performance.now() - start,
+    reaches: reachFeatures.length,
+    zones: zoneFeatures.length,
+    reports: overlays.reports?.length ?? 0,
+    show: (layer, on) => layers[layer].setVisible(on),
+  };
   el.dataset.villages = String(villages);
   el.dataset.points = String(points.length);
   el.dataset.drawnMs = stats.drawnMs.toFixed(0);
@@ -119,4 +167,59 @@ export async function pointMap(el: HTMLElement, lon: number, lat: number): Promi
     layers: [...(await baseLayers()), new VectorLayer({ source, style: clusterStyle })],
     view: new View({ center: fromLonLat([lon, lat]), zoom: 14 }),
   });
+}
+
+const fileStyle = new Style({ stroke: new Stroke({ color: "#1565c0", width: 1 }), fill: new Fill({ color: "rgba(144,202,249,0.25)" }) });
+const problemStyle = new Style({ stroke: new Stroke({ color: "#c62828", width: 3 }), fill: new Fill({ color: "rgba(239,154,154,0.55)" }) });
+
+/** FileFeature is a feature of a file being imported, with its problems. */
+export interface FileFeature {
+  index: number;
+  label: string;
+  geometry: unknown;
+  problems: string[];
+}
+
+/**
+ * fileMap draws the features of an import file, those with problems in
+ * red; clicking one names it and its problems. Geometries not in WGS-84
+ * longitude/latitude are skipped (the server transforms them; the browser
+ * does not). Resolves with the number drawn once the first render is done.
+ */
+export async function fileMap(el: HTMLElement, features: FileFeature[], onSelect?: (f: FileFeature) => void): Promise<number> {
+  const format = new GeoJSON({ featureProjection: "EPSG:3857", dataProjection: "EPSG:4326" });
+  const source = new VectorSource();
+  for (const ff of features) {
+    if (!ff.geometry) continue;
+    try {
+      const geom = format.readGeometry(ff.geometry);
+      const lonLat = format.readGeometry(ff.geometry, { featureProjection: "EPSG:4326" });
+      if (!geom || !lonLat) continue;
+      const [minX = 0, minY = 0, maxX = 0, maxY = 0] = lonLat.getExtent();
+      if (minX < -180 || maxX > 180 || minY < -90 || maxY > 90) continue;
+      const f = new Feature(geom);
+      f.set("index", ff.index);
+      f.setStyle(ff.problems.length > 0 ? problemStyle : fileStyle);
+      source.addFeature(f);
+    } catch {
+      // A geometry the browser cannot read is listed as a problem by the server.
+    }
+  }
+  const map = new OlMap({
+    target: el,
+    layers: [...(await baseLayers()), new VectorLayer({ source })],
+    view: new View({ center: fromLonLat([114.5, 38.0]), zoom: 9 }),
+  });
+  if (onSelect) {
+    map.on("singleclick", (ev) => {
+      const hit = source.getFeaturesAtCoordinate(ev.coordinate)[0];
+      const ff = hit ? features.find((x) => x.index === hit.get("index")) : undefined;
+      if (ff) onSelect(ff);
+    });
+  }
+  const extent = source.getExtent();
+  if (extent && source.getFeatures().length > 0) map.getView().fit(extent, { padding: [20, 20, 20, 20] });
+  await new Promise<void>((resolve) => map.once("rendercomplete", () => resolve()));
+  el.dataset.features = String(source.getFeatures().length);
+  return source.getFeatures().length;
 }

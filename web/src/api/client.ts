@@ -11,12 +11,20 @@ export type Response<K extends keyof Operations> = Operations[K]["response"];
 /** Item is the element type of an array field of a response. */
 export type Item<T> = NonNullable<T> extends Array<infer E> ? E : never;
 
-/** An error the API answered: the gRPC code and its message. */
+/** FieldViolation is one google.rpc.BadRequest entry of an error. */
+export interface FieldViolation {
+  field: string;
+  description: string;
+  reason?: string;
+}
+
+/** An error the API answered: the gRPC code, its message and field violations. */
 export class ApiError extends Error {
   constructor(
     readonly httpStatus: number,
     readonly code: number,
     message: string,
+    readonly violations: FieldViolation[] = [],
   ) {
     super(message);
   }
@@ -63,6 +71,14 @@ export function setSession(s: Session | null): void {
   listeners.forEach((f) => f());
 }
 
+type StatusBody = { code?: number; message?: string; details?: Array<{ "@type"?: string; fieldViolations?: FieldViolation[] }> };
+
+/** apiError is the ApiError of a gRPC status body. */
+function apiError(httpStatus: number, st: StatusBody, fallback: string): ApiError {
+  const violations = (st.details ?? []).flatMap((d) => (d["@type"]?.endsWith("google.rpc.BadRequest") ? (d.fieldViolations ?? []) : []));
+  return new ApiError(httpStatus, st.code ?? 2, st.message ?? fallback, violations);
+}
+
 async function post<K extends keyof Operations>(op: K, body: Operations[K]["request"], token?: string): Promise<Operations[K]["response"]> {
   const headers: Record<string, string> = { "Content-Type": "application/json", Accept: "application/json" };
   if (token) headers.Authorization = "Bearer " + token;
@@ -70,8 +86,7 @@ async function post<K extends keyof Operations>(op: K, body: Operations[K]["requ
   const text = await res.text();
   const json: unknown = text ? JSON.parse(text) : {};
   if (!res.ok) {
-    const st = json as { code?: number; message?: string };
-    throw new ApiError(res.status, st.code ?? 2, st.message ?? res.statusText);
+    throw apiError(res.status, json as StatusBody, res.statusText);
   }
   return json as Operations[K]["response"];
 }
@@ -86,10 +101,53 @@ export async function upload<K extends keyof Operations>(op: K, messages: Array<
   const token = session?.tokens.accessToken;
   if (token) headers.Authorization = "Bearer " + token;
   const res = await fetch("/api" + routes[op], { method: "POST", headers, body: messages.map((m) => JSON.stringify(m)).join("\n"), credentials: "omit" });
-  const json = (await res.json()) as { code?: number; message?: string; error?: { code?: number; message?: string } };
+  const json = (await res.json()) as StatusBody & { error?: StatusBody };
   const err = !res.ok ? json : json.error;
-  if (err) throw new ApiError(res.status, err.code ?? 2, err.message ?? res.statusText);
+  if (err) throw apiError(res.status, err, res.statusText);
   return json as Operations[K]["response"];
+}
+
+/**
+ * download reads a server stream: grpc-gateway's newline-separated
+ * {"result": message} objects, returned as they come (the operation's
+ * response type is that wrapper). An error in the stream ({"error":
+ * status}) throws like a refused call.
+ */
+export async function download<K extends keyof Operations>(op: K, body: Operations[K]["request"]): Promise<Array<Operations[K]["response"]>> {
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  const token = session?.tokens.accessToken;
+  if (token) headers.Authorization = "Bearer " + token;
+  const res = await fetch("/api" + routes[op], { method: "POST", headers, body: JSON.stringify(body ?? {}), credentials: "omit" });
+  const text = await res.text();
+  if (!res.ok) throw apiError(res.status, (text ? JSON.parse(text) : {}) as StatusBody, res.statusText);
+  const out: Array<Operations[K]["response"]> = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    const m = JSON.parse(line) as Operations[K]["response"] & { error?: StatusBody };
+    if (m.error) throw apiError(res.status, m.error, "stream failed");
+    out.push(m);
+  }
+  return out;
+}
+
+/** base64Bytes decodes a protobuf bytes field as JSON carries it. */
+export function base64Bytes(b64: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** saveFile offers bytes to the user as a download (no URL carries a token). */
+export function saveFile(name: string, type: string, parts: BlobPart[]): void {
+  const url = URL.createObjectURL(new Blob(parts, { type }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 let refreshing: Promise<boolean> | null = null;

@@ -166,6 +166,8 @@ export type v1Case = {
   nextSteps?: Array<v1CaseAction>;
   createdAt?: string;
   updatedAt?: string;
+  /** The steps of next_steps this caller may take now, with their role, scope and the person rules applied (a handler is not offered the verification of their own work, a supervisor not the approval of their own extension request). Set on GetCase and on every step's answer; empty in lists. The server still checks each step when it is taken. */
+  yourSteps?: Array<v1CaseAction>;
 };
 
 /** CaseAction is a step of the workflow.   - CASE_ACTION_CREATE: The case was opened from a violation report. */

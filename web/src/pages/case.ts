@@ -9,7 +9,7 @@ import { heading, showError } from "./common";
 type StepOp = keyof Operations & `CaseService_${string}`;
 
 /**
- * Each step the server may offer (Case.next_steps), the operation it calls
+ * Each step the server may offer this user (Case.your_steps), the operation it calls
  * and the inputs it asks for. The page shows only the steps the server
  * lists for this user now.
  */
@@ -31,20 +31,49 @@ const steps: Record<string, { op: StepOp; text?: "note" | "reason"; handler?: bo
 };
 
 /** handlersFor lists the people who can reach the case's village now. */
-async function handlersFor(c: v1Case): Promise<ResponsiblePerson[]> {
+export async function handlersFor(c: v1Case): Promise<ResponsiblePerson[]> {
   const r = await call("PeopleService_ListResponsible", { nodeCode: c.villageCode ?? "" });
   return (r.responsible ?? []).filter((p) => p.role === "ROLE_INSPECTOR" || p.role === "ROLE_GRID_CHIEF");
 }
 
-function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[], done: () => void): HTMLFormElement | null {
+/** DeadlineLimit is how many days after dispatch the case's severity allows. */
+export interface DeadlineLimit {
+  rectifyDays: number;
+}
+
+/** deadlineLimit reads the county's deadline rule for the case's severity. */
+export async function deadlineLimit(c: v1Case): Promise<DeadlineLimit | undefined> {
+  const r = await call("CaseService_ListDeadlineRules", { countyCode: c.countyCode ?? "" });
+  const rule = (r.rules ?? []).find((x) => x.severity === c.severity);
+  return rule ? { rectifyDays: rule.rectifyDays ?? 0 } : undefined;
+}
+
+const chinaDate = (ms: number): string => new Date(ms + 8 * 3600e3).toISOString().slice(0, 10);
+
+/**
+ * deadlineFor is the deadline sent for a chosen day: the end of that day
+ * (China time), but never past the rule's limit from now, which the server
+ * would refuse.
+ */
+function deadlineFor(day: string, limit?: DeadlineLimit): string {
+  const end = new Date(day + "T23:59:59+08:00").getTime();
+  if (!limit) return new Date(end).toISOString();
+  const latest = limit.rectifyDays > 0 ? Date.now() + limit.rectifyDays * 864e5 - 60e3 : new Date(chinaDate(Date.now()) + "T23:59:59+08:00").getTime();
+  return new Date(Math.min(end, latest)).toISOString();
+}
+
+export function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[], done: () => void, limit?: DeadlineLimit): HTMLFormElement | null {
   const s = steps[action];
   if (!s) return null;
   const label = actionName(action);
   const id = (f: string) => `${action}-${f}`;
   const text = s.text ? h("input", { id: id("text"), name: s.text }) : null;
-  const handler = s.handler ? h("select", { id: id("handler"), name: "handler", required: true }, h("option", { value: "" }, t("chooseHandler"))) : null;
+  // A reassignment names a new handler only while the case has one.
+  const wantsHandler = s.handler && !(action === "CASE_ACTION_REASSIGN" && !c.handlerId);
+  const handler = wantsHandler ? h("select", { id: id("handler"), name: "handler", required: true }, h("option", { value: "" }, t("chooseHandler"))) : null;
   for (const p of handlers) handler?.append(h("option", { value: p.personId ?? "" }, `${p.name ?? ""} (${p.nodeCode ?? ""})`));
-  const deadline = s.deadline ? h("input", { id: id("deadline"), name: "deadline", type: "date", required: true, value: new Date(Date.now() + 7 * 864e5).toISOString().slice(0, 10) }) : null;
+  const lastDay = chinaDate(Date.now() + (limit ? limit.rectifyDays : 7) * 864e5);
+  const deadline = s.deadline ? h("input", { id: id("deadline"), name: "deadline", type: "date", required: true, min: chinaDate(Date.now()), max: limit ? lastDay : undefined, value: lastDay }) : null;
   const days = s.days ? h("input", { id: id("days"), name: "days", type: "number", min: 1, value: 3, required: true }) : null;
   const photos = s.photos ? h("input", { id: id("photos"), name: "photos", type: "file", accept: "image/jpeg,image/png,image/webp", multiple: true, required: true }) : null;
   const msg = h("p", {});
@@ -69,7 +98,7 @@ function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[], done
     const body: Record<string, unknown> = { caseId: c.id, requestId: newRequestId() };
     if (text && s.text) body[s.text] = text.value;
     if (handler) body.handlerId = handler.value;
-    if (deadline) body.deadline = new Date(deadline.value + "T23:59:59+08:00").toISOString();
+    if (deadline) body.deadline = deadlineFor(deadline.value, limit);
     if (days) body.days = Number(days.value);
     try {
       if (photos?.files) body.photoSha256 = await Promise.all(Array.from(photos.files).map(uploadPhoto));
@@ -104,8 +133,11 @@ async function uploadPhoto(file: File): Promise<string> {
 export async function renderCase(main: HTMLElement, caseId: string): Promise<void> {
   const [{ case: c }, tl] = await Promise.all([call("CaseService_GetCase", { caseId }), call("CaseService_GetCaseTimeline", { caseId })]);
   if (!c) return;
-  const next = c.nextSteps ?? [];
-  const handlers = next.some((a) => steps[a]?.handler) ? await handlersFor(c) : [];
+  const next = c.yourSteps ?? [];
+  const [handlers, limit] = await Promise.all([
+    next.some((a) => steps[a]?.handler) ? handlersFor(c) : Promise.resolve([]),
+    next.some((a) => steps[a]?.deadline) ? deadlineLimit(c) : Promise.resolve(undefined),
+  ]);
   clear(main);
   const dl = (pairs: [string, string][]) => h("dl", {}, ...pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
   const pos = c.position;
@@ -142,7 +174,7 @@ export async function renderCase(main: HTMLElement, caseId: string): Promise<voi
       { "aria-label": t("actions") },
       h("h2", {}, t("actions")),
       next.length === 0 ? h("p", {}, t("noActions")) : null,
-      ...next.map((a) => stepForm(c, a, handlers, () => void renderCase(main, caseId))),
+      ...next.map((a) => stepForm(c, a, handlers, () => void renderCase(main, caseId), limit)),
     ),
     h(
       "section",

@@ -1,4 +1,4 @@
-import { call } from "../api/client";
+import { base64Bytes, call, download, saveFile } from "../api/client";
 import { clear, fmtTime, h } from "../dom";
 import { t } from "../i18n";
 import { heading, showError } from "./common";
@@ -32,6 +32,27 @@ export async function renderLedger(main: HTMLElement): Promise<void> {
         },
       },
       t("verify"),
+    ),
+    " ",
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: async () => {
+          result.textContent = t("loading");
+          try {
+            // The whole chain as JSON Lines, with the checkpoints: what
+            // `gridctl audit verify` checks offline.
+            const parts = (await download("AccountabilityService_Export", { countyCode })).map((m) => base64Bytes(m.result?.chunk ?? ""));
+            const bytes = parts.reduce((n, p) => n + p.length, 0);
+            saveFile(`ledger-${countyCode}.jsonl`, "application/x-ndjson", parts);
+            result.textContent = `${t("exported")}: ${bytes} bytes`;
+          } catch (e) {
+            showError(result, e);
+          }
+        },
+      },
+      t("exportLedger"),
     ),
     result,
     h(

@@ -1,8 +1,8 @@
-import { call } from "../api/client";
+import { base64Bytes, call, download } from "../api/client";
 import type { v1GridNode } from "../api/generated";
 import { clear, h } from "../dom";
 import { t } from "../i18n";
-import { gridMap } from "../mapview";
+import { gridMap, type Overlays } from "../mapview";
 import { listAllCases } from "./board";
 import { heading, showError } from "./common";
 
@@ -30,7 +30,8 @@ export async function renderMap(main: HTMLElement): Promise<void> {
   clear(main);
   main.append(heading(t("map")));
   if (!grant?.nodeId) return;
-  const [nodes, cases] = await Promise.all([subtree(grant.nodeId), listAllCases({}, 20000)]);
+  const countyCode = who.person?.countyCode ?? "";
+  const [nodes, cases, overlays] = await Promise.all([subtree(grant.nodeId), listAllCases({}, 20000), loadOverlays(countyCode)]);
   const points: Array<[number, number]> = [];
   for (const c of cases) if (c.position?.longitude !== undefined && c.position.latitude !== undefined) points.push([c.position.longitude, c.position.latitude]);
   const synthetic = /synthetic-(\d+)/.exec(location.hash);
@@ -44,20 +45,22 @@ export async function renderMap(main: HTMLElement): Promise<void> {
     el,
     nodes.map((n) => ({ code: n.code ?? "", name: n.name ?? "", level: n.level ?? "", geojson: n.geometryGeojson ?? "" })),
     points,
-    async (code, name) => {
-      clear(panel);
-      panel.append(h("h2", {}, `${t("responsible")}: ${name} (${code})`));
-      try {
-        const r = await call("PeopleService_ListResponsible", { nodeCode: code });
-        panel.append(h("ul", {}, ...(r.responsible ?? []).map((p) => h("li", {}, h("a", { href: `#/people/${encodeURIComponent(p.personId ?? "")}` }, p.name ?? ""), ` ${p.role ?? ""}`))));
-      } catch (e) {
-        const m = h("p", {});
-        showError(m, e);
-        panel.append(m);
-      }
-    },
+    (code, name) => void showResponsible(panel, code, name),
+    overlays,
   );
   stats.textContent = `${t("villagesDrawn")}: ${drawn.villages} · ${t("casePoints")}: ${drawn.points} · ${drawn.drawnMs.toFixed(0)} ms`;
+  const toggles = h("fieldset", { "aria-label": t("layers") }, h("legend", {}, t("layers")));
+  for (const [layer, label, n] of [
+    ["reaches", t("reaches"), drawn.reaches],
+    ["zones", t("zones"), drawn.zones],
+    ["reports", t("reportPoints"), drawn.reports],
+  ] as const) {
+    const id = `layer-${layer}`;
+    const box = h("input", { id, type: "checkbox", checked: true });
+    box.addEventListener("change", () => drawn.show(layer, box.checked));
+    toggles.append(box, h("label", { for: id }, `${label} (${n})`), " ");
+  }
+  main.insertBefore(toggles, stats.nextSibling);
 }
 
 function syntheticPoints(nodes: v1GridNode[], n: number): Array<[number, number]> {
@@ -79,4 +82,59 @@ function syntheticPoints(nodes: v1GridNode[], n: number): Array<[number, number]
   let seed = 42;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
   return Array.from({ length: n }, () => [minX + rnd() * (maxX - minX), minY + rnd() * (maxY - minY)] as [number, number]);
+}
+
+/**
+ * loadOverlays reads the county's reaches, protected zones and the last
+ * 30 days of reports. A layer the user may not read, or that the county
+ * has not loaded, is simply absent.
+ */
+async function loadOverlays(countyCode: string): Promise<Overlays> {
+  const since = new Date(Date.now() - 30 * 864e5).toISOString();
+  const [reaches, zones, reports] = await Promise.all([
+    call("WatersService_ExportReaches", { countyCode })
+      .then((r) => (r.geojson ? new TextDecoder().decode(base64Bytes(r.geojson)) : undefined))
+      .catch(() => undefined),
+    download("ZoneService_ExportZones", { countyCode })
+      .then((ms) => ms.map((m) => new TextDecoder().decode(base64Bytes(m.result?.chunk ?? ""))).join(""))
+      .catch(() => undefined),
+    listReports(since).catch(() => [] as Array<[number, number]>),
+  ]);
+  return { reaches, zones, reports };
+}
+
+async function listReports(since: string, max = 5000): Promise<Array<[number, number]>> {
+  const out: Array<[number, number]> = [];
+  let pageToken = "";
+  do {
+    const r = await call("FieldService_ListReports", { filter: { observedFrom: since }, page: { pageSize: 500, pageToken } });
+    for (const rep of r.reports ?? []) {
+      if (rep.longitude !== undefined && rep.latitude !== undefined) out.push([rep.longitude, rep.latitude]);
+    }
+    pageToken = r.nextPageToken ?? "";
+  } while (pageToken && out.length < max);
+  return out;
+}
+
+/** showResponsible lists who is responsible for a cell now, or on a chosen day. */
+async function showResponsible(panel: HTMLElement, code: string, name: string, day = ""): Promise<void> {
+  clear(panel);
+  const date = h("input", { id: "responsible-on", type: "date", value: day });
+  const form = h("form", { "aria-label": t("responsibleOn") }, h("label", { for: "responsible-on" }, t("responsibleOn")), date, h("button", { type: "submit" }, t("search")));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void showResponsible(panel, code, name, date.value);
+  });
+  const list = h("ul", { "aria-label": t("responsible") });
+  panel.append(h("h2", {}, `${t("responsible")}: ${name} (${code})`), form, h("p", {}, day ? `${day} 23:59` : t("current")), list);
+  try {
+    const at = day ? new Date(day + "T23:59:59+08:00").toISOString() : undefined;
+    const r = await call("PeopleService_ListResponsible", { nodeCode: code, at });
+    for (const p of r.responsible ?? []) list.append(h("li", {}, h("a", { href: `#/people/${encodeURIComponent(p.personId ?? "")}` }, p.name ?? ""), ` ${p.role ?? ""} ${p.nodeCode ?? ""}`));
+    if ((r.responsible ?? []).length === 0) list.append(h("li", {}, t("nobody")));
+  } catch (e) {
+    const m = h("p", {});
+    showError(m, e);
+    panel.append(m);
+  }
 }

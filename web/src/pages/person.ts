@@ -1,4 +1,4 @@
-import { call } from "../api/client";
+import { base64Bytes, call, newRequestId, saveFile } from "../api/client";
 import { clear, fmtTime, h } from "../dom";
 import { t } from "../i18n";
 import { heading, showError } from "./common";
@@ -37,6 +37,9 @@ export async function renderPerson(main: HTMLElement, personId: string): Promise
     heading(`${t("person")}: ${person?.name ?? ""}`),
     h("p", {}, `${person?.employeeCode ?? ""} · ${person?.countyCode ?? ""}`),
     h("button", { type: "button", onclick: () => window.print() }, t("print")),
+    " ",
+    h("a", { href: `#/handover/${encodeURIComponent(personId)}` }, t("handover")),
+    auditSection(personId, person?.name ?? ""),
     h(
       "section",
       { "aria-label": t("assignments") },
@@ -67,4 +70,77 @@ export async function renderPerson(main: HTMLElement, personId: string): Promise
       ),
     ),
   );
+}
+
+/**
+ * auditSection is the leaving-office audit (离任审计) of the person: the
+ * server computes it from the ledger, records who audited whom, and
+ * returns the headline counts, the cases, the report that verifies offline
+ * (JSON with proofs) and the printable A4 PDF in Chinese.
+ */
+function auditSection(personId: string, name: string): HTMLElement {
+  const out = h("div", { role: "status", "aria-label": t("auditResult") });
+  const section = h("section", { "aria-label": t("audit") }, h("h2", {}, t("audit")));
+  const button = h("button", { type: "button" }, t("runAudit"));
+  button.addEventListener("click", async () => {
+    out.textContent = t("loading");
+    try {
+      const r = await call("AuditService_TenureAudit", { reportId: newRequestId(), personId, format: "TENURE_AUDIT_FORMAT_PDF" });
+      const s = r.summary ?? {};
+      clear(out);
+      const facts: Array<[string, number | string | undefined]> = [
+        [t("auditPosts"), s.posts],
+        [t("auditCases"), s.cases],
+        [t("auditAccepted"), s.accepted],
+        [t("auditClosed"), s.closed],
+        [t("auditClosedOnTime"), s.closedOnTime],
+        [t("auditClosedLate"), s.closedLate],
+        [t("overdue"), s.overdue],
+        [t("auditOverdueDays"), s.overdueDays],
+        [t("escalated"), s.escalated],
+        [t("auditReopened"), s.reopened],
+        [t("auditOpenAtEnd"), s.openAtEnd],
+        [t("auditReports"), s.reportsFiled],
+        [t("auditActs"), s.acts],
+      ];
+      out.append(
+        h("p", {}, `${t("auditRecorded")}: ${r.generationRecord ?? ""}`),
+        h("table", { "aria-label": t("auditSummary") }, h("tbody", {}, ...facts.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, String(v ?? 0)))))),
+        h(
+          "table",
+          { "aria-label": t("auditCases") },
+          h("thead", {}, h("tr", {}, h("th", {}, t("village")), h("th", {}, t("deadline")), h("th", {}, t("overdue")), h("th", {}, t("state")), h("th", {}, t("responsible")), h("th", {}, t("ledger")))),
+          h(
+            "tbody",
+            {},
+            ...(r.cases ?? []).map((c) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, `${c.nodeName ?? ""} (${c.nodeCode ?? ""})`),
+                h("td", {}, fmtTime(c.deadline)),
+                h("td", {}, String(c.overdueDays ?? 0)),
+                h("td", {}, c.stateAtEnd ?? ""),
+                h("td", {}, (c.responsible ?? []).join(", ")),
+                h("td", {}, (c.ledgerRecords ?? []).slice(0, 3).join(" ")),
+              ),
+            ),
+          ),
+        ),
+      );
+      const stem = `audit-${name || personId}-${(r.reportId ?? "").slice(0, 8)}`;
+      if (r.document) {
+        const pdf = base64Bytes(r.document);
+        out.append(h("button", { type: "button", onclick: () => saveFile(stem + ".pdf", r.contentType ?? "application/pdf", [pdf]) }, t("downloadPdf")));
+      }
+      if (r.reportJson) {
+        const json = base64Bytes(r.reportJson);
+        out.append(" ", h("button", { type: "button", onclick: () => saveFile(stem + ".json", "application/json", [json]) }, t("downloadReport")));
+      }
+    } catch (e) {
+      showError(out, e);
+    }
+  });
+  section.append(button, out);
+  return section;
 }
