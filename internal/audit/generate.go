@@ -57,10 +57,10 @@ func (a *Auditor) TenureAudit(ctx context.Context, c scope.Caller, req Request) 
 		return nil, structerr.NewPermissionDenied("tenure audits are made by the county office")
 	}
 	if _, err := uuid.Parse(req.ReportID); err != nil || len(req.ReportID) != 36 {
-		return nil, structerr.NewInvalidArgument("report id %.40q is not a uuid", req.ReportID)
+		return nil, structerr.NewInvalidArgument("report id %.40q is not a UUID", req.ReportID)
 	}
 	if _, err := uuid.Parse(req.PersonID); err != nil {
-		return nil, structerr.NewInvalidArgument("person id %.40q is not a uuid", req.PersonID)
+		return nil, structerr.NewInvalidArgument("person id %.40q is not a UUID", req.PersonID)
 	}
 	person, err := personRecord(ctx, a.pool, req.PersonID)
 	if err != nil || !c.Covers(person.CountyCode, scope.RoleCountyOfficer) {
@@ -147,7 +147,7 @@ func (a *Auditor) params(ctx context.Context, req Request, roots []string) (Para
 	p := Params{PersonID: req.PersonID, AssignmentID: req.AssignmentID, From: req.From.UTC(), To: req.To.UTC(), AsOf: now}
 	if req.AssignmentID != "" {
 		if _, err := uuid.Parse(req.AssignmentID); err != nil {
-			return p, structerr.NewInvalidArgument("assignment id %.40q is not a uuid", req.AssignmentID)
+			return p, structerr.NewInvalidArgument("assignment id %.40q is not a UUID", req.AssignmentID)
 		}
 		rs, _, err := a.ledger.SubjectHistory(ctx, "assignment", req.AssignmentID, ledger.HistoryQuery{Scope: roots, Limit: historyPage})
 		if err != nil {

@@ -135,7 +135,7 @@ func checkDepartmentInput(in DepartmentInput) (DepartmentInput, error) {
 	norm := func(id string) (string, error) {
 		u, err := uuid.Parse(strings.TrimSpace(id))
 		if err != nil {
-			return "", structerr.NewInvalidArgument("department id %.40q is not a uuid", id)
+			return "", structerr.NewInvalidArgument("department id %.40q is not a UUID", id)
 		}
 		return u.String(), nil
 	}
@@ -195,11 +195,11 @@ func (s *deptStep) entry(id, note string, details map[string]any) {
 // the area it covers: anything else is NotFound.
 func (t *Tracker) DepartmentStep(ctx context.Context, caller scope.Caller, caseID, requestID string, a Action, in DepartmentInput) (*Case, error) {
 	if _, err := uuid.Parse(caseID); err != nil {
-		return nil, structerr.NewInvalidArgument("case id %.40q is not a uuid", caseID)
+		return nil, structerr.NewInvalidArgument("case id %.40q is not a UUID", caseID)
 	}
 	rid, err := uuid.Parse(requestID)
 	if err != nil {
-		return nil, structerr.NewInvalidArgument("request id %.40q is not a uuid: generate one per step on the device", requestID)
+		return nil, structerr.NewInvalidArgument("request id %.40q is not a UUID: generate one per step on the device", requestID)
 	}
 	rule, ok := DepartmentRule(a)
 	if !ok {
@@ -238,7 +238,7 @@ func (t *Tracker) DepartmentStep(ctx context.Context, caller scope.Caller, caseI
 			return nil
 		}
 		if !slices.Contains(rule.From, c.State) {
-			return structerr.NewFailedPrecondition("cannot %s a case that is %s; %s", rule.What, c.State, nextStepsText(c))
+			return structerr.NewFailedPrecondition("cannot %s while the case is %s; %s", rule.What, c.State, nextStepsText(c))
 		}
 		if err := t.checkDepartmentRole(caller, s, rule); err != nil {
 			return err
@@ -570,7 +570,7 @@ type DepartmentCase struct {
 func (t *Tracker) DepartmentQueue(ctx context.Context, caller scope.Caller, departmentID string) ([]DepartmentCase, error) {
 	now := t.now()
 	if _, err := uuid.Parse(departmentID); err != nil {
-		return nil, structerr.NewInvalidArgument("department id %.40q is not a uuid", departmentID)
+		return nil, structerr.NewInvalidArgument("department id %.40q is not a UUID", departmentID)
 	}
 	if _, ok, err := departments.MembershipAt(ctx, t.pool, departmentID, caller.PersonID, now); err != nil || !ok {
 		if err != nil {

@@ -18,7 +18,7 @@ import (
 // Get returns a case the caller may see; any other is NotFound.
 func (t *Tracker) Get(ctx context.Context, caller scope.Caller, id string) (*Case, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return nil, structerr.NewInvalidArgument("case id %.40q is not a uuid", id)
+		return nil, structerr.NewInvalidArgument("case id %.40q is not a UUID", id)
 	}
 	c, err := getCase(ctx, t.pool, id, false)
 	if err != nil {
@@ -47,8 +47,14 @@ type Filter struct {
 	OverdueOnly bool
 	// EscalatedOnly keeps cases under county supervision.
 	EscalatedOnly bool
-	PageSize      int
-	PageToken     string
+	// HandlerID keeps the cases dispatched to one person.
+	HandlerID string
+	// Category keeps the cases of one category code.
+	Category string
+	// CreatedFrom and CreatedTo keep the cases opened in [from, to).
+	CreatedFrom, CreatedTo time.Time
+	PageSize               int
+	PageToken              string
 }
 
 // Page size bounds.
@@ -101,6 +107,25 @@ func (t *Tracker) List(ctx context.Context, caller scope.Caller, f Filter) ([]*C
 	}
 	if f.EscalatedOnly {
 		where = append(where, "c.escalated_at IS NOT NULL")
+	}
+	if f.HandlerID != "" {
+		id, err := uuid.Parse(f.HandlerID)
+		if err != nil {
+			return nil, "", structerr.NewInvalidArgument("handler id %.40q is not a person id", f.HandlerID)
+		}
+		add("c.handler_id = $?", id.String())
+	}
+	if f.Category != "" {
+		add("c.category = $?", f.Category)
+	}
+	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedTo.After(f.CreatedFrom) {
+		return nil, "", structerr.NewInvalidArgument("the time range ends before it starts")
+	}
+	if !f.CreatedFrom.IsZero() {
+		add("c.created_at >= $?", f.CreatedFrom)
+	}
+	if !f.CreatedTo.IsZero() {
+		add("c.created_at < $?", f.CreatedTo)
 	}
 	if f.PageToken != "" {
 		at, id, err := decodePageToken(f.PageToken)

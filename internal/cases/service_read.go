@@ -22,7 +22,14 @@ func (s *Service) ListCases(ctx context.Context, req *ecogridv1.ListCasesRequest
 		return nil, err
 	}
 	f := Filter{NodeCode: req.GetNodeCode(), OverdueOnly: req.GetOverdueOnly(), EscalatedOnly: req.GetEscalatedOnly(),
+		HandlerID: req.GetHandlerId(), Category: strings.TrimSpace(req.GetCategory()),
 		PageSize: int(req.GetPage().GetPageSize()), PageToken: req.GetPage().GetPageToken()}
+	if req.GetCreatedFrom() != nil {
+		f.CreatedFrom = req.GetCreatedFrom().AsTime()
+	}
+	if req.GetCreatedTo() != nil {
+		f.CreatedTo = req.GetCreatedTo().AsTime()
+	}
 	for _, st := range req.GetStates() {
 		state, ok := stateFromProto(st)
 		if !ok {

@@ -457,3 +457,50 @@ func TestCountyDeadlineRules(t *testing.T) {
 		t.Fatalf("extension past the county limit: %v", err)
 	}
 }
+
+// TestListCasesByHandlerCategoryAndTime: a supervisor lists one handler's
+// cases, one category's, and the cases opened in a time range (issue 14:
+// ListCases had only state, node, overdue and escalated filters).
+func TestListCasesByHandlerCategoryAndTime(t *testing.T) {
+	t.Parallel()
+	d := newCaseDB(t)
+	ctx := context.Background()
+	water := violation(testVillage)
+	water.Category = "water"
+	waterID := d.open(water)
+	before := time.Now()
+	dispatched := d.open(violation(testVillage))
+	d.open(violation(testVillage))
+	for _, a := range []Action{ActionAccept, ActionDispatch} {
+		if _, err := d.tracker.Transition(ctx, supervisor, dispatched, uuid.NewString(), a, Input{HandlerID: handlerID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(req *ecogridv1.ListCasesRequest) []string {
+		t.Helper()
+		resp, err := d.svc.ListCases(as(supervisor), req)
+		if err != nil {
+			t.Fatalf("%v: %v", req, err)
+		}
+		var ids []string
+		for _, c := range resp.GetCases() {
+			ids = append(ids, c.GetId())
+		}
+		return ids
+	}
+	if got := list(&ecogridv1.ListCasesRequest{HandlerId: handlerID}); len(got) != 1 || got[0] != dispatched {
+		t.Errorf("by handler: %v, want [%s]", got, dispatched)
+	}
+	if got := list(&ecogridv1.ListCasesRequest{Category: "water"}); len(got) != 1 || got[0] != waterID {
+		t.Errorf("by category: %v, want [%s]", got, waterID)
+	}
+	if got := list(&ecogridv1.ListCasesRequest{CreatedTo: timestamppb.New(before)}); len(got) != 1 || got[0] != waterID {
+		t.Errorf("opened before %v: %v, want [%s]", before, got, waterID)
+	}
+	if got := list(&ecogridv1.ListCasesRequest{CreatedFrom: timestamppb.New(before), Category: "solid_waste"}); len(got) != 2 {
+		t.Errorf("opened since %v in solid_waste: %v, want 2", before, got)
+	}
+	if _, err := d.svc.ListCases(as(supervisor), &ecogridv1.ListCasesRequest{CreatedFrom: timestamppb.New(before), CreatedTo: timestamppb.New(before.Add(-time.Hour))}); code(err) != codes.InvalidArgument {
+		t.Errorf("a range that ends before it starts: %v", err)
+	}
+}

@@ -186,11 +186,11 @@ func (e *PoisonError) Error() string { return "unusable violation event: " + e.R
 func caseFromViolation(ev *eventsv1.ViolationReported, now time.Time) (*Case, error) {
 	eventID, err := uuid.Parse(ev.GetEventId())
 	if err != nil {
-		return nil, &PoisonError{Reason: fmt.Sprintf("event id %q is not a uuid", ev.GetEventId())}
+		return nil, &PoisonError{Reason: fmt.Sprintf("event id %q is not a UUID", ev.GetEventId())}
 	}
 	reportID, err := uuid.Parse(ev.GetReportId())
 	if err != nil {
-		return nil, &PoisonError{Reason: fmt.Sprintf("report id %q is not a uuid", ev.GetReportId())}
+		return nil, &PoisonError{Reason: fmt.Sprintf("report id %q is not a UUID", ev.GetReportId())}
 	}
 	county, township, village := ev.GetCountyCode(), ev.GetTownshipCode(), ev.GetVillageCode()
 	if !digits(county, 6) {
@@ -393,11 +393,11 @@ func binding(ctx context.Context, tx database.Querier, c *Case) (Binding, error)
 // now without acting twice.
 func (t *Tracker) Transition(ctx context.Context, caller scope.Caller, caseID, requestID string, a Action, in Input) (*Case, error) {
 	if _, err := uuid.Parse(caseID); err != nil {
-		return nil, structerr.NewInvalidArgument("case id %.40q is not a uuid", caseID)
+		return nil, structerr.NewInvalidArgument("case id %.40q is not a UUID", caseID)
 	}
 	rid, err := uuid.Parse(requestID)
 	if err != nil {
-		return nil, structerr.NewInvalidArgument("request id %.40q is not a uuid: generate one per step on the device", requestID)
+		return nil, structerr.NewInvalidArgument("request id %.40q is not a UUID: generate one per step on the device", requestID)
 	}
 	if in, err = NormalizeInput(in); err != nil {
 		return nil, err

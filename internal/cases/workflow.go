@@ -208,7 +208,7 @@ func Authorize(caller scope.Caller, c *Case, a Action) (Actor, Transition, error
 		return Actor{}, Transition{}, structerr.NewInvalidArgument("unknown case action %.40q", a)
 	}
 	if !slices.Contains(t.From, c.State) {
-		return Actor{}, t, structerr.NewFailedPrecondition("cannot %s a case that is %s; %s", t.What, c.State, nextStepsText(c))
+		return Actor{}, t, structerr.NewFailedPrecondition("cannot %s while the case is %s; %s", t.What, c.State, nextStepsText(c))
 	}
 	if t.Guard != nil {
 		if msg := t.Guard(c); msg != "" {

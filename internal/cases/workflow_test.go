@@ -68,6 +68,12 @@ func TestEveryIllegalTransitionIsRefusedWithNextSteps(t *testing.T) {
 				continue
 			}
 			msg := err.Error()
+			// The message reads as a sentence whatever the step and state
+			// ("cannot submit rectification evidence while the case is
+			// rectified"), not "… evidence a case that is rectified".
+			if want := "cannot " + tr.What + " while the case is " + string(s) + ";"; !strings.HasPrefix(msg, want) {
+				t.Errorf("%s from %s: message %q, want it to start %q", tr.Action, s, msg, want)
+			}
 			steps := NextSteps(c)
 			if len(steps) == 0 && !strings.Contains(msg, "no further steps") {
 				t.Errorf("%s from %s: message %q does not say no step is possible", tr.Action, s, msg)

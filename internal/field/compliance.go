@@ -112,6 +112,9 @@ func (cm *Compliance) PatrolCompliance(ctx context.Context, c scope.Caller, node
 	}
 	counts := map[key]*ComplianceRow{}
 	pairs := map[[2]string]bool{}
+	// An assignment's own patrol task is the inspector's quota in the
+	// cell, before the cell's (定任务 set per post, kept across transfers).
+	ownRule := map[[2]string]PatrolRule{}
 	for _, root := range roots {
 		assignees, err := people.InspectorsUnder(ctx, cm.pool, root, rangeTo)
 		if err != nil {
@@ -120,6 +123,9 @@ func (cm *Compliance) PatrolCompliance(ctx context.Context, c scope.Caller, node
 		for _, a := range assignees {
 			if strings.HasPrefix(a.NodeCode, root) || strings.HasPrefix(root, a.NodeCode) {
 				pairs[[2]string{a.PersonID, a.NodeCode}] = true
+				if r, ok := patrolRuleOf(a.TaskRules); ok {
+					ownRule[[2]string{a.PersonID, a.NodeCode}] = r
+				}
 			}
 		}
 		done, err := patrolCounts(ctx, cm.pool, root, p, rangeFrom, rangeTo)
@@ -154,7 +160,11 @@ func (cm *Compliance) PatrolCompliance(ctx context.Context, c scope.Caller, node
 			continue
 		}
 		for _, ps := range periods {
-			row := ComplianceRow{InspectorID: pr[0], CellCode: pr[1], PeriodStart: ps, Required: rules[pr[1]].Required(p)}
+			rule, hasOwn := ownRule[pr]
+			if !hasOwn {
+				rule = rules[pr[1]]
+			}
+			row := ComplianceRow{InspectorID: pr[0], CellCode: pr[1], PeriodStart: ps, Required: rule.Required(p)}
 			if d := counts[key{pr[0], pr[1], ps.Unix()}]; d != nil {
 				row.Done, row.Implausible = d.Done, d.Implausible
 			}

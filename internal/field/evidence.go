@@ -96,7 +96,7 @@ func LinkEvidence(ctx context.Context, tx pgx.Tx, e Evidence) error {
 			return err
 		}
 		if !ok {
-			return structerr.NewFailedPrecondition("photo %s was not uploaded by you nor to a report of this county: upload it first", sum[:12])
+			return structerr.NewFailedPrecondition("photo %s was uploaded neither by you nor to a report of this county: upload it first", sum[:12])
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO field.case_evidence (case_id, sha256, county_code, node_code, submitted_by)
 			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id, sha256) DO NOTHING`,

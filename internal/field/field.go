@@ -104,29 +104,35 @@ func patrolRules(ctx context.Context, q database.Querier, cellCodes []string) (m
 	}
 	out := make(map[string]PatrolRule, len(tasks))
 	for code, ts := range tasks {
-		var r PatrolRule
-		found := false
-		for _, task := range ts {
-			if task.Kind != PatrolKind {
-				continue
-			}
-			found = true
-			switch task.Period {
-			case grid.PeriodWeek:
-				r.PerWeek += task.Count
-			case grid.PeriodMonth:
-				r.PerMonth += task.Count
-			case grid.PeriodDay:
-				r.PerWeek += 7 * task.Count
-			}
-			r.MinDuration = max(r.MinDuration, time.Duration(task.MinMinutes)*time.Minute)
-			r.MinDistanceM = max(r.MinDistanceM, task.MinDistanceM)
-		}
-		if found {
+		if r, ok := patrolRuleOf(ts); ok {
 			out[code] = r
 		}
 	}
 	return out, nil
+}
+
+// patrolRuleOf sums the patrol tasks among ts into one rule; false when
+// there is none. A node's tasks and an assignment's are read alike.
+func patrolRuleOf(ts []grid.Task) (PatrolRule, bool) {
+	var r PatrolRule
+	found := false
+	for _, task := range ts {
+		if task.Kind != PatrolKind {
+			continue
+		}
+		found = true
+		switch task.Period {
+		case grid.PeriodWeek:
+			r.PerWeek += task.Count
+		case grid.PeriodMonth:
+			r.PerMonth += task.Count
+		case grid.PeriodDay:
+			r.PerWeek += 7 * task.Count
+		}
+		r.MinDuration = max(r.MinDuration, time.Duration(task.MinMinutes)*time.Minute)
+		r.MinDistanceM = max(r.MinDistanceM, task.MinDistanceM)
+	}
+	return r, found
 }
 
 // Ledger actions written by this package.

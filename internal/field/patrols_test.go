@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"ecogrid/internal/coord"
+	"ecogrid/internal/grid"
+	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 )
 
@@ -280,4 +282,38 @@ func TestPatrolCompliance(t *testing.T) {
 	wantCode(t, err, codes.NotFound)
 	_, err = e.f.PatrolCompliance(ctx, officer, testCounty, PeriodWeek, wed, wed.AddDate(5, 0, 0))
 	wantCode(t, err, codes.InvalidArgument)
+}
+
+// An assignment's own patrol task is that inspector's quota in the cell,
+// before the cell's (issue 14: assignment tasks were free text that
+// compliance never read); an inspector without one keeps the cell's.
+func TestPatrolComplianceReadsTheAssignmentsQuota(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	ps := people.NewStore(e.pool, nil)
+	c := uuid.NewString()
+	if _, _, err := ps.CreatePerson(ctx, people.SystemActor, people.Person{ID: c, CountyCode: testCounty, Name: "Sun Inspector"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := grid.NewStore(e.pool, grid.Config{}).NodeByCode(ctx, villageES)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ps.StartAssignment(ctx, people.SystemActor, people.NewAssignment{ID: uuid.NewString(), PersonID: c,
+		NodeID: n.ID.String(), NodeCode: villageES, Role: scope.RoleInspector, ValidFrom: time.Now().Add(-23 * time.Hour),
+		TaskRules: []grid.Task{{Kind: PatrolKind, Count: 4, Period: grid.PeriodWeek}}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	rows, err := e.f.PatrolCompliance(ctx, officer, villageES, PeriodWeek, now.Add(-time.Hour), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	required := map[string]int{}
+	for _, r := range rows {
+		required[r.InspectorID] = r.Required
+	}
+	if required[c] != 4 || required[inspectorBID] != 2 {
+		t.Fatalf("required patrols: %v; want 4 for the inspector with a quota of their own, 2 (the cell's) for B", required)
+	}
 }

@@ -260,6 +260,39 @@ func TestJSONAPIRefusesWhatIsNoRequest(t *testing.T) {
 			t.Errorf("%s %q: HTTP %d %s, want %d with a status body", tc.path, tc.body, res.StatusCode, raw, tc.want)
 		}
 	}
+	// A request that breaks its proto's rules is HTTP 400 with the
+	// status and its google.rpc.BadRequest, one violation per field, as
+	// over gRPC (issue 14).
+	req, _ := http.NewRequest(http.MethodPost, s.ConsoleURL+"api/ecogrid.v1.CaseService/ListCases",
+		strings.NewReader(`{"page":{"pageSize":-1},"handlerId":"someone"}`))
+	req.Header.Set("Authorization", "Bearer "+s.people["supervisor"].token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var st struct {
+		Code    codes.Code `json:"code"`
+		Details []struct {
+			Type            string `json:"@type"`
+			FieldViolations []struct {
+				Field       string `json:"field"`
+				Description string `json:"description"`
+			} `json:"fieldViolations"`
+		} `json:"details"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil || res.StatusCode != http.StatusBadRequest || st.Code != codes.InvalidArgument ||
+		len(st.Details) != 1 || st.Details[0].Type != "type.googleapis.com/google.rpc.BadRequest" {
+		t.Fatalf("rule-breaking request: HTTP %d %s", res.StatusCode, raw)
+	}
+	fields := map[string]string{}
+	for _, v := range st.Details[0].FieldViolations {
+		fields[v.Field] = v.Description
+	}
+	if fields["page.page_size"] == "" || fields["handler_id"] == "" {
+		t.Errorf("field violations %v, want page.page_size and handler_id", fields)
+	}
 	// The document and the console are there, with a CSP that forbids inline script.
 	for _, p := range []string{"api/openapi.json", "", "cases/x"} {
 		res, err := http.Get(s.ConsoleURL + p)

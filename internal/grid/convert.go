@@ -43,6 +43,12 @@ var periodToProto = map[TaskPeriod]ecogridv1.TaskPeriod{
 	PeriodDay: ecogridv1.TaskPeriod_TASK_PERIOD_DAY, PeriodWeek: ecogridv1.TaskPeriod_TASK_PERIOD_WEEK, PeriodMonth: ecogridv1.TaskPeriod_TASK_PERIOD_MONTH,
 }
 
+// TasksProto converts tasks to protobuf (people's assignments carry them too).
+func TasksProto(ts []Task) []*ecogridv1.GridTask { return tasksProto(ts) }
+
+// TasksFromProto converts protobuf tasks; Task.Check says what is wrong.
+func TasksFromProto(ts []*ecogridv1.GridTask) []Task { return tasksFromProto(ts) }
+
 func tasksProto(ts []Task) []*ecogridv1.GridTask {
 	out := make([]*ecogridv1.GridTask, 0, len(ts))
 	for _, t := range ts {

@@ -366,7 +366,7 @@ func parseFeature(index int, raw json.RawMessage, limits ParseLimits) (Feature, 
 		if id, err := uuid.Parse(idText); err == nil {
 			f.ID = id
 		} else if propString(props, "id") != "" {
-			add(ProblemMissingField, "property \"id\" %q is not a uuid", idText)
+			add(ProblemMissingField, "property \"id\" %q is not a UUID", idText)
 		}
 	}
 	if rawTasks, ok := props["tasks"]; ok && string(rawTasks) != "null" {

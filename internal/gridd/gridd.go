@@ -120,7 +120,7 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	ecogridv1.RegisterPeopleServiceServer(p, people.NewService(pool, gridStore, handover, hasher, log))
 	ecogridv1.RegisterAuthServiceServer(p, p.AuthService)
 	ecogridv1.RegisterFieldServiceServer(p, field.NewService(fld, log))
-	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log))
+	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log).WithNames(historyNames{pool: pool, grid: gridStore}))
 	ecogridv1.RegisterWatersServiceServer(p, waters.NewService(reaches, reachIndex, field.Tracks{Q: pool}, log))
 	ecogridv1.RegisterZoneServiceServer(p, zones.NewService(zones.NewStore(pool), zoneIndex, log))
 	ecogridv1.RegisterMonitoringServiceServer(p, monitoring.NewService(water, log))

@@ -181,7 +181,7 @@ func (l *Ledger) page(ctx context.Context, sql string, f filter, args []any) ([]
 func (l *Ledger) PersonHistory(ctx context.Context, personID string, q HistoryQuery) ([]Record, Cursor, error) {
 	id, err := uuid.Parse(personID)
 	if err != nil {
-		return nil, Cursor{}, structerr.NewInvalidArgument("person id %.40q is not a uuid", personID)
+		return nil, Cursor{}, structerr.NewInvalidArgument("person id %.40q is not a UUID", personID)
 	}
 	f, err := q.filter()
 	if err != nil {

@@ -311,7 +311,7 @@ func checkText(name, s string, required bool) error {
 func normaliseUUID(name, s string) (string, error) {
 	u, err := uuid.Parse(s)
 	if err != nil || len(s) != 36 {
-		return "", structerr.NewInvalidArgument("ledger entry %s %.40q is not a uuid", name, s)
+		return "", structerr.NewInvalidArgument("ledger entry %s %.40q is not a UUID", name, s)
 	}
 	return u.String(), nil
 }

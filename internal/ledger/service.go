@@ -21,6 +21,23 @@ type Service struct {
 	ecogridv1.UnimplementedAccountabilityServiceServer
 	ledger *Ledger
 	logger *slog.Logger
+	names  Names
+}
+
+// Names looks up the display names of the people and grid nodes a record
+// cites by id and code, so that a history reads "张三 (村网格员, 南关村)"
+// and not only UUIDs and 12-digit codes. The ledger lies below grid and
+// people, so the binary wires their Go API in (gridd). An unknown id or
+// code has the name "".
+type Names interface {
+	PersonName(ctx context.Context, id string) (string, error)
+	NodeName(ctx context.Context, code string) (string, error)
+}
+
+// WithNames makes the histories carry names beside codes.
+func (s *Service) WithNames(n Names) *Service {
+	s.names = n
+	return s
 }
 
 var _ ecogridv1.AccountabilityServiceServer = (*Service)(nil)
@@ -90,7 +107,11 @@ func (s *Service) PersonHistory(ctx context.Context, req *ecogridv1.PersonHistor
 	if err != nil {
 		return nil, err
 	}
-	return &ecogridv1.PersonHistoryResponse{Records: recordsProto(recs), NextPageToken: next.Token()}, nil
+	out, err := s.recordsProto(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
+	return &ecogridv1.PersonHistoryResponse{Records: out, NextPageToken: next.Token()}, nil
 }
 
 // NodeHistory implements AccountabilityService.
@@ -114,7 +135,11 @@ func (s *Service) NodeHistory(ctx context.Context, req *ecogridv1.NodeHistoryReq
 	if err != nil {
 		return nil, err
 	}
-	return &ecogridv1.NodeHistoryResponse{Records: recordsProto(recs), NextPageToken: next.Token()}, nil
+	out, err := s.recordsProto(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
+	return &ecogridv1.NodeHistoryResponse{Records: out, NextPageToken: next.Token()}, nil
 }
 
 // SubjectHistory implements AccountabilityService.
@@ -134,7 +159,11 @@ func (s *Service) SubjectHistory(ctx context.Context, req *ecogridv1.SubjectHist
 	if len(recs) == 0 && req.GetPage().GetPageToken() == "" {
 		return nil, structerr.NewNotFound("no ledger history for %s %s", req.GetSubjectType(), req.GetSubjectId())
 	}
-	return &ecogridv1.SubjectHistoryResponse{Records: recordsProto(recs), NextPageToken: next.Token()}, nil
+	out, err := s.recordsProto(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
+	return &ecogridv1.SubjectHistoryResponse{Records: out, NextPageToken: next.Token()}, nil
 }
 
 // GetPublicKey implements AccountabilityService.
@@ -260,7 +289,30 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func recordsProto(rs []Record) []*ecogridv1.LedgerRecord {
+// recordsProto converts records, with names beside codes when the service
+// has Names (each id and code looked up once per page).
+func (s *Service) recordsProto(ctx context.Context, rs []Record) ([]*ecogridv1.LedgerRecord, error) {
+	people, nodes := map[string]string{}, map[string]string{}
+	lookup := func(cache map[string]string, key string, find func(context.Context, string) (string, error)) (string, error) {
+		if s.names == nil || key == "" {
+			return "", nil
+		}
+		if name, ok := cache[key]; ok {
+			return name, nil
+		}
+		name, err := find(ctx, key)
+		if err != nil {
+			return "", err
+		}
+		cache[key] = name
+		return name, nil
+	}
+	person := func(id string) (string, error) {
+		return lookup(people, id, func(ctx context.Context, id string) (string, error) { return s.names.PersonName(ctx, id) })
+	}
+	node := func(code string) (string, error) {
+		return lookup(nodes, code, func(ctx context.Context, code string) (string, error) { return s.names.NodeName(ctx, code) })
+	}
 	out := make([]*ecogridv1.LedgerRecord, len(rs))
 	for i := range rs {
 		r := &rs[i]
@@ -270,12 +322,26 @@ func recordsProto(rs []Record) []*ecogridv1.LedgerRecord {
 			SubjectType: r.SubjectType, SubjectId: r.SubjectID, NodeCode: r.NodeCode,
 			PayloadJson: string(r.Payload), PrevHash: r.PrevHash[:], LeafHash: r.LeafHash[:],
 		}
+		var err error
+		if p.ActorName, err = person(r.ActorID); err != nil {
+			return nil, err
+		}
+		if p.ActorNodeName, err = node(r.ActorNodeCode); err != nil {
+			return nil, err
+		}
+		if p.NodeName, err = node(r.NodeCode); err != nil {
+			return nil, err
+		}
 		for _, rp := range r.Responsible {
-			p.Responsible = append(p.Responsible, &ecogridv1.LedgerResponsible{PersonId: rp.PersonID, Name: rp.Name, Role: rp.Role, NodeCode: rp.NodeCode})
+			lr := &ecogridv1.LedgerResponsible{PersonId: rp.PersonID, Name: rp.Name, Role: rp.Role, NodeCode: rp.NodeCode}
+			if lr.NodeName, err = node(rp.NodeCode); err != nil {
+				return nil, err
+			}
+			p.Responsible = append(p.Responsible, lr)
 		}
 		out[i] = p
 	}
-	return out
+	return out, nil
 }
 
 func checkpointProto(c *Checkpoint) *ecogridv1.LedgerCheckpoint {

@@ -87,7 +87,7 @@ func EventsByID(ctx context.Context, db database.Querier, ids []string) ([]Store
 	for _, id := range ids {
 		u, err := uuid.Parse(id)
 		if err != nil {
-			return nil, structerr.NewInvalidArgument("event id %.40q is not a uuid", id)
+			return nil, structerr.NewInvalidArgument("event id %.40q is not a UUID", id)
 		}
 		parsed = append(parsed, u)
 	}

@@ -7,12 +7,16 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"ecogrid/internal/database"
+	"ecogrid/internal/grid"
 )
 
 // AssignedInspector is an inspector assigned to a cell at some moment.
 type AssignedInspector struct {
 	PersonID string
 	NodeCode string
+	// TaskRules are the assignment's structured tasks; a patrol task among
+	// them is this inspector's quota in the node, before the node's own.
+	TaskRules []grid.Task
 }
 
 // InspectorsUnder returns the inspectors assigned at time at to the node
@@ -22,7 +26,7 @@ func InspectorsUnder(ctx context.Context, q database.Querier, nodeCode string, a
 	if err := CheckNodeCode(nodeCode); err != nil {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, `SELECT person_id::text, node_code FROM people.assignments
+	rows, err := q.Query(ctx, `SELECT person_id::text, node_code, task_rules FROM people.assignments
 		WHERE role = 'inspector' AND county_code = left($1, 6) AND node_code LIKE $1 || '%'
 		  AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2)
 		ORDER BY node_code, person_id`, nodeCode, at)
@@ -31,6 +35,6 @@ func InspectorsUnder(ctx context.Context, q database.Querier, nodeCode string, a
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AssignedInspector, error) {
 		var a AssignedInspector
-		return a, r.Scan(&a.PersonID, &a.NodeCode)
+		return a, r.Scan(&a.PersonID, &a.NodeCode, &a.TaskRules)
 	})
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"ecogrid/internal/grid"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 	"ecogrid/internal/textcheck"
@@ -50,12 +51,15 @@ type Assignment struct {
 	NodeCode   string
 	Role       scope.Role
 	Tasks      []string
-	ValidFrom  time.Time
-	ValidTo    *time.Time
-	CreatedAt  time.Time
-	CreatedBy  string
-	EndedBy    string
-	EndReason  string
+	// TaskRules are the post's structured tasks (定任务): patrol quotas
+	// and the like, which compliance reads before the node's.
+	TaskRules []grid.Task
+	ValidFrom time.Time
+	ValidTo   *time.Time
+	CreatedAt time.Time
+	CreatedBy string
+	EndedBy   string
+	EndReason string
 }
 
 // ActiveAt reports whether the assignment is in force at t.

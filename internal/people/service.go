@@ -260,7 +260,7 @@ func assignerGrant(c scope.Caller, role scope.Role, code, what string) (scope.Gr
 	return scope.Grant{}, structerr.NewPermissionDenied("your role may not assign a %s", role)
 }
 
-func (s *Service) newAssignment(ctx context.Context, c scope.Caller, id, personID, nodeID string, role ecogridv1.Role, tasks []string, from *timestamppb.Timestamp) (NewAssignment, scope.Grant, error) {
+func (s *Service) newAssignment(ctx context.Context, c scope.Caller, id, personID, nodeID string, role ecogridv1.Role, tasks []string, rules []grid.Task, from *timestamppb.Timestamp) (NewAssignment, scope.Grant, error) {
 	r, ok := roleFromProto(role)
 	if !ok {
 		return NewAssignment{}, scope.Grant{}, structerr.NewInvalidArgument("role is required")
@@ -277,7 +277,7 @@ func (s *Service) newAssignment(ctx context.Context, c scope.Caller, id, personI
 	if err != nil {
 		return NewAssignment{}, scope.Grant{}, err
 	}
-	n := NewAssignment{ID: aid, PersonID: personID, NodeID: node.ID, NodeCode: node.Code, Role: r, Tasks: tasks}
+	n := NewAssignment{ID: aid, PersonID: personID, NodeID: node.ID, NodeCode: node.Code, Role: r, Tasks: tasks, TaskRules: rules}
 	if from != nil {
 		if err := from.CheckValid(); err != nil {
 			return NewAssignment{}, scope.Grant{}, structerr.NewInvalidArgument("valid_from is not a valid time")
@@ -311,7 +311,7 @@ func (s *Service) StartAssignment(ctx context.Context, req *ecogridv1.StartAssig
 	if err != nil {
 		return nil, err
 	}
-	n, g, err := s.newAssignment(ctx, c, req.GetAssignmentId(), req.GetPersonId(), req.GetNodeId(), req.GetRole(), req.GetTasks(), req.GetValidFrom())
+	n, g, err := s.newAssignment(ctx, c, req.GetAssignmentId(), req.GetPersonId(), req.GetNodeId(), req.GetRole(), req.GetTasks(), grid.TasksFromProto(req.GetTaskRules()), req.GetValidFrom())
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +382,13 @@ func (s *Service) TransferAssignment(ctx context.Context, req *ecogridv1.Transfe
 	if role == ecogridv1.Role_ROLE_UNSPECIFIED {
 		role = RoleProto(old.Role)
 	}
-	n, _, err := s.newAssignment(ctx, c, req.GetNewAssignmentId(), old.PersonID, req.GetNodeId(), role, req.GetTasks(), nil)
+	// A transfer that names no tasks keeps the post's tasks: the new cell
+	// has the same patrol quota unless the supervisor says otherwise.
+	tasks, rules := req.GetTasks(), grid.TasksFromProto(req.GetTaskRules())
+	if len(tasks) == 0 && len(rules) == 0 {
+		tasks, rules = old.Tasks, old.TaskRules
+	}
+	n, _, err := s.newAssignment(ctx, c, req.GetNewAssignmentId(), old.PersonID, req.GetNodeId(), role, tasks, rules, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -482,7 +488,7 @@ func PersonProto(p Person) *ecogridv1.Person {
 // AssignmentProto converts an assignment to protobuf.
 func AssignmentProto(a Assignment) *ecogridv1.Assignment {
 	out := &ecogridv1.Assignment{
-		Id: a.ID, PersonId: a.PersonID, NodeId: a.NodeID, NodeCode: a.NodeCode, Role: RoleProto(a.Role), Tasks: a.Tasks,
+		Id: a.ID, PersonId: a.PersonID, NodeId: a.NodeID, NodeCode: a.NodeCode, Role: RoleProto(a.Role), Tasks: a.Tasks, TaskRules: grid.TasksProto(a.TaskRules),
 		ValidFrom: timestamppb.New(a.ValidFrom), CreatedBy: a.CreatedBy, EndedBy: a.EndedBy, EndReason: a.EndReason,
 	}
 	if a.ValidTo != nil {

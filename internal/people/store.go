@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"ecogrid/internal/database"
+	"ecogrid/internal/grid"
 	"ecogrid/internal/ledger"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
@@ -151,17 +152,20 @@ func (s *Store) CreatePerson(ctx context.Context, actor Actor, p Person) (Person
 	return out, created, err
 }
 
-const assignmentColumns = `id, person_id, county_code, coalesce(node_id::text, ''), node_code, role, tasks,
+const assignmentColumns = `id, person_id, county_code, coalesce(node_id::text, ''), node_code, role, tasks, task_rules,
 	valid_from, valid_to, created_at, coalesce(created_by::text, ''), coalesce(ended_by::text, ''), end_reason`
 
 func scanAssignment(row pgx.Row) (Assignment, error) {
 	var a Assignment
 	var role string
-	err := row.Scan(&a.ID, &a.PersonID, &a.CountyCode, &a.NodeID, &a.NodeCode, &role, &a.Tasks,
+	err := row.Scan(&a.ID, &a.PersonID, &a.CountyCode, &a.NodeID, &a.NodeCode, &role, &a.Tasks, &a.TaskRules,
 		&a.ValidFrom, &a.ValidTo, &a.CreatedAt, &a.CreatedBy, &a.EndedBy, &a.EndReason)
 	a.Role = scope.Role(role)
 	if a.Tasks == nil {
 		a.Tasks = []string{}
+	}
+	if a.TaskRules == nil {
+		a.TaskRules = []grid.Task{}
 	}
 	return a, err
 }
@@ -198,6 +202,7 @@ type NewAssignment struct {
 	NodeCode  string
 	Role      scope.Role
 	Tasks     []string
+	TaskRules []grid.Task
 	ValidFrom time.Time // zero: now
 }
 
@@ -226,7 +231,23 @@ func (n NewAssignment) Check() error {
 	if err := checkRoleAtNode(n.Role, n.NodeCode); err != nil {
 		return err
 	}
-	return checkTasks(n.Tasks)
+	if err := checkTasks(n.Tasks); err != nil {
+		return err
+	}
+	return checkTaskRules(n.TaskRules)
+}
+
+// checkTaskRules refuses structured tasks grid would refuse on a node.
+func checkTaskRules(ts []grid.Task) error {
+	if len(ts) > maxTasks {
+		return structerr.NewInvalidArgument("an assignment has at most %d tasks", maxTasks)
+	}
+	for i, t := range ts {
+		if err := t.Check(); err != nil {
+			return structerr.NewInvalidArgument("task %d: %v", i+1, err)
+		}
+	}
+	return nil
 }
 
 // maxBackdate is how far before now an assignment may start: enough for a
@@ -248,6 +269,9 @@ func (s *Store) insertAssignment(ctx context.Context, tx pgx.Tx, actor Actor, n 
 	if n.Tasks == nil {
 		n.Tasks = []string{}
 	}
+	if n.TaskRules == nil {
+		n.TaskRules = []grid.Task{}
+	}
 	var nodeID, by any
 	if n.NodeID != "" {
 		nodeID = n.NodeID
@@ -256,16 +280,16 @@ func (s *Store) insertAssignment(ctx context.Context, tx pgx.Tx, actor Actor, n 
 		by = actor.PersonID
 	}
 	a, err := scanAssignment(tx.QueryRow(ctx, `INSERT INTO people.assignments
-		(id, person_id, county_code, node_id, node_code, role, tasks, valid_from, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING `+assignmentColumns,
-		n.ID, n.PersonID, countyOf(n.NodeCode), nodeID, n.NodeCode, string(n.Role), n.Tasks, n.ValidFrom, by))
+		(id, person_id, county_code, node_id, node_code, role, tasks, task_rules, valid_from, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING `+assignmentColumns,
+		n.ID, n.PersonID, countyOf(n.NodeCode), nodeID, n.NodeCode, string(n.Role), n.Tasks, n.TaskRules, n.ValidFrom, by))
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		stored, err := GetAssignment(ctx, tx, n.ID)
 		if err != nil {
 			return Assignment{}, false, nil, err
 		}
-		if stored.PersonID != n.PersonID || stored.NodeCode != n.NodeCode || stored.Role != n.Role || !sameTasks(stored.Tasks, n.Tasks) {
+		if stored.PersonID != n.PersonID || stored.NodeCode != n.NodeCode || stored.Role != n.Role || !sameTasks(stored.Tasks, n.Tasks) || !slices.Equal(stored.TaskRules, n.TaskRules) {
 			return Assignment{}, false, nil, structerr.NewAlreadyExists("assignment id %s is already used by another assignment", n.ID)
 		}
 		return stored, false, nil, nil
@@ -279,7 +303,7 @@ func (s *Store) insertAssignment(ctx context.Context, tx pgx.Tx, actor Actor, n 
 		Responsible: []ledger.Responsible{{PersonID: person.ID, Name: person.Name, Role: string(a.Role), NodeCode: a.NodeCode}},
 		Payload: map[string]any{
 			"person_id": person.ID, "person_name": person.Name, "role": string(a.Role), "node_id": a.NodeID,
-			"node_code": a.NodeCode, "tasks": a.Tasks, "valid_from": a.ValidFrom.UTC().Format(time.RFC3339Nano),
+			"node_code": a.NodeCode, "tasks": a.Tasks, "task_rules": a.TaskRules, "valid_from": a.ValidFrom.UTC().Format(time.RFC3339Nano),
 		},
 	}
 	return a, true, e, nil

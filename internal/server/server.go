@@ -17,7 +17,6 @@ import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/validator"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -176,7 +175,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (*Server, error) {
 	//   3. logging     — one line per finished call with code and duration;
 	//   4. metrics     — Prometheus counters and handling-time histograms;
 	//   5. auth        — token → scope.Caller, role policy (internal/auth);
-	//   6. validation  — requests with Validate() are checked before handlers;
+	//   6. validation  — every request (and each streamed message) is checked
+	//                    against its proto's protovalidate rules; violations
+	//                    become InvalidArgument with BadRequest details;
 	//   7. errors      — the handler's error becomes a gRPC status in one
 	//                    place (structerr.ToStatus); internal errors are
 	//                    logged in full and masked for the client.
@@ -198,8 +199,8 @@ func New(cfg Config, log *slog.Logger, opts Options) (*Server, error) {
 	if opts.AuthStream != nil {
 		stream = append(stream, opts.AuthStream)
 	}
-	unary = append(unary, validator.UnaryServerInterceptor(), errorsUnary(log))
-	stream = append(stream, validator.StreamServerInterceptor(), errorsStream(log))
+	unary = append(unary, validateUnary, errorsUnary(log))
+	stream = append(stream, validateStream, errorsStream(log))
 
 	sopts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),

@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -25,11 +26,13 @@ const (
 // LedgerResponsible is one person responsible for a place at the moment of
 // an act, as recorded then.
 type LedgerResponsible struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PersonId      string                 `protobuf:"bytes,1,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
-	NodeCode      string                 `protobuf:"bytes,4,opt,name=node_code,json=nodeCode,proto3" json:"node_code,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PersonId string                 `protobuf:"bytes,1,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Role     string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	NodeCode string                 `protobuf:"bytes,4,opt,name=node_code,json=nodeCode,proto3" json:"node_code,omitempty"`
+	// The node's name (looked up when read; informational, not hashed).
+	NodeName      string `protobuf:"bytes,5,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -92,6 +95,13 @@ func (x *LedgerResponsible) GetNodeCode() string {
 	return ""
 }
 
+func (x *LedgerResponsible) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
 // LedgerRecord is one accountability record.
 type LedgerRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -116,8 +126,14 @@ type LedgerRecord struct {
 	// Details of the act as canonical JSON (exactly the bytes hashed).
 	PayloadJson string `protobuf:"bytes,12,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
 	// SHA-256 leaf hash of the previous record and of this one.
-	PrevHash      []byte `protobuf:"bytes,13,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
-	LeafHash      []byte `protobuf:"bytes,14,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
+	PrevHash []byte `protobuf:"bytes,13,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	LeafHash []byte `protobuf:"bytes,14,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
+	// Names beside the codes and ids above, looked up when the history is
+	// read (a person's current name, a node's name): informational, not part
+	// of the hashed record; empty when unknown.
+	ActorName     string `protobuf:"bytes,15,opt,name=actor_name,json=actorName,proto3" json:"actor_name,omitempty"`
+	ActorNodeName string `protobuf:"bytes,16,opt,name=actor_node_name,json=actorNodeName,proto3" json:"actor_node_name,omitempty"`
+	NodeName      string `protobuf:"bytes,17,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -248,6 +264,27 @@ func (x *LedgerRecord) GetLeafHash() []byte {
 		return x.LeafHash
 	}
 	return nil
+}
+
+func (x *LedgerRecord) GetActorName() string {
+	if x != nil {
+		return x.ActorName
+	}
+	return ""
+}
+
+func (x *LedgerRecord) GetActorNodeName() string {
+	if x != nil {
+		return x.ActorNodeName
+	}
+	return ""
+}
+
+func (x *LedgerRecord) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
 }
 
 // HistoryFilter narrows a history.
@@ -1313,12 +1350,13 @@ var File_ecogrid_v1_accountability_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_accountability_proto_rawDesc = "" +
 	"\n" +
 	"\x1fecogrid/v1/accountability.proto\x12\n" +
-	"ecogrid.v1\x1a\x17ecogrid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"u\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17ecogrid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n" +
 	"\x11LedgerResponsible\x12\x1b\n" +
 	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x1b\n" +
-	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\"\xf5\x03\n" +
+	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\x12\x1b\n" +
+	"\tnode_name\x18\x05 \x01(\tR\bnodeName\"\xd9\x04\n" +
 	"\fLedgerRecord\x12\x1f\n" +
 	"\vcounty_code\x18\x01 \x01(\tR\n" +
 	"countyCode\x12\x10\n" +
@@ -1338,29 +1376,34 @@ const file_ecogrid_v1_accountability_proto_rawDesc = "" +
 	"\vresponsible\x18\v \x03(\v2\x1d.ecogrid.v1.LedgerResponsibleR\vresponsible\x12!\n" +
 	"\fpayload_json\x18\f \x01(\tR\vpayloadJson\x12\x1b\n" +
 	"\tprev_hash\x18\r \x01(\fR\bprevHash\x12\x1b\n" +
-	"\tleaf_hash\x18\x0e \x01(\fR\bleafHash\"\x97\x01\n" +
-	"\rHistoryFilter\x12\x18\n" +
-	"\aactions\x18\x01 \x03(\tR\aactions\x127\n" +
+	"\tleaf_hash\x18\x0e \x01(\fR\bleafHash\x12\x1d\n" +
+	"\n" +
+	"actor_name\x18\x0f \x01(\tR\tactorName\x12&\n" +
+	"\x0factor_node_name\x18\x10 \x01(\tR\ractorNodeName\x12\x1b\n" +
+	"\tnode_name\x18\x11 \x01(\tR\bnodeName\"\xa9\x01\n" +
+	"\rHistoryFilter\x12*\n" +
+	"\aactions\x18\x01 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x102\"\x06r\x04\x10\x01\x18dR\aactions\x127\n" +
 	"\tfrom_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bfromTime\x123\n" +
-	"\ato_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06toTime\"\x93\x01\n" +
-	"\x14PersonHistoryRequest\x12\x1b\n" +
-	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x121\n" +
+	"\ato_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06toTime\"\x9d\x01\n" +
+	"\x14PersonHistoryRequest\x12%\n" +
+	"\tperson_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\x121\n" +
 	"\x06filter\x18\x02 \x01(\v2\x19.ecogrid.v1.HistoryFilterR\x06filter\x12+\n" +
 	"\x04page\x18\x03 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\"s\n" +
 	"\x15PersonHistoryResponse\x122\n" +
 	"\arecords\x18\x01 \x03(\v2\x18.ecogrid.v1.LedgerRecordR\arecords\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x91\x01\n" +
-	"\x12NodeHistoryRequest\x12\x1b\n" +
-	"\tnode_code\x18\x01 \x01(\tR\bnodeCode\x121\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb3\x01\n" +
+	"\x12NodeHistoryRequest\x12=\n" +
+	"\tnode_code\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x121\n" +
 	"\x06filter\x18\x02 \x01(\v2\x19.ecogrid.v1.HistoryFilterR\x06filter\x12+\n" +
 	"\x04page\x18\x03 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\"q\n" +
 	"\x13NodeHistoryResponse\x122\n" +
 	"\arecords\x18\x01 \x03(\v2\x18.ecogrid.v1.LedgerRecordR\arecords\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb9\x01\n" +
-	"\x15SubjectHistoryRequest\x12!\n" +
-	"\fsubject_type\x18\x01 \x01(\tR\vsubjectType\x12\x1d\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe1\x01\n" +
+	"\x15SubjectHistoryRequest\x12>\n" +
+	"\fsubject_type\x18\x01 \x01(\tB\x1b\xbaH\x18r\x162\x14^[a-z][a-z_.]{0,39}$R\vsubjectType\x12(\n" +
 	"\n" +
-	"subject_id\x18\x02 \x01(\tR\tsubjectId\x121\n" +
+	"subject_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\tsubjectId\x121\n" +
 	"\x06filter\x18\x03 \x01(\v2\x19.ecogrid.v1.HistoryFilterR\x06filter\x12+\n" +
 	"\x04page\x18\x04 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\"t\n" +
 	"\x16SubjectHistoryResponse\x122\n" +
@@ -1384,34 +1427,38 @@ const file_ecogrid_v1_accountability_proto_rawDesc = "" +
 	"\tprev_size\x18\a \x01(\x03R\bprevSize\x12+\n" +
 	"\x11consistency_proof\x18\b \x03(\fR\x10consistencyProof\x12;\n" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"f\n" +
-	"\x16ListCheckpointsRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"createTime\"y\n" +
+	"\x16ListCheckpointsRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\x12+\n" +
 	"\x04page\x18\x02 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\"\x81\x01\n" +
 	"\x17ListCheckpointsResponse\x12>\n" +
 	"\vcheckpoints\x18\x01 \x03(\v2\x1c.ecogrid.v1.LedgerCheckpointR\vcheckpoints\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n" +
-	"\x15SignCheckpointRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"K\n" +
+	"\x15SignCheckpointRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"V\n" +
 	"\x16SignCheckpointResponse\x12<\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\v2\x1c.ecogrid.v1.LedgerCheckpointR\n" +
-	"checkpoint\"b\n" +
-	"\x12VerifyChainRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12+\n" +
-	"\x11known_checkpoints\x18\x02 \x03(\tR\x10knownCheckpoints\"\xe4\x01\n" +
+	"checkpoint\"\x80\x01\n" +
+	"\x12VerifyChainRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x126\n" +
+	"\x11known_checkpoints\x18\x02 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x10knownCheckpoints\"\xe4\x01\n" +
 	"\x13VerifyChainResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
 	"\arecords\x18\x02 \x01(\x03R\arecords\x12 \n" +
 	"\vcheckpoints\x18\x03 \x01(\x05R\vcheckpoints\x12\"\n" +
 	"\rfirst_bad_seq\x18\x04 \x01(\x03R\vfirstBadSeq\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12E\n" +
-	"\x0flast_checkpoint\x18\x06 \x01(\v2\x1c.ecogrid.v1.LedgerCheckpointR\x0elastCheckpoint\"0\n" +
-	"\rExportRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\x0flast_checkpoint\x18\x06 \x01(\v2\x1c.ecogrid.v1.LedgerCheckpointR\x0elastCheckpoint\"C\n" +
+	"\rExportRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"&\n" +
 	"\x0eExportResponse\x12\x14\n" +
 	"\x05chunk\x18\x01 \x01(\fR\x05chunk2\xb1\x05\n" +

@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -594,14 +595,14 @@ var File_ecogrid_v1_audit_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_audit_proto_rawDesc = "" +
 	"\n" +
 	"\x16ecogrid/v1/audit.proto\x12\n" +
-	"ecogrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x02\n" +
-	"\x12TenureAuditRequest\x12\x1b\n" +
-	"\treport_id\x18\x01 \x01(\tR\breportId\x12\x1b\n" +
-	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12#\n" +
-	"\rassignment_id\x18\x03 \x01(\tR\fassignmentId\x127\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x02\n" +
+	"\x12TenureAuditRequest\x12%\n" +
+	"\treport_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\breportId\x12%\n" +
+	"\tperson_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\x120\n" +
+	"\rassignment_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\fassignmentId\x127\n" +
 	"\tfrom_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bfromTime\x123\n" +
-	"\ato_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06toTime\x125\n" +
-	"\x06format\x18\x06 \x01(\x0e2\x1d.ecogrid.v1.TenureAuditFormatR\x06format\"\xbb\x03\n" +
+	"\ato_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06toTime\x12?\n" +
+	"\x06format\x18\x06 \x01(\x0e2\x1d.ecogrid.v1.TenureAuditFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\"\xbb\x03\n" +
 	"\x12TenureAuditSummary\x12\x14\n" +
 	"\x05posts\x18\x01 \x01(\x05R\x05posts\x12\x14\n" +
 	"\x05cases\x18\x02 \x01(\x05R\x05cases\x12\x1a\n" +

@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -650,7 +651,7 @@ var File_ecogrid_v1_auth_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"\x15ecogrid/v1/auth.proto\x12\n" +
-	"ecogrid.v1\x1a\x17ecogrid/v1/people.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x01\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17ecogrid/v1/people.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x01\n" +
 	"\x06Tokens\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12H\n" +
 	"\x12access_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x10accessExpireTime\x12#\n" +
@@ -659,11 +660,13 @@ const file_ecogrid_v1_auth_proto_rawDesc = "" +
 	"\x05Grant\x12$\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x10.ecogrid.v1.RoleR\x04role\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x1b\n" +
-	"\tnode_code\x18\x03 \x01(\tR\bnodeCode\"^\n" +
-	"\fLoginRequest\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x16\n" +
-	"\x06device\x18\x03 \x01(\tR\x06device\"w\n" +
+	"\tnode_code\x18\x03 \x01(\tR\bnodeCode\"\x80\x01\n" +
+	"\fLoginRequest\x12&\n" +
+	"\busername\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\busername\x12&\n" +
+	"\bpassword\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\bpassword\x12 \n" +
+	"\x06device\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06device\"w\n" +
 	"\rLoginResponse\x12*\n" +
 	"\x06tokens\x18\x01 \x01(\v2\x12.ecogrid.v1.TokensR\x06tokens\x12\x1b\n" +
 	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12\x1d\n" +
@@ -683,10 +686,12 @@ const file_ecogrid_v1_auth_proto_rawDesc = "" +
 	"\busername\x18\x03 \x01(\tR\busername\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x04 \x01(\tR\tsessionId\x12)\n" +
-	"\x06grants\x18\x05 \x03(\v2\x11.ecogrid.v1.GrantR\x06grants\"e\n" +
-	"\x15ChangePasswordRequest\x12)\n" +
-	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12!\n" +
-	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x18\n" +
+	"\x06grants\x18\x05 \x03(\v2\x11.ecogrid.v1.GrantR\x06grants\"}\n" +
+	"\x15ChangePasswordRequest\x125\n" +
+	"\x10current_password\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x0fcurrentPassword\x12-\n" +
+	"\fnew_password\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\vnewPassword\"\x18\n" +
 	"\x16ChangePasswordResponse2\xea\x02\n" +
 	"\vAuthService\x12<\n" +
 	"\x05Login\x12\x18.ecogrid.v1.LoginRequest\x1a\x19.ecogrid.v1.LoginResponse\x12B\n" +

@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -764,6 +765,13 @@ type ListCasesRequest struct {
 	OverdueOnly bool `protobuf:"varint,4,opt,name=overdue_only,json=overdueOnly,proto3" json:"overdue_only,omitempty"`
 	// Only cases under county supervision (督办).
 	EscalatedOnly bool `protobuf:"varint,5,opt,name=escalated_only,json=escalatedOnly,proto3" json:"escalated_only,omitempty"`
+	// Only cases dispatched to this handler (a person id).
+	HandlerId string `protobuf:"bytes,6,opt,name=handler_id,json=handlerId,proto3" json:"handler_id,omitempty"`
+	// Only cases of this category code (e.g. "water").
+	Category string `protobuf:"bytes,7,opt,name=category,proto3" json:"category,omitempty"`
+	// Only cases opened (created_at) in [created_from, created_to).
+	CreatedFrom   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_from,json=createdFrom,proto3" json:"created_from,omitempty"`
+	CreatedTo     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_to,json=createdTo,proto3" json:"created_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -831,6 +839,34 @@ func (x *ListCasesRequest) GetEscalatedOnly() bool {
 		return x.EscalatedOnly
 	}
 	return false
+}
+
+func (x *ListCasesRequest) GetHandlerId() string {
+	if x != nil {
+		return x.HandlerId
+	}
+	return ""
+}
+
+func (x *ListCasesRequest) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *ListCasesRequest) GetCreatedFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedFrom
+	}
+	return nil
+}
+
+func (x *ListCasesRequest) GetCreatedTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedTo
+	}
+	return nil
 }
 
 // ListCasesResponse is one page of cases.
@@ -3731,7 +3767,7 @@ var File_ecogrid_v1_cases_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\n" +
 	"\x16ecogrid/v1/cases.proto\x12\n" +
-	"ecogrid.v1\x1a\x17ecogrid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17ecogrid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n" +
 	"\x15CaseResponsiblePerson\x12\x1b\n" +
 	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -3801,200 +3837,209 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\x04note\x18\b \x01(\tR\x04note\x12!\n" +
 	"\fdetails_json\x18\t \x01(\tR\vdetailsJson\x12*\n" +
 	"\x02at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd5\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd6\x03\n" +
 	"\x10ListCasesRequest\x12+\n" +
-	"\x04page\x18\x01 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\x12-\n" +
-	"\x06states\x18\x02 \x03(\x0e2\x15.ecogrid.v1.CaseStateR\x06states\x12\x1b\n" +
-	"\tnode_code\x18\x03 \x01(\tR\bnodeCode\x12!\n" +
+	"\x04page\x18\x01 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\x12>\n" +
+	"\x06states\x18\x02 \x03(\x0e2\x15.ecogrid.v1.CaseStateB\x0f\xbaH\f\x92\x01\t\x10\x14\"\x05\x82\x01\x02\x10\x01R\x06states\x12@\n" +
+	"\tnode_code\x18\x03 \x01(\tB#\xbaH \xd8\x01\x01r\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x12!\n" +
 	"\foverdue_only\x18\x04 \x01(\bR\voverdueOnly\x12%\n" +
-	"\x0eescalated_only\x18\x05 \x01(\bR\rescalatedOnly\"c\n" +
+	"\x0eescalated_only\x18\x05 \x01(\bR\rescalatedOnly\x12*\n" +
+	"\n" +
+	"handler_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\thandlerId\x12#\n" +
+	"\bcategory\x18\a \x01(\tB\a\xbaH\x04r\x02\x18(R\bcategory\x12=\n" +
+	"\fcreated_from\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedFrom\x129\n" +
+	"\n" +
+	"created_to\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedTo\"c\n" +
 	"\x11ListCasesResponse\x12&\n" +
 	"\x05cases\x18\x01 \x03(\v2\x10.ecogrid.v1.CaseR\x05cases\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
-	"\x0eGetCaseRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\"7\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"3\n" +
+	"\x0eGetCaseRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\"7\n" +
 	"\x0fGetCaseResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"1\n" +
-	"\x16GetCaseTimelineRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\"R\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\";\n" +
+	"\x16GetCaseTimelineRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\"R\n" +
 	"\x17GetCaseTimelineResponse\x127\n" +
-	"\aentries\x18\x01 \x03(\v2\x1d.ecogrid.v1.CaseTimelineEntryR\aentries\"7\n" +
-	"\x18ListHandoverCasesRequest\x12\x1b\n" +
-	"\tperson_id\x18\x01 \x01(\tR\bpersonId\"C\n" +
+	"\aentries\x18\x01 \x03(\v2\x1d.ecogrid.v1.CaseTimelineEntryR\aentries\"A\n" +
+	"\x18ListHandoverCasesRequest\x12%\n" +
+	"\tperson_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\"C\n" +
 	"\x19ListHandoverCasesResponse\x12&\n" +
-	"\x05cases\x18\x01 \x03(\v2\x10.ecogrid.v1.CaseR\x05cases\"_\n" +
-	"\x11AcceptCaseRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x05cases\x18\x01 \x03(\v2\x10.ecogrid.v1.CaseR\x05cases\"s\n" +
+	"\x11AcceptCaseRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x12\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\":\n" +
 	"\x12AcceptCaseResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"c\n" +
-	"\x11RejectCaseRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"w\n" +
+	"\x11RejectCaseRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x16\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\":\n" +
 	"\x12RejectCaseResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xb8\x01\n" +
-	"\x13DispatchCaseRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xd6\x01\n" +
+	"\x13DispatchCaseRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x1d\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12'\n" +
 	"\n" +
-	"handler_id\x18\x03 \x01(\tR\thandlerId\x126\n" +
+	"handler_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\thandlerId\x126\n" +
 	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x12\n" +
 	"\x04note\x18\x05 \x01(\tR\x04note\"<\n" +
 	"\x14DispatchCaseResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"^\n" +
-	"\x10StartWorkRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"r\n" +
+	"\x10StartWorkRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x12\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\"9\n" +
 	"\x11StartWorkResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\x8b\x01\n" +
-	"\x1aSubmitRectificationRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xc0\x01\n" +
+	"\x1aSubmitRectificationRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\x12!\n" +
-	"\fphoto_sha256\x18\x04 \x03(\tR\vphotoSha256\"C\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\x12B\n" +
+	"\fphoto_sha256\x18\x04 \x03(\tB\x1f\xbaH\x1c\x92\x01\x19\x102\"\x15r\x132\x11^[0-9a-fA-F]{64}$R\vphotoSha256\"C\n" +
 	"\x1bSubmitRectificationResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"h\n" +
-	"\x1aVerifyRectificationRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"|\n" +
+	"\x1aVerifyRectificationRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x12\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\"C\n" +
 	"\x1bVerifyRectificationResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"^\n" +
-	"\x10CloseCaseRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"r\n" +
+	"\x10CloseCaseRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x12\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\"9\n" +
 	"\x11CloseCaseResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"c\n" +
-	"\x11ReturnCaseRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"w\n" +
+	"\x11ReturnCaseRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x16\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\":\n" +
 	"\x12ReturnCaseResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"}\n" +
-	"\x17RequestExtensionRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\x9d\x01\n" +
+	"\x17RequestExtensionRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x12\n" +
-	"\x04days\x18\x03 \x01(\x05R\x04days\x12\x16\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x1e\n" +
+	"\x04days\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xed\x02(\x01R\x04days\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\"@\n" +
 	"\x18RequestExtensionResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"e\n" +
-	"\x17ApproveExtensionRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"y\n" +
+	"\x17ApproveExtensionRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x12\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\"@\n" +
 	"\x18ApproveExtensionResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"e\n" +
-	"\x17DeclineExtensionRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"y\n" +
+	"\x17DeclineExtensionRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x12\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\"@\n" +
 	"\x18DeclineExtensionResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"c\n" +
-	"\x11ReopenCaseRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"w\n" +
+	"\x11ReopenCaseRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x16\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\":\n" +
 	"\x12ReopenCaseResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"e\n" +
-	"\x13EscalateCaseRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"y\n" +
+	"\x13EscalateCaseRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x16\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"<\n" +
 	"\x14EscalateCaseResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\x84\x01\n" +
-	"\x13ReassignCaseRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xad\x01\n" +
+	"\x13ReassignCaseRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12\x1e\n" +
+	"\x06reason\x18\x03 \x01(\tB\x06\xbaH\x03\xc8\x01\x01R\x06reason\x12*\n" +
 	"\n" +
-	"handler_id\x18\x04 \x01(\tR\thandlerId\"<\n" +
+	"handler_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\thandlerId\"<\n" +
 	"\x14ReassignCaseResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xa7\x01\n" +
-	"\fDeadlineRule\x120\n" +
-	"\bseverity\x18\x01 \x01(\x0e2\x14.ecogrid.v1.SeverityR\bseverity\x12!\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xb1\x01\n" +
+	"\fDeadlineRule\x12:\n" +
+	"\bseverity\x18\x01 \x01(\x0e2\x14.ecogrid.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bseverity\x12!\n" +
 	"\frectify_days\x18\x02 \x01(\x05R\vrectifyDays\x12\x19\n" +
 	"\bmax_days\x18\x03 \x01(\x05R\amaxDays\x12'\n" +
-	"\x0fcounty_specific\x18\x04 \x01(\bR\x0ecountySpecific\";\n" +
-	"\x18ListDeadlineRulesRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\x0fcounty_specific\x18\x04 \x01(\bR\x0ecountySpecific\"N\n" +
+	"\x18ListDeadlineRulesRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"K\n" +
 	"\x19ListDeadlineRulesResponse\x12.\n" +
-	"\x05rules\x18\x01 \x03(\v2\x18.ecogrid.v1.DeadlineRuleR\x05rules\"g\n" +
-	"\x16SetDeadlineRuleRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12,\n" +
-	"\x04rule\x18\x02 \x01(\v2\x18.ecogrid.v1.DeadlineRuleR\x04rule\"G\n" +
+	"\x05rules\x18\x01 \x03(\v2\x18.ecogrid.v1.DeadlineRuleR\x05rules\"\x82\x01\n" +
+	"\x16SetDeadlineRuleRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x124\n" +
+	"\x04rule\x18\x02 \x01(\v2\x18.ecogrid.v1.DeadlineRuleB\x06\xbaH\x03\xc8\x01\x01R\x04rule\"G\n" +
 	"\x17SetDeadlineRuleResponse\x12,\n" +
-	"\x04rule\x18\x01 \x01(\v2\x18.ecogrid.v1.DeadlineRuleR\x04rule\"\x86\x01\n" +
-	"\x13TransferCaseRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04rule\x18\x01 \x01(\v2\x18.ecogrid.v1.DeadlineRuleR\x04rule\"\xa7\x01\n" +
+	"\x13TransferCaseRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
-	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x12\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x120\n" +
+	"\rdepartment_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\fdepartmentId\x12\x12\n" +
 	"\x04note\x18\x04 \x01(\tR\x04note\"<\n" +
 	"\x14TransferCaseResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\x88\x01\n" +
-	"\x15AcceptTransferRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xa6\x01\n" +
+	"\x15AcceptTransferRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
-	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x12\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12-\n" +
+	"\rdepartment_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fdepartmentId\x12\x12\n" +
 	"\x04note\x18\x04 \x01(\tR\x04note\">\n" +
 	"\x16AcceptTransferResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\x8c\x01\n" +
-	"\x15RefuseTransferRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xb2\x01\n" +
+	"\x15RefuseTransferRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
-	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\">\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12-\n" +
+	"\rdepartment_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fdepartmentId\x12\x1e\n" +
+	"\x06reason\x18\x04 \x01(\tB\x06\xbaH\x03\xc8\x01\x01R\x06reason\">\n" +
 	"\x16RefuseTransferResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"D\n" +
-	"\tJointTask\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x12\n" +
-	"\x04task\x18\x02 \x01(\tR\x04task\"\xff\x01\n" +
-	"\x18OpenJointHandlingRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"N\n" +
+	"\tJointTask\x12-\n" +
+	"\rdepartment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fdepartmentId\x12\x12\n" +
+	"\x04task\x18\x02 \x01(\tR\x04task\"\xb1\x02\n" +
+	"\x18OpenJointHandlingRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12,\n" +
-	"\x12lead_department_id\x18\x03 \x01(\tR\x10leadDepartmentId\x12<\n" +
-	"\x1acooperating_department_ids\x18\x04 \x03(\tR\x18cooperatingDepartmentIds\x12+\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x129\n" +
+	"\x12lead_department_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x10leadDepartmentId\x12M\n" +
+	"\x1acooperating_department_ids\x18\x04 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10d\"\x05r\x03\xb0\x01\x01R\x18cooperatingDepartmentIds\x12+\n" +
 	"\x05tasks\x18\x05 \x03(\v2\x15.ecogrid.v1.JointTaskR\x05tasks\x12\x12\n" +
 	"\x04note\x18\x06 \x01(\tR\x04note\"A\n" +
 	"\x19OpenJointHandlingResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xae\x01\n" +
-	"\x18CompleteJointTaskRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xf7\x01\n" +
+	"\x18CompleteJointTaskRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
-	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\x12!\n" +
-	"\fphoto_sha256\x18\x05 \x03(\tR\vphotoSha256\"A\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12-\n" +
+	"\rdepartment_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fdepartmentId\x12\x1a\n" +
+	"\x04note\x18\x04 \x01(\tB\x06\xbaH\x03\xc8\x01\x01R\x04note\x12D\n" +
+	"\fphoto_sha256\x18\x05 \x03(\tB!\xbaH\x1e\x92\x01\x1b\b\x01\x102\"\x15r\x132\x11^[0-9a-fA-F]{64}$R\vphotoSha256\"A\n" +
 	"\x19CompleteJointTaskResponse\x12$\n" +
-	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\x92\x01\n" +
-	"\x1fVerifyDepartmentHandlingRequest\x12\x17\n" +
-	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1d\n" +
+	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case\"\xb0\x01\n" +
+	"\x1fVerifyDepartmentHandlingRequest\x12!\n" +
+	"\acase_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06caseId\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
-	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x12\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12-\n" +
+	"\rdepartment_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fdepartmentId\x12\x12\n" +
 	"\x04note\x18\x04 \x01(\tR\x04note\"H\n" +
 	" VerifyDepartmentHandlingResponse\x12$\n" +
 	"\x04case\x18\x01 \x01(\v2\x10.ecogrid.v1.CaseR\x04case*\xb3\x02\n" +
@@ -4170,93 +4215,95 @@ var file_ecogrid_v1_cases_proto_depIdxs = []int32{
 	61, // 19: ecogrid.v1.CaseTimelineEntry.at:type_name -> google.protobuf.Timestamp
 	62, // 20: ecogrid.v1.ListCasesRequest.page:type_name -> ecogrid.v1.PageRequest
 	0,  // 21: ecogrid.v1.ListCasesRequest.states:type_name -> ecogrid.v1.CaseState
-	3,  // 22: ecogrid.v1.ListCasesResponse.cases:type_name -> ecogrid.v1.Case
-	3,  // 23: ecogrid.v1.GetCaseResponse.case:type_name -> ecogrid.v1.Case
-	4,  // 24: ecogrid.v1.GetCaseTimelineResponse.entries:type_name -> ecogrid.v1.CaseTimelineEntry
-	3,  // 25: ecogrid.v1.ListHandoverCasesResponse.cases:type_name -> ecogrid.v1.Case
-	3,  // 26: ecogrid.v1.AcceptCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 27: ecogrid.v1.RejectCaseResponse.case:type_name -> ecogrid.v1.Case
-	61, // 28: ecogrid.v1.DispatchCaseRequest.deadline:type_name -> google.protobuf.Timestamp
-	3,  // 29: ecogrid.v1.DispatchCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 30: ecogrid.v1.StartWorkResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 31: ecogrid.v1.SubmitRectificationResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 32: ecogrid.v1.VerifyRectificationResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 33: ecogrid.v1.CloseCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 34: ecogrid.v1.ReturnCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 35: ecogrid.v1.RequestExtensionResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 36: ecogrid.v1.ApproveExtensionResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 37: ecogrid.v1.DeclineExtensionResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 38: ecogrid.v1.ReopenCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 39: ecogrid.v1.EscalateCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 40: ecogrid.v1.ReassignCaseResponse.case:type_name -> ecogrid.v1.Case
-	59, // 41: ecogrid.v1.DeadlineRule.severity:type_name -> ecogrid.v1.Severity
-	41, // 42: ecogrid.v1.ListDeadlineRulesResponse.rules:type_name -> ecogrid.v1.DeadlineRule
-	41, // 43: ecogrid.v1.SetDeadlineRuleRequest.rule:type_name -> ecogrid.v1.DeadlineRule
-	41, // 44: ecogrid.v1.SetDeadlineRuleResponse.rule:type_name -> ecogrid.v1.DeadlineRule
-	3,  // 45: ecogrid.v1.TransferCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 46: ecogrid.v1.AcceptTransferResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 47: ecogrid.v1.RefuseTransferResponse.case:type_name -> ecogrid.v1.Case
-	52, // 48: ecogrid.v1.OpenJointHandlingRequest.tasks:type_name -> ecogrid.v1.JointTask
-	3,  // 49: ecogrid.v1.OpenJointHandlingResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 50: ecogrid.v1.CompleteJointTaskResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 51: ecogrid.v1.VerifyDepartmentHandlingResponse.case:type_name -> ecogrid.v1.Case
-	5,  // 52: ecogrid.v1.CaseService.ListCases:input_type -> ecogrid.v1.ListCasesRequest
-	7,  // 53: ecogrid.v1.CaseService.GetCase:input_type -> ecogrid.v1.GetCaseRequest
-	9,  // 54: ecogrid.v1.CaseService.GetCaseTimeline:input_type -> ecogrid.v1.GetCaseTimelineRequest
-	11, // 55: ecogrid.v1.CaseService.ListHandoverCases:input_type -> ecogrid.v1.ListHandoverCasesRequest
-	13, // 56: ecogrid.v1.CaseService.AcceptCase:input_type -> ecogrid.v1.AcceptCaseRequest
-	15, // 57: ecogrid.v1.CaseService.RejectCase:input_type -> ecogrid.v1.RejectCaseRequest
-	17, // 58: ecogrid.v1.CaseService.DispatchCase:input_type -> ecogrid.v1.DispatchCaseRequest
-	19, // 59: ecogrid.v1.CaseService.StartWork:input_type -> ecogrid.v1.StartWorkRequest
-	21, // 60: ecogrid.v1.CaseService.SubmitRectification:input_type -> ecogrid.v1.SubmitRectificationRequest
-	23, // 61: ecogrid.v1.CaseService.VerifyRectification:input_type -> ecogrid.v1.VerifyRectificationRequest
-	25, // 62: ecogrid.v1.CaseService.CloseCase:input_type -> ecogrid.v1.CloseCaseRequest
-	27, // 63: ecogrid.v1.CaseService.ReturnCase:input_type -> ecogrid.v1.ReturnCaseRequest
-	29, // 64: ecogrid.v1.CaseService.RequestExtension:input_type -> ecogrid.v1.RequestExtensionRequest
-	31, // 65: ecogrid.v1.CaseService.ApproveExtension:input_type -> ecogrid.v1.ApproveExtensionRequest
-	33, // 66: ecogrid.v1.CaseService.DeclineExtension:input_type -> ecogrid.v1.DeclineExtensionRequest
-	35, // 67: ecogrid.v1.CaseService.ReopenCase:input_type -> ecogrid.v1.ReopenCaseRequest
-	39, // 68: ecogrid.v1.CaseService.ReassignCase:input_type -> ecogrid.v1.ReassignCaseRequest
-	37, // 69: ecogrid.v1.CaseService.EscalateCase:input_type -> ecogrid.v1.EscalateCaseRequest
-	42, // 70: ecogrid.v1.CaseService.ListDeadlineRules:input_type -> ecogrid.v1.ListDeadlineRulesRequest
-	44, // 71: ecogrid.v1.CaseService.SetDeadlineRule:input_type -> ecogrid.v1.SetDeadlineRuleRequest
-	46, // 72: ecogrid.v1.CaseService.TransferCase:input_type -> ecogrid.v1.TransferCaseRequest
-	48, // 73: ecogrid.v1.CaseService.AcceptTransfer:input_type -> ecogrid.v1.AcceptTransferRequest
-	50, // 74: ecogrid.v1.CaseService.RefuseTransfer:input_type -> ecogrid.v1.RefuseTransferRequest
-	53, // 75: ecogrid.v1.CaseService.OpenJointHandling:input_type -> ecogrid.v1.OpenJointHandlingRequest
-	55, // 76: ecogrid.v1.CaseService.CompleteJointTask:input_type -> ecogrid.v1.CompleteJointTaskRequest
-	57, // 77: ecogrid.v1.CaseService.VerifyDepartmentHandling:input_type -> ecogrid.v1.VerifyDepartmentHandlingRequest
-	6,  // 78: ecogrid.v1.CaseService.ListCases:output_type -> ecogrid.v1.ListCasesResponse
-	8,  // 79: ecogrid.v1.CaseService.GetCase:output_type -> ecogrid.v1.GetCaseResponse
-	10, // 80: ecogrid.v1.CaseService.GetCaseTimeline:output_type -> ecogrid.v1.GetCaseTimelineResponse
-	12, // 81: ecogrid.v1.CaseService.ListHandoverCases:output_type -> ecogrid.v1.ListHandoverCasesResponse
-	14, // 82: ecogrid.v1.CaseService.AcceptCase:output_type -> ecogrid.v1.AcceptCaseResponse
-	16, // 83: ecogrid.v1.CaseService.RejectCase:output_type -> ecogrid.v1.RejectCaseResponse
-	18, // 84: ecogrid.v1.CaseService.DispatchCase:output_type -> ecogrid.v1.DispatchCaseResponse
-	20, // 85: ecogrid.v1.CaseService.StartWork:output_type -> ecogrid.v1.StartWorkResponse
-	22, // 86: ecogrid.v1.CaseService.SubmitRectification:output_type -> ecogrid.v1.SubmitRectificationResponse
-	24, // 87: ecogrid.v1.CaseService.VerifyRectification:output_type -> ecogrid.v1.VerifyRectificationResponse
-	26, // 88: ecogrid.v1.CaseService.CloseCase:output_type -> ecogrid.v1.CloseCaseResponse
-	28, // 89: ecogrid.v1.CaseService.ReturnCase:output_type -> ecogrid.v1.ReturnCaseResponse
-	30, // 90: ecogrid.v1.CaseService.RequestExtension:output_type -> ecogrid.v1.RequestExtensionResponse
-	32, // 91: ecogrid.v1.CaseService.ApproveExtension:output_type -> ecogrid.v1.ApproveExtensionResponse
-	34, // 92: ecogrid.v1.CaseService.DeclineExtension:output_type -> ecogrid.v1.DeclineExtensionResponse
-	36, // 93: ecogrid.v1.CaseService.ReopenCase:output_type -> ecogrid.v1.ReopenCaseResponse
-	40, // 94: ecogrid.v1.CaseService.ReassignCase:output_type -> ecogrid.v1.ReassignCaseResponse
-	38, // 95: ecogrid.v1.CaseService.EscalateCase:output_type -> ecogrid.v1.EscalateCaseResponse
-	43, // 96: ecogrid.v1.CaseService.ListDeadlineRules:output_type -> ecogrid.v1.ListDeadlineRulesResponse
-	45, // 97: ecogrid.v1.CaseService.SetDeadlineRule:output_type -> ecogrid.v1.SetDeadlineRuleResponse
-	47, // 98: ecogrid.v1.CaseService.TransferCase:output_type -> ecogrid.v1.TransferCaseResponse
-	49, // 99: ecogrid.v1.CaseService.AcceptTransfer:output_type -> ecogrid.v1.AcceptTransferResponse
-	51, // 100: ecogrid.v1.CaseService.RefuseTransfer:output_type -> ecogrid.v1.RefuseTransferResponse
-	54, // 101: ecogrid.v1.CaseService.OpenJointHandling:output_type -> ecogrid.v1.OpenJointHandlingResponse
-	56, // 102: ecogrid.v1.CaseService.CompleteJointTask:output_type -> ecogrid.v1.CompleteJointTaskResponse
-	58, // 103: ecogrid.v1.CaseService.VerifyDepartmentHandling:output_type -> ecogrid.v1.VerifyDepartmentHandlingResponse
-	78, // [78:104] is the sub-list for method output_type
-	52, // [52:78] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	61, // 22: ecogrid.v1.ListCasesRequest.created_from:type_name -> google.protobuf.Timestamp
+	61, // 23: ecogrid.v1.ListCasesRequest.created_to:type_name -> google.protobuf.Timestamp
+	3,  // 24: ecogrid.v1.ListCasesResponse.cases:type_name -> ecogrid.v1.Case
+	3,  // 25: ecogrid.v1.GetCaseResponse.case:type_name -> ecogrid.v1.Case
+	4,  // 26: ecogrid.v1.GetCaseTimelineResponse.entries:type_name -> ecogrid.v1.CaseTimelineEntry
+	3,  // 27: ecogrid.v1.ListHandoverCasesResponse.cases:type_name -> ecogrid.v1.Case
+	3,  // 28: ecogrid.v1.AcceptCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 29: ecogrid.v1.RejectCaseResponse.case:type_name -> ecogrid.v1.Case
+	61, // 30: ecogrid.v1.DispatchCaseRequest.deadline:type_name -> google.protobuf.Timestamp
+	3,  // 31: ecogrid.v1.DispatchCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 32: ecogrid.v1.StartWorkResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 33: ecogrid.v1.SubmitRectificationResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 34: ecogrid.v1.VerifyRectificationResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 35: ecogrid.v1.CloseCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 36: ecogrid.v1.ReturnCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 37: ecogrid.v1.RequestExtensionResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 38: ecogrid.v1.ApproveExtensionResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 39: ecogrid.v1.DeclineExtensionResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 40: ecogrid.v1.ReopenCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 41: ecogrid.v1.EscalateCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 42: ecogrid.v1.ReassignCaseResponse.case:type_name -> ecogrid.v1.Case
+	59, // 43: ecogrid.v1.DeadlineRule.severity:type_name -> ecogrid.v1.Severity
+	41, // 44: ecogrid.v1.ListDeadlineRulesResponse.rules:type_name -> ecogrid.v1.DeadlineRule
+	41, // 45: ecogrid.v1.SetDeadlineRuleRequest.rule:type_name -> ecogrid.v1.DeadlineRule
+	41, // 46: ecogrid.v1.SetDeadlineRuleResponse.rule:type_name -> ecogrid.v1.DeadlineRule
+	3,  // 47: ecogrid.v1.TransferCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 48: ecogrid.v1.AcceptTransferResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 49: ecogrid.v1.RefuseTransferResponse.case:type_name -> ecogrid.v1.Case
+	52, // 50: ecogrid.v1.OpenJointHandlingRequest.tasks:type_name -> ecogrid.v1.JointTask
+	3,  // 51: ecogrid.v1.OpenJointHandlingResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 52: ecogrid.v1.CompleteJointTaskResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 53: ecogrid.v1.VerifyDepartmentHandlingResponse.case:type_name -> ecogrid.v1.Case
+	5,  // 54: ecogrid.v1.CaseService.ListCases:input_type -> ecogrid.v1.ListCasesRequest
+	7,  // 55: ecogrid.v1.CaseService.GetCase:input_type -> ecogrid.v1.GetCaseRequest
+	9,  // 56: ecogrid.v1.CaseService.GetCaseTimeline:input_type -> ecogrid.v1.GetCaseTimelineRequest
+	11, // 57: ecogrid.v1.CaseService.ListHandoverCases:input_type -> ecogrid.v1.ListHandoverCasesRequest
+	13, // 58: ecogrid.v1.CaseService.AcceptCase:input_type -> ecogrid.v1.AcceptCaseRequest
+	15, // 59: ecogrid.v1.CaseService.RejectCase:input_type -> ecogrid.v1.RejectCaseRequest
+	17, // 60: ecogrid.v1.CaseService.DispatchCase:input_type -> ecogrid.v1.DispatchCaseRequest
+	19, // 61: ecogrid.v1.CaseService.StartWork:input_type -> ecogrid.v1.StartWorkRequest
+	21, // 62: ecogrid.v1.CaseService.SubmitRectification:input_type -> ecogrid.v1.SubmitRectificationRequest
+	23, // 63: ecogrid.v1.CaseService.VerifyRectification:input_type -> ecogrid.v1.VerifyRectificationRequest
+	25, // 64: ecogrid.v1.CaseService.CloseCase:input_type -> ecogrid.v1.CloseCaseRequest
+	27, // 65: ecogrid.v1.CaseService.ReturnCase:input_type -> ecogrid.v1.ReturnCaseRequest
+	29, // 66: ecogrid.v1.CaseService.RequestExtension:input_type -> ecogrid.v1.RequestExtensionRequest
+	31, // 67: ecogrid.v1.CaseService.ApproveExtension:input_type -> ecogrid.v1.ApproveExtensionRequest
+	33, // 68: ecogrid.v1.CaseService.DeclineExtension:input_type -> ecogrid.v1.DeclineExtensionRequest
+	35, // 69: ecogrid.v1.CaseService.ReopenCase:input_type -> ecogrid.v1.ReopenCaseRequest
+	39, // 70: ecogrid.v1.CaseService.ReassignCase:input_type -> ecogrid.v1.ReassignCaseRequest
+	37, // 71: ecogrid.v1.CaseService.EscalateCase:input_type -> ecogrid.v1.EscalateCaseRequest
+	42, // 72: ecogrid.v1.CaseService.ListDeadlineRules:input_type -> ecogrid.v1.ListDeadlineRulesRequest
+	44, // 73: ecogrid.v1.CaseService.SetDeadlineRule:input_type -> ecogrid.v1.SetDeadlineRuleRequest
+	46, // 74: ecogrid.v1.CaseService.TransferCase:input_type -> ecogrid.v1.TransferCaseRequest
+	48, // 75: ecogrid.v1.CaseService.AcceptTransfer:input_type -> ecogrid.v1.AcceptTransferRequest
+	50, // 76: ecogrid.v1.CaseService.RefuseTransfer:input_type -> ecogrid.v1.RefuseTransferRequest
+	53, // 77: ecogrid.v1.CaseService.OpenJointHandling:input_type -> ecogrid.v1.OpenJointHandlingRequest
+	55, // 78: ecogrid.v1.CaseService.CompleteJointTask:input_type -> ecogrid.v1.CompleteJointTaskRequest
+	57, // 79: ecogrid.v1.CaseService.VerifyDepartmentHandling:input_type -> ecogrid.v1.VerifyDepartmentHandlingRequest
+	6,  // 80: ecogrid.v1.CaseService.ListCases:output_type -> ecogrid.v1.ListCasesResponse
+	8,  // 81: ecogrid.v1.CaseService.GetCase:output_type -> ecogrid.v1.GetCaseResponse
+	10, // 82: ecogrid.v1.CaseService.GetCaseTimeline:output_type -> ecogrid.v1.GetCaseTimelineResponse
+	12, // 83: ecogrid.v1.CaseService.ListHandoverCases:output_type -> ecogrid.v1.ListHandoverCasesResponse
+	14, // 84: ecogrid.v1.CaseService.AcceptCase:output_type -> ecogrid.v1.AcceptCaseResponse
+	16, // 85: ecogrid.v1.CaseService.RejectCase:output_type -> ecogrid.v1.RejectCaseResponse
+	18, // 86: ecogrid.v1.CaseService.DispatchCase:output_type -> ecogrid.v1.DispatchCaseResponse
+	20, // 87: ecogrid.v1.CaseService.StartWork:output_type -> ecogrid.v1.StartWorkResponse
+	22, // 88: ecogrid.v1.CaseService.SubmitRectification:output_type -> ecogrid.v1.SubmitRectificationResponse
+	24, // 89: ecogrid.v1.CaseService.VerifyRectification:output_type -> ecogrid.v1.VerifyRectificationResponse
+	26, // 90: ecogrid.v1.CaseService.CloseCase:output_type -> ecogrid.v1.CloseCaseResponse
+	28, // 91: ecogrid.v1.CaseService.ReturnCase:output_type -> ecogrid.v1.ReturnCaseResponse
+	30, // 92: ecogrid.v1.CaseService.RequestExtension:output_type -> ecogrid.v1.RequestExtensionResponse
+	32, // 93: ecogrid.v1.CaseService.ApproveExtension:output_type -> ecogrid.v1.ApproveExtensionResponse
+	34, // 94: ecogrid.v1.CaseService.DeclineExtension:output_type -> ecogrid.v1.DeclineExtensionResponse
+	36, // 95: ecogrid.v1.CaseService.ReopenCase:output_type -> ecogrid.v1.ReopenCaseResponse
+	40, // 96: ecogrid.v1.CaseService.ReassignCase:output_type -> ecogrid.v1.ReassignCaseResponse
+	38, // 97: ecogrid.v1.CaseService.EscalateCase:output_type -> ecogrid.v1.EscalateCaseResponse
+	43, // 98: ecogrid.v1.CaseService.ListDeadlineRules:output_type -> ecogrid.v1.ListDeadlineRulesResponse
+	45, // 99: ecogrid.v1.CaseService.SetDeadlineRule:output_type -> ecogrid.v1.SetDeadlineRuleResponse
+	47, // 100: ecogrid.v1.CaseService.TransferCase:output_type -> ecogrid.v1.TransferCaseResponse
+	49, // 101: ecogrid.v1.CaseService.AcceptTransfer:output_type -> ecogrid.v1.AcceptTransferResponse
+	51, // 102: ecogrid.v1.CaseService.RefuseTransfer:output_type -> ecogrid.v1.RefuseTransferResponse
+	54, // 103: ecogrid.v1.CaseService.OpenJointHandling:output_type -> ecogrid.v1.OpenJointHandlingResponse
+	56, // 104: ecogrid.v1.CaseService.CompleteJointTask:output_type -> ecogrid.v1.CompleteJointTaskResponse
+	58, // 105: ecogrid.v1.CaseService.VerifyDepartmentHandling:output_type -> ecogrid.v1.VerifyDepartmentHandlingResponse
+	80, // [80:106] is the sub-list for method output_type
+	54, // [54:80] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_cases_proto_init() }

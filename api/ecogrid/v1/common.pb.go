@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -267,17 +268,18 @@ var File_ecogrid_v1_common_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"\x17ecogrid/v1/common.proto\x12\n" +
-	"ecogrid.v1\"\xae\x01\n" +
-	"\bPosition\x12\x1a\n" +
-	"\blatitude\x18\x01 \x01(\x01R\blatitude\x12\x1c\n" +
-	"\tlongitude\x18\x02 \x01(\x01R\tlongitude\x12I\n" +
-	"\x11coordinate_system\x18\x03 \x01(\x0e2\x1c.ecogrid.v1.CoordinateSystemR\x10coordinateSystem\x12\x1d\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\"\xea\x01\n" +
+	"\bPosition\x123\n" +
+	"\blatitude\x18\x01 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80V@)\x00\x00\x00\x00\x00\x80V\xc0R\blatitude\x125\n" +
+	"\tlongitude\x18\x02 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0R\tlongitude\x12S\n" +
+	"\x11coordinate_system\x18\x03 \x01(\x0e2\x1c.ecogrid.v1.CoordinateSystemB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10coordinateSystem\x12\x1d\n" +
 	"\n" +
-	"accuracy_m\x18\x04 \x01(\x01R\taccuracyM\"I\n" +
-	"\vPageRequest\x12\x1b\n" +
-	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"accuracy_m\x18\x04 \x01(\x01R\taccuracyM\"_\n" +
+	"\vPageRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken*\x8b\x01\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken*\x8b\x01\n" +
 	"\x10CoordinateSystem\x12!\n" +
 	"\x1dCOORDINATE_SYSTEM_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17COORDINATE_SYSTEM_WGS84\x10\x01\x12\x1b\n" +

@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -3094,7 +3095,7 @@ var File_ecogrid_v1_field_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\n" +
 	"\x16ecogrid/v1/field.proto\x12\n" +
-	"ecogrid.v1\x1a\x17ecogrid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17ecogrid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
 	"\fGridLocation\x12\x1f\n" +
 	"\vcounty_code\x18\x01 \x01(\tR\n" +
 	"countyCode\x12#\n" +
@@ -3125,16 +3126,16 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	" \x03(\tR\tcellCodes\x12,\n" +
 	"\x05flags\x18\v \x03(\x0e2\x16.ecogrid.v1.PatrolFlagR\x05flags\x12\"\n" +
 	"\rmax_speed_kmh\x18\f \x01(\x01R\vmaxSpeedKmh\x12.\n" +
-	"\x13points_outside_area\x18\r \x01(\x03R\x11pointsOutsideArea\"l\n" +
-	"\x12StartPatrolRequest\x12\x1b\n" +
-	"\tpatrol_id\x18\x01 \x01(\tR\bpatrolId\x129\n" +
+	"\x13points_outside_area\x18\r \x01(\x03R\x11pointsOutsideArea\"v\n" +
+	"\x12StartPatrolRequest\x12%\n" +
+	"\tpatrol_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatrolId\x129\n" +
 	"\n" +
 	"started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\"A\n" +
 	"\x13StartPatrolResponse\x12*\n" +
-	"\x06patrol\x18\x01 \x01(\v2\x12.ecogrid.v1.PatrolR\x06patrol\"g\n" +
-	"\x18AppendTrackPointsRequest\x12\x1b\n" +
-	"\tpatrol_id\x18\x01 \x01(\tR\bpatrolId\x12.\n" +
-	"\x06points\x18\x02 \x03(\v2\x16.ecogrid.v1.TrackPointR\x06points\"\xb7\x01\n" +
+	"\x06patrol\x18\x01 \x01(\v2\x12.ecogrid.v1.PatrolR\x06patrol\"~\n" +
+	"\x18AppendTrackPointsRequest\x12%\n" +
+	"\tpatrol_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatrolId\x12;\n" +
+	"\x06points\x18\x02 \x03(\v2\x16.ecogrid.v1.TrackPointB\v\xbaH\b\x92\x01\x05\"\x03\xd8\x01\x03R\x06points\"\xb7\x01\n" +
 	"\x19AppendTrackPointsResponse\x12\x14\n" +
 	"\x05added\x18\x01 \x01(\x05R\x05added\x12\x1e\n" +
 	"\n" +
@@ -3143,19 +3144,19 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\vpoint_count\x18\x03 \x01(\x03R\n" +
 	"pointCount\x12\x1a\n" +
 	"\brejected\x18\x04 \x01(\x05R\brejected\x12'\n" +
-	"\x0ffirst_rejection\x18\x05 \x01(\tR\x0efirstRejection\"f\n" +
-	"\x10EndPatrolRequest\x12\x1b\n" +
-	"\tpatrol_id\x18\x01 \x01(\tR\bpatrolId\x125\n" +
+	"\x0ffirst_rejection\x18\x05 \x01(\tR\x0efirstRejection\"p\n" +
+	"\x10EndPatrolRequest\x12%\n" +
+	"\tpatrol_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatrolId\x125\n" +
 	"\bended_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\"?\n" +
 	"\x11EndPatrolResponse\x12*\n" +
-	"\x06patrol\x18\x01 \x01(\v2\x12.ecogrid.v1.PatrolR\x06patrol\"/\n" +
-	"\x10GetPatrolRequest\x12\x1b\n" +
-	"\tpatrol_id\x18\x01 \x01(\tR\bpatrolId\"?\n" +
+	"\x06patrol\x18\x01 \x01(\v2\x12.ecogrid.v1.PatrolR\x06patrol\"9\n" +
+	"\x10GetPatrolRequest\x12%\n" +
+	"\tpatrol_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatrolId\"?\n" +
 	"\x11GetPatrolResponse\x12*\n" +
-	"\x06patrol\x18\x01 \x01(\v2\x12.ecogrid.v1.PatrolR\x06patrol\"\xcb\x01\n" +
-	"\x1aGetPatrolComplianceRequest\x12\x1b\n" +
-	"\tnode_code\x18\x01 \x01(\tR\bnodeCode\x124\n" +
-	"\x06period\x18\x02 \x01(\x0e2\x1c.ecogrid.v1.CompliancePeriodR\x06period\x12.\n" +
+	"\x06patrol\x18\x01 \x01(\v2\x12.ecogrid.v1.PatrolR\x06patrol\"\xfa\x01\n" +
+	"\x1aGetPatrolComplianceRequest\x12@\n" +
+	"\tnode_code\x18\x01 \x01(\tB#\xbaH \xd8\x01\x01r\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x12>\n" +
+	"\x06period\x18\x02 \x01(\x0e2\x1c.ecogrid.v1.CompliancePeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06period\x12.\n" +
 	"\x04from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"\xfe\x01\n" +
 	"\rComplianceRow\x12!\n" +
@@ -3167,17 +3168,17 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\vimplausible\x18\x06 \x01(\x05R\vimplausible\x12\x1c\n" +
 	"\tcompliant\x18\a \x01(\bR\tcompliant\"L\n" +
 	"\x1bGetPatrolComplianceResponse\x12-\n" +
-	"\x04rows\x18\x01 \x03(\v2\x19.ecogrid.v1.ComplianceRowR\x04rows\"\xe7\x02\n" +
-	"\vReportDraft\x12\x1b\n" +
-	"\treport_id\x18\x01 \x01(\tR\breportId\x12;\n" +
+	"\x04rows\x18\x01 \x03(\v2\x19.ecogrid.v1.ComplianceRowR\x04rows\"\xbc\x03\n" +
+	"\vReportDraft\x12%\n" +
+	"\treport_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\breportId\x12;\n" +
 	"\vobserved_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"observedAt\x12\x1a\n" +
-	"\bcategory\x18\x03 \x01(\tR\bcategory\x120\n" +
-	"\bseverity\x18\x04 \x01(\x0e2\x14.ecogrid.v1.SeverityR\bseverity\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\x120\n" +
-	"\bposition\x18\x06 \x01(\v2\x14.ecogrid.v1.PositionR\bposition\x12\x1b\n" +
-	"\tpatrol_id\x18\a \x01(\tR\bpatrolId\x12!\n" +
-	"\fphoto_sha256\x18\b \x03(\tR\vphotoSha256\x12\x1c\n" +
+	"observedAt\x12%\n" +
+	"\bcategory\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18(R\bcategory\x12:\n" +
+	"\bseverity\x18\x04 \x01(\x0e2\x14.ecogrid.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bseverity\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x128\n" +
+	"\bposition\x18\x06 \x01(\v2\x14.ecogrid.v1.PositionB\x06\xbaH\x03\xc8\x01\x01R\bposition\x12(\n" +
+	"\tpatrol_id\x18\a \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bpatrolId\x12B\n" +
+	"\fphoto_sha256\x18\b \x03(\tB\x1f\xbaH\x1c\x92\x01\x19\x102\"\x15r\x132\x11^[0-9a-fA-F]{64}$R\vphotoSha256\x12\x1c\n" +
 	"\tviolation\x18\t \x01(\bR\tviolation\"\xa5\x05\n" +
 	"\x06Report\x12\x1b\n" +
 	"\treport_id\x18\x01 \x01(\tR\breportId\x12\x1f\n" +
@@ -3199,14 +3200,15 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\tpatrol_id\x18\r \x01(\tR\bpatrolId\x12!\n" +
 	"\fphoto_sha256\x18\x0e \x03(\tR\vphotoSha256\x12\x1c\n" +
 	"\tviolation\x18\x0f \x01(\bR\tviolation\x12.\n" +
-	"\x13photo_exif_mismatch\x18\x10 \x03(\tR\x11photoExifMismatch\"F\n" +
-	"\x13SubmitReportRequest\x12/\n" +
-	"\x06report\x18\x01 \x01(\v2\x17.ecogrid.v1.ReportDraftR\x06report\"^\n" +
+	"\x13photo_exif_mismatch\x18\x10 \x03(\tR\x11photoExifMismatch\"N\n" +
+	"\x13SubmitReportRequest\x127\n" +
+	"\x06report\x18\x01 \x01(\v2\x17.ecogrid.v1.ReportDraftB\x06\xbaH\x03\xc8\x01\x01R\x06report\"^\n" +
 	"\x14SubmitReportResponse\x12*\n" +
 	"\x06report\x18\x01 \x01(\v2\x12.ecogrid.v1.ReportR\x06report\x12\x1a\n" +
-	"\breplayed\x18\x02 \x01(\bR\breplayed\"M\n" +
-	"\x18SubmitReportBatchRequest\x121\n" +
-	"\areports\x18\x01 \x03(\v2\x17.ecogrid.v1.ReportDraftR\areports\"\xc2\x01\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"\\\n" +
+	"\x18SubmitReportBatchRequest\x12@\n" +
+	"\areports\x18\x01 \x03(\v2\x17.ecogrid.v1.ReportDraftB\r\xbaH\n" +
+	"\x92\x01\a\b\x01\"\x03\xd8\x01\x03R\areports\"\xc2\x01\n" +
 	"\x17SubmitReportBatchResult\x12\x1b\n" +
 	"\treport_id\x18\x01 \x01(\tR\breportId\x12*\n" +
 	"\x06report\x18\x02 \x01(\v2\x12.ecogrid.v1.ReportR\x06report\x12\x1a\n" +
@@ -3215,19 +3217,19 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"error_code\x18\x04 \x01(\x05R\terrorCode\x12#\n" +
 	"\rerror_message\x18\x05 \x01(\tR\ferrorMessage\"Z\n" +
 	"\x19SubmitReportBatchResponse\x12=\n" +
-	"\aresults\x18\x01 \x03(\v2#.ecogrid.v1.SubmitReportBatchResultR\aresults\"/\n" +
-	"\x10GetReportRequest\x12\x1b\n" +
-	"\treport_id\x18\x01 \x01(\tR\breportId\"?\n" +
+	"\aresults\x18\x01 \x03(\v2#.ecogrid.v1.SubmitReportBatchResultR\aresults\"9\n" +
+	"\x10GetReportRequest\x12%\n" +
+	"\treport_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\breportId\"?\n" +
 	"\x11GetReportResponse\x12*\n" +
-	"\x06report\x18\x01 \x01(\v2\x12.ecogrid.v1.ReportR\x06report\"\xa1\x02\n" +
-	"\fReportFilter\x12\x1b\n" +
-	"\tnode_code\x18\x01 \x01(\tR\bnodeCode\x12?\n" +
+	"\x06report\x18\x01 \x01(\v2\x12.ecogrid.v1.ReportR\x06report\"\xe6\x02\n" +
+	"\fReportFilter\x12@\n" +
+	"\tnode_code\x18\x01 \x01(\tB#\xbaH \xd8\x01\x01r\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x12?\n" +
 	"\robserved_from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fobservedFrom\x12;\n" +
 	"\vobserved_to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"observedTo\x12\x1a\n" +
-	"\bcategory\x18\x04 \x01(\tR\bcategory\x129\n" +
-	"\tviolation\x18\x05 \x01(\x0e2\x1b.ecogrid.v1.ViolationFilterR\tviolation\x12\x1f\n" +
-	"\vreporter_id\x18\x06 \x01(\tR\n" +
+	"observedTo\x12#\n" +
+	"\bcategory\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18(R\bcategory\x12C\n" +
+	"\tviolation\x18\x05 \x01(\x0e2\x1b.ecogrid.v1.ViolationFilterB\b\xbaH\x05\x82\x01\x02\x10\x01R\tviolation\x12,\n" +
+	"\vreporter_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
 	"reporterId\"s\n" +
 	"\x12ListReportsRequest\x120\n" +
 	"\x06filter\x18\x01 \x01(\v2\x18.ecogrid.v1.ReportFilterR\x06filter\x12+\n" +
@@ -3239,30 +3241,32 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
 	"\vcounty_code\x18\x03 \x01(\tR\n" +
-	"countyCode\"8\n" +
-	"\x15ListCategoriesRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"countyCode\"N\n" +
+	"\x15ListCategoriesRequest\x125\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"N\n" +
 	"\x16ListCategoriesResponse\x124\n" +
 	"\n" +
 	"categories\x18\x01 \x03(\v2\x14.ecogrid.v1.CategoryR\n" +
-	"categories\"`\n" +
-	"\x15CreateCategoryRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"J\n" +
+	"categories\"\x98\x01\n" +
+	"\x15CreateCategoryRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12,\n" +
+	"\x04code\x18\x02 \x01(\tB\x18\xbaH\x15r\x132\x11^[a-z0-9_]{1,40}$R\x04code\x12\x1d\n" +
+	"\x04name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\"J\n" +
 	"\x16CreateCategoryResponse\x120\n" +
-	"\bcategory\x18\x01 \x01(\v2\x14.ecogrid.v1.CategoryR\bcategory\"\x9c\x01\n" +
-	"\x11PhotoUploadHeader\x12\x1b\n" +
-	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x1b\n" +
-	"\treport_id\x18\x02 \x01(\tR\breportId\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12!\n" +
-	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\"8\n" +
+	"\bcategory\x18\x01 \x01(\v2\x14.ecogrid.v1.CategoryR\bcategory\"\xe2\x01\n" +
+	"\x11PhotoUploadHeader\x12(\n" +
+	"\tupload_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\buploadId\x12(\n" +
+	"\treport_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\breportId\x12\x1b\n" +
+	"\x04size\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x04size\x120\n" +
+	"\x06sha256\x18\x04 \x01(\tB\x18\xbaH\x15r\x132\x11^[0-9a-fA-F]{64}$R\x06sha256\x12*\n" +
+	"\fcontent_type\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18dR\vcontentType\"A\n" +
 	"\n" +
-	"PhotoChunk\x12\x16\n" +
-	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x12\n" +
+	"PhotoChunk\x12\x1f\n" +
+	"\x06offset\x18\x01 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x06offset\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\x84\x01\n" +
 	"\x12UploadPhotoRequest\x127\n" +
 	"\x06header\x18\x01 \x01(\v2\x1d.ecogrid.v1.PhotoUploadHeaderH\x00R\x06header\x12.\n" +
@@ -3283,25 +3287,26 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\x05state\x18\x02 \x01(\x0e2\x17.ecogrid.v1.UploadStateR\x05state\x12)\n" +
 	"\x10committed_offset\x18\x03 \x01(\x03R\x0fcommittedOffset\x12'\n" +
 	"\x05photo\x18\x04 \x01(\v2\x11.ecogrid.v1.PhotoR\x05photo\x12#\n" +
-	"\rexif_mismatch\x18\x05 \x01(\bR\fexifMismatch\"j\n" +
-	"\x16GetUploadStatusRequest\x12\x1b\n" +
-	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x1b\n" +
-	"\treport_id\x18\x02 \x01(\tR\breportId\x12\x16\n" +
-	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\xcd\x01\n" +
+	"\rexif_mismatch\x18\x05 \x01(\bR\fexifMismatch\"\xaf\x02\n" +
+	"\x16GetUploadStatusRequest\x12(\n" +
+	"\tupload_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\buploadId\x12(\n" +
+	"\treport_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\breportId\x123\n" +
+	"\x06sha256\x18\x03 \x01(\tB\x1b\xbaH\x18\xd8\x01\x01r\x132\x11^[0-9a-fA-F]{64}$R\x06sha256:\x8b\x01\xbaH\x87\x01\x1a\x84\x01\n" +
+	"\fupload_named\x121name the upload by upload_id, report_id or sha256\x1aAthis.upload_id != '' || this.report_id != '' || this.sha256 != ''\"\xcd\x01\n" +
 	"\x17GetUploadStatusResponse\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12-\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x17.ecogrid.v1.UploadStateR\x05state\x12)\n" +
 	"\x10committed_offset\x18\x03 \x01(\x03R\x0fcommittedOffset\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x03R\x04size\x12'\n" +
-	"\x05photo\x18\x05 \x01(\v2\x11.ecogrid.v1.PhotoR\x05photo\".\n" +
-	"\x14DownloadPhotoRequest\x12\x16\n" +
-	"\x06sha256\x18\x01 \x01(\tR\x06sha256\"l\n" +
+	"\x05photo\x18\x05 \x01(\v2\x11.ecogrid.v1.PhotoR\x05photo\"H\n" +
+	"\x14DownloadPhotoRequest\x120\n" +
+	"\x06sha256\x18\x01 \x01(\tB\x18\xbaH\x15r\x132\x11^[0-9a-fA-F]{64}$R\x06sha256\"l\n" +
 	"\x15DownloadPhotoResponse\x12'\n" +
 	"\x05photo\x18\x01 \x01(\v2\x11.ecogrid.v1.PhotoR\x05photo\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"z\n" +
-	"\x14ExportReportsRequest\x120\n" +
-	"\x06format\x18\x01 \x01(\x0e2\x18.ecogrid.v1.ExportFormatR\x06format\x120\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x84\x01\n" +
+	"\x14ExportReportsRequest\x12:\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x18.ecogrid.v1.ExportFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\x120\n" +
 	"\x06filter\x18\x02 \x01(\v2\x18.ecogrid.v1.ReportFilterR\x06filter\"+\n" +
 	"\x15ExportReportsResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data*\xd4\x01\n" +

@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -1873,15 +1874,16 @@ var File_ecogrid_v1_grid_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_grid_proto_rawDesc = "" +
 	"\n" +
 	"\x15ecogrid/v1/grid.proto\x12\n" +
-	"ecogrid.v1\x1a\x17ecogrid/v1/common.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x01\n" +
-	"\bGridTask\x12\x12\n" +
-	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x05R\x05count\x12.\n" +
-	"\x06period\x18\x03 \x01(\x0e2\x16.ecogrid.v1.TaskPeriodR\x06period\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\x12\x1f\n" +
-	"\vmin_minutes\x18\x05 \x01(\x05R\n" +
-	"minMinutes\x12$\n" +
-	"\x0emin_distance_m\x18\x06 \x01(\x01R\fminDistanceM\"r\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17ecogrid/v1/common.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x83\x02\n" +
+	"\bGridTask\x12\x1d\n" +
+	"\x04kind\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18(R\x04kind\x12 \n" +
+	"\x05count\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\x05count\x128\n" +
+	"\x06period\x18\x03 \x01(\x0e2\x16.ecogrid.v1.TaskPeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06period\x12\x1c\n" +
+	"\x04note\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x04note\x12(\n" +
+	"\vmin_minutes\x18\x05 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\n" +
+	"minMinutes\x124\n" +
+	"\x0emin_distance_m\x18\x06 \x01(\x01B\x0e\xbaH\v\x12\t)\x00\x00\x00\x00\x00\x00\x00\x00R\fminDistanceM\"r\n" +
 	"\vGridNodeRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x12\n" +
@@ -1912,21 +1914,22 @@ const file_ecogrid_v1_grid_proto_rawDesc = "" +
 	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x18\n" +
 	"\awarning\x18\x06 \x01(\bR\awarning\x12\x17\n" +
-	"\aarea_m2\x18\a \x01(\x01R\x06areaM2\"\x9b\x02\n" +
-	"\x11CreateNodeRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x12+\n" +
-	"\x05level\x18\x04 \x01(\x0e2\x15.ecogrid.v1.GridLevelR\x05level\x12)\n" +
-	"\x10geometry_geojson\x18\x05 \x01(\tR\x0fgeometryGeojson\x12*\n" +
+	"\aarea_m2\x18\a \x01(\x01R\x06areaM2\"\xe6\x02\n" +
+	"\x11CreateNodeRequest\x12!\n" +
+	"\anode_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06nodeId\x124\n" +
+	"\x04code\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\x04code\x12\x1d\n" +
+	"\x04name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x127\n" +
+	"\x05level\x18\x04 \x01(\x0e2\x15.ecogrid.v1.GridLevelB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05level\x121\n" +
+	"\x10geometry_geojson\x18\x05 \x01(\tB\x06\xbaH\x03\xc8\x01\x01R\x0fgeometryGeojson\x12*\n" +
 	"\x05tasks\x18\x06 \x03(\v2\x14.ecogrid.v1.GridTaskR\x05tasks\x12A\n" +
 	"\x0eeffective_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\"u\n" +
 	"\x12CreateNodeResponse\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.ecogrid.v1.GridNodeR\x04node\x125\n" +
-	"\bwarnings\x18\x02 \x03(\v2\x19.ecogrid.v1.ImportProblemR\bwarnings\"\x97\x02\n" +
-	"\x11UpdateNodeRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12;\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"\bwarnings\x18\x02 \x03(\v2\x19.ecogrid.v1.ImportProblemR\bwarnings\"\xa9\x02\n" +
+	"\x11UpdateNodeRequest\x12!\n" +
+	"\anode_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06nodeId\x12C\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"updateMask\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12)\n" +
 	"\x10geometry_geojson\x18\x04 \x01(\tR\x0fgeometryGeojson\x12*\n" +
@@ -1934,54 +1937,56 @@ const file_ecogrid_v1_grid_proto_rawDesc = "" +
 	"\x0eeffective_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\"u\n" +
 	"\x12UpdateNodeResponse\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.ecogrid.v1.GridNodeR\x04node\x125\n" +
-	"\bwarnings\x18\x02 \x03(\v2\x19.ecogrid.v1.ImportProblemR\bwarnings\"h\n" +
-	"\x0eGetNodeRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code\x12)\n" +
-	"\x10include_geometry\x18\x03 \x01(\bR\x0fincludeGeometry\";\n" +
+	"\bwarnings\x18\x02 \x03(\v2\x19.ecogrid.v1.ImportProblemR\bwarnings\"\xf6\x01\n" +
+	"\x0eGetNodeRequest\x12$\n" +
+	"\anode_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x06nodeId\x127\n" +
+	"\x04code\x18\x02 \x01(\tB#\xbaH \xd8\x01\x01r\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\x04code\x12)\n" +
+	"\x10include_geometry\x18\x03 \x01(\bR\x0fincludeGeometry:Z\xbaHW\x1aU\n" +
+	"\n" +
+	"node_named\x12 name the node by node_id or code\x1a%this.node_id != '' || this.code != ''\";\n" +
 	"\x0fGetNodeResponse\x12(\n" +
-	"\x04node\x18\x01 \x01(\v2\x14.ecogrid.v1.GridNodeR\x04node\"Y\n" +
-	"\x13ListChildrenRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12)\n" +
+	"\x04node\x18\x01 \x01(\v2\x14.ecogrid.v1.GridNodeR\x04node\"c\n" +
+	"\x13ListChildrenRequest\x12!\n" +
+	"\anode_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06nodeId\x12)\n" +
 	"\x10include_geometry\x18\x02 \x01(\bR\x0fincludeGeometry\"B\n" +
 	"\x14ListChildrenResponse\x12*\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x14.ecogrid.v1.GridNodeR\x05nodes\"-\n" +
-	"\x12GetAncestryRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"L\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x14.ecogrid.v1.GridNodeR\x05nodes\"7\n" +
+	"\x12GetAncestryRequest\x12!\n" +
+	"\anode_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06nodeId\"L\n" +
 	"\x13GetAncestryResponse\x125\n" +
-	"\tancestors\x18\x01 \x03(\v2\x17.ecogrid.v1.GridNodeRefR\tancestors\"\xb9\x01\n" +
-	"\x12ListSubtreeRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x122\n" +
-	"\tmax_level\x18\x02 \x01(\x0e2\x15.ecogrid.v1.GridLevelR\bmaxLevel\x12)\n" +
+	"\tancestors\x18\x01 \x03(\v2\x17.ecogrid.v1.GridNodeRefR\tancestors\"\xd0\x01\n" +
+	"\x12ListSubtreeRequest\x12$\n" +
+	"\anode_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x06nodeId\x12<\n" +
+	"\tmax_level\x18\x02 \x01(\x0e2\x15.ecogrid.v1.GridLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\bmaxLevel\x12)\n" +
 	"\x10include_geometry\x18\x03 \x01(\bR\x0fincludeGeometry\x12+\n" +
 	"\x04page\x18\x04 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\"i\n" +
 	"\x13ListSubtreeResponse\x12*\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x14.ecogrid.v1.GridNodeR\x05nodes\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"]\n" +
-	"\x17ListNodeVersionsRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12)\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"g\n" +
+	"\x17ListNodeVersionsRequest\x12!\n" +
+	"\anode_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06nodeId\x12)\n" +
 	"\x10include_geometry\x18\x02 \x01(\bR\x0fincludeGeometry\"L\n" +
 	"\x18ListNodeVersionsResponse\x120\n" +
-	"\bversions\x18\x01 \x03(\v2\x14.ecogrid.v1.GridNodeR\bversions\"{\n" +
-	"\x12LocatePointRequest\x120\n" +
-	"\bposition\x18\x01 \x01(\v2\x14.ecogrid.v1.PositionR\bposition\x123\n" +
+	"\bversions\x18\x01 \x03(\v2\x14.ecogrid.v1.GridNodeR\bversions\"\x83\x01\n" +
+	"\x12LocatePointRequest\x128\n" +
+	"\bposition\x18\x01 \x01(\v2\x14.ecogrid.v1.PositionB\x06\xbaH\x03\xc8\x01\x01R\bposition\x123\n" +
 	"\aat_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06atTime\"\xd5\x01\n" +
 	"\x13LocatePointResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12+\n" +
 	"\x04cell\x18\x02 \x01(\v2\x17.ecogrid.v1.GridNodeRefR\x04cell\x12+\n" +
 	"\x04path\x18\x03 \x03(\v2\x17.ecogrid.v1.GridNodeRefR\x04path\x12%\n" +
 	"\x0ewgs84_latitude\x18\x04 \x01(\x01R\rwgs84Latitude\x12'\n" +
-	"\x0fwgs84_longitude\x18\x05 \x01(\x01R\x0ewgs84Longitude\"\xa9\x02\n" +
-	"\x13ImportGeoJSONHeader\x12+\n" +
-	"\x05level\x18\x01 \x01(\x0e2\x15.ecogrid.v1.GridLevelR\x05level\x12\x17\n" +
+	"\x0fwgs84_longitude\x18\x05 \x01(\x01R\x0ewgs84Longitude\"\xf4\x02\n" +
+	"\x13ImportGeoJSONHeader\x125\n" +
+	"\x05level\x18\x01 \x01(\x0e2\x15.ecogrid.v1.GridLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05level\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12A\n" +
-	"\x0eeffective_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\x12\x1f\n" +
-	"\vtotal_bytes\x18\x04 \x01(\x03R\n" +
-	"totalBytes\x12\x1b\n" +
-	"\tfile_name\x18\x05 \x01(\tR\bfileName\x12,\n" +
-	"\x12replace_under_code\x18\x06 \x01(\tR\x10replaceUnderCode\x12\x1d\n" +
+	"\x0eeffective_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\x12(\n" +
+	"\vtotal_bytes\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\n" +
+	"totalBytes\x12%\n" +
+	"\tfile_name\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\bfileName\x12Q\n" +
+	"\x12replace_under_code\x18\x06 \x01(\tB#\xbaH \xd8\x01\x01r\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\x10replaceUnderCode\x12&\n" +
 	"\n" +
-	"source_crs\x18\a \x01(\tR\tsourceCrs\"q\n" +
+	"source_crs\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\tsourceCrs\"q\n" +
 	"\x14ImportGeoJSONRequest\x129\n" +
 	"\x06header\x18\x01 \x01(\v2\x1f.ecogrid.v1.ImportGeoJSONHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x06\n" +
@@ -1993,10 +1998,10 @@ const file_ecogrid_v1_grid_proto_rawDesc = "" +
 	"\bwarnings\x18\x04 \x03(\v2\x19.ecogrid.v1.ImportProblemR\bwarnings\x12\x17\n" +
 	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x12%\n" +
 	"\x0ebytes_received\x18\x06 \x01(\x03R\rbytesReceived\x12\x18\n" +
-	"\aretired\x18\a \x01(\x05R\aretired\"\x98\x01\n" +
-	"\x14ExportGeoJSONRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x122\n" +
-	"\tmax_level\x18\x02 \x01(\x0e2\x15.ecogrid.v1.GridLevelR\bmaxLevel\x123\n" +
+	"\aretired\x18\a \x01(\x05R\aretired\"\xaf\x01\n" +
+	"\x14ExportGeoJSONRequest\x12$\n" +
+	"\anode_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x06nodeId\x12<\n" +
+	"\tmax_level\x18\x02 \x01(\x0e2\x15.ecogrid.v1.GridLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\bmaxLevel\x123\n" +
 	"\aat_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06atTime\"R\n" +
 	"\x15ExportGeoJSONResponse\x12\x14\n" +
 	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12#\n" +

@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1047,29 +1048,31 @@ var File_ecogrid_v1_monitoring_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_monitoring_proto_rawDesc = "" +
 	"\n" +
 	"\x1becogrid/v1/monitoring.proto\x12\n" +
-	"ecogrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\x03\n" +
-	"\x0fMonitoringPoint\x12\x19\n" +
-	"\bpoint_id\x18\x01 \x01(\tR\apointId\x12\x1f\n" +
-	"\vcounty_code\x18\x02 \x01(\tR\n" +
-	"countyCode\x12\x12\n" +
-	"\x04code\x18\x03 \x01(\tR\x04code\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\x123\n" +
-	"\x04kind\x18\x05 \x01(\x0e2\x1f.ecogrid.v1.MonitoringPointKindR\x04kind\x128\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x05\n" +
+	"\x0fMonitoringPoint\x12&\n" +
+	"\bpoint_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\apointId\x122\n" +
+	"\vcounty_code\x18\x02 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12\x1d\n" +
+	"\x04code\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04code\x12\x1d\n" +
+	"\x04name\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12=\n" +
+	"\x04kind\x18\x05 \x01(\x0e2\x1f.ecogrid.v1.MonitoringPointKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12B\n" +
 	"\n" +
-	"water_body\x18\x06 \x01(\x0e2\x19.ecogrid.v1.WaterBodyTypeR\twaterBody\x12!\n" +
-	"\ftarget_class\x18\a \x01(\x05R\vtargetClass\x12\x1a\n" +
-	"\blatitude\x18\b \x01(\x01R\blatitude\x12\x1c\n" +
-	"\tlongitude\x18\t \x01(\x01R\tlongitude\x12!\n" +
+	"water_body\x18\x06 \x01(\x0e2\x19.ecogrid.v1.WaterBodyTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\twaterBody\x12,\n" +
+	"\ftarget_class\x18\a \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x01R\vtargetClass\x123\n" +
+	"\blatitude\x18\b \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80V@)\x00\x00\x00\x00\x00\x80V\xc0R\blatitude\x125\n" +
+	"\tlongitude\x18\t \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0R\tlongitude\x12F\n" +
 	"\fvillage_code\x18\n" +
-	" \x01(\tR\vvillageCode\x12,\n" +
-	"\x12sample_every_hours\x18\v \x01(\x05R\x10sampleEveryHours\x12A\n" +
-	"\x0eschedule_start\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rscheduleStart\"G\n" +
-	"\x12CreatePointRequest\x121\n" +
-	"\x05point\x18\x01 \x01(\v2\x1b.ecogrid.v1.MonitoringPointR\x05point\"H\n" +
+	" \x01(\tB#\xbaH \xd8\x01\x01r\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\vvillageCode\x125\n" +
+	"\x12sample_every_hours\x18\v \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x10sampleEveryHours\x12A\n" +
+	"\x0eschedule_start\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rscheduleStart\"O\n" +
+	"\x12CreatePointRequest\x129\n" +
+	"\x05point\x18\x01 \x01(\v2\x1b.ecogrid.v1.MonitoringPointB\x06\xbaH\x03\xc8\x01\x01R\x05point\"H\n" +
 	"\x13CreatePointResponse\x121\n" +
-	"\x05point\x18\x01 \x01(\v2\x1b.ecogrid.v1.MonitoringPointR\x05point\"4\n" +
-	"\x11ListPointsRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\x05point\x18\x01 \x01(\v2\x1b.ecogrid.v1.MonitoringPointR\x05point\"G\n" +
+	"\x11ListPointsRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"I\n" +
 	"\x12ListPointsResponse\x123\n" +
 	"\x06points\x18\x01 \x03(\v2\x1b.ecogrid.v1.MonitoringPointR\x06points\"k\n" +
@@ -1077,33 +1080,35 @@ const file_ecogrid_v1_monitoring_proto_rawDesc = "" +
 	"\tparameter\x18\x01 \x01(\tR\tparameter\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x12\n" +
 	"\x04unit\x18\x03 \x01(\tR\x04unit\x12\x14\n" +
-	"\x05class\x18\x04 \x01(\x05R\x05class\"\xb1\x03\n" +
-	"\x06Sample\x12\x1b\n" +
-	"\tsample_id\x18\x01 \x01(\tR\bsampleId\x12\x19\n" +
-	"\bpoint_id\x18\x02 \x01(\tR\apointId\x129\n" +
+	"\x05class\x18\x04 \x01(\x05R\x05class\"\xdd\x03\n" +
+	"\x06Sample\x12(\n" +
+	"\tsample_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bsampleId\x12#\n" +
+	"\bpoint_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\apointId\x12A\n" +
 	"\n" +
-	"sampled_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tsampledAt\x12\x18\n" +
+	"sampled_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tsampledAt\x12\x18\n" +
 	"\asampler\x18\x04 \x01(\tR\asampler\x12\x10\n" +
 	"\x03lab\x18\x05 \x01(\tR\x03lab\x12;\n" +
 	"\fmeasurements\x18\x06 \x03(\v2\x17.ecogrid.v1.MeasurementR\fmeasurements\x12\x14\n" +
 	"\x05class\x18\a \x01(\x05R\x05class\x12\x1c\n" +
-	"\texceeding\x18\b \x03(\tR\texceeding\x12,\n" +
-	"\x12corrects_sample_id\x18\t \x01(\tR\x10correctsSampleId\x12,\n" +
+	"\texceeding\x18\b \x03(\tR\texceeding\x129\n" +
+	"\x12corrects_sample_id\x18\t \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x10correctsSampleId\x12,\n" +
 	"\x12violation_event_id\x18\n" +
 	" \x01(\tR\x10violationEventId\x12;\n" +
 	"\vrecorded_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"recordedAt\"A\n" +
-	"\x13RecordSampleRequest\x12*\n" +
-	"\x06sample\x18\x01 \x01(\v2\x12.ecogrid.v1.SampleR\x06sample\"B\n" +
+	"recordedAt\"I\n" +
+	"\x13RecordSampleRequest\x122\n" +
+	"\x06sample\x18\x01 \x01(\v2\x12.ecogrid.v1.SampleB\x06\xbaH\x03\xc8\x01\x01R\x06sample\"B\n" +
 	"\x14RecordSampleResponse\x12*\n" +
-	"\x06sample\x18\x01 \x01(\v2\x12.ecogrid.v1.SampleR\x06sample\"L\n" +
-	"\x12ListSamplesRequest\x12\x19\n" +
-	"\bpoint_id\x18\x01 \x01(\tR\apointId\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"C\n" +
+	"\x06sample\x18\x01 \x01(\v2\x12.ecogrid.v1.SampleR\x06sample\"b\n" +
+	"\x12ListSamplesRequest\x12#\n" +
+	"\bpoint_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\apointId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\"C\n" +
 	"\x13ListSamplesResponse\x12,\n" +
-	"\asamples\x18\x01 \x03(\v2\x12.ecogrid.v1.SampleR\asamples\"o\n" +
-	"\x16ImportSamplesCSVHeader\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\asamples\x18\x01 \x03(\v2\x12.ecogrid.v1.SampleR\asamples\"\x82\x01\n" +
+	"\x16ImportSamplesCSVHeader\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x1b\n" +
 	"\tfile_name\x18\x03 \x01(\tR\bfileName\"w\n" +

@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -183,10 +184,14 @@ type Assignment struct {
 	Tasks     []string               `protobuf:"bytes,6,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	ValidFrom *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
 	// Unset while the assignment is open.
-	ValidTo       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=valid_to,json=validTo,proto3" json:"valid_to,omitempty"`
-	CreatedBy     string                 `protobuf:"bytes,9,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	EndedBy       string                 `protobuf:"bytes,10,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
-	EndReason     string                 `protobuf:"bytes,11,opt,name=end_reason,json=endReason,proto3" json:"end_reason,omitempty"`
+	ValidTo   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=valid_to,json=validTo,proto3" json:"valid_to,omitempty"`
+	CreatedBy string                 `protobuf:"bytes,9,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	EndedBy   string                 `protobuf:"bytes,10,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
+	EndReason string                 `protobuf:"bytes,11,opt,name=end_reason,json=endReason,proto3" json:"end_reason,omitempty"`
+	// Structured tasks (定任务) of this post, e.g. 2 patrols per week: patrol
+	// compliance reads them before the node's own tasks. The free-text
+	// tasks above stay as they were given.
+	TaskRules     []*GridTask `protobuf:"bytes,12,rep,name=task_rules,json=taskRules,proto3" json:"task_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,6 +301,13 @@ func (x *Assignment) GetEndReason() string {
 		return x.EndReason
 	}
 	return ""
+}
+
+func (x *Assignment) GetTaskRules() []*GridTask {
+	if x != nil {
+		return x.TaskRules
+	}
+	return nil
 }
 
 // HandoverCase is an open case handed from a person leaving a post to their
@@ -1239,7 +1251,10 @@ type StartAssignmentRequest struct {
 	Role   Role     `protobuf:"varint,4,opt,name=role,proto3,enum=ecogrid.v1.Role" json:"role,omitempty"`
 	Tasks  []string `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// Unset: now. At most a day in the past; may be in the future.
-	ValidFrom     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	ValidFrom *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	// Structured tasks, e.g. {kind: "patrol", count: 2, period: WEEK}; with
+	// a patrol task they set this person's patrol quota in the cell.
+	TaskRules     []*GridTask `protobuf:"bytes,7,rep,name=task_rules,json=taskRules,proto3" json:"task_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1312,6 +1327,13 @@ func (x *StartAssignmentRequest) GetTasks() []string {
 func (x *StartAssignmentRequest) GetValidFrom() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ValidFrom
+	}
+	return nil
+}
+
+func (x *StartAssignmentRequest) GetTaskRules() []*GridTask {
+	if x != nil {
+		return x.TaskRules
 	}
 	return nil
 }
@@ -1519,8 +1541,11 @@ type TransferAssignmentRequest struct {
 	// Who takes over the open cases the person holds under the old node.
 	// Unset: the nearest supervisor or county officer over it, else the caller.
 	SuccessorPersonId string `protobuf:"bytes,7,opt,name=successor_person_id,json=successorPersonId,proto3" json:"successor_person_id,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Structured tasks of the new post. When neither tasks nor task_rules
+	// is given, the new post keeps the old one's tasks (both kinds).
+	TaskRules     []*GridTask `protobuf:"bytes,8,rep,name=task_rules,json=taskRules,proto3" json:"task_rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TransferAssignmentRequest) Reset() {
@@ -1600,6 +1625,13 @@ func (x *TransferAssignmentRequest) GetSuccessorPersonId() string {
 		return x.SuccessorPersonId
 	}
 	return ""
+}
+
+func (x *TransferAssignmentRequest) GetTaskRules() []*GridTask {
+	if x != nil {
+		return x.TaskRules
+	}
+	return nil
 }
 
 // TransferAssignmentResponse returns both assignments and the handover.
@@ -1867,7 +1899,7 @@ var File_ecogrid_v1_people_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_people_proto_rawDesc = "" +
 	"\n" +
 	"\x17ecogrid/v1/people.proto\x12\n" +
-	"ecogrid.v1\x1a\x17ecogrid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x01\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17ecogrid/v1/common.proto\x1a\x15ecogrid/v1/grid.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x01\n" +
 	"\x06Person\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vcounty_code\x18\x02 \x01(\tR\n" +
@@ -1876,7 +1908,7 @@ const file_ecogrid_v1_people_proto_rawDesc = "" +
 	"\x05phone\x18\x04 \x01(\tR\x05phone\x12#\n" +
 	"\remployee_code\x18\x05 \x01(\tR\femployeeCode\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xf6\x02\n" +
+	"createTime\"\xab\x03\n" +
 	"\n" +
 	"Assignment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -1893,7 +1925,9 @@ const file_ecogrid_v1_people_proto_rawDesc = "" +
 	"\bended_by\x18\n" +
 	" \x01(\tR\aendedBy\x12\x1d\n" +
 	"\n" +
-	"end_reason\x18\v \x01(\tR\tendReason\"r\n" +
+	"end_reason\x18\v \x01(\tR\tendReason\x123\n" +
+	"\n" +
+	"task_rules\x18\f \x03(\v2\x14.ecogrid.v1.GridTaskR\ttaskRules\"r\n" +
 	"\fHandoverCase\x12\x17\n" +
 	"\acase_id\x18\x01 \x01(\tR\x06caseId\x12\x1b\n" +
 	"\tnode_code\x18\x02 \x01(\tR\bnodeCode\x12\x16\n" +
@@ -1903,105 +1937,115 @@ const file_ecogrid_v1_people_proto_rawDesc = "" +
 	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x10.ecogrid.v1.RoleR\x04role\x12\x1b\n" +
-	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\"\xa2\x01\n" +
-	"\x13CreatePersonRequest\x12\x1b\n" +
-	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x1f\n" +
-	"\vcounty_code\x18\x02 \x01(\tR\n" +
-	"countyCode\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
-	"\x05phone\x18\x04 \x01(\tR\x05phone\x12#\n" +
-	"\remployee_code\x18\x05 \x01(\tR\femployeeCode\"\\\n" +
+	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\"\xdc\x01\n" +
+	"\x13CreatePersonRequest\x12%\n" +
+	"\tperson_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\x122\n" +
+	"\vcounty_code\x18\x02 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12\x1d\n" +
+	"\x04name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12\x1d\n" +
+	"\x05phone\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18 R\x05phone\x12,\n" +
+	"\remployee_code\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\femployeeCode\"\\\n" +
 	"\x14CreatePersonResponse\x12*\n" +
 	"\x06person\x18\x01 \x01(\v2\x12.ecogrid.v1.PersonR\x06person\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"/\n" +
-	"\x10GetPersonRequest\x12\x1b\n" +
-	"\tperson_id\x18\x01 \x01(\tR\bpersonId\"\xa9\x01\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"9\n" +
+	"\x10GetPersonRequest\x12%\n" +
+	"\tperson_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\"\xa9\x01\n" +
 	"\x11GetPersonResponse\x12*\n" +
 	"\x06person\x18\x01 \x01(\v2\x12.ecogrid.v1.PersonR\x06person\x12G\n" +
 	"\x13current_assignments\x18\x02 \x03(\v2\x16.ecogrid.v1.AssignmentR\x12currentAssignments\x12\x1f\n" +
 	"\vhas_account\x18\x03 \x01(\bR\n" +
-	"hasAccount\"\x83\x01\n" +
+	"hasAccount\"\xb1\x01\n" +
 	"\x12ListPersonsRequest\x12+\n" +
-	"\x04page\x18\x01 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\x12\x1b\n" +
-	"\tnode_code\x18\x02 \x01(\tR\bnodeCode\x12#\n" +
-	"\rname_contains\x18\x03 \x01(\tR\fnameContains\"k\n" +
+	"\x04page\x18\x01 \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\x12@\n" +
+	"\tnode_code\x18\x02 \x01(\tB#\xbaH \xd8\x01\x01r\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x12,\n" +
+	"\rname_contains\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\fnameContains\"k\n" +
 	"\x13ListPersonsResponse\x12,\n" +
 	"\apersons\x18\x01 \x03(\v2\x12.ecogrid.v1.PersonR\apersons\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb5\x01\n" +
-	"\x13UpdatePersonRequest\x12\x1b\n" +
-	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x17\n" +
-	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x19\n" +
-	"\x05phone\x18\x03 \x01(\tH\x01R\x05phone\x88\x01\x01\x12(\n" +
-	"\remployee_code\x18\x04 \x01(\tH\x02R\femployeeCode\x88\x01\x01B\a\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdc\x01\n" +
+	"\x13UpdatePersonRequest\x12%\n" +
+	"\tperson_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\x12\"\n" +
+	"\x04name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dH\x00R\x04name\x88\x01\x01\x12\"\n" +
+	"\x05phone\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 H\x01R\x05phone\x88\x01\x01\x121\n" +
+	"\remployee_code\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@H\x02R\femployeeCode\x88\x01\x01B\a\n" +
 	"\x05_nameB\b\n" +
 	"\x06_phoneB\x10\n" +
 	"\x0e_employee_code\"B\n" +
 	"\x14UpdatePersonResponse\x12*\n" +
-	"\x06person\x18\x01 \x01(\v2\x12.ecogrid.v1.PersonR\x06person\"2\n" +
-	"\x14ResetPasswordRequest\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\"F\n" +
+	"\x06person\x18\x01 \x01(\v2\x12.ecogrid.v1.PersonR\x06person\">\n" +
+	"\x14ResetPasswordRequest\x12&\n" +
+	"\busername\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\busername\"F\n" +
 	"\x15ResetPasswordResponse\x12-\n" +
-	"\x12generated_password\x18\x01 \x01(\tR\x11generatedPassword\"\x8a\x01\n" +
-	"\x14CreateAccountRequest\x12\x1d\n" +
+	"\x12generated_password\x18\x01 \x01(\tR\x11generatedPassword\"\xb4\x01\n" +
+	"\x14CreateAccountRequest\x12'\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1b\n" +
-	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12\x1a\n" +
-	"\busername\x18\x03 \x01(\tR\busername\x12\x1a\n" +
-	"\bpassword\x18\x04 \x01(\tR\bpassword\"\x9b\x01\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12%\n" +
+	"\tperson_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\x12&\n" +
+	"\busername\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\busername\x12$\n" +
+	"\bpassword\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\bpassword\"\x9b\x01\n" +
 	"\x15CreateAccountResponse\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12-\n" +
 	"\x12generated_password\x18\x03 \x01(\tR\x11generatedPassword\x12\x18\n" +
-	"\acreated\x18\x04 \x01(\bR\acreated\"2\n" +
-	"\x14UnlockAccountRequest\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\"6\n" +
+	"\acreated\x18\x04 \x01(\bR\acreated\">\n" +
+	"\x14UnlockAccountRequest\x12&\n" +
+	"\busername\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\busername\"6\n" +
 	"\x15UnlockAccountResponse\x12\x1d\n" +
 	"\n" +
-	"was_locked\x18\x01 \x01(\bR\twasLocked\"\xea\x01\n" +
-	"\x16StartAssignmentRequest\x12#\n" +
-	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12\x1b\n" +
-	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12\x17\n" +
-	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12$\n" +
-	"\x04role\x18\x04 \x01(\x0e2\x10.ecogrid.v1.RoleR\x04role\x12\x14\n" +
-	"\x05tasks\x18\x05 \x03(\tR\x05tasks\x129\n" +
+	"was_locked\x18\x01 \x01(\bR\twasLocked\"\xe5\x02\n" +
+	"\x16StartAssignmentRequest\x12-\n" +
+	"\rassignment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fassignmentId\x12%\n" +
+	"\tperson_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\x12\"\n" +
+	"\anode_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06nodeId\x120\n" +
+	"\x04role\x18\x04 \x01(\x0e2\x10.ecogrid.v1.RoleB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04role\x12%\n" +
+	"\x05tasks\x18\x05 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10 \"\x05r\x03\x18\xc8\x01R\x05tasks\x129\n" +
 	"\n" +
-	"valid_from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\"k\n" +
+	"valid_from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\x12=\n" +
+	"\n" +
+	"task_rules\x18\a \x03(\v2\x14.ecogrid.v1.GridTaskB\b\xbaH\x05\x92\x01\x02\x10 R\ttaskRules\"k\n" +
 	"\x17StartAssignmentResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.ecogrid.v1.AssignmentR\n" +
 	"assignment\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"\x83\x01\n" +
-	"\x14EndAssignmentRequest\x12#\n" +
-	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\x12.\n" +
-	"\x13successor_person_id\x18\x03 \x01(\tR\x11successorPersonId\"\xde\x01\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\xa4\x01\n" +
+	"\x14EndAssignmentRequest\x12-\n" +
+	"\rassignment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fassignmentId\x12 \n" +
+	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x06reason\x12;\n" +
+	"\x13successor_person_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x11successorPersonId\"\xde\x01\n" +
 	"\x15EndAssignmentResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.ecogrid.v1.AssignmentR\n" +
 	"assignment\x12'\n" +
 	"\x0flast_assignment\x18\x02 \x01(\bR\x0elastAssignment\x124\n" +
 	"\bhandover\x18\x03 \x03(\v2\x18.ecogrid.v1.HandoverCaseR\bhandover\x12.\n" +
-	"\x13successor_person_id\x18\x04 \x01(\tR\x11successorPersonId\"\x89\x02\n" +
-	"\x19TransferAssignmentRequest\x12#\n" +
-	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12*\n" +
-	"\x11new_assignment_id\x18\x02 \x01(\tR\x0fnewAssignmentId\x12\x17\n" +
-	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12$\n" +
-	"\x04role\x18\x04 \x01(\x0e2\x10.ecogrid.v1.RoleR\x04role\x12\x14\n" +
-	"\x05tasks\x18\x05 \x03(\tR\x05tasks\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\x12.\n" +
-	"\x13successor_person_id\x18\a \x01(\tR\x11successorPersonId\"\xe2\x01\n" +
+	"\x13successor_person_id\x18\x04 \x01(\tR\x11successorPersonId\"\x9b\x03\n" +
+	"\x19TransferAssignmentRequest\x12-\n" +
+	"\rassignment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fassignmentId\x124\n" +
+	"\x11new_assignment_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0fnewAssignmentId\x12\"\n" +
+	"\anode_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06nodeId\x120\n" +
+	"\x04role\x18\x04 \x01(\x0e2\x10.ecogrid.v1.RoleB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04role\x12%\n" +
+	"\x05tasks\x18\x05 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10 \"\x05r\x03\x18\xc8\x01R\x05tasks\x12 \n" +
+	"\x06reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x06reason\x12;\n" +
+	"\x13successor_person_id\x18\a \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x11successorPersonId\x12=\n" +
+	"\n" +
+	"task_rules\x18\b \x03(\v2\x14.ecogrid.v1.GridTaskB\b\xbaH\x05\x92\x01\x02\x10 R\ttaskRules\"\xe2\x01\n" +
 	"\x1aTransferAssignmentResponse\x12,\n" +
 	"\x05ended\x18\x01 \x01(\v2\x16.ecogrid.v1.AssignmentR\x05ended\x120\n" +
 	"\astarted\x18\x02 \x01(\v2\x16.ecogrid.v1.AssignmentR\astarted\x124\n" +
 	"\bhandover\x18\x03 \x03(\v2\x18.ecogrid.v1.HandoverCaseR\bhandover\x12.\n" +
-	"\x13successor_person_id\x18\x04 \x01(\tR\x11successorPersonId\";\n" +
-	"\x1cListAssignmentHistoryRequest\x12\x1b\n" +
-	"\tperson_id\x18\x01 \x01(\tR\bpersonId\"Y\n" +
+	"\x13successor_person_id\x18\x04 \x01(\tR\x11successorPersonId\"E\n" +
+	"\x1cListAssignmentHistoryRequest\x12%\n" +
+	"\tperson_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\"Y\n" +
 	"\x1dListAssignmentHistoryResponse\x128\n" +
-	"\vassignments\x18\x01 \x03(\v2\x16.ecogrid.v1.AssignmentR\vassignments\"a\n" +
-	"\x16ListResponsibleRequest\x12\x1b\n" +
-	"\tnode_code\x18\x01 \x01(\tR\bnodeCode\x12*\n" +
+	"\vassignments\x18\x01 \x03(\v2\x16.ecogrid.v1.AssignmentR\vassignments\"\x83\x01\n" +
+	"\x16ListResponsibleRequest\x12=\n" +
+	"\tnode_code\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"Z\n" +
 	"\x17ListResponsibleResponse\x12?\n" +
 	"\vresponsible\x18\x01 \x03(\v2\x1d.ecogrid.v1.ResponsiblePersonR\vresponsible*\x8c\x01\n" +
@@ -2072,61 +2116,65 @@ var file_ecogrid_v1_people_proto_goTypes = []any{
 	(*ListResponsibleRequest)(nil),        // 27: ecogrid.v1.ListResponsibleRequest
 	(*ListResponsibleResponse)(nil),       // 28: ecogrid.v1.ListResponsibleResponse
 	(*timestamppb.Timestamp)(nil),         // 29: google.protobuf.Timestamp
-	(*PageRequest)(nil),                   // 30: ecogrid.v1.PageRequest
+	(*GridTask)(nil),                      // 30: ecogrid.v1.GridTask
+	(*PageRequest)(nil),                   // 31: ecogrid.v1.PageRequest
 }
 var file_ecogrid_v1_people_proto_depIdxs = []int32{
 	29, // 0: ecogrid.v1.Person.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: ecogrid.v1.Assignment.role:type_name -> ecogrid.v1.Role
 	29, // 2: ecogrid.v1.Assignment.valid_from:type_name -> google.protobuf.Timestamp
 	29, // 3: ecogrid.v1.Assignment.valid_to:type_name -> google.protobuf.Timestamp
-	0,  // 4: ecogrid.v1.ResponsiblePerson.role:type_name -> ecogrid.v1.Role
-	1,  // 5: ecogrid.v1.CreatePersonResponse.person:type_name -> ecogrid.v1.Person
-	1,  // 6: ecogrid.v1.GetPersonResponse.person:type_name -> ecogrid.v1.Person
-	2,  // 7: ecogrid.v1.GetPersonResponse.current_assignments:type_name -> ecogrid.v1.Assignment
-	30, // 8: ecogrid.v1.ListPersonsRequest.page:type_name -> ecogrid.v1.PageRequest
-	1,  // 9: ecogrid.v1.ListPersonsResponse.persons:type_name -> ecogrid.v1.Person
-	1,  // 10: ecogrid.v1.UpdatePersonResponse.person:type_name -> ecogrid.v1.Person
-	0,  // 11: ecogrid.v1.StartAssignmentRequest.role:type_name -> ecogrid.v1.Role
-	29, // 12: ecogrid.v1.StartAssignmentRequest.valid_from:type_name -> google.protobuf.Timestamp
-	2,  // 13: ecogrid.v1.StartAssignmentResponse.assignment:type_name -> ecogrid.v1.Assignment
-	2,  // 14: ecogrid.v1.EndAssignmentResponse.assignment:type_name -> ecogrid.v1.Assignment
-	3,  // 15: ecogrid.v1.EndAssignmentResponse.handover:type_name -> ecogrid.v1.HandoverCase
-	0,  // 16: ecogrid.v1.TransferAssignmentRequest.role:type_name -> ecogrid.v1.Role
-	2,  // 17: ecogrid.v1.TransferAssignmentResponse.ended:type_name -> ecogrid.v1.Assignment
-	2,  // 18: ecogrid.v1.TransferAssignmentResponse.started:type_name -> ecogrid.v1.Assignment
-	3,  // 19: ecogrid.v1.TransferAssignmentResponse.handover:type_name -> ecogrid.v1.HandoverCase
-	2,  // 20: ecogrid.v1.ListAssignmentHistoryResponse.assignments:type_name -> ecogrid.v1.Assignment
-	29, // 21: ecogrid.v1.ListResponsibleRequest.at:type_name -> google.protobuf.Timestamp
-	4,  // 22: ecogrid.v1.ListResponsibleResponse.responsible:type_name -> ecogrid.v1.ResponsiblePerson
-	5,  // 23: ecogrid.v1.PeopleService.CreatePerson:input_type -> ecogrid.v1.CreatePersonRequest
-	7,  // 24: ecogrid.v1.PeopleService.GetPerson:input_type -> ecogrid.v1.GetPersonRequest
-	9,  // 25: ecogrid.v1.PeopleService.ListPersons:input_type -> ecogrid.v1.ListPersonsRequest
-	11, // 26: ecogrid.v1.PeopleService.UpdatePerson:input_type -> ecogrid.v1.UpdatePersonRequest
-	15, // 27: ecogrid.v1.PeopleService.CreateAccount:input_type -> ecogrid.v1.CreateAccountRequest
-	17, // 28: ecogrid.v1.PeopleService.UnlockAccount:input_type -> ecogrid.v1.UnlockAccountRequest
-	13, // 29: ecogrid.v1.PeopleService.ResetPassword:input_type -> ecogrid.v1.ResetPasswordRequest
-	19, // 30: ecogrid.v1.PeopleService.StartAssignment:input_type -> ecogrid.v1.StartAssignmentRequest
-	21, // 31: ecogrid.v1.PeopleService.EndAssignment:input_type -> ecogrid.v1.EndAssignmentRequest
-	23, // 32: ecogrid.v1.PeopleService.TransferAssignment:input_type -> ecogrid.v1.TransferAssignmentRequest
-	25, // 33: ecogrid.v1.PeopleService.ListAssignmentHistory:input_type -> ecogrid.v1.ListAssignmentHistoryRequest
-	27, // 34: ecogrid.v1.PeopleService.ListResponsible:input_type -> ecogrid.v1.ListResponsibleRequest
-	6,  // 35: ecogrid.v1.PeopleService.CreatePerson:output_type -> ecogrid.v1.CreatePersonResponse
-	8,  // 36: ecogrid.v1.PeopleService.GetPerson:output_type -> ecogrid.v1.GetPersonResponse
-	10, // 37: ecogrid.v1.PeopleService.ListPersons:output_type -> ecogrid.v1.ListPersonsResponse
-	12, // 38: ecogrid.v1.PeopleService.UpdatePerson:output_type -> ecogrid.v1.UpdatePersonResponse
-	16, // 39: ecogrid.v1.PeopleService.CreateAccount:output_type -> ecogrid.v1.CreateAccountResponse
-	18, // 40: ecogrid.v1.PeopleService.UnlockAccount:output_type -> ecogrid.v1.UnlockAccountResponse
-	14, // 41: ecogrid.v1.PeopleService.ResetPassword:output_type -> ecogrid.v1.ResetPasswordResponse
-	20, // 42: ecogrid.v1.PeopleService.StartAssignment:output_type -> ecogrid.v1.StartAssignmentResponse
-	22, // 43: ecogrid.v1.PeopleService.EndAssignment:output_type -> ecogrid.v1.EndAssignmentResponse
-	24, // 44: ecogrid.v1.PeopleService.TransferAssignment:output_type -> ecogrid.v1.TransferAssignmentResponse
-	26, // 45: ecogrid.v1.PeopleService.ListAssignmentHistory:output_type -> ecogrid.v1.ListAssignmentHistoryResponse
-	28, // 46: ecogrid.v1.PeopleService.ListResponsible:output_type -> ecogrid.v1.ListResponsibleResponse
-	35, // [35:47] is the sub-list for method output_type
-	23, // [23:35] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	30, // 4: ecogrid.v1.Assignment.task_rules:type_name -> ecogrid.v1.GridTask
+	0,  // 5: ecogrid.v1.ResponsiblePerson.role:type_name -> ecogrid.v1.Role
+	1,  // 6: ecogrid.v1.CreatePersonResponse.person:type_name -> ecogrid.v1.Person
+	1,  // 7: ecogrid.v1.GetPersonResponse.person:type_name -> ecogrid.v1.Person
+	2,  // 8: ecogrid.v1.GetPersonResponse.current_assignments:type_name -> ecogrid.v1.Assignment
+	31, // 9: ecogrid.v1.ListPersonsRequest.page:type_name -> ecogrid.v1.PageRequest
+	1,  // 10: ecogrid.v1.ListPersonsResponse.persons:type_name -> ecogrid.v1.Person
+	1,  // 11: ecogrid.v1.UpdatePersonResponse.person:type_name -> ecogrid.v1.Person
+	0,  // 12: ecogrid.v1.StartAssignmentRequest.role:type_name -> ecogrid.v1.Role
+	29, // 13: ecogrid.v1.StartAssignmentRequest.valid_from:type_name -> google.protobuf.Timestamp
+	30, // 14: ecogrid.v1.StartAssignmentRequest.task_rules:type_name -> ecogrid.v1.GridTask
+	2,  // 15: ecogrid.v1.StartAssignmentResponse.assignment:type_name -> ecogrid.v1.Assignment
+	2,  // 16: ecogrid.v1.EndAssignmentResponse.assignment:type_name -> ecogrid.v1.Assignment
+	3,  // 17: ecogrid.v1.EndAssignmentResponse.handover:type_name -> ecogrid.v1.HandoverCase
+	0,  // 18: ecogrid.v1.TransferAssignmentRequest.role:type_name -> ecogrid.v1.Role
+	30, // 19: ecogrid.v1.TransferAssignmentRequest.task_rules:type_name -> ecogrid.v1.GridTask
+	2,  // 20: ecogrid.v1.TransferAssignmentResponse.ended:type_name -> ecogrid.v1.Assignment
+	2,  // 21: ecogrid.v1.TransferAssignmentResponse.started:type_name -> ecogrid.v1.Assignment
+	3,  // 22: ecogrid.v1.TransferAssignmentResponse.handover:type_name -> ecogrid.v1.HandoverCase
+	2,  // 23: ecogrid.v1.ListAssignmentHistoryResponse.assignments:type_name -> ecogrid.v1.Assignment
+	29, // 24: ecogrid.v1.ListResponsibleRequest.at:type_name -> google.protobuf.Timestamp
+	4,  // 25: ecogrid.v1.ListResponsibleResponse.responsible:type_name -> ecogrid.v1.ResponsiblePerson
+	5,  // 26: ecogrid.v1.PeopleService.CreatePerson:input_type -> ecogrid.v1.CreatePersonRequest
+	7,  // 27: ecogrid.v1.PeopleService.GetPerson:input_type -> ecogrid.v1.GetPersonRequest
+	9,  // 28: ecogrid.v1.PeopleService.ListPersons:input_type -> ecogrid.v1.ListPersonsRequest
+	11, // 29: ecogrid.v1.PeopleService.UpdatePerson:input_type -> ecogrid.v1.UpdatePersonRequest
+	15, // 30: ecogrid.v1.PeopleService.CreateAccount:input_type -> ecogrid.v1.CreateAccountRequest
+	17, // 31: ecogrid.v1.PeopleService.UnlockAccount:input_type -> ecogrid.v1.UnlockAccountRequest
+	13, // 32: ecogrid.v1.PeopleService.ResetPassword:input_type -> ecogrid.v1.ResetPasswordRequest
+	19, // 33: ecogrid.v1.PeopleService.StartAssignment:input_type -> ecogrid.v1.StartAssignmentRequest
+	21, // 34: ecogrid.v1.PeopleService.EndAssignment:input_type -> ecogrid.v1.EndAssignmentRequest
+	23, // 35: ecogrid.v1.PeopleService.TransferAssignment:input_type -> ecogrid.v1.TransferAssignmentRequest
+	25, // 36: ecogrid.v1.PeopleService.ListAssignmentHistory:input_type -> ecogrid.v1.ListAssignmentHistoryRequest
+	27, // 37: ecogrid.v1.PeopleService.ListResponsible:input_type -> ecogrid.v1.ListResponsibleRequest
+	6,  // 38: ecogrid.v1.PeopleService.CreatePerson:output_type -> ecogrid.v1.CreatePersonResponse
+	8,  // 39: ecogrid.v1.PeopleService.GetPerson:output_type -> ecogrid.v1.GetPersonResponse
+	10, // 40: ecogrid.v1.PeopleService.ListPersons:output_type -> ecogrid.v1.ListPersonsResponse
+	12, // 41: ecogrid.v1.PeopleService.UpdatePerson:output_type -> ecogrid.v1.UpdatePersonResponse
+	16, // 42: ecogrid.v1.PeopleService.CreateAccount:output_type -> ecogrid.v1.CreateAccountResponse
+	18, // 43: ecogrid.v1.PeopleService.UnlockAccount:output_type -> ecogrid.v1.UnlockAccountResponse
+	14, // 44: ecogrid.v1.PeopleService.ResetPassword:output_type -> ecogrid.v1.ResetPasswordResponse
+	20, // 45: ecogrid.v1.PeopleService.StartAssignment:output_type -> ecogrid.v1.StartAssignmentResponse
+	22, // 46: ecogrid.v1.PeopleService.EndAssignment:output_type -> ecogrid.v1.EndAssignmentResponse
+	24, // 47: ecogrid.v1.PeopleService.TransferAssignment:output_type -> ecogrid.v1.TransferAssignmentResponse
+	26, // 48: ecogrid.v1.PeopleService.ListAssignmentHistory:output_type -> ecogrid.v1.ListAssignmentHistoryResponse
+	28, // 49: ecogrid.v1.PeopleService.ListResponsible:output_type -> ecogrid.v1.ListResponsibleResponse
+	38, // [38:50] is the sub-list for method output_type
+	26, // [26:38] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_people_proto_init() }
@@ -2135,6 +2183,7 @@ func file_ecogrid_v1_people_proto_init() {
 		return
 	}
 	file_ecogrid_v1_common_proto_init()
+	file_ecogrid_v1_grid_proto_init()
 	file_ecogrid_v1_people_proto_msgTypes[10].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

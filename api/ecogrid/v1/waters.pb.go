@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1518,9 +1519,9 @@ var File_ecogrid_v1_waters_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_waters_proto_rawDesc = "" +
 	"\n" +
 	"\x17ecogrid/v1/waters.proto\x12\n" +
-	"ecogrid.v1\x1a\x15ecogrid/v1/grid.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x01\n" +
-	"\x14ImportReachesRequest\x12\x18\n" +
-	"\ageojson\x18\x01 \x01(\fR\ageojson\x12\x17\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x15ecogrid/v1/grid.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n" +
+	"\x14ImportReachesRequest\x12!\n" +
+	"\ageojson\x18\x01 \x01(\fB\a\xbaH\x04z\x02\x10\x01R\ageojson\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12A\n" +
 	"\x0eeffective_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\"\xb9\x01\n" +
 	"\x15ImportReachesResponse\x12\x18\n" +
@@ -1528,20 +1529,21 @@ const file_ecogrid_v1_waters_proto_rawDesc = "" +
 	"\aupdated\x18\x02 \x01(\x05R\aupdated\x12\x1c\n" +
 	"\tunchanged\x18\x03 \x01(\x05R\tunchanged\x12\x17\n" +
 	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x125\n" +
-	"\bwarnings\x18\x05 \x03(\v2\x19.ecogrid.v1.ImportProblemR\bwarnings\"l\n" +
-	"\x14ExportReachesRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\bwarnings\x18\x05 \x03(\v2\x19.ecogrid.v1.ImportProblemR\bwarnings\"\x82\x01\n" +
+	"\x14ExportReachesRequest\x125\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\x123\n" +
 	"\aat_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06atTime\"K\n" +
 	"\x15ExportReachesResponse\x12\x18\n" +
 	"\ageojson\x18\x01 \x01(\fR\ageojson\x12\x18\n" +
-	"\areaches\x18\x02 \x01(\x05R\areaches\"\x95\x01\n" +
-	"\tChiefTask\x12\x12\n" +
-	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\x05R\x05count\x12!\n" +
-	"\fcleaner_name\x18\x04 \x01(\tR\vcleanerName\x12#\n" +
-	"\rcleaner_phone\x18\x05 \x01(\tR\fcleanerPhone\"\xda\x03\n" +
+	"\areaches\x18\x02 \x01(\x05R\areaches\"\xc2\x01\n" +
+	"\tChiefTask\x12\x1b\n" +
+	"\x04kind\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18(R\x04kind\x12\x1f\n" +
+	"\x06period\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18\x14R\x06period\x12\x1d\n" +
+	"\x05count\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x05count\x12*\n" +
+	"\fcleaner_name\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\vcleanerName\x12,\n" +
+	"\rcleaner_phone\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18 R\fcleanerPhone\"\xda\x03\n" +
 	"\x05Chief\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12\x12\n" +
@@ -1560,39 +1562,41 @@ const file_ecogrid_v1_waters_proto_rawDesc = "" +
 	"\bvalid_to\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\avalidTo\x12\x1d\n" +
 	"\n" +
 	"end_reason\x18\r \x01(\tR\tendReason\x12\x14\n" +
-	"\x05title\x18\x0e \x01(\tR\x05title\"\xdd\x02\n" +
-	"\x12AssignChiefRequest\x12\x19\n" +
-	"\bchief_id\x18\x01 \x01(\tR\achiefId\x12\x1b\n" +
-	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
-	"\x05phone\x18\x04 \x01(\tR\x05phone\x12\x12\n" +
-	"\x04post\x18\x05 \x01(\tR\x04post\x12)\n" +
-	"\x04role\x18\x06 \x01(\x0e2\x15.ecogrid.v1.ChiefRoleR\x04role\x12\x1d\n" +
+	"\x05title\x18\x0e \x01(\tR\x05title\"\xae\x03\n" +
+	"\x12AssignChiefRequest\x12#\n" +
+	"\bchief_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\achiefId\x12%\n" +
+	"\tperson_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\x12\x1b\n" +
+	"\x04name\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\x04name\x12\x1d\n" +
+	"\x05phone\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18 R\x05phone\x12\x1b\n" +
+	"\x04post\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18dR\x04post\x125\n" +
+	"\x04role\x18\x06 \x01(\x0e2\x15.ecogrid.v1.ChiefRoleB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04role\x12\x1d\n" +
 	"\n" +
-	"reach_code\x18\a \x01(\tR\treachCode\x12\x1f\n" +
-	"\vcounty_code\x18\b \x01(\tR\n" +
+	"reach_code\x18\a \x01(\tR\treachCode\x125\n" +
+	"\vcounty_code\x18\b \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\x12+\n" +
 	"\x05tasks\x18\t \x03(\v2\x15.ecogrid.v1.ChiefTaskR\x05tasks\x129\n" +
 	"\n" +
 	"valid_from\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\">\n" +
 	"\x13AssignChiefResponse\x12'\n" +
-	"\x05chief\x18\x01 \x01(\v2\x11.ecogrid.v1.ChiefR\x05chief\"{\n" +
-	"\x0fEndChiefRequest\x12\x19\n" +
-	"\bchief_id\x18\x01 \x01(\tR\achiefId\x125\n" +
-	"\bvalid_to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\avalidTo\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\";\n" +
+	"\x05chief\x18\x01 \x01(\v2\x11.ecogrid.v1.ChiefR\x05chief\"\x8f\x01\n" +
+	"\x0fEndChiefRequest\x12#\n" +
+	"\bchief_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\achiefId\x125\n" +
+	"\bvalid_to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\avalidTo\x12 \n" +
+	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x06reason\";\n" +
 	"\x10EndChiefResponse\x12'\n" +
-	"\x05chief\x18\x01 \x01(\v2\x11.ecogrid.v1.ChiefR\x05chief\"l\n" +
-	"\x16ListReachChiefsRequest\x12\x1d\n" +
+	"\x05chief\x18\x01 \x01(\v2\x11.ecogrid.v1.ChiefR\x05chief\"w\n" +
+	"\x16ListReachChiefsRequest\x12(\n" +
 	"\n" +
-	"reach_code\x18\x01 \x01(\tR\treachCode\x123\n" +
+	"reach_code\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\treachCode\x123\n" +
 	"\aat_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06atTime\"D\n" +
 	"\x17ListReachChiefsResponse\x12)\n" +
-	"\x06chiefs\x18\x01 \x03(\v2\x11.ecogrid.v1.ChiefR\x06chiefs\"4\n" +
-	"\x13GetReachSignRequest\x12\x1d\n" +
+	"\x06chiefs\x18\x01 \x03(\v2\x11.ecogrid.v1.ChiefR\x06chiefs\"?\n" +
+	"\x13GetReachSignRequest\x12(\n" +
 	"\n" +
-	"reach_code\x18\x01 \x01(\tR\treachCode\"\x87\x02\n" +
+	"reach_code\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\treachCode\"\x87\x02\n" +
 	"\tReachSign\x12\x1d\n" +
 	"\n" +
 	"reach_code\x18\x01 \x01(\tR\treachCode\x12\x1d\n" +
@@ -1611,21 +1615,21 @@ const file_ecogrid_v1_waters_proto_rawDesc = "" +
 	"\x05phone\x18\x04 \x01(\tR\x05phone\x12\x16\n" +
 	"\x06duties\x18\x05 \x03(\tR\x06duties\"A\n" +
 	"\x14GetReachSignResponse\x12)\n" +
-	"\x04sign\x18\x01 \x01(\v2\x15.ecogrid.v1.ReachSignR\x04sign\"\x8e\x01\n" +
-	"\x18GetPatrolCoverageRequest\x12\x1b\n" +
-	"\tpatrol_id\x18\x01 \x01(\tR\bpatrolId\x12\x1d\n" +
+	"\x04sign\x18\x01 \x01(\v2\x15.ecogrid.v1.ReachSignR\x04sign\"\xd5\x01\n" +
+	"\x18GetPatrolCoverageRequest\x12%\n" +
+	"\tpatrol_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatrolId\x12(\n" +
 	"\n" +
-	"reach_code\x18\x02 \x01(\tR\treachCode\x12\x19\n" +
-	"\bbuffer_m\x18\x03 \x01(\x01R\abufferM\x12\x1b\n" +
-	"\tmin_share\x18\x04 \x01(\x01R\bminShare\"\x99\x01\n" +
+	"reach_code\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\treachCode\x122\n" +
+	"\bbuffer_m\x18\x03 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x88\xc3@)\x00\x00\x00\x00\x00\x00\x00\x00R\abufferM\x124\n" +
+	"\tmin_share\x18\x04 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00R\bminShare\"\x99\x01\n" +
 	"\x19GetPatrolCoverageResponse\x12$\n" +
 	"\x0ereach_length_m\x18\x01 \x01(\x01R\freachLengthM\x12(\n" +
 	"\x10covered_length_m\x18\x02 \x01(\x01R\x0ecoveredLengthM\x12\x14\n" +
 	"\x05share\x18\x03 \x01(\x01R\x05share\x12\x16\n" +
-	"\x06counts\x18\x04 \x01(\bR\x06counts\"\x96\x01\n" +
-	"\x19GetReachComplianceRequest\x12\x1d\n" +
+	"\x06counts\x18\x04 \x01(\bR\x06counts\"\xa1\x01\n" +
+	"\x19GetReachComplianceRequest\x12(\n" +
 	"\n" +
-	"reach_code\x18\x01 \x01(\tR\treachCode\x12.\n" +
+	"reach_code\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\treachCode\x12.\n" +
 	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"\xaf\x01\n" +
 	"\x0fChiefCompliance\x12'\n" +

@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1114,7 +1115,7 @@ var File_ecogrid_v1_zones_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_zones_proto_rawDesc = "" +
 	"\n" +
 	"\x16ecogrid/v1/zones.proto\x12\n" +
-	"ecogrid.v1\x1a\x17ecogrid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x02\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17ecogrid/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x02\n" +
 	"\x04Zone\x12\x1f\n" +
 	"\vcounty_code\x18\x01 \x01(\tR\n" +
 	"countyCode\x12\x12\n" +
@@ -1130,15 +1131,16 @@ const file_ecogrid_v1_zones_proto_rawDesc = "" +
 	"\vZoneProblem\x12\x18\n" +
 	"\afeature\x18\x01 \x01(\x05R\afeature\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xce\x01\n" +
-	"\x11ImportZonesHeader\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xeb\x01\n" +
+	"\x11ImportZonesHeader\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12A\n" +
 	"\x0eeffective_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\x12\x1f\n" +
 	"\vreplace_all\x18\x04 \x01(\bR\n" +
-	"replaceAll\x12\x1b\n" +
-	"\tfile_name\x18\x05 \x01(\tR\bfileName\"m\n" +
+	"replaceAll\x12%\n" +
+	"\tfile_name\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\bfileName\"m\n" +
 	"\x12ImportZonesRequest\x127\n" +
 	"\x06header\x18\x01 \x01(\v2\x1d.ecogrid.v1.ImportZonesHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x06\n" +
@@ -1148,49 +1150,54 @@ const file_ecogrid_v1_zones_proto_rawDesc = "" +
 	"\aupdated\x18\x02 \x01(\x05R\aupdated\x12\x1c\n" +
 	"\tunchanged\x18\x03 \x01(\x05R\tunchanged\x12\x14\n" +
 	"\x05ended\x18\x04 \x01(\x05R\x05ended\x12\x17\n" +
-	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"5\n" +
-	"\x12ExportZonesRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"H\n" +
+	"\x12ExportZonesRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"+\n" +
 	"\x13ExportZonesResponse\x12\x14\n" +
-	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"r\n" +
-	"\x10ListZonesRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12)\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"\x8e\x01\n" +
+	"\x10ListZonesRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12\x1b\n" +
+	"\x04kind\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04kind\x12)\n" +
 	"\x10include_geometry\x18\x03 \x01(\bR\x0fincludeGeometry\";\n" +
 	"\x11ListZonesResponse\x12&\n" +
-	"\x05zones\x18\x01 \x03(\v2\x10.ecogrid.v1.ZoneR\x05zones\"F\n" +
-	"\x12LocateZonesRequest\x120\n" +
-	"\bposition\x18\x01 \x01(\v2\x14.ecogrid.v1.PositionR\bposition\"\x8d\x01\n" +
+	"\x05zones\x18\x01 \x03(\v2\x10.ecogrid.v1.ZoneR\x05zones\"N\n" +
+	"\x12LocateZonesRequest\x128\n" +
+	"\bposition\x18\x01 \x01(\v2\x14.ecogrid.v1.PositionB\x06\xbaH\x03\xc8\x01\x01R\bposition\"\x8d\x01\n" +
 	"\x13LocateZonesResponse\x12&\n" +
 	"\x05zones\x18\x01 \x03(\v2\x10.ecogrid.v1.ZoneR\x05zones\x12%\n" +
 	"\x0ewgs84_latitude\x18\x02 \x01(\x01R\rwgs84Latitude\x12'\n" +
-	"\x0fwgs84_longitude\x18\x03 \x01(\x01R\x0ewgs84Longitude\"`\n" +
-	"\x15DefineZoneKindRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x18\n" +
-	"\x16DefineZoneKindResponse\"\xa1\x02\n" +
-	"\bZoneRule\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x127\n" +
-	"\fmin_severity\x18\x03 \x01(\x0e2\x14.ecogrid.v1.SeverityR\vminSeverity\x12%\n" +
-	"\x0edeadline_hours\x18\x04 \x01(\x05R\rdeadlineHours\x12!\n" +
-	"\fescalate_now\x18\x05 \x01(\bR\vescalateNow\x12*\n" +
-	"\x11patrols_per_month\x18\x06 \x01(\x05R\x0fpatrolsPerMonth\x12\x12\n" +
-	"\x04note\x18\a \x01(\tR\x04note\x12\x1d\n" +
+	"\x0fwgs84_longitude\x18\x03 \x01(\x01R\x0ewgs84Longitude\"\x9d\x01\n" +
+	"\x15DefineZoneKindRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x121\n" +
+	"\x04kind\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[a-z][a-z0-9_]{0,63}$R\x04kind\x12\x1d\n" +
+	"\x04name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\"\x18\n" +
+	"\x16DefineZoneKindResponse\"\xe5\x02\n" +
+	"\bZoneRule\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12\x1d\n" +
+	"\x04kind\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04kind\x12A\n" +
+	"\fmin_severity\x18\x03 \x01(\x0e2\x14.ecogrid.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\vminSeverity\x12.\n" +
+	"\x0edeadline_hours\x18\x04 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\rdeadlineHours\x12!\n" +
+	"\fescalate_now\x18\x05 \x01(\bR\vescalateNow\x123\n" +
+	"\x11patrols_per_month\x18\x06 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x0fpatrolsPerMonth\x12\x1c\n" +
+	"\x04note\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x04note\x12\x1d\n" +
 	"\n" +
-	"is_default\x18\b \x01(\bR\tisDefault\"7\n" +
-	"\x14ListZoneRulesRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"is_default\x18\b \x01(\bR\tisDefault\"J\n" +
+	"\x14ListZoneRulesRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"C\n" +
 	"\x15ListZoneRulesResponse\x12*\n" +
-	"\x05rules\x18\x01 \x03(\v2\x14.ecogrid.v1.ZoneRuleR\x05rules\">\n" +
-	"\x12SetZoneRuleRequest\x12(\n" +
-	"\x04rule\x18\x01 \x01(\v2\x14.ecogrid.v1.ZoneRuleR\x04rule\"?\n" +
+	"\x05rules\x18\x01 \x03(\v2\x14.ecogrid.v1.ZoneRuleR\x05rules\"F\n" +
+	"\x12SetZoneRuleRequest\x120\n" +
+	"\x04rule\x18\x01 \x01(\v2\x14.ecogrid.v1.ZoneRuleB\x06\xbaH\x03\xc8\x01\x01R\x04rule\"?\n" +
 	"\x13SetZoneRuleResponse\x12(\n" +
 	"\x04rule\x18\x01 \x01(\v2\x14.ecogrid.v1.ZoneRuleR\x04rule2\xca\x04\n" +
 	"\vZoneService\x12P\n" +

@@ -116,6 +116,8 @@ export type v1Assignment = {
   createdBy?: string;
   endedBy?: string;
   endReason?: string;
+  /** Structured tasks (定任务) of this post, e.g. 2 patrols per week: patrol compliance reads them before the node's own tasks. The free-text tasks above stay as they were given. */
+  taskRules?: Array<v1GridTask>;
 };
 
 /** Case is one violation being dealt with. */
@@ -946,6 +948,10 @@ export type v1LedgerRecord = {
   /** SHA-256 leaf hash of the previous record and of this one. */
   prevHash?: string;
   leafHash?: string;
+  /** Names beside the codes and ids above, looked up when the history is read (a person's current name, a node's name): informational, not part of the hashed record; empty when unknown. */
+  actorName?: string;
+  actorNodeName?: string;
+  nodeName?: string;
 };
 
 /** LedgerResponsible is one person responsible for a place at the moment of an act, as recorded then. */
@@ -954,6 +960,8 @@ export type v1LedgerResponsible = {
   name?: string;
   role?: string;
   nodeCode?: string;
+  /** The node's name (looked up when read; informational, not hashed). */
+  nodeName?: string;
 };
 
 /** ListAssignmentHistoryRequest names a person. */
@@ -977,6 +985,13 @@ export type v1ListCasesRequest = {
   overdueOnly?: boolean;
   /** Only cases under county supervision (督办). */
   escalatedOnly?: boolean;
+  /** Only cases dispatched to this handler (a person id). */
+  handlerId?: string;
+  /** Only cases of this category code (e.g. "water"). */
+  category?: string;
+  /** Only cases opened (created_at) in [created_from, created_to). */
+  createdFrom?: string;
+  createdTo?: string;
 };
 
 /** ListCasesResponse is one page of cases. */
@@ -1613,6 +1628,8 @@ export type v1StartAssignmentRequest = {
   tasks?: Array<string>;
   /** Unset: now. At most a day in the past; may be in the future. */
   validFrom?: string;
+  /** Structured tasks, e.g. {kind: "patrol", count: 2, period: WEEK}; with a patrol task they set this person's patrol quota in the cell. */
+  taskRules?: Array<v1GridTask>;
 };
 
 /** StartAssignmentResponse returns the stored assignment. */
@@ -1809,6 +1826,8 @@ export type v1TransferAssignmentRequest = {
   reason?: string;
   /** Who takes over the open cases the person holds under the old node. Unset: the nearest supervisor or county officer over it, else the caller. */
   successorPersonId?: string;
+  /** Structured tasks of the new post. When neither tasks nor task_rules is given, the new post keeps the old one's tasks (both kinds). */
+  taskRules?: Array<v1GridTask>;
 };
 
 /** TransferAssignmentResponse returns both assignments and the handover. */
