@@ -21,16 +21,23 @@ import (
 
 // runCases is `gridctl cases`: the case-tracking service's operator commands.
 func runCases(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, "usage: gridctl cases export [-format csv|geojson] [-state s1,s2] [-node code] [-overdue] [-escalated] [-o file]")
+	if len(args) == 0 || isHelp(args[0]) {
+		fmt.Fprintln(os.Stderr, `usage: gridctl cases <command> [flags]   (gridctl cases <command> -h for its flags)
+  list    list cases [-state s1,s2] [-node code] [-overdue] [-escalated] [-limit n]
+  show    a case, its next steps and its timeline: -id CASE
+  act     take a workflow step: act <accept|reject|dispatch|start-work|submit-rectification|verify|close|return|…> -id CASE
+  rules   the county's rectification deadlines: rules list|set -county CODE …
+  export  export cases as CSV, XLSX or GeoJSON [-format csv|xlsx|geojson] [-state …] [-o file]`)
 		return flag.ErrHelp
 	}
-	switch args[0] {
-	case "export":
-		return runCasesExport(ctx, args[1:])
-	default:
-		return fmt.Errorf("unknown cases command %q (want: export)", args[0])
+	sub := map[string]func(context.Context, []string) error{
+		"export": runCasesExport, "list": runCasesList, "show": runCasesShow, "act": runCasesAct, "rules": runCasesRules,
 	}
+	run, ok := sub[args[0]]
+	if !ok {
+		return fmt.Errorf("unknown cases command %q (want: list, show, act, rules, export)", args[0])
+	}
+	return run(ctx, args[1:])
 }
 
 // casesExportOptions selects and formats an export.
