@@ -34,7 +34,7 @@ func commands() map[string]command {
 		"grid":        {"import, export and locate in the grid; write the demo county", runGrid},
 		"users":       {"bootstrap the first administrator, create people, accounts and assignments, log in", runUsers},
 		"audit":       {"verify a ledger export offline, export, verify the chain, sign checkpoints, make keys", runAudit},
-		"reports":     {"export reports as GeoJSON or CSV", runReports},
+		"reports":     {"export reports as GeoJSON, CSV or XLSX", runReports},
 		"cases":       {"list, show and act on cases; deadline rules; export as CSV, XLSX or GeoJSON", runCases},
 		"persons":     {"list people by grid node or name", runPersons},
 		"categories":  {"list the report categories of a county", runCategories},

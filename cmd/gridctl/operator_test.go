@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/xuri/excelize/v2"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -257,6 +259,42 @@ func TestOperatorCommandsAgainstTheStack(t *testing.T) {
 	})
 	if out := s.must(t, append([]string{"deadletters", "list"}, natsFlags...)...); strings.Contains(out, orphan.EventId) || regexp.MustCompile(`(?m)^`+seq+`\s`).MatchString(out) {
 		t.Errorf("the replayed dead letter is still listed:\n%s", out)
+	}
+
+	// Exports through the stack: names beside codes (from gridd), XLSX
+	// from both the cases and the reports export.
+	xlsxFile := filepath.Join(s.dir, "cases.xlsx")
+	s.must(t, "cases", "export", "-format", "xlsx", "-o", xlsxFile)
+	x, err := excelize.OpenFile(xlsxFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := x.GetRows("cases")
+	x.Close()
+	if err != nil || len(rows) < 3 {
+		t.Fatalf("cases.xlsx rows %q, %v", rows, err)
+	}
+	var villageName string
+	if err := s.pool.QueryRow(context.Background(), `SELECT name FROM grid.nodes WHERE code = $1 AND retired_at IS NULL`, village).Scan(&villageName); err != nil {
+		t.Fatal(err)
+	}
+	vcol, hcol := slices.Index(rows[0], "village_name"), slices.Index(rows[0], "supervisor_name")
+	for _, r := range rows[1:] {
+		if r[vcol] != villageName {
+			t.Errorf("village_name %q, want %q", r[vcol], villageName)
+		}
+		if r[slices.Index(rows[0], "state")] == "accepted" && r[hcol] != "县网格办 李" {
+			t.Errorf("supervisor_name of the accepted case = %q", r[hcol])
+		}
+	}
+	reportsFile := filepath.Join(s.dir, "reports.xlsx")
+	s.must(t, "reports", "export", "-format", "xlsx", "-o", reportsFile)
+	if x, err := excelize.OpenFile(reportsFile); err != nil {
+		t.Fatalf("reports.xlsx: %v", err)
+	} else if rows, err := x.GetRows("reports"); err != nil || len(rows) != 3 || rows[0][0] != "report_id" {
+		t.Fatalf("reports.xlsx rows %q, %v", rows, err)
+	} else {
+		x.Close()
 	}
 
 	// One error format for every command: gridctl: <command>: <code>: <message>.

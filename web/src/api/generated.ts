@@ -502,8 +502,8 @@ export type v1EscalateCaseResponse = {
   case?: v1Case;
 };
 
-/** ExportFormat is the file format of an export.   - EXPORT_FORMAT_GEOJSON: GeoJSON FeatureCollection (RFC 7946), WGS-84 longitude/latitude.  - EXPORT_FORMAT_CSV: CSV with a header row, UTF-8. */
-export type v1ExportFormat = "EXPORT_FORMAT_UNSPECIFIED" | "EXPORT_FORMAT_GEOJSON" | "EXPORT_FORMAT_CSV";
+/** ExportFormat is the file format of an export.   - EXPORT_FORMAT_GEOJSON: GeoJSON FeatureCollection (RFC 7946), WGS-84 longitude/latitude.  - EXPORT_FORMAT_CSV: CSV with a header row, UTF-8 with a byte order mark; times in the county's time zone with their offset, enums in lower case, names beside codes.  - EXPORT_FORMAT_XLSX: XLSX (Office Open XML workbook): the CSV's columns as typed cells (dates, numbers, booleans) under a frozen header row. */
+export type v1ExportFormat = "EXPORT_FORMAT_UNSPECIFIED" | "EXPORT_FORMAT_GEOJSON" | "EXPORT_FORMAT_CSV" | "EXPORT_FORMAT_XLSX";
 
 export type v1ExportGeoJSONRequest = {
   /** Root of the export; empty means the caller's own root. */
