@@ -1727,8 +1727,8 @@ export type v1TenureAuditCase = {
   ledgerRecords?: Array<string>;
 };
 
-/** TenureAuditFormat is the document returned besides the structured answer.   - TENURE_AUDIT_FORMAT_UNSPECIFIED: JSON only  - TENURE_AUDIT_FORMAT_CSV: the cases as CSV  - TENURE_AUDIT_FORMAT_PDF: a printable A4 report in Chinese */
-export type v1TenureAuditFormat = "TENURE_AUDIT_FORMAT_UNSPECIFIED" | "TENURE_AUDIT_FORMAT_CSV" | "TENURE_AUDIT_FORMAT_PDF";
+/** TenureAuditFormat is the document returned besides the structured answer.   - TENURE_AUDIT_FORMAT_UNSPECIFIED: JSON only  - TENURE_AUDIT_FORMAT_CSV: the cases as CSV (UTF-8 with a BOM, +08:00 times)  - TENURE_AUDIT_FORMAT_PDF: a printable A4 report in Chinese  - TENURE_AUDIT_FORMAT_XLSX: the CSV's columns as an XLSX workbook with typed cells */
+export type v1TenureAuditFormat = "TENURE_AUDIT_FORMAT_UNSPECIFIED" | "TENURE_AUDIT_FORMAT_CSV" | "TENURE_AUDIT_FORMAT_PDF" | "TENURE_AUDIT_FORMAT_XLSX";
 
 export type v1TenureAuditRequest = {
   /** Client-generated uuid of the report (idempotency). */
