@@ -3,100 +3,166 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/flagenv"
+	"ecogrid/internal/tabular"
 )
 
 // runCases is `gridctl cases`: the case-tracking service's operator commands.
 func runCases(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, "usage: gridctl cases export [-format csv|geojson] [-state s1,s2] [-node code] [-overdue] [-escalated] [-o file]")
+	if len(args) == 0 || isHelp(args[0]) {
+		fmt.Fprintln(os.Stderr, `usage: gridctl cases <command> [flags]   (gridctl cases <command> -h for its flags)
+  list    list cases [-state s1,s2] [-node code] [-overdue] [-escalated] [-limit n]
+  show    a case, its next steps and its timeline: -id CASE
+  act     take a workflow step: act <accept|reject|dispatch|start-work|submit-rectification|verify|close|return|…> -id CASE
+  rules   the county's rectification deadlines: rules list|set -county CODE …
+  export  export cases as CSV, XLSX or GeoJSON [-format csv|xlsx|geojson] [-state …] [-o file]`)
 		return flag.ErrHelp
 	}
-	switch args[0] {
-	case "export":
-		return runCasesExport(ctx, args[1:])
-	default:
-		return fmt.Errorf("unknown cases command %q (want: export)", args[0])
+	sub := map[string]func(context.Context, []string) error{
+		"export": runCasesExport, "list": runCasesList, "show": runCasesShow, "act": runCasesAct, "rules": runCasesRules,
 	}
+	run, ok := sub[args[0]]
+	if !ok {
+		return fmt.Errorf("unknown cases command %q (want: list, show, act, rules, export)", args[0])
+	}
+	return run(ctx, args[1:])
 }
 
 // casesExportOptions selects and formats an export.
 type casesExportOptions struct {
-	Format    string // csv or geojson
+	Format    string // csv, xlsx or geojson
 	States    []ecogridv1.CaseState
 	NodeCode  string
 	Overdue   bool
 	Escalated bool
-	BOM       bool // UTF-8 byte order mark so spreadsheet programs read Chinese text correctly
+	// Names looks up the names written beside codes; nil leaves them empty.
+	Names nameLookup
 }
 
 func runCasesExport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gridctl cases export", flag.ContinueOnError)
-	var sc serverConn
+	sc := casesConn(fs)
 	var states, out string
 	var opts casesExportOptions
-	sc.register(fs, "cased", "CASED_ADDR", "127.0.0.1:7444", "access token")
-	fs.StringVar(&opts.Format, "format", "csv", "csv or geojson")
+	fs.StringVar(&opts.Format, "format", "csv", "csv, xlsx or geojson")
 	fs.StringVar(&states, "state", "", "comma-separated states to export (reported, accepted, rejected, dispatched, in_progress, rectified, verified, closed); all when empty")
 	fs.StringVar(&opts.NodeCode, "node", "", "only cases inside this grid node (township or village code)")
 	fs.BoolVar(&opts.Overdue, "overdue", false, "only overdue cases")
 	fs.BoolVar(&opts.Escalated, "escalated", false, "only cases under county supervision (督办)")
-	fs.BoolVar(&opts.BOM, "bom", true, "start CSV with a UTF-8 byte order mark (for spreadsheet programs)")
 	fs.StringVar(&out, "o", "-", "output file (- for standard output)")
 	if err := flagenv.Parse(fs, args); err != nil {
 		return err
 	}
-	if opts.Format != "csv" && opts.Format != "geojson" {
-		return fmt.Errorf("-format must be csv or geojson, not %q", opts.Format)
+	if opts.Format != "csv" && opts.Format != "xlsx" && opts.Format != "geojson" {
+		return fmt.Errorf("-format must be csv, xlsx or geojson, not %q", opts.Format)
 	}
-	for _, s := range strings.Split(states, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		v, ok := ecogridv1.CaseState_value["CASE_STATE_"+strings.ToUpper(s)]
-		if !ok || v == 0 {
-			return fmt.Errorf("unknown case state %q", s)
-		}
-		opts.States = append(opts.States, ecogridv1.CaseState(v))
+	var err error
+	if opts.States, err = parseStates(states); err != nil {
+		return err
 	}
 	conn, ctx, err := sc.dial(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-
-	var w io.Writer = os.Stdout
-	if out != "-" {
-		f, err := os.Create(out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
-	bw := bufio.NewWriter(w)
-	n, err := exportCases(ctx, ecogridv1.NewCaseServiceClient(conn), opts, bw)
+	// Names beside codes come from gridd (grid nodes, people).
+	gconn, err := grpc.NewClient(sc.authAddr, grpc.WithTransportCredentials(sc.creds), grpc.WithUnaryInterceptor(sc.unary))
 	if err != nil {
 		return err
 	}
-	if err := bw.Flush(); err != nil {
+	defer gconn.Close()
+	opts.Names = newRPCNames(gconn)
+
+	var w io.Writer = os.Stdout
+	var file *os.File
+	if out != "-" {
+		if file, err = os.Create(out); err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	bw := bufio.NewWriter(w)
+	n, err := exportCases(ctx, ecogridv1.NewCaseServiceClient(conn), opts, bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		if file != nil {
+			os.Remove(out) // never leave a truncated export that looks complete
+		}
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "exported %d cases\n", n)
 	return nil
+}
+
+// nameLookup gives the names written beside codes; "" when unknown.
+type nameLookup interface {
+	nodeName(ctx context.Context, code string) (string, error)
+	personName(ctx context.Context, id string) (string, error)
+}
+
+// rpcNames looks names up through gridd, once per code.
+type rpcNames struct {
+	grid   ecogridv1.GridServiceClient
+	people ecogridv1.PeopleServiceClient
+	cache  map[string]string
+}
+
+func newRPCNames(conn *grpc.ClientConn) *rpcNames {
+	return &rpcNames{grid: ecogridv1.NewGridServiceClient(conn), people: ecogridv1.NewPeopleServiceClient(conn), cache: map[string]string{}}
+}
+
+func (r *rpcNames) lookup(key string, get func() (string, error)) (string, error) {
+	if v, ok := r.cache[key]; ok {
+		return v, nil
+	}
+	v, err := get()
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.NotFound, codes.InvalidArgument, codes.PermissionDenied:
+		v, err = "", nil // a name the caller may not see is left out
+	default:
+		return "", err
+	}
+	r.cache[key] = v
+	return v, nil
+}
+
+func (r *rpcNames) nodeName(ctx context.Context, code string) (string, error) {
+	if code == "" {
+		return "", nil
+	}
+	return r.lookup("node:"+code, func() (string, error) {
+		resp, err := r.grid.GetNode(ctx, &ecogridv1.GetNodeRequest{Code: code})
+		return resp.GetNode().GetName(), err
+	})
+}
+
+func (r *rpcNames) personName(ctx context.Context, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	return r.lookup("person:"+id, func() (string, error) {
+		resp, err := r.people.GetPerson(ctx, &ecogridv1.GetPersonRequest{PersonId: id})
+		return resp.GetPerson().GetName(), err
+	})
 }
 
 // exportCases pages through ListCases and writes every case; it returns
@@ -106,8 +172,10 @@ func exportCases(ctx context.Context, client ecogridv1.CaseServiceClient, opts c
 	switch opts.Format {
 	case "geojson":
 		enc = &geoJSONCases{w: w}
+	case "xlsx":
+		enc = &tableCases{w: w, format: tabular.XLSX}
 	default:
-		enc = &csvCases{w: csv.NewWriter(w), bom: opts.BOM, out: w}
+		enc = &tableCases{w: w, format: tabular.CSV}
 	}
 	if err := enc.begin(); err != nil {
 		return 0, err
@@ -122,7 +190,11 @@ func exportCases(ctx context.Context, client ecogridv1.CaseServiceClient, opts c
 			return n, fmt.Errorf("listing cases: %w", err)
 		}
 		for _, c := range resp.GetCases() {
-			if err := enc.write(c); err != nil {
+			values, err := caseValues(ctx, c, opts.Names)
+			if err != nil {
+				return n, err
+			}
+			if err := enc.write(c, values); err != nil {
 				return n, err
 			}
 			n++
@@ -136,7 +208,7 @@ func exportCases(ctx context.Context, client ecogridv1.CaseServiceClient, opts c
 
 type caseEncoder interface {
 	begin() error
-	write(*ecogridv1.Case) error
+	write(c *ecogridv1.Case, values []any) error
 	end() error
 }
 
@@ -150,6 +222,15 @@ func fmtTime(t *timestamppb.Timestamp) string {
 	return t.AsTime().In(chinaTime).Format(time.RFC3339)
 }
 
+// cellTime is t as an export value: nil when unset (an empty cell, null
+// in GeoJSON).
+func cellTime(t *timestamppb.Timestamp) any {
+	if t == nil {
+		return nil
+	}
+	return tabular.Time{T: t.AsTime()}
+}
+
 func caseState(c *ecogridv1.Case) string {
 	return strings.ToLower(strings.TrimPrefix(c.GetState().String(), "CASE_STATE_"))
 }
@@ -158,47 +239,67 @@ func caseSeverity(c *ecogridv1.Case) string {
 	return strings.ToLower(strings.TrimPrefix(c.GetSeverity().String(), "SEVERITY_"))
 }
 
-var csvHeader = []string{"case_id", "report_id", "state", "severity", "category", "county_code", "township_code",
-	"village_code", "latitude", "longitude", "reported_at", "dispatched_at", "deadline", "extension_days",
-	"overdue", "overdue_days", "escalated", "supervisor_id", "handler_id", "rectified_at", "closed_at",
+// round7 keeps 7 decimals of a degree (about 1 cm), what a GPS fix holds.
+func round7(v float64) float64 { return math.Round(v*1e7) / 1e7 }
+
+// csvHeader are the columns of every case export (CSV and XLSX columns,
+// GeoJSON properties), names beside codes.
+var csvHeader = []string{"case_id", "report_id", "state", "severity", "category", "county_code", "township_code", "township_name",
+	"village_code", "village_name", "latitude", "longitude", "reported_at", "dispatched_at", "deadline", "extension_days",
+	"overdue", "overdue_days", "escalated", "supervisor_id", "supervisor_name", "handler_id", "handler_name", "rectified_at", "closed_at",
 	"reopen_count", "description"}
 
-type csvCases struct {
-	w   *csv.Writer
-	out io.Writer
-	bom bool
-}
-
-func (e *csvCases) begin() error {
-	if e.bom {
-		if _, err := io.WriteString(e.out, "\uFEFF"); err != nil {
-			return err
+// caseValues are c's values in csvHeader order, typed.
+func caseValues(ctx context.Context, c *ecogridv1.Case, names nameLookup) ([]any, error) {
+	var township, village, supervisor, handler string
+	if names != nil {
+		var err error
+		if township, err = names.nodeName(ctx, c.GetTownshipCode()); err != nil {
+			return nil, err
+		}
+		if village, err = names.nodeName(ctx, c.GetVillageCode()); err != nil {
+			return nil, err
+		}
+		if supervisor, err = names.personName(ctx, c.GetSupervisorId()); err != nil {
+			return nil, err
+		}
+		if handler, err = names.personName(ctx, c.GetHandlerId()); err != nil {
+			return nil, err
 		}
 	}
-	return e.w.Write(csvHeader)
-}
-
-func (e *csvCases) write(c *ecogridv1.Case) error {
-	lat, lon := "", ""
+	var lat, lon any
 	if p := c.GetPosition(); p != nil {
-		lat, lon = strconv.FormatFloat(p.GetLatitude(), 'f', 7, 64), strconv.FormatFloat(p.GetLongitude(), 'f', 7, 64)
+		lat, lon = round7(p.GetLatitude()), round7(p.GetLongitude())
 	}
-	return e.w.Write([]string{c.GetId(), c.GetReportId(), caseState(c), caseSeverity(c), c.GetCategory(),
-		c.GetCountyCode(), c.GetTownshipCode(), c.GetVillageCode(), lat, lon, fmtTime(c.GetReportedAt()),
-		fmtTime(c.GetDispatchedAt()), fmtTime(c.GetDeadline()), strconv.Itoa(int(c.GetExtensionDays())),
-		strconv.FormatBool(c.GetOverdue()), strconv.Itoa(int(c.GetOverdueDays())), strconv.FormatBool(c.GetEscalated()),
-		c.GetSupervisorId(), c.GetHandlerId(), fmtTime(c.GetRectifiedAt()), fmtTime(c.GetClosedAt()),
-		strconv.Itoa(int(c.GetReopenCount())), c.GetDescription()})
+	return []any{c.GetId(), c.GetReportId(), caseState(c), caseSeverity(c), c.GetCategory(), c.GetCountyCode(),
+		c.GetTownshipCode(), township, c.GetVillageCode(), village, lat, lon, cellTime(c.GetReportedAt()),
+		cellTime(c.GetDispatchedAt()), cellTime(c.GetDeadline()), c.GetExtensionDays(), c.GetOverdue(), c.GetOverdueDays(),
+		c.GetEscalated(), c.GetSupervisorId(), supervisor, c.GetHandlerId(), handler, cellTime(c.GetRectifiedAt()),
+		cellTime(c.GetClosedAt()), c.GetReopenCount(), c.GetDescription()}, nil
 }
 
-func (e *csvCases) end() error {
-	e.w.Flush()
-	return e.w.Error()
+// tableCases writes the cases as CSV or XLSX in the county convention
+// (internal/tabular).
+type tableCases struct {
+	w      io.Writer
+	format tabular.Format
+	t      tabular.Writer
 }
+
+func (e *tableCases) begin() error {
+	var err error
+	e.t, err = tabular.New(e.format, e.w, chinaTime, "cases", csvHeader)
+	return err
+}
+
+func (e *tableCases) write(_ *ecogridv1.Case, values []any) error { return e.t.Row(values...) }
+
+func (e *tableCases) end() error { return e.t.Close() }
 
 // geoJSONCases streams an RFC 7946 FeatureCollection, one feature per case
 // (geometry null when the report had no position), so that GIS staff can
-// open it in QGIS as it is.
+// open it in QGIS as it is. Its properties are the table's columns; an
+// unset time is null, never "".
 type geoJSONCases struct {
 	w     io.Writer
 	count int
@@ -209,23 +310,28 @@ func (e *geoJSONCases) begin() error {
 	return err
 }
 
-func (e *geoJSONCases) write(c *ecogridv1.Case) error {
+func (e *geoJSONCases) write(c *ecogridv1.Case, values []any) error {
 	type feature struct {
 		Type       string         `json:"type"`
 		ID         string         `json:"id"`
 		Geometry   any            `json:"geometry"`
 		Properties map[string]any `json:"properties"`
 	}
-	f := feature{Type: "Feature", ID: c.GetId(), Properties: map[string]any{
-		"report_id": c.GetReportId(), "state": caseState(c), "severity": caseSeverity(c), "category": c.GetCategory(),
-		"county_code": c.GetCountyCode(), "township_code": c.GetTownshipCode(), "village_code": c.GetVillageCode(),
-		"reported_at": fmtTime(c.GetReportedAt()), "dispatched_at": fmtTime(c.GetDispatchedAt()),
-		"deadline": fmtTime(c.GetDeadline()), "extension_days": c.GetExtensionDays(), "overdue": c.GetOverdue(),
-		"overdue_days": c.GetOverdueDays(), "escalated": c.GetEscalated(), "handler_id": c.GetHandlerId(),
-		"supervisor_id": c.GetSupervisorId(), "closed_at": fmtTime(c.GetClosedAt()), "description": c.GetDescription(),
-	}}
+	props := make(map[string]any, len(csvHeader))
+	for i, v := range values {
+		switch col := csvHeader[i]; {
+		case col == "case_id" || col == "latitude" || col == "longitude":
+			continue // the feature's id and geometry
+		default:
+			if t, ok := v.(tabular.Time); ok {
+				v = tabular.Text(t, chinaTime)
+			}
+			props[col] = v
+		}
+	}
+	f := feature{Type: "Feature", ID: c.GetId(), Properties: props}
 	if p := c.GetPosition(); p != nil {
-		f.Geometry = map[string]any{"type": "Point", "coordinates": []float64{p.GetLongitude(), p.GetLatitude()}}
+		f.Geometry = map[string]any{"type": "Point", "coordinates": []float64{round7(p.GetLongitude()), round7(p.GetLatitude())}}
 	}
 	b, err := json.Marshal(f)
 	if err != nil {

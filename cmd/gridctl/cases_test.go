@@ -6,11 +6,14 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/xuri/excelize/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -75,7 +78,7 @@ func TestCasesExportCSVAndGeoJSON(t *testing.T) {
 	client := ecogridv1.NewCaseServiceClient(conn)
 
 	var buf bytes.Buffer
-	n, err := exportCases(ctx, client, casesExportOptions{Format: "csv", BOM: true}, &buf)
+	n, err := exportCases(ctx, client, casesExportOptions{Format: "csv"}, &buf)
 	if err != nil || n != 3 {
 		t.Fatalf("csv export: %d cases, %v", n, err)
 	}
@@ -95,8 +98,9 @@ func TestCasesExportCSVAndGeoJSON(t *testing.T) {
 		if !strings.Contains(r[len(r)-1], "焚烧秸秆") {
 			t.Fatalf("description lost: %q", r[len(r)-1])
 		}
-		if _, err := time.Parse(time.RFC3339, r[10]); err != nil {
-			t.Fatalf("reported_at %q: %v", r[10], err)
+		at := r[slices.Index(csvHeader, "reported_at")]
+		if _, err := time.Parse(time.RFC3339, at); err != nil || !strings.HasSuffix(at, "+08:00") {
+			t.Fatalf("reported_at %q: %v", at, err)
 		}
 	}
 	if states[ids[0]] != "accepted" || states[ids[1]] != "reported" {
@@ -139,8 +143,44 @@ func TestCasesExportCSVAndGeoJSON(t *testing.T) {
 		default:
 			t.Fatalf("unexpected feature %s", f.ID)
 		}
-		if f.Properties["state"] != "reported" {
+		// An unset time is null, never "".
+		if f.Properties["state"] != "reported" || f.Properties["closed_at"] != nil || f.Properties["severity"] != "normal" {
 			t.Fatalf("properties %v", f.Properties)
 		}
+		if _, ok := f.Properties["closed_at"]; !ok {
+			t.Fatalf("closed_at missing from %v", f.Properties)
+		}
+	}
+
+	// XLSX: the CSV's columns, typed, the header frozen.
+	buf.Reset()
+	if n, err := exportCases(ctx, client, casesExportOptions{Format: "xlsx"}, &buf); err != nil || n != 3 {
+		t.Fatalf("xlsx export: %d cases, %v", n, err)
+	}
+	x, err := excelize.OpenReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	xrows, err := x.GetRows("cases")
+	if err != nil || len(xrows) != 4 || strings.Join(xrows[0], ",") != strings.Join(rows[0], ",") {
+		t.Fatalf("xlsx rows %q, %v; want the CSV's header", xrows, err)
+	}
+	if p, _ := x.GetPanes("cases"); !p.Freeze || p.YSplit != 1 {
+		t.Fatalf("header not frozen: %+v", p)
+	}
+	cell := func(col string) string {
+		c, _ := excelize.CoordinatesToCellName(slices.Index(csvHeader, col)+1, 2)
+		return c
+	}
+	raw, _ := x.GetCellValue("cases", cell("reported_at"), excelize.Options{RawCellValue: true})
+	if _, err := strconv.ParseFloat(raw, 64); err != nil {
+		t.Fatalf("reported_at is %q, not a date serial", raw)
+	}
+	if ct, _ := x.GetCellType("cases", cell("overdue")); ct != excelize.CellTypeBool {
+		t.Fatalf("overdue is of cell type %v", ct)
+	}
+	if v, _ := x.GetCellValue("cases", cell("extension_days"), excelize.Options{RawCellValue: true}); v != "0" {
+		t.Fatalf("extension_days = %q", v)
 	}
 }

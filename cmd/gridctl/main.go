@@ -11,8 +11,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"sort"
+	"strings"
 	"syscall"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // command is one gridctl subcommand.
@@ -23,16 +29,19 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"migrate":    {"apply pending database migrations (DATABASE_URL)", runMigrate},
-		"dev":        {"bring the whole stack up on this machine; Ctrl-C stops it", runDev},
-		"grid":       {"import, export and locate in the grid; write the demo county", runGrid},
-		"users":      {"bootstrap the first administrator, create people, accounts and assignments, log in", runUsers},
-		"audit":      {"verify a ledger export offline, export, verify the chain, sign checkpoints, make keys", runAudit},
-		"reports":    {"export reports as GeoJSON or CSV", runReports},
-		"cases":      {"export cases as CSV or GeoJSON", runCases},
-		"zones":      {"import, export and locate protected zones; list their rules", runZones},
-		"monitoring": {"import water samples from a lab's CSV; list monitoring points", runMonitoring},
-		"waters":     {"import and export river and reservoir reaches; print a reach's chief sign", runWaters},
+		"migrate":     {"apply pending database migrations (DATABASE_URL)", runMigrate},
+		"dev":         {"bring the whole stack up on this machine; Ctrl-C stops it", runDev},
+		"grid":        {"import, export and locate in the grid; write the demo county", runGrid},
+		"users":       {"bootstrap the first administrator, create people, accounts and assignments, log in", runUsers},
+		"audit":       {"verify a ledger export offline, export, verify the chain, sign checkpoints, make keys", runAudit},
+		"reports":     {"export reports as GeoJSON, CSV or XLSX", runReports},
+		"cases":       {"list, show and act on cases; deadline rules; export as CSV, XLSX or GeoJSON", runCases},
+		"persons":     {"list people by grid node or name", runPersons},
+		"categories":  {"list the report categories of a county", runCategories},
+		"deadletters": {"list and replay violation events cased parked on the dead-letter stream", runDeadLetters},
+		"zones":       {"import, export and locate protected zones; list their rules", runZones},
+		"monitoring":  {"import water samples from a lab's CSV; list monitoring points", runMonitoring},
+		"waters":      {"import and export river and reservoir reaches; print a reach's chief sign", runWaters},
 	}
 }
 
@@ -44,14 +53,72 @@ func main() {
 }
 
 // exitCode is 0 for success and for help asked for (`gridctl <cmd> -h`
-// printed what was wanted), else 1 after printing the error.
+// printed what was wanted), else 1 after printing the error in the one
+// format of every command (formatError).
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(stderr, "gridctl:", err)
+	fmt.Fprint(stderr, formatError(err))
 	return 1
 }
+
+// commandError is an error of one command, named as typed ("cases act
+// accept").
+type commandError struct {
+	command string
+	err     error
+}
+
+func (e *commandError) Error() string { return e.command + ": " + e.err.Error() }
+func (e *commandError) Unwrap() error { return e.err }
+
+// formatError is how gridctl reports every failure:
+//
+//	gridctl: <command>: <gRPC code>: <message>
+//	  <field>: <what is wrong with it>      (one line per field violation)
+//
+// for an error the server answered, and "gridctl: <command>: <message>"
+// for one gridctl found itself (a missing flag, an unreadable file).
+func formatError(err error) string {
+	var b strings.Builder
+	b.WriteString("gridctl: ")
+	var ce *commandError
+	if errors.As(err, &ce) {
+		b.WriteString(ce.command + ": ")
+		err = ce.err
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &se) || se.GRPCStatus().Code() == codes.OK {
+		b.WriteString(err.Error() + "\n")
+		return b.String()
+	}
+	st := se.GRPCStatus()
+	b.WriteString(st.Code().String() + ": " + st.Message() + "\n")
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				b.WriteString("  " + v.GetField() + ": " + v.GetDescription() + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// commandName is the command as typed: the command and its subcommand
+// words ("cases act accept"), not flags or values.
+func commandName(args []string) string {
+	name := args[0]
+	for _, a := range args[1:min(len(args), 3)] {
+		if !subcommandWord.MatchString(a) {
+			break
+		}
+		name += " " + a
+	}
+	return name
+}
+
+var subcommandWord = regexp.MustCompile(`^[a-z][a-z-]*$`)
 
 func isHelp(arg string) bool {
 	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
@@ -76,7 +143,10 @@ func realMain(ctx context.Context, args []string) error {
 		usage(cmds)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-	return c.run(ctx, args[1:])
+	if err := c.run(ctx, args[1:]); err != nil {
+		return &commandError{command: commandName(args), err: err}
+	}
+	return nil
 }
 
 func usage(cmds map[string]command) {
@@ -87,6 +157,6 @@ func usage(cmds map[string]command) {
 	sort.Strings(names)
 	fmt.Fprintln(os.Stderr, "usage: gridctl <command> [flags]   (gridctl <command> -h for its flags; gridctl --version)")
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(os.Stderr, "  %-11s %s\n", n, cmds[n].summary)
 	}
 }

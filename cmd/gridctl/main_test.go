@@ -19,7 +19,9 @@ func TestHelpExitsZero(t *testing.T) {
 	for name := range commands() {
 		args = append(args, []string{name, "-h"}, []string{name, "--help"})
 	}
-	args = append(args, []string{"-h"}, []string{"help"}, []string{"audit", "verify", "-h"}, []string{"grid", "import", "--help"})
+	args = append(args, []string{"-h"}, []string{"help"}, []string{"audit", "verify", "-h"}, []string{"grid", "import", "--help"},
+		[]string{"cases", "act", "-h"}, []string{"cases", "act", "dispatch", "-h"}, []string{"cases", "rules", "set", "-h"}, []string{"cases", "list", "-h"},
+		[]string{"deadletters", "replay", "-h"}, []string{"persons", "list", "-h"}, []string{"categories", "list", "--help"})
 	for _, a := range args {
 		err := realMain(context.Background(), a)
 		var stderr bytes.Buffer

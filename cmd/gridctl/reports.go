@@ -21,7 +21,7 @@ import (
 // reports through gridd.
 func runReports(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, "usage: gridctl reports export [-format geojson|csv] [-from T] [-to T] [-cell code] [-category c] [-violation only|exclude] [-reporter uuid] [-o file]")
+		fmt.Fprintln(os.Stderr, "usage: gridctl reports export [-format geojson|csv|xlsx] [-from T] [-to T] [-cell code] [-category c] [-violation only|exclude] [-reporter uuid] [-o file]")
 		return flag.ErrHelp
 	}
 	switch args[0] {
@@ -57,8 +57,10 @@ func reportsExportRequest(format, from, to, cell, category, violation string) (*
 		req.Format = ecogridv1.ExportFormat_EXPORT_FORMAT_GEOJSON
 	case "csv":
 		req.Format = ecogridv1.ExportFormat_EXPORT_FORMAT_CSV
+	case "xlsx":
+		req.Format = ecogridv1.ExportFormat_EXPORT_FORMAT_XLSX
 	default:
-		return nil, fmt.Errorf("-format must be geojson or csv, not %q", format)
+		return nil, fmt.Errorf("-format must be geojson, csv or xlsx, not %q", format)
 	}
 	var err error
 	if req.Filter.ObservedFrom, err = parseReportTime("from", from); err != nil {
@@ -84,7 +86,7 @@ func runReportsExport(ctx context.Context, args []string) error {
 	var sc serverConn
 	var format, from, to, cell, category, violation, reporter, out string
 	sc.register(fs, "gridd", "GRIDD_ADDR", "127.0.0.1:7443", "access token")
-	fs.StringVar(&format, "format", "geojson", "geojson (RFC 7946) or csv")
+	fs.StringVar(&format, "format", "geojson", "geojson (RFC 7946), csv or xlsx")
 	fs.StringVar(&from, "from", "", "observed at or after (2006-01-02 in China time, or RFC 3339)")
 	fs.StringVar(&to, "to", "", "observed before (2006-01-02 in China time, or RFC 3339)")
 	fs.StringVar(&cell, "cell", "", "only reports inside this grid node (county, township or village code)")

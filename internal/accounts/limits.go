@@ -55,7 +55,8 @@ func LockedUntil(ctx context.Context, q database.Querier, keys ...string) (time.
 }
 
 // RecordFailure counts one failed login against key and locks it when the
-// count within window reaches max. It returns the lock end, if locked.
+// count within window reaches max. It returns the lock end, if locked now
+// (a lock that has run out is no lock: the zero time).
 func RecordFailure(ctx context.Context, q database.Querier, key string, max int, window, lockout time.Duration) (time.Time, error) {
 	var until *time.Time
 	err := q.QueryRow(ctx, `
@@ -69,7 +70,7 @@ func RecordFailure(ctx context.Context, q database.Querier, key string, max int,
 				THEN now() + make_interval(secs => $4)
 				ELSE l.locked_until END,
 			updated_at   = now()
-		RETURNING locked_until`, key, max, window.Seconds(), lockout.Seconds()).Scan(&until)
+		RETURNING CASE WHEN locked_until > now() THEN locked_until END`, key, max, window.Seconds(), lockout.Seconds()).Scan(&until)
 	if err != nil || until == nil {
 		return time.Time{}, err
 	}

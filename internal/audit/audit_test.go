@@ -3,15 +3,18 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/xuri/excelize/v2"
 
 	"ecogrid/internal/audit"
 	"ecogrid/internal/database"
@@ -20,6 +23,7 @@ import (
 	"ecogrid/internal/people"
 	"ecogrid/internal/people/peopletest"
 	"ecogrid/internal/scope"
+	"ecogrid/internal/tabular"
 )
 
 // county is a test county with several years of synthetic activity in its
@@ -306,8 +310,30 @@ func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
 	if err := audit.WriteCSV(&csvOut, lr); err != nil {
 		t.Fatal(err)
 	}
-	if rows := bytes.Count(csvOut.Bytes(), []byte("\n")); rows != 3+len(lr.Facts.Cases) {
-		t.Errorf("CSV has %d lines for %d cases", rows, len(lr.Facts.Cases))
+	// The county's table convention: BOM, a header, one row per case,
+	// +08:00 times; the XLSX has the same rows.
+	if !bytes.HasPrefix(csvOut.Bytes(), []byte("\uFEFFcase_id,")) {
+		t.Fatalf("CSV starts %q", csvOut.Bytes()[:min(20, csvOut.Len())])
+	}
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(csvOut.Bytes(), []byte("\uFEFF")))).ReadAll()
+	if err != nil || len(recs) != 1+len(lr.Facts.Cases) {
+		t.Fatalf("CSV has %d records for %d cases: %v", len(recs), len(lr.Facts.Cases), err)
+	}
+	if opened := recs[1][5]; !strings.HasSuffix(opened, "+08:00") {
+		t.Errorf("opened_at %q is not in the county's time zone", opened)
+	}
+	var xlsxOut bytes.Buffer
+	if err := audit.WriteTable(&xlsxOut, lr, tabular.XLSX); err != nil {
+		t.Fatal(err)
+	}
+	x, err := excelize.OpenReader(&xlsxOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xrows, err := x.GetRows("tenure audit")
+	x.Close()
+	if err != nil || len(xrows) != len(recs) || xrows[1][0] != recs[1][0] {
+		t.Fatalf("XLSX rows %q, %v", xrows, err)
 	}
 
 	// The generation is ledgered: who audited whom.

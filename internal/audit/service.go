@@ -13,6 +13,7 @@ import (
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
+	"ecogrid/internal/tabular"
 )
 
 // Service is the AuditService.
@@ -59,7 +60,13 @@ func (s *Service) TenureAudit(ctx context.Context, req *ecogridv1.TenureAuditReq
 		if err := WriteCSV(&b, rep); err != nil {
 			return nil, err
 		}
-		resp.Document, resp.ContentType = b.Bytes(), "text/csv; charset=utf-8"
+		resp.Document, resp.ContentType = b.Bytes(), tabular.CSV.ContentType()
+	case ecogridv1.TenureAuditFormat_TENURE_AUDIT_FORMAT_XLSX:
+		var b bytes.Buffer
+		if err := WriteTable(&b, rep, tabular.XLSX); err != nil {
+			return nil, err
+		}
+		resp.Document, resp.ContentType = b.Bytes(), tabular.XLSX.ContentType()
 	case ecogridv1.TenureAuditFormat_TENURE_AUDIT_FORMAT_PDF:
 		var b bytes.Buffer
 		if err := WritePDF(&b, rep); err != nil {

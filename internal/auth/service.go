@@ -146,6 +146,7 @@ func (s *Service) login(ctx context.Context, username, pw, addr, device string, 
 		return loginResult{}, err
 	}
 	if !until.IsZero() {
+		loginFailures.WithLabelValues("locked").Inc()
 		return loginResult{}, lockedError(until)
 	}
 	acct, err := accounts.ByUsername(ctx, s.db, user)
@@ -216,6 +217,15 @@ func (s *Service) failed(ctx context.Context, acctKey, addrKey string) error {
 	u2, err := accounts.RecordFailure(ctx, s.db, addrKey, l.AddrFailures, l.AddrWindow, l.AddrLockout)
 	if err != nil {
 		return err
+	}
+	loginFailures.WithLabelValues("credentials").Inc()
+	// A lock end comes back only from the failure that began the lock:
+	// a login while locked is refused above without counting.
+	if !u1.IsZero() {
+		lockouts.WithLabelValues("account").Inc()
+	}
+	if !u2.IsZero() {
+		lockouts.WithLabelValues("address").Inc()
 	}
 	if until := maxTime(u1, u2); !until.IsZero() {
 		return lockedError(until)

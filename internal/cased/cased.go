@@ -14,6 +14,7 @@ import (
 	"ecogrid/internal/cases"
 	"ecogrid/internal/daemon"
 	"ecogrid/internal/flagenv"
+	"ecogrid/internal/messaging"
 	"ecogrid/internal/outbox"
 )
 
@@ -56,6 +57,14 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 		return err
 	}
 	if err := outbox.RegisterMetrics(p.Server.Registry, pool); err != nil {
+		return err
+	}
+	// Consumer lag, dead-letter depth, open and overdue cases per county.
+	lag := &messaging.JetStreamCollector{JS: p.JS, Consumers: []messaging.Consumer{{Stream: messaging.StreamViolations, Name: consumer.Durable()}}}
+	if err := p.Server.Registry.Register(lag); err != nil {
+		return err
+	}
+	if err := p.Server.Registry.Register(cases.NewCaseCountCollector(pool)); err != nil {
 		return err
 	}
 

@@ -116,6 +116,9 @@ func NewConsumer(js jetstream.JetStream, tracker *Tracker, cfg ConsumerConfig, l
 	return &Consumer{js: js, tracker: tracker, cfg: cfg, log: log.With("consumer", cfg.Durable)}
 }
 
+// Durable is the consumer's name on the VIOLATIONS stream.
+func (c *Consumer) Durable() string { return c.cfg.Durable }
+
 // Run consumes until ctx ends. It waits for NATS if it is down at start;
 // once consuming, the client library rides out disconnects, and if the
 // durable consumer or its stream disappears (an operator recreated them)

@@ -139,6 +139,16 @@ func Run(ctx context.Context, name string, cfg Config, log *slog.Logger, assembl
 	if err != nil {
 		return err
 	}
+	if err := registerProcessMetrics(srv.Registry, name, pool); err != nil {
+		srv.Close()
+		return err
+	}
+	if authSvc != nil { // the process that logs people in
+		if err := auth.RegisterMetrics(srv.Registry); err != nil {
+			srv.Close()
+			return err
+		}
+	}
 	p := &Process{Name: name, Log: log, Pool: pool, NATS: nc, JS: js, Server: srv, Authorizer: authz, AuthService: authSvc}
 	if err := assemble(ctx, p); err != nil {
 		srv.Close()

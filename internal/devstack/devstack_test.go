@@ -19,9 +19,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
+	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/devstack"
 	"ecogrid/internal/messaging"
 )
@@ -99,16 +102,7 @@ func TestDevStackStartsAndStopsCleanly(t *testing.T) {
 			t.Fatalf("%s health: %v %v", target, resp, err)
 		}
 	}
-	for _, m := range []string{a.GriddMetrics, a.CasedMetrics} {
-		res, err := http.Get("http://" + m + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Fatalf("%s/metrics: %d", m, res.StatusCode)
-		}
-	}
+	checkMetrics(t, a)
 	checkSecuredNATS(t, a, out.String())
 	if !strings.Contains(out.String(), "grpcurl -plaintext "+a.GriddGRPC+" list") {
 		t.Errorf("banner lacks the grpcurl line:\n%s", out.String())
@@ -186,5 +180,71 @@ func checkSecuredNATS(t *testing.T, a devstack.Addresses, banner string) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("NATS /varz: %d", res.StatusCode)
+	}
+}
+
+// checkMetrics scrapes both services: the exposition passes `promtool
+// check metrics` (the Debian package prometheus, which the test command
+// installs), and each carries the operator's metrics of issue 14: build,
+// pool, login failures (gridd), consumer lag, dead letters, open cases and
+// outbox backlog (cased).
+func checkMetrics(t *testing.T, a devstack.Addresses) {
+	t.Helper()
+	// A wrong password, so that the failure counter has counted.
+	conn, err := grpc.NewClient(a.GriddGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ecogridv1.NewAuthServiceClient(conn).Login(context.Background(), &ecogridv1.LoginRequest{Username: "admin", Password: "not the password"})
+	conn.Close()
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("login with a wrong password: %v", err)
+	}
+	promtool, lookErr := exec.LookPath("promtool")
+	if lookErr != nil && os.Getenv("ECOGRID_REQUIRE_PROMTOOL") != "" {
+		t.Fatalf("promtool (Debian package prometheus) is missing: %v", lookErr)
+	}
+	want := map[string][]string{
+		a.GriddMetrics: {`ecogrid_build_info{goversion="go`, `service="gridd"`, `ecogrid_db_pool_connections{state="idle"}`,
+			"ecogrid_db_pool_acquires_total", `ecogrid_auth_login_failures_total{reason="credentials"} 1`,
+			`ecogrid_auth_lockouts_total{key="account"} 0`, "ecogrid_outbox_backlog_events"},
+		a.CasedMetrics: {`service="cased"`, "ecogrid_db_pool_max_connections",
+			`ecogrid_jetstream_consumer_pending_messages{consumer="cased-violations",stream="VIOLATIONS"}`,
+			`ecogrid_jetstream_consumer_ack_pending_messages{consumer="cased-violations",stream="VIOLATIONS"}`,
+			"ecogrid_dead_letter_messages 0", `ecogrid_jetstream_stream_messages{stream="DLQ"} 0`,
+			"ecogrid_outbox_backlog_events"},
+	}
+	for m, names := range want {
+		var body []byte
+		// The consumer is created as cased starts; scrape until it shows.
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			res, err := http.Get("http://" + m + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err = io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("%s/metrics: %d %v", m, res.StatusCode, err)
+			}
+			if strings.Contains(string(body), "ecogrid_jetstream_consumer_pending_messages") || m == a.GriddMetrics || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		for _, n := range names {
+			if !strings.Contains(string(body), n) {
+				t.Errorf("%s/metrics lacks %s", m, n)
+			}
+		}
+		if lookErr != nil {
+			t.Logf("promtool not installed: exposition of %s not linted", m)
+			continue
+		}
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = bytes.NewReader(body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics on %s/metrics: %v\n%s", m, err, out)
+		}
 	}
 }

@@ -3,13 +3,10 @@ package field
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +19,7 @@ import (
 	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
+	"ecogrid/internal/tabular"
 )
 
 // ExportFormat is the file format of an export.
@@ -31,6 +29,7 @@ type ExportFormat int
 const (
 	ExportGeoJSON ExportFormat = 1
 	ExportCSV     ExportFormat = 2
+	ExportXLSX    ExportFormat = 3
 )
 
 // exportColumns are the CSV columns and GeoJSON properties, in order.
@@ -49,13 +48,13 @@ var exportColumns = []string{
 // served are all on China Standard Time (Asia/Shanghai, +08:00).
 var exportZone = chinaTime
 
-// exportTime is t in the county's time zone, or nil when t is unset
-// (null in GeoJSON, an empty cell in CSV).
+// exportTime is t, written in the county's time zone with layout, or nil
+// when t is unset (null in GeoJSON, an empty cell in CSV and XLSX).
 func exportTime(t time.Time, layout string) any {
 	if t.IsZero() {
 		return nil
 	}
-	return t.In(exportZone).Format(layout)
+	return tabular.Time{T: t, Layout: layout}
 }
 
 // round7 keeps 7 decimals of a degree (about 1 cm), what a GPS fix holds.
@@ -143,13 +142,13 @@ func (rs *Reports) ExportReports(ctx context.Context, c scope.Caller, format Exp
 	switch format {
 	case ExportGeoJSON:
 		enc = &geoJSONEncoder{w: bw}
-	case ExportCSV:
-		if _, err := bw.WriteString("\uFEFF"); err != nil { // UTF-8 BOM for Excel
-			return err
+	case ExportCSV, ExportXLSX:
+		enc = &tableEncoder{w: bw, format: tabular.CSV}
+		if format == ExportXLSX {
+			enc = &tableEncoder{w: bw, format: tabular.XLSX}
 		}
-		enc = &csvEncoder{w: csv.NewWriter(bw)}
 	default:
-		return structerr.NewInvalidArgument("export format must be GeoJSON or CSV")
+		return structerr.NewInvalidArgument("export format must be GeoJSON, CSV or XLSX")
 	}
 	roots := visibleRoots(c, fl.NodeCode)
 	own := ""
@@ -223,6 +222,9 @@ type pointGeometry struct {
 func (g *geoJSONEncoder) report(r Report, n exportNames) error {
 	props := make(map[string]any, len(exportColumns))
 	for i, v := range exportValues(r, n) {
+		if t, ok := v.(tabular.Time); ok {
+			v = tabular.Text(t, exportZone)
+		}
 		props[exportColumns[i]] = v
 	}
 	if r.PhotoSHA256 == nil {
@@ -257,42 +259,23 @@ func (g *geoJSONEncoder) end() error {
 	return err
 }
 
-// csvEncoder writes RFC 4180 CSV with a header row. Cells that a
-// spreadsheet would run as a formula are prefixed with a quote.
-type csvEncoder struct {
-	w *csv.Writer
+// tableEncoder writes the reports as a table (CSV or XLSX) in the county
+// convention of internal/tabular: the same columns as the GeoJSON
+// properties.
+type tableEncoder struct {
+	w      io.Writer
+	format tabular.Format
+	t      tabular.Writer
 }
 
-func (c *csvEncoder) begin() error { return c.w.Write(exportColumns) }
-
-func (c *csvEncoder) report(r Report, n exportNames) error {
-	vals := exportValues(r, n)
-	rec := make([]string, len(vals))
-	for i, v := range vals {
-		switch v := v.(type) {
-		case string:
-			rec[i] = v
-		case bool:
-			rec[i] = strconv.FormatBool(v)
-		case float64:
-			rec[i] = strconv.FormatFloat(v, 'f', -1, 64)
-		case []string:
-			rec[i] = strings.Join(v, ";")
-		case nil:
-			rec[i] = ""
-		default:
-			rec[i] = fmt.Sprint(v)
-		}
-		if rec[i] != "" && strings.ContainsRune("=+-@\t\r", rune(rec[i][0])) {
-			if _, err := strconv.ParseFloat(rec[i], 64); err != nil {
-				rec[i] = "'" + rec[i]
-			}
-		}
-	}
-	return c.w.Write(rec)
+func (e *tableEncoder) begin() error {
+	var err error
+	e.t, err = tabular.New(e.format, e.w, exportZone, "reports", exportColumns)
+	return err
 }
 
-func (c *csvEncoder) end() error {
-	c.w.Flush()
-	return c.w.Error()
+func (e *tableEncoder) report(r Report, n exportNames) error {
+	return e.t.Row(exportValues(r, n)...)
 }
+
+func (e *tableEncoder) end() error { return e.t.Close() }

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/xuri/excelize/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -403,6 +406,39 @@ func TestServiceExport(t *testing.T) {
 	desc := len(recs[0]) - 1
 	if !strings.HasPrefix(recs[1][desc], "'=") || recs[2][desc] != "line one\nline two, with \"quotes\"" {
 		t.Fatalf("descriptions %q %q", recs[1][desc], recs[2][desc])
+	}
+	// XLSX: the CSV's columns and rows as typed cells under a frozen header.
+	x, err := excelize.OpenReader(bytes.NewReader(read(supervisorID, ecogridv1.ExportFormat_EXPORT_FORMAT_XLSX, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	rows, err := x.GetRows("reports")
+	if err != nil || len(rows) != len(recs) || strings.Join(rows[0], ",") != strings.Join(recs[0], ",") || rows[1][0] != recs[1][0] || rows[1][7] != "West-South Village" {
+		t.Fatalf("XLSX rows %q, %v; want the CSV's", rows[:min(2, len(rows))], err)
+	}
+	if p, err := x.GetPanes("reports"); err != nil || !p.Freeze || p.YSplit != 1 {
+		t.Fatalf("XLSX header not frozen: %+v %v", p, err)
+	}
+	col := func(name string) string {
+		i := slices.Index(recs[0], name)
+		c, _ := excelize.CoordinatesToCellName(i+1, 2)
+		return c
+	}
+	observed, _ := x.GetCellValue("reports", col("observed_at"), excelize.Options{RawCellValue: true})
+	serial, err := strconv.ParseFloat(observed, 64)
+	if err != nil {
+		t.Fatalf("observed_at is %q in XLSX, not a date serial", observed)
+	}
+	want, _ := time.Parse(time.RFC3339, recs[1][slices.Index(recs[0], "observed_at")])
+	if at, _ := excelize.ExcelDateToTime(serial, false); at.Sub(time.Date(want.Year(), want.Month(), want.Day(), want.Hour(), want.Minute(), want.Second(), 0, time.UTC)).Abs() > time.Second {
+		t.Fatalf("observed_at serial %v is %v; want the county's wall clock of %v", serial, at, want)
+	}
+	if ct, _ := x.GetCellType("reports", col("latitude")); ct != excelize.CellTypeUnset && ct != excelize.CellTypeNumber {
+		t.Fatalf("latitude cell type %v, want a number", ct)
+	}
+	if ct, _ := x.GetCellType("reports", col("violation")); ct != excelize.CellTypeBool {
+		t.Fatalf("violation cell type %v, want a boolean", ct)
 	}
 	air := read(officerID, ecogridv1.ExportFormat_EXPORT_FORMAT_CSV, &ecogridv1.ReportFilter{Category: "air", NodeCode: townshipWest})
 	if recs, _ := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(air, []byte("\xEF\xBB\xBF")))).ReadAll(); len(recs) != 2 {

@@ -108,6 +108,8 @@ func Permissions(r Role) (*server.Permissions, error) {
 		pub = append(append(streamAdmin(), outboxSubjects()...), StreamSubjects(StreamDeadLetter))
 		pub = append(pub, consumerOf(StreamViolations)...)
 		pub = append(pub, consumerOf(StreamDeadLetter)...)
+		// Replaying a dead letter (gridctl deadletters replay) removes it.
+		pub = append(pub, "$JS.API.STREAM.MSG.DELETE."+StreamDeadLetter)
 	case RoleIntegrator:
 		pub = append([]string{"$JS.API.INFO", "$JS.API.STREAM.INFO." + StreamCases}, consumerOf(StreamCases)...)
 		sub = []string{StreamSubjects(StreamCases)}

@@ -29,8 +29,9 @@ type TenureAuditFormat int32
 
 const (
 	TenureAuditFormat_TENURE_AUDIT_FORMAT_UNSPECIFIED TenureAuditFormat = 0 // JSON only
-	TenureAuditFormat_TENURE_AUDIT_FORMAT_CSV         TenureAuditFormat = 1 // the cases as CSV
+	TenureAuditFormat_TENURE_AUDIT_FORMAT_CSV         TenureAuditFormat = 1 // the cases as CSV (UTF-8 with a BOM, +08:00 times)
 	TenureAuditFormat_TENURE_AUDIT_FORMAT_PDF         TenureAuditFormat = 2 // a printable A4 report in Chinese
+	TenureAuditFormat_TENURE_AUDIT_FORMAT_XLSX        TenureAuditFormat = 3 // the CSV's columns as an XLSX workbook with typed cells
 )
 
 // Enum value maps for TenureAuditFormat.
@@ -39,11 +40,13 @@ var (
 		0: "TENURE_AUDIT_FORMAT_UNSPECIFIED",
 		1: "TENURE_AUDIT_FORMAT_CSV",
 		2: "TENURE_AUDIT_FORMAT_PDF",
+		3: "TENURE_AUDIT_FORMAT_XLSX",
 	}
 	TenureAuditFormat_value = map[string]int32{
 		"TENURE_AUDIT_FORMAT_UNSPECIFIED": 0,
 		"TENURE_AUDIT_FORMAT_CSV":         1,
 		"TENURE_AUDIT_FORMAT_PDF":         2,
+		"TENURE_AUDIT_FORMAT_XLSX":        3,
 	}
 )
 
@@ -652,11 +655,12 @@ const file_ecogrid_v1_audit_proto_rawDesc = "" +
 	"reportJson\x12\x1a\n" +
 	"\bdocument\x18\n" +
 	" \x01(\fR\bdocument\x12!\n" +
-	"\fcontent_type\x18\v \x01(\tR\vcontentType*r\n" +
+	"\fcontent_type\x18\v \x01(\tR\vcontentType*\x90\x01\n" +
 	"\x11TenureAuditFormat\x12#\n" +
 	"\x1fTENURE_AUDIT_FORMAT_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17TENURE_AUDIT_FORMAT_CSV\x10\x01\x12\x1b\n" +
-	"\x17TENURE_AUDIT_FORMAT_PDF\x10\x022^\n" +
+	"\x17TENURE_AUDIT_FORMAT_PDF\x10\x02\x12\x1c\n" +
+	"\x18TENURE_AUDIT_FORMAT_XLSX\x10\x032^\n" +
 	"\fAuditService\x12N\n" +
 	"\vTenureAudit\x12\x1e.ecogrid.v1.TenureAuditRequest\x1a\x1f.ecogrid.v1.TenureAuditResponseB\"Z ecogrid/api/ecogrid/v1;ecogridv1b\x06proto3"
 

@@ -294,8 +294,13 @@ const (
 	ExportFormat_EXPORT_FORMAT_UNSPECIFIED ExportFormat = 0
 	// GeoJSON FeatureCollection (RFC 7946), WGS-84 longitude/latitude.
 	ExportFormat_EXPORT_FORMAT_GEOJSON ExportFormat = 1
-	// CSV with a header row, UTF-8.
+	// CSV with a header row, UTF-8 with a byte order mark; times in the
+	// county's time zone with their offset, enums in lower case, names beside
+	// codes.
 	ExportFormat_EXPORT_FORMAT_CSV ExportFormat = 2
+	// XLSX (Office Open XML workbook): the CSV's columns as typed cells
+	// (dates, numbers, booleans) under a frozen header row.
+	ExportFormat_EXPORT_FORMAT_XLSX ExportFormat = 3
 )
 
 // Enum value maps for ExportFormat.
@@ -304,11 +309,13 @@ var (
 		0: "EXPORT_FORMAT_UNSPECIFIED",
 		1: "EXPORT_FORMAT_GEOJSON",
 		2: "EXPORT_FORMAT_CSV",
+		3: "EXPORT_FORMAT_XLSX",
 	}
 	ExportFormat_value = map[string]int32{
 		"EXPORT_FORMAT_UNSPECIFIED": 0,
 		"EXPORT_FORMAT_GEOJSON":     1,
 		"EXPORT_FORMAT_CSV":         2,
+		"EXPORT_FORMAT_XLSX":        3,
 	}
 )
 
@@ -3333,11 +3340,12 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\vUploadState\x12\x1c\n" +
 	"\x18UPLOAD_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14UPLOAD_STATE_PARTIAL\x10\x01\x12\x19\n" +
-	"\x15UPLOAD_STATE_COMPLETE\x10\x02*_\n" +
+	"\x15UPLOAD_STATE_COMPLETE\x10\x02*w\n" +
 	"\fExportFormat\x12\x1d\n" +
 	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15EXPORT_FORMAT_GEOJSON\x10\x01\x12\x15\n" +
-	"\x11EXPORT_FORMAT_CSV\x10\x022\x9b\n" +
+	"\x11EXPORT_FORMAT_CSV\x10\x02\x12\x16\n" +
+	"\x12EXPORT_FORMAT_XLSX\x10\x032\x9b\n" +
 	"\n" +
 	"\fFieldService\x12N\n" +
 	"\vStartPatrol\x12\x1e.ecogrid.v1.StartPatrolRequest\x1a\x1f.ecogrid.v1.StartPatrolResponse\x12`\n" +

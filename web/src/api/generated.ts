@@ -506,8 +506,8 @@ export type v1EscalateCaseResponse = {
   case?: v1Case;
 };
 
-/** ExportFormat is the file format of an export.   - EXPORT_FORMAT_GEOJSON: GeoJSON FeatureCollection (RFC 7946), WGS-84 longitude/latitude.  - EXPORT_FORMAT_CSV: CSV with a header row, UTF-8. */
-export type v1ExportFormat = "EXPORT_FORMAT_UNSPECIFIED" | "EXPORT_FORMAT_GEOJSON" | "EXPORT_FORMAT_CSV";
+/** ExportFormat is the file format of an export.   - EXPORT_FORMAT_GEOJSON: GeoJSON FeatureCollection (RFC 7946), WGS-84 longitude/latitude.  - EXPORT_FORMAT_CSV: CSV with a header row, UTF-8 with a byte order mark; times in the county's time zone with their offset, enums in lower case, names beside codes.  - EXPORT_FORMAT_XLSX: XLSX (Office Open XML workbook): the CSV's columns as typed cells (dates, numbers, booleans) under a frozen header row. */
+export type v1ExportFormat = "EXPORT_FORMAT_UNSPECIFIED" | "EXPORT_FORMAT_GEOJSON" | "EXPORT_FORMAT_CSV" | "EXPORT_FORMAT_XLSX";
 
 export type v1ExportGeoJSONRequest = {
   /** Root of the export; empty means the caller's own root. */
@@ -1746,8 +1746,8 @@ export type v1TenureAuditCase = {
   ledgerRecords?: Array<string>;
 };
 
-/** TenureAuditFormat is the document returned besides the structured answer.   - TENURE_AUDIT_FORMAT_UNSPECIFIED: JSON only  - TENURE_AUDIT_FORMAT_CSV: the cases as CSV  - TENURE_AUDIT_FORMAT_PDF: a printable A4 report in Chinese */
-export type v1TenureAuditFormat = "TENURE_AUDIT_FORMAT_UNSPECIFIED" | "TENURE_AUDIT_FORMAT_CSV" | "TENURE_AUDIT_FORMAT_PDF";
+/** TenureAuditFormat is the document returned besides the structured answer.   - TENURE_AUDIT_FORMAT_UNSPECIFIED: JSON only  - TENURE_AUDIT_FORMAT_CSV: the cases as CSV (UTF-8 with a BOM, +08:00 times)  - TENURE_AUDIT_FORMAT_PDF: a printable A4 report in Chinese  - TENURE_AUDIT_FORMAT_XLSX: the CSV's columns as an XLSX workbook with typed cells */
+export type v1TenureAuditFormat = "TENURE_AUDIT_FORMAT_UNSPECIFIED" | "TENURE_AUDIT_FORMAT_CSV" | "TENURE_AUDIT_FORMAT_PDF" | "TENURE_AUDIT_FORMAT_XLSX";
 
 export type v1TenureAuditRequest = {
   /** Client-generated uuid of the report (idempotency). */
