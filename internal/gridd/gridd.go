@@ -111,12 +111,13 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 		Metrics: reg,
 		Reaches: reachIndex,
 		Chiefs:  reaches,
+		Zones:   zoneIndex,
 	}, cfg.Field)
 	if err != nil {
 		return err
 	}
 
-	ecogridv1.RegisterGridServiceServer(p, grid.NewService(gridStore, index, grid.ServiceConfig{}, log))
+	ecogridv1.RegisterGridServiceServer(p, grid.NewService(gridStore, index, grid.ServiceConfig{Places: locatePlaces(zoneIndex, reachIndex)}, log))
 	ecogridv1.RegisterPeopleServiceServer(p, people.NewService(pool, gridStore, handover, hasher, log))
 	ecogridv1.RegisterAuthServiceServer(p, p.AuthService)
 	ecogridv1.RegisterFieldServiceServer(p, field.NewService(fld, log))

@@ -323,9 +323,15 @@ type Case struct {
 	ReopenCount int32 `protobuf:"varint,34,opt,name=reopen_count,json=reopenCount,proto3" json:"reopen_count,omitempty"`
 	// Steps the case's state allows now (whether the caller may take them
 	// depends on their role and scope).
-	NextSteps     []CaseAction           `protobuf:"varint,35,rep,packed,name=next_steps,json=nextSteps,proto3,enum=ecogrid.v1.CaseAction" json:"next_steps,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,36,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,37,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	NextSteps []CaseAction           `protobuf:"varint,35,rep,packed,name=next_steps,json=nextSteps,proto3,enum=ecogrid.v1.CaseAction" json:"next_steps,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,36,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,37,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Protected zones containing the case (county/code).
+	ZoneCodes []string `protobuf:"bytes,38,rep,name=zone_codes,json=zoneCodes,proto3" json:"zone_codes,omitempty"`
+	// River and reservoir reaches the case lies on: their chiefs see it.
+	ReachCodes []string `protobuf:"bytes,39,rep,name=reach_codes,json=reachCodes,proto3" json:"reach_codes,omitempty"`
+	// Rectification deadline a zone rule set, if any.
+	ZoneDeadline  *timestamppb.Timestamp `protobuf:"bytes,40,opt,name=zone_deadline,json=zoneDeadline,proto3" json:"zone_deadline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -615,6 +621,27 @@ func (x *Case) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Case) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Case) GetZoneCodes() []string {
+	if x != nil {
+		return x.ZoneCodes
+	}
+	return nil
+}
+
+func (x *Case) GetReachCodes() []string {
+	if x != nil {
+		return x.ReachCodes
+	}
+	return nil
+}
+
+func (x *Case) GetZoneDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ZoneDeadline
 	}
 	return nil
 }
@@ -3723,7 +3750,7 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x1b\n" +
-	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\"\x9c\r\n" +
+	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\"\x9d\x0e\n" +
 	"\x04Case\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\treport_id\x18\x02 \x01(\tR\breportId\x12\x1f\n" +
@@ -3772,7 +3799,12 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18$ \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18% \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x80\x03\n" +
+	"updated_at\x18% \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1d\n" +
+	"\n" +
+	"zone_codes\x18& \x03(\tR\tzoneCodes\x12\x1f\n" +
+	"\vreach_codes\x18' \x03(\tR\n" +
+	"reachCodes\x12?\n" +
+	"\rzone_deadline\x18( \x01(\v2\x1a.google.protobuf.TimestampR\fzoneDeadline\"\x80\x03\n" +
 	"\x11CaseTimelineEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x16.ecogrid.v1.CaseActionR\x06action\x124\n" +
@@ -4148,99 +4180,100 @@ var file_ecogrid_v1_cases_proto_depIdxs = []int32{
 	1,  // 12: ecogrid.v1.Case.next_steps:type_name -> ecogrid.v1.CaseAction
 	61, // 13: ecogrid.v1.Case.created_at:type_name -> google.protobuf.Timestamp
 	61, // 14: ecogrid.v1.Case.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 15: ecogrid.v1.CaseTimelineEntry.action:type_name -> ecogrid.v1.CaseAction
-	0,  // 16: ecogrid.v1.CaseTimelineEntry.from_state:type_name -> ecogrid.v1.CaseState
-	0,  // 17: ecogrid.v1.CaseTimelineEntry.to_state:type_name -> ecogrid.v1.CaseState
-	61, // 18: ecogrid.v1.CaseTimelineEntry.at:type_name -> google.protobuf.Timestamp
-	62, // 19: ecogrid.v1.ListCasesRequest.page:type_name -> ecogrid.v1.PageRequest
-	0,  // 20: ecogrid.v1.ListCasesRequest.states:type_name -> ecogrid.v1.CaseState
-	3,  // 21: ecogrid.v1.ListCasesResponse.cases:type_name -> ecogrid.v1.Case
-	3,  // 22: ecogrid.v1.GetCaseResponse.case:type_name -> ecogrid.v1.Case
-	4,  // 23: ecogrid.v1.GetCaseTimelineResponse.entries:type_name -> ecogrid.v1.CaseTimelineEntry
-	3,  // 24: ecogrid.v1.ListHandoverCasesResponse.cases:type_name -> ecogrid.v1.Case
-	3,  // 25: ecogrid.v1.AcceptCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 26: ecogrid.v1.RejectCaseResponse.case:type_name -> ecogrid.v1.Case
-	61, // 27: ecogrid.v1.DispatchCaseRequest.deadline:type_name -> google.protobuf.Timestamp
-	3,  // 28: ecogrid.v1.DispatchCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 29: ecogrid.v1.StartWorkResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 30: ecogrid.v1.SubmitRectificationResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 31: ecogrid.v1.VerifyRectificationResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 32: ecogrid.v1.CloseCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 33: ecogrid.v1.ReturnCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 34: ecogrid.v1.RequestExtensionResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 35: ecogrid.v1.ApproveExtensionResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 36: ecogrid.v1.DeclineExtensionResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 37: ecogrid.v1.ReopenCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 38: ecogrid.v1.EscalateCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 39: ecogrid.v1.ReassignCaseResponse.case:type_name -> ecogrid.v1.Case
-	59, // 40: ecogrid.v1.DeadlineRule.severity:type_name -> ecogrid.v1.Severity
-	41, // 41: ecogrid.v1.ListDeadlineRulesResponse.rules:type_name -> ecogrid.v1.DeadlineRule
-	41, // 42: ecogrid.v1.SetDeadlineRuleRequest.rule:type_name -> ecogrid.v1.DeadlineRule
-	41, // 43: ecogrid.v1.SetDeadlineRuleResponse.rule:type_name -> ecogrid.v1.DeadlineRule
-	3,  // 44: ecogrid.v1.TransferCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 45: ecogrid.v1.AcceptTransferResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 46: ecogrid.v1.RefuseTransferResponse.case:type_name -> ecogrid.v1.Case
-	52, // 47: ecogrid.v1.OpenJointHandlingRequest.tasks:type_name -> ecogrid.v1.JointTask
-	3,  // 48: ecogrid.v1.OpenJointHandlingResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 49: ecogrid.v1.CompleteJointTaskResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 50: ecogrid.v1.VerifyDepartmentHandlingResponse.case:type_name -> ecogrid.v1.Case
-	5,  // 51: ecogrid.v1.CaseService.ListCases:input_type -> ecogrid.v1.ListCasesRequest
-	7,  // 52: ecogrid.v1.CaseService.GetCase:input_type -> ecogrid.v1.GetCaseRequest
-	9,  // 53: ecogrid.v1.CaseService.GetCaseTimeline:input_type -> ecogrid.v1.GetCaseTimelineRequest
-	11, // 54: ecogrid.v1.CaseService.ListHandoverCases:input_type -> ecogrid.v1.ListHandoverCasesRequest
-	13, // 55: ecogrid.v1.CaseService.AcceptCase:input_type -> ecogrid.v1.AcceptCaseRequest
-	15, // 56: ecogrid.v1.CaseService.RejectCase:input_type -> ecogrid.v1.RejectCaseRequest
-	17, // 57: ecogrid.v1.CaseService.DispatchCase:input_type -> ecogrid.v1.DispatchCaseRequest
-	19, // 58: ecogrid.v1.CaseService.StartWork:input_type -> ecogrid.v1.StartWorkRequest
-	21, // 59: ecogrid.v1.CaseService.SubmitRectification:input_type -> ecogrid.v1.SubmitRectificationRequest
-	23, // 60: ecogrid.v1.CaseService.VerifyRectification:input_type -> ecogrid.v1.VerifyRectificationRequest
-	25, // 61: ecogrid.v1.CaseService.CloseCase:input_type -> ecogrid.v1.CloseCaseRequest
-	27, // 62: ecogrid.v1.CaseService.ReturnCase:input_type -> ecogrid.v1.ReturnCaseRequest
-	29, // 63: ecogrid.v1.CaseService.RequestExtension:input_type -> ecogrid.v1.RequestExtensionRequest
-	31, // 64: ecogrid.v1.CaseService.ApproveExtension:input_type -> ecogrid.v1.ApproveExtensionRequest
-	33, // 65: ecogrid.v1.CaseService.DeclineExtension:input_type -> ecogrid.v1.DeclineExtensionRequest
-	35, // 66: ecogrid.v1.CaseService.ReopenCase:input_type -> ecogrid.v1.ReopenCaseRequest
-	39, // 67: ecogrid.v1.CaseService.ReassignCase:input_type -> ecogrid.v1.ReassignCaseRequest
-	37, // 68: ecogrid.v1.CaseService.EscalateCase:input_type -> ecogrid.v1.EscalateCaseRequest
-	42, // 69: ecogrid.v1.CaseService.ListDeadlineRules:input_type -> ecogrid.v1.ListDeadlineRulesRequest
-	44, // 70: ecogrid.v1.CaseService.SetDeadlineRule:input_type -> ecogrid.v1.SetDeadlineRuleRequest
-	46, // 71: ecogrid.v1.CaseService.TransferCase:input_type -> ecogrid.v1.TransferCaseRequest
-	48, // 72: ecogrid.v1.CaseService.AcceptTransfer:input_type -> ecogrid.v1.AcceptTransferRequest
-	50, // 73: ecogrid.v1.CaseService.RefuseTransfer:input_type -> ecogrid.v1.RefuseTransferRequest
-	53, // 74: ecogrid.v1.CaseService.OpenJointHandling:input_type -> ecogrid.v1.OpenJointHandlingRequest
-	55, // 75: ecogrid.v1.CaseService.CompleteJointTask:input_type -> ecogrid.v1.CompleteJointTaskRequest
-	57, // 76: ecogrid.v1.CaseService.VerifyDepartmentHandling:input_type -> ecogrid.v1.VerifyDepartmentHandlingRequest
-	6,  // 77: ecogrid.v1.CaseService.ListCases:output_type -> ecogrid.v1.ListCasesResponse
-	8,  // 78: ecogrid.v1.CaseService.GetCase:output_type -> ecogrid.v1.GetCaseResponse
-	10, // 79: ecogrid.v1.CaseService.GetCaseTimeline:output_type -> ecogrid.v1.GetCaseTimelineResponse
-	12, // 80: ecogrid.v1.CaseService.ListHandoverCases:output_type -> ecogrid.v1.ListHandoverCasesResponse
-	14, // 81: ecogrid.v1.CaseService.AcceptCase:output_type -> ecogrid.v1.AcceptCaseResponse
-	16, // 82: ecogrid.v1.CaseService.RejectCase:output_type -> ecogrid.v1.RejectCaseResponse
-	18, // 83: ecogrid.v1.CaseService.DispatchCase:output_type -> ecogrid.v1.DispatchCaseResponse
-	20, // 84: ecogrid.v1.CaseService.StartWork:output_type -> ecogrid.v1.StartWorkResponse
-	22, // 85: ecogrid.v1.CaseService.SubmitRectification:output_type -> ecogrid.v1.SubmitRectificationResponse
-	24, // 86: ecogrid.v1.CaseService.VerifyRectification:output_type -> ecogrid.v1.VerifyRectificationResponse
-	26, // 87: ecogrid.v1.CaseService.CloseCase:output_type -> ecogrid.v1.CloseCaseResponse
-	28, // 88: ecogrid.v1.CaseService.ReturnCase:output_type -> ecogrid.v1.ReturnCaseResponse
-	30, // 89: ecogrid.v1.CaseService.RequestExtension:output_type -> ecogrid.v1.RequestExtensionResponse
-	32, // 90: ecogrid.v1.CaseService.ApproveExtension:output_type -> ecogrid.v1.ApproveExtensionResponse
-	34, // 91: ecogrid.v1.CaseService.DeclineExtension:output_type -> ecogrid.v1.DeclineExtensionResponse
-	36, // 92: ecogrid.v1.CaseService.ReopenCase:output_type -> ecogrid.v1.ReopenCaseResponse
-	40, // 93: ecogrid.v1.CaseService.ReassignCase:output_type -> ecogrid.v1.ReassignCaseResponse
-	38, // 94: ecogrid.v1.CaseService.EscalateCase:output_type -> ecogrid.v1.EscalateCaseResponse
-	43, // 95: ecogrid.v1.CaseService.ListDeadlineRules:output_type -> ecogrid.v1.ListDeadlineRulesResponse
-	45, // 96: ecogrid.v1.CaseService.SetDeadlineRule:output_type -> ecogrid.v1.SetDeadlineRuleResponse
-	47, // 97: ecogrid.v1.CaseService.TransferCase:output_type -> ecogrid.v1.TransferCaseResponse
-	49, // 98: ecogrid.v1.CaseService.AcceptTransfer:output_type -> ecogrid.v1.AcceptTransferResponse
-	51, // 99: ecogrid.v1.CaseService.RefuseTransfer:output_type -> ecogrid.v1.RefuseTransferResponse
-	54, // 100: ecogrid.v1.CaseService.OpenJointHandling:output_type -> ecogrid.v1.OpenJointHandlingResponse
-	56, // 101: ecogrid.v1.CaseService.CompleteJointTask:output_type -> ecogrid.v1.CompleteJointTaskResponse
-	58, // 102: ecogrid.v1.CaseService.VerifyDepartmentHandling:output_type -> ecogrid.v1.VerifyDepartmentHandlingResponse
-	77, // [77:103] is the sub-list for method output_type
-	51, // [51:77] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	61, // 15: ecogrid.v1.Case.zone_deadline:type_name -> google.protobuf.Timestamp
+	1,  // 16: ecogrid.v1.CaseTimelineEntry.action:type_name -> ecogrid.v1.CaseAction
+	0,  // 17: ecogrid.v1.CaseTimelineEntry.from_state:type_name -> ecogrid.v1.CaseState
+	0,  // 18: ecogrid.v1.CaseTimelineEntry.to_state:type_name -> ecogrid.v1.CaseState
+	61, // 19: ecogrid.v1.CaseTimelineEntry.at:type_name -> google.protobuf.Timestamp
+	62, // 20: ecogrid.v1.ListCasesRequest.page:type_name -> ecogrid.v1.PageRequest
+	0,  // 21: ecogrid.v1.ListCasesRequest.states:type_name -> ecogrid.v1.CaseState
+	3,  // 22: ecogrid.v1.ListCasesResponse.cases:type_name -> ecogrid.v1.Case
+	3,  // 23: ecogrid.v1.GetCaseResponse.case:type_name -> ecogrid.v1.Case
+	4,  // 24: ecogrid.v1.GetCaseTimelineResponse.entries:type_name -> ecogrid.v1.CaseTimelineEntry
+	3,  // 25: ecogrid.v1.ListHandoverCasesResponse.cases:type_name -> ecogrid.v1.Case
+	3,  // 26: ecogrid.v1.AcceptCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 27: ecogrid.v1.RejectCaseResponse.case:type_name -> ecogrid.v1.Case
+	61, // 28: ecogrid.v1.DispatchCaseRequest.deadline:type_name -> google.protobuf.Timestamp
+	3,  // 29: ecogrid.v1.DispatchCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 30: ecogrid.v1.StartWorkResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 31: ecogrid.v1.SubmitRectificationResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 32: ecogrid.v1.VerifyRectificationResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 33: ecogrid.v1.CloseCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 34: ecogrid.v1.ReturnCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 35: ecogrid.v1.RequestExtensionResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 36: ecogrid.v1.ApproveExtensionResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 37: ecogrid.v1.DeclineExtensionResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 38: ecogrid.v1.ReopenCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 39: ecogrid.v1.EscalateCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 40: ecogrid.v1.ReassignCaseResponse.case:type_name -> ecogrid.v1.Case
+	59, // 41: ecogrid.v1.DeadlineRule.severity:type_name -> ecogrid.v1.Severity
+	41, // 42: ecogrid.v1.ListDeadlineRulesResponse.rules:type_name -> ecogrid.v1.DeadlineRule
+	41, // 43: ecogrid.v1.SetDeadlineRuleRequest.rule:type_name -> ecogrid.v1.DeadlineRule
+	41, // 44: ecogrid.v1.SetDeadlineRuleResponse.rule:type_name -> ecogrid.v1.DeadlineRule
+	3,  // 45: ecogrid.v1.TransferCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 46: ecogrid.v1.AcceptTransferResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 47: ecogrid.v1.RefuseTransferResponse.case:type_name -> ecogrid.v1.Case
+	52, // 48: ecogrid.v1.OpenJointHandlingRequest.tasks:type_name -> ecogrid.v1.JointTask
+	3,  // 49: ecogrid.v1.OpenJointHandlingResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 50: ecogrid.v1.CompleteJointTaskResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 51: ecogrid.v1.VerifyDepartmentHandlingResponse.case:type_name -> ecogrid.v1.Case
+	5,  // 52: ecogrid.v1.CaseService.ListCases:input_type -> ecogrid.v1.ListCasesRequest
+	7,  // 53: ecogrid.v1.CaseService.GetCase:input_type -> ecogrid.v1.GetCaseRequest
+	9,  // 54: ecogrid.v1.CaseService.GetCaseTimeline:input_type -> ecogrid.v1.GetCaseTimelineRequest
+	11, // 55: ecogrid.v1.CaseService.ListHandoverCases:input_type -> ecogrid.v1.ListHandoverCasesRequest
+	13, // 56: ecogrid.v1.CaseService.AcceptCase:input_type -> ecogrid.v1.AcceptCaseRequest
+	15, // 57: ecogrid.v1.CaseService.RejectCase:input_type -> ecogrid.v1.RejectCaseRequest
+	17, // 58: ecogrid.v1.CaseService.DispatchCase:input_type -> ecogrid.v1.DispatchCaseRequest
+	19, // 59: ecogrid.v1.CaseService.StartWork:input_type -> ecogrid.v1.StartWorkRequest
+	21, // 60: ecogrid.v1.CaseService.SubmitRectification:input_type -> ecogrid.v1.SubmitRectificationRequest
+	23, // 61: ecogrid.v1.CaseService.VerifyRectification:input_type -> ecogrid.v1.VerifyRectificationRequest
+	25, // 62: ecogrid.v1.CaseService.CloseCase:input_type -> ecogrid.v1.CloseCaseRequest
+	27, // 63: ecogrid.v1.CaseService.ReturnCase:input_type -> ecogrid.v1.ReturnCaseRequest
+	29, // 64: ecogrid.v1.CaseService.RequestExtension:input_type -> ecogrid.v1.RequestExtensionRequest
+	31, // 65: ecogrid.v1.CaseService.ApproveExtension:input_type -> ecogrid.v1.ApproveExtensionRequest
+	33, // 66: ecogrid.v1.CaseService.DeclineExtension:input_type -> ecogrid.v1.DeclineExtensionRequest
+	35, // 67: ecogrid.v1.CaseService.ReopenCase:input_type -> ecogrid.v1.ReopenCaseRequest
+	39, // 68: ecogrid.v1.CaseService.ReassignCase:input_type -> ecogrid.v1.ReassignCaseRequest
+	37, // 69: ecogrid.v1.CaseService.EscalateCase:input_type -> ecogrid.v1.EscalateCaseRequest
+	42, // 70: ecogrid.v1.CaseService.ListDeadlineRules:input_type -> ecogrid.v1.ListDeadlineRulesRequest
+	44, // 71: ecogrid.v1.CaseService.SetDeadlineRule:input_type -> ecogrid.v1.SetDeadlineRuleRequest
+	46, // 72: ecogrid.v1.CaseService.TransferCase:input_type -> ecogrid.v1.TransferCaseRequest
+	48, // 73: ecogrid.v1.CaseService.AcceptTransfer:input_type -> ecogrid.v1.AcceptTransferRequest
+	50, // 74: ecogrid.v1.CaseService.RefuseTransfer:input_type -> ecogrid.v1.RefuseTransferRequest
+	53, // 75: ecogrid.v1.CaseService.OpenJointHandling:input_type -> ecogrid.v1.OpenJointHandlingRequest
+	55, // 76: ecogrid.v1.CaseService.CompleteJointTask:input_type -> ecogrid.v1.CompleteJointTaskRequest
+	57, // 77: ecogrid.v1.CaseService.VerifyDepartmentHandling:input_type -> ecogrid.v1.VerifyDepartmentHandlingRequest
+	6,  // 78: ecogrid.v1.CaseService.ListCases:output_type -> ecogrid.v1.ListCasesResponse
+	8,  // 79: ecogrid.v1.CaseService.GetCase:output_type -> ecogrid.v1.GetCaseResponse
+	10, // 80: ecogrid.v1.CaseService.GetCaseTimeline:output_type -> ecogrid.v1.GetCaseTimelineResponse
+	12, // 81: ecogrid.v1.CaseService.ListHandoverCases:output_type -> ecogrid.v1.ListHandoverCasesResponse
+	14, // 82: ecogrid.v1.CaseService.AcceptCase:output_type -> ecogrid.v1.AcceptCaseResponse
+	16, // 83: ecogrid.v1.CaseService.RejectCase:output_type -> ecogrid.v1.RejectCaseResponse
+	18, // 84: ecogrid.v1.CaseService.DispatchCase:output_type -> ecogrid.v1.DispatchCaseResponse
+	20, // 85: ecogrid.v1.CaseService.StartWork:output_type -> ecogrid.v1.StartWorkResponse
+	22, // 86: ecogrid.v1.CaseService.SubmitRectification:output_type -> ecogrid.v1.SubmitRectificationResponse
+	24, // 87: ecogrid.v1.CaseService.VerifyRectification:output_type -> ecogrid.v1.VerifyRectificationResponse
+	26, // 88: ecogrid.v1.CaseService.CloseCase:output_type -> ecogrid.v1.CloseCaseResponse
+	28, // 89: ecogrid.v1.CaseService.ReturnCase:output_type -> ecogrid.v1.ReturnCaseResponse
+	30, // 90: ecogrid.v1.CaseService.RequestExtension:output_type -> ecogrid.v1.RequestExtensionResponse
+	32, // 91: ecogrid.v1.CaseService.ApproveExtension:output_type -> ecogrid.v1.ApproveExtensionResponse
+	34, // 92: ecogrid.v1.CaseService.DeclineExtension:output_type -> ecogrid.v1.DeclineExtensionResponse
+	36, // 93: ecogrid.v1.CaseService.ReopenCase:output_type -> ecogrid.v1.ReopenCaseResponse
+	40, // 94: ecogrid.v1.CaseService.ReassignCase:output_type -> ecogrid.v1.ReassignCaseResponse
+	38, // 95: ecogrid.v1.CaseService.EscalateCase:output_type -> ecogrid.v1.EscalateCaseResponse
+	43, // 96: ecogrid.v1.CaseService.ListDeadlineRules:output_type -> ecogrid.v1.ListDeadlineRulesResponse
+	45, // 97: ecogrid.v1.CaseService.SetDeadlineRule:output_type -> ecogrid.v1.SetDeadlineRuleResponse
+	47, // 98: ecogrid.v1.CaseService.TransferCase:output_type -> ecogrid.v1.TransferCaseResponse
+	49, // 99: ecogrid.v1.CaseService.AcceptTransfer:output_type -> ecogrid.v1.AcceptTransferResponse
+	51, // 100: ecogrid.v1.CaseService.RefuseTransfer:output_type -> ecogrid.v1.RefuseTransferResponse
+	54, // 101: ecogrid.v1.CaseService.OpenJointHandling:output_type -> ecogrid.v1.OpenJointHandlingResponse
+	56, // 102: ecogrid.v1.CaseService.CompleteJointTask:output_type -> ecogrid.v1.CompleteJointTaskResponse
+	58, // 103: ecogrid.v1.CaseService.VerifyDepartmentHandling:output_type -> ecogrid.v1.VerifyDepartmentHandlingResponse
+	78, // [78:104] is the sub-list for method output_type
+	52, // [52:78] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_cases_proto_init() }

@@ -166,6 +166,12 @@ export type v1Case = {
   nextSteps?: Array<v1CaseAction>;
   createdAt?: string;
   updatedAt?: string;
+  /** Protected zones containing the case (county/code). */
+  zoneCodes?: Array<string>;
+  /** River and reservoir reaches the case lies on: their chiefs see it. */
+  reachCodes?: Array<string>;
+  /** Rectification deadline a zone rule set, if any. */
+  zoneDeadline?: string;
 };
 
 /** CaseAction is a step of the workflow.   - CASE_ACTION_CREATE: The case was opened from a violation report. */
@@ -1142,6 +1148,25 @@ export type v1ListZonesResponse = {
   zones?: Array<v1Zone>;
 };
 
+/** LocatedReach is a river or reservoir reach near a located point. */
+export type v1LocatedReach = {
+  code?: string;
+  name?: string;
+  bodyCode?: string;
+  /** Grid node responsible for the reach. */
+  nodeCode?: string;
+  distanceM?: number;
+};
+
+/** LocatedZone is a protected zone containing a located point. */
+export type v1LocatedZone = {
+  countyCode?: string;
+  code?: string;
+  /** Zone kind, e.g. drinking_water_1. */
+  kind?: string;
+  name?: string;
+};
+
 export type v1LocatePointRequest = {
   /** The position as the device reported it; converted to WGS-84. */
   position?: v1Position;
@@ -1159,6 +1184,10 @@ export type v1LocatePointResponse = {
   /** The position converted to WGS-84. */
   wgs84Latitude?: number;
   wgs84Longitude?: number;
+  /** Protected zones in force containing the point (shown with the cell). */
+  zones?: Array<v1LocatedZone>;
+  /** River and reservoir reaches within 50 m of the point, nearest first. */
+  reaches?: Array<v1LocatedReach>;
 };
 
 export type v1LocateZonesRequest = {
@@ -1469,6 +1498,12 @@ export type v1Report = {
   violation?: boolean;
   /** Photos whose EXIF position or time disagrees with the report. */
   photoExifMismatch?: Array<string>;
+  /** Protected zones containing the position (county/code), sorted. */
+  zoneCodes?: Array<string>;
+  /** River and reservoir reaches within 50 m of the position, nearest first, as they were when the report was filed. */
+  reachCodes?: Array<string>;
+  /** A zone rule sends this violation to the county at once. */
+  zoneEscalates?: boolean;
 };
 
 /** ReportDraft is what the phone app files. */

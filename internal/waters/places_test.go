@@ -1,0 +1,138 @@
+package waters_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "ecogrid/api/ecogrid/events/v1"
+	"ecogrid/internal/cases"
+	"ecogrid/internal/coord"
+	"ecogrid/internal/field"
+	"ecogrid/internal/field/blob"
+	"ecogrid/internal/grid"
+	"ecogrid/internal/grid/gridadapt"
+	"ecogrid/internal/scope"
+	"ecogrid/internal/waters"
+)
+
+// Issue 17: a report filed within 50 m of a reach is attached to it, by
+// the version in force, and keeps that version after the reach is
+// redrawn; the case of a violation on the reach reaches its chief (who
+// holds no grid post) as well as the cell's supervisor.
+func TestReportsKeepTheirReachAndCasesReachItsChief(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	fs := e.importRiver(t) // HTH-01 is the village reach, 114.41–114.47°E along 38.153°N
+	chiefID := uuid.NewString()
+	if _, _, err := e.store.AssignChief(ctx, officer("130123"), waters.NewChief{ID: uuid.NewString(), PersonID: chiefID, Name: "张三",
+		Role: waters.RoleReachChief, ReachCode: "HTH-01", ValidFrom: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
+		Tasks: []waters.ChiefTask{{Kind: waters.TaskPatrol, Period: grid.PeriodWeek, Count: 1}, {Kind: waters.TaskCleaning, Period: grid.PeriodDay, Count: 1, CleanerName: "李四"}}}); err != nil {
+		t.Fatal(err)
+	}
+	ix := waters.NewIndex(e.store, nil)
+	if err := ix.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := field.New(field.Deps{Pool: e.pool, Locator: gridadapt.Locator{Index: e.index}, Blobs: blobs, Reaches: ix, Chiefs: e.store}, field.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inspector := scope.Caller{PersonID: uuid.NewString(), Grants: []scope.Grant{{Role: scope.RoleInspector, NodeCode: fs[0].Node}}}
+	file := func(lat, lon float64, violation bool) field.Report {
+		t.Helper()
+		r, _, err := f.SubmitReport(ctx, inspector, field.Draft{ID: uuid.NewString(), ObservedAt: time.Now().Add(-time.Minute), Category: "water",
+			Severity: field.SeverityNormal, Description: "河道漂浮垃圾", Violation: violation,
+			Position: field.Position{Lat: lat, Lon: lon, System: coord.WGS84, AccuracyM: 5}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	placesOf := func(id string) field.Places {
+		t.Helper()
+		p, err := field.ReportPlaces(ctx, e.pool, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// 22 m north of the reach near its upstream end, and 220 m north.
+	near := file(38.1532, 114.42, true)
+	far := file(38.1550, 114.42, false)
+	if got := placesOf(near.ID).Reaches; !slices.Equal(got, []field.ReachRef{{Code: "HTH-01", Version: 1}}) {
+		t.Fatalf("report 22 m from the reach is attached to %v", got)
+	}
+	if got := placesOf(far.ID).Reaches; len(got) != 0 {
+		t.Fatalf("report 220 m from the reach is attached to %v", got)
+	}
+	if got, err := f.GetReport(ctx, inspector, near.ID); err != nil || !slices.Equal(got.Places.ReachCodes(), []string{"HTH-01"}) {
+		t.Fatalf("GetReport: reaches %v, %v", got.Places.ReachCodes(), err)
+	}
+
+	// The reach is redrawn from today: it now starts at 114.44°E.
+	fs[0].Coords = line(38.153, 114.44, 114.47)
+	if res, err := e.store.ImportGeoJSON(ctx, collection(fs...), waters.ParseLimits{}, waters.ImportOptions{Effective: time.Now().Add(-time.Second)}); err != nil || res.Updated != 1 {
+		t.Fatalf("redrawing the reach: %+v, %v", res, err)
+	}
+	if err := ix.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := placesOf(near.ID).Reaches; !slices.Equal(got, []field.ReachRef{{Code: "HTH-01", Version: 1}}) {
+		t.Fatalf("after the redraw the old report is attached to %v, want HTH-01 version 1", got)
+	}
+	if got := placesOf(file(38.1532, 114.42, false).ID).Reaches; len(got) != 0 {
+		t.Fatalf("a report where the reach no longer runs is attached to %v", got)
+	}
+	if got := placesOf(file(38.1532, 114.45, false).ID).Reaches; !slices.Equal(got, []field.ReachRef{{Code: "HTH-01", Version: 2}}) {
+		t.Fatalf("a report beside the redrawn reach is attached to %v, want HTH-01 version 2", got)
+	}
+
+	// The violation's case: the cell's supervisor and the reach's chief see it.
+	var payload []byte
+	if err := e.pool.QueryRow(ctx, `SELECT payload FROM outbox.events WHERE event_id = $1`, near.EventID).Scan(&payload); err != nil {
+		t.Fatal(err)
+	}
+	var ev eventsv1.ViolationReported
+	if err := proto.Unmarshal(payload, &ev); err != nil {
+		t.Fatal(err)
+	}
+	tracker := cases.NewTracker(e.pool, nil)
+	opened, err := tracker.OpenFromViolation(ctx, &ev, cases.Source{Subject: "test", Kind: "test"})
+	if err != nil || !opened.Created {
+		t.Fatalf("opening the case: %+v, %v", opened, err)
+	}
+	chief := scope.Caller{PersonID: chiefID}
+	supervisor := scope.Caller{PersonID: uuid.NewString(), Grants: []scope.Grant{{Role: scope.RoleTownshipSupervisor, NodeCode: fs[0].Node[:9]}}}
+	stranger := scope.Caller{PersonID: uuid.NewString()}
+	for _, who := range []struct {
+		name   string
+		caller scope.Caller
+		sees   bool
+	}{{"the reach's chief", chief, true}, {"the township supervisor", supervisor, true}, {"someone else", stranger, false}} {
+		list, _, err := tracker.List(ctx, who.caller, cases.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, getErr := tracker.Get(ctx, who.caller, opened.CaseID)
+		if (len(list) == 1) != who.sees || (getErr == nil) != who.sees {
+			t.Fatalf("%s lists %d cases and gets %v; sees = %v", who.name, len(list), getErr, who.sees)
+		}
+		if who.sees && !slices.Equal(list[0].ReachCodes, []string{"HTH-01"}) {
+			t.Fatalf("case reaches %v", list[0].ReachCodes)
+		}
+	}
+	// The chief only sees: the case's steps stay with the grid's roles.
+	if _, err := tracker.Transition(ctx, chief, opened.CaseID, uuid.NewString(), cases.ActionAccept, cases.Input{}); err == nil {
+		t.Fatal("the reach chief accepted the case")
+	}
+}
