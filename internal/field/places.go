@@ -195,3 +195,33 @@ func placeValues(r *Report) []any {
 	}
 	return []any{zoneCodes, codes, versions, r.Places.EscalateNow, r.Places.Deadline, r.Places.Reason, reported}
 }
+
+var _ zones.PatrolTracks = Tracks{}
+
+// CountyTracks implements zones.PatrolTracks: the tracks ([lat, lon]
+// points in recording order) of a county's ended patrols started in
+// [from, to), for the zones' patrol quotas.
+func (t Tracks) CountyTracks(ctx context.Context, county string, from, to time.Time) ([][]zones.Point, error) {
+	rows, err := t.Q.Query(ctx, `SELECT id::text FROM field.patrols
+		WHERE county_code = $1 AND started_at >= $2 AND started_at < $3 AND ended_at IS NOT NULL ORDER BY started_at, id`, county, from, to)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]zones.Point, 0, len(ids))
+	for _, id := range ids {
+		pts, err := trackCoordinates(ctx, t.Q, id)
+		if err != nil {
+			return nil, err
+		}
+		track := make([]zones.Point, len(pts))
+		for i, p := range pts {
+			track[i] = zones.Point{Lat: p[0], Lon: p[1]}
+		}
+		out = append(out, track)
+	}
+	return out, nil
+}

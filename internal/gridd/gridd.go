@@ -123,7 +123,9 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	ecogridv1.RegisterFieldServiceServer(p, field.NewService(fld, log))
 	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log))
 	ecogridv1.RegisterWatersServiceServer(p, waters.NewService(reaches, reachIndex, field.Tracks{Q: pool}, log))
-	ecogridv1.RegisterZoneServiceServer(p, zones.NewService(zones.NewStore(pool), zoneIndex, log))
+	zoneService := zones.NewService(zones.NewStore(pool), zoneIndex, log)
+	zoneService.Tracks = field.Tracks{Q: pool}
+	ecogridv1.RegisterZoneServiceServer(p, zoneService)
 	ecogridv1.RegisterMonitoringServiceServer(p, monitoring.NewService(water, log))
 	ecogridv1.RegisterAuditServiceServer(p, audit.NewService(audit.New(pool, led), log.With("component", "audit")))
 

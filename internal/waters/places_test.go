@@ -3,13 +3,17 @@ package waters_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
+	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/cases"
 	"ecogrid/internal/coord"
 	"ecogrid/internal/field"
@@ -18,6 +22,7 @@ import (
 	"ecogrid/internal/grid/gridadapt"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/waters"
+	"ecogrid/internal/zones"
 )
 
 // Issue 17: a report filed within 50 m of a reach is attached to it, by
@@ -134,5 +139,56 @@ func TestReportsKeepTheirReachAndCasesReachItsChief(t *testing.T) {
 	// The chief only sees: the case's steps stay with the grid's roles.
 	if _, err := tracker.Transition(ctx, chief, opened.CaseID, uuid.NewString(), cases.ActionAccept, cases.Input{}); err == nil {
 		t.Fatal("the reach chief accepted the case")
+	}
+}
+
+// Issue 18: a zone's patrol quota is counted from the county's patrol
+// tracks that entered it in the month (field's tracks, zones' index and
+// the county's rule: 30 a month in a level-1 drinking-water zone).
+func TestZonePatrolQuotasCountTracksInside(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	zone := `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"SY-1","kind":"drinking_water_1","name":"水源一级保护区"},
+		"geometry":{"type":"Polygon","coordinates":[[[114.50,38.10],[114.52,38.10],[114.52,38.12],[114.50,38.12],[114.50,38.10]]]}}]}`
+	if _, err := zones.NewStore(e.pool).ImportGeoJSON(ctx, "130123", strings.NewReader(zone), zones.ImportOptions{EffectiveFrom: time.Now().Add(-48 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	zix := zones.NewIndex(e.pool, nil)
+	if err := zix.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := field.New(field.Deps{Pool: e.pool, Locator: gridadapt.Locator{Index: e.index}, Blobs: blobs}, field.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, _ := e.index.Locate(38.11, 114.51)
+	inspector := scope.Caller{PersonID: uuid.NewString(), Grants: []scope.Grant{{Role: scope.RoleInspector, NodeCode: loc.Cell.Code}}}
+	start := time.Now().Add(-3 * time.Hour)
+	walk(t, f, inspector, start, [][2]float64{{38.098, 114.51}, {38.105, 114.51}, {38.11, 114.51}})                   // enters the zone
+	walk(t, f, inspector, start.Add(time.Hour), [][2]float64{{38.095, 114.49}, {38.098, 114.495}, {38.099, 114.498}}) // stays outside
+	svc := zones.NewService(zones.NewStore(e.pool), zix, nil)
+	svc.Tracks = field.Tracks{Q: e.pool}
+	as := func(c scope.Caller) context.Context { return scope.NewContext(ctx, c) }
+	resp, err := svc.GetZonePatrolQuotas(as(officer("130123")), &ecogridv1.GetZonePatrolQuotasRequest{CountyCode: "130123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetQuotas()) != 1 {
+		t.Fatalf("quotas %v", resp.GetQuotas())
+	}
+	q := resp.GetQuotas()[0]
+	if q.GetZoneCode() != "130123/SY-1" || q.GetRequired() != 30 || q.GetDone() != 1 || !q.GetShort() {
+		t.Fatalf("quota of SY-1 = %v; want 1 of 30 patrols", q)
+	}
+	if _, err := svc.GetZonePatrolQuotas(as(officer("130124")), &ecogridv1.GetZonePatrolQuotasRequest{CountyCode: "130123"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("another county's office = %v; want NotFound", err)
+	}
+	if _, err := svc.GetZonePatrolQuotas(as(officer("130123")), &ecogridv1.GetZonePatrolQuotasRequest{CountyCode: "130123", Month: "2026-13"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("month 2026-13 = %v; want InvalidArgument", err)
 	}
 }

@@ -716,6 +716,17 @@ export type v1GetUploadStatusResponse = {
   photo?: v1Photo;
 };
 
+export type v1GetZonePatrolQuotasRequest = {
+  countyCode?: string;
+  /** The month, YYYY-MM in China Standard Time; empty for this month. */
+  month?: string;
+};
+
+export type v1GetZonePatrolQuotasResponse = {
+  month?: string;
+  quotas?: Array<v1ZonePatrolQuota>;
+};
+
 /** Grant is a role the caller holds at a grid node. */
 export type v1Grant = {
   role?: v1Role;
@@ -2008,6 +2019,17 @@ export type v1Zone = {
   geometryGeojson?: string;
 };
 
+/** ZonePatrolQuota is one zone's patrols in a month against its quota. */
+export type v1ZonePatrolQuota = {
+  zoneCode?: string;
+  kind?: string;
+  name?: string;
+  required?: number;
+  done?: number;
+  /** Fewer patrols than required. */
+  short?: boolean;
+};
+
 /** ZoneRule is what a kind of zone means in a county. */
 export type v1ZoneRule = {
   countyCode?: string;
@@ -2410,6 +2432,10 @@ export interface Operations {
       error?: rpcStatus;
     };
   };
+  ZoneService_GetZonePatrolQuotas: {
+    request: v1GetZonePatrolQuotasRequest;
+    response: v1GetZonePatrolQuotasResponse;
+  };
   ZoneService_ImportZones: {
     request: v1ImportZonesRequest;
     response: v1ImportZonesResponse;
@@ -2526,6 +2552,7 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   WatersService_ListReachChiefs: "/ecogrid.v1.WatersService/ListReachChiefs",
   ZoneService_DefineZoneKind: "/ecogrid.v1.ZoneService/DefineZoneKind",
   ZoneService_ExportZones: "/ecogrid.v1.ZoneService/ExportZones",
+  ZoneService_GetZonePatrolQuotas: "/ecogrid.v1.ZoneService/GetZonePatrolQuotas",
   ZoneService_ImportZones: "/ecogrid.v1.ZoneService/ImportZones",
   ZoneService_ListZoneRules: "/ecogrid.v1.ZoneService/ListZoneRules",
   ZoneService_ListZones: "/ecogrid.v1.ZoneService/ListZones",
