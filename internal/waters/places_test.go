@@ -116,6 +116,14 @@ func TestReportsKeepTheirReachAndCasesReachItsChief(t *testing.T) {
 	if err != nil || !opened.Created {
 		t.Fatalf("opening the case: %+v, %v", opened, err)
 	}
+	if again, err := tracker.OpenFromViolation(ctx, &ev, cases.Source{Subject: "test", Kind: "test"}); err != nil || again.Created || again.CaseID != opened.CaseID {
+		t.Fatalf("the violation again: %+v, %v; want the same case, not a new one", again, err)
+	}
+	var named int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM ledger.records r JOIN ledger.record_people p USING (county_code, seq)
+		WHERE r.action = 'case.opened' AND r.subject_id = $1 AND p.person_id = $2 AND NOT p.as_actor`, opened.CaseID, chiefID).Scan(&named); err != nil || named != 1 {
+		t.Fatalf("the case's opening ledger record names the reach chief %d times (%v), want 1", named, err)
+	}
 	chief := scope.Caller{PersonID: chiefID}
 	supervisor := scope.Caller{PersonID: uuid.NewString(), Grants: []scope.Grant{{Role: scope.RoleTownshipSupervisor, NodeCode: fs[0].Node[:9]}}}
 	stranger := scope.Caller{PersonID: uuid.NewString()}
