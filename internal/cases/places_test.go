@@ -164,6 +164,8 @@ func TestMonitoringOpensOneCaseThroughRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pointChief := uuid.NewString()
+	addPerson(t, s.pool, pointChief, "赵网格长", scope.RoleGridChief, inZone.VillageCode)
 	s.startRelay("gridd-1")
 	stopCased := s.startConsumer(ConsumerConfig{})
 
@@ -208,6 +210,11 @@ func TestMonitoringOpensOneCaseThroughRestarts(t *testing.T) {
 	for _, c := range list {
 		switch c.ViolationEventID {
 		case got.ViolationEventID.String():
+			// The point's cell's people answer for it in the opening record.
+			if n := s.count(`SELECT count(*) FROM ledger.records r JOIN ledger.record_people p USING (county_code, seq)
+					WHERE r.action = 'case.opened' AND r.subject_id = $1 AND p.person_id = $2 AND NOT p.as_actor`, c.ID, pointChief); n != 1 {
+				t.Fatalf("the exceedance case's opening record names the cell's grid chief %d times, want 1", n)
+			}
 			if c.EscalatedAt == nil || !strings.HasPrefix(c.EscalationReason, "zone rule:") || strings.Join(c.ZoneCodes, ",") != testCounty+"/SY-1" ||
 				c.NodeCode != inZone.VillageCode || c.Category != monitoring.Category {
 				t.Fatalf("exceedance case: %+v", c)
