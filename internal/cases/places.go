@@ -49,9 +49,13 @@ func adoptFieldPlaces(c *Case, p field.Places) {
 }
 
 // adoptMonitoringPlaces gives c the zones monitoring committed with its
-// violation, and their escalation.
+// violation, their deadline and their escalation.
 func adoptMonitoringPlaces(c *Case, v monitoring.Violation) {
 	c.ZoneCodes = nonNil(v.ZoneCodes)
+	if v.ZoneDeadline != nil {
+		dl := v.ZoneDeadline.UTC()
+		c.ZoneDeadline = &dl
+	}
 	if v.EscalateNow {
 		escalateByZone(c, "zones "+strings.Join(v.ZoneCodes, ", "))
 	}

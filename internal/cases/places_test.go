@@ -216,6 +216,7 @@ func TestMonitoringOpensOneCaseThroughRestarts(t *testing.T) {
 				t.Fatalf("the exceedance case's opening record names the cell's grid chief %d times, want 1", n)
 			}
 			if c.EscalatedAt == nil || !strings.HasPrefix(c.EscalationReason, "zone rule:") || strings.Join(c.ZoneCodes, ",") != testCounty+"/SY-1" ||
+				c.ZoneDeadline == nil || !c.ZoneDeadline.Equal(sample.SampledAt.Add(24*time.Hour)) ||
 				c.NodeCode != inZone.VillageCode || c.Category != monitoring.Category {
 				t.Fatalf("exceedance case: %+v", c)
 			}
