@@ -190,6 +190,7 @@ var Policy = map[string]Rule{
 	ecogridv1.ZoneService_DefineZoneKind_FullMethodName:         county,
 	ecogridv1.ZoneService_ListZoneRules_FullMethodName:          everyone,
 	ecogridv1.ZoneService_SetZoneRule_FullMethodName:            county,
+	ecogridv1.ZoneService_GetZonePatrolQuotas_FullMethodName:    everyone,
 	ecogridv1.MonitoringService_CreatePoint_FullMethodName:      county,
 	ecogridv1.MonitoringService_ListPoints_FullMethodName:       everyone,
 	ecogridv1.MonitoringService_RecordSample_FullMethodName:     county,

@@ -36,9 +36,14 @@ func checkAuthentic(ctx context.Context, tx pgx.Tx, ev *eventsv1.ViolationReport
 	if err != nil {
 		return err
 	}
-	if why := mismatch(ev, v); why != "" {
+	why := mismatch(ev, v)
+	if why == "" {
+		why = fieldPlacesMismatch(ev, v.Places)
+	}
+	if why != "" {
 		return &PoisonError{Reason: fmt.Sprintf("event %s does not match the recorded violation: %s differs", c.ViolationEventID, why)}
 	}
+	adoptFieldPlaces(c, v.Places)
 	return nil
 }
 
@@ -94,5 +99,6 @@ func checkMonitoring(ctx context.Context, tx pgx.Tx, ev *eventsv1.ViolationRepor
 	if why != "" {
 		return &PoisonError{Reason: fmt.Sprintf("event %s does not match the recorded monitoring violation: %s differs", c.ViolationEventID, why)}
 	}
+	adoptMonitoringPlaces(c, v)
 	return nil
 }

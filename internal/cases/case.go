@@ -38,6 +38,13 @@ type Case struct {
 	Responsible []ledger.Responsible
 	ObservedAt  *time.Time
 	ReportedAt  time.Time
+	// ZoneCodes are the protected zones (county/code) containing the case,
+	// ReachCodes the river and reservoir reaches it lies on, as field or
+	// monitoring committed them; ZoneDeadline the rectification deadline a
+	// zone rule set, nil for none.
+	ZoneCodes    []string
+	ReachCodes   []string
+	ZoneDeadline *time.Time
 
 	State                  State
 	SupervisorID           string

@@ -33,6 +33,7 @@ func CaseToProto(c *Case, now time.Time) *ecogridv1.Case {
 		Escalated: c.EscalatedAt != nil, EscalatedAt: ts(c.EscalatedAt), EscalationReason: c.EscalationReason,
 		Overdue: c.Overdue(now), OverdueDays: int32(c.OverdueDays(now)), ReopenCount: int32(c.ReopenCount),
 		CreatedAt: timestamppb.New(c.CreatedAt), UpdatedAt: timestamppb.New(c.UpdatedAt),
+		ZoneCodes: c.ZoneCodes, ReachCodes: c.ReachCodes, ZoneDeadline: ts(c.ZoneDeadline),
 	}
 	if c.HasLocation {
 		p.Position = &ecogridv1.Position{Latitude: c.Latitude, Longitude: c.Longitude,

@@ -89,7 +89,7 @@ func dispatch(c *Case, s *step) error {
 	if strings.TrimSpace(s.in.HandlerID) == "" {
 		return structerr.NewInvalidArgument("a handler is required to dispatch a case")
 	}
-	deadline := s.rule.Deadline(s.now)
+	deadline := zoneCappedDeadline(c, s.rule.Deadline(s.now), s.now)
 	if dl := s.in.Deadline; dl != nil {
 		if !dl.After(s.now) {
 			return structerr.NewInvalidArgument("the deadline must be in the future")

@@ -25,7 +25,13 @@ func (t *Tracker) Get(ctx context.Context, caller scope.Caller, id string) (*Cas
 		return nil, err
 	}
 	if !Visible(caller, c) {
-		return nil, structerr.NewNotFound("case %s not found", id)
+		ok, err := t.chiefSees(ctx, caller, c)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, structerr.NewNotFound("case %s not found", id)
+		}
 	}
 	return c, nil
 }
@@ -67,7 +73,11 @@ const (
 // at a time (keyset paging on created_at, id: stable while cases are added).
 func (t *Tracker) List(ctx context.Context, caller scope.Caller, f Filter) ([]*Case, string, error) {
 	roots := caller.Roots()
-	if len(roots) == 0 {
+	reaches, err := t.chiefReaches(ctx, caller)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(roots) == 0 && len(reaches) == 0 {
 		return nil, "", nil
 	}
 	patterns := make([]string, len(roots))
@@ -80,12 +90,12 @@ func (t *Tracker) List(ctx context.Context, caller scope.Caller, f Filter) ([]*C
 	}
 	size = min(size, MaxPageSize)
 	var where []string
-	args := []any{patterns}
+	args := []any{patterns, nonNil(reaches)}
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
 	}
-	where = append(where, "c.node_code LIKE ANY($1)")
+	where = append(where, "(c.node_code LIKE ANY($1) OR c.reach_codes && $2::text[])")
 	if len(f.States) > 0 {
 		states := make([]string, len(f.States))
 		for i, s := range f.States {

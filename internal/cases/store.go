@@ -20,7 +20,7 @@ const caseColumns = `c.id::text, c.report_id::text, c.violation_event_id::text, 
 	c.handler_id, c.dispatched_at, c.deadline, c.extension_days, c.pending_extension_days,
 	c.pending_extension_reason, c.pending_extension_by, c.rectification_note, c.rectification_photos,
 	c.rectified_at, c.verified_by, c.verified_at, c.closed_at, c.escalated_at, c.escalation_reason,
-	c.reopen_count, c.created_at, c.updated_at, c.version`
+	c.reopen_count, c.created_at, c.updated_at, c.version, c.zone_codes, c.reach_codes, c.zone_deadline`
 
 func scanCase(row pgx.Row) (*Case, error) {
 	var c Case
@@ -33,7 +33,7 @@ func scanCase(row pgx.Row) (*Case, error) {
 		&c.HandlerID, &c.DispatchedAt, &c.Deadline, &c.ExtensionDays, &c.PendingExtensionDays,
 		&c.PendingExtensionReason, &c.PendingExtensionBy, &c.RectificationNote, &c.RectificationPhotos,
 		&c.RectifiedAt, &c.VerifiedBy, &c.VerifiedAt, &c.ClosedAt, &c.EscalatedAt, &c.EscalationReason,
-		&c.ReopenCount, &c.CreatedAt, &c.UpdatedAt, &c.Version)
+		&c.ReopenCount, &c.CreatedAt, &c.UpdatedAt, &c.Version, &c.ZoneCodes, &c.ReachCodes, &c.ZoneDeadline)
 	if err != nil {
 		return nil, err
 	}
@@ -90,10 +90,11 @@ func queueInboxAndCase(b *pgx.Batch, c *Case, src Source) {
 		), created AS (
 			INSERT INTO cases.cases (id, report_id, violation_event_id, county_code, township_code, village_code,
 				node_code, category, severity, description, location, reporter_id, photo_sha256, responsible,
-				observed_at, reported_at, state, escalated_at, escalation_reason, created_at, updated_at)
+				observed_at, reported_at, state, escalated_at, escalation_reason, created_at, updated_at,
+				zone_codes, reach_codes, zone_deadline)
 			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
 				CASE WHEN $11::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint($12::float8, $11::float8), 4326) END,
-				$13, $14, $15, $16, $17, $18, $19, $20, $21, $21
+				$13, $14, $15, $16, $17, $18, $19, $20, $21, $21, $25, $26, $27
 			FROM inbox
 			ON CONFLICT DO NOTHING
 			RETURNING id
@@ -102,7 +103,7 @@ func queueInboxAndCase(b *pgx.Batch, c *Case, src Source) {
 		c.ID, c.ReportID, c.ViolationEventID, c.CountyCode, c.TownshipCode, c.VillageCode,
 		c.NodeCode, c.Category, c.Severity, c.Description, lat, lon, c.ReporterID, nonNil(c.PhotoSHA256), string(responsible),
 		c.ObservedAt, c.ReportedAt, string(c.State), c.EscalatedAt, c.EscalationReason, c.CreatedAt,
-		src.Subject, src.Kind, seq)
+		src.Subject, src.Kind, seq, nonNil(c.ZoneCodes), nonNil(c.ReachCodes), c.ZoneDeadline)
 }
 
 // updateCase writes the workflow fields of a case read FOR UPDATE.

@@ -159,14 +159,17 @@ type openingStep struct {
 }
 
 // openingSteps are the timeline entries of a new case: opened, and for a
-// critical violation escalated at once.
+// critical violation or one inside a zone whose rule says so escalated at
+// once.
 func openingSteps(c *Case, src Source) []openingStep {
+	details := map[string]any{"event_id": c.ViolationEventID, "report_id": c.ReportID, "source": src.Kind,
+		"category": c.Category, "severity": c.Severity}
+	zoneDetails(c, details)
 	steps := []openingStep{{event: "opened", entry: &TimelineEntry{
 		ID: uuid.NewSHA1(eventNamespace, []byte("open:"+c.ViolationEventID)).String(), CaseID: c.ID,
 		Action: ActionCreate, From: "", To: StateReported, Note: "opened from violation report " + c.ReportID,
-		Details: map[string]any{"event_id": c.ViolationEventID, "report_id": c.ReportID, "source": src.Kind,
-			"category": c.Category, "severity": c.Severity},
-		At: c.CreatedAt,
+		Details: details,
+		At:      c.CreatedAt,
 	}}}
 	if c.EscalatedAt != nil {
 		steps = append(steps, openingStep{event: "escalated", entry: &TimelineEntry{
@@ -295,8 +298,10 @@ func (t *Tracker) appendLedger(ctx context.Context, tx pgx.Tx, c *Case, e *Timel
 	}
 	// The people responsible for the cell now; on opening, and for a cell
 	// nobody holds any more, those named when the violation was reported.
+	// A violation raised by monitoring names nobody: its opening record
+	// names the point's cell's people at the time.
 	var responsible []ledger.Responsible
-	if e.Action != ActionCreate {
+	if e.Action != ActionCreate || len(c.Responsible) == 0 {
 		var err error
 		if responsible, err = people.ResponsibleAt(ctx, tx, c.NodeCode, e.At); err != nil {
 			return err

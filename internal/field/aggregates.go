@@ -11,6 +11,7 @@ import (
 
 	"ecogrid/internal/field/blob"
 	"ecogrid/internal/waters"
+	"ecogrid/internal/zones"
 )
 
 // Reports files, reads, lists and exports reports and keeps the category
@@ -27,6 +28,8 @@ type Reports struct {
 	// reaches near a violation beside the cell's people; nil: none.
 	reaches *waters.Index
 	chiefs  *waters.Store
+	// zones says which protected zones contain a report; nil: none.
+	zones *zones.Index
 	// knownCategories caches "county/code" of categories seen to exist.
 	knownCategories sync.Map
 }
@@ -78,11 +81,14 @@ type Deps struct {
 	Now func() time.Time
 	// Metrics receives the field counters; nil keeps them unregistered.
 	Metrics prometheus.Registerer
-	// Reaches and Chiefs, when both set, add the chiefs of every river or
-	// reservoir reach within ReachBufferM of a violation to the people
-	// responsible for it (issue 17).
+	// Reaches attaches every report to the river and reservoir reaches
+	// within ReachBufferM of it; Chiefs adds the chiefs of those reaches to
+	// the people responsible for a violation (issue 17).
 	Reaches *waters.Index
 	Chiefs  *waters.Store
+	// Zones, when set, stores with every report the protected zones
+	// containing it and applies their county's rules (issue 18).
+	Zones *zones.Index
 }
 
 // New returns the field domain. Every dependency is required.
@@ -105,7 +111,7 @@ func New(deps Deps, cfg Config) (*Field, error) {
 	}
 	m := newMetrics(deps.Metrics)
 	return &Field{
-		Reports:    &Reports{pool: deps.Pool, locator: deps.Locator, cfg: cfg, log: log, now: now, metrics: m, reaches: deps.Reaches, chiefs: deps.Chiefs},
+		Reports:    &Reports{pool: deps.Pool, locator: deps.Locator, cfg: cfg, log: log, now: now, metrics: m, reaches: deps.Reaches, chiefs: deps.Chiefs, zones: deps.Zones},
 		Patrols:    &Patrols{pool: deps.Pool, locator: deps.Locator, cfg: cfg, now: now, metrics: m},
 		Photos:     &Photos{pool: deps.Pool, blobs: deps.Blobs, cfg: cfg, log: log, now: now, metrics: m},
 		Compliance: &Compliance{pool: deps.Pool},

@@ -36,6 +36,9 @@ type StoredViolation struct {
 	ObservedAt   time.Time
 	ReceivedAt   time.Time
 	PhotoSHA256  []string
+	// Places are the zones and reaches stored with the report, and what
+	// the zone rules decided.
+	Places Places
 }
 
 // LookupViolation returns the violation report whose outbox event id is
@@ -47,12 +50,17 @@ func LookupViolation(ctx context.Context, q database.Querier, eventID string) (S
 	}
 	var v StoredViolation
 	var sev int16
+	var reached []string
+	var versions []int32
+	var reported *int16
 	err := q.QueryRow(ctx, `SELECT event_id::text, id::text, county_code, coalesce(township_code, ''),
 			coalesce(village_code, ''), reporter_id, category, severity, description,
-			ST_Y(position), ST_X(position), observed_at, received_at, photo_sha256
+			ST_Y(position), ST_X(position), observed_at, received_at, photo_sha256,
+			zone_codes, reach_codes, reach_versions, escalate_now, zone_deadline, zone_reason, reported_severity
 		FROM field.reports WHERE event_id = $1 AND violation`, strings.ToLower(eventID)).
 		Scan(&v.EventID, &v.ReportID, &v.CountyCode, &v.TownshipCode, &v.VillageCode, &v.ReporterID,
-			&v.Category, &sev, &v.Description, &v.Latitude, &v.Longitude, &v.ObservedAt, &v.ReceivedAt, &v.PhotoSHA256)
+			&v.Category, &sev, &v.Description, &v.Latitude, &v.Longitude, &v.ObservedAt, &v.ReceivedAt, &v.PhotoSHA256,
+			&v.Places.ZoneCodes, &reached, &versions, &v.Places.EscalateNow, &v.Places.Deadline, &v.Places.Reason, &reported)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return StoredViolation{}, structerr.NewNotFound("no violation with event %s was recorded", eventID)
 	}
@@ -60,6 +68,7 @@ func LookupViolation(ctx context.Context, q database.Querier, eventID string) (S
 		return StoredViolation{}, err
 	}
 	v.Severity = Severity(sev)
+	v.Places.setReaches(reached, versions, reported)
 	return v, nil
 }
 

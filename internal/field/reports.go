@@ -99,6 +99,8 @@ type Report struct {
 	OutsideArea  bool
 	ExifMismatch []string // photos whose EXIF disagrees with the report
 	EventID      string   // outbox event of a violation
+	// Places are the protected zones and river reaches of the report.
+	Places Places
 }
 
 var (
@@ -289,6 +291,9 @@ func (rs *Reports) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (R
 	}
 	r.Location = loc
 	r.OutsideArea = !found || outsideArea(c, loc.Cell())
+	if err := rs.place(ctx, rs.pool, &r); err != nil {
+		return Report{}, false, err
+	}
 	if err := checkReportPatrol(ctx, rs.pool, c, d.PatrolID); err != nil {
 		return Report{}, false, err
 	}
@@ -410,7 +415,7 @@ func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Calle
 	if err != nil {
 		return fmt.Errorf("finding the responsible people: %w", err)
 	}
-	responsible, reachCodes, err := rs.withReachChiefs(ctx, r, responsible)
+	responsible, err = rs.withReachChiefs(ctx, r, responsible)
 	if err != nil {
 		return err
 	}
@@ -418,6 +423,19 @@ func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Calle
 		return err
 	}
 	g := actingGrant(c, r.Location.Cell())
+	payload := map[string]any{
+		"event_id":     r.EventID,
+		"category":     r.Category,
+		"severity":     r.Severity.String(),
+		"observed_at":  r.ObservedAt.Format(time.RFC3339Nano),
+		"latitude":     r.Lat,
+		"longitude":    r.Lon,
+		"outside_area": r.OutsideArea,
+		"photo_sha256": r.PhotoSHA256,
+		"reach_codes":  r.Places.ReachCodes(),
+		"zone_codes":   r.Places.ZoneCodes,
+	}
+	addZoneDecision(payload, r.Places)
 	_, err = ledger.Append(ctx, tx, ledger.Entry{
 		CountyCode:    r.Location.CountyCode,
 		ActorID:       c.PersonID,
@@ -428,53 +446,10 @@ func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Calle
 		SubjectID:     r.ID,
 		NodeCode:      r.Location.Cell(),
 		Responsible:   responsible,
-		Payload: map[string]any{
-			"event_id":     r.EventID,
-			"category":     r.Category,
-			"severity":     r.Severity.String(),
-			"observed_at":  r.ObservedAt.Format(time.RFC3339Nano),
-			"latitude":     r.Lat,
-			"longitude":    r.Lon,
-			"outside_area": r.OutsideArea,
-			"photo_sha256": r.PhotoSHA256,
-			"reach_codes":  reachCodes,
-		},
-		At: r.ReceivedAt,
+		Payload:       payload,
+		At:            r.ReceivedAt,
 	})
 	return err
-}
-
-// ReachBufferM is how near a river or reservoir reach a violation must be
-// for the reach's chiefs to answer for it, as for reach patrols.
-const ReachBufferM = 50
-
-// withReachChiefs adds to responsible the chiefs on the day of observation
-// of every reach within ReachBufferM of the report (the village, township
-// and county reach chiefs and the chief river chief), once each, and
-// returns the reaches' codes.
-func (rs *Reports) withReachChiefs(ctx context.Context, r *Report, responsible []ledger.Responsible) ([]ledger.Responsible, []string, error) {
-	if rs.reaches == nil || rs.chiefs == nil {
-		return responsible, []string{}, nil
-	}
-	codes := []string{}
-	seen := map[ledger.Responsible]bool{}
-	for _, p := range responsible {
-		seen[p] = true
-	}
-	for _, reach := range rs.reaches.ReachesNear(r.Lat, r.Lon, ReachBufferM) {
-		chiefs, err := rs.chiefs.ChiefsOn(ctx, reach.Code, r.ObservedAt)
-		if err != nil {
-			return nil, nil, fmt.Errorf("finding the chiefs of reach %s: %w", reach.Code, err)
-		}
-		codes = append(codes, reach.Code)
-		for _, ch := range chiefs {
-			if !seen[ch] {
-				seen[ch] = true
-				responsible = append(responsible, ch)
-			}
-		}
-	}
-	return responsible, codes, nil
 }
 
 // linkPhotos compares the report with the EXIF of the photos it references

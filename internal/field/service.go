@@ -100,6 +100,7 @@ func reportPB(r Report) *ecogridv1.Report {
 		Location:            &ecogridv1.GridLocation{CountyCode: r.Location.CountyCode, TownshipCode: r.Location.TownshipCode, VillageCode: r.Location.VillageCode},
 		OutsideAssignedArea: r.OutsideArea, PatrolId: r.PatrolID, PhotoSha256: r.PhotoSHA256, Violation: r.Violation,
 		PhotoExifMismatch: r.ExifMismatch,
+		ZoneCodes:         r.Places.ZoneCodes, ReachCodes: r.Places.ReachCodes(), ZoneEscalates: r.Places.EscalateNow,
 	}
 }
 

@@ -45,14 +45,17 @@ func insertReport(ctx context.Context, tx database.Querier, r *Report, reqHash [
 	err := tx.QueryRow(ctx, `
 		INSERT INTO field.reports (id, request_hash, reporter_id, county_code, township_code, village_code,
 			cell_code, category, severity, description, observed_at, position, orig_lat, orig_lon,
-			orig_system, accuracy_m, patrol_id, photo_sha256, violation, outside_area, event_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+			orig_system, accuracy_m, patrol_id, photo_sha256, violation, outside_area, event_id,
+			zone_codes, reach_codes, reach_versions, escalate_now, zone_deadline, zone_reason, reported_severity)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+			$22, $23, $24, $25, $26, $27, $28)
 		ON CONFLICT (id) DO NOTHING
 		RETURNING received_at`,
-		r.ID, reqHash, r.ReporterID, r.Location.CountyCode, nullText(r.Location.TownshipCode),
-		nullText(r.Location.VillageCode), r.Location.Cell(), r.Category, int16(r.Severity), r.Description,
-		r.ObservedAt, point(r.Lat, r.Lon), r.Position.Lat, r.Position.Lon, int16(r.Position.System),
-		r.Position.AccuracyM, nullText(r.PatrolID), photos, r.Violation, r.OutsideArea, nullText(r.EventID),
+		append([]any{r.ID, reqHash, r.ReporterID, r.Location.CountyCode, nullText(r.Location.TownshipCode),
+			nullText(r.Location.VillageCode), r.Location.Cell(), r.Category, int16(r.Severity), r.Description,
+			r.ObservedAt, point(r.Lat, r.Lon), r.Position.Lat, r.Position.Lon, int16(r.Position.System),
+			r.Position.AccuracyM, nullText(r.PatrolID), photos, r.Violation, r.OutsideArea, nullText(r.EventID)},
+			placeValues(r)...)...,
 	).Scan(&received)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, errReportExists
@@ -65,17 +68,23 @@ const reportColumns = `r.id::text, r.request_hash, r.reporter_id, r.county_code,
 	ST_Y(r.position), ST_X(r.position), r.orig_lat, r.orig_lon, r.orig_system, r.accuracy_m,
 	coalesce(r.patrol_id::text, ''), r.photo_sha256, r.violation, r.outside_area, coalesce(r.event_id::text, ''),
 	coalesce((SELECT array_agg(p.sha256 ORDER BY p.sha256) FROM field.report_photos p
-	          WHERE p.report_id = r.id AND p.exif_mismatch), '{}')`
+	          WHERE p.report_id = r.id AND p.exif_mismatch), '{}'),
+	r.zone_codes, r.reach_codes, r.reach_versions, r.escalate_now, r.zone_deadline, r.zone_reason, r.reported_severity`
 
 func scanReport(row pgx.Row) (Report, []byte, error) {
 	var r Report
 	var reqHash []byte
 	var sev, sys int16
+	var reachCodes []string
+	var reachVersions []int32
+	var reported *int16
 	err := row.Scan(&r.ID, &reqHash, &r.ReporterID, &r.Location.CountyCode, &r.Location.TownshipCode,
 		&r.Location.VillageCode, &r.Category, &sev, &r.Description, &r.ObservedAt, &r.ReceivedAt,
 		&r.Lat, &r.Lon, &r.Position.Lat, &r.Position.Lon, &sys, &r.Position.AccuracyM,
-		&r.PatrolID, &r.PhotoSHA256, &r.Violation, &r.OutsideArea, &r.EventID, &r.ExifMismatch)
+		&r.PatrolID, &r.PhotoSHA256, &r.Violation, &r.OutsideArea, &r.EventID, &r.ExifMismatch,
+		&r.Places.ZoneCodes, &reachCodes, &reachVersions, &r.Places.EscalateNow, &r.Places.Deadline, &r.Places.Reason, &reported)
 	r.Severity = Severity(sev)
+	r.Places.setReaches(reachCodes, reachVersions, reported)
 	r.Position.System = coord.System(sys)
 	r.ObservedAt = r.ObservedAt.UTC()
 	r.ReceivedAt = r.ReceivedAt.UTC()
@@ -130,6 +139,13 @@ func enqueueViolationEvent(ctx context.Context, tx pgx.Tx, r *Report, responsibl
 		ObservedAt:   timestamppb.New(r.ObservedAt),
 		ReceivedAt:   timestamppb.New(r.ReceivedAt),
 		PhotoSha256:  r.PhotoSHA256,
+		ZoneCodes:    r.Places.ZoneCodes,
+	}
+	if r.Places.EscalateNow {
+		ev.EscalateNow = &r.Places.EscalateNow
+	}
+	if r.Places.Deadline != nil {
+		ev.Deadline = timestamppb.New(*r.Places.Deadline)
 	}
 	for _, p := range responsible {
 		ev.Responsible = append(ev.Responsible, &eventsv1.ResponsiblePerson{

@@ -22,6 +22,11 @@ import (
 type ServiceConfig struct {
 	// MaxImportBytes bounds one streamed GeoJSON import (default 512 MiB).
 	MaxImportBytes int64
+	// Places, when set, adds to a current LocatePoint answer the other
+	// spatial layers at the WGS-84 point: the protected zones containing
+	// it and the reaches near it. gridd composes it from the zones' and
+	// waters' in-memory indexes, so the answer is one lookup in memory.
+	Places func(lat, lon float64) ([]*ecogridv1.LocatedZone, []*ecogridv1.LocatedReach)
 }
 
 // Service is the GridService gRPC server: thin handlers over Store (writes,
@@ -276,6 +281,9 @@ func (s *Service) LocatePoint(ctx context.Context, req *ecogridv1.LocatePointReq
 	resp.Cell = refProto(loc.Cell)
 	for _, r := range loc.Path {
 		resp.Path = append(resp.Path, refProto(r))
+	}
+	if s.cfg.Places != nil && req.GetAtTime() == nil {
+		resp.Zones, resp.Reaches = s.cfg.Places(lat, lon)
 	}
 	return resp, nil
 }

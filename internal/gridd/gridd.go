@@ -111,18 +111,21 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 		Metrics: reg,
 		Reaches: reachIndex,
 		Chiefs:  reaches,
+		Zones:   zoneIndex,
 	}, cfg.Field)
 	if err != nil {
 		return err
 	}
 
-	ecogridv1.RegisterGridServiceServer(p, grid.NewService(gridStore, index, grid.ServiceConfig{}, log))
+	ecogridv1.RegisterGridServiceServer(p, grid.NewService(gridStore, index, grid.ServiceConfig{Places: locatePlaces(zoneIndex, reachIndex)}, log))
 	ecogridv1.RegisterPeopleServiceServer(p, people.NewService(pool, gridStore, handover, hasher, log))
 	ecogridv1.RegisterAuthServiceServer(p, p.AuthService)
 	ecogridv1.RegisterFieldServiceServer(p, field.NewService(fld, log))
 	ecogridv1.RegisterAccountabilityServiceServer(p, ledger.NewService(led, log).WithNames(historyNames{pool: pool, grid: gridStore}))
 	ecogridv1.RegisterWatersServiceServer(p, waters.NewService(reaches, reachIndex, field.Tracks{Q: pool}, log))
-	ecogridv1.RegisterZoneServiceServer(p, zones.NewService(zones.NewStore(pool), zoneIndex, log))
+	zoneService := zones.NewService(zones.NewStore(pool), zoneIndex, log)
+	zoneService.Tracks = field.Tracks{Q: pool}
+	ecogridv1.RegisterZoneServiceServer(p, zoneService)
 	ecogridv1.RegisterMonitoringServiceServer(p, monitoring.NewService(water, log))
 	ecogridv1.RegisterAuditServiceServer(p, audit.NewService(audit.New(pool, led), log.With("component", "audit")))
 

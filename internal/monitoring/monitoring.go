@@ -464,6 +464,8 @@ type Violation struct {
 	Description  string
 	ZoneCodes    []string
 	EscalateNow  bool
+	// ZoneDeadline is the rectification deadline a zone rule set; nil for none.
+	ZoneDeadline *time.Time
 }
 
 type violation struct{ Violation }
@@ -483,7 +485,9 @@ func (m *Monitor) raise(ctx context.Context, tx pgx.Tx, v violation) error {
 			d := zones.Apply(rules, zs, v.Severity)
 			v.Severity, v.EscalateNow, v.ZoneCodes = d.MinSeverity, d.EscalateNow, d.ZoneCodes
 			if d.Deadline > 0 {
-				deadline = timestamppb.New(v.OccurredAt.Add(d.Deadline))
+				dl := v.OccurredAt.Add(d.Deadline).UTC().Truncate(time.Microsecond)
+				v.ZoneDeadline = &dl
+				deadline = timestamppb.New(dl)
 			}
 			if d.Reason != "" {
 				v.Description += "; " + d.Reason
@@ -500,10 +504,10 @@ func (m *Monitor) raise(ctx context.Context, tx pgx.Tx, v violation) error {
 		window = v.WindowStart
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO monitoring.violations (event_id, county_code, township_code, village_code, point_id, sample_id, window_start,
-			category, severity, latitude, longitude, occurred_at, description, zone_codes, escalate_now)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (event_id) DO NOTHING`,
+			category, severity, latitude, longitude, occurred_at, description, zone_codes, escalate_now, zone_deadline)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (event_id) DO NOTHING`,
 		v.EventID, v.CountyCode, v.TownshipCode, v.VillageCode, v.PointID, sample, window,
-		v.Category, v.Severity.String(), v.Lat, v.Lon, v.OccurredAt, clip(v.Description, 2000), v.ZoneCodes, v.EscalateNow)
+		v.Category, v.Severity.String(), v.Lat, v.Lon, v.OccurredAt, clip(v.Description, 2000), v.ZoneCodes, v.EscalateNow, v.ZoneDeadline)
 	if err != nil || tag.RowsAffected() == 0 {
 		return err
 	}
@@ -533,10 +537,10 @@ func LookupViolation(ctx context.Context, q database.Querier, eventID string) (V
 	var window *time.Time
 	var sev string
 	err = q.QueryRow(ctx, `SELECT event_id, county_code, township_code, village_code, point_id, sample_id, window_start, category, severity,
-			latitude, longitude, occurred_at, description, zone_codes, escalate_now
+			latitude, longitude, occurred_at, description, zone_codes, escalate_now, zone_deadline
 		FROM monitoring.violations WHERE event_id = $1`, id).
 		Scan(&v.EventID, &v.CountyCode, &v.TownshipCode, &v.VillageCode, &v.PointID, &sample, &window, &v.Category, &sev,
-			&v.Lat, &v.Lon, &v.OccurredAt, &v.Description, &v.ZoneCodes, &v.EscalateNow)
+			&v.Lat, &v.Lon, &v.OccurredAt, &v.Description, &v.ZoneCodes, &v.EscalateNow, &v.ZoneDeadline)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Violation{}, structerr.NewNotFound("monitoring raised no violation %s", id)
 	}

@@ -28,6 +28,9 @@ type Service struct {
 	log   *slog.Logger
 	// MaxImportBytes bounds one streamed import (default 64 MiB).
 	MaxImportBytes int64
+	// Tracks reads patrol tracks for GetZonePatrolQuotas (gridd sets
+	// field.Tracks); nil answers Unavailable.
+	Tracks PatrolTracks
 }
 
 var _ ecogridv1.ZoneServiceServer = (*Service)(nil)

@@ -332,7 +332,13 @@ type Case struct {
 	// verification of their own work, a supervisor not the approval of their
 	// own extension request). Set on GetCase and on every step's answer;
 	// empty in lists. The server still checks each step when it is taken.
-	YourSteps     []CaseAction `protobuf:"varint,60,rep,packed,name=your_steps,json=yourSteps,proto3,enum=ecogrid.v1.CaseAction" json:"your_steps,omitempty"`
+	YourSteps []CaseAction `protobuf:"varint,60,rep,packed,name=your_steps,json=yourSteps,proto3,enum=ecogrid.v1.CaseAction" json:"your_steps,omitempty"`
+	// Protected zones containing the case (county/code).
+	ZoneCodes []string `protobuf:"bytes,38,rep,name=zone_codes,json=zoneCodes,proto3" json:"zone_codes,omitempty"`
+	// River and reservoir reaches the case lies on: their chiefs see it.
+	ReachCodes []string `protobuf:"bytes,39,rep,name=reach_codes,json=reachCodes,proto3" json:"reach_codes,omitempty"`
+	// Rectification deadline a zone rule set, if any.
+	ZoneDeadline  *timestamppb.Timestamp `protobuf:"bytes,40,opt,name=zone_deadline,json=zoneDeadline,proto3" json:"zone_deadline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -629,6 +635,27 @@ func (x *Case) GetUpdatedAt() *timestamppb.Timestamp {
 func (x *Case) GetYourSteps() []CaseAction {
 	if x != nil {
 		return x.YourSteps
+	}
+	return nil
+}
+
+func (x *Case) GetZoneCodes() []string {
+	if x != nil {
+		return x.ZoneCodes
+	}
+	return nil
+}
+
+func (x *Case) GetReachCodes() []string {
+	if x != nil {
+		return x.ReachCodes
+	}
+	return nil
+}
+
+func (x *Case) GetZoneDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ZoneDeadline
 	}
 	return nil
 }
@@ -3772,7 +3799,7 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x1b\n" +
-	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\"\xd3\r\n" +
+	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\"\xd4\x0e\n" +
 	"\x04Case\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\treport_id\x18\x02 \x01(\tR\breportId\x12\x1f\n" +
@@ -3823,7 +3850,12 @@ const file_ecogrid_v1_cases_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18% \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x125\n" +
 	"\n" +
-	"your_steps\x18< \x03(\x0e2\x16.ecogrid.v1.CaseActionR\tyourSteps\"\x80\x03\n" +
+	"your_steps\x18< \x03(\x0e2\x16.ecogrid.v1.CaseActionR\tyourSteps\x12\x1d\n" +
+	"\n" +
+	"zone_codes\x18& \x03(\tR\tzoneCodes\x12\x1f\n" +
+	"\vreach_codes\x18' \x03(\tR\n" +
+	"reachCodes\x12?\n" +
+	"\rzone_deadline\x18( \x01(\v2\x1a.google.protobuf.TimestampR\fzoneDeadline\"\x80\x03\n" +
 	"\x11CaseTimelineEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x16.ecogrid.v1.CaseActionR\x06action\x124\n" +
@@ -4209,101 +4241,102 @@ var file_ecogrid_v1_cases_proto_depIdxs = []int32{
 	61, // 13: ecogrid.v1.Case.created_at:type_name -> google.protobuf.Timestamp
 	61, // 14: ecogrid.v1.Case.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 15: ecogrid.v1.Case.your_steps:type_name -> ecogrid.v1.CaseAction
-	1,  // 16: ecogrid.v1.CaseTimelineEntry.action:type_name -> ecogrid.v1.CaseAction
-	0,  // 17: ecogrid.v1.CaseTimelineEntry.from_state:type_name -> ecogrid.v1.CaseState
-	0,  // 18: ecogrid.v1.CaseTimelineEntry.to_state:type_name -> ecogrid.v1.CaseState
-	61, // 19: ecogrid.v1.CaseTimelineEntry.at:type_name -> google.protobuf.Timestamp
-	62, // 20: ecogrid.v1.ListCasesRequest.page:type_name -> ecogrid.v1.PageRequest
-	0,  // 21: ecogrid.v1.ListCasesRequest.states:type_name -> ecogrid.v1.CaseState
-	61, // 22: ecogrid.v1.ListCasesRequest.created_from:type_name -> google.protobuf.Timestamp
-	61, // 23: ecogrid.v1.ListCasesRequest.created_to:type_name -> google.protobuf.Timestamp
-	3,  // 24: ecogrid.v1.ListCasesResponse.cases:type_name -> ecogrid.v1.Case
-	3,  // 25: ecogrid.v1.GetCaseResponse.case:type_name -> ecogrid.v1.Case
-	4,  // 26: ecogrid.v1.GetCaseTimelineResponse.entries:type_name -> ecogrid.v1.CaseTimelineEntry
-	3,  // 27: ecogrid.v1.ListHandoverCasesResponse.cases:type_name -> ecogrid.v1.Case
-	3,  // 28: ecogrid.v1.AcceptCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 29: ecogrid.v1.RejectCaseResponse.case:type_name -> ecogrid.v1.Case
-	61, // 30: ecogrid.v1.DispatchCaseRequest.deadline:type_name -> google.protobuf.Timestamp
-	3,  // 31: ecogrid.v1.DispatchCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 32: ecogrid.v1.StartWorkResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 33: ecogrid.v1.SubmitRectificationResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 34: ecogrid.v1.VerifyRectificationResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 35: ecogrid.v1.CloseCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 36: ecogrid.v1.ReturnCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 37: ecogrid.v1.RequestExtensionResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 38: ecogrid.v1.ApproveExtensionResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 39: ecogrid.v1.DeclineExtensionResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 40: ecogrid.v1.ReopenCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 41: ecogrid.v1.EscalateCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 42: ecogrid.v1.ReassignCaseResponse.case:type_name -> ecogrid.v1.Case
-	59, // 43: ecogrid.v1.DeadlineRule.severity:type_name -> ecogrid.v1.Severity
-	41, // 44: ecogrid.v1.ListDeadlineRulesResponse.rules:type_name -> ecogrid.v1.DeadlineRule
-	41, // 45: ecogrid.v1.SetDeadlineRuleRequest.rule:type_name -> ecogrid.v1.DeadlineRule
-	41, // 46: ecogrid.v1.SetDeadlineRuleResponse.rule:type_name -> ecogrid.v1.DeadlineRule
-	3,  // 47: ecogrid.v1.TransferCaseResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 48: ecogrid.v1.AcceptTransferResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 49: ecogrid.v1.RefuseTransferResponse.case:type_name -> ecogrid.v1.Case
-	52, // 50: ecogrid.v1.OpenJointHandlingRequest.tasks:type_name -> ecogrid.v1.JointTask
-	3,  // 51: ecogrid.v1.OpenJointHandlingResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 52: ecogrid.v1.CompleteJointTaskResponse.case:type_name -> ecogrid.v1.Case
-	3,  // 53: ecogrid.v1.VerifyDepartmentHandlingResponse.case:type_name -> ecogrid.v1.Case
-	5,  // 54: ecogrid.v1.CaseService.ListCases:input_type -> ecogrid.v1.ListCasesRequest
-	7,  // 55: ecogrid.v1.CaseService.GetCase:input_type -> ecogrid.v1.GetCaseRequest
-	9,  // 56: ecogrid.v1.CaseService.GetCaseTimeline:input_type -> ecogrid.v1.GetCaseTimelineRequest
-	11, // 57: ecogrid.v1.CaseService.ListHandoverCases:input_type -> ecogrid.v1.ListHandoverCasesRequest
-	13, // 58: ecogrid.v1.CaseService.AcceptCase:input_type -> ecogrid.v1.AcceptCaseRequest
-	15, // 59: ecogrid.v1.CaseService.RejectCase:input_type -> ecogrid.v1.RejectCaseRequest
-	17, // 60: ecogrid.v1.CaseService.DispatchCase:input_type -> ecogrid.v1.DispatchCaseRequest
-	19, // 61: ecogrid.v1.CaseService.StartWork:input_type -> ecogrid.v1.StartWorkRequest
-	21, // 62: ecogrid.v1.CaseService.SubmitRectification:input_type -> ecogrid.v1.SubmitRectificationRequest
-	23, // 63: ecogrid.v1.CaseService.VerifyRectification:input_type -> ecogrid.v1.VerifyRectificationRequest
-	25, // 64: ecogrid.v1.CaseService.CloseCase:input_type -> ecogrid.v1.CloseCaseRequest
-	27, // 65: ecogrid.v1.CaseService.ReturnCase:input_type -> ecogrid.v1.ReturnCaseRequest
-	29, // 66: ecogrid.v1.CaseService.RequestExtension:input_type -> ecogrid.v1.RequestExtensionRequest
-	31, // 67: ecogrid.v1.CaseService.ApproveExtension:input_type -> ecogrid.v1.ApproveExtensionRequest
-	33, // 68: ecogrid.v1.CaseService.DeclineExtension:input_type -> ecogrid.v1.DeclineExtensionRequest
-	35, // 69: ecogrid.v1.CaseService.ReopenCase:input_type -> ecogrid.v1.ReopenCaseRequest
-	39, // 70: ecogrid.v1.CaseService.ReassignCase:input_type -> ecogrid.v1.ReassignCaseRequest
-	37, // 71: ecogrid.v1.CaseService.EscalateCase:input_type -> ecogrid.v1.EscalateCaseRequest
-	42, // 72: ecogrid.v1.CaseService.ListDeadlineRules:input_type -> ecogrid.v1.ListDeadlineRulesRequest
-	44, // 73: ecogrid.v1.CaseService.SetDeadlineRule:input_type -> ecogrid.v1.SetDeadlineRuleRequest
-	46, // 74: ecogrid.v1.CaseService.TransferCase:input_type -> ecogrid.v1.TransferCaseRequest
-	48, // 75: ecogrid.v1.CaseService.AcceptTransfer:input_type -> ecogrid.v1.AcceptTransferRequest
-	50, // 76: ecogrid.v1.CaseService.RefuseTransfer:input_type -> ecogrid.v1.RefuseTransferRequest
-	53, // 77: ecogrid.v1.CaseService.OpenJointHandling:input_type -> ecogrid.v1.OpenJointHandlingRequest
-	55, // 78: ecogrid.v1.CaseService.CompleteJointTask:input_type -> ecogrid.v1.CompleteJointTaskRequest
-	57, // 79: ecogrid.v1.CaseService.VerifyDepartmentHandling:input_type -> ecogrid.v1.VerifyDepartmentHandlingRequest
-	6,  // 80: ecogrid.v1.CaseService.ListCases:output_type -> ecogrid.v1.ListCasesResponse
-	8,  // 81: ecogrid.v1.CaseService.GetCase:output_type -> ecogrid.v1.GetCaseResponse
-	10, // 82: ecogrid.v1.CaseService.GetCaseTimeline:output_type -> ecogrid.v1.GetCaseTimelineResponse
-	12, // 83: ecogrid.v1.CaseService.ListHandoverCases:output_type -> ecogrid.v1.ListHandoverCasesResponse
-	14, // 84: ecogrid.v1.CaseService.AcceptCase:output_type -> ecogrid.v1.AcceptCaseResponse
-	16, // 85: ecogrid.v1.CaseService.RejectCase:output_type -> ecogrid.v1.RejectCaseResponse
-	18, // 86: ecogrid.v1.CaseService.DispatchCase:output_type -> ecogrid.v1.DispatchCaseResponse
-	20, // 87: ecogrid.v1.CaseService.StartWork:output_type -> ecogrid.v1.StartWorkResponse
-	22, // 88: ecogrid.v1.CaseService.SubmitRectification:output_type -> ecogrid.v1.SubmitRectificationResponse
-	24, // 89: ecogrid.v1.CaseService.VerifyRectification:output_type -> ecogrid.v1.VerifyRectificationResponse
-	26, // 90: ecogrid.v1.CaseService.CloseCase:output_type -> ecogrid.v1.CloseCaseResponse
-	28, // 91: ecogrid.v1.CaseService.ReturnCase:output_type -> ecogrid.v1.ReturnCaseResponse
-	30, // 92: ecogrid.v1.CaseService.RequestExtension:output_type -> ecogrid.v1.RequestExtensionResponse
-	32, // 93: ecogrid.v1.CaseService.ApproveExtension:output_type -> ecogrid.v1.ApproveExtensionResponse
-	34, // 94: ecogrid.v1.CaseService.DeclineExtension:output_type -> ecogrid.v1.DeclineExtensionResponse
-	36, // 95: ecogrid.v1.CaseService.ReopenCase:output_type -> ecogrid.v1.ReopenCaseResponse
-	40, // 96: ecogrid.v1.CaseService.ReassignCase:output_type -> ecogrid.v1.ReassignCaseResponse
-	38, // 97: ecogrid.v1.CaseService.EscalateCase:output_type -> ecogrid.v1.EscalateCaseResponse
-	43, // 98: ecogrid.v1.CaseService.ListDeadlineRules:output_type -> ecogrid.v1.ListDeadlineRulesResponse
-	45, // 99: ecogrid.v1.CaseService.SetDeadlineRule:output_type -> ecogrid.v1.SetDeadlineRuleResponse
-	47, // 100: ecogrid.v1.CaseService.TransferCase:output_type -> ecogrid.v1.TransferCaseResponse
-	49, // 101: ecogrid.v1.CaseService.AcceptTransfer:output_type -> ecogrid.v1.AcceptTransferResponse
-	51, // 102: ecogrid.v1.CaseService.RefuseTransfer:output_type -> ecogrid.v1.RefuseTransferResponse
-	54, // 103: ecogrid.v1.CaseService.OpenJointHandling:output_type -> ecogrid.v1.OpenJointHandlingResponse
-	56, // 104: ecogrid.v1.CaseService.CompleteJointTask:output_type -> ecogrid.v1.CompleteJointTaskResponse
-	58, // 105: ecogrid.v1.CaseService.VerifyDepartmentHandling:output_type -> ecogrid.v1.VerifyDepartmentHandlingResponse
-	80, // [80:106] is the sub-list for method output_type
-	54, // [54:80] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	61, // 16: ecogrid.v1.Case.zone_deadline:type_name -> google.protobuf.Timestamp
+	1,  // 17: ecogrid.v1.CaseTimelineEntry.action:type_name -> ecogrid.v1.CaseAction
+	0,  // 18: ecogrid.v1.CaseTimelineEntry.from_state:type_name -> ecogrid.v1.CaseState
+	0,  // 19: ecogrid.v1.CaseTimelineEntry.to_state:type_name -> ecogrid.v1.CaseState
+	61, // 20: ecogrid.v1.CaseTimelineEntry.at:type_name -> google.protobuf.Timestamp
+	62, // 21: ecogrid.v1.ListCasesRequest.page:type_name -> ecogrid.v1.PageRequest
+	0,  // 22: ecogrid.v1.ListCasesRequest.states:type_name -> ecogrid.v1.CaseState
+	61, // 23: ecogrid.v1.ListCasesRequest.created_from:type_name -> google.protobuf.Timestamp
+	61, // 24: ecogrid.v1.ListCasesRequest.created_to:type_name -> google.protobuf.Timestamp
+	3,  // 25: ecogrid.v1.ListCasesResponse.cases:type_name -> ecogrid.v1.Case
+	3,  // 26: ecogrid.v1.GetCaseResponse.case:type_name -> ecogrid.v1.Case
+	4,  // 27: ecogrid.v1.GetCaseTimelineResponse.entries:type_name -> ecogrid.v1.CaseTimelineEntry
+	3,  // 28: ecogrid.v1.ListHandoverCasesResponse.cases:type_name -> ecogrid.v1.Case
+	3,  // 29: ecogrid.v1.AcceptCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 30: ecogrid.v1.RejectCaseResponse.case:type_name -> ecogrid.v1.Case
+	61, // 31: ecogrid.v1.DispatchCaseRequest.deadline:type_name -> google.protobuf.Timestamp
+	3,  // 32: ecogrid.v1.DispatchCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 33: ecogrid.v1.StartWorkResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 34: ecogrid.v1.SubmitRectificationResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 35: ecogrid.v1.VerifyRectificationResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 36: ecogrid.v1.CloseCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 37: ecogrid.v1.ReturnCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 38: ecogrid.v1.RequestExtensionResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 39: ecogrid.v1.ApproveExtensionResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 40: ecogrid.v1.DeclineExtensionResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 41: ecogrid.v1.ReopenCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 42: ecogrid.v1.EscalateCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 43: ecogrid.v1.ReassignCaseResponse.case:type_name -> ecogrid.v1.Case
+	59, // 44: ecogrid.v1.DeadlineRule.severity:type_name -> ecogrid.v1.Severity
+	41, // 45: ecogrid.v1.ListDeadlineRulesResponse.rules:type_name -> ecogrid.v1.DeadlineRule
+	41, // 46: ecogrid.v1.SetDeadlineRuleRequest.rule:type_name -> ecogrid.v1.DeadlineRule
+	41, // 47: ecogrid.v1.SetDeadlineRuleResponse.rule:type_name -> ecogrid.v1.DeadlineRule
+	3,  // 48: ecogrid.v1.TransferCaseResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 49: ecogrid.v1.AcceptTransferResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 50: ecogrid.v1.RefuseTransferResponse.case:type_name -> ecogrid.v1.Case
+	52, // 51: ecogrid.v1.OpenJointHandlingRequest.tasks:type_name -> ecogrid.v1.JointTask
+	3,  // 52: ecogrid.v1.OpenJointHandlingResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 53: ecogrid.v1.CompleteJointTaskResponse.case:type_name -> ecogrid.v1.Case
+	3,  // 54: ecogrid.v1.VerifyDepartmentHandlingResponse.case:type_name -> ecogrid.v1.Case
+	5,  // 55: ecogrid.v1.CaseService.ListCases:input_type -> ecogrid.v1.ListCasesRequest
+	7,  // 56: ecogrid.v1.CaseService.GetCase:input_type -> ecogrid.v1.GetCaseRequest
+	9,  // 57: ecogrid.v1.CaseService.GetCaseTimeline:input_type -> ecogrid.v1.GetCaseTimelineRequest
+	11, // 58: ecogrid.v1.CaseService.ListHandoverCases:input_type -> ecogrid.v1.ListHandoverCasesRequest
+	13, // 59: ecogrid.v1.CaseService.AcceptCase:input_type -> ecogrid.v1.AcceptCaseRequest
+	15, // 60: ecogrid.v1.CaseService.RejectCase:input_type -> ecogrid.v1.RejectCaseRequest
+	17, // 61: ecogrid.v1.CaseService.DispatchCase:input_type -> ecogrid.v1.DispatchCaseRequest
+	19, // 62: ecogrid.v1.CaseService.StartWork:input_type -> ecogrid.v1.StartWorkRequest
+	21, // 63: ecogrid.v1.CaseService.SubmitRectification:input_type -> ecogrid.v1.SubmitRectificationRequest
+	23, // 64: ecogrid.v1.CaseService.VerifyRectification:input_type -> ecogrid.v1.VerifyRectificationRequest
+	25, // 65: ecogrid.v1.CaseService.CloseCase:input_type -> ecogrid.v1.CloseCaseRequest
+	27, // 66: ecogrid.v1.CaseService.ReturnCase:input_type -> ecogrid.v1.ReturnCaseRequest
+	29, // 67: ecogrid.v1.CaseService.RequestExtension:input_type -> ecogrid.v1.RequestExtensionRequest
+	31, // 68: ecogrid.v1.CaseService.ApproveExtension:input_type -> ecogrid.v1.ApproveExtensionRequest
+	33, // 69: ecogrid.v1.CaseService.DeclineExtension:input_type -> ecogrid.v1.DeclineExtensionRequest
+	35, // 70: ecogrid.v1.CaseService.ReopenCase:input_type -> ecogrid.v1.ReopenCaseRequest
+	39, // 71: ecogrid.v1.CaseService.ReassignCase:input_type -> ecogrid.v1.ReassignCaseRequest
+	37, // 72: ecogrid.v1.CaseService.EscalateCase:input_type -> ecogrid.v1.EscalateCaseRequest
+	42, // 73: ecogrid.v1.CaseService.ListDeadlineRules:input_type -> ecogrid.v1.ListDeadlineRulesRequest
+	44, // 74: ecogrid.v1.CaseService.SetDeadlineRule:input_type -> ecogrid.v1.SetDeadlineRuleRequest
+	46, // 75: ecogrid.v1.CaseService.TransferCase:input_type -> ecogrid.v1.TransferCaseRequest
+	48, // 76: ecogrid.v1.CaseService.AcceptTransfer:input_type -> ecogrid.v1.AcceptTransferRequest
+	50, // 77: ecogrid.v1.CaseService.RefuseTransfer:input_type -> ecogrid.v1.RefuseTransferRequest
+	53, // 78: ecogrid.v1.CaseService.OpenJointHandling:input_type -> ecogrid.v1.OpenJointHandlingRequest
+	55, // 79: ecogrid.v1.CaseService.CompleteJointTask:input_type -> ecogrid.v1.CompleteJointTaskRequest
+	57, // 80: ecogrid.v1.CaseService.VerifyDepartmentHandling:input_type -> ecogrid.v1.VerifyDepartmentHandlingRequest
+	6,  // 81: ecogrid.v1.CaseService.ListCases:output_type -> ecogrid.v1.ListCasesResponse
+	8,  // 82: ecogrid.v1.CaseService.GetCase:output_type -> ecogrid.v1.GetCaseResponse
+	10, // 83: ecogrid.v1.CaseService.GetCaseTimeline:output_type -> ecogrid.v1.GetCaseTimelineResponse
+	12, // 84: ecogrid.v1.CaseService.ListHandoverCases:output_type -> ecogrid.v1.ListHandoverCasesResponse
+	14, // 85: ecogrid.v1.CaseService.AcceptCase:output_type -> ecogrid.v1.AcceptCaseResponse
+	16, // 86: ecogrid.v1.CaseService.RejectCase:output_type -> ecogrid.v1.RejectCaseResponse
+	18, // 87: ecogrid.v1.CaseService.DispatchCase:output_type -> ecogrid.v1.DispatchCaseResponse
+	20, // 88: ecogrid.v1.CaseService.StartWork:output_type -> ecogrid.v1.StartWorkResponse
+	22, // 89: ecogrid.v1.CaseService.SubmitRectification:output_type -> ecogrid.v1.SubmitRectificationResponse
+	24, // 90: ecogrid.v1.CaseService.VerifyRectification:output_type -> ecogrid.v1.VerifyRectificationResponse
+	26, // 91: ecogrid.v1.CaseService.CloseCase:output_type -> ecogrid.v1.CloseCaseResponse
+	28, // 92: ecogrid.v1.CaseService.ReturnCase:output_type -> ecogrid.v1.ReturnCaseResponse
+	30, // 93: ecogrid.v1.CaseService.RequestExtension:output_type -> ecogrid.v1.RequestExtensionResponse
+	32, // 94: ecogrid.v1.CaseService.ApproveExtension:output_type -> ecogrid.v1.ApproveExtensionResponse
+	34, // 95: ecogrid.v1.CaseService.DeclineExtension:output_type -> ecogrid.v1.DeclineExtensionResponse
+	36, // 96: ecogrid.v1.CaseService.ReopenCase:output_type -> ecogrid.v1.ReopenCaseResponse
+	40, // 97: ecogrid.v1.CaseService.ReassignCase:output_type -> ecogrid.v1.ReassignCaseResponse
+	38, // 98: ecogrid.v1.CaseService.EscalateCase:output_type -> ecogrid.v1.EscalateCaseResponse
+	43, // 99: ecogrid.v1.CaseService.ListDeadlineRules:output_type -> ecogrid.v1.ListDeadlineRulesResponse
+	45, // 100: ecogrid.v1.CaseService.SetDeadlineRule:output_type -> ecogrid.v1.SetDeadlineRuleResponse
+	47, // 101: ecogrid.v1.CaseService.TransferCase:output_type -> ecogrid.v1.TransferCaseResponse
+	49, // 102: ecogrid.v1.CaseService.AcceptTransfer:output_type -> ecogrid.v1.AcceptTransferResponse
+	51, // 103: ecogrid.v1.CaseService.RefuseTransfer:output_type -> ecogrid.v1.RefuseTransferResponse
+	54, // 104: ecogrid.v1.CaseService.OpenJointHandling:output_type -> ecogrid.v1.OpenJointHandlingResponse
+	56, // 105: ecogrid.v1.CaseService.CompleteJointTask:output_type -> ecogrid.v1.CompleteJointTaskResponse
+	58, // 106: ecogrid.v1.CaseService.VerifyDepartmentHandling:output_type -> ecogrid.v1.VerifyDepartmentHandlingResponse
+	81, // [81:107] is the sub-list for method output_type
+	55, // [55:81] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_cases_proto_init() }

@@ -1379,8 +1379,15 @@ type Report struct {
 	Violation           bool     `protobuf:"varint,15,opt,name=violation,proto3" json:"violation,omitempty"`
 	// Photos whose EXIF position or time disagrees with the report.
 	PhotoExifMismatch []string `protobuf:"bytes,16,rep,name=photo_exif_mismatch,json=photoExifMismatch,proto3" json:"photo_exif_mismatch,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Protected zones containing the position (county/code), sorted.
+	ZoneCodes []string `protobuf:"bytes,17,rep,name=zone_codes,json=zoneCodes,proto3" json:"zone_codes,omitempty"`
+	// River and reservoir reaches within 50 m of the position, nearest
+	// first, as they were when the report was filed.
+	ReachCodes []string `protobuf:"bytes,18,rep,name=reach_codes,json=reachCodes,proto3" json:"reach_codes,omitempty"`
+	// A zone rule sends this violation to the county at once.
+	ZoneEscalates bool `protobuf:"varint,19,opt,name=zone_escalates,json=zoneEscalates,proto3" json:"zone_escalates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
@@ -1523,6 +1530,27 @@ func (x *Report) GetPhotoExifMismatch() []string {
 		return x.PhotoExifMismatch
 	}
 	return nil
+}
+
+func (x *Report) GetZoneCodes() []string {
+	if x != nil {
+		return x.ZoneCodes
+	}
+	return nil
+}
+
+func (x *Report) GetReachCodes() []string {
+	if x != nil {
+		return x.ReachCodes
+	}
+	return nil
+}
+
+func (x *Report) GetZoneEscalates() bool {
+	if x != nil {
+		return x.ZoneEscalates
+	}
+	return false
 }
 
 // SubmitReportRequest files one report.
@@ -3186,7 +3214,7 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\bposition\x18\x06 \x01(\v2\x14.ecogrid.v1.PositionB\x06\xbaH\x03\xc8\x01\x01R\bposition\x12(\n" +
 	"\tpatrol_id\x18\a \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bpatrolId\x12B\n" +
 	"\fphoto_sha256\x18\b \x03(\tB\x1f\xbaH\x1c\x92\x01\x19\x102\"\x15r\x132\x11^[0-9a-fA-F]{64}$R\vphotoSha256\x12\x1c\n" +
-	"\tviolation\x18\t \x01(\bR\tviolation\"\xa5\x05\n" +
+	"\tviolation\x18\t \x01(\bR\tviolation\"\x8c\x06\n" +
 	"\x06Report\x12\x1b\n" +
 	"\treport_id\x18\x01 \x01(\tR\breportId\x12\x1f\n" +
 	"\vreporter_id\x18\x02 \x01(\tR\n" +
@@ -3207,7 +3235,12 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\tpatrol_id\x18\r \x01(\tR\bpatrolId\x12!\n" +
 	"\fphoto_sha256\x18\x0e \x03(\tR\vphotoSha256\x12\x1c\n" +
 	"\tviolation\x18\x0f \x01(\bR\tviolation\x12.\n" +
-	"\x13photo_exif_mismatch\x18\x10 \x03(\tR\x11photoExifMismatch\"N\n" +
+	"\x13photo_exif_mismatch\x18\x10 \x03(\tR\x11photoExifMismatch\x12\x1d\n" +
+	"\n" +
+	"zone_codes\x18\x11 \x03(\tR\tzoneCodes\x12\x1f\n" +
+	"\vreach_codes\x18\x12 \x03(\tR\n" +
+	"reachCodes\x12%\n" +
+	"\x0ezone_escalates\x18\x13 \x01(\bR\rzoneEscalates\"N\n" +
 	"\x13SubmitReportRequest\x127\n" +
 	"\x06report\x18\x01 \x01(\v2\x17.ecogrid.v1.ReportDraftB\x06\xbaH\x03\xc8\x01\x01R\x06report\"^\n" +
 	"\x14SubmitReportResponse\x12*\n" +

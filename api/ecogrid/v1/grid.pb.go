@@ -1399,8 +1399,12 @@ type LocatePointResponse struct {
 	// The position converted to WGS-84.
 	Wgs84Latitude  float64 `protobuf:"fixed64,4,opt,name=wgs84_latitude,json=wgs84Latitude,proto3" json:"wgs84_latitude,omitempty"`
 	Wgs84Longitude float64 `protobuf:"fixed64,5,opt,name=wgs84_longitude,json=wgs84Longitude,proto3" json:"wgs84_longitude,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Protected zones in force containing the point (shown with the cell).
+	Zones []*LocatedZone `protobuf:"bytes,6,rep,name=zones,proto3" json:"zones,omitempty"`
+	// River and reservoir reaches within 50 m of the point, nearest first.
+	Reaches       []*LocatedReach `protobuf:"bytes,7,rep,name=reaches,proto3" json:"reaches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LocatePointResponse) Reset() {
@@ -1468,6 +1472,168 @@ func (x *LocatePointResponse) GetWgs84Longitude() float64 {
 	return 0
 }
 
+func (x *LocatePointResponse) GetZones() []*LocatedZone {
+	if x != nil {
+		return x.Zones
+	}
+	return nil
+}
+
+func (x *LocatePointResponse) GetReaches() []*LocatedReach {
+	if x != nil {
+		return x.Reaches
+	}
+	return nil
+}
+
+// LocatedZone is a protected zone containing a located point.
+type LocatedZone struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CountyCode string                 `protobuf:"bytes,1,opt,name=county_code,json=countyCode,proto3" json:"county_code,omitempty"`
+	Code       string                 `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	// Zone kind, e.g. drinking_water_1.
+	Kind          string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name          string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocatedZone) Reset() {
+	*x = LocatedZone{}
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocatedZone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocatedZone) ProtoMessage() {}
+
+func (x *LocatedZone) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocatedZone.ProtoReflect.Descriptor instead.
+func (*LocatedZone) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *LocatedZone) GetCountyCode() string {
+	if x != nil {
+		return x.CountyCode
+	}
+	return ""
+}
+
+func (x *LocatedZone) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *LocatedZone) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *LocatedZone) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// LocatedReach is a river or reservoir reach near a located point.
+type LocatedReach struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Code     string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	BodyCode string                 `protobuf:"bytes,3,opt,name=body_code,json=bodyCode,proto3" json:"body_code,omitempty"`
+	// Grid node responsible for the reach.
+	NodeCode      string  `protobuf:"bytes,4,opt,name=node_code,json=nodeCode,proto3" json:"node_code,omitempty"`
+	DistanceM     float64 `protobuf:"fixed64,5,opt,name=distance_m,json=distanceM,proto3" json:"distance_m,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocatedReach) Reset() {
+	*x = LocatedReach{}
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocatedReach) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocatedReach) ProtoMessage() {}
+
+func (x *LocatedReach) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocatedReach.ProtoReflect.Descriptor instead.
+func (*LocatedReach) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LocatedReach) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *LocatedReach) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LocatedReach) GetBodyCode() string {
+	if x != nil {
+		return x.BodyCode
+	}
+	return ""
+}
+
+func (x *LocatedReach) GetNodeCode() string {
+	if x != nil {
+		return x.NodeCode
+	}
+	return ""
+}
+
+func (x *LocatedReach) GetDistanceM() float64 {
+	if x != nil {
+		return x.DistanceM
+	}
+	return 0
+}
+
 // ImportGeoJSONHeader opens an import stream.
 type ImportGeoJSONHeader struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1499,7 +1665,7 @@ type ImportGeoJSONHeader struct {
 
 func (x *ImportGeoJSONHeader) Reset() {
 	*x = ImportGeoJSONHeader{}
-	mi := &file_ecogrid_v1_grid_proto_msgTypes[20]
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1677,7 @@ func (x *ImportGeoJSONHeader) String() string {
 func (*ImportGeoJSONHeader) ProtoMessage() {}
 
 func (x *ImportGeoJSONHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_grid_proto_msgTypes[20]
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1690,7 @@ func (x *ImportGeoJSONHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportGeoJSONHeader.ProtoReflect.Descriptor instead.
 func (*ImportGeoJSONHeader) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{20}
+	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ImportGeoJSONHeader) GetLevel() GridLevel {
@@ -1589,7 +1755,7 @@ type ImportGeoJSONRequest struct {
 
 func (x *ImportGeoJSONRequest) Reset() {
 	*x = ImportGeoJSONRequest{}
-	mi := &file_ecogrid_v1_grid_proto_msgTypes[21]
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1767,7 @@ func (x *ImportGeoJSONRequest) String() string {
 func (*ImportGeoJSONRequest) ProtoMessage() {}
 
 func (x *ImportGeoJSONRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_grid_proto_msgTypes[21]
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1780,7 @@ func (x *ImportGeoJSONRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportGeoJSONRequest.ProtoReflect.Descriptor instead.
 func (*ImportGeoJSONRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{21}
+	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ImportGeoJSONRequest) GetPart() isImportGeoJSONRequest_Part {
@@ -1676,7 +1842,7 @@ type ImportGeoJSONResponse struct {
 
 func (x *ImportGeoJSONResponse) Reset() {
 	*x = ImportGeoJSONResponse{}
-	mi := &file_ecogrid_v1_grid_proto_msgTypes[22]
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1854,7 @@ func (x *ImportGeoJSONResponse) String() string {
 func (*ImportGeoJSONResponse) ProtoMessage() {}
 
 func (x *ImportGeoJSONResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_grid_proto_msgTypes[22]
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1867,7 @@ func (x *ImportGeoJSONResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportGeoJSONResponse.ProtoReflect.Descriptor instead.
 func (*ImportGeoJSONResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{22}
+	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ImportGeoJSONResponse) GetCreated() int32 {
@@ -1766,7 +1932,7 @@ type ExportGeoJSONRequest struct {
 
 func (x *ExportGeoJSONRequest) Reset() {
 	*x = ExportGeoJSONRequest{}
-	mi := &file_ecogrid_v1_grid_proto_msgTypes[23]
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1944,7 @@ func (x *ExportGeoJSONRequest) String() string {
 func (*ExportGeoJSONRequest) ProtoMessage() {}
 
 func (x *ExportGeoJSONRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_grid_proto_msgTypes[23]
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1957,7 @@ func (x *ExportGeoJSONRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportGeoJSONRequest.ProtoReflect.Descriptor instead.
 func (*ExportGeoJSONRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{23}
+	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExportGeoJSONRequest) GetNodeId() string {
@@ -1827,7 +1993,7 @@ type ExportGeoJSONResponse struct {
 
 func (x *ExportGeoJSONResponse) Reset() {
 	*x = ExportGeoJSONResponse{}
-	mi := &file_ecogrid_v1_grid_proto_msgTypes[24]
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +2005,7 @@ func (x *ExportGeoJSONResponse) String() string {
 func (*ExportGeoJSONResponse) ProtoMessage() {}
 
 func (x *ExportGeoJSONResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_grid_proto_msgTypes[24]
+	mi := &file_ecogrid_v1_grid_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +2018,7 @@ func (x *ExportGeoJSONResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportGeoJSONResponse.ProtoReflect.Descriptor instead.
 func (*ExportGeoJSONResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{24}
+	return file_ecogrid_v1_grid_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExportGeoJSONResponse) GetChunk() []byte {
@@ -1970,13 +2136,28 @@ const file_ecogrid_v1_grid_proto_rawDesc = "" +
 	"\bversions\x18\x01 \x03(\v2\x14.ecogrid.v1.GridNodeR\bversions\"\x83\x01\n" +
 	"\x12LocatePointRequest\x128\n" +
 	"\bposition\x18\x01 \x01(\v2\x14.ecogrid.v1.PositionB\x06\xbaH\x03\xc8\x01\x01R\bposition\x123\n" +
-	"\aat_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06atTime\"\xd5\x01\n" +
+	"\aat_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06atTime\"\xb8\x02\n" +
 	"\x13LocatePointResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12+\n" +
 	"\x04cell\x18\x02 \x01(\v2\x17.ecogrid.v1.GridNodeRefR\x04cell\x12+\n" +
 	"\x04path\x18\x03 \x03(\v2\x17.ecogrid.v1.GridNodeRefR\x04path\x12%\n" +
 	"\x0ewgs84_latitude\x18\x04 \x01(\x01R\rwgs84Latitude\x12'\n" +
-	"\x0fwgs84_longitude\x18\x05 \x01(\x01R\x0ewgs84Longitude\"\xf4\x02\n" +
+	"\x0fwgs84_longitude\x18\x05 \x01(\x01R\x0ewgs84Longitude\x12-\n" +
+	"\x05zones\x18\x06 \x03(\v2\x17.ecogrid.v1.LocatedZoneR\x05zones\x122\n" +
+	"\areaches\x18\a \x03(\v2\x18.ecogrid.v1.LocatedReachR\areaches\"j\n" +
+	"\vLocatedZone\x12\x1f\n" +
+	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"countyCode\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"\x8f\x01\n" +
+	"\fLocatedReach\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\tbody_code\x18\x03 \x01(\tR\bbodyCode\x12\x1b\n" +
+	"\tnode_code\x18\x04 \x01(\tR\bnodeCode\x12\x1d\n" +
+	"\n" +
+	"distance_m\x18\x05 \x01(\x01R\tdistanceM\"\xf4\x02\n" +
 	"\x13ImportGeoJSONHeader\x125\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x15.ecogrid.v1.GridLevelB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05level\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12A\n" +
@@ -2045,7 +2226,7 @@ func file_ecogrid_v1_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_ecogrid_v1_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ecogrid_v1_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_ecogrid_v1_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ecogrid_v1_grid_proto_goTypes = []any{
 	(GridLevel)(0),                   // 0: ecogrid.v1.GridLevel
 	(TaskPeriod)(0),                  // 1: ecogrid.v1.TaskPeriod
@@ -2069,76 +2250,80 @@ var file_ecogrid_v1_grid_proto_goTypes = []any{
 	(*ListNodeVersionsResponse)(nil), // 19: ecogrid.v1.ListNodeVersionsResponse
 	(*LocatePointRequest)(nil),       // 20: ecogrid.v1.LocatePointRequest
 	(*LocatePointResponse)(nil),      // 21: ecogrid.v1.LocatePointResponse
-	(*ImportGeoJSONHeader)(nil),      // 22: ecogrid.v1.ImportGeoJSONHeader
-	(*ImportGeoJSONRequest)(nil),     // 23: ecogrid.v1.ImportGeoJSONRequest
-	(*ImportGeoJSONResponse)(nil),    // 24: ecogrid.v1.ImportGeoJSONResponse
-	(*ExportGeoJSONRequest)(nil),     // 25: ecogrid.v1.ExportGeoJSONRequest
-	(*ExportGeoJSONResponse)(nil),    // 26: ecogrid.v1.ExportGeoJSONResponse
-	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),    // 28: google.protobuf.FieldMask
-	(*PageRequest)(nil),              // 29: ecogrid.v1.PageRequest
-	(*Position)(nil),                 // 30: ecogrid.v1.Position
+	(*LocatedZone)(nil),              // 22: ecogrid.v1.LocatedZone
+	(*LocatedReach)(nil),             // 23: ecogrid.v1.LocatedReach
+	(*ImportGeoJSONHeader)(nil),      // 24: ecogrid.v1.ImportGeoJSONHeader
+	(*ImportGeoJSONRequest)(nil),     // 25: ecogrid.v1.ImportGeoJSONRequest
+	(*ImportGeoJSONResponse)(nil),    // 26: ecogrid.v1.ImportGeoJSONResponse
+	(*ExportGeoJSONRequest)(nil),     // 27: ecogrid.v1.ExportGeoJSONRequest
+	(*ExportGeoJSONResponse)(nil),    // 28: ecogrid.v1.ExportGeoJSONResponse
+	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),    // 30: google.protobuf.FieldMask
+	(*PageRequest)(nil),              // 31: ecogrid.v1.PageRequest
+	(*Position)(nil),                 // 32: ecogrid.v1.Position
 }
 var file_ecogrid_v1_grid_proto_depIdxs = []int32{
 	1,  // 0: ecogrid.v1.GridTask.period:type_name -> ecogrid.v1.TaskPeriod
 	0,  // 1: ecogrid.v1.GridNodeRef.level:type_name -> ecogrid.v1.GridLevel
 	0,  // 2: ecogrid.v1.GridNode.level:type_name -> ecogrid.v1.GridLevel
 	2,  // 3: ecogrid.v1.GridNode.tasks:type_name -> ecogrid.v1.GridTask
-	27, // 4: ecogrid.v1.GridNode.valid_from:type_name -> google.protobuf.Timestamp
-	27, // 5: ecogrid.v1.GridNode.valid_to:type_name -> google.protobuf.Timestamp
-	27, // 6: ecogrid.v1.GridNode.update_time:type_name -> google.protobuf.Timestamp
+	29, // 4: ecogrid.v1.GridNode.valid_from:type_name -> google.protobuf.Timestamp
+	29, // 5: ecogrid.v1.GridNode.valid_to:type_name -> google.protobuf.Timestamp
+	29, // 6: ecogrid.v1.GridNode.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: ecogrid.v1.CreateNodeRequest.level:type_name -> ecogrid.v1.GridLevel
 	2,  // 8: ecogrid.v1.CreateNodeRequest.tasks:type_name -> ecogrid.v1.GridTask
-	27, // 9: ecogrid.v1.CreateNodeRequest.effective_time:type_name -> google.protobuf.Timestamp
+	29, // 9: ecogrid.v1.CreateNodeRequest.effective_time:type_name -> google.protobuf.Timestamp
 	4,  // 10: ecogrid.v1.CreateNodeResponse.node:type_name -> ecogrid.v1.GridNode
 	5,  // 11: ecogrid.v1.CreateNodeResponse.warnings:type_name -> ecogrid.v1.ImportProblem
-	28, // 12: ecogrid.v1.UpdateNodeRequest.update_mask:type_name -> google.protobuf.FieldMask
+	30, // 12: ecogrid.v1.UpdateNodeRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 13: ecogrid.v1.UpdateNodeRequest.tasks:type_name -> ecogrid.v1.GridTask
-	27, // 14: ecogrid.v1.UpdateNodeRequest.effective_time:type_name -> google.protobuf.Timestamp
+	29, // 14: ecogrid.v1.UpdateNodeRequest.effective_time:type_name -> google.protobuf.Timestamp
 	4,  // 15: ecogrid.v1.UpdateNodeResponse.node:type_name -> ecogrid.v1.GridNode
 	5,  // 16: ecogrid.v1.UpdateNodeResponse.warnings:type_name -> ecogrid.v1.ImportProblem
 	4,  // 17: ecogrid.v1.GetNodeResponse.node:type_name -> ecogrid.v1.GridNode
 	4,  // 18: ecogrid.v1.ListChildrenResponse.nodes:type_name -> ecogrid.v1.GridNode
 	3,  // 19: ecogrid.v1.GetAncestryResponse.ancestors:type_name -> ecogrid.v1.GridNodeRef
 	0,  // 20: ecogrid.v1.ListSubtreeRequest.max_level:type_name -> ecogrid.v1.GridLevel
-	29, // 21: ecogrid.v1.ListSubtreeRequest.page:type_name -> ecogrid.v1.PageRequest
+	31, // 21: ecogrid.v1.ListSubtreeRequest.page:type_name -> ecogrid.v1.PageRequest
 	4,  // 22: ecogrid.v1.ListSubtreeResponse.nodes:type_name -> ecogrid.v1.GridNode
 	4,  // 23: ecogrid.v1.ListNodeVersionsResponse.versions:type_name -> ecogrid.v1.GridNode
-	30, // 24: ecogrid.v1.LocatePointRequest.position:type_name -> ecogrid.v1.Position
-	27, // 25: ecogrid.v1.LocatePointRequest.at_time:type_name -> google.protobuf.Timestamp
+	32, // 24: ecogrid.v1.LocatePointRequest.position:type_name -> ecogrid.v1.Position
+	29, // 25: ecogrid.v1.LocatePointRequest.at_time:type_name -> google.protobuf.Timestamp
 	3,  // 26: ecogrid.v1.LocatePointResponse.cell:type_name -> ecogrid.v1.GridNodeRef
 	3,  // 27: ecogrid.v1.LocatePointResponse.path:type_name -> ecogrid.v1.GridNodeRef
-	0,  // 28: ecogrid.v1.ImportGeoJSONHeader.level:type_name -> ecogrid.v1.GridLevel
-	27, // 29: ecogrid.v1.ImportGeoJSONHeader.effective_time:type_name -> google.protobuf.Timestamp
-	22, // 30: ecogrid.v1.ImportGeoJSONRequest.header:type_name -> ecogrid.v1.ImportGeoJSONHeader
-	5,  // 31: ecogrid.v1.ImportGeoJSONResponse.warnings:type_name -> ecogrid.v1.ImportProblem
-	0,  // 32: ecogrid.v1.ExportGeoJSONRequest.max_level:type_name -> ecogrid.v1.GridLevel
-	27, // 33: ecogrid.v1.ExportGeoJSONRequest.at_time:type_name -> google.protobuf.Timestamp
-	6,  // 34: ecogrid.v1.GridService.CreateNode:input_type -> ecogrid.v1.CreateNodeRequest
-	8,  // 35: ecogrid.v1.GridService.UpdateNode:input_type -> ecogrid.v1.UpdateNodeRequest
-	10, // 36: ecogrid.v1.GridService.GetNode:input_type -> ecogrid.v1.GetNodeRequest
-	12, // 37: ecogrid.v1.GridService.ListChildren:input_type -> ecogrid.v1.ListChildrenRequest
-	14, // 38: ecogrid.v1.GridService.GetAncestry:input_type -> ecogrid.v1.GetAncestryRequest
-	16, // 39: ecogrid.v1.GridService.ListSubtree:input_type -> ecogrid.v1.ListSubtreeRequest
-	18, // 40: ecogrid.v1.GridService.ListNodeVersions:input_type -> ecogrid.v1.ListNodeVersionsRequest
-	20, // 41: ecogrid.v1.GridService.LocatePoint:input_type -> ecogrid.v1.LocatePointRequest
-	23, // 42: ecogrid.v1.GridService.ImportGeoJSON:input_type -> ecogrid.v1.ImportGeoJSONRequest
-	25, // 43: ecogrid.v1.GridService.ExportGeoJSON:input_type -> ecogrid.v1.ExportGeoJSONRequest
-	7,  // 44: ecogrid.v1.GridService.CreateNode:output_type -> ecogrid.v1.CreateNodeResponse
-	9,  // 45: ecogrid.v1.GridService.UpdateNode:output_type -> ecogrid.v1.UpdateNodeResponse
-	11, // 46: ecogrid.v1.GridService.GetNode:output_type -> ecogrid.v1.GetNodeResponse
-	13, // 47: ecogrid.v1.GridService.ListChildren:output_type -> ecogrid.v1.ListChildrenResponse
-	15, // 48: ecogrid.v1.GridService.GetAncestry:output_type -> ecogrid.v1.GetAncestryResponse
-	17, // 49: ecogrid.v1.GridService.ListSubtree:output_type -> ecogrid.v1.ListSubtreeResponse
-	19, // 50: ecogrid.v1.GridService.ListNodeVersions:output_type -> ecogrid.v1.ListNodeVersionsResponse
-	21, // 51: ecogrid.v1.GridService.LocatePoint:output_type -> ecogrid.v1.LocatePointResponse
-	24, // 52: ecogrid.v1.GridService.ImportGeoJSON:output_type -> ecogrid.v1.ImportGeoJSONResponse
-	26, // 53: ecogrid.v1.GridService.ExportGeoJSON:output_type -> ecogrid.v1.ExportGeoJSONResponse
-	44, // [44:54] is the sub-list for method output_type
-	34, // [34:44] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	22, // 28: ecogrid.v1.LocatePointResponse.zones:type_name -> ecogrid.v1.LocatedZone
+	23, // 29: ecogrid.v1.LocatePointResponse.reaches:type_name -> ecogrid.v1.LocatedReach
+	0,  // 30: ecogrid.v1.ImportGeoJSONHeader.level:type_name -> ecogrid.v1.GridLevel
+	29, // 31: ecogrid.v1.ImportGeoJSONHeader.effective_time:type_name -> google.protobuf.Timestamp
+	24, // 32: ecogrid.v1.ImportGeoJSONRequest.header:type_name -> ecogrid.v1.ImportGeoJSONHeader
+	5,  // 33: ecogrid.v1.ImportGeoJSONResponse.warnings:type_name -> ecogrid.v1.ImportProblem
+	0,  // 34: ecogrid.v1.ExportGeoJSONRequest.max_level:type_name -> ecogrid.v1.GridLevel
+	29, // 35: ecogrid.v1.ExportGeoJSONRequest.at_time:type_name -> google.protobuf.Timestamp
+	6,  // 36: ecogrid.v1.GridService.CreateNode:input_type -> ecogrid.v1.CreateNodeRequest
+	8,  // 37: ecogrid.v1.GridService.UpdateNode:input_type -> ecogrid.v1.UpdateNodeRequest
+	10, // 38: ecogrid.v1.GridService.GetNode:input_type -> ecogrid.v1.GetNodeRequest
+	12, // 39: ecogrid.v1.GridService.ListChildren:input_type -> ecogrid.v1.ListChildrenRequest
+	14, // 40: ecogrid.v1.GridService.GetAncestry:input_type -> ecogrid.v1.GetAncestryRequest
+	16, // 41: ecogrid.v1.GridService.ListSubtree:input_type -> ecogrid.v1.ListSubtreeRequest
+	18, // 42: ecogrid.v1.GridService.ListNodeVersions:input_type -> ecogrid.v1.ListNodeVersionsRequest
+	20, // 43: ecogrid.v1.GridService.LocatePoint:input_type -> ecogrid.v1.LocatePointRequest
+	25, // 44: ecogrid.v1.GridService.ImportGeoJSON:input_type -> ecogrid.v1.ImportGeoJSONRequest
+	27, // 45: ecogrid.v1.GridService.ExportGeoJSON:input_type -> ecogrid.v1.ExportGeoJSONRequest
+	7,  // 46: ecogrid.v1.GridService.CreateNode:output_type -> ecogrid.v1.CreateNodeResponse
+	9,  // 47: ecogrid.v1.GridService.UpdateNode:output_type -> ecogrid.v1.UpdateNodeResponse
+	11, // 48: ecogrid.v1.GridService.GetNode:output_type -> ecogrid.v1.GetNodeResponse
+	13, // 49: ecogrid.v1.GridService.ListChildren:output_type -> ecogrid.v1.ListChildrenResponse
+	15, // 50: ecogrid.v1.GridService.GetAncestry:output_type -> ecogrid.v1.GetAncestryResponse
+	17, // 51: ecogrid.v1.GridService.ListSubtree:output_type -> ecogrid.v1.ListSubtreeResponse
+	19, // 52: ecogrid.v1.GridService.ListNodeVersions:output_type -> ecogrid.v1.ListNodeVersionsResponse
+	21, // 53: ecogrid.v1.GridService.LocatePoint:output_type -> ecogrid.v1.LocatePointResponse
+	26, // 54: ecogrid.v1.GridService.ImportGeoJSON:output_type -> ecogrid.v1.ImportGeoJSONResponse
+	28, // 55: ecogrid.v1.GridService.ExportGeoJSON:output_type -> ecogrid.v1.ExportGeoJSONResponse
+	46, // [46:56] is the sub-list for method output_type
+	36, // [36:46] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_grid_proto_init() }
@@ -2147,7 +2332,7 @@ func file_ecogrid_v1_grid_proto_init() {
 		return
 	}
 	file_ecogrid_v1_common_proto_init()
-	file_ecogrid_v1_grid_proto_msgTypes[21].OneofWrappers = []any{
+	file_ecogrid_v1_grid_proto_msgTypes[23].OneofWrappers = []any{
 		(*ImportGeoJSONRequest_Header)(nil),
 		(*ImportGeoJSONRequest_Chunk)(nil),
 	}
@@ -2157,7 +2342,7 @@ func file_ecogrid_v1_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ecogrid_v1_grid_proto_rawDesc), len(file_ecogrid_v1_grid_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1022,6 +1022,197 @@ func (x *ListZoneRulesResponse) GetRules() []*ZoneRule {
 	return nil
 }
 
+type GetZonePatrolQuotasRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CountyCode string                 `protobuf:"bytes,1,opt,name=county_code,json=countyCode,proto3" json:"county_code,omitempty"`
+	// The month, YYYY-MM in China Standard Time; empty for this month.
+	Month         string `protobuf:"bytes,2,opt,name=month,proto3" json:"month,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetZonePatrolQuotasRequest) Reset() {
+	*x = GetZonePatrolQuotasRequest{}
+	mi := &file_ecogrid_v1_zones_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetZonePatrolQuotasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetZonePatrolQuotasRequest) ProtoMessage() {}
+
+func (x *GetZonePatrolQuotasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_zones_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetZonePatrolQuotasRequest.ProtoReflect.Descriptor instead.
+func (*GetZonePatrolQuotasRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_zones_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetZonePatrolQuotasRequest) GetCountyCode() string {
+	if x != nil {
+		return x.CountyCode
+	}
+	return ""
+}
+
+func (x *GetZonePatrolQuotasRequest) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+// ZonePatrolQuota is one zone's patrols in a month against its quota.
+type ZonePatrolQuota struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ZoneCode string                 `protobuf:"bytes,1,opt,name=zone_code,json=zoneCode,proto3" json:"zone_code,omitempty"`
+	Kind     string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name     string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Required int32                  `protobuf:"varint,4,opt,name=required,proto3" json:"required,omitempty"`
+	Done     int32                  `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	// Fewer patrols than required.
+	Short         bool `protobuf:"varint,6,opt,name=short,proto3" json:"short,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZonePatrolQuota) Reset() {
+	*x = ZonePatrolQuota{}
+	mi := &file_ecogrid_v1_zones_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZonePatrolQuota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZonePatrolQuota) ProtoMessage() {}
+
+func (x *ZonePatrolQuota) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_zones_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZonePatrolQuota.ProtoReflect.Descriptor instead.
+func (*ZonePatrolQuota) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_zones_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ZonePatrolQuota) GetZoneCode() string {
+	if x != nil {
+		return x.ZoneCode
+	}
+	return ""
+}
+
+func (x *ZonePatrolQuota) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ZonePatrolQuota) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ZonePatrolQuota) GetRequired() int32 {
+	if x != nil {
+		return x.Required
+	}
+	return 0
+}
+
+func (x *ZonePatrolQuota) GetDone() int32 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *ZonePatrolQuota) GetShort() bool {
+	if x != nil {
+		return x.Short
+	}
+	return false
+}
+
+type GetZonePatrolQuotasResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Month         string                 `protobuf:"bytes,1,opt,name=month,proto3" json:"month,omitempty"`
+	Quotas        []*ZonePatrolQuota     `protobuf:"bytes,2,rep,name=quotas,proto3" json:"quotas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetZonePatrolQuotasResponse) Reset() {
+	*x = GetZonePatrolQuotasResponse{}
+	mi := &file_ecogrid_v1_zones_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetZonePatrolQuotasResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetZonePatrolQuotasResponse) ProtoMessage() {}
+
+func (x *GetZonePatrolQuotasResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_zones_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetZonePatrolQuotasResponse.ProtoReflect.Descriptor instead.
+func (*GetZonePatrolQuotasResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_zones_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetZonePatrolQuotasResponse) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+func (x *GetZonePatrolQuotasResponse) GetQuotas() []*ZonePatrolQuota {
+	if x != nil {
+		return x.Quotas
+	}
+	return nil
+}
+
 type SetZoneRuleRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rule          *ZoneRule              `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
@@ -1031,7 +1222,7 @@ type SetZoneRuleRequest struct {
 
 func (x *SetZoneRuleRequest) Reset() {
 	*x = SetZoneRuleRequest{}
-	mi := &file_ecogrid_v1_zones_proto_msgTypes[16]
+	mi := &file_ecogrid_v1_zones_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1234,7 @@ func (x *SetZoneRuleRequest) String() string {
 func (*SetZoneRuleRequest) ProtoMessage() {}
 
 func (x *SetZoneRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_zones_proto_msgTypes[16]
+	mi := &file_ecogrid_v1_zones_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1247,7 @@ func (x *SetZoneRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetZoneRuleRequest.ProtoReflect.Descriptor instead.
 func (*SetZoneRuleRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_zones_proto_rawDescGZIP(), []int{16}
+	return file_ecogrid_v1_zones_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetZoneRuleRequest) GetRule() *ZoneRule {
@@ -1075,7 +1266,7 @@ type SetZoneRuleResponse struct {
 
 func (x *SetZoneRuleResponse) Reset() {
 	*x = SetZoneRuleResponse{}
-	mi := &file_ecogrid_v1_zones_proto_msgTypes[17]
+	mi := &file_ecogrid_v1_zones_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1278,7 @@ func (x *SetZoneRuleResponse) String() string {
 func (*SetZoneRuleResponse) ProtoMessage() {}
 
 func (x *SetZoneRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_zones_proto_msgTypes[17]
+	mi := &file_ecogrid_v1_zones_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1291,7 @@ func (x *SetZoneRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetZoneRuleResponse.ProtoReflect.Descriptor instead.
 func (*SetZoneRuleResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_zones_proto_rawDescGZIP(), []int{17}
+	return file_ecogrid_v1_zones_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetZoneRuleResponse) GetRule() *ZoneRule {
@@ -1195,11 +1386,25 @@ const file_ecogrid_v1_zones_proto_rawDesc = "" +
 	"^[0-9]{6}$R\n" +
 	"countyCode\"C\n" +
 	"\x15ListZoneRulesResponse\x12*\n" +
-	"\x05rules\x18\x01 \x03(\v2\x14.ecogrid.v1.ZoneRuleR\x05rules\"F\n" +
+	"\x05rules\x18\x01 \x03(\v2\x14.ecogrid.v1.ZoneRuleR\x05rules\"S\n" +
+	"\x1aGetZonePatrolQuotasRequest\x12\x1f\n" +
+	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"countyCode\x12\x14\n" +
+	"\x05month\x18\x02 \x01(\tR\x05month\"\x9c\x01\n" +
+	"\x0fZonePatrolQuota\x12\x1b\n" +
+	"\tzone_code\x18\x01 \x01(\tR\bzoneCode\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1a\n" +
+	"\brequired\x18\x04 \x01(\x05R\brequired\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\x05R\x04done\x12\x14\n" +
+	"\x05short\x18\x06 \x01(\bR\x05short\"h\n" +
+	"\x1bGetZonePatrolQuotasResponse\x12\x14\n" +
+	"\x05month\x18\x01 \x01(\tR\x05month\x123\n" +
+	"\x06quotas\x18\x02 \x03(\v2\x1b.ecogrid.v1.ZonePatrolQuotaR\x06quotas\"F\n" +
 	"\x12SetZoneRuleRequest\x120\n" +
 	"\x04rule\x18\x01 \x01(\v2\x14.ecogrid.v1.ZoneRuleB\x06\xbaH\x03\xc8\x01\x01R\x04rule\"?\n" +
 	"\x13SetZoneRuleResponse\x12(\n" +
-	"\x04rule\x18\x01 \x01(\v2\x14.ecogrid.v1.ZoneRuleR\x04rule2\xca\x04\n" +
+	"\x04rule\x18\x01 \x01(\v2\x14.ecogrid.v1.ZoneRuleR\x04rule2\xb2\x05\n" +
 	"\vZoneService\x12P\n" +
 	"\vImportZones\x12\x1e.ecogrid.v1.ImportZonesRequest\x1a\x1f.ecogrid.v1.ImportZonesResponse(\x01\x12P\n" +
 	"\vExportZones\x12\x1e.ecogrid.v1.ExportZonesRequest\x1a\x1f.ecogrid.v1.ExportZonesResponse0\x01\x12H\n" +
@@ -1207,7 +1412,8 @@ const file_ecogrid_v1_zones_proto_rawDesc = "" +
 	"\vLocateZones\x12\x1e.ecogrid.v1.LocateZonesRequest\x1a\x1f.ecogrid.v1.LocateZonesResponse\x12W\n" +
 	"\x0eDefineZoneKind\x12!.ecogrid.v1.DefineZoneKindRequest\x1a\".ecogrid.v1.DefineZoneKindResponse\x12T\n" +
 	"\rListZoneRules\x12 .ecogrid.v1.ListZoneRulesRequest\x1a!.ecogrid.v1.ListZoneRulesResponse\x12N\n" +
-	"\vSetZoneRule\x12\x1e.ecogrid.v1.SetZoneRuleRequest\x1a\x1f.ecogrid.v1.SetZoneRuleResponseB\"Z ecogrid/api/ecogrid/v1;ecogridv1b\x06proto3"
+	"\vSetZoneRule\x12\x1e.ecogrid.v1.SetZoneRuleRequest\x1a\x1f.ecogrid.v1.SetZoneRuleResponse\x12f\n" +
+	"\x13GetZonePatrolQuotas\x12&.ecogrid.v1.GetZonePatrolQuotasRequest\x1a'.ecogrid.v1.GetZonePatrolQuotasResponseB\"Z ecogrid/api/ecogrid/v1;ecogridv1b\x06proto3"
 
 var (
 	file_ecogrid_v1_zones_proto_rawDescOnce sync.Once
@@ -1221,60 +1427,66 @@ func file_ecogrid_v1_zones_proto_rawDescGZIP() []byte {
 	return file_ecogrid_v1_zones_proto_rawDescData
 }
 
-var file_ecogrid_v1_zones_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_ecogrid_v1_zones_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_ecogrid_v1_zones_proto_goTypes = []any{
-	(*Zone)(nil),                   // 0: ecogrid.v1.Zone
-	(*ZoneProblem)(nil),            // 1: ecogrid.v1.ZoneProblem
-	(*ImportZonesHeader)(nil),      // 2: ecogrid.v1.ImportZonesHeader
-	(*ImportZonesRequest)(nil),     // 3: ecogrid.v1.ImportZonesRequest
-	(*ImportZonesResponse)(nil),    // 4: ecogrid.v1.ImportZonesResponse
-	(*ExportZonesRequest)(nil),     // 5: ecogrid.v1.ExportZonesRequest
-	(*ExportZonesResponse)(nil),    // 6: ecogrid.v1.ExportZonesResponse
-	(*ListZonesRequest)(nil),       // 7: ecogrid.v1.ListZonesRequest
-	(*ListZonesResponse)(nil),      // 8: ecogrid.v1.ListZonesResponse
-	(*LocateZonesRequest)(nil),     // 9: ecogrid.v1.LocateZonesRequest
-	(*LocateZonesResponse)(nil),    // 10: ecogrid.v1.LocateZonesResponse
-	(*DefineZoneKindRequest)(nil),  // 11: ecogrid.v1.DefineZoneKindRequest
-	(*DefineZoneKindResponse)(nil), // 12: ecogrid.v1.DefineZoneKindResponse
-	(*ZoneRule)(nil),               // 13: ecogrid.v1.ZoneRule
-	(*ListZoneRulesRequest)(nil),   // 14: ecogrid.v1.ListZoneRulesRequest
-	(*ListZoneRulesResponse)(nil),  // 15: ecogrid.v1.ListZoneRulesResponse
-	(*SetZoneRuleRequest)(nil),     // 16: ecogrid.v1.SetZoneRuleRequest
-	(*SetZoneRuleResponse)(nil),    // 17: ecogrid.v1.SetZoneRuleResponse
-	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
-	(*Position)(nil),               // 19: ecogrid.v1.Position
-	(Severity)(0),                  // 20: ecogrid.v1.Severity
+	(*Zone)(nil),                        // 0: ecogrid.v1.Zone
+	(*ZoneProblem)(nil),                 // 1: ecogrid.v1.ZoneProblem
+	(*ImportZonesHeader)(nil),           // 2: ecogrid.v1.ImportZonesHeader
+	(*ImportZonesRequest)(nil),          // 3: ecogrid.v1.ImportZonesRequest
+	(*ImportZonesResponse)(nil),         // 4: ecogrid.v1.ImportZonesResponse
+	(*ExportZonesRequest)(nil),          // 5: ecogrid.v1.ExportZonesRequest
+	(*ExportZonesResponse)(nil),         // 6: ecogrid.v1.ExportZonesResponse
+	(*ListZonesRequest)(nil),            // 7: ecogrid.v1.ListZonesRequest
+	(*ListZonesResponse)(nil),           // 8: ecogrid.v1.ListZonesResponse
+	(*LocateZonesRequest)(nil),          // 9: ecogrid.v1.LocateZonesRequest
+	(*LocateZonesResponse)(nil),         // 10: ecogrid.v1.LocateZonesResponse
+	(*DefineZoneKindRequest)(nil),       // 11: ecogrid.v1.DefineZoneKindRequest
+	(*DefineZoneKindResponse)(nil),      // 12: ecogrid.v1.DefineZoneKindResponse
+	(*ZoneRule)(nil),                    // 13: ecogrid.v1.ZoneRule
+	(*ListZoneRulesRequest)(nil),        // 14: ecogrid.v1.ListZoneRulesRequest
+	(*ListZoneRulesResponse)(nil),       // 15: ecogrid.v1.ListZoneRulesResponse
+	(*GetZonePatrolQuotasRequest)(nil),  // 16: ecogrid.v1.GetZonePatrolQuotasRequest
+	(*ZonePatrolQuota)(nil),             // 17: ecogrid.v1.ZonePatrolQuota
+	(*GetZonePatrolQuotasResponse)(nil), // 18: ecogrid.v1.GetZonePatrolQuotasResponse
+	(*SetZoneRuleRequest)(nil),          // 19: ecogrid.v1.SetZoneRuleRequest
+	(*SetZoneRuleResponse)(nil),         // 20: ecogrid.v1.SetZoneRuleResponse
+	(*timestamppb.Timestamp)(nil),       // 21: google.protobuf.Timestamp
+	(*Position)(nil),                    // 22: ecogrid.v1.Position
+	(Severity)(0),                       // 23: ecogrid.v1.Severity
 }
 var file_ecogrid_v1_zones_proto_depIdxs = []int32{
-	18, // 0: ecogrid.v1.Zone.valid_from:type_name -> google.protobuf.Timestamp
-	18, // 1: ecogrid.v1.ImportZonesHeader.effective_time:type_name -> google.protobuf.Timestamp
+	21, // 0: ecogrid.v1.Zone.valid_from:type_name -> google.protobuf.Timestamp
+	21, // 1: ecogrid.v1.ImportZonesHeader.effective_time:type_name -> google.protobuf.Timestamp
 	2,  // 2: ecogrid.v1.ImportZonesRequest.header:type_name -> ecogrid.v1.ImportZonesHeader
 	0,  // 3: ecogrid.v1.ListZonesResponse.zones:type_name -> ecogrid.v1.Zone
-	19, // 4: ecogrid.v1.LocateZonesRequest.position:type_name -> ecogrid.v1.Position
+	22, // 4: ecogrid.v1.LocateZonesRequest.position:type_name -> ecogrid.v1.Position
 	0,  // 5: ecogrid.v1.LocateZonesResponse.zones:type_name -> ecogrid.v1.Zone
-	20, // 6: ecogrid.v1.ZoneRule.min_severity:type_name -> ecogrid.v1.Severity
+	23, // 6: ecogrid.v1.ZoneRule.min_severity:type_name -> ecogrid.v1.Severity
 	13, // 7: ecogrid.v1.ListZoneRulesResponse.rules:type_name -> ecogrid.v1.ZoneRule
-	13, // 8: ecogrid.v1.SetZoneRuleRequest.rule:type_name -> ecogrid.v1.ZoneRule
-	13, // 9: ecogrid.v1.SetZoneRuleResponse.rule:type_name -> ecogrid.v1.ZoneRule
-	3,  // 10: ecogrid.v1.ZoneService.ImportZones:input_type -> ecogrid.v1.ImportZonesRequest
-	5,  // 11: ecogrid.v1.ZoneService.ExportZones:input_type -> ecogrid.v1.ExportZonesRequest
-	7,  // 12: ecogrid.v1.ZoneService.ListZones:input_type -> ecogrid.v1.ListZonesRequest
-	9,  // 13: ecogrid.v1.ZoneService.LocateZones:input_type -> ecogrid.v1.LocateZonesRequest
-	11, // 14: ecogrid.v1.ZoneService.DefineZoneKind:input_type -> ecogrid.v1.DefineZoneKindRequest
-	14, // 15: ecogrid.v1.ZoneService.ListZoneRules:input_type -> ecogrid.v1.ListZoneRulesRequest
-	16, // 16: ecogrid.v1.ZoneService.SetZoneRule:input_type -> ecogrid.v1.SetZoneRuleRequest
-	4,  // 17: ecogrid.v1.ZoneService.ImportZones:output_type -> ecogrid.v1.ImportZonesResponse
-	6,  // 18: ecogrid.v1.ZoneService.ExportZones:output_type -> ecogrid.v1.ExportZonesResponse
-	8,  // 19: ecogrid.v1.ZoneService.ListZones:output_type -> ecogrid.v1.ListZonesResponse
-	10, // 20: ecogrid.v1.ZoneService.LocateZones:output_type -> ecogrid.v1.LocateZonesResponse
-	12, // 21: ecogrid.v1.ZoneService.DefineZoneKind:output_type -> ecogrid.v1.DefineZoneKindResponse
-	15, // 22: ecogrid.v1.ZoneService.ListZoneRules:output_type -> ecogrid.v1.ListZoneRulesResponse
-	17, // 23: ecogrid.v1.ZoneService.SetZoneRule:output_type -> ecogrid.v1.SetZoneRuleResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	17, // 8: ecogrid.v1.GetZonePatrolQuotasResponse.quotas:type_name -> ecogrid.v1.ZonePatrolQuota
+	13, // 9: ecogrid.v1.SetZoneRuleRequest.rule:type_name -> ecogrid.v1.ZoneRule
+	13, // 10: ecogrid.v1.SetZoneRuleResponse.rule:type_name -> ecogrid.v1.ZoneRule
+	3,  // 11: ecogrid.v1.ZoneService.ImportZones:input_type -> ecogrid.v1.ImportZonesRequest
+	5,  // 12: ecogrid.v1.ZoneService.ExportZones:input_type -> ecogrid.v1.ExportZonesRequest
+	7,  // 13: ecogrid.v1.ZoneService.ListZones:input_type -> ecogrid.v1.ListZonesRequest
+	9,  // 14: ecogrid.v1.ZoneService.LocateZones:input_type -> ecogrid.v1.LocateZonesRequest
+	11, // 15: ecogrid.v1.ZoneService.DefineZoneKind:input_type -> ecogrid.v1.DefineZoneKindRequest
+	14, // 16: ecogrid.v1.ZoneService.ListZoneRules:input_type -> ecogrid.v1.ListZoneRulesRequest
+	19, // 17: ecogrid.v1.ZoneService.SetZoneRule:input_type -> ecogrid.v1.SetZoneRuleRequest
+	16, // 18: ecogrid.v1.ZoneService.GetZonePatrolQuotas:input_type -> ecogrid.v1.GetZonePatrolQuotasRequest
+	4,  // 19: ecogrid.v1.ZoneService.ImportZones:output_type -> ecogrid.v1.ImportZonesResponse
+	6,  // 20: ecogrid.v1.ZoneService.ExportZones:output_type -> ecogrid.v1.ExportZonesResponse
+	8,  // 21: ecogrid.v1.ZoneService.ListZones:output_type -> ecogrid.v1.ListZonesResponse
+	10, // 22: ecogrid.v1.ZoneService.LocateZones:output_type -> ecogrid.v1.LocateZonesResponse
+	12, // 23: ecogrid.v1.ZoneService.DefineZoneKind:output_type -> ecogrid.v1.DefineZoneKindResponse
+	15, // 24: ecogrid.v1.ZoneService.ListZoneRules:output_type -> ecogrid.v1.ListZoneRulesResponse
+	20, // 25: ecogrid.v1.ZoneService.SetZoneRule:output_type -> ecogrid.v1.SetZoneRuleResponse
+	18, // 26: ecogrid.v1.ZoneService.GetZonePatrolQuotas:output_type -> ecogrid.v1.GetZonePatrolQuotasResponse
+	19, // [19:27] is the sub-list for method output_type
+	11, // [11:19] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_zones_proto_init() }
@@ -1293,7 +1505,7 @@ func file_ecogrid_v1_zones_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ecogrid_v1_zones_proto_rawDesc), len(file_ecogrid_v1_zones_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -302,6 +302,45 @@ func local_request_ZoneService_SetZoneRule_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
+func request_ZoneService_GetZonePatrolQuotas_0(ctx context.Context, marshaler runtime.Marshaler, client ZoneServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetZonePatrolQuotasRequest
+		metadata runtime.ServerMetadata
+	)
+	dec := marshaler.NewDecoder(req.Body)
+	if err := dec.Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if td, ok := dec.(interface{ Token() (json.Token, error) }); ok {
+		if _, err := td.Token(); !errors.Is(err, io.EOF) {
+			return nil, metadata, status.Error(codes.InvalidArgument, "unexpected data after request body")
+		}
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetZonePatrolQuotas(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ZoneService_GetZonePatrolQuotas_0(ctx context.Context, marshaler runtime.Marshaler, server ZoneServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetZonePatrolQuotasRequest
+		metadata runtime.ServerMetadata
+	)
+	dec := marshaler.NewDecoder(req.Body)
+	if err := dec.Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if td, ok := dec.(interface{ Token() (json.Token, error) }); ok {
+		if _, err := td.Token(); !errors.Is(err, io.EOF) {
+			return nil, metadata, status.Error(codes.InvalidArgument, "unexpected data after request body")
+		}
+	}
+	msg, err := server.GetZonePatrolQuotas(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterZoneServiceHandlerServer registers the http handlers for service ZoneService to "mux".
 // UnaryRPC     :call ZoneServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -420,6 +459,26 @@ func RegisterZoneServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux
 			return
 		}
 		forward_ZoneService_SetZoneRule_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ZoneService_GetZonePatrolQuotas_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ecogrid.v1.ZoneService/GetZonePatrolQuotas", runtime.WithHTTPPathPattern("/ecogrid.v1.ZoneService/GetZonePatrolQuotas"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ZoneService_GetZonePatrolQuotas_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ZoneService_GetZonePatrolQuotas_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -580,25 +639,44 @@ func RegisterZoneServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_ZoneService_SetZoneRule_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_ZoneService_GetZonePatrolQuotas_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ecogrid.v1.ZoneService/GetZonePatrolQuotas", runtime.WithHTTPPathPattern("/ecogrid.v1.ZoneService/GetZonePatrolQuotas"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ZoneService_GetZonePatrolQuotas_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ZoneService_GetZonePatrolQuotas_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_ZoneService_ImportZones_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "ImportZones"}, ""))
-	pattern_ZoneService_ExportZones_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "ExportZones"}, ""))
-	pattern_ZoneService_ListZones_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "ListZones"}, ""))
-	pattern_ZoneService_LocateZones_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "LocateZones"}, ""))
-	pattern_ZoneService_DefineZoneKind_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "DefineZoneKind"}, ""))
-	pattern_ZoneService_ListZoneRules_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "ListZoneRules"}, ""))
-	pattern_ZoneService_SetZoneRule_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "SetZoneRule"}, ""))
+	pattern_ZoneService_ImportZones_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "ImportZones"}, ""))
+	pattern_ZoneService_ExportZones_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "ExportZones"}, ""))
+	pattern_ZoneService_ListZones_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "ListZones"}, ""))
+	pattern_ZoneService_LocateZones_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "LocateZones"}, ""))
+	pattern_ZoneService_DefineZoneKind_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "DefineZoneKind"}, ""))
+	pattern_ZoneService_ListZoneRules_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "ListZoneRules"}, ""))
+	pattern_ZoneService_SetZoneRule_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "SetZoneRule"}, ""))
+	pattern_ZoneService_GetZonePatrolQuotas_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.ZoneService", "GetZonePatrolQuotas"}, ""))
 )
 
 var (
-	forward_ZoneService_ImportZones_0    = runtime.ForwardResponseMessage
-	forward_ZoneService_ExportZones_0    = runtime.ForwardResponseStream
-	forward_ZoneService_ListZones_0      = runtime.ForwardResponseMessage
-	forward_ZoneService_LocateZones_0    = runtime.ForwardResponseMessage
-	forward_ZoneService_DefineZoneKind_0 = runtime.ForwardResponseMessage
-	forward_ZoneService_ListZoneRules_0  = runtime.ForwardResponseMessage
-	forward_ZoneService_SetZoneRule_0    = runtime.ForwardResponseMessage
+	forward_ZoneService_ImportZones_0         = runtime.ForwardResponseMessage
+	forward_ZoneService_ExportZones_0         = runtime.ForwardResponseStream
+	forward_ZoneService_ListZones_0           = runtime.ForwardResponseMessage
+	forward_ZoneService_LocateZones_0         = runtime.ForwardResponseMessage
+	forward_ZoneService_DefineZoneKind_0      = runtime.ForwardResponseMessage
+	forward_ZoneService_ListZoneRules_0       = runtime.ForwardResponseMessage
+	forward_ZoneService_SetZoneRule_0         = runtime.ForwardResponseMessage
+	forward_ZoneService_GetZonePatrolQuotas_0 = runtime.ForwardResponseMessage
 )

@@ -19,13 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ZoneService_ImportZones_FullMethodName    = "/ecogrid.v1.ZoneService/ImportZones"
-	ZoneService_ExportZones_FullMethodName    = "/ecogrid.v1.ZoneService/ExportZones"
-	ZoneService_ListZones_FullMethodName      = "/ecogrid.v1.ZoneService/ListZones"
-	ZoneService_LocateZones_FullMethodName    = "/ecogrid.v1.ZoneService/LocateZones"
-	ZoneService_DefineZoneKind_FullMethodName = "/ecogrid.v1.ZoneService/DefineZoneKind"
-	ZoneService_ListZoneRules_FullMethodName  = "/ecogrid.v1.ZoneService/ListZoneRules"
-	ZoneService_SetZoneRule_FullMethodName    = "/ecogrid.v1.ZoneService/SetZoneRule"
+	ZoneService_ImportZones_FullMethodName         = "/ecogrid.v1.ZoneService/ImportZones"
+	ZoneService_ExportZones_FullMethodName         = "/ecogrid.v1.ZoneService/ExportZones"
+	ZoneService_ListZones_FullMethodName           = "/ecogrid.v1.ZoneService/ListZones"
+	ZoneService_LocateZones_FullMethodName         = "/ecogrid.v1.ZoneService/LocateZones"
+	ZoneService_DefineZoneKind_FullMethodName      = "/ecogrid.v1.ZoneService/DefineZoneKind"
+	ZoneService_ListZoneRules_FullMethodName       = "/ecogrid.v1.ZoneService/ListZoneRules"
+	ZoneService_SetZoneRule_FullMethodName         = "/ecogrid.v1.ZoneService/SetZoneRule"
+	ZoneService_GetZonePatrolQuotas_FullMethodName = "/ecogrid.v1.ZoneService/GetZonePatrolQuotas"
 )
 
 // ZoneServiceClient is the client API for ZoneService service.
@@ -60,6 +61,10 @@ type ZoneServiceClient interface {
 	ListZoneRules(ctx context.Context, in *ListZoneRulesRequest, opts ...grpc.CallOption) (*ListZoneRulesResponse, error)
 	// SetZoneRule sets what a zone kind means in a county.
 	SetZoneRule(ctx context.Context, in *SetZoneRuleRequest, opts ...grpc.CallOption) (*SetZoneRuleResponse, error)
+	// GetZonePatrolQuotas counts, for every current zone of a county whose
+	// kind asks patrols, the county's ended patrols of a month whose track
+	// entered the zone, against the rule's patrols per month.
+	GetZonePatrolQuotas(ctx context.Context, in *GetZonePatrolQuotasRequest, opts ...grpc.CallOption) (*GetZonePatrolQuotasResponse, error)
 }
 
 type zoneServiceClient struct {
@@ -152,6 +157,16 @@ func (c *zoneServiceClient) SetZoneRule(ctx context.Context, in *SetZoneRuleRequ
 	return out, nil
 }
 
+func (c *zoneServiceClient) GetZonePatrolQuotas(ctx context.Context, in *GetZonePatrolQuotasRequest, opts ...grpc.CallOption) (*GetZonePatrolQuotasResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetZonePatrolQuotasResponse)
+	err := c.cc.Invoke(ctx, ZoneService_GetZonePatrolQuotas_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ZoneServiceServer is the server API for ZoneService service.
 // All implementations must embed UnimplementedZoneServiceServer
 // for forward compatibility.
@@ -184,6 +199,10 @@ type ZoneServiceServer interface {
 	ListZoneRules(context.Context, *ListZoneRulesRequest) (*ListZoneRulesResponse, error)
 	// SetZoneRule sets what a zone kind means in a county.
 	SetZoneRule(context.Context, *SetZoneRuleRequest) (*SetZoneRuleResponse, error)
+	// GetZonePatrolQuotas counts, for every current zone of a county whose
+	// kind asks patrols, the county's ended patrols of a month whose track
+	// entered the zone, against the rule's patrols per month.
+	GetZonePatrolQuotas(context.Context, *GetZonePatrolQuotasRequest) (*GetZonePatrolQuotasResponse, error)
 	mustEmbedUnimplementedZoneServiceServer()
 }
 
@@ -214,6 +233,9 @@ func (UnimplementedZoneServiceServer) ListZoneRules(context.Context, *ListZoneRu
 }
 func (UnimplementedZoneServiceServer) SetZoneRule(context.Context, *SetZoneRuleRequest) (*SetZoneRuleResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetZoneRule not implemented")
+}
+func (UnimplementedZoneServiceServer) GetZonePatrolQuotas(context.Context, *GetZonePatrolQuotasRequest) (*GetZonePatrolQuotasResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetZonePatrolQuotas not implemented")
 }
 func (UnimplementedZoneServiceServer) mustEmbedUnimplementedZoneServiceServer() {}
 func (UnimplementedZoneServiceServer) testEmbeddedByValue()                     {}
@@ -344,6 +366,24 @@ func _ZoneService_SetZoneRule_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ZoneService_GetZonePatrolQuotas_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetZonePatrolQuotasRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ZoneServiceServer).GetZonePatrolQuotas(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ZoneService_GetZonePatrolQuotas_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ZoneServiceServer).GetZonePatrolQuotas(ctx, req.(*GetZonePatrolQuotasRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ZoneService_ServiceDesc is the grpc.ServiceDesc for ZoneService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -370,6 +410,10 @@ var ZoneService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetZoneRule",
 			Handler:    _ZoneService_SetZoneRule_Handler,
+		},
+		{
+			MethodName: "GetZonePatrolQuotas",
+			Handler:    _ZoneService_GetZonePatrolQuotas_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -170,6 +170,12 @@ export type v1Case = {
   updatedAt?: string;
   /** The steps of next_steps this caller may take now, with their role, scope and the person rules applied (a handler is not offered the verification of their own work, a supervisor not the approval of their own extension request). Set on GetCase and on every step's answer; empty in lists. The server still checks each step when it is taken. */
   yourSteps?: Array<v1CaseAction>;
+  /** Protected zones containing the case (county/code). */
+  zoneCodes?: Array<string>;
+  /** River and reservoir reaches the case lies on: their chiefs see it. */
+  reachCodes?: Array<string>;
+  /** Rectification deadline a zone rule set, if any. */
+  zoneDeadline?: string;
 };
 
 /** CaseAction is a step of the workflow.   - CASE_ACTION_CREATE: The case was opened from a violation report. */
@@ -714,6 +720,17 @@ export type v1GetUploadStatusResponse = {
   photo?: v1Photo;
 };
 
+export type v1GetZonePatrolQuotasRequest = {
+  countyCode?: string;
+  /** The month, YYYY-MM in China Standard Time; empty for this month. */
+  month?: string;
+};
+
+export type v1GetZonePatrolQuotasResponse = {
+  month?: string;
+  quotas?: Array<v1ZonePatrolQuota>;
+};
+
 /** Grant is a role the caller holds at a grid node. */
 export type v1Grant = {
   role?: v1Role;
@@ -1159,6 +1176,25 @@ export type v1ListZonesResponse = {
   zones?: Array<v1Zone>;
 };
 
+/** LocatedReach is a river or reservoir reach near a located point. */
+export type v1LocatedReach = {
+  code?: string;
+  name?: string;
+  bodyCode?: string;
+  /** Grid node responsible for the reach. */
+  nodeCode?: string;
+  distanceM?: number;
+};
+
+/** LocatedZone is a protected zone containing a located point. */
+export type v1LocatedZone = {
+  countyCode?: string;
+  code?: string;
+  /** Zone kind, e.g. drinking_water_1. */
+  kind?: string;
+  name?: string;
+};
+
 export type v1LocatePointRequest = {
   /** The position as the device reported it; converted to WGS-84. */
   position?: v1Position;
@@ -1176,6 +1212,10 @@ export type v1LocatePointResponse = {
   /** The position converted to WGS-84. */
   wgs84Latitude?: number;
   wgs84Longitude?: number;
+  /** Protected zones in force containing the point (shown with the cell). */
+  zones?: Array<v1LocatedZone>;
+  /** River and reservoir reaches within 50 m of the point, nearest first. */
+  reaches?: Array<v1LocatedReach>;
 };
 
 export type v1LocateZonesRequest = {
@@ -1486,6 +1526,12 @@ export type v1Report = {
   violation?: boolean;
   /** Photos whose EXIF position or time disagrees with the report. */
   photoExifMismatch?: Array<string>;
+  /** Protected zones containing the position (county/code), sorted. */
+  zoneCodes?: Array<string>;
+  /** River and reservoir reaches within 50 m of the position, nearest first, as they were when the report was filed. */
+  reachCodes?: Array<string>;
+  /** A zone rule sends this violation to the county at once. */
+  zoneEscalates?: boolean;
 };
 
 /** ReportDraft is what the phone app files. */
@@ -1994,6 +2040,17 @@ export type v1Zone = {
   geometryGeojson?: string;
 };
 
+/** ZonePatrolQuota is one zone's patrols in a month against its quota. */
+export type v1ZonePatrolQuota = {
+  zoneCode?: string;
+  kind?: string;
+  name?: string;
+  required?: number;
+  done?: number;
+  /** Fewer patrols than required. */
+  short?: boolean;
+};
+
 /** ZoneRule is what a kind of zone means in a county. */
 export type v1ZoneRule = {
   countyCode?: string;
@@ -2396,6 +2453,10 @@ export interface Operations {
       error?: rpcStatus;
     };
   };
+  ZoneService_GetZonePatrolQuotas: {
+    request: v1GetZonePatrolQuotasRequest;
+    response: v1GetZonePatrolQuotasResponse;
+  };
   ZoneService_ImportZones: {
     request: v1ImportZonesRequest;
     response: v1ImportZonesResponse;
@@ -2512,6 +2573,7 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   WatersService_ListReachChiefs: "/ecogrid.v1.WatersService/ListReachChiefs",
   ZoneService_DefineZoneKind: "/ecogrid.v1.ZoneService/DefineZoneKind",
   ZoneService_ExportZones: "/ecogrid.v1.ZoneService/ExportZones",
+  ZoneService_GetZonePatrolQuotas: "/ecogrid.v1.ZoneService/GetZonePatrolQuotas",
   ZoneService_ImportZones: "/ecogrid.v1.ZoneService/ImportZones",
   ZoneService_ListZoneRules: "/ecogrid.v1.ZoneService/ListZoneRules",
   ZoneService_ListZones: "/ecogrid.v1.ZoneService/ListZones",
