@@ -63,6 +63,41 @@ func LookupViolation(ctx context.Context, q database.Querier, eventID string) (S
 	return v, nil
 }
 
+// LookupViolations is LookupViolation for many event ids in one query (a
+// batch of cased's case transaction): the violations found, by event id in
+// lower case; ids not recorded, or not uuids, are absent.
+func LookupViolations(ctx context.Context, q database.Querier, eventIDs []string) (map[string]StoredViolation, error) {
+	ids := make([]string, 0, len(eventIDs))
+	for _, id := range eventIDs {
+		if _, err := checkUUID("event_id", id); err == nil {
+			ids = append(ids, strings.ToLower(id))
+		}
+	}
+	out := make(map[string]StoredViolation, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT event_id::text, id::text, county_code, coalesce(township_code, ''),
+			coalesce(village_code, ''), reporter_id, category, severity, description,
+			ST_Y(position), ST_X(position), observed_at, received_at, photo_sha256
+		FROM field.reports WHERE event_id = ANY($1::uuid[]) AND violation`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v StoredViolation
+		var sev int16
+		if err := rows.Scan(&v.EventID, &v.ReportID, &v.CountyCode, &v.TownshipCode, &v.VillageCode, &v.ReporterID,
+			&v.Category, &sev, &v.Description, &v.Latitude, &v.Longitude, &v.ObservedAt, &v.ReceivedAt, &v.PhotoSHA256); err != nil {
+			return nil, err
+		}
+		v.Severity = Severity(sev)
+		out[v.EventID] = v
+	}
+	return out, rows.Err()
+}
+
 // Evidence is a set of photos a case step cites.
 type Evidence struct {
 	CaseID      string
