@@ -25,6 +25,8 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -41,6 +43,9 @@ type Authorizer struct {
 	db     database.Querier
 	log    *slog.Logger
 	policy map[string]Rule
+	// cache, once RunCache runs, answers session liveness and grants
+	// between change notices.
+	cache atomic.Pointer[callerCache]
 }
 
 // NewAuthorizer returns the interceptors' logic. db is read on every call
@@ -112,14 +117,47 @@ func (a *Authorizer) Authenticate(ctx context.Context, token string) (scope.Call
 		a.log.DebugContext(ctx, "access token refused", "err", err.Error(), "cause", errors.Unwrap(err))
 		return scope.Caller{}, err
 	}
-	live, grants, err := loadCaller(ctx, a.db, claims.SessionID, claims.Subject, claims.PersonID)
+	caller := scope.Caller{PersonID: claims.PersonID, AccountID: claims.Subject, SessionID: claims.SessionID}
+	c := a.cache.Load()
+	if c == nil {
+		live, grants, err := loadCaller(ctx, a.db, claims.SessionID, claims.Subject, claims.PersonID)
+		if err != nil {
+			return scope.Caller{}, err
+		}
+		if !live {
+			return scope.Caller{}, errBadRefresh
+		}
+		caller.Grants = grants
+		return caller, nil
+	}
+	now := time.Now()
+	key := cacheKey(claims.SessionID, claims.Subject, claims.PersonID)
+	grants, ok, gen, usable := c.get(key, now)
+	if ok {
+		caller.Grants = grants
+		return caller, nil
+	}
+	live, grants, until, err := loadCallerUntil(ctx, a.db, claims.SessionID, claims.Subject, claims.PersonID, now)
 	if err != nil {
 		return scope.Caller{}, err
 	}
 	if !live {
 		return scope.Caller{}, errBadRefresh
 	}
-	return scope.Caller{PersonID: claims.PersonID, AccountID: claims.Subject, SessionID: claims.SessionID, Grants: grants}, nil
+	if usable {
+		c.put(key, claims.PersonID, grants, minTime(until, now.Add(c.cfg.TTL)), gen)
+	}
+	caller.Grants = grants
+	return caller, nil
+}
+
+// forget drops the cached answers of person at once, for changes made by
+// this process (a logout, a password change): its own next call must not
+// wait for the change notice.
+func (a *Authorizer) forget(person string) {
+	if c := a.cache.Load(); c != nil {
+		c.invalidate(person)
+	}
 }
 
 // bearer returns the token of the authorization header, or "". Only the
