@@ -1,11 +1,13 @@
 // Package auth authenticates every gRPC call and authorizes it in one place.
 //
 // A call carries a short-lived Ed25519-signed access token ("authorization:
-// Bearer <jwt>"). The interceptor checks the token, then loads from the
-// database, on every call, whether the session is still live and which
-// grants (role at grid node) the person holds right now; those grants, never
-// the token, go into scope.Caller. Ending an assignment or a session
-// therefore takes effect on the very next call. The Policy table says which
+// Bearer <jwt>"). The interceptor checks the token, then loads whether the
+// session is still live and which grants (role at grid node) the person
+// holds right now; those grants, never the token, go into scope.Caller.
+// Without RunCache they are read from the database on every call; with it
+// (gridd and cased) from a per-session cache that PostgreSQL's change
+// notices keep current (cache.go), so ending an assignment or a session
+// takes effect on the first call after its notice arrives. The Policy table says which
 // roles may call each RPC (deny by default); services then check each object
 // against the caller's grid subtree and answer NotFound outside it (see
 // CheckScope).
