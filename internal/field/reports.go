@@ -417,6 +417,32 @@ func (rs *Reports) fileViolation(ctx context.Context, c scope.Caller, r *Report,
 	if err != nil {
 		return err
 	}
+	if len(r.PhotoSHA256) == 0 {
+		// Queued, not run: the batch's reports go in one round trip, then
+		// their events in another.
+		_, err = rs.violations.DoStaged(ctx, r.Location.CountyCode, ledger.StagedAct{
+			Stages: func() []ledger.Stage {
+				return []ledger.Stage{{
+					Queue: func(b *pgx.Batch) error {
+						sql, args := reportInsert(r, reqHash)
+						b.Queue(sql, args...)
+						return nil
+					},
+					Read: func(br pgx.BatchResults) (err error) {
+						r.ReceivedAt, err = scanReceived(br.QueryRow())
+						return err
+					},
+				}, {
+					Queue: func(b *pgx.Batch) error { return queueViolationEvent(b, r, responsible) },
+					Read:  func(br pgx.BatchResults) error { _, err := br.Exec(); return err },
+				}}
+			},
+			Entries: func() ([]ledger.Entry, error) {
+				return []ledger.Entry{violationEntry(c, r, responsible, reachCodes)}, nil
+			},
+		})
+		return err
+	}
 	_, err = rs.violations.Do(ctx, r.Location.CountyCode, func(ctx context.Context, tx pgx.Tx) ([]ledger.Entry, error) {
 		var err error
 		if r.ReceivedAt, err = insertReport(ctx, tx, r, reqHash); err != nil {

@@ -71,11 +71,32 @@ type chainQueue struct {
 }
 
 type committerJob struct {
-	ctx  context.Context
-	act  Act
-	recs []Record
-	err  error
-	done chan struct{}
+	ctx    context.Context
+	act    Act
+	staged *StagedAct
+	recs   []Record
+	err    error
+	done   chan struct{}
+}
+
+// Stage is one round trip's worth of an act's statements.
+type Stage struct {
+	// Queue queues the stage's statements on b.
+	Queue func(b *pgx.Batch) error
+	// Read reads their results from br, one per statement queued, in order.
+	Read func(br pgx.BatchResults) error
+}
+
+// StagedAct is an act written as statements queued in stages instead of
+// run: the Committer sends stage k of every staged act of a batch in one
+// round trip, so the acts of a batch cost a round trip per stage, not per
+// act and statement. A later stage may use what an earlier one read (its
+// Queue is called after the earlier Read). Stages is called for every run
+// of the act and must build its stages afresh; Entries, called after the
+// last stage, returns the act's records.
+type StagedAct struct {
+	Stages  func() []Stage
+	Entries func() ([]Entry, error)
 }
 
 var (
@@ -102,7 +123,15 @@ func NewCommitter(db database.TxBeginner, cfg CommitterConfig) *Committer {
 // started, it is not run; once started, the batch finishes (under the
 // Committer's own timeout) and Do reports its outcome.
 func (c *Committer) Do(ctx context.Context, county string, act Act) ([]Record, error) {
-	j := &committerJob{ctx: ctx, act: act, done: make(chan struct{})}
+	return c.do(&committerJob{ctx: ctx, act: act, done: make(chan struct{})}, county)
+}
+
+// DoStaged is Do for an act written as stages.
+func (c *Committer) DoStaged(ctx context.Context, county string, act StagedAct) ([]Record, error) {
+	return c.do(&committerJob{ctx: ctx, staged: &act, done: make(chan struct{})}, county)
+}
+
+func (c *Committer) do(j *committerJob, county string) ([]Record, error) {
 	c.mu.Lock()
 	q := c.chains[county]
 	if q == nil {
@@ -178,11 +207,25 @@ func (c *Committer) try(county string, jobs []*committerJob) (int, error) {
 	bad := -1
 	var actErr error
 	err := database.InTx(ctx, c.db, func(tx pgx.Tx) error {
+		// Staged acts first, their stages in lockstep; then the others. The
+		// records go in the order of jobs whatever order the acts ran in.
+		if i, err := runStages(ctx, tx, jobs); err != nil {
+			if i >= 0 {
+				bad, actErr = i, err
+			}
+			return err
+		}
 		var all []Entry
 		counts := make([]int, len(jobs))
 		now := time.Now()
 		for i, j := range jobs {
-			entries, err := j.act(ctx, tx)
+			var entries []Entry
+			var err error
+			if j.staged != nil {
+				entries, err = j.staged.Entries()
+			} else {
+				entries, err = j.act(ctx, tx)
+			}
 			if err == nil {
 				for _, e := range entries {
 					if e.CountyCode != county {
@@ -215,4 +258,42 @@ func (c *Committer) try(county string, jobs []*committerJob) (int, error) {
 		return bad, actErr
 	}
 	return -1, err
+}
+
+// runStages runs the stages of the staged acts among jobs, stage k of
+// every act in one round trip. It returns the index of the first act that
+// failed and its error, or -1 and an error no act can be blamed for.
+func runStages(ctx context.Context, tx pgx.Tx, jobs []*committerJob) (int, error) {
+	stages := make([][]Stage, len(jobs))
+	most := 0
+	for i, j := range jobs {
+		if j.staged != nil {
+			stages[i] = j.staged.Stages()
+			most = max(most, len(stages[i]))
+		}
+	}
+	for k := range most {
+		b := &pgx.Batch{}
+		var owners []int
+		for i := range jobs {
+			if k >= len(stages[i]) {
+				continue
+			}
+			if err := stages[i][k].Queue(b); err != nil {
+				return i, err
+			}
+			owners = append(owners, i)
+		}
+		br := tx.SendBatch(ctx, b)
+		for _, i := range owners {
+			if err := stages[i][k].Read(br); err != nil {
+				br.Close()
+				return i, err
+			}
+		}
+		if err := br.Close(); err != nil {
+			return -1, err
+		}
+	}
+	return -1, nil
 }

@@ -61,8 +61,8 @@ func TestAppendManyChainsLikeAppend(t *testing.T) {
 	}
 }
 
-// TestCommitterGroupsActs files acts from many goroutines; one of them
-// fails (a duplicate row, which aborts the transaction it runs in). Every
+// TestCommitterGroupsActs files acts (run and staged) from many
+// goroutines; one of them fails (a duplicate row, which aborts the transaction it runs in). Every
 // other act commits with exactly its own record, the failing one with
 // none, and the chain verifies.
 func TestCommitterGroupsActs(t *testing.T) {
@@ -86,12 +86,25 @@ func TestCommitterGroupsActs(t *testing.T) {
 			if i == 37 {
 				id = "taken"
 			}
+			e := entry(i)
+			e.SubjectID = id
+			if i%2 == 1 {
+				// Half the acts are staged: their INSERTs share round trips.
+				recs[i], errs[i] = c.DoStaged(ctx, county, ledger.StagedAct{
+					Stages: func() []ledger.Stage {
+						return []ledger.Stage{{
+							Queue: func(b *pgx.Batch) error { b.Queue(`INSERT INTO public.acts VALUES ($1)`, id); return nil },
+							Read:  func(br pgx.BatchResults) error { _, err := br.Exec(); return err },
+						}}
+					},
+					Entries: func() ([]ledger.Entry, error) { return []ledger.Entry{e}, nil },
+				})
+				return
+			}
 			recs[i], errs[i] = c.Do(ctx, county, func(ctx context.Context, tx pgx.Tx) ([]ledger.Entry, error) {
 				if _, err := tx.Exec(ctx, `INSERT INTO public.acts VALUES ($1)`, id); err != nil {
 					return nil, err
 				}
-				e := entry(i)
-				e.SubjectID = id
 				return []ledger.Entry{e}, nil
 			})
 		})
