@@ -53,6 +53,13 @@ var (
 	})
 )
 
+// The lookup counters, resolved once: the hit path is the hot path.
+var (
+	cacheHits     = cacheLookups.WithLabelValues("hit")
+	cacheMisses   = cacheLookups.WithLabelValues("miss")
+	cacheBypasses = cacheLookups.WithLabelValues("bypass")
+)
+
 // RegisterMetrics registers the caller cache's metrics; call it once per process.
 func RegisterMetrics(reg prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{cacheLookups, cacheInvalidations} {
@@ -72,7 +79,7 @@ func RegisterMetrics(reg prometheus.Registerer) error {
 type callerCache struct {
 	cfg CacheConfig
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	ready    bool
 	gen      uint64
 	entries  map[string]*cacheEntry
@@ -100,17 +107,17 @@ func cacheKey(sessionID, accountID, personID string) string {
 // gen is to be handed to put with the answer read from the database, and
 // usable says whether put may store it at all.
 func (c *callerCache) get(key string, now time.Time) (grants []scope.Grant, ok bool, gen uint64, usable bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if !c.ready {
-		cacheLookups.WithLabelValues("bypass").Inc()
+		cacheBypasses.Inc()
 		return nil, false, 0, false
 	}
 	if e := c.entries[key]; e != nil && now.Before(e.until) {
-		cacheLookups.WithLabelValues("hit").Inc()
+		cacheHits.Inc()
 		return slices.Clone(e.grants), true, 0, false
 	}
-	cacheLookups.WithLabelValues("miss").Inc()
+	cacheMisses.Inc()
 	return nil, false, c.gen, true
 }
 
