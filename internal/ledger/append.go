@@ -66,9 +66,21 @@ func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 			return nil, fmt.Errorf("ledger: reading the frontier of chain %s: %w", county, err)
 		}
 	}
-	b := &pgx.Batch{}
-	var idx []int64
-	var hashes [][]byte
+	// One statement per table for the whole batch: the rows go as arrays.
+	n := len(out)
+	var (
+		seqs                                   = make([]int64, n)
+		times                                  = make([]time.Time, n)
+		actors                                 = make([]*string, n)
+		roles, actorNodes, actions, types, ids = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		nodes, responsible                     = make([]string, n), make([]string, n)
+		payloads, prevs, leaves                = make([][]byte, n), make([][]byte, n), make([][]byte, n)
+		pPerson                                []string
+		pSeq                                   []int64
+		pActor                                 []bool
+		idx                                    []int64
+		hashes                                 [][]byte
+	)
 	for i := range out {
 		r := &out[i]
 		r.Seq = size
@@ -80,42 +92,46 @@ func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 		first := tlog.StoredHashIndex(0, r.Seq)
 		idx, hashes = append(idx, first), append(hashes, r.LeafHash[:])
 		frontier = append(frontier, r.LeafHash)
-		for n := size + 1; n&1 == 0; n >>= 1 {
+		for m := size + 1; m&1 == 0; m >>= 1 {
 			k := len(frontier)
 			frontier[k-2] = nodeHash(frontier[k-2], frontier[k-1])
 			frontier = frontier[:k-1]
 			root := frontier[k-2] // a copy: the frontier's slots are reused
 			idx, hashes = append(idx, idx[len(idx)-1]+1), append(hashes, root[:])
 		}
-		var actor any
+		seqs[i], times[i] = r.Seq, r.RecordedAt
 		if r.ActorID != "" {
-			actor = r.ActorID
+			actors[i] = &r.ActorID
 		}
-		b.Queue(`INSERT INTO ledger.records (county_code, seq, recorded_at, actor_id, actor_role, actor_node_code,
-			action, subject_type, subject_id, node_code, responsible, payload, prev_hash, leaf_hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			r.CountyCode, r.Seq, r.RecordedAt, actor, r.ActorRole, r.ActorNodeCode,
-			r.Action, r.SubjectType, r.SubjectID, r.NodeCode, string(responsibleJSON(r.Responsible)), r.Payload,
-			r.PrevHash[:], r.LeafHash[:])
-		if ids, asActor := r.people(); len(ids) > 0 {
-			b.Queue(`INSERT INTO ledger.record_people (person_id, county_code, seq, as_actor)
-				SELECT p, $2, $3, a FROM unnest($1::uuid[], $4::boolean[]) AS t(p, a)`,
-				ids, r.CountyCode, r.Seq, asActor)
-		}
-		// The head only ever advances by one record (a trigger checks it),
-		// so each record moves it on; the last one also stores the head
-		// hash and the frontier.
-		if i < len(out)-1 {
-			b.Queue(`UPDATE ledger.chains SET size = size + 1 WHERE county_code = $1`, county)
-		} else {
-			b.Queue(`UPDATE ledger.chains SET size = size + 1, head_hash = $2, frontier = $3, updated_at = now() WHERE county_code = $1`,
-				county, r.LeafHash[:], frontierBytes(frontier))
+		roles[i], actorNodes[i], actions[i], types[i], ids[i] = r.ActorRole, r.ActorNodeCode, r.Action, r.SubjectType, r.SubjectID
+		nodes[i], responsible[i] = r.NodeCode, string(responsibleJSON(r.Responsible))
+		payloads[i], prevs[i], leaves[i] = r.Payload, r.PrevHash[:], r.LeafHash[:]
+		people, asActor := r.people()
+		for k := range people {
+			pPerson, pSeq, pActor = append(pPerson, people[k]), append(pSeq, r.Seq), append(pActor, asActor[k])
 		}
 		size++
 		head = r.LeafHash
 	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO ledger.records (county_code, seq, recorded_at, actor_id, actor_role, actor_node_code,
+		action, subject_type, subject_id, node_code, responsible, payload, prev_hash, leaf_hash)
+		SELECT $1, t.seq, t.at, t.actor::uuid, t.role, t.actor_node, t.action, t.stype, t.sid, t.node, t.resp::jsonb, t.payload, t.prev, t.leaf
+		FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+			$10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
+			AS t(seq, at, actor, role, actor_node, action, stype, sid, node, resp, payload, prev, leaf)`,
+		county, seqs, times, actors, roles, actorNodes, actions, types, ids, nodes, responsible, payloads, prevs, leaves)
+	if len(pPerson) > 0 {
+		b.Queue(`INSERT INTO ledger.record_people (person_id, county_code, seq, as_actor)
+			SELECT p, $2, s, a FROM unnest($1::uuid[], $3::bigint[], $4::boolean[]) AS t(p, s, a)`,
+			pPerson, county, pSeq, pActor)
+	}
 	b.Queue(`INSERT INTO ledger.tree_hashes (county_code, idx, hash) SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h)`,
 		county, idx, hashes)
+	// The head advances past the batch's last record, which the trigger
+	// checks is there (migration 00022).
+	b.Queue(`UPDATE ledger.chains SET size = $2, head_hash = $3, frontier = $4, updated_at = now() WHERE county_code = $1`,
+		county, size, head[:], frontierBytes(frontier))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		if len(out) == 1 {
 			return nil, fmt.Errorf("ledger: appending %s: %w", out[0].String(), err)
