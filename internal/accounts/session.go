@@ -174,6 +174,20 @@ func SessionLive(ctx context.Context, q database.Querier, sessionID, accountID, 
 	return live, err
 }
 
+// SessionLiveUntil is SessionLive that also tells until when the answer
+// holds by the clock alone: the session's absolute end.
+func SessionLiveUntil(ctx context.Context, q database.Querier, sessionID, accountID, personID string) (bool, time.Time, error) {
+	var live bool
+	var until time.Time
+	err := q.QueryRow(ctx, `SELECT s.revoked_at IS NULL AND s.expires_at > now() AND a.disabled_at IS NULL, s.expires_at
+		FROM auth.sessions s JOIN auth.accounts a ON a.id = s.account_id
+		WHERE s.id = $1 AND s.account_id = $2 AND s.person_id = $3`, sessionID, accountID, personID).Scan(&live, &until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, time.Time{}, nil
+	}
+	return live, until, err
+}
+
 // PruneRefreshTokens deletes the token hashes of sessions that ended
 // (revoked or expired) more than 30 days ago.
 func PruneRefreshTokens(ctx context.Context, q database.Querier) (int64, error) {

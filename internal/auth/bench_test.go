@@ -51,4 +51,21 @@ func BenchmarkAuthenticate(b *testing.B) {
 			}
 		}
 	})
+	// The same with the caller cache on (RunCache: LISTEN/NOTIFY
+	// invalidation, TTL 15s): the token check and a map lookup.
+	b.Run("token_cached", func(b *testing.B) {
+		cached := auth.NewAuthorizer(tokens, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); cached.RunCache(ctx, pool, auth.CacheConfig{}) }()
+		defer func() { cancel(); <-done }()
+		for !cached.CacheReady() {
+			time.Sleep(time.Millisecond)
+		}
+		for b.Loop() {
+			if _, err := cached.Authenticate(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

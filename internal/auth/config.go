@@ -128,6 +128,7 @@ func New(cfg Config, db Pool, log *slog.Logger) (*Authorizer, *Service, error) {
 	}
 	svc := NewService(db, tokens, cfg.NewHasher(), cfg.Limits, cfg.Sessions, log)
 	svc.TrustProxies(proxies...)
+	svc.ForgetThrough(authz)
 	return authz, svc, nil
 }
 

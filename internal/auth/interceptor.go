@@ -1,11 +1,13 @@
 // Package auth authenticates every gRPC call and authorizes it in one place.
 //
 // A call carries a short-lived Ed25519-signed access token ("authorization:
-// Bearer <jwt>"). The interceptor checks the token, then loads from the
-// database, on every call, whether the session is still live and which
-// grants (role at grid node) the person holds right now; those grants, never
-// the token, go into scope.Caller. Ending an assignment or a session
-// therefore takes effect on the very next call. The Policy table says which
+// Bearer <jwt>"). The interceptor checks the token, then loads whether the
+// session is still live and which grants (role at grid node) the person
+// holds right now; those grants, never the token, go into scope.Caller.
+// Without RunCache they are read from the database on every call; with it
+// (gridd and cased) from a per-session cache that PostgreSQL's change
+// notices keep current (cache.go), so ending an assignment or a session
+// takes effect on the first call after its notice arrives. The Policy table says which
 // roles may call each RPC (deny by default); services then check each object
 // against the caller's grid subtree and answer NotFound outside it (see
 // CheckScope).
@@ -25,6 +27,8 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -41,6 +45,9 @@ type Authorizer struct {
 	db     database.Querier
 	log    *slog.Logger
 	policy map[string]Rule
+	// cache, once RunCache runs, answers session liveness and grants
+	// between change notices.
+	cache atomic.Pointer[callerCache]
 }
 
 // NewAuthorizer returns the interceptors' logic. db is read on every call
@@ -112,14 +119,47 @@ func (a *Authorizer) Authenticate(ctx context.Context, token string) (scope.Call
 		a.log.DebugContext(ctx, "access token refused", "err", err.Error(), "cause", errors.Unwrap(err))
 		return scope.Caller{}, err
 	}
-	live, grants, err := loadCaller(ctx, a.db, claims.SessionID, claims.Subject, claims.PersonID)
+	caller := scope.Caller{PersonID: claims.PersonID, AccountID: claims.Subject, SessionID: claims.SessionID}
+	c := a.cache.Load()
+	if c == nil {
+		live, grants, err := loadCaller(ctx, a.db, claims.SessionID, claims.Subject, claims.PersonID)
+		if err != nil {
+			return scope.Caller{}, err
+		}
+		if !live {
+			return scope.Caller{}, errBadRefresh
+		}
+		caller.Grants = grants
+		return caller, nil
+	}
+	now := time.Now()
+	key := cacheKey(claims.SessionID, claims.Subject, claims.PersonID)
+	grants, ok, gen, usable := c.get(key, now)
+	if ok {
+		caller.Grants = grants
+		return caller, nil
+	}
+	live, grants, until, err := loadCallerUntil(ctx, a.db, claims.SessionID, claims.Subject, claims.PersonID, now)
 	if err != nil {
 		return scope.Caller{}, err
 	}
 	if !live {
 		return scope.Caller{}, errBadRefresh
 	}
-	return scope.Caller{PersonID: claims.PersonID, AccountID: claims.Subject, SessionID: claims.SessionID, Grants: grants}, nil
+	if usable {
+		c.put(key, claims.PersonID, grants, minTime(until, now.Add(c.cfg.TTL)), gen)
+	}
+	caller.Grants = grants
+	return caller, nil
+}
+
+// forget drops the cached answers of person at once, for changes made by
+// this process (a logout, a password change): its own next call must not
+// wait for the change notice.
+func (a *Authorizer) forget(person string) {
+	if c := a.cache.Load(); c != nil {
+		c.invalidate(person)
+	}
 }
 
 // bearer returns the token of the authorization header, or "". Only the

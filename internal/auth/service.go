@@ -51,6 +51,9 @@ type Service struct {
 	sessions SessionConfig
 	log      *slog.Logger
 	proxies  []netip.Prefix
+	// changed, when set, is told of a person whose sessions this service
+	// just ended (the process's own caller cache forgets them at once).
+	changed func(personID string)
 }
 
 var _ ecogridv1.AuthServiceServer = (*Service)(nil)
@@ -281,6 +284,7 @@ func (s *Service) Logout(ctx context.Context, _ *ecogridv1.LogoutRequest) (*ecog
 	if err := accounts.RevokeSession(ctx, s.db, c.SessionID, "logout"); err != nil {
 		return nil, err
 	}
+	s.forget(c.PersonID)
 	return &ecogridv1.LogoutResponse{}, nil
 }
 
@@ -346,8 +350,20 @@ func (s *Service) ChangePassword(ctx context.Context, req *ecogridv1.ChangePassw
 	if err != nil {
 		return nil, err
 	}
+	s.forget(c.PersonID)
 	return &ecogridv1.ChangePasswordResponse{}, nil
 }
+
+func (s *Service) forget(personID string) {
+	if s.changed != nil {
+		s.changed(personID)
+	}
+}
+
+// ForgetThrough makes the service tell authz's caller cache of the
+// sessions it ends (logout, password change), so that this process's next
+// call is refused without waiting for the database's change notice.
+func (s *Service) ForgetThrough(authz *Authorizer) { s.changed = authz.forget }
 
 func (s *Service) failedChange(ctx context.Context, acctKey, addrKey string) error {
 	err := s.failed(ctx, acctKey, addrKey)

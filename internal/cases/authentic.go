@@ -36,6 +36,10 @@ func checkAuthentic(ctx context.Context, tx pgx.Tx, ev *eventsv1.ViolationReport
 	if err != nil {
 		return err
 	}
+	return compareRecorded(ev, c, v)
+}
+
+func compareRecorded(ev *eventsv1.ViolationReported, c *Case, v field.StoredViolation) error {
 	why := mismatch(ev, v)
 	if why == "" {
 		why = fieldPlacesMismatch(ev, v.Places)
@@ -44,6 +48,38 @@ func checkAuthentic(ctx context.Context, tx pgx.Tx, ev *eventsv1.ViolationReport
 		return &PoisonError{Reason: fmt.Sprintf("event %s does not match the recorded violation: %s differs", c.ViolationEventID, why)}
 	}
 	adoptFieldPlaces(c, v.Places)
+	return nil
+}
+
+// checkAuthenticAll is checkAuthentic for a batch, with the field
+// service's violations read in one query.
+func checkAuthenticAll(ctx context.Context, tx pgx.Tx, evs []*eventsv1.ViolationReported, list []*Case) error {
+	var ids []string
+	for i, ev := range evs {
+		if ev.GetSource() != monitoring.Source {
+			ids = append(ids, list[i].ViolationEventID)
+		}
+	}
+	recorded, err := field.LookupViolations(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	for i, ev := range evs {
+		c := list[i]
+		if ev.GetSource() == monitoring.Source {
+			if err := checkMonitoring(ctx, tx, ev, c); err != nil {
+				return err
+			}
+			continue
+		}
+		v, ok := recorded[c.ViolationEventID]
+		if !ok {
+			return &PoisonError{Reason: fmt.Sprintf("no violation with event id %s was recorded by the field service (forged or foreign event)", c.ViolationEventID)}
+		}
+		if err := compareRecorded(ev, c, v); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -74,6 +74,11 @@ type ConsumerConfig struct {
 	// BatchSize is the most violations of one county a worker turns into
 	// cases in one transaction (default 64; 1 disables batching).
 	BatchSize int
+	// PerCounty is how many of the workers' transactions may be for one
+	// county at once (default 2): the second writes its cases while the
+	// first holds the county's ledger chain through its commit, and then
+	// takes the chain in turn.
+	PerCounty int
 }
 
 func (c *ConsumerConfig) setDefaults() {
@@ -94,6 +99,9 @@ func (c *ConsumerConfig) setDefaults() {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 64
+	}
+	if c.PerCounty <= 0 {
+		c.PerCounty = 2
 	}
 }
 
@@ -154,16 +162,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// dispatch hands messages to workers as batches, one county at a time per
-// county: the county's ledger chain serialises its cases anyway, so while
-// one transaction of a county runs, the county's next messages gather into
-// the next batch (group commit), and different counties run in parallel on
-// up to Workers transactions. When in closes, queued messages are left
+// dispatch hands messages to workers as batches, at most PerCounty at a
+// time per county: the county's ledger chain serialises its cases anyway,
+// so while a county's transactions run, its next messages gather into the
+// next batch (group commit), and different counties run in parallel on up
+// to Workers transactions. When in closes, queued messages are left
 // unacknowledged for redelivery and dispatch returns once in-flight
 // batches are done.
 func (c *Consumer) dispatch(ctx context.Context, in <-chan jetstream.Msg) {
 	queues := map[string][]jetstream.Msg{}
-	busy := map[string]bool{}
+	busy := map[string]int{}
 	finished := make(chan string)
 	slots := make(chan struct{}, c.cfg.Workers)
 	inflight := 0
@@ -176,7 +184,7 @@ func (c *Consumer) dispatch(ctx context.Context, in <-chan jetstream.Msg) {
 		} else {
 			queues[county] = q[n:]
 		}
-		busy[county] = true
+		busy[county]++
 		inflight++
 		go func() {
 			slots <- struct{}{}
@@ -194,13 +202,15 @@ func (c *Consumer) dispatch(ctx context.Context, in <-chan jetstream.Msg) {
 			}
 			county := subjectCounty(m.Subject())
 			queues[county] = append(queues[county], m)
-			if !busy[county] {
+			if busy[county] < c.cfg.PerCounty {
 				launch(county)
 			}
 		case county := <-finished:
 			inflight--
-			delete(busy, county)
-			if in != nil && len(queues[county]) > 0 {
+			if busy[county]--; busy[county] == 0 {
+				delete(busy, county)
+			}
+			if in != nil && len(queues[county]) > 0 && busy[county] < c.cfg.PerCounty {
 				launch(county)
 			}
 		}

@@ -92,10 +92,8 @@ func (t *Tracker) OpenFromViolations(ctx context.Context, evs []*eventsv1.Violat
 	}
 	out := make([]Opened, len(evs))
 	err := database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
-		for i, c := range list {
-			if err := checkAuthentic(ctx, tx, evs[i], c); err != nil {
-				return err
-			}
+		if err := checkAuthenticAll(ctx, tx, evs, list); err != nil {
+			return err
 		}
 		// Round trips, not work, are what a case costs: the inbox and case
 		// rows of the whole batch go in one, then the ledger appends (the
@@ -142,13 +140,18 @@ func (t *Tracker) OpenFromViolations(ctx context.Context, evs []*eventsv1.Violat
 		if err := tx.SendBatch(ctx, tail).Close(); err != nil {
 			return err
 		}
-		// Last, so the county's chain lock is held only until the commit.
+		// Last, so the county's chain lock is held only until the commit;
+		// one lock and one round trip for the whole batch.
+		entries := make([]ledger.Entry, 0, len(steps))
 		for _, p := range steps {
-			if err := t.appendLedger(ctx, tx, p.c, p.step.entry, SystemActor(p.c.CountyCode), p.step.event); err != nil {
+			e, err := ledgerEntry(ctx, tx, p.c, p.step.entry, SystemActor(p.c.CountyCode), p.step.event)
+			if err != nil {
 				return err
 			}
+			entries = append(entries, e)
 		}
-		return nil
+		_, err := ledger.AppendMany(ctx, tx, entries)
+		return err
 	})
 	return out, err
 }
@@ -286,6 +289,17 @@ func (t *Tracker) record(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEnt
 // appendLedger writes the accountability record of a step whose timeline
 // entry e already names actor.
 func (t *Tracker) appendLedger(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, actor Actor, event string) error {
+	entry, err := ledgerEntry(ctx, tx, c, e, actor, event)
+	if err != nil {
+		return err
+	}
+	_, err = ledger.Append(ctx, tx, entry)
+	return err
+}
+
+// ledgerEntry is the accountability record of a step whose timeline entry
+// e already names actor.
+func ledgerEntry(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, actor Actor, event string) (ledger.Entry, error) {
 	payload := map[string]any{
 		"request_id": e.ID, "from_state": string(e.From), "to_state": string(e.To), "state": string(c.State),
 		"note": e.Note, "details": e.Details, "report_id": c.ReportID, "severity": c.Severity,
@@ -304,13 +318,13 @@ func (t *Tracker) appendLedger(ctx context.Context, tx pgx.Tx, c *Case, e *Timel
 	if e.Action != ActionCreate || len(c.Responsible) == 0 {
 		var err error
 		if responsible, err = people.ResponsibleAt(ctx, tx, c.NodeCode, e.At); err != nil {
-			return err
+			return ledger.Entry{}, err
 		}
 	}
 	if len(responsible) == 0 {
 		responsible = c.Responsible
 	}
-	_, err := ledger.Append(ctx, tx, ledger.Entry{
+	return ledger.Entry{
 		CountyCode:    c.CountyCode,
 		ActorID:       actor.PersonID,
 		ActorRole:     actor.Role,
@@ -322,8 +336,7 @@ func (t *Tracker) appendLedger(ctx context.Context, tx pgx.Tx, c *Case, e *Timel
 		Responsible:   responsible,
 		Payload:       payload,
 		At:            e.At,
-	})
-	return err
+	}, nil
 }
 
 // queueTimelineAndEvent queues a step's timeline entry and its CaseEvent

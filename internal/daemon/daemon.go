@@ -150,6 +150,13 @@ func Run(ctx context.Context, name string, cfg Config, log *slog.Logger, assembl
 		}
 	}
 	p := &Process{Name: name, Log: log, Pool: pool, NATS: nc, JS: js, Server: srv, Authorizer: authz, AuthService: authSvc}
+	// Sessions and grants from a cache kept current by PostgreSQL's change
+	// notices, instead of two reads per call.
+	if err := auth.RegisterCacheMetrics(srv.Registry); err != nil {
+		srv.Close()
+		return err
+	}
+	p.Go(func(ctx context.Context) error { authz.RunCache(ctx, pool, auth.CacheConfig{}); return nil })
 	if err := assemble(ctx, p); err != nil {
 		srv.Close()
 		return err

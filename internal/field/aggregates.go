@@ -10,13 +10,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"ecogrid/internal/field/blob"
+	"ecogrid/internal/ledger"
 	"ecogrid/internal/waters"
 	"ecogrid/internal/zones"
 )
 
 // Reports files, reads, lists and exports reports and keeps the category
 // taxonomy. A violation's event and accountability record are written in
-// the report's transaction.
+// the report's transaction (group-committed with the county's other
+// violations at hand).
 type Reports struct {
 	pool    *pgxpool.Pool
 	locator Locator
@@ -32,6 +34,9 @@ type Reports struct {
 	zones *zones.Index
 	// knownCategories caches "county/code" of categories seen to exist.
 	knownCategories sync.Map
+	// violations group-commits violations of one county: their reports,
+	// outbox events and ledger records in one transaction per batch.
+	violations *ledger.Committer
 }
 
 // Patrols starts and ends patrols and stores their tracks exactly once.
@@ -110,8 +115,10 @@ func New(deps Deps, cfg Config) (*Field, error) {
 		now = time.Now
 	}
 	m := newMetrics(deps.Metrics)
+	rs := &Reports{pool: deps.Pool, locator: deps.Locator, cfg: cfg, log: log, now: now, metrics: m, reaches: deps.Reaches, chiefs: deps.Chiefs, zones: deps.Zones,
+		violations: ledger.NewCommitter(deps.Pool, ledger.CommitterConfig{})}
 	return &Field{
-		Reports:    &Reports{pool: deps.Pool, locator: deps.Locator, cfg: cfg, log: log, now: now, metrics: m, reaches: deps.Reaches, chiefs: deps.Chiefs, zones: deps.Zones},
+		Reports:    rs,
 		Patrols:    &Patrols{pool: deps.Pool, locator: deps.Locator, cfg: cfg, now: now, metrics: m},
 		Photos:     &Photos{pool: deps.Pool, blobs: deps.Blobs, cfg: cfg, log: log, now: now, metrics: m},
 		Compliance: &Compliance{pool: deps.Pool},

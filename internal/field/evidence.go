@@ -2,7 +2,6 @@ package field
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -48,28 +47,56 @@ func LookupViolation(ctx context.Context, q database.Querier, eventID string) (S
 	if _, err := checkUUID("event_id", eventID); err != nil {
 		return StoredViolation{}, err
 	}
-	var v StoredViolation
-	var sev int16
-	var reached []string
-	var versions []int32
-	var reported *int16
-	err := q.QueryRow(ctx, `SELECT event_id::text, id::text, county_code, coalesce(township_code, ''),
-			coalesce(village_code, ''), reporter_id, category, severity, description,
-			ST_Y(position), ST_X(position), observed_at, received_at, photo_sha256,
-			zone_codes, reach_codes, reach_versions, escalate_now, zone_deadline, zone_reason, reported_severity
-		FROM field.reports WHERE event_id = $1 AND violation`, strings.ToLower(eventID)).
-		Scan(&v.EventID, &v.ReportID, &v.CountyCode, &v.TownshipCode, &v.VillageCode, &v.ReporterID,
-			&v.Category, &sev, &v.Description, &v.Latitude, &v.Longitude, &v.ObservedAt, &v.ReceivedAt, &v.PhotoSHA256,
-			&v.Places.ZoneCodes, &reached, &versions, &v.Places.EscalateNow, &v.Places.Deadline, &v.Places.Reason, &reported)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return StoredViolation{}, structerr.NewNotFound("no violation with event %s was recorded", eventID)
-	}
+	found, err := LookupViolations(ctx, q, []string{eventID})
 	if err != nil {
 		return StoredViolation{}, err
 	}
-	v.Severity = Severity(sev)
-	v.Places.setReaches(reached, versions, reported)
+	v, ok := found[strings.ToLower(eventID)]
+	if !ok {
+		return StoredViolation{}, structerr.NewNotFound("no violation with event %s was recorded", eventID)
+	}
 	return v, nil
+}
+
+// LookupViolations is LookupViolation for many event ids in one query (a
+// batch of cased's case transaction): the violations found, by event id in
+// lower case; ids not recorded, or not uuids, are absent.
+func LookupViolations(ctx context.Context, q database.Querier, eventIDs []string) (map[string]StoredViolation, error) {
+	ids := make([]string, 0, len(eventIDs))
+	for _, id := range eventIDs {
+		if _, err := checkUUID("event_id", id); err == nil {
+			ids = append(ids, strings.ToLower(id))
+		}
+	}
+	out := make(map[string]StoredViolation, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT event_id::text, id::text, county_code, coalesce(township_code, ''),
+			coalesce(village_code, ''), reporter_id, category, severity, description,
+			ST_Y(position), ST_X(position), observed_at, received_at, photo_sha256,
+			zone_codes, reach_codes, reach_versions, escalate_now, zone_deadline, zone_reason, reported_severity
+		FROM field.reports WHERE event_id = ANY($1::uuid[]) AND violation`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v StoredViolation
+		var sev int16
+		var reached []string
+		var versions []int32
+		var reported *int16
+		if err := rows.Scan(&v.EventID, &v.ReportID, &v.CountyCode, &v.TownshipCode, &v.VillageCode, &v.ReporterID,
+			&v.Category, &sev, &v.Description, &v.Latitude, &v.Longitude, &v.ObservedAt, &v.ReceivedAt, &v.PhotoSHA256,
+			&v.Places.ZoneCodes, &reached, &versions, &v.Places.EscalateNow, &v.Places.Deadline, &v.Places.Reason, &reported); err != nil {
+			return nil, err
+		}
+		v.Severity = Severity(sev)
+		v.Places.setReaches(reached, versions, reported)
+		out[v.EventID] = v
+	}
+	return out, rows.Err()
 }
 
 // Evidence is a set of photos a case step cites.

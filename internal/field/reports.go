@@ -304,10 +304,13 @@ func (rs *Reports) SubmitReport(ctx context.Context, c scope.Caller, d Draft) (R
 	if r.Violation {
 		r.EventID = uuid.NewString() // the outbox event announcing it
 	}
-	if !r.Violation && len(r.PhotoSHA256) == 0 {
+	switch {
+	case !r.Violation && len(r.PhotoSHA256) == 0:
 		// One statement, no transaction: the hot path of an online report.
 		r.ReceivedAt, err = insertReport(ctx, rs.pool, &r, reqHash)
-	} else {
+	case r.Violation && rs.violations != nil:
+		err = rs.fileViolation(ctx, c, &r, reqHash)
+	default:
 		err = database.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
 			r.ReceivedAt, err = insertReport(ctx, tx, &r, reqHash)
 			if err != nil {
@@ -408,20 +411,86 @@ func (rs *Reports) checkCategory(ctx context.Context, q database.Querier, county
 	return nil
 }
 
+// fileViolation files a violation through the county's group committer:
+// the report, its photos' links, its outbox event and its ledger record
+// commit in one transaction, shared with the other violations of the
+// county at hand (one chain-head hold and one WAL flush for them all).
+// Who answers for the place is read first, outside the transaction (it is
+// a read of the people and waters registers, as of the observation).
+func (rs *Reports) fileViolation(ctx context.Context, c scope.Caller, r *Report, reqHash []byte) error {
+	responsible, err := rs.violationResponsible(ctx, rs.pool, r)
+	if err != nil {
+		return err
+	}
+	if len(r.PhotoSHA256) == 0 {
+		// Queued, not run: the batch's reports go in one round trip, then
+		// their events in another.
+		_, err = rs.violations.DoStaged(ctx, r.Location.CountyCode, ledger.StagedAct{
+			Stages: func() []ledger.Stage {
+				return []ledger.Stage{{
+					Queue: func(b *pgx.Batch) error {
+						sql, args := reportInsert(r, reqHash)
+						b.Queue(sql, args...)
+						return nil
+					},
+					Read: func(br pgx.BatchResults) (err error) {
+						r.ReceivedAt, err = scanReceived(br.QueryRow())
+						return err
+					},
+				}, {
+					Queue: func(b *pgx.Batch) error { return queueViolationEvent(b, r, responsible) },
+					Read:  func(br pgx.BatchResults) error { _, err := br.Exec(); return err },
+				}}
+			},
+			Entries: func() ([]ledger.Entry, error) {
+				return []ledger.Entry{violationEntry(c, r, responsible)}, nil
+			},
+		})
+		return err
+	}
+	_, err = rs.violations.Do(ctx, r.Location.CountyCode, func(ctx context.Context, tx pgx.Tx) ([]ledger.Entry, error) {
+		var err error
+		if r.ReceivedAt, err = insertReport(ctx, tx, r, reqHash); err != nil {
+			return nil, err
+		}
+		if err := rs.linkPhotos(ctx, tx, r); err != nil {
+			return nil, err
+		}
+		if err := enqueueViolationEvent(ctx, tx, r, responsible); err != nil {
+			return nil, err
+		}
+		return []ledger.Entry{violationEntry(c, r, responsible)}, nil
+	})
+	return err
+}
+
+// violationResponsible names who answers for a violation: the people
+// responsible for its cell at the observation, and the chiefs of the
+// reaches beside it (with the reaches' codes).
+func (rs *Reports) violationResponsible(ctx context.Context, q database.Querier, r *Report) ([]ledger.Responsible, error) {
+	responsible, err := people.ResponsibleAt(ctx, q, r.Location.Cell(), r.ObservedAt)
+	if err != nil {
+		return nil, fmt.Errorf("finding the responsible people: %w", err)
+	}
+	return rs.withReachChiefs(ctx, r, responsible)
+}
+
 // recordViolation writes the outbox event and the accountability record
 // of a violation inside the report's transaction.
 func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Caller, r *Report) error {
-	responsible, err := people.ResponsibleAt(ctx, tx, r.Location.Cell(), r.ObservedAt)
-	if err != nil {
-		return fmt.Errorf("finding the responsible people: %w", err)
-	}
-	responsible, err = rs.withReachChiefs(ctx, r, responsible)
+	responsible, err := rs.violationResponsible(ctx, tx, r)
 	if err != nil {
 		return err
 	}
 	if err := enqueueViolationEvent(ctx, tx, r, responsible); err != nil {
 		return err
 	}
+	_, err = ledger.Append(ctx, tx, violationEntry(c, r, responsible))
+	return err
+}
+
+// violationEntry is the ledger record of a violation report.
+func violationEntry(c scope.Caller, r *Report, responsible []ledger.Responsible) ledger.Entry {
 	g := actingGrant(c, r.Location.Cell())
 	payload := map[string]any{
 		"event_id":     r.EventID,
@@ -436,7 +505,7 @@ func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Calle
 		"zone_codes":   r.Places.ZoneCodes,
 	}
 	addZoneDecision(payload, r.Places)
-	_, err = ledger.Append(ctx, tx, ledger.Entry{
+	return ledger.Entry{
 		CountyCode:    r.Location.CountyCode,
 		ActorID:       c.PersonID,
 		ActorRole:     string(g.Role),
@@ -448,8 +517,7 @@ func (rs *Reports) recordViolation(ctx context.Context, tx pgx.Tx, c scope.Calle
 		Responsible:   responsible,
 		Payload:       payload,
 		At:            r.ReceivedAt,
-	})
-	return err
+	}
 }
 
 // linkPhotos compares the report with the EXIF of the photos it references

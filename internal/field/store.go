@@ -37,12 +37,18 @@ func point(lat, lon float64) *geom.Point {
 
 // insertReport stores r and returns the server's receive time.
 func insertReport(ctx context.Context, tx database.Querier, r *Report, reqHash []byte) (time.Time, error) {
-	var received time.Time
+	sql, args := reportInsert(r, reqHash)
+	return scanReceived(tx.QueryRow(ctx, sql, args...))
+}
+
+// reportInsert is the statement insertReport runs, for queuing on a batch
+// (the violations' group commit); scanReceived reads its result.
+func reportInsert(r *Report, reqHash []byte) (string, []any) {
 	photos := r.PhotoSHA256
 	if photos == nil {
 		photos = []string{}
 	}
-	err := tx.QueryRow(ctx, `
+	return `
 		INSERT INTO field.reports (id, request_hash, reporter_id, county_code, township_code, village_code,
 			cell_code, category, severity, description, observed_at, position, orig_lat, orig_lon,
 			orig_system, accuracy_m, patrol_id, photo_sha256, violation, outside_area, event_id,
@@ -50,13 +56,17 @@ func insertReport(ctx context.Context, tx database.Querier, r *Report, reqHash [
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
 			$22, $23, $24, $25, $26, $27, $28)
 		ON CONFLICT (id) DO NOTHING
-		RETURNING received_at`,
-		append([]any{r.ID, reqHash, r.ReporterID, r.Location.CountyCode, nullText(r.Location.TownshipCode),
+		RETURNING received_at`, append([]any{
+			r.ID, reqHash, r.ReporterID, r.Location.CountyCode, nullText(r.Location.TownshipCode),
 			nullText(r.Location.VillageCode), r.Location.Cell(), r.Category, int16(r.Severity), r.Description,
 			r.ObservedAt, point(r.Lat, r.Lon), r.Position.Lat, r.Position.Lon, int16(r.Position.System),
-			r.Position.AccuracyM, nullText(r.PatrolID), photos, r.Violation, r.OutsideArea, nullText(r.EventID)},
-			placeValues(r)...)...,
-	).Scan(&received)
+			r.Position.AccuracyM, nullText(r.PatrolID), photos, r.Violation, r.OutsideArea, nullText(r.EventID),
+		}, placeValues(r)...)
+}
+
+func scanReceived(row pgx.Row) (time.Time, error) {
+	var received time.Time
+	err := row.Scan(&received)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, errReportExists
 	}
@@ -124,6 +134,18 @@ func insertCategory(ctx context.Context, q database.Querier, c Category, by stri
 // enqueueViolationEvent writes the ViolationReported outbox event of a
 // report stored with r.EventID, in the report's transaction.
 func enqueueViolationEvent(ctx context.Context, tx pgx.Tx, r *Report, responsible []ledger.Responsible) error {
+	b := &pgx.Batch{}
+	if err := queueViolationEvent(b, r, responsible); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("outbox: writing %s: %w", outbox.EventViolationReported, err)
+	}
+	return nil
+}
+
+// queueViolationEvent queues enqueueViolationEvent's insert on b.
+func queueViolationEvent(b *pgx.Batch, r *Report, responsible []ledger.Responsible) error {
 	ev := &eventsv1.ViolationReported{
 		EventId:      r.EventID,
 		ReportId:     r.ID,
@@ -157,7 +179,7 @@ func enqueueViolationEvent(ctx context.Context, tx pgx.Tx, r *Report, responsibl
 		return fmt.Errorf("violation event id %q: %w", r.EventID, err)
 	}
 	county := r.Location.CountyCode
-	return outbox.Enqueue(ctx, tx, county, messaging.ViolationSubject(county), outbox.EventViolationReported, id, ev)
+	return outbox.QueueEnqueue(b, county, messaging.ViolationSubject(county), outbox.EventViolationReported, id, ev)
 }
 
 // PhotoMeta is a stored photo's metadata.

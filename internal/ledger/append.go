@@ -23,69 +23,122 @@ import (
 //
 // Invalid entries return an InvalidArgument error and write nothing.
 func Append(ctx context.Context, tx pgx.Tx, e Entry) (Record, error) {
-	r, err := newRecord(e, time.Now())
+	rs, err := AppendMany(ctx, tx, []Entry{e})
 	if err != nil {
 		return Record{}, err
 	}
-	size, head, frontier, err := lockHead(ctx, tx, r.CountyCode)
-	if err != nil {
-		return Record{}, err
-	}
-	r.Seq = size
-	r.PrevHash = head
-	r.LeafHash = r.ComputeLeafHash()
+	return rs[0], nil
+}
 
+// AppendMany records entries, in order, as the next records of their
+// county's chain inside tx, as Append would one by one, but with one lock
+// of the chain head and one round trip for all the rows: a transaction
+// carrying many acts of one county (cased's batch of cases, the group
+// commit of a Committer) holds the chain for the time of two round trips
+// whatever its size. Every entry must name the same county. An invalid
+// entry fails the lot with an InvalidArgument error before anything is
+// written.
+func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	now := time.Now()
+	out := make([]Record, len(entries))
+	for i, e := range entries {
+		r, err := newRecord(e, now)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && r.CountyCode != out[0].CountyCode {
+			return nil, fmt.Errorf("ledger: one append of chains %s and %s", out[0].CountyCode, r.CountyCode)
+		}
+		out[i] = r
+	}
+	county := out[0].CountyCode
+	size, head, frontier, err := lockHead(ctx, tx, county)
+	if err != nil {
+		return nil, err
+	}
 	if !frontierFits(frontier, size) {
 		// Written before the frontier column, or damaged: rebuild it from
 		// the stored tree hashes (one read, once).
-		if frontier, err = readHashes(ctx, tx, r.CountyCode, frontierIndexes(size)); err != nil {
-			return Record{}, fmt.Errorf("ledger: reading the frontier of chain %s: %w", r.CountyCode, err)
+		if frontier, err = readHashes(ctx, tx, county, frontierIndexes(size)); err != nil {
+			return nil, fmt.Errorf("ledger: reading the frontier of chain %s: %w", county, err)
 		}
 	}
-	// Pushing the leaf onto the frontier merges equal-sized subtrees; the
-	// leaf and each merged root are exactly tlog's stored hashes of the
-	// record (tlog.StoredHashes), at consecutive indexes.
-	stored := []tlog.Hash{r.LeafHash}
-	frontier = append(frontier, r.LeafHash)
-	for n := size + 1; n&1 == 0; n >>= 1 {
-		k := len(frontier)
-		frontier[k-2] = nodeHash(frontier[k-2], frontier[k-1])
-		frontier = frontier[:k-1]
-		stored = append(stored, frontier[k-2])
-	}
-	first := tlog.StoredHashIndex(0, r.Seq)
-	idx := make([]int64, len(stored))
-	hashes := make([][]byte, len(stored))
-	for i := range stored {
-		idx[i] = first + int64(i)
-		hashes[i] = stored[i][:]
-	}
-	ids, asActor := r.people()
-
-	var actor any
-	if r.ActorID != "" {
-		actor = r.ActorID
+	// One statement per table for the whole batch: the rows go as arrays.
+	n := len(out)
+	var (
+		seqs                                   = make([]int64, n)
+		times                                  = make([]time.Time, n)
+		actors                                 = make([]*string, n)
+		roles, actorNodes, actions, types, ids = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		nodes, responsible                     = make([]string, n), make([]string, n)
+		payloads, prevs, leaves                = make([][]byte, n), make([][]byte, n), make([][]byte, n)
+		pPerson                                []string
+		pSeq                                   []int64
+		pActor                                 []bool
+		idx                                    []int64
+		hashes                                 [][]byte
+	)
+	for i := range out {
+		r := &out[i]
+		r.Seq = size
+		r.PrevHash = head
+		r.LeafHash = r.ComputeLeafHash()
+		// Pushing the leaf onto the frontier merges equal-sized subtrees;
+		// the leaf and each merged root are exactly tlog's stored hashes
+		// of the record (tlog.StoredHashes), at consecutive indexes.
+		first := tlog.StoredHashIndex(0, r.Seq)
+		idx, hashes = append(idx, first), append(hashes, r.LeafHash[:])
+		frontier = append(frontier, r.LeafHash)
+		for m := size + 1; m&1 == 0; m >>= 1 {
+			k := len(frontier)
+			frontier[k-2] = nodeHash(frontier[k-2], frontier[k-1])
+			frontier = frontier[:k-1]
+			root := frontier[k-2] // a copy: the frontier's slots are reused
+			idx, hashes = append(idx, idx[len(idx)-1]+1), append(hashes, root[:])
+		}
+		seqs[i], times[i] = r.Seq, r.RecordedAt
+		if r.ActorID != "" {
+			actors[i] = &r.ActorID
+		}
+		roles[i], actorNodes[i], actions[i], types[i], ids[i] = r.ActorRole, r.ActorNodeCode, r.Action, r.SubjectType, r.SubjectID
+		nodes[i], responsible[i] = r.NodeCode, string(responsibleJSON(r.Responsible))
+		payloads[i], prevs[i], leaves[i] = r.Payload, r.PrevHash[:], r.LeafHash[:]
+		people, asActor := r.people()
+		for k := range people {
+			pPerson, pSeq, pActor = append(pPerson, people[k]), append(pSeq, r.Seq), append(pActor, asActor[k])
+		}
+		size++
+		head = r.LeafHash
 	}
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO ledger.records (county_code, seq, recorded_at, actor_id, actor_role, actor_node_code,
 		action, subject_type, subject_id, node_code, responsible, payload, prev_hash, leaf_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		r.CountyCode, r.Seq, r.RecordedAt, actor, r.ActorRole, r.ActorNodeCode,
-		r.Action, r.SubjectType, r.SubjectID, r.NodeCode, string(responsibleJSON(r.Responsible)), r.Payload,
-		r.PrevHash[:], r.LeafHash[:])
-	if len(ids) > 0 {
+		SELECT $1, t.seq, t.at, t.actor::uuid, t.role, t.actor_node, t.action, t.stype, t.sid, t.node, t.resp::jsonb, t.payload, t.prev, t.leaf
+		FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+			$10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
+			AS t(seq, at, actor, role, actor_node, action, stype, sid, node, resp, payload, prev, leaf)`,
+		county, seqs, times, actors, roles, actorNodes, actions, types, ids, nodes, responsible, payloads, prevs, leaves)
+	if len(pPerson) > 0 {
 		b.Queue(`INSERT INTO ledger.record_people (person_id, county_code, seq, as_actor)
-			SELECT p, $2, $3, a FROM unnest($1::uuid[], $4::boolean[]) AS t(p, a)`,
-			ids, r.CountyCode, r.Seq, asActor)
+			SELECT p, $2, s, a FROM unnest($1::uuid[], $3::bigint[], $4::boolean[]) AS t(p, s, a)`,
+			pPerson, county, pSeq, pActor)
 	}
 	b.Queue(`INSERT INTO ledger.tree_hashes (county_code, idx, hash) SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h)`,
-		r.CountyCode, idx, hashes)
-	b.Queue(`UPDATE ledger.chains SET size = size + 1, head_hash = $2, frontier = $3, updated_at = now() WHERE county_code = $1`,
-		r.CountyCode, r.LeafHash[:], frontierBytes(frontier))
+		county, idx, hashes)
+	// The head advances past the batch's last record, which the trigger
+	// checks is there (migration 00022).
+	b.Queue(`UPDATE ledger.chains SET size = $2, head_hash = $3, frontier = $4, updated_at = now() WHERE county_code = $1`,
+		county, size, head[:], frontierBytes(frontier))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return Record{}, fmt.Errorf("ledger: appending %s: %w", r.String(), err)
+		if len(out) == 1 {
+			return nil, fmt.Errorf("ledger: appending %s: %w", out[0].String(), err)
+		}
+		return nil, fmt.Errorf("ledger: appending %s to %s: %w", out[0].String(), out[len(out)-1].String(), err)
 	}
-	return r, nil
+	return out, nil
 }
 
 // lockHead locks the county's chain head, creating it on first use, and

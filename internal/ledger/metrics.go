@@ -31,7 +31,7 @@ var (
 // reads, at scrape time, how far the chains are ahead of their latest
 // signed checkpoints. Call it once per process.
 func RegisterMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) error {
-	for _, c := range []prometheus.Collector{checkpointsSigned, checkpointsRefused, verificationsFailed, &lagCollector{pool: pool}} {
+	for _, c := range []prometheus.Collector{checkpointsSigned, checkpointsRefused, verificationsFailed, groupBatches, groupReruns, &lagCollector{pool: pool}} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

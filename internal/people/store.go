@@ -558,6 +558,22 @@ func ActiveGrants(ctx context.Context, q database.Querier, personID string, at t
 	})
 }
 
+// NextGrantChange is the first time after at when a grant of the person
+// starts or ends by the clock (a valid_from or valid_to still ahead), or
+// the zero time when none is scheduled: until then ActiveGrants at any
+// later time gives what it gives at at, unless the assignments change.
+func NextGrantChange(ctx context.Context, q database.Querier, personID string, at time.Time) (time.Time, error) {
+	var next *time.Time
+	err := q.QueryRow(ctx, `SELECT min(t) FROM (
+			SELECT valid_from AS t FROM people.assignments WHERE person_id = $1 AND valid_from > $2
+			UNION ALL
+			SELECT valid_to FROM people.assignments WHERE person_id = $1 AND valid_to > $2) x`, personID, at).Scan(&next)
+	if err != nil || next == nil {
+		return time.Time{}, err
+	}
+	return *next, nil
+}
+
 // PersonChanges are the fields UpdatePerson sets; nil leaves one as it is.
 type PersonChanges struct {
 	Name         *string
