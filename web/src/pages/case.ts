@@ -44,7 +44,11 @@ function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[], done
   const text = s.text ? h("input", { id: id("text"), name: s.text }) : null;
   const handler = s.handler ? h("select", { id: id("handler"), name: "handler", required: true }, h("option", { value: "" }, t("chooseHandler"))) : null;
   for (const p of handlers) handler?.append(h("option", { value: p.personId ?? "" }, `${p.name ?? ""} (${p.nodeCode ?? ""})`));
-  const deadline = s.deadline ? h("input", { id: id("deadline"), name: "deadline", type: "date", required: true, value: new Date(Date.now() + 7 * 864e5).toISOString().slice(0, 10) }) : null;
+  // The deadline is optional: empty leaves the severity's own (3 days for a
+  // normal case, 7 for a serious one); a date sets an earlier one. A fixed
+  // default a week ahead was refused for every normal case, and for a
+  // serious one whenever China was already a day ahead of UTC.
+  const deadline = s.deadline ? h("input", { id: id("deadline"), name: "deadline", type: "date" }) : null;
   const days = s.days ? h("input", { id: id("days"), name: "days", type: "number", min: 1, value: 3, required: true }) : null;
   const photos = s.photos ? h("input", { id: id("photos"), name: "photos", type: "file", accept: "image/jpeg,image/png,image/webp", multiple: true, required: true }) : null;
   const msg = h("p", {});
@@ -69,7 +73,7 @@ function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[], done
     const body: Record<string, unknown> = { caseId: c.id, requestId: newRequestId() };
     if (text && s.text) body[s.text] = text.value;
     if (handler) body.handlerId = handler.value;
-    if (deadline) body.deadline = new Date(deadline.value + "T23:59:59+08:00").toISOString();
+    if (deadline?.value) body.deadline = new Date(deadline.value + "T23:59:59+08:00").toISOString();
     if (days) body.days = Number(days.value);
     try {
       if (photos?.files) body.photoSha256 = await Promise.all(Array.from(photos.files).map(uploadPhoto));
