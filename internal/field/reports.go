@@ -61,17 +61,17 @@ type Position struct {
 // check validates p and returns its WGS-84 latitude and longitude.
 func (p Position) check(maxAccuracy float64) (lat, lon float64, err error) {
 	if !p.System.Valid() {
-		return 0, 0, structerr.NewInvalidArgument("position: coordinate system is not given (want WGS-84, GCJ-02 or BD-09)")
+		return 0, 0, structerr.NewInvalidArgument("position: coordinate system is not given (want WGS-84, GCJ-02 or BD-09)").WithField("position.coordinate_system")
 	}
 	if math.IsNaN(p.AccuracyM) || math.IsInf(p.AccuracyM, 0) || p.AccuracyM < 0 || p.AccuracyM > maxAccuracy {
-		return 0, 0, structerr.NewInvalidArgument("position: accuracy %g m is not between 0 and %g m", p.AccuracyM, maxAccuracy)
+		return 0, 0, structerr.NewInvalidArgument("position: accuracy %g m is not between 0 and %g m", p.AccuracyM, maxAccuracy).WithField("position.accuracy_m")
 	}
 	if p.Lat == 0 && p.Lon == 0 {
-		return 0, 0, structerr.NewInvalidArgument("position: latitude and longitude are both 0 (no GPS fix)")
+		return 0, 0, structerr.NewInvalidArgument("position: latitude and longitude are both 0 (no GPS fix)").WithField("position")
 	}
 	lat, lon, err = coord.ToWGS84(p.Lat, p.Lon, p.System)
 	if err != nil {
-		return 0, 0, structerr.NewInvalidArgument("position: %v", err)
+		return 0, 0, structerr.NewInvalidArgument("position: %v", err).WithField("position")
 	}
 	return lat, lon, nil
 }
@@ -111,11 +111,11 @@ var (
 
 func checkUUID(what, id string) (uuid.UUID, error) {
 	if id == "" {
-		return uuid.Nil, structerr.NewInvalidArgument("%s is missing (a client-generated UUID)", what)
+		return uuid.Nil, structerr.NewInvalidArgument("%s is missing (a client-generated UUID)", what).WithField(what)
 	}
 	u, err := uuid.Parse(id)
 	if err != nil || u == uuid.Nil || len(id) != 36 {
-		return uuid.Nil, structerr.NewInvalidArgument("%s %.40q is not a UUID", what, id)
+		return uuid.Nil, structerr.NewInvalidArgument("%s %.40q is not a UUID", what, id).WithField(what)
 	}
 	return u, nil
 }
@@ -128,28 +128,28 @@ func (rs *Reports) normalize(d *Draft, now time.Time) error {
 	}
 	d.ID = strings.ToLower(d.ID)
 	if d.ObservedAt.IsZero() {
-		return structerr.NewInvalidArgument("observed_at is missing")
+		return structerr.NewInvalidArgument("observed_at is missing").WithField("observed_at")
 	}
 	if d.ObservedAt.After(now.Add(rs.cfg.MaxClockSkew)) {
 		return structerr.NewInvalidArgument("observed_at %s is in the future (server time %s): check the phone's clock",
-			d.ObservedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			d.ObservedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)).WithField("observed_at")
 	}
 	if d.ObservedAt.Before(now.Add(-rs.cfg.MaxReportAge)) {
 		return structerr.NewInvalidArgument("observed_at %s is more than %d days ago",
-			d.ObservedAt.UTC().Format(time.RFC3339), int(rs.cfg.MaxReportAge.Hours()/24))
+			d.ObservedAt.UTC().Format(time.RFC3339), int(rs.cfg.MaxReportAge.Hours()/24)).WithField("observed_at")
 	}
 	d.ObservedAt = d.ObservedAt.UTC().Truncate(time.Microsecond)
 	if !categoryCode.MatchString(d.Category) {
-		return structerr.NewInvalidArgument("category %.40q is not a category code", d.Category)
+		return structerr.NewInvalidArgument("category %.40q is not a category code", d.Category).WithField("category")
 	}
 	if d.Severity < SeverityMinor || d.Severity > SeverityCritical {
-		return structerr.NewInvalidArgument("severity is missing or unknown")
+		return structerr.NewInvalidArgument("severity is missing or unknown").WithField("severity")
 	}
 	if !utf8.ValidString(d.Description) {
-		return structerr.NewInvalidArgument("description is not valid UTF-8")
+		return structerr.NewInvalidArgument("description is not valid UTF-8").WithField("description")
 	}
 	if n := utf8.RuneCountInString(d.Description); n > rs.cfg.MaxDescriptionRunes {
-		return structerr.NewInvalidArgument("description has %d characters, at most %d are allowed", n, rs.cfg.MaxDescriptionRunes)
+		return structerr.NewInvalidArgument("description has %d characters, at most %d are allowed", n, rs.cfg.MaxDescriptionRunes).WithField("description")
 	}
 	if err := textcheck.Text("description", d.Description); err != nil {
 		return err
@@ -161,13 +161,13 @@ func (rs *Reports) normalize(d *Draft, now time.Time) error {
 		d.PatrolID = strings.ToLower(d.PatrolID)
 	}
 	if len(d.PhotoSHA256) > rs.cfg.MaxPhotosPerReport {
-		return structerr.NewInvalidArgument("%d photos, at most %d per report", len(d.PhotoSHA256), rs.cfg.MaxPhotosPerReport)
+		return structerr.NewInvalidArgument("%d photos, at most %d per report", len(d.PhotoSHA256), rs.cfg.MaxPhotosPerReport).WithField("photo_sha256")
 	}
 	photos := make([]string, 0, len(d.PhotoSHA256))
 	for _, h := range d.PhotoSHA256 {
 		h = strings.ToLower(h)
 		if !sha256Hex.MatchString(h) {
-			return structerr.NewInvalidArgument("photo reference %.70q is not a SHA-256 in hex", h)
+			return structerr.NewInvalidArgument("photo reference %.70q is not a SHA-256 in hex", h).WithField("photo_sha256")
 		}
 		if !slices.Contains(photos, h) {
 			photos = append(photos, h)
@@ -405,7 +405,7 @@ func (rs *Reports) checkCategory(ctx context.Context, q database.Querier, county
 		return err
 	}
 	if !ok {
-		return structerr.NewInvalidArgument("category %.40q is not known in county %s", code, county)
+		return structerr.NewInvalidArgument("category %.40q is not known in county %s", code, county).WithField("category")
 	}
 	rs.knownCategories.Store(key, true)
 	return nil

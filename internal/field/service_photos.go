@@ -32,7 +32,7 @@ func (s *Service) UploadPhoto(stream grpc.ClientStreamingServer[ecogridv1.Upload
 		UploadID: h.GetUploadId(), ReportID: h.GetReportId(), Size: h.GetSize(), SHA256: h.GetSha256(), ContentType: h.GetContentType(),
 	})
 	if err != nil {
-		return err
+		return structerr.PrefixField(err, "header")
 	}
 	if st := u.Status(); st.Complete {
 		// Stored already (this upload before, or the same photo by anyone).

@@ -18,11 +18,11 @@ func (s *Service) SubmitReport(ctx context.Context, req *ecogridv1.SubmitReportR
 	}
 	d, err := draftOf(req.GetReport())
 	if err != nil {
-		return nil, err
+		return nil, structerr.PrefixField(err, "report")
 	}
 	r, replayed, err := s.reports.SubmitReport(ctx, c, d)
 	if err != nil {
-		return nil, err
+		return nil, structerr.PrefixField(err, "report")
 	}
 	return &ecogridv1.SubmitReportResponse{Report: reportPB(r), Replayed: replayed}, nil
 }

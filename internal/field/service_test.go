@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/xuri/excelize/v2"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -136,6 +137,26 @@ func TestServiceReports(t *testing.T) {
 	grpcCode(t, err, codes.InvalidArgument)
 	if st, _ := status.FromError(err); len(st.Message()) > 200 {
 		t.Fatalf("error echoes the text: %d bytes", len(st.Message()))
+	}
+
+	// A check the proto's rules cannot make (the phone's clock is a day
+	// ahead) names its field in a BadRequest, as the rules' refusals do.
+	ahead := e.draft(29.01, 106.05)
+	ahead.ObservedAt = e.clock.Now().Add(24 * time.Hour)
+	_, err = cl.SubmitReport(as(inspectorAID), &ecogridv1.SubmitReportRequest{Report: draftPB(ahead)})
+	grpcCode(t, err, codes.InvalidArgument)
+	var field string
+	if br := badRequestOf(err); br != nil && len(br.GetFieldViolations()) == 1 {
+		field = br.GetFieldViolations()[0].GetField()
+	}
+	if field != "report.observed_at" {
+		t.Errorf("future observed_at: BadRequest field %q, want report.observed_at (%v)", field, err)
+	}
+	unknown := e.draft(29.01, 106.05)
+	unknown.Category = "no_such_category"
+	_, err = cl.SubmitReport(as(inspectorAID), &ecogridv1.SubmitReportRequest{Report: draftPB(unknown)})
+	if br := badRequestOf(err); br == nil || br.GetFieldViolations()[0].GetField() != "report.category" {
+		t.Errorf("unknown category: %v %v", err, br)
 	}
 
 	// Offline batch: the bad item has its own error, the others are kept.
@@ -450,4 +471,13 @@ func TestServiceExport(t *testing.T) {
 	s, _ := cl.ExportReports(as(officerID), &ecogridv1.ExportReportsRequest{})
 	_, err = s.Recv()
 	grpcCode(t, err, codes.InvalidArgument)
+}
+
+func badRequestOf(err error) *errdetails.BadRequest {
+	for _, d := range status.Convert(err).Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			return br
+		}
+	}
+	return nil
 }

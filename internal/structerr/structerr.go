@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -26,6 +27,7 @@ type Error struct {
 	code  codes.Code
 	msg   string
 	cause error
+	field string // the request field at fault, for a BadRequest detail
 }
 
 // MaxMessageBytes bounds a message: a field app shows it as it is, and
@@ -108,6 +110,31 @@ func (e *Error) WithCause(cause error) *Error {
 	return &c
 }
 
+// WithField names the request field at fault (a path such as
+// "observed_at" or "report.position"): the status then carries a
+// google.rpc.BadRequest with that field and the message, as the protos'
+// request rules do, so an app marks the same field whichever check
+// refused it.
+func (e *Error) WithField(field string) *Error {
+	c := *e
+	c.field = field
+	return &c
+}
+
+// Field is the request field WithField named, or "".
+func (e *Error) Field() string { return e.field }
+
+// PrefixField puts prefix before the field err names (a handler knows the
+// request path a domain check does not: "report" + "observed_at"). Any
+// other error is returned as it is.
+func PrefixField(err error, prefix string) error {
+	var se *Error
+	if !errors.As(err, &se) || se.field == "" {
+		return err
+	}
+	return se.WithField(prefix + "." + se.field)
+}
+
 // Unwrap returns the wrapped cause, if any.
 func (e *Error) Unwrap() error { return e.cause }
 
@@ -115,7 +142,18 @@ func (e *Error) Unwrap() error { return e.cause }
 func (e *Error) Code() codes.Code { return e.code }
 
 // GRPCStatus lets status.FromError and status.Code see the code directly.
-func (e *Error) GRPCStatus() *status.Status { return status.New(e.code, e.msg) }
+// An error with a field carries it as a BadRequest detail.
+func (e *Error) GRPCStatus() *status.Status {
+	st := status.New(e.code, e.msg)
+	if e.field == "" {
+		return st
+	}
+	br := &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: e.field, Description: e.msg}}}
+	if d, err := st.WithDetails(br); err == nil {
+		return d
+	}
+	return st
+}
 
 // Code returns the gRPC code that ToStatus would give err.
 func Code(err error) codes.Code {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -84,5 +85,22 @@ func TestLongMessagesAreCut(t *testing.T) {
 	}
 	if short := structerr.NewInvalidArgument("name %s is too long", "x").Error(); short != "name x is too long" {
 		t.Errorf("short message changed: %q", short)
+	}
+}
+
+// An error naming its field carries a BadRequest with it, through ToStatus
+// and with a prefix a handler adds; one without stays a plain status.
+func TestWithFieldCarriesBadRequest(t *testing.T) {
+	err := structerr.PrefixField(structerr.NewInvalidArgument("observed_at is missing").WithField("observed_at"), "report")
+	st := status.Convert(structerr.ToStatus(fmt.Errorf("filing: %w", err)))
+	if st.Code() != codes.InvalidArgument || len(st.Details()) != 1 {
+		t.Fatalf("%v %v", st, st.Details())
+	}
+	br, ok := st.Details()[0].(*errdetails.BadRequest)
+	if !ok || br.GetFieldViolations()[0].GetField() != "report.observed_at" || br.GetFieldViolations()[0].GetDescription() != "observed_at is missing" {
+		t.Fatalf("detail %v", st.Details()[0])
+	}
+	if st := status.Convert(structerr.ToStatus(structerr.NewInvalidArgument("plain"))); len(st.Details()) != 0 {
+		t.Fatalf("plain error with details %v", st.Details())
 	}
 }

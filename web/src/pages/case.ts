@@ -72,8 +72,10 @@ export function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[
   const wantsHandler = s.handler && !(action === "CASE_ACTION_REASSIGN" && !c.handlerId);
   const handler = wantsHandler ? h("select", { id: id("handler"), name: "handler", required: true }, h("option", { value: "" }, t("chooseHandler"))) : null;
   for (const p of handlers) handler?.append(h("option", { value: p.personId ?? "" }, `${p.name ?? ""} (${p.nodeCode ?? ""})`));
+  // The deadline is optional: empty leaves the severity's own (the
+  // county's rule); a date sets an earlier one, within the rule's limit.
   const lastDay = chinaDate(Date.now() + (limit ? limit.rectifyDays : 7) * 864e5);
-  const deadline = s.deadline ? h("input", { id: id("deadline"), name: "deadline", type: "date", required: true, min: chinaDate(Date.now()), max: limit ? lastDay : undefined, value: lastDay }) : null;
+  const deadline = s.deadline ? h("input", { id: id("deadline"), name: "deadline", type: "date", min: chinaDate(Date.now()), max: limit ? lastDay : undefined }) : null;
   const days = s.days ? h("input", { id: id("days"), name: "days", type: "number", min: 1, value: 3, required: true }) : null;
   const photos = s.photos ? h("input", { id: id("photos"), name: "photos", type: "file", accept: "image/jpeg,image/png,image/webp", multiple: true, required: true }) : null;
   const msg = h("p", {});
@@ -98,7 +100,7 @@ export function stepForm(c: v1Case, action: string, handlers: ResponsiblePerson[
     const body: Record<string, unknown> = { caseId: c.id, requestId: newRequestId() };
     if (text && s.text) body[s.text] = text.value;
     if (handler) body.handlerId = handler.value;
-    if (deadline) body.deadline = deadlineFor(deadline.value, limit);
+    if (deadline?.value) body.deadline = deadlineFor(deadline.value, limit);
     if (days) body.days = Number(days.value);
     try {
       if (photos?.files) body.photoSha256 = await Promise.all(Array.from(photos.files).map(uploadPhoto));
