@@ -1386,11 +1386,12 @@ const file_ecogrid_v1_zones_proto_rawDesc = "" +
 	"^[0-9]{6}$R\n" +
 	"countyCode\"C\n" +
 	"\x15ListZoneRulesResponse\x12*\n" +
-	"\x05rules\x18\x01 \x03(\v2\x14.ecogrid.v1.ZoneRuleR\x05rules\"S\n" +
-	"\x1aGetZonePatrolQuotasRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12\x14\n" +
-	"\x05month\x18\x02 \x01(\tR\x05month\"\x9c\x01\n" +
+	"\x05rules\x18\x01 \x03(\v2\x14.ecogrid.v1.ZoneRuleR\x05rules\"\x8c\x01\n" +
+	"\x1aGetZonePatrolQuotasRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12:\n" +
+	"\x05month\x18\x02 \x01(\tB$\xbaH!\xd8\x01\x01r\x1c2\x1a^[0-9]{4}-(0[1-9]|1[0-2])$R\x05month\"\x9c\x01\n" +
 	"\x0fZonePatrolQuota\x12\x1b\n" +
 	"\tzone_code\x18\x01 \x01(\tR\bzoneCode\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
