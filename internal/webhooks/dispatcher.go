@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -43,6 +44,11 @@ type Config struct {
 	Batch int
 	// SyncInterval is how often the subscriber list is read again (default 10s).
 	SyncInterval time.Duration
+	// Lanes is how many POSTs a subscriber's worker has in flight at once
+	// (default 8). The events of one case always share a lane, so each
+	// case's order holds; different cases go concurrently, so one slow
+	// answer does not hold back every other case of the county.
+	Lanes int
 	// Client sends the POSTs (default: a client with Timeout).
 	Client *http.Client
 }
@@ -63,16 +69,20 @@ func (c *Config) setDefaults() {
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 10 * time.Second
 	}
+	if c.Lanes <= 0 {
+		c.Lanes = 8
+	}
 	if c.Client == nil {
-		c.Client = &http.Client{Timeout: c.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		c.Client = &http.Client{Timeout: c.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: c.Lanes}}
 	}
 }
 
 // Dispatcher delivers case events to every subscriber, each through its
-// own durable JetStream consumer (webhook-<id>) read by one worker, so
-// deliveries to a subscriber keep the stream's order (hence the order of
-// each case) and a failing receiver only holds back its own. Run one
-// dispatcher per deployment.
+// own durable JetStream consumer (webhook-<id>) read by one worker, which
+// posts up to Lanes events at once, the events of a case always in one
+// lane, so each case reaches the subscriber in order and a failing
+// receiver only holds back its own deliveries. Run one dispatcher per
+// deployment (cased runs it).
 type Dispatcher struct {
 	pool *pgxpool.Pool
 	js   jetstream.JetStream
@@ -186,6 +196,12 @@ func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
 		AckPolicy:      jetstream.AckAllPolicy,
 		AckWait:        time.Hour, // a worker holds a batch while retrying; it reports progress
 		MaxAckPending:  10 * d.cfg.Batch,
+		// The consumer's position is kept in memory: the delivery log in
+		// PostgreSQL is what says an event was delivered, so a consumer
+		// that restarts from its start time after a NATS restart skips
+		// what the log has, and fsyncing its state on every ack (the
+		// stream syncs always) would cost more than the deliveries.
+		MemoryStorage: true,
 	})
 	if err != nil {
 		return fmt.Errorf("webhooks: consumer of %s: %w", s.ID, err)
@@ -333,20 +349,58 @@ func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jets
 	if err != nil {
 		return err
 	}
-	var done []Delivery
+	// Deal the events to lanes by case, keeping stream order within each
+	// lane, and let the lanes post concurrently. The batch is recorded and
+	// acknowledged only when every lane is through, so a later batch never
+	// overtakes an event of this one.
+	lanes := make([][]event, min(d.cfg.Lanes, max(len(evs), 1)))
 	for _, e := range evs {
 		if have[e.id] {
 			continue
 		}
-		n, err := d.deliver(ctx, s, e)
-		if err != nil {
-			// Record what got through before giving up the batch.
-			return errors.Join(err, record(context.WithoutCancel(ctx), d.pool, s.ID, done))
+		i := laneOf(e.ev.GetCaseId(), len(lanes))
+		lanes[i] = append(lanes[i], e)
+	}
+	var (
+		mu   sync.Mutex
+		done []Delivery
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, lane := range lanes {
+		if len(lane) == 0 {
+			continue
 		}
-		done = append(done, Delivery{EventID: e.id, CaseID: e.ev.GetCaseId(), EventType: e.ev.GetEventType(),
-			StreamSeq: e.meta.Sequence.Stream, PublishedAt: e.meta.Timestamp, Attempts: n})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, e := range lane {
+				n, err := d.deliver(ctx, s, e)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+					mu.Unlock()
+					return // the rest of this case waits for the batch again
+				}
+				done = append(done, Delivery{EventID: e.id, CaseID: e.ev.GetCaseId(), EventType: e.ev.GetEventType(),
+					StreamSeq: e.meta.Sequence.Stream, PublishedAt: e.meta.Timestamp, Attempts: n})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		// Record what got through before giving up the batch.
+		return errors.Join(errors.Join(errs...), record(context.WithoutCancel(ctx), d.pool, s.ID, done))
 	}
 	return record(ctx, d.pool, s.ID, done)
+}
+
+// laneOf is the lane of a case: the same case always the same lane.
+func laneOf(caseID string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(caseID))
+	return int(h.Sum32() % uint32(n))
 }
 
 // deliver POSTs one event until the receiver answers 2xx and returns the
