@@ -23,16 +23,18 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"migrate":    {"apply pending database migrations (DATABASE_URL)", runMigrate},
-		"dev":        {"bring the whole stack up on this machine; Ctrl-C stops it", runDev},
-		"grid":       {"import, export and locate in the grid; write the demo county", runGrid},
-		"users":      {"bootstrap the first administrator, create people, accounts and assignments, log in", runUsers},
-		"audit":      {"verify a ledger export offline, export, verify the chain, sign checkpoints, make keys", runAudit},
-		"reports":    {"export reports as GeoJSON or CSV", runReports},
-		"cases":      {"export cases as CSV or GeoJSON", runCases},
-		"zones":      {"import, export and locate protected zones; list their rules", runZones},
-		"monitoring": {"import water samples from a lab's CSV; list monitoring points", runMonitoring},
-		"waters":     {"import and export river and reservoir reaches; print a reach's chief sign", runWaters},
+		"migrate":     {"apply pending database migrations (DATABASE_URL)", runMigrate},
+		"dev":         {"bring the whole stack up on this machine; Ctrl-C stops it", runDev},
+		"grid":        {"import, export and locate in the grid; write the demo county", runGrid},
+		"users":       {"bootstrap the first administrator, create people, accounts and assignments, log in", runUsers},
+		"audit":       {"verify a ledger export offline, export, verify the chain, sign checkpoints, make keys", runAudit},
+		"reports":     {"export reports as GeoJSON or CSV", runReports},
+		"cases":       {"export cases as CSV or GeoJSON", runCases},
+		"zones":       {"import, export and locate protected zones; list their rules", runZones},
+		"monitoring":  {"import water samples from a lab's CSV; list monitoring points", runMonitoring},
+		"waters":      {"import and export river and reservoir reaches; print a reach's chief sign", runWaters},
+		"departments": {"manage the county's departments, their area and staff, the taxonomy and routing rules", runDepartments},
+		"webhooks":    {"register, list and disable webhook subscribers; read a delivery log; replay", runWebhooks},
 	}
 }
 

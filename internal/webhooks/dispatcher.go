@@ -99,6 +99,8 @@ type Dispatcher struct {
 type worker struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	// generation is the subscriber's replay generation it started with.
+	generation int64
 }
 
 // NewDispatcher returns a dispatcher of pool's subscribers reading js.
@@ -110,9 +112,47 @@ func NewDispatcher(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, log *
 	return &Dispatcher{pool: pool, js: js, cfg: cfg, log: log, workers: map[uuid.UUID]*worker{}}
 }
 
-// Run syncs the workers with the subscriber list until ctx ends.
+// dispatcherLock is the PostgreSQL advisory lock the running dispatcher
+// holds, so that with several cased replicas exactly one delivers.
+const dispatcherLock = 0x65636f7768 // "ecowh"
+
+// Run delivers until ctx ends, while it holds the dispatcher lock: with
+// several replicas, one delivers and the others wait to take over when its
+// database session ends. It syncs the workers with the subscriber list
+// every SyncInterval.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	defer d.stopAll()
+	for {
+		err := d.runLocked(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			d.log.Warn("webhooks: dispatcher lost its lock or database; retrying", "err", err)
+		}
+		if !sleep(ctx, d.cfg.SyncInterval) {
+			return nil
+		}
+	}
+}
+
+func (d *Dispatcher) runLocked(ctx context.Context) error {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, dispatcherLock).Scan(&got); err != nil {
+		return err
+	}
+	if !got {
+		return nil // another replica delivers
+	}
+	defer func() {
+		d.stopAll()
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, dispatcherLock)
+	}()
+	d.log.Info("webhooks: dispatcher delivering")
 	for {
 		if err := d.Sync(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("webhooks: reading subscribers failed", "err", err)
@@ -122,11 +162,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(d.cfg.SyncInterval):
 		}
+		// The lock lives as long as this session: check it is still there.
+		if err := conn.Ping(ctx); err != nil {
+			return err
+		}
 	}
 }
 
-// Sync starts a worker for every new subscriber and stops those of
-// removed ones. Workers run until ctx ends.
+// Sync starts a worker for every new subscriber, restarts those with a
+// replay requested (RequestReplay, from any process), and stops those
+// disabled or removed. Workers run until ctx ends.
 func (d *Dispatcher) Sync(ctx context.Context) error {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
@@ -138,12 +183,27 @@ func (d *Dispatcher) Sync(ctx context.Context) error {
 	for _, s := range subs {
 		seen[s.ID] = true
 		d.mu.Lock()
-		_, running := d.workers[s.ID]
+		w, running := d.workers[s.ID]
 		d.mu.Unlock()
-		if !running {
-			if err := d.start(ctx, s); err != nil {
+		if running && w.generation == s.ReplayGeneration && s.ReplayedGeneration == s.ReplayGeneration {
+			continue
+		}
+		if s.ReplayedGeneration != s.ReplayGeneration {
+			// The worker stops before the log forgets, so nothing of the
+			// old position is recorded after the replay is applied.
+			d.stop(s.ID)
+			if err := d.js.DeleteConsumer(ctx, messaging.StreamCases, consumerName(s.ID)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 				return err
 			}
+			if err := applyReplay(ctx, d.pool, s); err != nil {
+				return err
+			}
+			d.log.Info("webhooks: replay applied", "subscriber", s.ID, "since", s.StartAt)
+		} else if running {
+			d.stop(s.ID)
+		}
+		if err := d.start(ctx, s); err != nil {
+			return err
 		}
 	}
 	d.mu.Lock()
@@ -161,19 +221,13 @@ func (d *Dispatcher) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Replay delivers the subscriber's events published from since again:
-// the delivery log forgets them and its consumer restarts at since.
+// Replay delivers the subscriber's events published from since again
+// (RequestReplay, then a sync that applies it).
 func (d *Dispatcher) Replay(ctx context.Context, id uuid.UUID, since time.Time) error {
-	d.syncMu.Lock()
-	defer d.syncMu.Unlock()
-	d.stop(id)
-	if err := moveStart(ctx, d.pool, id, since); err != nil {
+	if err := RequestReplay(ctx, d.pool, id, since); err != nil {
 		return err
 	}
-	if err := d.js.DeleteConsumer(ctx, messaging.StreamCases, consumerName(id)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return err
-	}
-	return nil // the next Sync starts the worker at since
+	return d.Sync(ctx)
 }
 
 func consumerName(id uuid.UUID) string { return "webhook-" + id.String() }
@@ -207,13 +261,20 @@ func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
 		return fmt.Errorf("webhooks: consumer of %s: %w", s.ID, err)
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := &worker{cancel: cancel, done: make(chan struct{})}
+	w := &worker{cancel: cancel, done: make(chan struct{}), generation: s.ReplayGeneration}
 	d.mu.Lock()
 	d.workers[s.ID] = w
 	d.mu.Unlock()
 	go func() {
 		defer close(w.done)
 		d.work(wctx, s, cons)
+		// A worker that ended on its own (its consumer vanished with a
+		// NATS restart, say) leaves the map so the next sync starts it again.
+		d.mu.Lock()
+		if d.workers[s.ID] == w {
+			delete(d.workers, s.ID)
+		}
+		d.mu.Unlock()
 	}()
 	return nil
 }
