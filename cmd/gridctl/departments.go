@@ -152,7 +152,7 @@ func runDepartments(ctx context.Context, args []string) error {
 }
 
 const webhooksUsage = `usage (WebhookService on cased, as the county office):
-  gridctl webhooks add -county 130123 -url https://water.example/ecogrid [-types opened,transferred] [-json]
+  gridctl webhooks add -county 130123 -url https://water.example/ecogrid [-types opened,transferred] [-json] [-max-batch 100]
       prints the subscriber id and its secret: the only time the secret is shown
   gridctl webhooks list -county 130123
   gridctl webhooks disable -subscriber ID
@@ -173,6 +173,7 @@ func runWebhooks(ctx context.Context, args []string) error {
 	url := fs.String("url", "", "receiver URL (http or https)")
 	types := fs.String("types", "", "case event types, comma-separated (default all)")
 	asJSON := fs.Bool("json", false, "deliver protojson instead of binary protobuf")
+	maxBatch := fs.Int("max-batch", 1, "most events per POST; above 1 every POST is a CaseEventBatch")
 	sub := fs.String("subscriber", "", "subscriber id")
 	since := fs.String("since", "", "publication time (RFC 3339 or YYYY-MM-DD)")
 	n := fs.Int("n", 100, "at most this many deliveries")
@@ -197,7 +198,7 @@ func runWebhooks(ctx context.Context, args []string) error {
 		if *types != "" {
 			ts = strings.Split(*types, ",")
 		}
-		res, err := c.CreateSubscriber(ctx, &ecogridv1.CreateSubscriberRequest{SubscriberId: uuid.NewString(), CountyCode: *county, Url: *url, EventTypes: ts, Json: *asJSON})
+		res, err := c.CreateSubscriber(ctx, &ecogridv1.CreateSubscriberRequest{SubscriberId: uuid.NewString(), CountyCode: *county, Url: *url, EventTypes: ts, Json: *asJSON, MaxBatch: int32(*maxBatch)})
 		if err != nil {
 			return err
 		}

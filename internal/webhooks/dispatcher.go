@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -30,7 +31,10 @@ const (
 	EventIDHeader   = "Ecogrid-Event-Id"
 	EventTypeHeader = "Ecogrid-Event-Type"
 	SchemaHeader    = "Ecogrid-Schema"
-	caseEventSchema = "ecogrid.events.v1.CaseEvent"
+	// EventCountHeader is the number of events of a CaseEventBatch body.
+	EventCountHeader     = "Ecogrid-Event-Count"
+	caseEventSchema      = "ecogrid.events.v1.CaseEvent"
+	caseEventBatchSchema = "ecogrid.events.v1.CaseEventBatch"
 )
 
 // Config tunes a dispatcher. Zero values take the defaults.
@@ -308,6 +312,14 @@ func (d *Dispatcher) stopAll() {
 // one long-lived pull, so none is left with an expired fetch.
 func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Consumer) {
 	log := d.log.With("subscriber", s.ID)
+	// Events past the log's last stream sequence, delivered for the first
+	// time, cannot be in the log (this worker is the only writer and
+	// records before it acknowledges): only the others are looked up.
+	logged, err := lastLogged(ctx, d.pool, s.ID)
+	if err != nil {
+		log.Warn("webhooks: cannot read the delivery log", "err", err)
+		return
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(d.cfg.Batch))
 	if err != nil {
 		log.Warn("webhooks: cannot read the consumer", "err", err)
@@ -363,7 +375,7 @@ func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Cons
 		// batch, so later events never overtake it.
 		backoff := d.cfg.MinBackoff
 		for {
-			err := d.deliverBatch(ctx, s, msgs)
+			err := d.deliverBatch(ctx, s, msgs, logged)
 			if err == nil || ctx.Err() != nil {
 				break
 			}
@@ -389,9 +401,9 @@ type event struct {
 	meta *jetstream.MsgMetadata
 }
 
-func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jetstream.Msg) error {
+func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jetstream.Msg, logged uint64) error {
 	evs := make([]event, 0, len(msgs))
-	ids := make([]uuid.UUID, 0, len(msgs))
+	var ids []uuid.UUID // those that may be in the log already
 	for _, m := range msgs {
 		var ce eventsv1.CaseEvent
 		meta, err := m.Metadata()
@@ -404,7 +416,9 @@ func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jets
 			continue
 		}
 		evs = append(evs, event{msg: m, ev: &ce, id: id, meta: meta})
-		ids = append(ids, id)
+		if meta.NumDelivered > 1 || meta.Sequence.Stream <= logged {
+			ids = append(ids, id)
+		}
 	}
 	have, err := delivered(ctx, d.pool, s.ID, ids)
 	if err != nil {
@@ -435,16 +449,20 @@ func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jets
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, e := range lane {
-				n, err := d.deliver(ctx, s, e)
+			for len(lane) > 0 {
+				chunk := lane[:min(len(lane), max(s.MaxBatch, 1))]
+				lane = lane[len(chunk):]
+				n, err := d.deliver(ctx, s, chunk)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
 					mu.Unlock()
-					return // the rest of this case waits for the batch again
+					return // the rest of this lane waits for the batch again
 				}
-				done = append(done, Delivery{EventID: e.id, CaseID: e.ev.GetCaseId(), EventType: e.ev.GetEventType(),
-					StreamSeq: e.meta.Sequence.Stream, PublishedAt: e.meta.Timestamp, Attempts: n})
+				for _, e := range chunk {
+					done = append(done, Delivery{EventID: e.id, CaseID: e.ev.GetCaseId(), EventType: e.ev.GetEventType(),
+						StreamSeq: e.meta.Sequence.Stream, PublishedAt: e.meta.Timestamp, Attempts: n})
+				}
 				mu.Unlock()
 			}
 		}()
@@ -464,20 +482,21 @@ func laneOf(caseID string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// deliver POSTs one event until the receiver answers 2xx and returns the
+// deliver POSTs one event (or, to a subscriber taking batches, a
+// CaseEventBatch of evs) until the receiver answers 2xx and returns the
 // number of attempts. Only ctx ends it early.
-func (d *Dispatcher) deliver(ctx context.Context, s Subscriber, e event) (int, error) {
-	body, ctype := e.msg.Data(), "application/protobuf"
+func (d *Dispatcher) deliver(ctx context.Context, s Subscriber, evs []event) (int, error) {
+	body, schema, err := encode(s, evs)
+	if err != nil {
+		return 0, err
+	}
+	ctype := "application/protobuf"
 	if s.JSON {
-		b, err := protojson.Marshal(e.ev)
-		if err != nil {
-			return 0, err
-		}
-		body, ctype = b, "application/json"
+		ctype = "application/json"
 	}
 	backoff := d.cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
-		err := d.post(ctx, s, e, body, ctype)
+		err := d.post(ctx, s, evs, body, ctype, schema)
 		if err == nil {
 			return attempt, nil
 		}
@@ -485,8 +504,10 @@ func (d *Dispatcher) deliver(ctx context.Context, s Subscriber, e event) (int, e
 			return attempt, ctx.Err()
 		}
 		wait := backoff + rand.N(backoff/4+1)
-		d.log.Debug("webhooks: delivery failed", "subscriber", s.ID, "event", e.id, "attempt", attempt, "err", err, "retry_in", wait)
-		_ = e.msg.InProgress()
+		d.log.Debug("webhooks: delivery failed", "subscriber", s.ID, "event", evs[0].id, "events", len(evs), "attempt", attempt, "err", err, "retry_in", wait)
+		for _, e := range evs {
+			_ = e.msg.InProgress()
+		}
 		if !sleep(ctx, wait) {
 			return attempt, ctx.Err()
 		}
@@ -494,7 +515,32 @@ func (d *Dispatcher) deliver(ctx context.Context, s Subscriber, e event) (int, e
 	}
 }
 
-func (d *Dispatcher) post(ctx context.Context, s Subscriber, e event, body []byte, ctype string) error {
+// encode is the body of a POST and the schema it follows: the relayed
+// bytes of one CaseEvent, or a CaseEventBatch for a subscriber taking
+// batches; protojson when the subscriber asked for JSON.
+func encode(s Subscriber, evs []event) ([]byte, string, error) {
+	if s.MaxBatch <= 1 {
+		if !s.JSON {
+			return evs[0].msg.Data(), caseEventSchema, nil
+		}
+		b, err := protojson.Marshal(evs[0].ev)
+		return b, caseEventSchema, err
+	}
+	batch := &eventsv1.CaseEventBatch{Events: make([]*eventsv1.CaseEvent, len(evs))}
+	for i, e := range evs {
+		batch.Events[i] = e.ev
+	}
+	var b []byte
+	var err error
+	if s.JSON {
+		b, err = protojson.Marshal(batch)
+	} else {
+		b, err = proto.Marshal(batch)
+	}
+	return b, caseEventBatchSchema, err
+}
+
+func (d *Dispatcher) post(ctx context.Context, s Subscriber, evs []event, body []byte, ctype, schema string) error {
 	rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, s.URL, bytes.NewReader(body))
@@ -502,9 +548,13 @@ func (d *Dispatcher) post(ctx context.Context, s Subscriber, e event, body []byt
 		return err
 	}
 	req.Header.Set("Content-Type", ctype)
-	req.Header.Set(EventIDHeader, e.id.String())
-	req.Header.Set(EventTypeHeader, e.ev.GetEventType())
-	req.Header.Set(SchemaHeader, caseEventSchema)
+	req.Header.Set(SchemaHeader, schema)
+	if schema == caseEventSchema {
+		req.Header.Set(EventIDHeader, evs[0].id.String())
+		req.Header.Set(EventTypeHeader, evs[0].ev.GetEventType())
+	} else {
+		req.Header.Set(EventCountHeader, strconv.Itoa(len(evs)))
+	}
 	req.Header.Set(SignatureHeader, Sign([]byte(s.Secret), time.Now(), body))
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {

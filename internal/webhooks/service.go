@@ -70,7 +70,7 @@ func subscriberOf(ctx context.Context, pool *pgxpool.Pool, id string) (Subscribe
 
 func subscriberProto(s Subscriber) *ecogridv1.Subscriber {
 	p := &ecogridv1.Subscriber{SubscriberId: s.ID.String(), CountyCode: s.CountyCode, Url: s.URL, EventTypes: s.EventTypes,
-		Json: s.JSON, CreatedAt: timestamppb.New(s.CreatedAt), StartAt: timestamppb.New(s.StartAt)}
+		Json: s.JSON, CreatedAt: timestamppb.New(s.CreatedAt), StartAt: timestamppb.New(s.StartAt), MaxBatch: int32(s.MaxBatch)}
 	if s.DisabledAt != nil {
 		p.DisabledAt = timestamppb.New(*s.DisabledAt)
 	}
@@ -89,7 +89,8 @@ func (s *Service) CreateSubscriber(ctx context.Context, req *ecogridv1.CreateSub
 	if err != nil {
 		return nil, err
 	}
-	sub := Subscriber{ID: id, CountyCode: req.GetCountyCode(), URL: req.GetUrl(), EventTypes: req.GetEventTypes(), JSON: req.GetJson()}
+	sub := Subscriber{ID: id, CountyCode: req.GetCountyCode(), URL: req.GetUrl(), EventTypes: req.GetEventTypes(), JSON: req.GetJson(),
+		MaxBatch: int(req.GetMaxBatch())}
 	if sub.EventTypes == nil {
 		sub.EventTypes = []string{}
 	}

@@ -31,6 +31,9 @@ type Subscriber struct {
 	EventTypes []string
 	// JSON asks for protojson bodies instead of binary protobuf.
 	JSON bool
+	// MaxBatch is the most events in one POST: 0 or 1 is one CaseEvent
+	// per POST, more makes every POST a CaseEventBatch (at most 500).
+	MaxBatch int
 	// StartAt is the publication time of the first event delivered.
 	StartAt   time.Time
 	CreatedAt time.Time
@@ -45,12 +48,12 @@ type Subscriber struct {
 }
 
 const subscriberColumns = `subscriber_id, county_code, url, secret, event_types, json, start_at, created_at,
-	disabled_at, coalesce(created_by, '00000000-0000-0000-0000-000000000000'), replay_generation, replayed_generation`
+	disabled_at, coalesce(created_by, '00000000-0000-0000-0000-000000000000'), replay_generation, replayed_generation, max_batch`
 
 func scanSubscriber(r pgx.CollectableRow) (Subscriber, error) {
 	var s Subscriber
 	return s, r.Scan(&s.ID, &s.CountyCode, &s.URL, &s.Secret, &s.EventTypes, &s.JSON, &s.StartAt, &s.CreatedAt,
-		&s.DisabledAt, &s.CreatedBy, &s.ReplayGeneration, &s.ReplayedGeneration)
+		&s.DisabledAt, &s.CreatedBy, &s.ReplayGeneration, &s.ReplayedGeneration, &s.MaxBatch)
 }
 
 // NewSecret makes a subscriber secret: 32 random bytes in hex.
@@ -84,6 +87,10 @@ func Subscribe(ctx context.Context, pool *pgxpool.Pool, s Subscriber) (Subscribe
 			return s, structerr.NewInvalidArgument("event type %.40q is not a case event type (lower-case letters and _)", t)
 		}
 	}
+	if s.MaxBatch < 0 || s.MaxBatch > 500 {
+		return s, structerr.NewInvalidArgument("max_batch is 0 to 500 events per POST, not %d", s.MaxBatch)
+	}
+	s.MaxBatch = max(s.MaxBatch, 1)
 	if s.ID == uuid.Nil {
 		s.ID = uuid.New()
 	}
@@ -95,9 +102,9 @@ func Subscribe(ctx context.Context, pool *pgxpool.Pool, s Subscriber) (Subscribe
 		createdBy = s.CreatedBy
 	}
 	tag, err := pool.Exec(ctx, `
-		INSERT INTO webhooks.subscribers (subscriber_id, county_code, url, secret, event_types, json, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (subscriber_id) DO NOTHING`,
-		s.ID, s.CountyCode, s.URL, s.Secret, s.EventTypes, s.JSON, createdBy)
+		INSERT INTO webhooks.subscribers (subscriber_id, county_code, url, secret, event_types, json, created_by, max_batch)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (subscriber_id) DO NOTHING`,
+		s.ID, s.CountyCode, s.URL, s.Secret, s.EventTypes, s.JSON, createdBy, s.MaxBatch)
 	if err != nil {
 		return s, fmt.Errorf("webhooks: storing subscriber: %w", err)
 	}
@@ -106,7 +113,7 @@ func Subscribe(ctx context.Context, pool *pgxpool.Pool, s Subscriber) (Subscribe
 		return s, err
 	}
 	if tag.RowsAffected() == 0 && (prev.CountyCode != s.CountyCode || prev.URL != s.URL || prev.Secret != s.Secret ||
-		!slices.Equal(prev.EventTypes, s.EventTypes) || prev.JSON != s.JSON) {
+		!slices.Equal(prev.EventTypes, s.EventTypes) || prev.JSON != s.JSON || prev.MaxBatch != s.MaxBatch) {
 		return s, structerr.NewAlreadyExists("subscriber id %s is already used for another subscriber", s.ID)
 	}
 	return prev, nil
@@ -231,8 +238,18 @@ func DeliveriesSince(ctx context.Context, pool *pgxpool.Pool, subscriber uuid.UU
 	})
 }
 
+// lastLogged is the highest stream sequence in the subscriber's log.
+func lastLogged(ctx context.Context, pool *pgxpool.Pool, sub uuid.UUID) (uint64, error) {
+	var seq int64
+	err := pool.QueryRow(ctx, `SELECT coalesce(max(stream_seq), 0) FROM webhooks.deliveries WHERE subscriber_id = $1`, sub).Scan(&seq)
+	return uint64(seq), err
+}
+
 // delivered returns which of ids the subscriber already has.
 func delivered(ctx context.Context, pool *pgxpool.Pool, sub uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	rows, err := pool.Query(ctx, `
 		SELECT event_id FROM webhooks.deliveries WHERE subscriber_id = $1 AND event_id = ANY($2::uuid[])`, sub, uuidTexts(ids))
 	if err != nil {

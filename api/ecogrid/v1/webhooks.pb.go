@@ -37,7 +37,12 @@ type Subscriber struct {
 	// Publication time of the first event delivered (moved back by a replay).
 	StartAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_at,json=startAt,proto3" json:"start_at,omitempty"`
 	// Set once the subscriber is disabled.
-	DisabledAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=disabled_at,json=disabledAt,proto3" json:"disabled_at,omitempty"`
+	DisabledAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=disabled_at,json=disabledAt,proto3" json:"disabled_at,omitempty"`
+	// Most events in one POST. 0 or 1: one CaseEvent per POST. Above 1
+	// (at most 500): every POST is an ecogrid.events.v1.CaseEventBatch of up
+	// to this many events, which is what keeps a busy county's deliveries
+	// within a second when a receiver takes many events a second.
+	MaxBatch      int32 `protobuf:"varint,9,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -128,14 +133,23 @@ func (x *Subscriber) GetDisabledAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Subscriber) GetMaxBatch() int32 {
+	if x != nil {
+		return x.MaxBatch
+	}
+	return 0
+}
+
 type CreateSubscriberRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Client-generated UUID: retrying the same request is harmless.
-	SubscriberId  string   `protobuf:"bytes,1,opt,name=subscriber_id,json=subscriberId,proto3" json:"subscriber_id,omitempty"`
-	CountyCode    string   `protobuf:"bytes,2,opt,name=county_code,json=countyCode,proto3" json:"county_code,omitempty"`
-	Url           string   `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
-	EventTypes    []string `protobuf:"bytes,4,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
-	Json          bool     `protobuf:"varint,5,opt,name=json,proto3" json:"json,omitempty"`
+	SubscriberId string   `protobuf:"bytes,1,opt,name=subscriber_id,json=subscriberId,proto3" json:"subscriber_id,omitempty"`
+	CountyCode   string   `protobuf:"bytes,2,opt,name=county_code,json=countyCode,proto3" json:"county_code,omitempty"`
+	Url          string   `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	EventTypes   []string `protobuf:"bytes,4,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
+	Json         bool     `protobuf:"varint,5,opt,name=json,proto3" json:"json,omitempty"`
+	// See Subscriber.max_batch.
+	MaxBatch      int32 `protobuf:"varint,6,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -203,6 +217,13 @@ func (x *CreateSubscriberRequest) GetJson() bool {
 		return x.Json
 	}
 	return false
+}
+
+func (x *CreateSubscriberRequest) GetMaxBatch() int32 {
+	if x != nil {
+		return x.MaxBatch
+	}
+	return 0
 }
 
 type CreateSubscriberResponse struct {
@@ -720,7 +741,7 @@ var File_ecogrid_v1_webhooks_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_webhooks_proto_rawDesc = "" +
 	"\n" +
 	"\x19ecogrid/v1/webhooks.proto\x12\n" +
-	"ecogrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x02\n" +
+	"ecogrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x02\n" +
 	"\n" +
 	"Subscriber\x12#\n" +
 	"\rsubscriber_id\x18\x01 \x01(\tR\fsubscriberId\x12\x1f\n" +
@@ -734,7 +755,8 @@ const file_ecogrid_v1_webhooks_proto_rawDesc = "" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x125\n" +
 	"\bstart_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\astartAt\x12;\n" +
 	"\vdisabled_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"disabledAt\"\xa6\x01\n" +
+	"disabledAt\x12\x1b\n" +
+	"\tmax_batch\x18\t \x01(\x05R\bmaxBatch\"\xc3\x01\n" +
 	"\x17CreateSubscriberRequest\x12#\n" +
 	"\rsubscriber_id\x18\x01 \x01(\tR\fsubscriberId\x12\x1f\n" +
 	"\vcounty_code\x18\x02 \x01(\tR\n" +
@@ -742,7 +764,8 @@ const file_ecogrid_v1_webhooks_proto_rawDesc = "" +
 	"\x03url\x18\x03 \x01(\tR\x03url\x12\x1f\n" +
 	"\vevent_types\x18\x04 \x03(\tR\n" +
 	"eventTypes\x12\x12\n" +
-	"\x04json\x18\x05 \x01(\bR\x04json\"j\n" +
+	"\x04json\x18\x05 \x01(\bR\x04json\x12\x1b\n" +
+	"\tmax_batch\x18\x06 \x01(\x05R\bmaxBatch\"j\n" +
 	"\x18CreateSubscriberResponse\x126\n" +
 	"\n" +
 	"subscriber\x18\x01 \x01(\v2\x16.ecogrid.v1.SubscriberR\n" +

@@ -442,6 +442,8 @@ export type v1CreateSubscriberRequest = {
   url?: string;
   eventTypes?: Array<string>;
   json?: boolean;
+  /** See Subscriber.max_batch. */
+  maxBatch?: number;
 };
 
 export type v1CreateSubscriberResponse = {
@@ -1913,6 +1915,8 @@ export type v1Subscriber = {
   startAt?: string;
   /** Set once the subscriber is disabled. */
   disabledAt?: string;
+  /** Most events in one POST. 0 or 1: one CaseEvent per POST. Above 1 (at most 500): every POST is an ecogrid.events.v1.CaseEventBatch of up to this many events, which is what keeps a busy county's deliveries within a second when a receiver takes many events a second. */
+  maxBatch?: number;
 };
 
 /** TaskPeriod is the period a task's count refers to. */
