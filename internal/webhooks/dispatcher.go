@@ -428,7 +428,9 @@ func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jets
 	// lane, and let the lanes post concurrently. The batch is recorded and
 	// acknowledged only when every lane is through, so a later batch never
 	// overtakes an event of this one.
-	lanes := make([][]event, min(d.cfg.Lanes, max(len(evs), 1)))
+	// A subscriber taking batches needs no more lanes than POSTs.
+	per := max(s.MaxBatch, 1)
+	lanes := make([][]event, min(d.cfg.Lanes, max((len(evs)+per-1)/per, 1)))
 	for _, e := range evs {
 		if have[e.id] {
 			continue
