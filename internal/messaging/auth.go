@@ -97,7 +97,7 @@ func streamAdmin() []string {
 // both services publish both. The rows come from PostgreSQL; what the
 // permissions keep out is everyone else (integrators, anonymous clients).
 func outboxSubjects() []string {
-	return []string{StreamSubjects(StreamViolations), StreamSubjects(StreamCases)}
+	return []string{StreamSubjects(StreamViolations), StreamSubjects(StreamCases), jsonCasesPrefix + ">"}
 }
 
 // consumerOf is the JetStream API and ack subjects a pull consumer of
@@ -147,7 +147,8 @@ func Permissions(r Role) (*server.Permissions, error) {
 	}, nil
 }
 
-// integratorPermissions: live case events of the county, and the JetStream
+// integratorPermissions: live case events of the county (protobuf and
+// their protojson copies), and the JetStream
 // API of the one consumer named for it. Creating that consumer goes
 // through the subject that carries its filter
 // ($JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>), which the server
@@ -165,7 +166,7 @@ func integratorPermissions(county string) (pub, sub []string) {
 		"$JS.API.CONSUMER.MSG.NEXT." + StreamCases + "." + name,
 		"$JS.ACK." + StreamCases + "." + name + ".>",
 	}
-	return pub, []string{cases}
+	return pub, []string{cases, JSONCaseSubject(county, ">")}
 }
 
 // Credentials are a NATS user's name and password. Never print them.

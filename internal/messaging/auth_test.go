@@ -318,6 +318,32 @@ func TestIntegratorFollowsOnlyItsCountysCaseEvents(t *testing.T) {
 		t.Fatalf("live: another county's event arrived: %q", m.Data)
 	}
 
+	// The protojson copies of its county's events (the relay publishes
+	// them as cased or gridd), live.
+	jsonSub, err := inc.SubscribeSync(messaging.JSONCaseSubject(home, ">"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc.Flush() //nolint:errcheck
+	cnc, _ := srv.ConnectAs(t, messaging.RoleCased)
+	for _, county := range []string{away, home} {
+		if err := cnc.Publish(messaging.JSONCaseSubject(county, "opened"), []byte(`{"countyCode":"`+county+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cnc.Flush() //nolint:errcheck
+	if m, err := jsonSub.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(m.Data), home) {
+		t.Fatalf("JSON copy: %v %v", m, err)
+	}
+	if m, err := jsonSub.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("another county's JSON copy arrived: %q", m.Data)
+	}
+	if _, err := inc.SubscribeSync(messaging.JSONCaseSubject(away, ">")); err != nil {
+		t.Fatal(err)
+	}
+	inc.Flush() //nolint:errcheck
+	wantPermissionViolation(t, ierrs, "subscribing to another county's JSON copies")
+
 	// Its durable consumer, filtered to its county, reads only its events.
 	cons, err := ijs.CreateOrUpdateConsumer(ctx, messaging.StreamCases, jetstream.ConsumerConfig{
 		Durable: messaging.IntegratorConsumer(home), FilterSubject: messaging.CaseSubject(home, ">"),
@@ -405,7 +431,7 @@ func TestIntegratorFollowsOnlyItsCountysCaseEvents(t *testing.T) {
 	inc.Flush() //nolint:errcheck
 	wantPermissionViolation(t, ierrs, "subscribing to another integrator's inbox")
 	// Refused: publishing anything of ecogrid's.
-	for _, subj := range []string{messaging.CaseSubject(home, "closed"), messaging.ViolationSubject(home)} {
+	for _, subj := range []string{messaging.CaseSubject(home, "closed"), messaging.ViolationSubject(home), messaging.JSONCaseSubject(home, "closed")} {
 		if err := inc.Publish(subj, []byte("forged")); err != nil {
 			t.Fatal(err)
 		}
