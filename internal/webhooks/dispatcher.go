@@ -48,6 +48,9 @@ type Config struct {
 	Batch int
 	// SyncInterval is how often the subscriber list is read again (default 10s).
 	SyncInterval time.Duration
+	// AckInterval is the most time between acknowledgements of a
+	// subscriber's consumer (default 1s).
+	AckInterval time.Duration
 	// Lanes is how many POSTs a subscriber's worker has in flight at once
 	// (default 8). The events of one case always share a lane, so each
 	// case's order holds; different cases go concurrently, so one slow
@@ -72,6 +75,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 10 * time.Second
+	}
+	if c.AckInterval <= 0 {
+		c.AckInterval = time.Second
 	}
 	if c.Lanes <= 0 {
 		c.Lanes = 8
@@ -255,10 +261,11 @@ func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
 		AckWait:        time.Hour, // a worker holds a batch while retrying; it reports progress
 		MaxAckPending:  10 * d.cfg.Batch,
 		// The consumer's position is kept in memory: the delivery log in
-		// PostgreSQL is what says an event was delivered, so a consumer
-		// that restarts from its start time after a NATS restart skips
-		// what the log has, and fsyncing its state on every ack (the
-		// stream syncs always) would cost more than the deliveries.
+		// PostgreSQL is what says an event was delivered. Stored on disk,
+		// NATS fsyncs it on every change (the stream syncs always), which
+		// made most of the fan-out's latency (BENCHMARKS.md, issue 16).
+		// A consumer lost with a NATS restart is created again at the
+		// subscriber's start and the log skips what it has.
 		MemoryStorage: true,
 	})
 	if err != nil {
@@ -333,6 +340,13 @@ func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Cons
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return
 			}
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				// Gone under us (an operator, a lost NATS store): the
+				// worker ends and the next sync creates the consumer again
+				// at the subscriber's start; the log skips what it has.
+				log.Warn("webhooks: consumer gone; restarting at the next sync", "err", err)
+				return
+			}
 			if err != nil {
 				continue
 			}
@@ -348,17 +362,54 @@ func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Cons
 		for range ch { // let the reader end
 		}
 	}()
+	// Acknowledgements are spaced (AckInterval, or half the pending
+	// limit): each one makes NATS write and fsync the consumer's state,
+	// which at 20 subscribers was most of the delivery latency. Events
+	// delivered but not yet acknowledged are recorded in the log, so after
+	// a crash they come again and are skipped.
+	var (
+		unacked jetstream.Msg
+		pending int
+		ackedAt = time.Now()
+	)
+	ack := func() {
+		if unacked == nil {
+			return
+		}
+		if err := unacked.Ack(); err != nil {
+			log.Warn("webhooks: ack failed; the log keeps the events from being sent twice", "err", err)
+		}
+		unacked, pending, ackedAt = nil, 0, time.Now()
+	}
+	defer ack()
 	for {
 		var msgs []jetstream.Msg
+		var idle <-chan time.Time
+		var t *time.Timer
+		if unacked != nil {
+			t = time.NewTimer(max(d.cfg.AckInterval-time.Since(ackedAt), 0))
+			idle = t.C
+		}
+		var m jetstream.Msg
+		ok, timedOut := true, false
 		select {
 		case <-ctx.Done():
-			return
-		case m, ok := <-ch:
-			if !ok {
-				return
-			}
-			msgs = append(msgs, m)
+			ok = false
+		case <-idle:
+			timedOut = true
+		case m, ok = <-ch:
 		}
+		if t != nil {
+			t.Stop()
+		}
+		if timedOut {
+			ack()
+			continue
+		}
+		if !ok {
+			return
+		}
+		msgs = append(msgs, m)
 	more:
 		for len(msgs) < d.cfg.Batch {
 			select {
@@ -388,8 +439,9 @@ func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Cons
 		if ctx.Err() != nil {
 			return
 		}
-		if err := msgs[len(msgs)-1].Ack(); err != nil {
-			log.Warn("webhooks: ack failed; the log keeps the events from being sent twice", "err", err)
+		unacked, pending = msgs[len(msgs)-1], pending+len(msgs)
+		if time.Since(ackedAt) >= d.cfg.AckInterval || pending >= 5*d.cfg.Batch {
+			ack()
 		}
 	}
 }

@@ -184,3 +184,36 @@ func TestTwoDispatchersDeliverOnce(t *testing.T) {
 		t.Errorf("%d events were posted twice", recv.repeats)
 	}
 }
+
+// A subscriber's consumer that vanishes (deleted, or lost with a NATS
+// restart: it lives in memory) is created again at the next sync, and the
+// delivery log keeps every event to one delivery.
+func TestConsumerLostIsCreatedAgain(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	recv := &receiver{secret: []byte("lost-consumer-secret-0001"), seen: map[string]int{}}
+	hs := httptest.NewServer(recv)
+	defer hs.Close()
+	sub, err := webhooks.Subscribe(ctx, pool, webhooks.Subscriber{CountyCode: county, URL: hs.URL, Secret: string(recv.secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := webhooks.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, SyncInterval: 50 * time.Millisecond, AckInterval: 20 * time.Millisecond}
+	go webhooks.NewDispatcher(pool, js, cfg, nil).Run(ctx) //nolint:errcheck
+	time.Sleep(300 * time.Millisecond)
+	relay := outbox.NewRelay(pool, js, outbox.RelayConfig{Name: "t"}, nil)
+	publishCases(t, pool, relay, []string{"case-a", "case-b"}, 6)
+	waitFor(t, "the first deliveries", func() bool { return recv.count() >= 12 })
+	if err := js.DeleteConsumer(ctx, "CASES", "webhook-"+sub.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	publishCases(t, pool, relay, []string{"case-c", "case-d"}, 6)
+	waitFor(t, "the deliveries after the loss", func() bool { return recv.count() >= 24 })
+	time.Sleep(300 * time.Millisecond)
+	recv.check(t, "after a lost consumer", 24)
+}
