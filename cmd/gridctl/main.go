@@ -42,6 +42,8 @@ func commands() map[string]command {
 		"zones":       {"import, export and locate protected zones; list their rules", runZones},
 		"monitoring":  {"import water samples from a lab's CSV; list monitoring points", runMonitoring},
 		"waters":      {"import and export river and reservoir reaches; print a reach's chief sign", runWaters},
+		"departments": {"manage the county's departments, their area and staff, the taxonomy and routing rules", runDepartments},
+		"webhooks":    {"register, list and disable webhook subscribers; read a delivery log; replay", runWebhooks},
 	}
 }
 

@@ -21,12 +21,14 @@ import (
 	"ecogrid/internal/audit"
 	"ecogrid/internal/auth"
 	"ecogrid/internal/database/dbtest"
+	"ecogrid/internal/departments"
 	"ecogrid/internal/grid"
 	"ecogrid/internal/ledger"
 	"ecogrid/internal/people"
 	"ecogrid/internal/people/peopletest"
 	"ecogrid/internal/scope"
 	"ecogrid/internal/server"
+	"ecogrid/internal/webhooks"
 )
 
 // harness is a real gridd-style server (the lead's interceptor chain with
@@ -42,8 +44,11 @@ type harness struct {
 	grid_  ecogridv1.GridServiceClient
 	audit  ecogridv1.AccountabilityServiceClient
 	tenure ecogridv1.AuditServiceClient
-	auth   ecogridv1.AuthServiceClient
-	authz  *auth.Authorizer
+	// departments and webhooks: issue 16's management services.
+	departments ecogridv1.DepartmentServiceClient
+	webhooks    ecogridv1.WebhookServiceClient
+	auth        ecogridv1.AuthServiceClient
+	authz       *auth.Authorizer
 	// residents: one inspector with an account per village, by village code.
 	residents map[string]peopletest.Member
 	// callers by role: inspector and grid chief at A1a, supervisor at A1,
@@ -85,6 +90,8 @@ func newHarness(t *testing.T, limits accounts.Limits, register ...func(*grpc.Ser
 	led := ledger.New(pool, ledgerKeys, ledger.Config{}, log)
 	ecogridv1.RegisterAccountabilityServiceServer(srv.GRPC, ledger.NewService(led, log))
 	ecogridv1.RegisterAuditServiceServer(srv.GRPC, audit.NewService(audit.New(pool, led), log))
+	ecogridv1.RegisterDepartmentServiceServer(srv.GRPC, departments.NewService(pool, log))
+	ecogridv1.RegisterWebhookServiceServer(srv.GRPC, webhooks.NewService(pool, log))
 	for _, r := range register {
 		r(srv.GRPC)
 	}
@@ -110,6 +117,8 @@ func newHarness(t *testing.T, limits accounts.Limits, register ...func(*grpc.Ser
 	h.grid_ = ecogridv1.NewGridServiceClient(h.conn)
 	h.audit = ecogridv1.NewAccountabilityServiceClient(h.conn)
 	h.tenure = ecogridv1.NewAuditServiceClient(h.conn)
+	h.departments = ecogridv1.NewDepartmentServiceClient(h.conn)
+	h.webhooks = ecogridv1.NewWebhookServiceClient(h.conn)
 
 	for _, v := range []string{peopletest.VillageA1a, peopletest.VillageA1b, peopletest.VillageA2a, peopletest.VillageB1a} {
 		h.residents[v] = peopletest.AddMember(t, pool, h.grid[v], scope.RoleInspector, "inspector of "+v, "insp"+v)

@@ -196,6 +196,26 @@ var Policy = map[string]Rule{
 	ecogridv1.MonitoringService_RecordSample_FullMethodName:     county,
 	ecogridv1.MonitoringService_ListSamples_FullMethodName:      everyone,
 	ecogridv1.MonitoringService_ImportSamplesCSV_FullMethodName: county,
+	// DepartmentService and WebhookService (issue 16): the county office
+	// manages its county's departments, staff, taxonomy, routes and
+	// webhook subscribers; the services answer NotFound for another
+	// county's (internal/departments, internal/webhooks manages).
+	ecogridv1.DepartmentService_CreateDepartment_FullMethodName:    county,
+	ecogridv1.DepartmentService_ListDepartments_FullMethodName:     county,
+	ecogridv1.DepartmentService_CoverArea_FullMethodName:           county,
+	ecogridv1.DepartmentService_UncoverArea_FullMethodName:         county,
+	ecogridv1.DepartmentService_AddStaff_FullMethodName:            county,
+	ecogridv1.DepartmentService_EndStaff_FullMethodName:            county,
+	ecogridv1.DepartmentService_ListStaff_FullMethodName:           county,
+	ecogridv1.DepartmentService_ListTaxonomy_FullMethodName:        county,
+	ecogridv1.DepartmentService_AddTaxonomyCategory_FullMethodName: county,
+	ecogridv1.DepartmentService_SetRoute_FullMethodName:            county,
+	ecogridv1.DepartmentService_ListRoutes_FullMethodName:          county,
+	ecogridv1.WebhookService_CreateSubscriber_FullMethodName:       county,
+	ecogridv1.WebhookService_ListSubscribers_FullMethodName:        county,
+	ecogridv1.WebhookService_DisableSubscriber_FullMethodName:      county,
+	ecogridv1.WebhookService_ListDeliveries_FullMethodName:         county,
+	ecogridv1.WebhookService_ReplaySubscriber_FullMethodName:       county,
 	// AuditService: the county office audits the people it manages.
 	ecogridv1.AuditService_TenureAudit_FullMethodName: county,
 }

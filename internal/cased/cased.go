@@ -1,6 +1,11 @@
 // Package cased assembles the case-tracking service: the JetStream consumer
 // that turns violations into cases, the case workflow, and the relay that
-// publishes case events. cmd/cased and `gridctl dev` both run it through Run.
+// publishes case events, and the webhook dispatcher with its WebhookService.
+// cmd/cased and `gridctl dev` both run it through Run.
+//
+// cased owns webhook delivery (gridd runs no dispatcher): with several
+// cased replicas the dispatcher's PostgreSQL advisory lock lets one
+// deliver, so no event is posted twice by two processes.
 package cased
 
 import (
@@ -16,6 +21,7 @@ import (
 	"ecogrid/internal/flagenv"
 	"ecogrid/internal/messaging"
 	"ecogrid/internal/outbox"
+	"ecogrid/internal/webhooks"
 )
 
 // Config is cased's whole configuration, composed of its components'.
@@ -25,6 +31,7 @@ type Config struct {
 	Consumer   cases.ConsumerConfig
 	Background cases.BackgroundConfig
 	Relay      outbox.RelayConfig
+	Webhooks   webhooks.Config
 }
 
 // RegisterFlags defines cased's flags, each with an environment fallback.
@@ -35,6 +42,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	flagenv.Duration(fs, &c.Background.SweepInterval, "overdue-sweep", "CASED_OVERDUE_SWEEP", time.Minute, "how often overdue cases are escalated")
 	flagenv.Duration(fs, &c.Background.ReconcileInterval, "reconcile-interval", "CASED_RECONCILE_INTERVAL", time.Minute, "how often violations without a case are looked for")
 	flagenv.Duration(fs, &c.Background.Reconcile.Grace, "reconcile-grace", "CASED_RECONCILE_GRACE", 2*time.Minute, "how long a violation may take to become a case before reconciliation")
+	flagenv.Duration(fs, &c.Webhooks.Timeout, "webhook-timeout", "CASED_WEBHOOK_TIMEOUT", 10*time.Second, "how long one webhook POST may take before it is retried")
+	flagenv.Duration(fs, &c.Webhooks.MaxBackoff, "webhook-max-backoff", "CASED_WEBHOOK_MAX_BACKOFF", 5*time.Minute, "longest wait between attempts of a failing webhook delivery")
+	flagenv.Int(fs, &c.Webhooks.Lanes, "webhook-lanes", "CASED_WEBHOOK_LANES", 8, "concurrent POSTs per webhook subscriber (each case stays in order)")
 	host, _ := os.Hostname()
 	c.Relay.Name = "cased@" + host
 }
@@ -69,9 +79,12 @@ func assemble(_ context.Context, cfg Config, p *daemon.Process) error {
 	}
 
 	ecogridv1.RegisterCaseServiceServer(p, cases.NewService(tracker, log))
+	ecogridv1.RegisterWebhookServiceServer(p, webhooks.NewService(pool, log.With("component", "webhooks")))
+	dispatcher := webhooks.NewDispatcher(pool, p.JS, cfg.Webhooks, log.With("component", "webhooks"))
 
 	p.Go(consumer.Run)
 	p.Go(func(ctx context.Context) error { return tracker.RunBackground(ctx, cfg.Background) })
 	p.Go(relay.Run)
+	p.Go(dispatcher.Run)
 	return nil
 }

@@ -425,3 +425,79 @@ func RouteFor(ctx context.Context, q database.Querier, county, category, zoneKin
 	}
 	return r, true, nil
 }
+
+// List is a county's departments and stations, by code.
+func List(ctx context.Context, q database.Querier, county string) ([]Department, error) {
+	rows, err := q.Query(ctx, `SELECT id::text, county_code, township_code, code, name_zh, name_en
+		FROM departments.departments WHERE county_code = $1 ORDER BY code`, county)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Department, error) {
+		var d Department
+		return d, r.Scan(&d.ID, &d.CountyCode, &d.TownshipCode, &d.Code, &d.NameZh, &d.NameEn)
+	})
+}
+
+// CoveredAt is the grid nodes a department covers at 'at', by code.
+func CoveredAt(ctx context.Context, q database.Querier, departmentID string, at time.Time) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT node_code FROM departments.coverage
+		WHERE department_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) ORDER BY node_code`, departmentID, at)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// Member is a membership with its end reason, as ListMembers reads it.
+type Member struct {
+	Membership
+	EndReason string
+}
+
+const memberColumns = `id::text, department_id::text, person_id::text, role, valid_from, valid_to, end_reason`
+
+func scanMember(r pgx.CollectableRow) (Member, error) {
+	var m Member
+	return m, r.Scan(&m.ID, &m.DepartmentID, &m.PersonID, &m.Role, &m.ValidFrom, &m.ValidTo, &m.EndReason)
+}
+
+// ListMembers is a department's staff history, ended memberships
+// included, oldest first.
+func ListMembers(ctx context.Context, q database.Querier, departmentID string) ([]Member, error) {
+	rows, err := q.Query(ctx, `SELECT `+memberColumns+` FROM departments.memberships
+		WHERE department_id = $1 ORDER BY valid_from, id`, departmentID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanMember)
+}
+
+// GetMember reads one membership; NotFound when there is none.
+func GetMember(ctx context.Context, q database.Querier, membershipID string) (Member, error) {
+	if _, err := uuid.Parse(membershipID); err != nil {
+		return Member{}, structerr.NewNotFound("membership %.40s not found", membershipID)
+	}
+	rows, err := q.Query(ctx, `SELECT `+memberColumns+` FROM departments.memberships WHERE id = $1`, membershipID)
+	if err != nil {
+		return Member{}, err
+	}
+	m, err := pgx.CollectExactlyOneRow(rows, scanMember)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, structerr.NewNotFound("membership %s not found", membershipID)
+	}
+	return m, err
+}
+
+// Routes is a county's routing rules, by category and zone kind.
+func Routes(ctx context.Context, q database.Querier, county string) ([]Route, error) {
+	rows, err := q.Query(ctx, `SELECT county_code, category, zone_kind, lead_department_id::text, cooperating::text[], deadline_days
+		FROM departments.routes WHERE county_code = $1 ORDER BY category, zone_kind`, county)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Route, error) {
+		var rt Route
+		return rt, r.Scan(&rt.CountyCode, &rt.Category, &rt.ZoneKind, &rt.LeadDepartmentID, &rt.Cooperating, &rt.DeadlineDays)
+	})
+}

@@ -97,6 +97,13 @@ func TestRoutingPerCategory(t *testing.T) {
 		{Category: "illegal_logging", LeadDepartmentID: forest.ID, DeadlineDays: 15},
 		{Category: "livestock_pollution", LeadDepartmentID: agri.ID, Cooperating: []string{eco.ID}, DeadlineDays: 10},
 		{Category: "sewage_discharge", LeadDepartmentID: eco.ID, DeadlineDays: 0},
+		{Category: "illegal_land_occupation", LeadDepartmentID: land.ID, Cooperating: []string{agri.ID, urban.ID}, DeadlineDays: 30},
+		{Category: "black_odorous_water", LeadDepartmentID: eco.ID, Cooperating: []string{water.ID, urban.ID}, DeadlineDays: 20},
+		// A county's own category routes like the defaults.
+		{Category: "straw_burning", LeadDepartmentID: agri.ID, Cooperating: []string{eco.ID}, DeadlineDays: 1},
+	}
+	if err := AddCategory(ctx, pool, Category{CountyCode: county, Code: "straw_burning", NameZh: "秸秆焚烧", NameEn: "straw burning"}); err != nil {
+		t.Fatal(err)
 	}
 	for _, r := range rules {
 		r.CountyCode = county
@@ -117,6 +124,9 @@ func TestRoutingPerCategory(t *testing.T) {
 		{"illegal_logging", "", forest.ID, nil, 15},
 		{"livestock_pollution", "", agri.ID, []string{eco.ID}, 10},
 		{"sewage_discharge", "", eco.ID, nil, 0},
+		{"illegal_land_occupation", "", land.ID, []string{agri.ID, urban.ID}, 30},
+		{"black_odorous_water", "", eco.ID, []string{water.ID, urban.ID}, 20},
+		{"straw_burning", "", agri.ID, []string{eco.ID}, 1},
 	}
 	for _, c := range cases {
 		r, ok, err := RouteFor(ctx, pool, county, c.category, c.zone)

@@ -71,13 +71,14 @@ func ensureKeys(dir string) (Keys, error) {
 
 // ensureNATSUsers returns a user per NATS role for the embedded server,
 // each password random and kept in dir/nats-<role>.password (0600) so a
-// restart of the dev stack, and an integrator's test client, reuse it.
+// restart of the dev stack, and an integrator's test client, reuse it. The
+// integrator is the demo county's (integrator_<county>).
 func ensureNATSUsers(dir string) (map[messaging.Role]messaging.Credentials, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	users := map[messaging.Role]messaging.Credentials{}
-	for _, r := range messaging.Roles() {
+	for _, r := range append(messaging.Roles(), messaging.Integrator(demoCountyCode())) {
 		f := filepath.Join(dir, "nats-"+string(r)+".password")
 		b, err := os.ReadFile(f)
 		if errors.Is(err, os.ErrNotExist) {
@@ -96,9 +97,8 @@ func ensureNATSUsers(dir string) (map[messaging.Role]messaging.Credentials, erro
 	return users, nil
 }
 
-// loadDemo imports the demo county into an empty grid and creates the dev
-// administrator, once. It returns the county code.
-func loadDemo(ctx context.Context, pool *pgxpool.Pool, adminPassword string, out io.Writer) (string, error) {
+// demoCountyCode is the code of the demo county (its shortest node code).
+func demoCountyCode() string {
 	nodes := demo.CountyNodes()
 	county := nodes[0].Code
 	for _, n := range nodes {
@@ -106,6 +106,13 @@ func loadDemo(ctx context.Context, pool *pgxpool.Pool, adminPassword string, out
 			county = n.Code
 		}
 	}
+	return county
+}
+
+// loadDemo imports the demo county into an empty grid and creates the dev
+// administrator, once. It returns the county code.
+func loadDemo(ctx context.Context, pool *pgxpool.Pool, adminPassword string, out io.Writer) (string, error) {
+	county := demoCountyCode()
 	gridStore := grid.NewStore(pool, grid.Config{})
 	count, err := gridStore.CountNodes(ctx)
 	if err != nil {

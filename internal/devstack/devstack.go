@@ -61,7 +61,7 @@ type Addresses struct {
 	// NATSMonitor is the embedded NATS's monitoring address ("" when off).
 	NATSMonitor string
 	// NATSPasswordDir holds nats-<role>.password for each NATS user of the
-	// embedded server (gridd, cased, integrator); "" with an outside NATS.
+	// embedded server (gridd, cased, integrator_<county>); "" with an outside NATS.
 	NATSPasswordDir                                  string
 	GriddGRPC, GriddMetrics, CasedGRPC, CasedMetrics string
 	ConsoleURL                                       string
@@ -234,7 +234,7 @@ func wrap(name string, err error) error {
 func printBanner(out io.Writer, a Addresses, adminPassword string) {
 	nats := a.NATSURL
 	if a.NATSPasswordDir != "" {
-		nats += fmt.Sprintf("   users gridd, cased, integrator (password in %s)", filepath.Join(a.NATSPasswordDir, "nats-<user>.password"))
+		nats += fmt.Sprintf("   users gridd, cased, integrator_%s (password in %s)", a.CountyCode, filepath.Join(a.NATSPasswordDir, "nats-<user>.password"))
 	}
 	if a.NATSMonitor != "" {
 		nats += "\n  nats monitoring http://" + a.NATSMonitor + "/varz"

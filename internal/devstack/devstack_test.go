@@ -142,14 +142,15 @@ func checkSecuredNATS(t *testing.T, a devstack.Addresses, banner string) {
 	if _, _, err := messaging.Connect(ctx, a.NATSURL, "anonymous", nil); err == nil {
 		t.Error("the dev NATS accepted a client without a user")
 	}
-	pw, err := os.ReadFile(filepath.Join(a.NATSPasswordDir, "nats-integrator.password"))
+	integrator := string(messaging.Integrator(a.CountyCode))
+	pw, err := os.ReadFile(filepath.Join(a.NATSPasswordDir, "nats-"+integrator+".password"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(banner, strings.TrimSpace(string(pw))) {
 		t.Error("the banner prints a NATS password")
 	}
-	nc, _, err := messaging.ConnectAs(ctx, a.NATSURL, messaging.Credentials{User: "integrator", Password: strings.TrimSpace(string(pw))}, "integrator", nil)
+	nc, _, err := messaging.ConnectAs(ctx, a.NATSURL, messaging.Credentials{User: integrator, Password: strings.TrimSpace(string(pw))}, "integrator", nil)
 	if err != nil {
 		t.Fatalf("integrator: %v", err)
 	}

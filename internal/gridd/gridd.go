@@ -19,6 +19,7 @@ import (
 	"ecogrid/internal/auth"
 	"ecogrid/internal/cases"
 	"ecogrid/internal/daemon"
+	"ecogrid/internal/departments"
 	"ecogrid/internal/field"
 	"ecogrid/internal/field/blob"
 	"ecogrid/internal/flagenv"
@@ -128,6 +129,7 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	ecogridv1.RegisterZoneServiceServer(p, zoneService)
 	ecogridv1.RegisterMonitoringServiceServer(p, monitoring.NewService(water, log))
 	ecogridv1.RegisterAuditServiceServer(p, audit.NewService(audit.New(pool, led), log.With("component", "audit")))
+	ecogridv1.RegisterDepartmentServiceServer(p, departments.NewService(pool, log.With("component", "departments")))
 
 	if err := ledger.RegisterMetrics(reg, pool); err != nil {
 		return err

@@ -26,22 +26,45 @@ const (
 	// RoleCased consumes violations, publishes case events (through the
 	// outbox relay) and dead letters.
 	RoleCased Role = "cased"
-	// RoleIntegrator (a department's system) only follows case events.
-	RoleIntegrator Role = "integrator"
 )
 
-// Roles lists every role, in a fixed order.
-func Roles() []Role { return []Role{RoleGridd, RoleCased, RoleIntegrator} }
+// Roles lists the services' roles, in a fixed order. Integrators' roles
+// are per county: Integrator.
+func Roles() []Role { return []Role{RoleGridd, RoleCased} }
+
+// integratorPrefix begins the role (and user name) of a county's integrator.
+const integratorPrefix = "integrator_"
+
+// Integrator is the role of a department's system of county: it may only
+// follow that county's case events — subscribe to CaseSubject(county, ">")
+// live, or read them from the CASES stream through its one durable
+// consumer IntegratorConsumer(county), which only the county's subjects
+// can feed. It publishes nothing else, and its replies come on its own
+// inbox prefix, so no integrator reads another county's pulls.
+func Integrator(county string) Role { return Role(integratorPrefix + county) }
+
+// IntegratorConsumer is the name of the durable consumer of CASES an
+// integrator of county may create and read.
+func IntegratorConsumer(county string) string { return integratorPrefix + county }
+
+// integratorCounty is the county of an integrator role ("" for any other).
+func integratorCounty(r Role) string {
+	c, ok := strings.CutPrefix(string(r), integratorPrefix)
+	if !ok || len(c) != 6 || strings.Trim(c, "0123456789") != "" {
+		return ""
+	}
+	return c
+}
 
 // Account is the NATS account ecogrid's users live in, with JetStream.
 const Account = "ECOGRID"
 
 // InboxPrefix is the reply-subject prefix of a role's connection. Each
 // service gets its own, so no other user can subscribe to the replies
-// (publish acknowledgements, pulled messages) meant for it; integrators use
-// the default _INBOX.
+// (publish acknowledgements, pulled messages) meant for it; integrators have
+// their own too.
 func InboxPrefix(r Role) string {
-	if r == RoleIntegrator || r == "" {
+	if r == "" {
 		return ""
 	}
 	return "_INBOX_" + string(r)
@@ -74,7 +97,7 @@ func streamAdmin() []string {
 // both services publish both. The rows come from PostgreSQL; what the
 // permissions keep out is everyone else (integrators, anonymous clients).
 func outboxSubjects() []string {
-	return []string{StreamSubjects(StreamViolations), StreamSubjects(StreamCases)}
+	return []string{StreamSubjects(StreamViolations), StreamSubjects(StreamCases), jsonCasesPrefix + ">"}
 }
 
 // consumerOf is the JetStream API and ack subjects a pull consumer of
@@ -110,17 +133,42 @@ func Permissions(r Role) (*server.Permissions, error) {
 		pub = append(pub, consumerOf(StreamDeadLetter)...)
 		// Replaying a dead letter (gridctl deadletters replay) removes it.
 		pub = append(pub, "$JS.API.STREAM.MSG.DELETE."+StreamDeadLetter)
-	case RoleIntegrator:
-		pub = append([]string{"$JS.API.INFO", "$JS.API.STREAM.INFO." + StreamCases}, consumerOf(StreamCases)...)
-		sub = []string{StreamSubjects(StreamCases)}
+		// cased runs the webhook dispatcher: a durable consumer per subscriber.
+		pub = append(pub, consumerOf(StreamCases)...)
 	default:
-		return nil, fmt.Errorf("no NATS role %q", r)
+		county := integratorCounty(r)
+		if county == "" {
+			return nil, fmt.Errorf("no NATS role %q", r)
+		}
+		pub, sub = integratorPermissions(county)
 	}
 	sub = append(sub, inboxSubjects(r))
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: sub},
 	}, nil
+}
+
+// integratorPermissions: live case events of the county (protobuf and
+// their protojson copies), and the JetStream
+// API of the one consumer named for it. Creating that consumer goes
+// through the subject that carries its filter
+// ($JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>), which the server
+// checks against the filter in the request, so the filter is always inside
+// the county. Stream reads by sequence (STREAM.MSG.GET, DIRECT.GET) are
+// left out: they would return any county's message.
+func integratorPermissions(county string) (pub, sub []string) {
+	name := IntegratorConsumer(county)
+	cases := CaseSubject(county, ">")
+	pub = []string{
+		"$JS.API.INFO", // account usage, which Connect checks JetStream with
+		"$JS.API.CONSUMER.CREATE." + StreamCases + "." + name + "." + cases,
+		"$JS.API.CONSUMER.INFO." + StreamCases + "." + name,
+		"$JS.API.CONSUMER.DELETE." + StreamCases + "." + name,
+		"$JS.API.CONSUMER.MSG.NEXT." + StreamCases + "." + name,
+		"$JS.ACK." + StreamCases + "." + name + ".>",
+	}
+	return pub, []string{cases, JSONCaseSubject(county, ">")}
 }
 
 // Credentials are a NATS user's name and password. Never print them.

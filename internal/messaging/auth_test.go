@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 // events; a client without a user is refused.
 func TestSecuredBusGivesEachRoleOnlyItsSubjects(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t, natstest.Secured())
+	srv := natstest.Start(t, natstest.Secured(), natstest.Integrators("130123"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	subj := messaging.ViolationSubject("130123")
@@ -109,7 +110,7 @@ func TestSecuredBusGivesEachRoleOnlyItsSubjects(t *testing.T) {
 	wantPermissionViolation(t, gerrs, "gridd publishing a dead letter")
 
 	// The integrator cannot publish a violation, with core NATS or JetStream.
-	inc, ijs := srv.ConnectAs(t, messaging.RoleIntegrator)
+	inc, ijs := srv.ConnectAs(t, messaging.Integrator("130123"))
 	ierrs := asyncErrors(inc)
 	if err := inc.Publish(subj, []byte("forged")); err != nil {
 		t.Fatal(err)
@@ -182,8 +183,9 @@ func TestSecuredBusGivesEachRoleOnlyItsSubjects(t *testing.T) {
 		t.Fatalf("cased dead-lettering: %v", err)
 	}
 
-	// The integrator follows case events from the stream.
-	icons, err := ijs.CreateOrUpdateConsumer(ctx, messaging.StreamCases, jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy})
+	// The integrator follows its county's case events from the stream.
+	icons, err := ijs.CreateOrUpdateConsumer(ctx, messaging.StreamCases, jetstream.ConsumerConfig{
+		Durable: messaging.IntegratorConsumer("130123"), FilterSubject: messaging.CaseSubject("130123", ">"), AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatalf("integrator creating a consumer of case events: %v", err)
 	}
@@ -196,12 +198,16 @@ func TestSecuredBusGivesEachRoleOnlyItsSubjects(t *testing.T) {
 	}
 }
 
+// deployedRoles are the users of deploy/nats/*.conf: the services and the
+// example integrator of county 130123 (an operator adds one per county).
+var deployedRoles = append(messaging.Roles(), messaging.Integrator("130123"))
+
 // deploy/nats/*.conf give each user exactly the permissions of its role
 // (passwords come from the environment there).
 func TestDeployConfigMatchesRolePermissions(t *testing.T) {
 	for _, name := range []string{"nats-server.conf", "nats-server.compose.conf"} {
 		t.Run(name, func(t *testing.T) {
-			for _, r := range messaging.Roles() {
+			for _, r := range deployedRoles {
 				t.Setenv("ECOGRID_NATS_"+upper(string(r))+"_PASSWORD", "pw-"+string(r))
 			}
 			path := filepath.Join("..", "..", "deploy", "nats", name)
@@ -237,7 +243,7 @@ func TestDeployConfigMatchesRolePermissions(t *testing.T) {
 					t.Errorf("user %s: permissions %+v differ from messaging.Permissions(%s)", u.Username, u.Permissions, r)
 				}
 			}
-			for _, r := range messaging.Roles() {
+			for _, r := range deployedRoles {
 				if !found[string(r)] {
 					t.Errorf("no user %s", r)
 				}
@@ -264,4 +270,175 @@ func upper(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// A county's integrator receives its county's case events, live and from
+// its durable consumer, and nothing of another county's: it cannot
+// subscribe to them, create a consumer that would feed them, read another
+// consumer (a webhook's), read the stream by sequence, snoop on another
+// integrator's replies, nor publish a case event or a violation.
+func TestIntegratorFollowsOnlyItsCountysCaseEvents(t *testing.T) {
+	t.Parallel()
+	const home, away = "130123", "130124"
+	srv := natstest.Start(t, natstest.Secured(), natstest.Integrators(home, away))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, gjs := srv.Connect(t)
+	_, cjs := srv.ConnectAs(t, messaging.RoleCased)
+	inc, ijs := srv.ConnectAs(t, messaging.Integrator(home))
+	ierrs := asyncErrors(inc)
+
+	live, err := inc.SubscribeSync(messaging.CaseSubject(home, ">"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc.Flush() //nolint:errcheck
+	select {
+	case err := <-ierrs:
+		t.Fatalf("subscribing to its own county: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	publish := func(county, note string) {
+		t.Helper()
+		if _, err := cjs.Publish(ctx, messaging.CaseSubject(county, "opened"), []byte(note)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(away, "away-1")
+	publish(home, "home-1")
+	publish(away, "away-2")
+	publish(home, "home-2")
+	for _, want := range []string{"home-1", "home-2"} {
+		m, err := live.NextMsg(5 * time.Second)
+		if err != nil || string(m.Data) != want {
+			t.Fatalf("live: got %v (%v), want %s", m, err, want)
+		}
+	}
+	if m, err := live.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("live: another county's event arrived: %q", m.Data)
+	}
+
+	// The protojson copies of its county's events (the relay publishes
+	// them as cased or gridd), live.
+	jsonSub, err := inc.SubscribeSync(messaging.JSONCaseSubject(home, ">"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc.Flush() //nolint:errcheck
+	cnc, _ := srv.ConnectAs(t, messaging.RoleCased)
+	for _, county := range []string{away, home} {
+		if err := cnc.Publish(messaging.JSONCaseSubject(county, "opened"), []byte(`{"countyCode":"`+county+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cnc.Flush() //nolint:errcheck
+	if m, err := jsonSub.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(m.Data), home) {
+		t.Fatalf("JSON copy: %v %v", m, err)
+	}
+	if m, err := jsonSub.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("another county's JSON copy arrived: %q", m.Data)
+	}
+	if _, err := inc.SubscribeSync(messaging.JSONCaseSubject(away, ">")); err != nil {
+		t.Fatal(err)
+	}
+	inc.Flush() //nolint:errcheck
+	wantPermissionViolation(t, ierrs, "subscribing to another county's JSON copies")
+
+	// Its durable consumer, filtered to its county, reads only its events.
+	cons, err := ijs.CreateOrUpdateConsumer(ctx, messaging.StreamCases, jetstream.ConsumerConfig{
+		Durable: messaging.IntegratorConsumer(home), FilterSubject: messaging.CaseSubject(home, ">"),
+		AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		t.Fatalf("creating its consumer: %v", err)
+	}
+	batch, err := cons.Fetch(4, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for m := range batch.Messages() {
+		got = append(got, string(m.Data()))
+		if err := m.Ack(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(got, []string{"home-1", "home-2"}) {
+		t.Fatalf("its consumer read %v, want home-1, home-2", got)
+	}
+
+	// Refused: another county's subject, live.
+	if _, err := inc.SubscribeSync(messaging.CaseSubject(away, ">")); err != nil {
+		t.Fatal(err)
+	}
+	inc.Flush() //nolint:errcheck
+	wantPermissionViolation(t, ierrs, "subscribing to another county's case events")
+	if _, err := inc.SubscribeSync("ecogrid.v1.cases.>"); err != nil {
+		t.Fatal(err)
+	}
+	inc.Flush() //nolint:errcheck
+	wantPermissionViolation(t, ierrs, "subscribing to every county's case events")
+
+	// Refused: a consumer filtered to another county, under its own name
+	// or another, or unfiltered.
+	for _, cfg := range []jetstream.ConsumerConfig{
+		{Durable: messaging.IntegratorConsumer(home), FilterSubject: messaging.CaseSubject(away, ">"), AckPolicy: jetstream.AckExplicitPolicy},
+		{Durable: messaging.IntegratorConsumer(away), FilterSubject: messaging.CaseSubject(away, ">"), AckPolicy: jetstream.AckExplicitPolicy},
+		{Durable: "mine", FilterSubject: messaging.CaseSubject(home, ">"), AckPolicy: jetstream.AckExplicitPolicy},
+		{Durable: messaging.IntegratorConsumer(home), AckPolicy: jetstream.AckExplicitPolicy},
+		{Durable: messaging.IntegratorConsumer(home), FilterSubjects: []string{messaging.CaseSubject(home, ">"), messaging.CaseSubject(away, ">")}, AckPolicy: jetstream.AckExplicitPolicy},
+	} {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := ijs.CreateOrUpdateConsumer(cctx, messaging.StreamCases, cfg)
+		ccancel()
+		if err == nil {
+			t.Errorf("integrator of %s created consumer %s filtered %q %v", home, cfg.Durable, cfg.FilterSubject, cfg.FilterSubjects)
+		}
+	}
+	// The create subject's filter is checked against the request's: a
+	// request naming its county in the subject but another in the body fails.
+	body := []byte(`{"stream_name":"CASES","config":{"durable_name":"` + messaging.IntegratorConsumer(home) + `","filter_subject":"` + messaging.CaseSubject(away, ">") + `","ack_policy":"explicit"}}`)
+	resp, err := inc.Request("$JS.API.CONSUMER.CREATE.CASES."+messaging.IntegratorConsumer(home)+"."+messaging.CaseSubject(home, ">"), body, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(resp.Data), `"error"`) {
+		t.Fatalf("a create naming another county's filter in its body was accepted: %s", resp.Data)
+	}
+	// The stored consumer still reads only its county.
+	info, err := cons.Info(ctx)
+	if err != nil || info.Config.FilterSubject != messaging.CaseSubject(home, ">") {
+		t.Fatalf("its consumer's filter is now %q (%v)", info.Config.FilterSubject, err)
+	}
+
+	// Refused: reading a consumer that is not its own (a webhook's, made by cased).
+	if _, err := cjs.CreateOrUpdateConsumer(ctx, messaging.StreamCases, jetstream.ConsumerConfig{
+		Durable: "webhook-x", FilterSubject: messaging.CaseSubject(away, ">"), AckPolicy: jetstream.AckAllPolicy, DeliverPolicy: jetstream.DeliverAllPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inc.Request("$JS.API.CONSUMER.MSG.NEXT.CASES.webhook-x", []byte(`{"batch":1}`), time.Second); err == nil {
+		t.Fatal("integrator pulled from a webhook's consumer")
+	}
+	wantPermissionViolation(t, ierrs, "pulling another consumer's messages")
+	// Refused: reading the stream by sequence.
+	if _, err := inc.Request("$JS.API.DIRECT.GET.CASES", []byte(`{"seq":1}`), time.Second); err == nil {
+		t.Fatal("integrator read the stream by sequence")
+	}
+	wantPermissionViolation(t, ierrs, "reading the stream by sequence")
+	// Refused: another integrator's inbox.
+	if _, err := inc.SubscribeSync(messaging.InboxPrefix(messaging.Integrator(away)) + ".>"); err != nil {
+		t.Fatal(err)
+	}
+	inc.Flush() //nolint:errcheck
+	wantPermissionViolation(t, ierrs, "subscribing to another integrator's inbox")
+	// Refused: publishing anything of ecogrid's.
+	for _, subj := range []string{messaging.CaseSubject(home, "closed"), messaging.ViolationSubject(home), messaging.JSONCaseSubject(home, "closed")} {
+		if err := inc.Publish(subj, []byte("forged")); err != nil {
+			t.Fatal(err)
+		}
+		inc.Flush() //nolint:errcheck
+		wantPermissionViolation(t, ierrs, "publishing "+subj)
+	}
+	if n := streamMsgs(t, gjs, messaging.StreamCases); n != 4 {
+		t.Fatalf("cases stream holds %d messages, want cased's 4", n)
+	}
 }

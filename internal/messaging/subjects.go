@@ -13,6 +13,7 @@ import (
 //	ecogrid.v1.violations.<county>          violations filed in a county
 //	ecogrid.v1.cases.<county>.<event_type>  case workflow events
 //	ecogrid.v1.dlq.<STREAM>                 messages a consumer gave up on
+//	ecogrid.v1.json.cases.<county>.<type>   case events again as protojson, live only
 //
 // Other packages build subjects with the functions below and read them
 // with ParseSubject; none splits a subject by hand.
@@ -20,7 +21,27 @@ const (
 	violationsPrefix = "ecogrid.v1.violations."
 	casesPrefix      = "ecogrid.v1.cases."
 	deadLetterPrefix = "ecogrid.v1.dlq."
+	jsonCasesPrefix  = "ecogrid.v1.json.cases."
 )
+
+// JSONCaseSubject is where the outbox relay publishes each case event a
+// second time, as protojson (Content-Type application/json), for
+// departments' systems that do not speak protobuf. It is core NATS, in no
+// stream: live only, at most once; the stream (protobuf) and webhooks
+// (JSON on request) are the durable ways.
+func JSONCaseSubject(countyCode, eventType string) string {
+	return jsonCasesPrefix + countyCode + "." + eventType
+}
+
+// JSONMirror is the JSONCaseSubject of a case event's subject; ok is
+// false for any other subject.
+func JSONMirror(subject string) (string, bool) {
+	s, err := ParseSubject(subject)
+	if err != nil || s.Stream != StreamCases {
+		return "", false
+	}
+	return JSONCaseSubject(s.County, s.EventType), true
+}
 
 // ViolationSubject is where violations filed in a county are published.
 func ViolationSubject(countyCode string) string { return violationsPrefix + countyCode }

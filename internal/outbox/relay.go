@@ -16,7 +16,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
+	_ "ecogrid/api/ecogrid/events/v1" // the event schemas, for the JSON copies
 	"ecogrid/internal/messaging"
 )
 
@@ -322,7 +327,43 @@ func (r *Relay) relayCounty(ctx context.Context, county string) (int, error) {
 		return 0, err
 	}
 	published.Add(float64(acked))
+	r.mirrorJSON(batch[:acked])
 	return acked, pubErr
+}
+
+// mirrorJSON publishes each case event of rows, now in the stream, again
+// as protojson on its messaging.JSONCaseSubject (core NATS: live, at most
+// once), with the same self-describing headers but Content-Type
+// application/json. A failure costs only the live copy.
+func (r *Relay) mirrorJSON(rows []pendingRow) {
+	nc := r.js.Conn()
+	for _, p := range rows {
+		subject, ok := messaging.JSONMirror(p.subject)
+		if !ok {
+			continue
+		}
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(SchemaPackage + p.eventType))
+		if err != nil {
+			continue
+		}
+		msg := mt.New().Interface()
+		if err := proto.Unmarshal(p.payload, msg); err != nil {
+			r.log.Warn("outbox: case event not decodable for its JSON copy", "event_id", p.eventID, "err", err)
+			continue
+		}
+		body, err := protojson.Marshal(msg)
+		if err != nil {
+			continue
+		}
+		m := nats.NewMsg(subject)
+		m.Data = body
+		p.describe(m)
+		m.Header.Set(HeaderEventID, p.eventID)
+		m.Header.Set(HeaderContentType, ContentTypeJSON)
+		if err := nc.PublishMsg(m); err != nil {
+			r.log.Debug("outbox: JSON copy not published", "event_id", p.eventID, "err", err)
+		}
+	}
 }
 
 // publish sends the batch in order and returns the length of the prefix
@@ -486,10 +527,17 @@ const (
 	// HeaderSchema is the protobuf full name of the payload
 	// (ecogrid.events.v1.CaseEvent).
 	HeaderSchema = "Ecogrid-Schema"
-	// HeaderContentType is the payload's encoding, always application/protobuf.
+	// HeaderContentType is the payload's encoding: application/protobuf in
+	// the streams, application/json on the JSON copies.
 	HeaderContentType = "Content-Type"
 	// ContentTypeProtobuf is the value of HeaderContentType.
 	ContentTypeProtobuf = "application/protobuf"
+	// ContentTypeJSON is HeaderContentType of the protojson copies on
+	// messaging.JSONCaseSubject.
+	ContentTypeJSON = "application/json"
+	// HeaderEventID carries the event id on the JSON copies (which have
+	// no Nats-Msg-Id: they are not stored).
+	HeaderEventID = "Ecogrid-Event-Id"
 	// SchemaPackage prefixes an event type to make its schema name.
 	SchemaPackage = "ecogrid.events.v1."
 )

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
@@ -347,5 +348,64 @@ func TestRelayedEventsDescribeThemselves(t *testing.T) {
 	var ev eventsv1.ViolationReported
 	if string(ev.ProtoReflect().Descriptor().FullName()) != m.Header.Get(outbox.HeaderSchema) {
 		t.Errorf("schema header %q is not the message's full name", m.Header.Get(outbox.HeaderSchema))
+	}
+}
+
+// A case event relayed to the stream is also published, live, as
+// protojson on its JSON subject, with the same self-describing headers
+// but Content-Type application/json; a violation has no JSON copy.
+func TestRelayedCaseEventsHaveAJSONCopy(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	srv := natstest.Start(t)
+	nc, js := srv.Connect(t)
+	ctx := context.Background()
+	sub, err := nc.SubscribeSync("ecogrid.v1.json.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush() //nolint:errcheck
+	id := uuid.New()
+	want := &eventsv1.CaseEvent{EventId: id.String(), CaseId: "case-1", CountyCode: "130123", EventType: "transferred", Note: "移送水利局"}
+	err = database.InTx(ctx, pool, func(tx pgx.Tx) error {
+		return outbox.Enqueue(ctx, tx, "130123", messaging.CaseSubject("130123", "transferred"), outbox.EventCase, id, want)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, pool, "130123", 1)
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Name: "t"}, nil)
+	for {
+		n, err := r.RelayOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != messaging.JSONCaseSubject("130123", "transferred") {
+		t.Errorf("JSON copy on %s", m.Subject)
+	}
+	for h, v := range map[string]string{
+		outbox.HeaderEventType:   "transferred",
+		outbox.HeaderSchema:      "ecogrid.events.v1.CaseEvent",
+		outbox.HeaderContentType: "application/json",
+		outbox.HeaderEventID:     id.String(),
+	} {
+		if got := m.Header.Get(h); got != v {
+			t.Errorf("header %s = %q, want %q", h, got, v)
+		}
+	}
+	var got eventsv1.CaseEvent
+	if err := protojson.Unmarshal(m.Data, &got); err != nil || !proto.Equal(&got, want) {
+		t.Errorf("JSON copy %s decodes to %v (%v)", m.Data, &got, err)
+	}
+	if extra, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+		t.Errorf("a second JSON message on %s (a violation has none)", extra.Subject)
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,7 +31,10 @@ const (
 	EventIDHeader   = "Ecogrid-Event-Id"
 	EventTypeHeader = "Ecogrid-Event-Type"
 	SchemaHeader    = "Ecogrid-Schema"
-	caseEventSchema = "ecogrid.events.v1.CaseEvent"
+	// EventCountHeader is the number of events of a CaseEventBatch body.
+	EventCountHeader     = "Ecogrid-Event-Count"
+	caseEventSchema      = "ecogrid.events.v1.CaseEvent"
+	caseEventBatchSchema = "ecogrid.events.v1.CaseEventBatch"
 )
 
 // Config tunes a dispatcher. Zero values take the defaults.
@@ -43,6 +48,14 @@ type Config struct {
 	Batch int
 	// SyncInterval is how often the subscriber list is read again (default 10s).
 	SyncInterval time.Duration
+	// AckInterval is the most time between acknowledgements of a
+	// subscriber's consumer (default 1s).
+	AckInterval time.Duration
+	// Lanes is how many POSTs a subscriber's worker has in flight at once
+	// (default 8). The events of one case always share a lane, so each
+	// case's order holds; different cases go concurrently, so one slow
+	// answer does not hold back every other case of the county.
+	Lanes int
 	// Client sends the POSTs (default: a client with Timeout).
 	Client *http.Client
 }
@@ -63,16 +76,23 @@ func (c *Config) setDefaults() {
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 10 * time.Second
 	}
+	if c.AckInterval <= 0 {
+		c.AckInterval = time.Second
+	}
+	if c.Lanes <= 0 {
+		c.Lanes = 8
+	}
 	if c.Client == nil {
-		c.Client = &http.Client{Timeout: c.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		c.Client = &http.Client{Timeout: c.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: c.Lanes}}
 	}
 }
 
 // Dispatcher delivers case events to every subscriber, each through its
-// own durable JetStream consumer (webhook-<id>) read by one worker, so
-// deliveries to a subscriber keep the stream's order (hence the order of
-// each case) and a failing receiver only holds back its own. Run one
-// dispatcher per deployment.
+// own durable JetStream consumer (webhook-<id>) read by one worker, which
+// posts up to Lanes events at once, the events of a case always in one
+// lane, so each case reaches the subscriber in order and a failing
+// receiver only holds back its own deliveries. Run one dispatcher per
+// deployment (cased runs it).
 type Dispatcher struct {
 	pool *pgxpool.Pool
 	js   jetstream.JetStream
@@ -89,6 +109,8 @@ type Dispatcher struct {
 type worker struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	// generation is the subscriber's replay generation it started with.
+	generation int64
 }
 
 // NewDispatcher returns a dispatcher of pool's subscribers reading js.
@@ -100,9 +122,47 @@ func NewDispatcher(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, log *
 	return &Dispatcher{pool: pool, js: js, cfg: cfg, log: log, workers: map[uuid.UUID]*worker{}}
 }
 
-// Run syncs the workers with the subscriber list until ctx ends.
+// dispatcherLock is the PostgreSQL advisory lock the running dispatcher
+// holds, so that with several cased replicas exactly one delivers.
+const dispatcherLock = 0x65636f7768 // "ecowh"
+
+// Run delivers until ctx ends, while it holds the dispatcher lock: with
+// several replicas, one delivers and the others wait to take over when its
+// database session ends. It syncs the workers with the subscriber list
+// every SyncInterval.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	defer d.stopAll()
+	for {
+		err := d.runLocked(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			d.log.Warn("webhooks: dispatcher lost its lock or database; retrying", "err", err)
+		}
+		if !sleep(ctx, d.cfg.SyncInterval) {
+			return nil
+		}
+	}
+}
+
+func (d *Dispatcher) runLocked(ctx context.Context) error {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, dispatcherLock).Scan(&got); err != nil {
+		return err
+	}
+	if !got {
+		return nil // another replica delivers
+	}
+	defer func() {
+		d.stopAll()
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, dispatcherLock)
+	}()
+	d.log.Info("webhooks: dispatcher delivering")
 	for {
 		if err := d.Sync(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("webhooks: reading subscribers failed", "err", err)
@@ -112,11 +172,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(d.cfg.SyncInterval):
 		}
+		// The lock lives as long as this session: check it is still there.
+		if err := conn.Ping(ctx); err != nil {
+			return err
+		}
 	}
 }
 
-// Sync starts a worker for every new subscriber and stops those of
-// removed ones. Workers run until ctx ends.
+// Sync starts a worker for every new subscriber, restarts those with a
+// replay requested (RequestReplay, from any process), and stops those
+// disabled or removed. Workers run until ctx ends.
 func (d *Dispatcher) Sync(ctx context.Context) error {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
@@ -128,12 +193,27 @@ func (d *Dispatcher) Sync(ctx context.Context) error {
 	for _, s := range subs {
 		seen[s.ID] = true
 		d.mu.Lock()
-		_, running := d.workers[s.ID]
+		w, running := d.workers[s.ID]
 		d.mu.Unlock()
-		if !running {
-			if err := d.start(ctx, s); err != nil {
+		if running && w.generation == s.ReplayGeneration && s.ReplayedGeneration == s.ReplayGeneration {
+			continue
+		}
+		if s.ReplayedGeneration != s.ReplayGeneration {
+			// The worker stops before the log forgets, so nothing of the
+			// old position is recorded after the replay is applied.
+			d.stop(s.ID)
+			if err := d.js.DeleteConsumer(ctx, messaging.StreamCases, consumerName(s.ID)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 				return err
 			}
+			if err := applyReplay(ctx, d.pool, s); err != nil {
+				return err
+			}
+			d.log.Info("webhooks: replay applied", "subscriber", s.ID, "since", s.StartAt)
+		} else if running {
+			d.stop(s.ID)
+		}
+		if err := d.start(ctx, s); err != nil {
+			return err
 		}
 	}
 	d.mu.Lock()
@@ -151,19 +231,13 @@ func (d *Dispatcher) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Replay delivers the subscriber's events published from since again:
-// the delivery log forgets them and its consumer restarts at since.
+// Replay delivers the subscriber's events published from since again
+// (RequestReplay, then a sync that applies it).
 func (d *Dispatcher) Replay(ctx context.Context, id uuid.UUID, since time.Time) error {
-	d.syncMu.Lock()
-	defer d.syncMu.Unlock()
-	d.stop(id)
-	if err := moveStart(ctx, d.pool, id, since); err != nil {
+	if err := RequestReplay(ctx, d.pool, id, since); err != nil {
 		return err
 	}
-	if err := d.js.DeleteConsumer(ctx, messaging.StreamCases, consumerName(id)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return err
-	}
-	return nil // the next Sync starts the worker at since
+	return d.Sync(ctx)
 }
 
 func consumerName(id uuid.UUID) string { return "webhook-" + id.String() }
@@ -186,18 +260,32 @@ func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
 		AckPolicy:      jetstream.AckAllPolicy,
 		AckWait:        time.Hour, // a worker holds a batch while retrying; it reports progress
 		MaxAckPending:  10 * d.cfg.Batch,
+		// The consumer's position is kept in memory: the delivery log in
+		// PostgreSQL is what says an event was delivered. Stored on disk,
+		// NATS fsyncs it on every change (the stream syncs always), which
+		// made most of the fan-out's latency (BENCHMARKS.md, issue 16).
+		// A consumer lost with a NATS restart is created again at the
+		// subscriber's start and the log skips what it has.
+		MemoryStorage: true,
 	})
 	if err != nil {
 		return fmt.Errorf("webhooks: consumer of %s: %w", s.ID, err)
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := &worker{cancel: cancel, done: make(chan struct{})}
+	w := &worker{cancel: cancel, done: make(chan struct{}), generation: s.ReplayGeneration}
 	d.mu.Lock()
 	d.workers[s.ID] = w
 	d.mu.Unlock()
 	go func() {
 		defer close(w.done)
 		d.work(wctx, s, cons)
+		// A worker that ended on its own (its consumer vanished with a
+		// NATS restart, say) leaves the map so the next sync starts it again.
+		d.mu.Lock()
+		if d.workers[s.ID] == w {
+			delete(d.workers, s.ID)
+		}
+		d.mu.Unlock()
 	}()
 	return nil
 }
@@ -231,6 +319,14 @@ func (d *Dispatcher) stopAll() {
 // one long-lived pull, so none is left with an expired fetch.
 func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Consumer) {
 	log := d.log.With("subscriber", s.ID)
+	// Events past the log's last stream sequence, delivered for the first
+	// time, cannot be in the log (this worker is the only writer and
+	// records before it acknowledges): only the others are looked up.
+	logged, err := lastLogged(ctx, d.pool, s.ID)
+	if err != nil {
+		log.Warn("webhooks: cannot read the delivery log", "err", err)
+		return
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(d.cfg.Batch))
 	if err != nil {
 		log.Warn("webhooks: cannot read the consumer", "err", err)
@@ -242,6 +338,13 @@ func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Cons
 		for {
 			m, err := it.Next()
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				// Gone under us (an operator, a lost NATS store): the
+				// worker ends and the next sync creates the consumer again
+				// at the subscriber's start; the log skips what it has.
+				log.Warn("webhooks: consumer gone; restarting at the next sync", "err", err)
 				return
 			}
 			if err != nil {
@@ -259,17 +362,54 @@ func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Cons
 		for range ch { // let the reader end
 		}
 	}()
+	// Acknowledgements are spaced (AckInterval, or half the pending
+	// limit): each one makes NATS write and fsync the consumer's state,
+	// which at 20 subscribers was most of the delivery latency. Events
+	// delivered but not yet acknowledged are recorded in the log, so after
+	// a crash they come again and are skipped.
+	var (
+		unacked jetstream.Msg
+		pending int
+		ackedAt = time.Now()
+	)
+	ack := func() {
+		if unacked == nil {
+			return
+		}
+		if err := unacked.Ack(); err != nil {
+			log.Warn("webhooks: ack failed; the log keeps the events from being sent twice", "err", err)
+		}
+		unacked, pending, ackedAt = nil, 0, time.Now()
+	}
+	defer ack()
 	for {
 		var msgs []jetstream.Msg
+		var idle <-chan time.Time
+		var t *time.Timer
+		if unacked != nil {
+			t = time.NewTimer(max(d.cfg.AckInterval-time.Since(ackedAt), 0))
+			idle = t.C
+		}
+		var m jetstream.Msg
+		ok, timedOut := true, false
 		select {
 		case <-ctx.Done():
-			return
-		case m, ok := <-ch:
-			if !ok {
-				return
-			}
-			msgs = append(msgs, m)
+			ok = false
+		case <-idle:
+			timedOut = true
+		case m, ok = <-ch:
 		}
+		if t != nil {
+			t.Stop()
+		}
+		if timedOut {
+			ack()
+			continue
+		}
+		if !ok {
+			return
+		}
+		msgs = append(msgs, m)
 	more:
 		for len(msgs) < d.cfg.Batch {
 			select {
@@ -286,7 +426,7 @@ func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Cons
 		// batch, so later events never overtake it.
 		backoff := d.cfg.MinBackoff
 		for {
-			err := d.deliverBatch(ctx, s, msgs)
+			err := d.deliverBatch(ctx, s, msgs, logged)
 			if err == nil || ctx.Err() != nil {
 				break
 			}
@@ -299,8 +439,9 @@ func (d *Dispatcher) work(ctx context.Context, s Subscriber, cons jetstream.Cons
 		if ctx.Err() != nil {
 			return
 		}
-		if err := msgs[len(msgs)-1].Ack(); err != nil {
-			log.Warn("webhooks: ack failed; the log keeps the events from being sent twice", "err", err)
+		unacked, pending = msgs[len(msgs)-1], pending+len(msgs)
+		if time.Since(ackedAt) >= d.cfg.AckInterval || pending >= 5*d.cfg.Batch {
+			ack()
 		}
 	}
 }
@@ -312,9 +453,9 @@ type event struct {
 	meta *jetstream.MsgMetadata
 }
 
-func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jetstream.Msg) error {
+func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jetstream.Msg, logged uint64) error {
 	evs := make([]event, 0, len(msgs))
-	ids := make([]uuid.UUID, 0, len(msgs))
+	var ids []uuid.UUID // those that may be in the log already
 	for _, m := range msgs {
 		var ce eventsv1.CaseEvent
 		meta, err := m.Metadata()
@@ -327,42 +468,89 @@ func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jets
 			continue
 		}
 		evs = append(evs, event{msg: m, ev: &ce, id: id, meta: meta})
-		ids = append(ids, id)
+		if meta.NumDelivered > 1 || meta.Sequence.Stream <= logged {
+			ids = append(ids, id)
+		}
 	}
 	have, err := delivered(ctx, d.pool, s.ID, ids)
 	if err != nil {
 		return err
 	}
-	var done []Delivery
+	// Deal the events to lanes by case, keeping stream order within each
+	// lane, and let the lanes post concurrently. The batch is recorded and
+	// acknowledged only when every lane is through, so a later batch never
+	// overtakes an event of this one.
+	// A subscriber taking batches needs no more lanes than POSTs.
+	per := max(s.MaxBatch, 1)
+	lanes := make([][]event, min(d.cfg.Lanes, max((len(evs)+per-1)/per, 1)))
 	for _, e := range evs {
 		if have[e.id] {
 			continue
 		}
-		n, err := d.deliver(ctx, s, e)
-		if err != nil {
-			// Record what got through before giving up the batch.
-			return errors.Join(err, record(context.WithoutCancel(ctx), d.pool, s.ID, done))
+		i := laneOf(e.ev.GetCaseId(), len(lanes))
+		lanes[i] = append(lanes[i], e)
+	}
+	var (
+		mu   sync.Mutex
+		done []Delivery
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, lane := range lanes {
+		if len(lane) == 0 {
+			continue
 		}
-		done = append(done, Delivery{EventID: e.id, CaseID: e.ev.GetCaseId(), EventType: e.ev.GetEventType(),
-			StreamSeq: e.meta.Sequence.Stream, PublishedAt: e.meta.Timestamp, Attempts: n})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for len(lane) > 0 {
+				chunk := lane[:min(len(lane), max(s.MaxBatch, 1))]
+				lane = lane[len(chunk):]
+				n, err := d.deliver(ctx, s, chunk)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+					mu.Unlock()
+					return // the rest of this lane waits for the batch again
+				}
+				for _, e := range chunk {
+					done = append(done, Delivery{EventID: e.id, CaseID: e.ev.GetCaseId(), EventType: e.ev.GetEventType(),
+						StreamSeq: e.meta.Sequence.Stream, PublishedAt: e.meta.Timestamp, Attempts: n})
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		// Record what got through before giving up the batch.
+		return errors.Join(errors.Join(errs...), record(context.WithoutCancel(ctx), d.pool, s.ID, done))
 	}
 	return record(ctx, d.pool, s.ID, done)
 }
 
-// deliver POSTs one event until the receiver answers 2xx and returns the
+// laneOf is the lane of a case: the same case always the same lane.
+func laneOf(caseID string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(caseID))
+	return int(h.Sum32() % uint32(n))
+}
+
+// deliver POSTs one event (or, to a subscriber taking batches, a
+// CaseEventBatch of evs) until the receiver answers 2xx and returns the
 // number of attempts. Only ctx ends it early.
-func (d *Dispatcher) deliver(ctx context.Context, s Subscriber, e event) (int, error) {
-	body, ctype := e.msg.Data(), "application/protobuf"
+func (d *Dispatcher) deliver(ctx context.Context, s Subscriber, evs []event) (int, error) {
+	body, schema, err := encode(s, evs)
+	if err != nil {
+		return 0, err
+	}
+	ctype := "application/protobuf"
 	if s.JSON {
-		b, err := protojson.Marshal(e.ev)
-		if err != nil {
-			return 0, err
-		}
-		body, ctype = b, "application/json"
+		ctype = "application/json"
 	}
 	backoff := d.cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
-		err := d.post(ctx, s, e, body, ctype)
+		err := d.post(ctx, s, evs, body, ctype, schema)
 		if err == nil {
 			return attempt, nil
 		}
@@ -370,8 +558,10 @@ func (d *Dispatcher) deliver(ctx context.Context, s Subscriber, e event) (int, e
 			return attempt, ctx.Err()
 		}
 		wait := backoff + rand.N(backoff/4+1)
-		d.log.Debug("webhooks: delivery failed", "subscriber", s.ID, "event", e.id, "attempt", attempt, "err", err, "retry_in", wait)
-		_ = e.msg.InProgress()
+		d.log.Debug("webhooks: delivery failed", "subscriber", s.ID, "event", evs[0].id, "events", len(evs), "attempt", attempt, "err", err, "retry_in", wait)
+		for _, e := range evs {
+			_ = e.msg.InProgress()
+		}
 		if !sleep(ctx, wait) {
 			return attempt, ctx.Err()
 		}
@@ -379,7 +569,32 @@ func (d *Dispatcher) deliver(ctx context.Context, s Subscriber, e event) (int, e
 	}
 }
 
-func (d *Dispatcher) post(ctx context.Context, s Subscriber, e event, body []byte, ctype string) error {
+// encode is the body of a POST and the schema it follows: the relayed
+// bytes of one CaseEvent, or a CaseEventBatch for a subscriber taking
+// batches; protojson when the subscriber asked for JSON.
+func encode(s Subscriber, evs []event) ([]byte, string, error) {
+	if s.MaxBatch <= 1 {
+		if !s.JSON {
+			return evs[0].msg.Data(), caseEventSchema, nil
+		}
+		b, err := protojson.Marshal(evs[0].ev)
+		return b, caseEventSchema, err
+	}
+	batch := &eventsv1.CaseEventBatch{Events: make([]*eventsv1.CaseEvent, len(evs))}
+	for i, e := range evs {
+		batch.Events[i] = e.ev
+	}
+	var b []byte
+	var err error
+	if s.JSON {
+		b, err = protojson.Marshal(batch)
+	} else {
+		b, err = proto.Marshal(batch)
+	}
+	return b, caseEventBatchSchema, err
+}
+
+func (d *Dispatcher) post(ctx context.Context, s Subscriber, evs []event, body []byte, ctype, schema string) error {
 	rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, s.URL, bytes.NewReader(body))
@@ -387,9 +602,13 @@ func (d *Dispatcher) post(ctx context.Context, s Subscriber, e event, body []byt
 		return err
 	}
 	req.Header.Set("Content-Type", ctype)
-	req.Header.Set(EventIDHeader, e.id.String())
-	req.Header.Set(EventTypeHeader, e.ev.GetEventType())
-	req.Header.Set(SchemaHeader, caseEventSchema)
+	req.Header.Set(SchemaHeader, schema)
+	if schema == caseEventSchema {
+		req.Header.Set(EventIDHeader, evs[0].id.String())
+		req.Header.Set(EventTypeHeader, evs[0].ev.GetEventType())
+	} else {
+		req.Header.Set(EventCountHeader, strconv.Itoa(len(evs)))
+	}
 	req.Header.Set(SignatureHeader, Sign([]byte(s.Secret), time.Now(), body))
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {

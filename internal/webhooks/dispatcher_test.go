@@ -70,6 +70,8 @@ func publishCases(t testing.TB, pool *pgxpool.Pool, r *outbox.Relay, cases []str
 type receiver struct {
 	secret []byte
 	json   bool
+	// batch: bodies are CaseEventBatch (a subscriber with MaxBatch > 1).
+	batch bool
 
 	mu       sync.Mutex
 	requests int
@@ -109,28 +111,48 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	var ev eventsv1.CaseEvent
+	var evs []*eventsv1.CaseEvent
 	var err error
-	if rc.json {
-		err = protojson.Unmarshal(body, &ev)
+	if rc.batch {
+		var b eventsv1.CaseEventBatch
+		if rc.json {
+			err = protojson.Unmarshal(body, &b)
+		} else {
+			err = proto.Unmarshal(body, &b)
+		}
+		evs = b.GetEvents()
+		if err == nil && (r.Header.Get(webhooks.SchemaHeader) != "ecogrid.events.v1.CaseEventBatch" ||
+			r.Header.Get(webhooks.EventCountHeader) != strconv.Itoa(len(evs))) {
+			err = errors.New("batch headers do not describe the body")
+		}
 	} else {
-		err = proto.Unmarshal(body, &ev)
+		var ev eventsv1.CaseEvent
+		if rc.json {
+			err = protojson.Unmarshal(body, &ev)
+		} else {
+			err = proto.Unmarshal(body, &ev)
+		}
+		evs = []*eventsv1.CaseEvent{&ev}
+		if err == nil && r.Header.Get(webhooks.EventIDHeader) != ev.GetEventId() {
+			err = errors.New("event id header differs from the body")
+		}
 	}
-	if err != nil || r.Header.Get(webhooks.EventIDHeader) != ev.GetEventId() {
+	if err != nil {
 		http.Error(w, "undecodable", http.StatusBadRequest)
 		return
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.seen[ev.GetEventId()] > 0 {
-		// Our earlier answer was lost (it came after the dispatcher's
-		// timeout): drop the repeat by its id, as the README asks.
-		rc.repeats++
-		w.WriteHeader(http.StatusNoContent)
-		return
+	for _, ev := range evs {
+		if rc.seen[ev.GetEventId()] > 0 {
+			// Our earlier answer was lost (it came after the dispatcher's
+			// timeout): drop the repeat by its id, as the README asks.
+			rc.repeats++
+			continue
+		}
+		rc.accepted = append(rc.accepted, ev)
+		rc.seen[ev.GetEventId()]++
 	}
-	rc.accepted = append(rc.accepted, &ev)
-	rc.seen[ev.GetEventId()]++
 	rc.last.header, rc.last.body = header, body
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -195,6 +217,12 @@ func TestDeliversEveryEventOnceInOrderAfterRetriesAndReplays(t *testing.T) {
 
 	recvJSON := &receiver{secret: []byte("json-receiver-secret-0001"), json: true, seen: map[string]int{}}
 	recvPB := &receiver{secret: []byte("protobuf-receiver-secret-02"), seen: map[string]int{}}
+	recvBatch := &receiver{secret: []byte("batch-receiver-secret-0004"), batch: true, seen: map[string]int{}}
+	hsBatch := httptest.NewServer(recvBatch)
+	defer hsBatch.Close()
+	if _, err := webhooks.Subscribe(ctx, pool, webhooks.Subscriber{CountyCode: county, URL: hsBatch.URL, Secret: string(recvBatch.secret), MaxBatch: 4}); err != nil {
+		t.Fatal(err)
+	}
 	hsJSON := httptest.NewServer(recvJSON)
 	defer hsJSON.Close()
 	hsPB := httptest.NewServer(recvPB)
@@ -228,10 +256,13 @@ func TestDeliversEveryEventOnceInOrderAfterRetriesAndReplays(t *testing.T) {
 	total := len(cases) * perCase
 	publishCases(t, pool, relay, cases, perCase)
 
-	waitFor(t, "every delivery", func() bool { return recvJSON.count() >= total && recvPB.count() >= total })
+	waitFor(t, "every delivery", func() bool {
+		return recvJSON.count() >= total && recvPB.count() >= total && recvBatch.count() >= total
+	})
 	time.Sleep(200 * time.Millisecond) // nothing more may arrive
 	recvJSON.check(t, "json", total)
 	recvPB.check(t, "protobuf", total)
+	recvBatch.check(t, "batches of 4", total)
 	if other.count() != 0 {
 		t.Errorf("another county's subscriber got %d events", other.count())
 	}

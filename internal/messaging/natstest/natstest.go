@@ -43,6 +43,17 @@ func Secured() Option {
 	}
 }
 
+// Integrators adds, to a Secured server, an integrator user per county
+// (messaging.Integrator), reached with ConnectAs.
+func Integrators(counties ...string) Option {
+	return func(s *Server) {
+		for _, c := range counties {
+			r := messaging.Integrator(c)
+			s.users[r] = messaging.Credentials{User: string(r), Password: rand.Text()}
+		}
+	}
+}
+
 // Start runs a server for tb, shut down when the test ends. Without
 // options it is open to every client.
 func Start(tb testing.TB, opts ...Option) *Server {

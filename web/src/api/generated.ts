@@ -48,6 +48,30 @@ export type v1AcceptTransferResponse = {
   case?: v1Case;
 };
 
+export type v1AddStaffRequest = {
+  /** Client-generated UUID: retrying the same request is harmless. */
+  membershipId?: string;
+  departmentId?: string;
+  personId?: string;
+  /** head or staff. */
+  role?: string;
+  /** Unset means now. */
+  validFrom?: string;
+};
+
+export type v1AddStaffResponse = {
+  membership?: v1DepartmentMembership;
+};
+
+export type v1AddTaxonomyCategoryRequest = {
+  countyCode?: string;
+  code?: string;
+  nameZh?: string;
+  nameEn?: string;
+};
+
+export type v1AddTaxonomyCategoryResponse = Record<string, never>;
+
 /** AppendTrackPointsRequest carries one batch of points (at most 5000). */
 export type v1AppendTrackPointsRequest = {
   patrolId?: string;
@@ -322,6 +346,15 @@ export type v1ComplianceRow = {
 /** CoordinateSystem says which datum a position was reported in. Phone map SDKs in China report GCJ-02 (Amap, Tencent) or BD-09 (Baidu); GPS chips and GIS data use WGS-84 (equal to CGCS2000 at field accuracy). */
 export type v1CoordinateSystem = "COORDINATE_SYSTEM_UNSPECIFIED" | "COORDINATE_SYSTEM_WGS84" | "COORDINATE_SYSTEM_GCJ02" | "COORDINATE_SYSTEM_BD09";
 
+export type v1CoverAreaRequest = {
+  departmentId?: string;
+  nodeCode?: string;
+  /** Unset means now. */
+  validFrom?: string;
+};
+
+export type v1CoverAreaResponse = Record<string, never>;
+
 /** CreateAccountRequest gives a person a login. */
 export type v1CreateAccountRequest = {
   /** Client-generated UUID; the idempotency key. */
@@ -352,6 +385,20 @@ export type v1CreateCategoryRequest = {
 /** CreateCategoryResponse returns the category. */
 export type v1CreateCategoryResponse = {
   category?: v1Category;
+};
+
+export type v1CreateDepartmentRequest = {
+  /** Client-generated UUID: retrying the same request is harmless. */
+  departmentId?: string;
+  countyCode?: string;
+  townshipCode?: string;
+  code?: string;
+  nameZh?: string;
+  nameEn?: string;
+};
+
+export type v1CreateDepartmentResponse = {
+  department?: v1Department;
 };
 
 export type v1CreateNodeRequest = {
@@ -398,6 +445,23 @@ export type v1CreatePointResponse = {
   point?: v1MonitoringPoint;
 };
 
+export type v1CreateSubscriberRequest = {
+  /** Client-generated UUID: retrying the same request is harmless. */
+  subscriberId?: string;
+  countyCode?: string;
+  url?: string;
+  eventTypes?: Array<string>;
+  json?: boolean;
+  /** See Subscriber.max_batch. */
+  maxBatch?: number;
+};
+
+export type v1CreateSubscriberResponse = {
+  subscriber?: v1Subscriber;
+  /** The HMAC key of the subscriber's signatures (64 hex digits). Keep it: no other RPC returns it. */
+  secret?: string;
+};
+
 /** DeadlineRule is a county's rectification deadline for a severity. */
 export type v1DeadlineRule = {
   severity?: v1Severity;
@@ -429,6 +493,52 @@ export type v1DefineZoneKindRequest = {
 };
 
 export type v1DefineZoneKindResponse = Record<string, never>;
+
+/** Delivery is an event delivered to a subscriber. */
+export type v1Delivery = {
+  eventId?: string;
+  caseId?: string;
+  eventType?: string;
+  streamSequence?: string;
+  publishedAt?: string;
+  /** POSTs it took, 1 when the first succeeded. */
+  attempts?: number;
+  deliveredAt?: string;
+};
+
+/** Department is a county department or a township station of one. */
+export type v1Department = {
+  departmentId?: string;
+  countyCode?: string;
+  /** Set for a township station (乡镇站所); empty for a county department. */
+  townshipCode?: string;
+  /** County-unique short name used in rules and by gridctl, e.g. water_resources. */
+  code?: string;
+  /** Chinese name first, e.g. 水利局. */
+  nameZh?: string;
+  nameEn?: string;
+  /** Grid nodes (by code) the department covers now, each a whole subtree. */
+  coveredNodeCodes?: Array<string>;
+};
+
+/** DepartmentMembership is a person's place on a department's staff for a period. */
+export type v1DepartmentMembership = {
+  membershipId?: string;
+  departmentId?: string;
+  personId?: string;
+  /** head or staff. */
+  role?: string;
+  validFrom?: string;
+  /** Unset while the membership is open. */
+  validTo?: string;
+  endReason?: string;
+};
+
+export type v1DisableSubscriberRequest = {
+  subscriberId?: string;
+};
+
+export type v1DisableSubscriberResponse = Record<string, never>;
 
 /** DispatchCaseRequest gives the case to a handler. */
 export type v1DispatchCaseRequest = {
@@ -499,6 +609,15 @@ export type v1EndPatrolRequest = {
 export type v1EndPatrolResponse = {
   patrol?: v1Patrol;
 };
+
+export type v1EndStaffRequest = {
+  membershipId?: string;
+  /** Unset means now. */
+  endedAt?: string;
+  reason?: string;
+};
+
+export type v1EndStaffResponse = Record<string, never>;
 
 /** EscalateCaseRequest puts the case under county supervision. */
 export type v1EscalateCaseRequest = {
@@ -1058,6 +1177,26 @@ export type v1ListDeadlineRulesResponse = {
   rules?: Array<v1DeadlineRule>;
 };
 
+export type v1ListDeliveriesRequest = {
+  subscriberId?: string;
+  /** Only deliveries of events published from this instant; unset is all. */
+  since?: string;
+  /** At most this many (default 100, at most 1000). */
+  pageSize?: number;
+};
+
+export type v1ListDeliveriesResponse = {
+  deliveries?: Array<v1Delivery>;
+};
+
+export type v1ListDepartmentsRequest = {
+  countyCode?: string;
+};
+
+export type v1ListDepartmentsResponse = {
+  departments?: Array<v1Department>;
+};
+
 /** ListHandoverCasesRequest names the person handing over. */
 export type v1ListHandoverCasesRequest = {
   personId?: string;
@@ -1134,6 +1273,14 @@ export type v1ListResponsibleResponse = {
   responsible?: Array<ecogridV1ResponsiblePerson>;
 };
 
+export type v1ListRoutesRequest = {
+  countyCode?: string;
+};
+
+export type v1ListRoutesResponse = {
+  routes?: Array<v1Route>;
+};
+
 export type v1ListSamplesRequest = {
   pointId?: string;
   pageSize?: number;
@@ -1141,6 +1288,22 @@ export type v1ListSamplesRequest = {
 
 export type v1ListSamplesResponse = {
   samples?: Array<v1Sample>;
+};
+
+export type v1ListStaffRequest = {
+  departmentId?: string;
+};
+
+export type v1ListStaffResponse = {
+  memberships?: Array<v1DepartmentMembership>;
+};
+
+export type v1ListSubscribersRequest = {
+  countyCode?: string;
+};
+
+export type v1ListSubscribersResponse = {
+  subscribers?: Array<v1Subscriber>;
 };
 
 export type v1ListSubtreeRequest = {
@@ -1155,6 +1318,14 @@ export type v1ListSubtreeRequest = {
 export type v1ListSubtreeResponse = {
   nodes?: Array<v1GridNode>;
   nextPageToken?: string;
+};
+
+export type v1ListTaxonomyRequest = {
+  countyCode?: string;
+};
+
+export type v1ListTaxonomyResponse = {
+  categories?: Array<v1TaxonomyCategory>;
 };
 
 export type v1ListZoneRulesRequest = {
@@ -1504,6 +1675,13 @@ export type v1ReopenCaseResponse = {
   case?: v1Case;
 };
 
+export type v1ReplaySubscriberRequest = {
+  subscriberId?: string;
+  since?: string;
+};
+
+export type v1ReplaySubscriberResponse = Record<string, never>;
+
 /** Report is a filed report as the server keeps it. */
 export type v1Report = {
   reportId?: string;
@@ -1606,6 +1784,18 @@ export type v1ReturnCaseResponse = {
 /** Role is what a person does at a grid node.   - ROLE_INSPECTOR: 网格员: patrols and reports in the assigned cells.  - ROLE_GRID_CHIEF: 网格长: the first responsible person of a cell at any level.  - ROLE_TOWNSHIP_SUPERVISOR: Dispatches and closes the cases of a township.  - ROLE_COUNTY_OFFICER: County grid office: manages grid and people, escalates, audits.  - ROLE_ADMIN: System administrator. */
 export type v1Role = "ROLE_UNSPECIFIED" | "ROLE_INSPECTOR" | "ROLE_GRID_CHIEF" | "ROLE_TOWNSHIP_SUPERVISOR" | "ROLE_COUNTY_OFFICER" | "ROLE_ADMIN";
 
+/** Route is where a county sends a case of a category. */
+export type v1Route = {
+  countyCode?: string;
+  category?: string;
+  /** Narrows the rule to cases in a protected zone of this kind; empty is any. */
+  zoneKind?: string;
+  leadDepartmentId?: string;
+  cooperatingDepartmentIds?: Array<string>;
+  /** Days the lead department has for rectification once it accepts; 0 is the same day. */
+  deadlineDays?: number;
+};
+
 export type v1Sample = {
   sampleId?: string;
   pointId?: string;
@@ -1634,6 +1824,12 @@ export type v1SetDeadlineRuleRequest = {
 export type v1SetDeadlineRuleResponse = {
   rule?: v1DeadlineRule;
 };
+
+export type v1SetRouteRequest = {
+  route?: v1Route;
+};
+
+export type v1SetRouteResponse = Record<string, never>;
 
 export type v1SetZoneRuleRequest = {
   rule?: v1ZoneRule;
@@ -1769,8 +1965,38 @@ export type v1SubmitReportResponse = {
   replayed?: boolean;
 };
 
+/** Subscriber is a receiver of a county's case events. */
+export type v1Subscriber = {
+  subscriberId?: string;
+  countyCode?: string;
+  /** Absolute http or https URL the events are POSTed to. */
+  url?: string;
+  /** Case event types delivered (opened, accepted, transferred …); empty is all. */
+  eventTypes?: Array<string>;
+  /** Bodies in protojson instead of binary protobuf. */
+  json?: boolean;
+  createdAt?: string;
+  /** Publication time of the first event delivered (moved back by a replay). */
+  startAt?: string;
+  /** Set once the subscriber is disabled. */
+  disabledAt?: string;
+  /** Most events in one POST. 0 or 1: one CaseEvent per POST. Above 1 (at most 500): every POST is an ecogrid.events.v1.CaseEventBatch of up to this many events, which is what keeps a busy county's deliveries within a second when a receiver takes many events a second. */
+  maxBatch?: number;
+};
+
 /** TaskPeriod is the period a task's count refers to. */
 export type v1TaskPeriod = "TASK_PERIOD_UNSPECIFIED" | "TASK_PERIOD_DAY" | "TASK_PERIOD_WEEK" | "TASK_PERIOD_MONTH";
+
+/** TaxonomyCategory is one category of the case taxonomy. */
+export type v1TaxonomyCategory = {
+  /** Empty for a national default, else the county that added it. */
+  countyCode?: string;
+  /** What reports carry, e.g. illegal_sand_mining. */
+  code?: string;
+  /** Chinese name first, e.g. 非法采砂. */
+  nameZh?: string;
+  nameEn?: string;
+};
 
 /** TenureAuditCase is one case in the person's cells during the tenure. */
 export type v1TenureAuditCase = {
@@ -1900,6 +2126,15 @@ export type v1TransferCaseRequest = {
 export type v1TransferCaseResponse = {
   case?: v1Case;
 };
+
+export type v1UncoverAreaRequest = {
+  departmentId?: string;
+  nodeCode?: string;
+  /** Unset means now. */
+  endedAt?: string;
+};
+
+export type v1UncoverAreaResponse = Record<string, never>;
 
 /** UnlockAccountRequest names the locked account. */
 export type v1UnlockAccountRequest = {
@@ -2233,6 +2468,50 @@ export interface Operations {
     request: v1VerifyRectificationRequest;
     response: v1VerifyRectificationResponse;
   };
+  DepartmentService_AddStaff: {
+    request: v1AddStaffRequest;
+    response: v1AddStaffResponse;
+  };
+  DepartmentService_AddTaxonomyCategory: {
+    request: v1AddTaxonomyCategoryRequest;
+    response: v1AddTaxonomyCategoryResponse;
+  };
+  DepartmentService_CoverArea: {
+    request: v1CoverAreaRequest;
+    response: v1CoverAreaResponse;
+  };
+  DepartmentService_CreateDepartment: {
+    request: v1CreateDepartmentRequest;
+    response: v1CreateDepartmentResponse;
+  };
+  DepartmentService_EndStaff: {
+    request: v1EndStaffRequest;
+    response: v1EndStaffResponse;
+  };
+  DepartmentService_ListDepartments: {
+    request: v1ListDepartmentsRequest;
+    response: v1ListDepartmentsResponse;
+  };
+  DepartmentService_ListRoutes: {
+    request: v1ListRoutesRequest;
+    response: v1ListRoutesResponse;
+  };
+  DepartmentService_ListStaff: {
+    request: v1ListStaffRequest;
+    response: v1ListStaffResponse;
+  };
+  DepartmentService_ListTaxonomy: {
+    request: v1ListTaxonomyRequest;
+    response: v1ListTaxonomyResponse;
+  };
+  DepartmentService_SetRoute: {
+    request: v1SetRouteRequest;
+    response: v1SetRouteResponse;
+  };
+  DepartmentService_UncoverArea: {
+    request: v1UncoverAreaRequest;
+    response: v1UncoverAreaResponse;
+  };
   FieldService_AppendTrackPoints: {
     request: v1AppendTrackPointsRequest;
     response: v1AppendTrackPointsResponse;
@@ -2442,6 +2721,26 @@ export interface Operations {
     request: v1ListReachChiefsRequest;
     response: v1ListReachChiefsResponse;
   };
+  WebhookService_CreateSubscriber: {
+    request: v1CreateSubscriberRequest;
+    response: v1CreateSubscriberResponse;
+  };
+  WebhookService_DisableSubscriber: {
+    request: v1DisableSubscriberRequest;
+    response: v1DisableSubscriberResponse;
+  };
+  WebhookService_ListDeliveries: {
+    request: v1ListDeliveriesRequest;
+    response: v1ListDeliveriesResponse;
+  };
+  WebhookService_ListSubscribers: {
+    request: v1ListSubscribersRequest;
+    response: v1ListSubscribersResponse;
+  };
+  WebhookService_ReplaySubscriber: {
+    request: v1ReplaySubscriberRequest;
+    response: v1ReplaySubscriberResponse;
+  };
   ZoneService_DefineZoneKind: {
     request: v1DefineZoneKindRequest;
     response: v1DefineZoneKindResponse;
@@ -2521,6 +2820,17 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   CaseService_TransferCase: "/ecogrid.v1.CaseService/TransferCase",
   CaseService_VerifyDepartmentHandling: "/ecogrid.v1.CaseService/VerifyDepartmentHandling",
   CaseService_VerifyRectification: "/ecogrid.v1.CaseService/VerifyRectification",
+  DepartmentService_AddStaff: "/ecogrid.v1.DepartmentService/AddStaff",
+  DepartmentService_AddTaxonomyCategory: "/ecogrid.v1.DepartmentService/AddTaxonomyCategory",
+  DepartmentService_CoverArea: "/ecogrid.v1.DepartmentService/CoverArea",
+  DepartmentService_CreateDepartment: "/ecogrid.v1.DepartmentService/CreateDepartment",
+  DepartmentService_EndStaff: "/ecogrid.v1.DepartmentService/EndStaff",
+  DepartmentService_ListDepartments: "/ecogrid.v1.DepartmentService/ListDepartments",
+  DepartmentService_ListRoutes: "/ecogrid.v1.DepartmentService/ListRoutes",
+  DepartmentService_ListStaff: "/ecogrid.v1.DepartmentService/ListStaff",
+  DepartmentService_ListTaxonomy: "/ecogrid.v1.DepartmentService/ListTaxonomy",
+  DepartmentService_SetRoute: "/ecogrid.v1.DepartmentService/SetRoute",
+  DepartmentService_UncoverArea: "/ecogrid.v1.DepartmentService/UncoverArea",
   FieldService_AppendTrackPoints: "/ecogrid.v1.FieldService/AppendTrackPoints",
   FieldService_CreateCategory: "/ecogrid.v1.FieldService/CreateCategory",
   FieldService_DownloadPhoto: "/ecogrid.v1.FieldService/DownloadPhoto",
@@ -2571,6 +2881,11 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   WatersService_GetReachSign: "/ecogrid.v1.WatersService/GetReachSign",
   WatersService_ImportReaches: "/ecogrid.v1.WatersService/ImportReaches",
   WatersService_ListReachChiefs: "/ecogrid.v1.WatersService/ListReachChiefs",
+  WebhookService_CreateSubscriber: "/ecogrid.v1.WebhookService/CreateSubscriber",
+  WebhookService_DisableSubscriber: "/ecogrid.v1.WebhookService/DisableSubscriber",
+  WebhookService_ListDeliveries: "/ecogrid.v1.WebhookService/ListDeliveries",
+  WebhookService_ListSubscribers: "/ecogrid.v1.WebhookService/ListSubscribers",
+  WebhookService_ReplaySubscriber: "/ecogrid.v1.WebhookService/ReplaySubscriber",
   ZoneService_DefineZoneKind: "/ecogrid.v1.ZoneService/DefineZoneKind",
   ZoneService_ExportZones: "/ecogrid.v1.ZoneService/ExportZones",
   ZoneService_GetZonePatrolQuotas: "/ecogrid.v1.ZoneService/GetZonePatrolQuotas",

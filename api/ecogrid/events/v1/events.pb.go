@@ -441,6 +441,56 @@ func (x *CaseEvent) GetNote() string {
 	return ""
 }
 
+// CaseEventBatch is the body of a webhook POST to a subscriber that takes
+// events in batches (Subscriber.max_batch above 1): up to max_batch case
+// events in the order they were published, each case's in order. The
+// header Ecogrid-Schema then names this message and Ecogrid-Event-Count
+// says how many events the body holds; receivers drop repeats by each
+// event's event_id.
+type CaseEventBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*CaseEvent           `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaseEventBatch) Reset() {
+	*x = CaseEventBatch{}
+	mi := &file_ecogrid_events_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaseEventBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaseEventBatch) ProtoMessage() {}
+
+func (x *CaseEventBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_events_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaseEventBatch.ProtoReflect.Descriptor instead.
+func (*CaseEventBatch) Descriptor() ([]byte, []int) {
+	return file_ecogrid_events_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CaseEventBatch) GetEvents() []*CaseEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_ecogrid_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_ecogrid_events_v1_events_proto_rawDesc = "" +
@@ -500,7 +550,9 @@ const file_ecogrid_events_v1_events_proto_rawDesc = "" +
 	"\bdeadline\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x1d\n" +
 	"\n" +
 	"handler_id\x18\r \x01(\tR\thandlerId\x12\x12\n" +
-	"\x04note\x18\x0e \x01(\tR\x04noteB(Z&ecogrid/api/ecogrid/events/v1;eventsv1b\x06proto3"
+	"\x04note\x18\x0e \x01(\tR\x04note\"F\n" +
+	"\x0eCaseEventBatch\x124\n" +
+	"\x06events\x18\x01 \x03(\v2\x1c.ecogrid.events.v1.CaseEventR\x06eventsB(Z&ecogrid/api/ecogrid/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_ecogrid_events_v1_events_proto_rawDescOnce sync.Once
@@ -514,25 +566,27 @@ func file_ecogrid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_ecogrid_events_v1_events_proto_rawDescData
 }
 
-var file_ecogrid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_ecogrid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_ecogrid_events_v1_events_proto_goTypes = []any{
 	(*ResponsiblePerson)(nil),     // 0: ecogrid.events.v1.ResponsiblePerson
 	(*ViolationReported)(nil),     // 1: ecogrid.events.v1.ViolationReported
 	(*CaseEvent)(nil),             // 2: ecogrid.events.v1.CaseEvent
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*CaseEventBatch)(nil),        // 3: ecogrid.events.v1.CaseEventBatch
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_ecogrid_events_v1_events_proto_depIdxs = []int32{
-	3, // 0: ecogrid.events.v1.ViolationReported.observed_at:type_name -> google.protobuf.Timestamp
-	3, // 1: ecogrid.events.v1.ViolationReported.received_at:type_name -> google.protobuf.Timestamp
+	4, // 0: ecogrid.events.v1.ViolationReported.observed_at:type_name -> google.protobuf.Timestamp
+	4, // 1: ecogrid.events.v1.ViolationReported.received_at:type_name -> google.protobuf.Timestamp
 	0, // 2: ecogrid.events.v1.ViolationReported.responsible:type_name -> ecogrid.events.v1.ResponsiblePerson
-	3, // 3: ecogrid.events.v1.ViolationReported.deadline:type_name -> google.protobuf.Timestamp
-	3, // 4: ecogrid.events.v1.CaseEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	3, // 5: ecogrid.events.v1.CaseEvent.deadline:type_name -> google.protobuf.Timestamp
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	4, // 3: ecogrid.events.v1.ViolationReported.deadline:type_name -> google.protobuf.Timestamp
+	4, // 4: ecogrid.events.v1.CaseEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	4, // 5: ecogrid.events.v1.CaseEvent.deadline:type_name -> google.protobuf.Timestamp
+	2, // 6: ecogrid.events.v1.CaseEventBatch.events:type_name -> ecogrid.events.v1.CaseEvent
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_events_v1_events_proto_init() }
@@ -547,7 +601,7 @@ func file_ecogrid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ecogrid_events_v1_events_proto_rawDesc), len(file_ecogrid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
