@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1457,7 +1458,7 @@ var File_ecogrid_v1_departments_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_departments_proto_rawDesc = "" +
 	"\n" +
 	"\x1cecogrid/v1/departments.proto\x12\n" +
-	"ecogrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n" +
 	"\n" +
 	"Department\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x1f\n" +
@@ -1467,33 +1468,37 @@ const file_ecogrid_v1_departments_proto_rawDesc = "" +
 	"\x04code\x18\x04 \x01(\tR\x04code\x12\x17\n" +
 	"\aname_zh\x18\x05 \x01(\tR\x06nameZh\x12\x17\n" +
 	"\aname_en\x18\x06 \x01(\tR\x06nameEn\x12,\n" +
-	"\x12covered_node_codes\x18\a \x03(\tR\x10coveredNodeCodes\"\xca\x01\n" +
-	"\x17CreateDepartmentRequest\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x1f\n" +
-	"\vcounty_code\x18\x02 \x01(\tR\n" +
-	"countyCode\x12#\n" +
-	"\rtownship_code\x18\x03 \x01(\tR\ftownshipCode\x12\x12\n" +
-	"\x04code\x18\x04 \x01(\tR\x04code\x12\x17\n" +
-	"\aname_zh\x18\x05 \x01(\tR\x06nameZh\x12\x17\n" +
-	"\aname_en\x18\x06 \x01(\tR\x06nameEn\"R\n" +
+	"\x12covered_node_codes\x18\a \x03(\tR\x10coveredNodeCodes\"\x9e\x02\n" +
+	"\x17CreateDepartmentRequest\x12-\n" +
+	"\rdepartment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fdepartmentId\x122\n" +
+	"\vcounty_code\x18\x02 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x129\n" +
+	"\rtownship_code\x18\x03 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[0-9]{9}$R\ftownshipCode\x12\x1d\n" +
+	"\x04code\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04code\x12#\n" +
+	"\aname_zh\x18\x05 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x06nameZh\x12!\n" +
+	"\aname_en\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06nameEn\"R\n" +
 	"\x18CreateDepartmentResponse\x126\n" +
 	"\n" +
 	"department\x18\x01 \x01(\v2\x16.ecogrid.v1.DepartmentR\n" +
-	"department\"9\n" +
-	"\x16ListDepartmentsRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"department\"L\n" +
+	"\x16ListDepartmentsRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"S\n" +
 	"\x17ListDepartmentsResponse\x128\n" +
-	"\vdepartments\x18\x01 \x03(\v2\x16.ecogrid.v1.DepartmentR\vdepartments\"\x8f\x01\n" +
-	"\x10CoverAreaRequest\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x1b\n" +
-	"\tnode_code\x18\x02 \x01(\tR\bnodeCode\x129\n" +
+	"\vdepartments\x18\x01 \x03(\v2\x16.ecogrid.v1.DepartmentR\vdepartments\"\xbb\x01\n" +
+	"\x10CoverAreaRequest\x12-\n" +
+	"\rdepartment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fdepartmentId\x12=\n" +
+	"\tnode_code\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x129\n" +
 	"\n" +
 	"valid_from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\"\x13\n" +
-	"\x11CoverAreaResponse\"\x8d\x01\n" +
-	"\x12UncoverAreaRequest\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x1b\n" +
-	"\tnode_code\x18\x02 \x01(\tR\bnodeCode\x125\n" +
+	"\x11CoverAreaResponse\"\xb9\x01\n" +
+	"\x12UncoverAreaRequest\x12-\n" +
+	"\rdepartment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fdepartmentId\x12=\n" +
+	"\tnode_code\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x125\n" +
 	"\bended_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\"\x15\n" +
 	"\x13UncoverAreaResponse\"\xa2\x02\n" +
 	"\x14DepartmentMembership\x12#\n" +
@@ -1505,25 +1510,25 @@ const file_ecogrid_v1_departments_proto_rawDesc = "" +
 	"valid_from\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\x125\n" +
 	"\bvalid_to\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\avalidTo\x12\x1d\n" +
 	"\n" +
-	"end_reason\x18\a \x01(\tR\tendReason\"\xc7\x01\n" +
-	"\x0fAddStaffRequest\x12#\n" +
-	"\rmembership_id\x18\x01 \x01(\tR\fmembershipId\x12#\n" +
-	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\x12\x1b\n" +
-	"\tperson_id\x18\x03 \x01(\tR\bpersonId\x12\x12\n" +
-	"\x04role\x18\x04 \x01(\tR\x04role\x129\n" +
+	"end_reason\x18\a \x01(\tR\tendReason\"\xf0\x01\n" +
+	"\x0fAddStaffRequest\x12-\n" +
+	"\rmembership_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fmembershipId\x12-\n" +
+	"\rdepartment_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fdepartmentId\x12%\n" +
+	"\tperson_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpersonId\x12\x1d\n" +
+	"\x04role\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04role\x129\n" +
 	"\n" +
 	"valid_from\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\"T\n" +
 	"\x10AddStaffResponse\x12@\n" +
 	"\n" +
 	"membership\x18\x01 \x01(\v2 .ecogrid.v1.DepartmentMembershipR\n" +
-	"membership\"\x85\x01\n" +
-	"\x0fEndStaffRequest\x12#\n" +
-	"\rmembership_id\x18\x01 \x01(\tR\fmembershipId\x125\n" +
-	"\bended_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x12\n" +
-	"\x10EndStaffResponse\"7\n" +
-	"\x10ListStaffRequest\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\"W\n" +
+	"membership\"\x99\x01\n" +
+	"\x0fEndStaffRequest\x12-\n" +
+	"\rmembership_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fmembershipId\x125\n" +
+	"\bended_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12 \n" +
+	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\"\x12\n" +
+	"\x10EndStaffResponse\"A\n" +
+	"\x10ListStaffRequest\x12-\n" +
+	"\rdepartment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fdepartmentId\"W\n" +
 	"\x11ListStaffResponse\x12B\n" +
 	"\vmemberships\x18\x01 \x03(\v2 .ecogrid.v1.DepartmentMembershipR\vmemberships\"y\n" +
 	"\x10TaxonomyCategory\x12\x1f\n" +
@@ -1531,20 +1536,23 @@ const file_ecogrid_v1_departments_proto_rawDesc = "" +
 	"countyCode\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x17\n" +
 	"\aname_zh\x18\x03 \x01(\tR\x06nameZh\x12\x17\n" +
-	"\aname_en\x18\x04 \x01(\tR\x06nameEn\"6\n" +
-	"\x13ListTaxonomyRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\aname_en\x18\x04 \x01(\tR\x06nameEn\"I\n" +
+	"\x13ListTaxonomyRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"T\n" +
 	"\x14ListTaxonomyResponse\x12<\n" +
 	"\n" +
 	"categories\x18\x01 \x03(\v2\x1c.ecogrid.v1.TaxonomyCategoryR\n" +
-	"categories\"\x83\x01\n" +
-	"\x1aAddTaxonomyCategoryRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code\x12\x17\n" +
-	"\aname_zh\x18\x03 \x01(\tR\x06nameZh\x12\x17\n" +
-	"\aname_en\x18\x04 \x01(\tR\x06nameEn\"\x1d\n" +
+	"categories\"\xb7\x01\n" +
+	"\x1aAddTaxonomyCategoryRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12\x1d\n" +
+	"\x04code\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04code\x12#\n" +
+	"\aname_zh\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x06nameZh\x12!\n" +
+	"\aname_en\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06nameEn\"\x1d\n" +
 	"\x1bAddTaxonomyCategoryResponse\"\xf2\x01\n" +
 	"\x05Route\x12\x1f\n" +
 	"\vcounty_code\x18\x01 \x01(\tR\n" +
@@ -1553,12 +1561,13 @@ const file_ecogrid_v1_departments_proto_rawDesc = "" +
 	"\tzone_kind\x18\x03 \x01(\tR\bzoneKind\x12,\n" +
 	"\x12lead_department_id\x18\x04 \x01(\tR\x10leadDepartmentId\x12<\n" +
 	"\x1acooperating_department_ids\x18\x05 \x03(\tR\x18cooperatingDepartmentIds\x12#\n" +
-	"\rdeadline_days\x18\x06 \x01(\x05R\fdeadlineDays\":\n" +
-	"\x0fSetRouteRequest\x12'\n" +
-	"\x05route\x18\x01 \x01(\v2\x11.ecogrid.v1.RouteR\x05route\"\x12\n" +
-	"\x10SetRouteResponse\"4\n" +
-	"\x11ListRoutesRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\rdeadline_days\x18\x06 \x01(\x05R\fdeadlineDays\"B\n" +
+	"\x0fSetRouteRequest\x12/\n" +
+	"\x05route\x18\x01 \x01(\v2\x11.ecogrid.v1.RouteB\x06\xbaH\x03\xc8\x01\x01R\x05route\"\x12\n" +
+	"\x10SetRouteResponse\"G\n" +
+	"\x11ListRoutesRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"?\n" +
 	"\x12ListRoutesResponse\x12)\n" +
 	"\x06routes\x18\x01 \x03(\v2\x11.ecogrid.v1.RouteR\x06routes2\x8f\a\n" +

@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -741,7 +742,7 @@ var File_ecogrid_v1_webhooks_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_webhooks_proto_rawDesc = "" +
 	"\n" +
 	"\x19ecogrid/v1/webhooks.proto\x12\n" +
-	"ecogrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x02\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x02\n" +
 	"\n" +
 	"Subscriber\x12#\n" +
 	"\rsubscriber_id\x18\x01 \x01(\tR\fsubscriberId\x12\x1f\n" +
@@ -756,28 +757,31 @@ const file_ecogrid_v1_webhooks_proto_rawDesc = "" +
 	"\bstart_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\astartAt\x12;\n" +
 	"\vdisabled_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"disabledAt\x12\x1b\n" +
-	"\tmax_batch\x18\t \x01(\x05R\bmaxBatch\"\xc3\x01\n" +
-	"\x17CreateSubscriberRequest\x12#\n" +
-	"\rsubscriber_id\x18\x01 \x01(\tR\fsubscriberId\x12\x1f\n" +
-	"\vcounty_code\x18\x02 \x01(\tR\n" +
-	"countyCode\x12\x10\n" +
-	"\x03url\x18\x03 \x01(\tR\x03url\x12\x1f\n" +
+	"\tmax_batch\x18\t \x01(\x05R\bmaxBatch\"\xf6\x01\n" +
+	"\x17CreateSubscriberRequest\x12-\n" +
+	"\rsubscriber_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fsubscriberId\x122\n" +
+	"\vcounty_code\x18\x02 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12\x1a\n" +
+	"\x03url\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x88\x01\x01R\x03url\x12\x1f\n" +
 	"\vevent_types\x18\x04 \x03(\tR\n" +
 	"eventTypes\x12\x12\n" +
-	"\x04json\x18\x05 \x01(\bR\x04json\x12\x1b\n" +
-	"\tmax_batch\x18\x06 \x01(\x05R\bmaxBatch\"j\n" +
+	"\x04json\x18\x05 \x01(\bR\x04json\x12'\n" +
+	"\tmax_batch\x18\x06 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bmaxBatch\"j\n" +
 	"\x18CreateSubscriberResponse\x126\n" +
 	"\n" +
 	"subscriber\x18\x01 \x01(\v2\x16.ecogrid.v1.SubscriberR\n" +
 	"subscriber\x12\x16\n" +
-	"\x06secret\x18\x02 \x01(\tR\x06secret\"9\n" +
-	"\x16ListSubscribersRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"L\n" +
+	"\x16ListSubscribersRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"S\n" +
 	"\x17ListSubscribersResponse\x128\n" +
-	"\vsubscribers\x18\x01 \x03(\v2\x16.ecogrid.v1.SubscriberR\vsubscribers\"?\n" +
-	"\x18DisableSubscriberRequest\x12#\n" +
-	"\rsubscriber_id\x18\x01 \x01(\tR\fsubscriberId\"\x1b\n" +
+	"\vsubscribers\x18\x01 \x03(\v2\x16.ecogrid.v1.SubscriberR\vsubscribers\"I\n" +
+	"\x18DisableSubscriberRequest\x12-\n" +
+	"\rsubscriber_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fsubscriberId\"\x1b\n" +
 	"\x19DisableSubscriberResponse\"\xa0\x02\n" +
 	"\bDelivery\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x17\n" +
@@ -787,17 +791,18 @@ const file_ecogrid_v1_webhooks_proto_rawDesc = "" +
 	"\x0fstream_sequence\x18\x04 \x01(\x04R\x0estreamSequence\x12=\n" +
 	"\fpublished_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt\x12\x1a\n" +
 	"\battempts\x18\x06 \x01(\x05R\battempts\x12=\n" +
-	"\fdelivered_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\"\x8b\x01\n" +
-	"\x15ListDeliveriesRequest\x12#\n" +
-	"\rsubscriber_id\x18\x01 \x01(\tR\fsubscriberId\x120\n" +
-	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\"N\n" +
+	"\fdelivered_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\"\xa1\x01\n" +
+	"\x15ListDeliveriesRequest\x12-\n" +
+	"\rsubscriber_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fsubscriberId\x120\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\"N\n" +
 	"\x16ListDeliveriesResponse\x124\n" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x14.ecogrid.v1.DeliveryR\n" +
-	"deliveries\"p\n" +
-	"\x17ReplaySubscriberRequest\x12#\n" +
-	"\rsubscriber_id\x18\x01 \x01(\tR\fsubscriberId\x120\n" +
+	"deliveries\"z\n" +
+	"\x17ReplaySubscriberRequest\x12-\n" +
+	"\rsubscriber_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fsubscriberId\x120\n" +
 	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\x1a\n" +
 	"\x18ReplaySubscriberResponse2\xe5\x03\n" +
 	"\x0eWebhookService\x12]\n" +
