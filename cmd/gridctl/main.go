@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"zones":      {"import, export and locate protected zones; list their rules", runZones},
 		"monitoring": {"import water samples from a lab's CSV; list monitoring points", runMonitoring},
 		"waters":     {"import and export river and reservoir reaches; print a reach's chief sign", runWaters},
+		"assessment": {"assessment (考核): indicators, weights, values, scorecards and exports, closing periods", runAssessment},
 	}
 }
 

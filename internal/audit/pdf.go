@@ -233,3 +233,7 @@ func citeList(cs []Cite, n int) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// PDFFont returns the TrueType font file the PDF reports use (see
+// EnvPDFFont); the assessment prints its scorecards with the same one.
+func PDFFont() (string, error) { return pdfFont() }

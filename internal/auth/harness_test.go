@@ -18,6 +18,7 @@ import (
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/accounts"
+	"ecogrid/internal/assessment"
 	"ecogrid/internal/audit"
 	"ecogrid/internal/auth"
 	"ecogrid/internal/database/dbtest"
@@ -42,6 +43,7 @@ type harness struct {
 	grid_  ecogridv1.GridServiceClient
 	audit  ecogridv1.AccountabilityServiceClient
 	tenure ecogridv1.AuditServiceClient
+	assess ecogridv1.AssessmentServiceClient
 	auth   ecogridv1.AuthServiceClient
 	authz  *auth.Authorizer
 	// residents: one inspector with an account per village, by village code.
@@ -85,6 +87,7 @@ func newHarness(t *testing.T, limits accounts.Limits, register ...func(*grpc.Ser
 	led := ledger.New(pool, ledgerKeys, ledger.Config{}, log)
 	ecogridv1.RegisterAccountabilityServiceServer(srv.GRPC, ledger.NewService(led, log))
 	ecogridv1.RegisterAuditServiceServer(srv.GRPC, audit.NewService(audit.New(pool, led), log))
+	ecogridv1.RegisterAssessmentServiceServer(srv.GRPC, assessment.NewService(assessment.New(pool, led), log))
 	for _, r := range register {
 		r(srv.GRPC)
 	}
@@ -110,6 +113,7 @@ func newHarness(t *testing.T, limits accounts.Limits, register ...func(*grpc.Ser
 	h.grid_ = ecogridv1.NewGridServiceClient(h.conn)
 	h.audit = ecogridv1.NewAccountabilityServiceClient(h.conn)
 	h.tenure = ecogridv1.NewAuditServiceClient(h.conn)
+	h.assess = ecogridv1.NewAssessmentServiceClient(h.conn)
 
 	for _, v := range []string{peopletest.VillageA1a, peopletest.VillageA1b, peopletest.VillageA2a, peopletest.VillageB1a} {
 		h.residents[v] = peopletest.AddMember(t, pool, h.grid[v], scope.RoleInspector, "inspector of "+v, "insp"+v)

@@ -189,6 +189,7 @@ func NewAPI(ctx context.Context, griddConn, casedConn *grpc.ClientConn) (http.Ha
 		{griddConn, ecogridv1.RegisterZoneServiceHandler},
 		{griddConn, ecogridv1.RegisterMonitoringServiceHandler},
 		{griddConn, ecogridv1.RegisterAuditServiceHandler},
+		{griddConn, ecogridv1.RegisterAssessmentServiceHandler},
 		{casedConn, ecogridv1.RegisterCaseServiceHandler},
 	} {
 		if err := r.reg(ctx, mux, r.conn); err != nil {
