@@ -1,6 +1,7 @@
 package assessment
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"slices"
@@ -81,13 +82,16 @@ type Input struct {
 	Posts     []Post
 	// Records are the case.* and violation.reported records recorded in
 	// [Period.From-lookBack, Period.To), plus late ones, in seq order.
-	Records []ledger.Record
+	Records []*ledger.Record
 	// LateAfter: records dated before the period but appended after this
 	// seq (the previous period's close) are late data counted here; -1:
 	// none.
 	LateAfter int64
 	Patrols   []field.PatrolPass
 	Values    []Value
+	// NoItems counts without keeping the items (lists, closing): the
+	// drill-down recomputes them.
+	NoItems bool
 }
 
 // Item is one thing a figure counts: a ledger record, a patrol or an
@@ -183,9 +187,19 @@ type subject struct {
 	covered                                    map[string]bool
 	patrolled                                  map[[2]int]int // (cell index, month) → plausible patrols
 	items                                      map[string][]Item
+	counts, late                               map[string]int
+	noItems                                    bool
 }
 
-func (s *subject) add(ind string, it Item) { s.items[ind] = append(s.items[ind], it) }
+func (s *subject) add(ind string, it Item) {
+	s.counts[ind]++
+	if it.Late {
+		s.late[ind]++
+	}
+	if !s.noItems {
+		s.items[ind] = append(s.items[ind], it)
+	}
+}
 
 type caseState struct {
 	created     time.Time
@@ -202,7 +216,21 @@ func recordItem(r *ledger.Record, late bool) Item {
 		SubjectType: r.SubjectType, SubjectID: r.SubjectID, NodeCode: r.NodeCode, At: r.RecordedAt, Late: late}
 }
 
+// deadlineKey starts a case payload's deadline field. In JSON a quote
+// inside a string is escaped, so this sequence is always a key.
+var deadlineKey = []byte(`"deadline":"`)
+
 func deadlineOf(r *ledger.Record) *time.Time {
+	if i := bytes.Index(r.Payload, deadlineKey); i >= 0 && bytes.Count(r.Payload, deadlineKey) == 1 && bytes.IndexByte(r.Payload, '{') == 0 &&
+		bytes.IndexByte(r.Payload[1:], '{') < 0 {
+		// A flat object with one deadline: read it without the decoder.
+		rest := r.Payload[i+len(deadlineKey):]
+		if j := bytes.IndexByte(rest, '"'); j >= 0 {
+			if t, err := time.Parse(time.RFC3339Nano, string(rest[:j])); err == nil {
+				return &t
+			}
+		}
+	}
 	var m struct {
 		Deadline string `json:"deadline"`
 	}
@@ -228,7 +256,8 @@ func Compute(in Input) Result {
 	}
 	newSubject := func(level, code, name, parent string, kind AreaKind) *subject {
 		return &subject{card: Scorecard{Level: level, Code: code, Name: name, Parent: parent, Kind: kind, Period: p.Label},
-			inspectors: map[string]bool{}, covered: map[string]bool{}, patrolled: map[[2]int]int{}, items: map[string][]Item{}}
+			inspectors: map[string]bool{}, covered: map[string]bool{}, patrolled: map[[2]int]int{}, items: map[string][]Item{},
+			counts: map[string]int{}, late: map[string]int{}, noItems: in.NoItems}
 	}
 	byNode := map[string]*subject{}
 	var villages, townships, persons []*subject
@@ -290,8 +319,7 @@ func Compute(in Input) Result {
 	// Ledger records: cases and violations.
 	cases := map[string]*caseState{}
 	var hits []*subject
-	for i := range in.Records {
-		r := &in.Records[i]
+	for _, r := range in.Records {
 		late := r.RecordedAt.Before(p.From) && in.LateAfter >= 0 && r.Seq > in.LateAfter
 		counted := late || (!r.RecordedAt.Before(p.From) && r.RecordedAt.Before(p.To))
 		var cs *caseState
@@ -493,12 +521,7 @@ func Compute(in Input) Result {
 				}
 			}
 			f.Items = s.items[ind.Code]
-			f.Count = len(f.Items)
-			for _, it := range f.Items {
-				if it.Late {
-					f.Late++
-				}
-			}
+			f.Count, f.Late = s.counts[ind.Code], s.late[ind.Code]
 			if f.Applicable {
 				f.Value = round2(f.Value)
 				f.Score = ind.Score(f.Value)

@@ -157,8 +157,8 @@ func (a *Assessor) gather(ctx context.Context, p Period, b bounds) (Input, error
 		in.LateAfter = prevClosed.UpToSeq
 	}
 	err = a.ledger.Scan(ctx, ledger.ScanQuery{NodePrefix: p.County, Actions: []string{"case.*", "violation.reported"},
-		From: p.From.Add(-lookBack), To: p.To, AlsoAfterSeq: in.LateAfter, UpToSeq: b.upToSeq}, func(r *ledger.Record) error {
-		in.Records = append(in.Records, *r)
+		From: p.From.Add(-lookBack), To: p.To, AlsoAfterSeq: in.LateAfter, UpToSeq: b.upToSeq, PersonIDsOnly: true}, func(r *ledger.Record) error {
+		in.Records = append(in.Records, r)
 		return nil
 	})
 	if err != nil {
@@ -312,6 +312,7 @@ func (a *Assessor) level(ctx context.Context, p Period, level string) ([]Scoreca
 	if err != nil {
 		return nil, false, err
 	}
+	in.NoItems = true
 	cards := Compute(in).Level(level)
 	stripItems(cards)
 	return cards, false, nil
@@ -399,6 +400,7 @@ func (a *Assessor) ClosePeriod(ctx context.Context, c scope.Caller, county, labe
 	if err != nil {
 		return ledger.Record{}, err
 	}
+	in.NoItems = true
 	res := Compute(in)
 	rec := closedRecord{Period: p, UpToSeq: b.upToSeq, ClosedAt: closedAt, Digests: map[string]string{}, Counts: map[string]int{}}
 	blobs := map[string][]byte{}

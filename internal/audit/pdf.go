@@ -193,7 +193,38 @@ func WritePDF(w io.Writer, r *Report) error {
 	}
 	pdf.SetFont("cjk", "", 9)
 
-	heading("五、核验方法")
+	heading("五、巡查任务完成情况")
+	pdf.MultiCell(0, 5, "按月统计本人在所任网格内的有效巡查次数与网格巡查任务要求（巡查记录来自现场系统，不在台账包含证明范围内，仅供参考）。", "", "L", false)
+	if len(r.Patrols) == 0 {
+		pdf.MultiCell(0, 5, "审计期间无巡查任务要求。", "", "L", false)
+	}
+	met := 0
+	for _, m := range r.Patrols {
+		if m.Compliant {
+			met++
+		}
+	}
+	if len(r.Patrols) > 0 {
+		pdf.MultiCell(0, 5, fmt.Sprintf("共 %d 个网格月，达标 %d 个（%.1f%%）。未达标月份：", len(r.Patrols), met, float64(met)*100/float64(len(r.Patrols))), "", "L", false)
+		var short []string
+		for _, m := range r.Patrols {
+			if !m.Compliant {
+				name := m.CellName
+				if name == "" {
+					name = m.CellCode
+				}
+				short = append(short, fmt.Sprintf("%s %s %d/%d", m.Month, name, m.Done, m.Required))
+			}
+		}
+		if len(short) == 0 {
+			short = []string{"无"}
+		}
+		pdf.SetFont("cjk", "", 7.5)
+		pdf.MultiCell(0, 4.5, strings.Join(short, "；"), "", "L", false)
+		pdf.SetFont("cjk", "", 9)
+	}
+
+	heading("六、核验方法")
 	pdf.MultiCell(0, 5, "本报告每项事实均引自生态环境损害责任终身追究台账（县代码/序号），报告电子版（JSON）附有每条台账记录相对于已签名检查点的默克尔包含证明。"+
 		"持有县台账公钥者可离线核验：gridctl audit verify-report 报告.json -pub 公钥。", "", "L", false)
 	for _, n := range r.Checkpoints {

@@ -55,3 +55,20 @@ func PatrolsOfCounty(ctx context.Context, q database.Querier, county string, fro
 func PatrolRules(ctx context.Context, q database.Querier, cellCodes []string) (map[string]PatrolRule, error) {
 	return patrolRules(ctx, q, cellCodes)
 }
+
+// PatrolsOfPerson returns a person's patrols started in [from, to) that
+// have ended, oldest first: the tenure audit's patrol compliance.
+func PatrolsOfPerson(ctx context.Context, q database.Querier, personID string, from, to time.Time) ([]PatrolPass, error) {
+	rows, err := q.Query(ctx, `SELECT id::text, inspector_id, started_at, ended_at, cell_codes, cardinality(flags) = 0
+		FROM field.patrols
+		WHERE inspector_id = $1 AND started_at >= $2 AND started_at < $3 AND ended_at IS NOT NULL
+		ORDER BY started_at, id`, personID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (PatrolPass, error) {
+		var p PatrolPass
+		err := row.Scan(&p.PatrolID, &p.InspectorID, &p.StartedAt, &p.EndedAt, &p.Cells, &p.Plausible)
+		return p, err
+	})
+}

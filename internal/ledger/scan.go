@@ -22,11 +22,21 @@ type ScanQuery struct {
 	AlsoAfterSeq int64
 	// UpToSeq keeps only records with seq <= UpToSeq; negative: no bound.
 	UpToSeq int64
+	// PersonIDsOnly fills Responsible with the person ids alone (no names,
+	// roles or nodes) and leaves the hashes zero: a reader that counts
+	// (the assessment) skips decoding JSON it does not use.
+	PersonIDsOnly bool
 }
+
+// countingColumns are recordColumns with the responsible people's ids only.
+const countingColumns = `r.county_code, r.seq, r.recorded_at, COALESCE(r.actor_id::text, ''), r.actor_role, r.actor_node_code,
+	r.action, r.subject_type, r.subject_id, r.node_code,
+	ARRAY(SELECT e->>'person_id' FROM jsonb_array_elements(r.responsible) e), r.payload`
 
 // Scan streams the records ScanQuery selects in seq order to fn, in one
 // query (no paging): the read of the assessment, which needs a county's
-// year of records at once. It never goes beyond one county chain.
+// year of records at once. It never goes beyond one county chain. Each
+// record is a new allocation fn may keep.
 func (l *Ledger) Scan(ctx context.Context, q ScanQuery, fn func(*Record) error) error {
 	if len(q.NodePrefix) < 6 || !isDigits(q.NodePrefix) || len(q.NodePrefix) > 32 {
 		return structerr.NewInvalidArgument("%.40q is not a grid code", q.NodePrefix)
@@ -42,7 +52,11 @@ func (l *Ledger) Scan(ctx context.Context, q ScanQuery, fn func(*Record) error) 
 	if !q.To.IsZero() {
 		to = &q.To
 	}
-	rows, err := l.pool.Query(ctx, `SELECT `+recordColumns+` FROM ledger.records r
+	cols := recordColumns
+	if q.PersonIDsOnly {
+		cols = countingColumns
+	}
+	rows, err := l.pool.Query(ctx, `SELECT `+cols+` FROM ledger.records r
 		WHERE r.county_code = $1 AND r.node_code LIKE $2
 		  AND ($3::text[] IS NULL OR r.action LIKE ANY($3))
 		  AND ($5::timestamptz IS NULL OR r.recorded_at < $5)
@@ -54,12 +68,25 @@ func (l *Ledger) Scan(ctx context.Context, q ScanQuery, fn func(*Record) error) 
 		return err
 	}
 	defer rows.Close()
+	var ids []string
 	for rows.Next() {
-		var r Record
-		if err := scanRecord(rows, &r); err != nil {
+		r := new(Record)
+		if q.PersonIDsOnly {
+			if err := rows.Scan(&r.CountyCode, &r.Seq, &r.RecordedAt, &r.ActorID, &r.ActorRole, &r.ActorNodeCode,
+				&r.Action, &r.SubjectType, &r.SubjectID, &r.NodeCode, &ids, &r.Payload); err != nil {
+				return err
+			}
+			r.RecordedAt = r.RecordedAt.UTC()
+			if len(ids) > 0 {
+				r.Responsible = make([]Responsible, len(ids))
+				for i, id := range ids {
+					r.Responsible[i].PersonID = id
+				}
+			}
+		} else if err := scanRecord(rows, r); err != nil {
 			return err
 		}
-		if err := fn(&r); err != nil {
+		if err := fn(r); err != nil {
 			return err
 		}
 	}
