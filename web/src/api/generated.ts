@@ -1940,6 +1940,22 @@ export type v1TenureAuditCase = {
 /** TenureAuditFormat is the document returned besides the structured answer.   - TENURE_AUDIT_FORMAT_UNSPECIFIED: JSON only  - TENURE_AUDIT_FORMAT_CSV: the cases as CSV  - TENURE_AUDIT_FORMAT_PDF: a printable A4 report in Chinese */
 export type v1TenureAuditFormat = "TENURE_AUDIT_FORMAT_UNSPECIFIED" | "TENURE_AUDIT_FORMAT_CSV" | "TENURE_AUDIT_FORMAT_PDF";
 
+/** TenureAuditPatrolMonth is the audited person's patrols through one cell of one of their posts in one month (China Standard Time). */
+export type v1TenureAuditPatrolMonth = {
+  assignmentId?: string;
+  cellCode?: string;
+  cellName?: string;
+  /** "2026-03". */
+  month?: string;
+  /** The cell's patrol quota for the month. */
+  required?: number;
+  /** Plausible patrols through the cell. */
+  done?: number;
+  /** Flagged patrols (too fast, too short...), not counted. */
+  flagged?: number;
+  compliant?: boolean;
+};
+
 export type v1TenureAuditRequest = {
   /** Client-generated uuid of the report (idempotency). */
   reportId?: string;
@@ -1966,6 +1982,8 @@ export type v1TenureAuditResponse = {
   /** The document asked for in format, and its media type. */
   document?: string;
   contentType?: string;
+  /** Patrol compliance per post, cell and month against the cell's quota. Informational: patrols are not ledgered, so these are not proven. */
+  patrolMonths?: Array<v1TenureAuditPatrolMonth>;
 };
 
 /** TenureAuditSummary are a report's headline counts. */
