@@ -67,20 +67,18 @@ func ParsePeriod(county, label string) (Period, error) {
 
 // Prev returns the period of the same kind before p.
 func (p Period) Prev() Period {
-	from := p.From
-	var label string
+	q := Period{County: p.County, Kind: p.Kind, To: p.From}
 	switch p.Kind {
 	case Year:
-		from = from.AddDate(-1, 0, 0)
-		label = strconv.Itoa(from.Year())
+		q.From = p.From.AddDate(-1, 0, 0)
+		q.Label = fmt.Sprintf("%04d", q.From.Year())
 	case Quarter:
-		from = from.AddDate(0, -3, 0)
-		label = fmt.Sprintf("%d-Q%d", from.Year(), (int(from.Month())-1)/3+1)
+		q.From = p.From.AddDate(0, -3, 0)
+		q.Label = fmt.Sprintf("%04d-Q%d", q.From.Year(), (int(q.From.Month())-1)/3+1)
 	default:
-		from = from.AddDate(0, -1, 0)
-		label = fmt.Sprintf("%d-%02d", from.Year(), int(from.Month()))
+		q.From = p.From.AddDate(0, -1, 0)
+		q.Label = fmt.Sprintf("%04d-%02d", q.From.Year(), int(q.From.Month()))
 	}
-	q, _ := ParsePeriod(p.County, label)
 	return q
 }
 
