@@ -334,7 +334,7 @@ func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
 		}
 	}
 
-	checkPDF(t, zr, "张伟", "调任", "提任网格长", "调出本县", "巡查任务完成情况")
+	checkPDF(t, zr, "张伟", "调任", "提任网格长", "调出本县", "巡查任务完成情况", "本人履职行为", "上报问题")
 	checkPDF(t, lr, "李娜", "离职")
 	var csvOut bytes.Buffer
 	if err := audit.WriteCSV(&csvOut, lr); err != nil {
