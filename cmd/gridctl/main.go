@@ -44,6 +44,7 @@ func commands() map[string]command {
 		"waters":      {"import and export river and reservoir reaches; print a reach's chief sign", runWaters},
 		"departments": {"manage the county's departments, their area and staff, the taxonomy and routing rules", runDepartments},
 		"webhooks":    {"register, list and disable webhook subscribers; read a delivery log; replay", runWebhooks},
+		"assessment":  {"assessment (考核): indicators, weights, values, scorecards and exports, closing periods", runAssessment},
 	}
 }
 

@@ -1,129 +1,95 @@
 package assessment
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"ecogrid/internal/database"
-	"ecogrid/internal/ledger"
-	"ecogrid/internal/scope"
 	"ecogrid/internal/structerr"
 )
 
-// ActionPeriodClosed freezes a period's scorecards in the ledger.
-const ActionPeriodClosed = "assessment.period_closed"
+// chinaTime is where months, quarters and years begin for a county
+// office: the 1st at 00:00 China Standard Time (UTC+8, no DST).
+var chinaTime = time.FixedZone("CST", 8*3600)
 
-// Period is a month, quarter or year of one county, named by its label
-// (e.g. "2026-Q1").
+// Period kinds.
+const (
+	Month   = "month"
+	Quarter = "quarter"
+	Year    = "year"
+)
+
+// Period is a month ("2026-03"), quarter ("2026-Q1") or year ("2026") of
+// one county, named by its label; From and To follow from the label.
 type Period struct {
 	County string    `json:"county"`
 	Label  string    `json:"label"`
+	Kind   string    `json:"kind"`
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
 }
 
+// ParsePeriod reads a county's period label.
+func ParsePeriod(county, label string) (Period, error) {
+	if len(county) != 6 || strings.Trim(county, "0123456789") != "" {
+		return Period{}, structerr.NewInvalidArgument("county code %.40q is not six digits", county)
+	}
+	bad := structerr.NewInvalidArgument("period %.20q is not a month (2026-03), a quarter (2026-Q1) or a year (2026)", label)
+	y, rest, _ := strings.Cut(label, "-")
+	year, err := strconv.Atoi(y)
+	if err != nil || len(y) != 4 || year < 2000 || year > 2200 {
+		return Period{}, bad
+	}
+	p := Period{County: county, Label: label}
+	switch {
+	case rest == "" && !strings.Contains(label, "-"):
+		p.Kind = Year
+		p.From = time.Date(year, 1, 1, 0, 0, 0, 0, chinaTime)
+		p.To = p.From.AddDate(1, 0, 0)
+	case len(rest) == 2 && rest[0] == 'Q' && rest[1] >= '1' && rest[1] <= '4':
+		p.Kind = Quarter
+		p.From = time.Date(year, time.Month(int(rest[1]-'1')*3+1), 1, 0, 0, 0, 0, chinaTime)
+		p.To = p.From.AddDate(0, 3, 0)
+	case len(rest) == 2:
+		m, err := strconv.Atoi(rest)
+		if err != nil || m < 1 || m > 12 {
+			return Period{}, bad
+		}
+		p.Kind = Month
+		p.From = time.Date(year, time.Month(m), 1, 0, 0, 0, 0, chinaTime)
+		p.To = p.From.AddDate(0, 1, 0)
+	default:
+		return Period{}, bad
+	}
+	return p, nil
+}
+
+// Prev returns the period of the same kind before p.
+func (p Period) Prev() Period {
+	q := Period{County: p.County, Kind: p.Kind, To: p.From}
+	switch p.Kind {
+	case Year:
+		q.From = p.From.AddDate(-1, 0, 0)
+		q.Label = fmt.Sprintf("%04d", q.From.Year())
+	case Quarter:
+		q.From = p.From.AddDate(0, -3, 0)
+		q.Label = fmt.Sprintf("%04d-Q%d", q.From.Year(), (int(q.From.Month())-1)/3+1)
+	default:
+		q.From = p.From.AddDate(0, -1, 0)
+		q.Label = fmt.Sprintf("%04d-%02d", q.From.Year(), int(q.From.Month()))
+	}
+	return q
+}
+
+// Months returns the start of each month of the period (patrol quotas are
+// monthly).
+func (p Period) Months() []time.Time {
+	var out []time.Time
+	for t := p.From; t.Before(p.To); t = t.AddDate(0, 1, 0) {
+		out = append(out, t)
+	}
+	return out
+}
+
 func (p Period) subjectID() string { return p.County + "/" + p.Label }
-
-func (p Period) check() error {
-	if len(p.County) != 6 || p.Label == "" || len(p.Label) > 32 || !p.To.After(p.From) {
-		return structerr.NewInvalidArgument("a period is a county, a label and a time range that ends after it starts")
-	}
-	return nil
-}
-
-// closedPeriod is the payload of the period_closed record.
-type closedPeriod struct {
-	Period     Period      `json:"period"`
-	Scorecards []Scorecard `json:"scorecards"`
-}
-
-// Assessor computes scorecards from the ledger and closes periods.
-type Assessor struct {
-	pool   *pgxpool.Pool
-	ledger *ledger.Ledger
-}
-
-// New returns an Assessor.
-func New(pool *pgxpool.Pool, l *ledger.Ledger) *Assessor { return &Assessor{pool: pool, ledger: l} }
-
-// lookBack is how far before a period case openings are read, to time the
-// responses of cases opened earlier and accepted in the period.
-const lookBack = 90 * 24 * time.Hour
-
-// Scorecards returns the scorecards of nodes for the period: the frozen
-// ones when the period is closed (closed=true), else computed now.
-func (a *Assessor) Scorecards(ctx context.Context, c scope.Caller, p Period, nodes []string, kinds map[string]AreaKind) ([]Scorecard, bool, error) {
-	if err := p.check(); err != nil {
-		return nil, false, err
-	}
-	if !c.Covers(p.County, scope.RoleCountyOfficer) {
-		return nil, false, structerr.NewNotFound("county %s not found", p.County)
-	}
-	if frozen, ok, err := a.closed(ctx, p); err != nil || ok {
-		return frozen.Scorecards, ok, err
-	}
-	sc, err := a.compute(ctx, p, nodes, kinds)
-	return sc, false, err
-}
-
-// ClosePeriod computes the period's scorecards and signs them into the
-// county's ledger chain; closing a closed period returns what was frozen.
-func (a *Assessor) ClosePeriod(ctx context.Context, c scope.Caller, p Period, nodes []string, kinds map[string]AreaKind) ([]Scorecard, error) {
-	if err := p.check(); err != nil {
-		return nil, err
-	}
-	g, ok := c.GrantFor(p.County, scope.RoleCountyOfficer)
-	if !ok {
-		return nil, structerr.NewNotFound("county %s not found", p.County)
-	}
-	if frozen, ok, err := a.closed(ctx, p); err != nil || ok {
-		return frozen.Scorecards, err
-	}
-	sc, err := a.compute(ctx, p, nodes, kinds)
-	if err != nil {
-		return nil, err
-	}
-	err = database.InTx(ctx, a.pool, func(tx pgx.Tx) error {
-		_, err := ledger.Append(ctx, tx, ledger.Entry{CountyCode: p.County, ActorID: c.PersonID, ActorRole: string(g.Role),
-			ActorNodeCode: g.NodeCode, Action: ActionPeriodClosed, SubjectType: "assessment_period", SubjectID: p.subjectID(),
-			NodeCode: p.County, Payload: closedPeriod{Period: p, Scorecards: sc}})
-		return err
-	})
-	return sc, err
-}
-
-func (a *Assessor) closed(ctx context.Context, p Period) (closedPeriod, bool, error) {
-	rs, _, err := a.ledger.SubjectHistory(ctx, "assessment_period", p.subjectID(),
-		ledger.HistoryQuery{Scope: []string{p.County}, Actions: []string{ActionPeriodClosed}, Limit: 1})
-	if err != nil || len(rs) == 0 {
-		return closedPeriod{}, false, err
-	}
-	var cp closedPeriod
-	if err := json.Unmarshal(rs[0].Payload, &cp); err != nil {
-		return cp, false, fmt.Errorf("assessment: closed period %s: %w", rs[0].String(), err)
-	}
-	return cp, true, nil
-}
-
-func (a *Assessor) compute(ctx context.Context, p Period, nodes []string, kinds map[string]AreaKind) ([]Scorecard, error) {
-	var records []ledger.Record
-	q := ledger.HistoryQuery{Scope: []string{p.County}, Actions: []string{"case.*", "violation.reported"},
-		From: p.From.Add(-lookBack), To: p.To, Limit: 500}
-	for {
-		rs, next, err := a.ledger.NodeHistory(ctx, p.County, q)
-		if err != nil {
-			return nil, err
-		}
-		records = append(records, rs...)
-		if next.CountyCode == "" {
-			break
-		}
-		q.After = next
-	}
-	return Compute(nodes, kinds, p.From, p.To, records), nil
-}

@@ -251,7 +251,11 @@ func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
 	t1, t2, t3 := epoch.AddDate(1, 6, 0), epoch.AddDate(3, 0, 0), epoch.AddDate(2, 3, 0)
 	z1, z2, z3 := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	l1 := uuid.NewString()
+	t0 := epoch.AddDate(-1, 0, 0)
+	z0 := uuid.NewString()
 	posts := []post{
+		// Zhang came from another county (130124) before his three posts here.
+		{id: z0, person: zhang.ID, name: zhang.Name, node: peopletest.VillageB1a, role: "inspector", from: t0, to: &epoch, how: "ended", reason: "调出本县"},
 		{id: z1, person: zhang.ID, name: zhang.Name, node: peopletest.VillageA1a, role: "inspector", from: epoch, to: &t1, how: "transferred", reason: "调任", next: z2},
 		{id: z2, person: zhang.ID, name: zhang.Name, node: peopletest.VillageA1b, role: "inspector", from: t1, to: &t2, how: "transferred", reason: "提任网格长", next: z3},
 		{id: z3, person: zhang.ID, name: zhang.Name, node: peopletest.VillageA1b, role: "grid_chief", from: t2},
@@ -263,10 +267,26 @@ func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
 		c.assign(p)
 	}
 	rng := rand.New(rand.NewPCG(19, 2026))
-	c.activity(posts, []string{peopletest.VillageA1a, peopletest.VillageA1b, peopletest.VillageA2a}, 5, rng)
+	c.activity(posts, []string{peopletest.VillageA1a, peopletest.VillageA1b, peopletest.VillageA2a, peopletest.VillageB1a}, 5, rng)
 	c.build()
 	if _, err := c.ledger.Checkpoint(ctx, peopletest.CountyA); err != nil {
 		t.Fatal(err)
+	}
+	// Village A1a asks for two patrols a month; Zhang patrols it twice in
+	// his first month there, once (and once flagged) in the second.
+	if _, err := c.pool.Exec(ctx, `UPDATE grid.nodes SET tasks = '[{"kind":"patrol","count":2,"period":"month"}]' WHERE code = $1`, peopletest.VillageA1a); err != nil {
+		t.Fatal(err)
+	}
+	for i, at := range []time.Duration{24, 72, 24 * 32, 24 * 33} {
+		flags := []string{}
+		if i == 3 {
+			flags = []string{"too_fast"}
+		}
+		if _, err := c.pool.Exec(ctx, `INSERT INTO field.patrols (id, request_hash, inspector_id, county_code, started_at, ended_at, cell_codes, flags)
+			VALUES ($1, '\x00', $2, '130123', $3::timestamptz, $3::timestamptz + interval '1 hour', $4, $5)`, uuid.NewString(), zhang.ID, epoch.Add(at*time.Hour),
+			[]string{peopletest.VillageA1a}, flags); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	a := audit.New(c.pool, c.ledger)
@@ -277,14 +297,28 @@ func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
 	}
 
 	// Zhang over all his posts (two moves).
-	zr, err := a.TenureAudit(ctx, officer, audit.Request{ReportID: uuid.NewString(), PersonID: zhang.ID, From: epoch.Add(-time.Hour)})
+	zr, err := a.TenureAudit(ctx, officer, audit.Request{ReportID: uuid.NewString(), PersonID: zhang.ID, From: t0.Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if zr.Facts.Summary.Posts != 3 || len(zr.Facts.Handovers) != 2 || zr.Facts.PersonName != "张伟" {
+	if zr.Facts.Summary.Posts != 4 || len(zr.Facts.Handovers) != 3 || zr.Facts.PersonName != "张伟" {
 		t.Fatalf("zhang: posts %d handovers %d name %q", zr.Facts.Summary.Posts, len(zr.Facts.Handovers), zr.Facts.PersonName)
 	}
 	checkAgainstSQL(t, "zhang", zr.Facts, c.direct(zhang.ID, zr.Facts.Params.From, zr.Facts.Params.To))
+	if !slices.ContainsFunc(zr.Facts.Posts, func(p audit.Post) bool { return p.NodeCode == peopletest.VillageB1a && p.EndReason == "调出本县" }) {
+		t.Errorf("zhang's post in the other county is missing: %+v", zr.Facts.Posts)
+	}
+	// Patrol compliance per month of the A1a post against its quota.
+	var a1a []audit.PatrolMonth
+	for _, m := range zr.Patrols {
+		if m.CellCode == peopletest.VillageA1a {
+			a1a = append(a1a, m)
+		}
+	}
+	if len(a1a) != 19 || a1a[0].Month != "2021-01" || !a1a[0].Compliant || a1a[0].Done != 2 || a1a[0].Required != 2 ||
+		a1a[1].Compliant || a1a[1].Done != 1 || a1a[1].Flagged != 1 || a1a[2].Done != 0 || a1a[0].CellName == "" {
+		t.Errorf("patrol compliance of the A1a post: %d months, %+v", len(a1a), a1a[:min(3, len(a1a))])
+	}
 
 	// Li for her one post, ending when she left the service.
 	lr, err := a.TenureAudit(ctx, officer, audit.Request{ReportID: uuid.NewString(), PersonID: li.ID, AssignmentID: l1})
@@ -304,7 +338,7 @@ func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
 		}
 	}
 
-	checkPDF(t, zr, "张伟", "调任", "提任网格长")
+	checkPDF(t, zr, "张伟", "调任", "提任网格长", "调出本县", "巡查任务完成情况", "本人履职行为", "上报问题")
 	checkPDF(t, lr, "李娜", "离职")
 	var csvOut bytes.Buffer
 	if err := audit.WriteCSV(&csvOut, lr); err != nil {

@@ -118,7 +118,13 @@ func (a *Auditor) TenureAudit(ctx context.Context, c scope.Caller, req Request) 
 	if err := a.prove(ctx, rep, append(records, gen)); err != nil {
 		return nil, err
 	}
+	if rep.Patrols, err = a.patrolCompliance(ctx, facts); err != nil {
+		return nil, err
+	}
 	a.addNames(ctx, rep)
+	for i := range rep.Patrols {
+		rep.Patrols[i].CellName = rep.NodeNames[rep.Patrols[i].CellCode]
+	}
 	return rep, nil
 }
 
@@ -186,7 +192,9 @@ func (a *Auditor) params(ctx context.Context, req Request, roots []string) (Para
 
 // gather reads what Compute needs: the person's posts (all time), the
 // records naming them in the period, and the full history of every case
-// among those.
+// among those. A person's identity is for life: their records in every
+// county chain are read (posts held elsewhere before, cases there), not
+// only the auditing county's, so moving county hides nothing.
 func (a *Auditor) gather(ctx context.Context, p Params, roots []string) ([]ledger.Record, error) {
 	to := p.AsOf.Add(time.Microsecond)
 	var out []ledger.Record
@@ -194,7 +202,7 @@ func (a *Auditor) gather(ctx context.Context, p Params, roots []string) ([]ledge
 		q.Actions = []string{"assignment.*"}
 		q.To = to
 		return a.ledger.PersonHistory(ctx, p.PersonID, q)
-	}, roots)
+	}, lifetime)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +210,7 @@ func (a *Auditor) gather(ctx context.Context, p Params, roots []string) ([]ledge
 	named, err := a.all(ctx, func(q ledger.HistoryQuery) ([]ledger.Record, ledger.Cursor, error) {
 		q.From, q.To = p.From, p.To
 		return a.ledger.PersonHistory(ctx, p.PersonID, q)
-	}, roots)
+	}, lifetime)
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +233,9 @@ func (a *Auditor) gather(ctx context.Context, p Params, roots []string) ([]ledge
 	}
 	return orderRecords(out), nil
 }
+
+// lifetime is the scope of the audited person's own records: every chain.
+var lifetime = []string{""}
 
 // all reads every page of a history query.
 func (a *Auditor) all(ctx context.Context, read func(ledger.HistoryQuery) ([]ledger.Record, ledger.Cursor, error), roots []string) ([]ledger.Record, error) {

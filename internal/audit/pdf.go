@@ -46,6 +46,14 @@ var stateNames = map[string]string{
 	"rectified": "已整改", "verified": "已核查", "closed": "已结案",
 }
 
+// actNames are the Chinese names of the acts a report lists.
+var actNames = map[string]string{
+	"violation.reported": "上报问题", "case.accepted": "受理案件", "case.rejected": "不予受理", "case.dispatched": "派遣案件",
+	"case.rectified": "提交整改", "case.verified": "现场核查", "case.closed": "结案", "case.reopened": "重新立案",
+	"case.escalated": "升级督办", "case.reassigned": "改派", "assignment.started": "任职", "assignment.ended": "离岗",
+	"assignment.transferred": "调任",
+}
+
 var roleNames = map[string]string{
 	"inspector": "网格员", "grid_chief": "网格长", "township_supervisor": "乡镇负责人", "county_officer": "县级管理员",
 	"admin": "系统管理员", "river_chief": "河长",
@@ -193,7 +201,46 @@ func WritePDF(w io.Writer, r *Report) error {
 	}
 	pdf.SetFont("cjk", "", 9)
 
-	heading("五、核验方法")
+	heading("五、本人履职行为")
+	if len(f.Acts) == 0 {
+		pdf.MultiCell(0, 5, "审计期间无本人履职记录。", "", "L", false)
+	}
+	for _, a := range f.Acts {
+		pdf.MultiCell(0, 5, fmt.Sprintf("%s（%s）：%d 次；台账 %s", zh(actNames, a.Action), a.Action, a.Count, citeList(a.Cites, 4)), "", "L", false)
+	}
+
+	heading("六、巡查任务完成情况")
+	pdf.MultiCell(0, 5, "按月统计本人在所任网格内的有效巡查次数与网格巡查任务要求（巡查记录来自现场系统，不在台账包含证明范围内，仅供参考）。", "", "L", false)
+	if len(r.Patrols) == 0 {
+		pdf.MultiCell(0, 5, "审计期间无巡查任务要求。", "", "L", false)
+	}
+	met := 0
+	for _, m := range r.Patrols {
+		if m.Compliant {
+			met++
+		}
+	}
+	if len(r.Patrols) > 0 {
+		pdf.MultiCell(0, 5, fmt.Sprintf("共 %d 个网格月，达标 %d 个（%.1f%%）。未达标月份：", len(r.Patrols), met, float64(met)*100/float64(len(r.Patrols))), "", "L", false)
+		var short []string
+		for _, m := range r.Patrols {
+			if !m.Compliant {
+				name := m.CellName
+				if name == "" {
+					name = m.CellCode
+				}
+				short = append(short, fmt.Sprintf("%s %s %d/%d", m.Month, name, m.Done, m.Required))
+			}
+		}
+		if len(short) == 0 {
+			short = []string{"无"}
+		}
+		pdf.SetFont("cjk", "", 7.5)
+		pdf.MultiCell(0, 4.5, strings.Join(short, "；"), "", "L", false)
+		pdf.SetFont("cjk", "", 9)
+	}
+
+	heading("七、核验方法")
 	pdf.MultiCell(0, 5, "本报告每项事实均引自生态环境损害责任终身追究台账（县代码/序号），报告电子版（JSON）附有每条台账记录相对于已签名检查点的默克尔包含证明。"+
 		"持有县台账公钥者可离线核验：gridctl audit verify-report 报告.json -pub 公钥。", "", "L", false)
 	for _, n := range r.Checkpoints {
@@ -233,3 +280,7 @@ func citeList(cs []Cite, n int) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// PDFFont returns the TrueType font file the PDF reports use (see
+// EnvPDFFont); the assessment prints its scorecards with the same one.
+func PDFFont() (string, error) { return pdfFont() }

@@ -26,15 +26,18 @@ const maxReportSize = 256 << 20
 // people not named in the records are informational (looked up when the
 // report was made, not proven).
 type Report struct {
-	Format      string               `json:"format"`
-	ReportID    string               `json:"report_id"`
-	AuditorID   string               `json:"auditor_id"`
-	AuditorName string               `json:"auditor_name"`
-	Facts       Facts                `json:"facts"`
-	Digest      string               `json:"digest"`     // SHA-256 of the facts' JSON, as ledgered
-	Generation  Cite                 `json:"generation"` // the audit.report_generated record
-	NodeNames   map[string]string    `json:"node_names"`
-	PersonNames map[string]string    `json:"person_names"`
+	Format      string            `json:"format"`
+	ReportID    string            `json:"report_id"`
+	AuditorID   string            `json:"auditor_id"`
+	AuditorName string            `json:"auditor_name"`
+	Facts       Facts             `json:"facts"`
+	Digest      string            `json:"digest"`     // SHA-256 of the facts' JSON, as ledgered
+	Generation  Cite              `json:"generation"` // the audit.report_generated record
+	NodeNames   map[string]string `json:"node_names"`
+	PersonNames map[string]string `json:"person_names"`
+	// Patrols is the patrol compliance per post, cell and month
+	// (informational: patrols are not ledgered, see PatrolMonth).
+	Patrols     []PatrolMonth        `json:"patrol_compliance"`
 	Checkpoints []string             `json:"checkpoints"` // signed notes, one per county (and size) cited
 	Evidence    []ledger.RecordProof `json:"evidence"`
 }

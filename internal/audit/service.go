@@ -100,6 +100,10 @@ func reportProto(rep *Report) (*ecogridv1.TenureAuditResponse, error) {
 	if resp.PersonName == "" {
 		resp.PersonName = rep.PersonNames[f.PersonID]
 	}
+	for _, m := range rep.Patrols {
+		resp.PatrolMonths = append(resp.PatrolMonths, &ecogridv1.TenureAuditPatrolMonth{AssignmentId: m.AssignmentID, CellCode: m.CellCode,
+			CellName: m.CellName, Month: m.Month, Required: int32(m.Required), Done: int32(m.Done), Flagged: int32(m.Flagged), Compliant: m.Compliant})
+	}
 	for _, c := range f.Cases {
 		pc := &ecogridv1.TenureAuditCase{CaseId: c.CaseID, CountyCode: c.County, NodeCode: c.NodeCode, NodeName: rep.NodeNames[c.NodeCode],
 			OpenedAt: ts(c.OpenedAt), Deadline: ts(c.Deadline), ClosedAt: ts(c.ClosedAt), OverdueDays: int32(c.OverdueDays),

@@ -18,6 +18,7 @@ import (
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 	"ecogrid/internal/accounts"
+	"ecogrid/internal/assessment"
 	"ecogrid/internal/audit"
 	"ecogrid/internal/auth"
 	"ecogrid/internal/database/dbtest"
@@ -49,6 +50,7 @@ type harness struct {
 	webhooks    ecogridv1.WebhookServiceClient
 	auth        ecogridv1.AuthServiceClient
 	authz       *auth.Authorizer
+	assess      ecogridv1.AssessmentServiceClient
 	// residents: one inspector with an account per village, by village code.
 	residents map[string]peopletest.Member
 	// callers by role: inspector and grid chief at A1a, supervisor at A1,
@@ -92,6 +94,7 @@ func newHarness(t *testing.T, limits accounts.Limits, register ...func(*grpc.Ser
 	ecogridv1.RegisterAuditServiceServer(srv.GRPC, audit.NewService(audit.New(pool, led), log))
 	ecogridv1.RegisterDepartmentServiceServer(srv.GRPC, departments.NewService(pool, log))
 	ecogridv1.RegisterWebhookServiceServer(srv.GRPC, webhooks.NewService(pool, log))
+	ecogridv1.RegisterAssessmentServiceServer(srv.GRPC, assessment.NewService(assessment.New(pool, led), log))
 	for _, r := range register {
 		r(srv.GRPC)
 	}
@@ -119,6 +122,7 @@ func newHarness(t *testing.T, limits accounts.Limits, register ...func(*grpc.Ser
 	h.tenure = ecogridv1.NewAuditServiceClient(h.conn)
 	h.departments = ecogridv1.NewDepartmentServiceClient(h.conn)
 	h.webhooks = ecogridv1.NewWebhookServiceClient(h.conn)
+	h.assess = ecogridv1.NewAssessmentServiceClient(h.conn)
 
 	for _, v := range []string{peopletest.VillageA1a, peopletest.VillageA1b, peopletest.VillageA2a, peopletest.VillageB1a} {
 		h.residents[v] = peopletest.AddMember(t, pool, h.grid[v], scope.RoleInspector, "inspector of "+v, "insp"+v)

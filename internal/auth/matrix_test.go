@@ -46,6 +46,17 @@ type matrixRow struct {
 	call     func(t *testing.T, h *harness, ctx context.Context, me peopletest.Member, village string) error
 }
 
+// matrixIndicator is the external indicator the assessment rows define.
+var matrixIndicator = &ecogridv1.Indicator{Code: "water_quality", Name: "水质达标率", Unit: "%", Direction: "higher", Best: 100, Worst: 60, Source: "external"}
+
+// recordMatrixValue defines the external indicator (errors ignored: the
+// caller may not) and enters a value for v's village as the caller.
+func recordMatrixValue(ctx context.Context, h *harness, v, id string) (*ecogridv1.RecordIndicatorValueResponse, error) {
+	_, _ = h.assess.DefineIndicator(ctx, &ecogridv1.DefineIndicatorRequest{CountyCode: v[:6], Indicator: matrixIndicator})
+	return h.assess.RecordIndicatorValue(ctx, &ecogridv1.RecordIndicatorValueRequest{ValueId: id, NodeCode: v, Period: "2025-12",
+		Indicator: "water_quality", Value: 90, EvidenceNote: "县环境监测站月报", AttachmentName: "m.txt", Attachment: []byte("evidence")})
+}
+
 func shortName() string { return "u" + uuid.NewString()[:8] }
 
 // matrix has a row for every non-public RPC of the services the harness
@@ -208,6 +219,60 @@ var matrix = map[string]matrixRow{
 		if err == nil && (resp.GetSummary().GetPosts() != 1 || len(resp.GetReportJson()) == 0) {
 			t.Errorf("TenureAudit of the inspector of %s = %v; want their one post and a report", v, resp.GetSummary())
 		}
+		return err
+	}},
+
+	// AssessmentService: the county office of the village's county.
+	ecogridv1.AssessmentService_ListIndicators_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		resp, err := h.assess.ListIndicators(ctx, &ecogridv1.ListIndicatorsRequest{CountyCode: v[:6]})
+		if err == nil && len(resp.GetIndicators()) < 10 {
+			t.Errorf("ListIndicators = %d indicators; want the built-in ones", len(resp.GetIndicators()))
+		}
+		return err
+	}},
+	ecogridv1.AssessmentService_DefineIndicator_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.assess.DefineIndicator(ctx, &ecogridv1.DefineIndicatorRequest{CountyCode: v[:6], Indicator: matrixIndicator})
+		return err
+	}},
+	ecogridv1.AssessmentService_ListWeightSets_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.assess.ListWeightSets(ctx, &ecogridv1.ListWeightSetsRequest{CountyCode: v[:6]})
+		return err
+	}},
+	ecogridv1.AssessmentService_SetWeights_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.assess.SetWeights(ctx, &ecogridv1.SetWeightsRequest{CountyCode: v[:6], AreaKind: "urban", Weights: map[string]float64{"on_time_closure": 1}})
+		return err
+	}},
+	ecogridv1.AssessmentService_SetNodeKind_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.assess.SetNodeKind(ctx, &ecogridv1.SetNodeKindRequest{NodeCode: v, AreaKind: "ecological"})
+		return err
+	}},
+	ecogridv1.AssessmentService_RecordIndicatorValue_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := recordMatrixValue(ctx, h, v, uuid.NewString())
+		return err
+	}},
+	ecogridv1.AssessmentService_GetIndicatorValueAttachment_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		id := uuid.NewString()
+		_, _ = recordMatrixValue(ctx, h, v, id)
+		resp, err := h.assess.GetIndicatorValueAttachment(ctx, &ecogridv1.GetIndicatorValueAttachmentRequest{ValueId: id})
+		if err == nil && string(resp.GetData()) != "evidence" {
+			t.Errorf("attachment = %q", resp.GetData())
+		}
+		return err
+	}},
+	ecogridv1.AssessmentService_GetScorecards_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		resp, err := h.assess.GetScorecards(ctx, &ecogridv1.GetScorecardsRequest{CountyCode: v[:6], Period: "2025-12", Level: ecogridv1.ScorecardLevel_SCORECARD_LEVEL_VILLAGE})
+		if err == nil && !slices.ContainsFunc(resp.GetScorecards(), func(s *ecogridv1.Scorecard) bool { return s.GetCode() == v }) {
+			t.Errorf("GetScorecards of %s has no scorecard of %s", v[:6], v)
+		}
+		return err
+	}},
+	ecogridv1.AssessmentService_GetFigureDetail_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.assess.GetFigureDetail(ctx, &ecogridv1.GetFigureDetailRequest{CountyCode: v[:6], Period: "2025-12",
+			Level: ecogridv1.ScorecardLevel_SCORECARD_LEVEL_VILLAGE, Code: v, Indicator: "on_time_closure"})
+		return err
+	}},
+	ecogridv1.AssessmentService_ClosePeriod_FullMethodName: {call: func(t *testing.T, h *harness, ctx context.Context, _ peopletest.Member, v string) error {
+		_, err := h.assess.ClosePeriod(ctx, &ecogridv1.ClosePeriodRequest{CountyCode: v[:6], Period: "2025-11"})
 		return err
 	}},
 

@@ -218,6 +218,20 @@ var Policy = map[string]Rule{
 	ecogridv1.WebhookService_ReplaySubscriber_FullMethodName:       county,
 	// AuditService: the county office audits the people it manages.
 	ecogridv1.AuditService_TenureAudit_FullMethodName: county,
+	// AssessmentService (考核): the county office keeps the catalogue,
+	// weights and kinds of area, enters other departments' values, reads
+	// and exports the scorecards and closes periods, within its county
+	// (the service checks the county of every object: NotFound outside).
+	ecogridv1.AssessmentService_ListIndicators_FullMethodName:              county,
+	ecogridv1.AssessmentService_DefineIndicator_FullMethodName:             county,
+	ecogridv1.AssessmentService_ListWeightSets_FullMethodName:              county,
+	ecogridv1.AssessmentService_SetWeights_FullMethodName:                  county,
+	ecogridv1.AssessmentService_SetNodeKind_FullMethodName:                 county,
+	ecogridv1.AssessmentService_RecordIndicatorValue_FullMethodName:        county,
+	ecogridv1.AssessmentService_GetIndicatorValueAttachment_FullMethodName: county,
+	ecogridv1.AssessmentService_GetScorecards_FullMethodName:               county,
+	ecogridv1.AssessmentService_GetFigureDetail_FullMethodName:             county,
+	ecogridv1.AssessmentService_ClosePeriod_FullMethodName:                 county,
 }
 
 // RuleFor returns the rule of a full method name.

@@ -191,6 +191,7 @@ func NewAPI(ctx context.Context, griddConn, casedConn *grpc.ClientConn) (http.Ha
 		{griddConn, ecogridv1.RegisterAuditServiceHandler},
 		{griddConn, ecogridv1.RegisterDepartmentServiceHandler},
 		{casedConn, ecogridv1.RegisterWebhookServiceHandler},
+		{griddConn, ecogridv1.RegisterAssessmentServiceHandler},
 		{casedConn, ecogridv1.RegisterCaseServiceHandler},
 	} {
 		if err := r.reg(ctx, mux, r.conn); err != nil {

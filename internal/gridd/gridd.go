@@ -15,6 +15,7 @@ import (
 	"time"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/assessment"
 	"ecogrid/internal/audit"
 	"ecogrid/internal/auth"
 	"ecogrid/internal/cases"
@@ -130,6 +131,7 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	ecogridv1.RegisterMonitoringServiceServer(p, monitoring.NewService(water, log))
 	ecogridv1.RegisterAuditServiceServer(p, audit.NewService(audit.New(pool, led), log.With("component", "audit")))
 	ecogridv1.RegisterDepartmentServiceServer(p, departments.NewService(pool, log.With("component", "departments")))
+	ecogridv1.RegisterAssessmentServiceServer(p, assessment.NewService(assessment.New(pool, led), log.With("component", "assessment")))
 
 	if err := ledger.RegisterMetrics(reg, pool); err != nil {
 		return err

@@ -480,8 +480,11 @@ type TenureAuditResponse struct {
 	// document that verifies offline.
 	ReportJson []byte `protobuf:"bytes,9,opt,name=report_json,json=reportJson,proto3" json:"report_json,omitempty"`
 	// The document asked for in format, and its media type.
-	Document      []byte `protobuf:"bytes,10,opt,name=document,proto3" json:"document,omitempty"`
-	ContentType   string `protobuf:"bytes,11,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Document    []byte `protobuf:"bytes,10,opt,name=document,proto3" json:"document,omitempty"`
+	ContentType string `protobuf:"bytes,11,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Patrol compliance per post, cell and month against the cell's quota.
+	// Informational: patrols are not ledgered, so these are not proven.
+	PatrolMonths  []*TenureAuditPatrolMonth `protobuf:"bytes,12,rep,name=patrol_months,json=patrolMonths,proto3" json:"patrol_months,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -593,6 +596,119 @@ func (x *TenureAuditResponse) GetContentType() string {
 	return ""
 }
 
+func (x *TenureAuditResponse) GetPatrolMonths() []*TenureAuditPatrolMonth {
+	if x != nil {
+		return x.PatrolMonths
+	}
+	return nil
+}
+
+// TenureAuditPatrolMonth is the audited person's patrols through one cell
+// of one of their posts in one month (China Standard Time).
+type TenureAuditPatrolMonth struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	AssignmentId string                 `protobuf:"bytes,1,opt,name=assignment_id,json=assignmentId,proto3" json:"assignment_id,omitempty"`
+	CellCode     string                 `protobuf:"bytes,2,opt,name=cell_code,json=cellCode,proto3" json:"cell_code,omitempty"`
+	CellName     string                 `protobuf:"bytes,3,opt,name=cell_name,json=cellName,proto3" json:"cell_name,omitempty"`
+	// "2026-03".
+	Month string `protobuf:"bytes,4,opt,name=month,proto3" json:"month,omitempty"`
+	// The cell's patrol quota for the month.
+	Required int32 `protobuf:"varint,5,opt,name=required,proto3" json:"required,omitempty"`
+	// Plausible patrols through the cell.
+	Done int32 `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`
+	// Flagged patrols (too fast, too short...), not counted.
+	Flagged       int32 `protobuf:"varint,7,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	Compliant     bool  `protobuf:"varint,8,opt,name=compliant,proto3" json:"compliant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenureAuditPatrolMonth) Reset() {
+	*x = TenureAuditPatrolMonth{}
+	mi := &file_ecogrid_v1_audit_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenureAuditPatrolMonth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenureAuditPatrolMonth) ProtoMessage() {}
+
+func (x *TenureAuditPatrolMonth) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_audit_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenureAuditPatrolMonth.ProtoReflect.Descriptor instead.
+func (*TenureAuditPatrolMonth) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_audit_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TenureAuditPatrolMonth) GetAssignmentId() string {
+	if x != nil {
+		return x.AssignmentId
+	}
+	return ""
+}
+
+func (x *TenureAuditPatrolMonth) GetCellCode() string {
+	if x != nil {
+		return x.CellCode
+	}
+	return ""
+}
+
+func (x *TenureAuditPatrolMonth) GetCellName() string {
+	if x != nil {
+		return x.CellName
+	}
+	return ""
+}
+
+func (x *TenureAuditPatrolMonth) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+func (x *TenureAuditPatrolMonth) GetRequired() int32 {
+	if x != nil {
+		return x.Required
+	}
+	return 0
+}
+
+func (x *TenureAuditPatrolMonth) GetDone() int32 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *TenureAuditPatrolMonth) GetFlagged() int32 {
+	if x != nil {
+		return x.Flagged
+	}
+	return 0
+}
+
+func (x *TenureAuditPatrolMonth) GetCompliant() bool {
+	if x != nil {
+		return x.Compliant
+	}
+	return false
+}
+
 var File_ecogrid_v1_audit_proto protoreflect.FileDescriptor
 
 const file_ecogrid_v1_audit_proto_rawDesc = "" +
@@ -640,7 +756,7 @@ const file_ecogrid_v1_audit_proto_rawDesc = "" +
 	"stateAtEnd\x12\x1e\n" +
 	"\vopen_at_end\x18\f \x01(\bR\topenAtEnd\x12 \n" +
 	"\vresponsible\x18\r \x03(\tR\vresponsible\x12%\n" +
-	"\x0eledger_records\x18\x0e \x03(\tR\rledgerRecords\"\xd8\x03\n" +
+	"\x0eledger_records\x18\x0e \x03(\tR\rledgerRecords\"\xa1\x04\n" +
 	"\x13TenureAuditResponse\x12\x1b\n" +
 	"\treport_id\x18\x01 \x01(\tR\breportId\x12\x1b\n" +
 	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12\x1f\n" +
@@ -655,7 +771,17 @@ const file_ecogrid_v1_audit_proto_rawDesc = "" +
 	"reportJson\x12\x1a\n" +
 	"\bdocument\x18\n" +
 	" \x01(\fR\bdocument\x12!\n" +
-	"\fcontent_type\x18\v \x01(\tR\vcontentType*\x90\x01\n" +
+	"\fcontent_type\x18\v \x01(\tR\vcontentType\x12G\n" +
+	"\rpatrol_months\x18\f \x03(\v2\".ecogrid.v1.TenureAuditPatrolMonthR\fpatrolMonths\"\xf5\x01\n" +
+	"\x16TenureAuditPatrolMonth\x12#\n" +
+	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12\x1b\n" +
+	"\tcell_code\x18\x02 \x01(\tR\bcellCode\x12\x1b\n" +
+	"\tcell_name\x18\x03 \x01(\tR\bcellName\x12\x14\n" +
+	"\x05month\x18\x04 \x01(\tR\x05month\x12\x1a\n" +
+	"\brequired\x18\x05 \x01(\x05R\brequired\x12\x12\n" +
+	"\x04done\x18\x06 \x01(\x05R\x04done\x12\x18\n" +
+	"\aflagged\x18\a \x01(\x05R\aflagged\x12\x1c\n" +
+	"\tcompliant\x18\b \x01(\bR\tcompliant*\x90\x01\n" +
 	"\x11TenureAuditFormat\x12#\n" +
 	"\x1fTENURE_AUDIT_FORMAT_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17TENURE_AUDIT_FORMAT_CSV\x10\x01\x12\x1b\n" +
@@ -677,33 +803,35 @@ func file_ecogrid_v1_audit_proto_rawDescGZIP() []byte {
 }
 
 var file_ecogrid_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ecogrid_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_ecogrid_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_ecogrid_v1_audit_proto_goTypes = []any{
-	(TenureAuditFormat)(0),        // 0: ecogrid.v1.TenureAuditFormat
-	(*TenureAuditRequest)(nil),    // 1: ecogrid.v1.TenureAuditRequest
-	(*TenureAuditSummary)(nil),    // 2: ecogrid.v1.TenureAuditSummary
-	(*TenureAuditCase)(nil),       // 3: ecogrid.v1.TenureAuditCase
-	(*TenureAuditResponse)(nil),   // 4: ecogrid.v1.TenureAuditResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(TenureAuditFormat)(0),         // 0: ecogrid.v1.TenureAuditFormat
+	(*TenureAuditRequest)(nil),     // 1: ecogrid.v1.TenureAuditRequest
+	(*TenureAuditSummary)(nil),     // 2: ecogrid.v1.TenureAuditSummary
+	(*TenureAuditCase)(nil),        // 3: ecogrid.v1.TenureAuditCase
+	(*TenureAuditResponse)(nil),    // 4: ecogrid.v1.TenureAuditResponse
+	(*TenureAuditPatrolMonth)(nil), // 5: ecogrid.v1.TenureAuditPatrolMonth
+	(*timestamppb.Timestamp)(nil),  // 6: google.protobuf.Timestamp
 }
 var file_ecogrid_v1_audit_proto_depIdxs = []int32{
-	5,  // 0: ecogrid.v1.TenureAuditRequest.from_time:type_name -> google.protobuf.Timestamp
-	5,  // 1: ecogrid.v1.TenureAuditRequest.to_time:type_name -> google.protobuf.Timestamp
+	6,  // 0: ecogrid.v1.TenureAuditRequest.from_time:type_name -> google.protobuf.Timestamp
+	6,  // 1: ecogrid.v1.TenureAuditRequest.to_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: ecogrid.v1.TenureAuditRequest.format:type_name -> ecogrid.v1.TenureAuditFormat
-	5,  // 3: ecogrid.v1.TenureAuditCase.opened_at:type_name -> google.protobuf.Timestamp
-	5,  // 4: ecogrid.v1.TenureAuditCase.deadline:type_name -> google.protobuf.Timestamp
-	5,  // 5: ecogrid.v1.TenureAuditCase.closed_at:type_name -> google.protobuf.Timestamp
-	5,  // 6: ecogrid.v1.TenureAuditResponse.from_time:type_name -> google.protobuf.Timestamp
-	5,  // 7: ecogrid.v1.TenureAuditResponse.to_time:type_name -> google.protobuf.Timestamp
+	6,  // 3: ecogrid.v1.TenureAuditCase.opened_at:type_name -> google.protobuf.Timestamp
+	6,  // 4: ecogrid.v1.TenureAuditCase.deadline:type_name -> google.protobuf.Timestamp
+	6,  // 5: ecogrid.v1.TenureAuditCase.closed_at:type_name -> google.protobuf.Timestamp
+	6,  // 6: ecogrid.v1.TenureAuditResponse.from_time:type_name -> google.protobuf.Timestamp
+	6,  // 7: ecogrid.v1.TenureAuditResponse.to_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: ecogrid.v1.TenureAuditResponse.summary:type_name -> ecogrid.v1.TenureAuditSummary
 	3,  // 9: ecogrid.v1.TenureAuditResponse.cases:type_name -> ecogrid.v1.TenureAuditCase
-	1,  // 10: ecogrid.v1.AuditService.TenureAudit:input_type -> ecogrid.v1.TenureAuditRequest
-	4,  // 11: ecogrid.v1.AuditService.TenureAudit:output_type -> ecogrid.v1.TenureAuditResponse
-	11, // [11:12] is the sub-list for method output_type
-	10, // [10:11] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	5,  // 10: ecogrid.v1.TenureAuditResponse.patrol_months:type_name -> ecogrid.v1.TenureAuditPatrolMonth
+	1,  // 11: ecogrid.v1.AuditService.TenureAudit:input_type -> ecogrid.v1.TenureAuditRequest
+	4,  // 12: ecogrid.v1.AuditService.TenureAudit:output_type -> ecogrid.v1.TenureAuditResponse
+	12, // [12:13] is the sub-list for method output_type
+	11, // [11:12] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_audit_proto_init() }
@@ -717,7 +845,7 @@ func file_ecogrid_v1_audit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ecogrid_v1_audit_proto_rawDesc), len(file_ecogrid_v1_audit_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

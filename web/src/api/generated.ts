@@ -310,6 +310,17 @@ export type v1CloseCaseResponse = {
   case?: v1Case;
 };
 
+export type v1ClosePeriodRequest = {
+  countyCode?: string;
+  period?: string;
+};
+
+export type v1ClosePeriodResponse = {
+  /** "county/seq" of the period_closed record. */
+  ledgerRecord?: string;
+  closedAt?: string;
+};
+
 /** CompleteJointTaskRequest completes a department's joint task. */
 export type v1CompleteJointTaskRequest = {
   caseId?: string;
@@ -483,6 +494,15 @@ export type v1DeclineExtensionRequest = {
 /** DeclineExtensionResponse carries the case after the step. */
 export type v1DeclineExtensionResponse = {
   case?: v1Case;
+};
+
+export type v1DefineIndicatorRequest = {
+  countyCode?: string;
+  indicator?: v1Indicator;
+};
+
+export type v1DefineIndicatorResponse = {
+  indicator?: v1Indicator;
 };
 
 export type v1DefineZoneKindRequest = {
@@ -690,6 +710,35 @@ export type v1ExportZonesResponse = {
   chunk?: string;
 };
 
+/** Figure is one indicator on a scorecard. */
+export type v1Figure = {
+  indicator?: string;
+  /** False when there was nothing to measure (no closed case, no quota) or the indicator is not scored at this level; its weight then goes to the others. */
+  applicable?: boolean;
+  value?: number;
+  score?: number;
+  weight?: number;
+  itemCount?: number;
+  lateItems?: number;
+  /** Only in GetFigureDetail. */
+  items?: Array<v1FigureItem>;
+};
+
+/** FigureItem is one thing a figure counts. */
+export type v1FigureItem = {
+  /** "county/seq" (a ledger record), "patrol:<id>" or "value:<id>". */
+  ref?: string;
+  /** ledger, patrol or value. */
+  kind?: string;
+  action?: string;
+  subjectType?: string;
+  subjectId?: string;
+  nodeCode?: string;
+  at?: string;
+  /** Recorded late about an earlier, closed period. */
+  late?: boolean;
+};
+
 export type v1GetAncestryRequest = {
   nodeId?: string;
 };
@@ -717,6 +766,30 @@ export type v1GetCaseTimelineRequest = {
 /** GetCaseTimelineResponse lists the case's steps, oldest first. */
 export type v1GetCaseTimelineResponse = {
   entries?: Array<v1CaseTimelineEntry>;
+};
+
+export type v1GetFigureDetailRequest = {
+  countyCode?: string;
+  period?: string;
+  level?: v1ScorecardLevel;
+  /** The scorecard's code (node code or person id). */
+  code?: string;
+  indicator?: string;
+};
+
+export type v1GetFigureDetailResponse = {
+  closed?: boolean;
+  figure?: v1Figure;
+};
+
+export type v1GetIndicatorValueAttachmentRequest = {
+  valueId?: string;
+};
+
+export type v1GetIndicatorValueAttachmentResponse = {
+  name?: string;
+  contentType?: string;
+  data?: string;
 };
 
 export type v1GetNodeRequest = {
@@ -821,6 +894,31 @@ export type v1GetReportRequest = {
 /** GetReportResponse returns it. */
 export type v1GetReportResponse = {
   report?: v1Report;
+};
+
+export type v1GetScorecardsRequest = {
+  countyCode?: string;
+  period?: string;
+  level?: v1ScorecardLevel;
+  /** Only the scorecards under this township (or county); empty: all. */
+  parentCode?: string;
+  /** Previous periods to compare with, 0 to 6. */
+  trendPeriods?: number;
+  format?: v1ScorecardFormat;
+};
+
+export type v1GetScorecardsResponse = {
+  period?: string;
+  fromTime?: string;
+  toTime?: string;
+  /** The period is closed: these are its frozen scorecards. */
+  closed?: boolean;
+  scorecards?: Array<v1Scorecard>;
+  /** The scorecards as JSON (the export). */
+  scorecardsJson?: string;
+  /** The document asked for in format, and its media type. */
+  document?: string;
+  contentType?: string;
 };
 
 /** GetUploadStatusRequest names an upload by id, or by report and/or hash (the caller's latest such upload, whether it was started with an id or without one). */
@@ -1039,6 +1137,41 @@ export type v1ImportZonesResponse = {
   dryRun?: boolean;
 };
 
+/** Indicator is an entry of a county's catalogue. Scoring is linear: 100 at best or beyond, 0 at worst or beyond. */
+export type v1Indicator = {
+  /** 2-40 lower-case letters, digits or _. */
+  code?: string;
+  name?: string;
+  definition?: string;
+  unit?: string;
+  /** "higher" or "lower" (is better). */
+  direction?: string;
+  best?: number;
+  worst?: number;
+  /** "builtin" (computed) or "external" (entered per period). */
+  source?: string;
+  /** The rule in words (output only). */
+  scoringRule?: string;
+};
+
+/** IndicatorValue is an entered value. */
+export type v1IndicatorValue = {
+  valueId?: string;
+  nodeCode?: string;
+  period?: string;
+  indicator?: string;
+  value?: number;
+  evidenceNote?: string;
+  attachmentName?: string;
+  attachmentSha256?: string;
+  enteredBy?: string;
+  enteredAt?: string;
+  /** "county/seq" of its ledger record. */
+  ledgerRecord?: string;
+  /** Entered after its period was closed: counted in the next period. */
+  late?: boolean;
+};
+
 /** JointTask says what one department does in joint handling. */
 export type v1JointTask = {
   departmentId?: string;
@@ -1207,6 +1340,14 @@ export type v1ListHandoverCasesResponse = {
   cases?: Array<v1Case>;
 };
 
+export type v1ListIndicatorsRequest = {
+  countyCode?: string;
+};
+
+export type v1ListIndicatorsResponse = {
+  indicators?: Array<v1Indicator>;
+};
+
 export type v1ListNodeVersionsRequest = {
   nodeId?: string;
   includeGeometry?: boolean;
@@ -1326,6 +1467,14 @@ export type v1ListTaxonomyRequest = {
 
 export type v1ListTaxonomyResponse = {
   categories?: Array<v1TaxonomyCategory>;
+};
+
+export type v1ListWeightSetsRequest = {
+  countyCode?: string;
+};
+
+export type v1ListWeightSetsResponse = {
+  weightSets?: Array<v1WeightSet>;
 };
 
 export type v1ListZoneRulesRequest = {
@@ -1616,6 +1765,27 @@ export type v1ReassignCaseResponse = {
   case?: v1Case;
 };
 
+export type v1RecordIndicatorValueRequest = {
+  /** Client-generated uuid (idempotency). */
+  valueId?: string;
+  /** A township or village. */
+  nodeCode?: string;
+  period?: string;
+  /** An external indicator of the node's county. */
+  indicator?: string;
+  value?: number;
+  /** Who measured it and where it is documented (required). */
+  evidenceNote?: string;
+  attachmentName?: string;
+  attachmentType?: string;
+  /** At most 2 MiB. */
+  attachment?: string;
+};
+
+export type v1RecordIndicatorValueResponse = {
+  value?: v1IndicatorValue;
+};
+
 export type v1RecordSampleRequest = {
   sample?: v1Sample;
 };
@@ -1814,6 +1984,29 @@ export type v1Sample = {
   recordedAt?: string;
 };
 
+/** Scorecard assesses one village, township or person. */
+export type v1Scorecard = {
+  /** A node code, or a person id. */
+  code?: string;
+  name?: string;
+  /** Siblings share it: the township (villages, people) or county. */
+  parentCode?: string;
+  areaKind?: string;
+  total?: number;
+  /** Among siblings, 1 = best, of siblings. */
+  rank?: number;
+  siblings?: number;
+  lateItems?: number;
+  figures?: Array<v1Figure>;
+  trend?: Array<v1TrendPoint>;
+};
+
+/** ScorecardFormat is the document returned besides the structured answer.   - SCORECARD_FORMAT_UNSPECIFIED: JSON only (scorecards_json)  - SCORECARD_FORMAT_PDF: A4 landscape, Chinese */
+export type v1ScorecardFormat = "SCORECARD_FORMAT_UNSPECIFIED" | "SCORECARD_FORMAT_CSV" | "SCORECARD_FORMAT_XLSX" | "SCORECARD_FORMAT_PDF";
+
+/** ScorecardLevel is what a scorecard assesses. */
+export type v1ScorecardLevel = "SCORECARD_LEVEL_UNSPECIFIED" | "SCORECARD_LEVEL_VILLAGE" | "SCORECARD_LEVEL_TOWNSHIP" | "SCORECARD_LEVEL_PERSON";
+
 /** SetDeadlineRuleRequest sets one rule. */
 export type v1SetDeadlineRuleRequest = {
   countyCode?: string;
@@ -1825,11 +2018,28 @@ export type v1SetDeadlineRuleResponse = {
   rule?: v1DeadlineRule;
 };
 
+export type v1SetNodeKindRequest = {
+  nodeCode?: string;
+  areaKind?: string;
+};
+
+export type v1SetNodeKindResponse = Record<string, never>;
+
 export type v1SetRouteRequest = {
   route?: v1Route;
 };
 
 export type v1SetRouteResponse = Record<string, never>;
+
+export type v1SetWeightsRequest = {
+  countyCode?: string;
+  /** ecological, agricultural, urban, or a county's own kind. */
+  areaKind?: string;
+  /** Between 0 and 1, at least one positive; codes from the catalogue. */
+  weights?: Record<string, number>;
+};
+
+export type v1SetWeightsResponse = Record<string, never>;
 
 export type v1SetZoneRuleRequest = {
   rule?: v1ZoneRule;
@@ -2021,6 +2231,22 @@ export type v1TenureAuditCase = {
 /** TenureAuditFormat is the document returned besides the structured answer.   - TENURE_AUDIT_FORMAT_UNSPECIFIED: JSON only  - TENURE_AUDIT_FORMAT_CSV: the cases as CSV (UTF-8 with a BOM, +08:00 times)  - TENURE_AUDIT_FORMAT_PDF: a printable A4 report in Chinese  - TENURE_AUDIT_FORMAT_XLSX: the CSV's columns as an XLSX workbook with typed cells */
 export type v1TenureAuditFormat = "TENURE_AUDIT_FORMAT_UNSPECIFIED" | "TENURE_AUDIT_FORMAT_CSV" | "TENURE_AUDIT_FORMAT_PDF" | "TENURE_AUDIT_FORMAT_XLSX";
 
+/** TenureAuditPatrolMonth is the audited person's patrols through one cell of one of their posts in one month (China Standard Time). */
+export type v1TenureAuditPatrolMonth = {
+  assignmentId?: string;
+  cellCode?: string;
+  cellName?: string;
+  /** "2026-03". */
+  month?: string;
+  /** The cell's patrol quota for the month. */
+  required?: number;
+  /** Plausible patrols through the cell. */
+  done?: number;
+  /** Flagged patrols (too fast, too short...), not counted. */
+  flagged?: number;
+  compliant?: boolean;
+};
+
 export type v1TenureAuditRequest = {
   /** Client-generated uuid of the report (idempotency). */
   reportId?: string;
@@ -2047,6 +2273,8 @@ export type v1TenureAuditResponse = {
   /** The document asked for in format, and its media type. */
   document?: string;
   contentType?: string;
+  /** Patrol compliance per post, cell and month against the cell's quota. Informational: patrols are not ledgered, so these are not proven. */
+  patrolMonths?: Array<v1TenureAuditPatrolMonth>;
 };
 
 /** TenureAuditSummary are a report's headline counts. */
@@ -2125,6 +2353,14 @@ export type v1TransferCaseRequest = {
 /** TransferCaseResponse carries the case after the step. */
 export type v1TransferCaseResponse = {
   case?: v1Case;
+};
+
+/** TrendPoint is a previous period's total. */
+export type v1TrendPoint = {
+  period?: string;
+  total?: number;
+  /** False when the subject had no scorecard then. */
+  found?: boolean;
 };
 
 export type v1UncoverAreaRequest = {
@@ -2247,6 +2483,12 @@ export type v1ViolationFilter = "VIOLATION_FILTER_UNSPECIFIED" | "VIOLATION_FILT
 /** WaterBodyType selects the limits where GB 3838-2002 distinguishes them (total phosphorus; total nitrogen applies to lakes and reservoirs). */
 export type v1WaterBodyType = "WATER_BODY_TYPE_UNSPECIFIED" | "WATER_BODY_TYPE_RIVER" | "WATER_BODY_TYPE_LAKE" | "WATER_BODY_TYPE_RESERVOIR";
 
+/** WeightSet is the weight per indicator code of one kind of area. A total is the weighted mean of the scores a scorecard has. */
+export type v1WeightSet = {
+  areaKind?: string;
+  weights?: Record<string, number>;
+};
+
 /** WhoAmIRequest is empty. */
 export type v1WhoAmIRequest = Record<string, never>;
 
@@ -2339,6 +2581,46 @@ export interface Operations {
   AccountabilityService_VerifyChain: {
     request: v1VerifyChainRequest;
     response: v1VerifyChainResponse;
+  };
+  AssessmentService_ClosePeriod: {
+    request: v1ClosePeriodRequest;
+    response: v1ClosePeriodResponse;
+  };
+  AssessmentService_DefineIndicator: {
+    request: v1DefineIndicatorRequest;
+    response: v1DefineIndicatorResponse;
+  };
+  AssessmentService_GetFigureDetail: {
+    request: v1GetFigureDetailRequest;
+    response: v1GetFigureDetailResponse;
+  };
+  AssessmentService_GetIndicatorValueAttachment: {
+    request: v1GetIndicatorValueAttachmentRequest;
+    response: v1GetIndicatorValueAttachmentResponse;
+  };
+  AssessmentService_GetScorecards: {
+    request: v1GetScorecardsRequest;
+    response: v1GetScorecardsResponse;
+  };
+  AssessmentService_ListIndicators: {
+    request: v1ListIndicatorsRequest;
+    response: v1ListIndicatorsResponse;
+  };
+  AssessmentService_ListWeightSets: {
+    request: v1ListWeightSetsRequest;
+    response: v1ListWeightSetsResponse;
+  };
+  AssessmentService_RecordIndicatorValue: {
+    request: v1RecordIndicatorValueRequest;
+    response: v1RecordIndicatorValueResponse;
+  };
+  AssessmentService_SetNodeKind: {
+    request: v1SetNodeKindRequest;
+    response: v1SetNodeKindResponse;
+  };
+  AssessmentService_SetWeights: {
+    request: v1SetWeightsRequest;
+    response: v1SetWeightsResponse;
   };
   AuditService_TenureAudit: {
     request: v1TenureAuditRequest;
@@ -2788,6 +3070,16 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   AccountabilityService_SignCheckpoint: "/ecogrid.v1.AccountabilityService/SignCheckpoint",
   AccountabilityService_SubjectHistory: "/ecogrid.v1.AccountabilityService/SubjectHistory",
   AccountabilityService_VerifyChain: "/ecogrid.v1.AccountabilityService/VerifyChain",
+  AssessmentService_ClosePeriod: "/ecogrid.v1.AssessmentService/ClosePeriod",
+  AssessmentService_DefineIndicator: "/ecogrid.v1.AssessmentService/DefineIndicator",
+  AssessmentService_GetFigureDetail: "/ecogrid.v1.AssessmentService/GetFigureDetail",
+  AssessmentService_GetIndicatorValueAttachment: "/ecogrid.v1.AssessmentService/GetIndicatorValueAttachment",
+  AssessmentService_GetScorecards: "/ecogrid.v1.AssessmentService/GetScorecards",
+  AssessmentService_ListIndicators: "/ecogrid.v1.AssessmentService/ListIndicators",
+  AssessmentService_ListWeightSets: "/ecogrid.v1.AssessmentService/ListWeightSets",
+  AssessmentService_RecordIndicatorValue: "/ecogrid.v1.AssessmentService/RecordIndicatorValue",
+  AssessmentService_SetNodeKind: "/ecogrid.v1.AssessmentService/SetNodeKind",
+  AssessmentService_SetWeights: "/ecogrid.v1.AssessmentService/SetWeights",
   AuditService_TenureAudit: "/ecogrid.v1.AuditService/TenureAudit",
   AuthService_ChangePassword: "/ecogrid.v1.AuthService/ChangePassword",
   AuthService_Login: "/ecogrid.v1.AuthService/Login",
