@@ -95,8 +95,28 @@ func TestS3StoreAgainstVersitygw(t *testing.T) {
 		t.Fatalf("open damaged object: %v (%v), want DataLoss", structerr.Code(err), err)
 	}
 
+	// An upload finished while the server is down is not stored, and its
+	// partial file stays, so the upload completes once the server is back.
+	pending := []byte("a photo finished during the outage")
+	pendingID := "9b2f4c1e-0d3a-4e5f-8a7b-6c5d4e3f2a10"
+	p, _, err = s.OpenPartial(ctx, pendingID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.WriteAt(pending, 0)
+	p.Sync()
+	p.Close()
+
 	// Server down: Unavailable with a message, for reads and writes.
 	srv.Stop()
+	if err := s.Promote(ctx, pendingID, hexSum(pending)); structerr.Code(err) != codes.Unavailable {
+		t.Fatalf("promote with the server down: %v", err)
+	}
+	kept, have, err := s.OpenPartial(ctx, pendingID, int64(len(pending)))
+	if err != nil || have != int64(len(pending)) {
+		t.Fatalf("the partial file of the refused upload: %d bytes, %v", have, err)
+	}
+	kept.Close()
 	for name, err := range map[string]error{
 		"stat": func() error { _, err := s.Stat(ctx, sum); return err }(),
 		"open": func() error { _, err := s.Open(ctx, sum); return err }(),
@@ -105,6 +125,15 @@ func TestS3StoreAgainstVersitygw(t *testing.T) {
 		if structerr.Code(err) != codes.Unavailable || err.Error() == "" {
 			t.Errorf("%s with the server down: %v (%v), want Unavailable", name, structerr.Code(err), err)
 		}
+	}
+	srv.Restart()
+	if err := s.Promote(ctx, pendingID, hexSum(pending)); err != nil {
+		t.Fatalf("promote after the restart: %v", err)
+	}
+	if r, err := s.Open(ctx, hexSum(pending)); err != nil {
+		t.Fatalf("open after the restart: %v", err)
+	} else {
+		r.Close()
 	}
 }
 
