@@ -92,7 +92,7 @@ func NewS3(ctx context.Context, cfg S3Config, stagingDir string) (*S3, error) {
 		return nil, err
 	}
 	transport.ResponseHeaderTimeout = timeout
-	lookup := minio.BucketLookupAuto
+	lookup := minio.BucketLookupDNS
 	if cfg.PathStyle {
 		lookup = minio.BucketLookupPath
 	}
