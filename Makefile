@@ -5,10 +5,12 @@ PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.5.1
 GOTESTSUM_VERSION          ?= v1.13.0
 GRPC_GATEWAY_VERSION       ?= v2.34.0
+# The S3 server the photo store's tests run against (issue 15).
+VERSITYGW_VERSION          ?= v1.8.0
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test generate checkgenerate lint bench tools build fieldsim faults
+.PHONY: run test generate checkgenerate lint bench tools test-tools build fieldsim faults
 
 ## run: bring the whole stack up on this machine (see README)
 run:
@@ -22,6 +24,12 @@ build:
 	go build -o bin/ ./cmd/...
 
 tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/gotestsum $(BIN)/protoc-gen-grpc-gateway $(BIN)/protoc-gen-openapiv2
+
+## test-tools: servers the tests start (versitygw, a real S3 server for the photo store)
+test-tools: $(BIN)/versitygw
+
+$(BIN)/versitygw:
+	GOBIN=$(BIN) go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 $(BIN)/buf:
 	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)

@@ -60,6 +60,15 @@ ensure_tools() {
 	make -s tools >/dev/null || die "installing buf and the protoc plugins with 'go install' failed (is the Go module proxy reachable?)"
 }
 
+# ensure_test_servers installs the servers the tests start themselves:
+# versitygw, the S3 server the photo store's S3 tests run against (issue 15),
+# built with 'go install' into ./bin (a few minutes the first time).
+ensure_test_servers() {
+	[ -x bin/versitygw ] || command -v versitygw >/dev/null && return 0
+	say "installing versitygw (go install, into ./bin)"
+	make -s test-tools >/dev/null || die "installing versitygw with 'go install' failed (is the Go module proxy reachable?)"
+}
+
 # ensure_test_packages installs the outside tools the tests drive: GDAL's
 # ogrinfo/ogr2ogr (the GIS views are checked with the library QGIS uses)
 # and Prometheus's promtool (alert rules and metrics exposition), poppler's

@@ -13,6 +13,7 @@ ensure_postgis
 ensure_postgres_running
 ensure_tools
 ensure_test_packages
+ensure_test_servers
 export PATH="$PWD/bin:$PATH"
 
 say "buf lint"

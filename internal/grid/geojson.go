@@ -57,7 +57,12 @@ type Feature struct {
 	Code       string
 	Name       string
 	Level      Level
-	ParentCode string // given, or implied by the code
+	ParentCode string // given, or implied by the code; empty for a county
+	// RegionCode is the prefecture or province a county file names as the
+	// county's parent (parent_code 360300 for 芦溪县 360323); empty when
+	// not given. It is stored with the county, which stays the root of
+	// its shard.
+	RegionCode string
 	Tasks      []Task
 	HasTasks   bool // tasks given (an empty list clears them)
 	Geometry   *geom.MultiPolygon
@@ -314,6 +319,7 @@ func parseFeature(index int, raw json.RawMessage, limits ParseLimits) (Feature, 
 	if f.Code == "" {
 		f.Code = propString(props, "adcode")
 	}
+	f.Code = NormalizeCode(f.Code)
 	f.Name = strings.TrimSpace(propString(props, "name"))
 	if f.Code == "" {
 		add(ProblemMissingField, "property \"code\" is missing")
@@ -349,8 +355,15 @@ func parseFeature(index int, raw json.RawMessage, limits ParseLimits) (Feature, 
 			add(ProblemBadCode, "%v", err)
 		} else {
 			implied := ParentCode(f.Code)
-			pc := propString(props, "parent_code")
-			if pc != "" && pc != implied {
+			pc := NormalizeCode(propString(props, "parent_code"))
+			switch {
+			case f.Level == LevelCounty && pc != "":
+				if err := CheckCountyRegion(f.Code, pc); err != nil {
+					add(ProblemCodeParent, "%v", err)
+				} else {
+					f.RegionCode = pc
+				}
+			case pc != "" && pc != implied:
 				add(ProblemCodeParent, "code %s does not extend its parent's code %s", f.Code, pc)
 			}
 			f.ParentCode = implied

@@ -173,6 +173,10 @@ func FuzzParseFeatureCollection(f *testing.F) {
 	f.Add([]byte(collection(featureJSON(`{"code":"130123001","name":"镇","tasks":[{"kind":"patrol","count":2,"period":"week"}]}`, `{"type":"MultiPolygon","coordinates":[[[[1,2],[3,4],[5,6],[1,2]]]]}`))))
 	f.Add([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature"`))
 	f.Add([]byte(`{"features":[],"type":"FeatureCollection"}`))
+	// National files (issue 15): padded codes, a county under its prefecture.
+	f.Add([]byte(collection(featureJSON(`{"code":"360323000000","name":"芦溪县","parent_code":"360300000000"}`, square))))
+	f.Add([]byte(collection(featureJSON(`{"code":"360323","name":"芦溪县","parent_code":"360300"}`, square))))
+	f.Add([]byte(collection(featureJSON(`{"code":"360323100000","name":"宣风镇","parent_code":"360323000000"}`, square))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fs, ps := ParseFeatureCollection(bytes.NewReader(data), ParseLimits{MaxFeatures: 50, MaxRingVertices: 500, MaxFeatureVertices: 2000})
 		for _, p := range ps {
@@ -186,6 +190,12 @@ func FuzzParseFeatureCollection(f *testing.F) {
 			}
 			if CheckCode(ft.Code, ft.Level) != nil {
 				t.Fatalf("accepted bad code %q", ft.Code)
+			}
+			if ft.RegionCode != "" && (ft.Level != LevelCounty || CheckCountyRegion(ft.Code, ft.RegionCode) != nil) {
+				t.Fatalf("accepted region %q above %s %s", ft.RegionCode, ft.Level, ft.Code)
+			}
+			if ft.Level != LevelCounty && ft.ParentCode != ParentCode(ft.Code) {
+				t.Fatalf("%s %s has parent %q", ft.Level, ft.Code, ft.ParentCode)
 			}
 			flat := ft.Geometry.FlatCoords()
 			for i := 0; i+1 < len(flat); i += 2 {

@@ -130,7 +130,71 @@ func CheckCode(code string, level Level) error {
 	if strings.Trim(code[max(0, len(code)-3):], "0") == "" && level > LevelCounty {
 		return fmt.Errorf("code %.40q ends in 000, which is reserved for the parent", code)
 	}
+	if kind, ok := RegionKind(code); ok && level == LevelCounty {
+		return fmt.Errorf("code %s is a %s's, not a county's (a county code does not end in 00)", code, kind)
+	}
 	return nil
+}
+
+// NormalizeCode turns a padded 12-digit statistical code into the code of
+// its own level: national files give every unit twelve digits, so the
+// county 芦溪县 is 360323000000 and its township 360323100 is 360323100000.
+// Trailing 000 groups are dropped down to the county's six digits (a
+// township or village code never ends in 000, that is its parent's). Any
+// other code is returned unchanged.
+func NormalizeCode(code string) string {
+	if len(code) != LevelVillage.CodeLen() {
+		return code
+	}
+	for len(code) > LevelCounty.CodeLen() && strings.HasSuffix(code, "000") {
+		code = code[:len(code)-3]
+	}
+	return code
+}
+
+// Regions above the county: a six-digit GB/T 2260 code ending in 00 is a
+// prefecture (360300 萍乡市), one ending in 0000 a province (360000 江西省).
+// They are not grid nodes (a grid node belongs to one county, the shard
+// key); a county may name the region it lies in.
+const (
+	RegionProvince   = "province"
+	RegionPrefecture = "prefecture"
+)
+
+// RegionKind reports whether code is a province or prefecture code.
+func RegionKind(code string) (string, bool) {
+	if len(code) != LevelCounty.CodeLen() || strings.Trim(code, "0123456789") != "" || code[:2] == "00" {
+		return "", false
+	}
+	switch {
+	case code[2:] == "0000":
+		return RegionProvince, true
+	case code[4:] == "00":
+		return RegionPrefecture, true
+	}
+	return "", false
+}
+
+// CheckCountyRegion reports why region cannot be the region above county:
+// it must be a province or prefecture code with the county's province
+// digits (and, for a prefecture, the county's prefecture digits).
+func CheckCountyRegion(county, region string) error {
+	kind, ok := RegionKind(region)
+	if !ok {
+		return fmt.Errorf("parent %.40q of county %s is not a prefecture (xxxx00) or province (xx0000) code", region, county)
+	}
+	if kind == RegionProvince && region[:2] != county[:2] || kind == RegionPrefecture && region[:4] != county[:4] {
+		return fmt.Errorf("county %s does not lie in %s %s: its code does not begin with %s's digits", county, kind, region, kind)
+	}
+	return nil
+}
+
+// ProvinceCode is the province a county or region code lies in.
+func ProvinceCode(code string) string {
+	if len(code) < 2 {
+		return ""
+	}
+	return code[:2] + "0000"
 }
 
 // TaskPeriod is the period a task's count refers to.

@@ -703,6 +703,9 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, features []Feature, existi
 			}
 			res.Created++
 			res.Nodes = append(res.Nodes, Ref{ID: id, Code: f.Code, Name: f.Name, Level: f.Level})
+			if err := setRegion(ctx, tx, id, f.RegionCode); err != nil {
+				return fmt.Errorf("region of county %s: %w", f.Code, err)
+			}
 			continue
 		}
 		var boundaryChanged, tasksChanged bool
@@ -747,8 +750,32 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, features []Feature, existi
 		default:
 			res.Unchanged++
 		}
+		if err := setRegion(ctx, tx, ex.id, f.RegionCode); err != nil {
+			return fmt.Errorf("region of county %s: %w", f.Code, err)
+		}
 	}
 	return nil
+}
+
+// setRegion records the province or prefecture a county file names as the
+// county's parent: the regions (the province first) are added when new,
+// and the county points at the one named. A county's region is metadata,
+// not its position in the grid: the county stays the root of its shard.
+func setRegion(ctx context.Context, tx pgx.Tx, county uuid.UUID, region string) error {
+	if region == "" {
+		return nil // not given: whatever was recorded stays
+	}
+	province := ProvinceCode(region)
+	if _, err := tx.Exec(ctx, `INSERT INTO grid.regions (code, kind) VALUES ($1, 'province') ON CONFLICT (code) DO NOTHING`, province); err != nil {
+		return err
+	}
+	if region != province {
+		if _, err := tx.Exec(ctx, `INSERT INTO grid.regions (code, kind, parent_code) VALUES ($1, 'prefecture', $2) ON CONFLICT (code) DO NOTHING`, region, province); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE grid.nodes SET region_code = $2 WHERE id = $1 AND region_code IS DISTINCT FROM $2`, county, region)
+	return err
 }
 
 func insertVersion(ctx context.Context, tx pgx.Tx, id uuid.UUID, actor *uuid.UUID) (int, error) {

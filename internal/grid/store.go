@@ -108,6 +108,28 @@ func (s *Store) NodeByCode(ctx context.Context, code string) (*Node, error) {
 	return n, err
 }
 
+// RegionsAbove returns the regions recorded above a county, the province
+// first then the prefecture (none when its file named no parent), or
+// NotFound for an unknown county.
+func (s *Store) RegionsAbove(ctx context.Context, countyCode string) ([]string, error) {
+	var region *string
+	err := s.pool.QueryRow(ctx, `SELECT region_code FROM grid.nodes WHERE code = $1 AND level = 1`, countyCode).Scan(&region)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, structerr.NewNotFound("county %s not found", countyCode)
+	}
+	if err != nil || region == nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `WITH RECURSIVE up AS (
+			SELECT code, parent_code, 0 AS depth FROM grid.regions WHERE code = $1
+			UNION ALL SELECT r.code, r.parent_code, up.depth + 1 FROM grid.regions r JOIN up ON r.code = up.parent_code)
+		SELECT code FROM up ORDER BY depth DESC`, *region)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // Children returns the current children of a node ordered by code, without
 // geometry unless withGeom.
 func (s *Store) Children(ctx context.Context, parent uuid.UUID, withGeom bool) ([]*Node, error) {

@@ -41,9 +41,12 @@ type Config struct {
 
 	LedgerKeys ledger.KeyConfig // checkpoint signing key (ECOGRID_LEDGER_KEY_FILE)
 	Ledger     ledger.Config    // checkpoint interval, witness folder
-	PhotoDir   string           // content-addressed photo store
-	Field      field.Config     // report, track and photo limits
-	Relay      outbox.RelayConfig
+	PhotoDir   string           // content-addressed photo store (with S3: partial uploads only)
+	// PhotoS3 puts photos in an S3-compatible bucket, which every replica
+	// shares; Endpoint empty keeps them in PhotoDir.
+	PhotoS3 blob.S3Config
+	Field   field.Config // report, track and photo limits
+	Relay   outbox.RelayConfig
 	// Gateway is the JSON API and web console (GriddAddr is gridd's own).
 	Gateway gateway.Config
 }
@@ -56,6 +59,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	flagenv.Duration(fs, &c.Ledger.CheckpointInterval, "checkpoint-interval", "ECOGRID_CHECKPOINT_INTERVAL", ledger.DefaultCheckpointInterval, "how often grown ledger chains are signed")
 	flagenv.String(fs, &c.Ledger.WitnessDir, "witness-dir", "ECOGRID_WITNESS_DIR", "", "folder outside the database keeping each chain's latest checkpoint (refuses rollbacks)")
 	flagenv.String(fs, &c.PhotoDir, "photo-dir", "ECOGRID_PHOTO_DIR", "/var/lib/ecogrid/photos", "content-addressed photo storage")
+	flagenv.String(fs, &c.PhotoS3.Endpoint, "photo-s3-endpoint", "ECOGRID_PHOTO_S3_ENDPOINT", "", "S3-compatible server keeping photos, http(s)://host:port (empty: photos stay in -photo-dir; set it when more than one gridd runs)")
+	flagenv.String(fs, &c.PhotoS3.Bucket, "photo-s3-bucket", "ECOGRID_PHOTO_S3_BUCKET", "ecogrid-photos", "bucket of the photos (created when missing)")
+	flagenv.String(fs, &c.PhotoS3.Region, "photo-s3-region", "ECOGRID_PHOTO_S3_REGION", "us-east-1", "region of the bucket")
+	flagenv.String(fs, &c.PhotoS3.AccessKey, "photo-s3-access-key", "ECOGRID_PHOTO_S3_ACCESS_KEY", "", "access key signing S3 requests")
+	flagenv.Secret(fs, &c.PhotoS3.SecretKey, "photo-s3-secret-key", "ECOGRID_PHOTO_S3_SECRET_KEY", "secret key signing S3 requests (prefer the environment to the command line)")
+	flagenv.Bool(fs, &c.PhotoS3.PathStyle, "photo-s3-path-style", "ECOGRID_PHOTO_S3_PATH_STYLE", true, "address the bucket as endpoint/bucket (MinIO, versitygw, Ceph) rather than bucket.endpoint")
+	flagenv.Duration(fs, &c.PhotoS3.Timeout, "photo-s3-timeout", "ECOGRID_PHOTO_S3_TIMEOUT", 30*time.Second, "longest wait for an S3 answer before the call is Unavailable")
 	c.Field = field.DefaultConfig()
 	flagenv.Int(fs, &c.Field.MaxPhotoBytes, "max-photo-bytes", "ECOGRID_MAX_PHOTO_BYTES", c.Field.MaxPhotoBytes, "largest photo accepted")
 	flagenv.Duration(fs, &c.Field.AbandonedUploadAge, "abandoned-upload-age", "ECOGRID_ABANDONED_UPLOAD_AGE", c.Field.AbandonedUploadAge, "unfinished uploads older than this are removed")
@@ -76,6 +86,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 }
 
+// openPhotoStore is the bucket when one is configured (partial uploads
+// then stay in PhotoDir), else the folder.
+func openPhotoStore(ctx context.Context, cfg Config) (blob.Store, error) {
+	if cfg.PhotoS3.Enabled() {
+		s, err := blob.NewS3(ctx, cfg.PhotoS3, cfg.PhotoDir)
+		if err != nil {
+			return nil, fmt.Errorf("photo storage: %v (check ECOGRID_PHOTO_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY)", err)
+		}
+		return s, nil
+	}
+	s, err := blob.NewFS(cfg.PhotoDir)
+	if err != nil {
+		return nil, fmt.Errorf("photo storage %s: %v (set ECOGRID_PHOTO_DIR to a writable folder)", cfg.PhotoDir, err)
+	}
+	return s, nil
+}
+
 // assemble registers gridd's services and workers on the shared process.
 // An extra service or worker is one line here.
 func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
@@ -87,9 +114,9 @@ func assemble(ctx context.Context, cfg Config, p *daemon.Process) error {
 	if err != nil {
 		return err
 	}
-	blobs, err := blob.NewFS(cfg.PhotoDir)
+	blobs, err := openPhotoStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("photo storage %s: %v (set ECOGRID_PHOTO_DIR to a writable folder)", cfg.PhotoDir, err)
+		return err
 	}
 	hasher := p.AuthService.Hasher() // one bound on concurrent argon2id for logins and account admin
 	reg := p.Server.Registry

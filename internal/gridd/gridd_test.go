@@ -12,6 +12,7 @@ import (
 	"ecogrid/internal/daemon"
 	"ecogrid/internal/database"
 	"ecogrid/internal/database/dbtest"
+	"ecogrid/internal/field/blob"
 	"ecogrid/internal/gridd"
 	"ecogrid/internal/messaging/natstest"
 	"ecogrid/internal/server"
@@ -39,6 +40,8 @@ func TestBadConfigurationFailsFastWithOneLine(t *testing.T) {
 		{"missing database", gridd.Config{Config: daemon.Config{Server: srv, Database: database.Config{URL: "postgres://postgres@127.0.0.1:5432/ecogrid_does_not_exist?sslmode=disable"}, NATSURL: nats.URL()}}, "gridctl migrate"},
 		{"unreachable NATS", gridd.Config{Config: daemon.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: "nats://127.0.0.1:1"}}, "cannot reach NATS"},
 		{"no token key", gridd.Config{Config: daemon.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: nats.URL()}, PhotoDir: photos}, "no token key configured"},
+		{"unreachable photo bucket", gridd.Config{Config: daemon.Config{Server: srv, Database: database.Config{URL: goodDB}, NATSURL: nats.URL(), Auth: keys}, PhotoDir: photos,
+			PhotoS3: blob.S3Config{Endpoint: "http://127.0.0.1:1", Bucket: "photos", AccessKey: "k", SecretKey: "s", Timeout: 2 * time.Second}}, "ECOGRID_PHOTO_S3_ENDPOINT"},
 		{"port in use", gridd.Config{Config: daemon.Config{Server: server.Config{GRPCAddr: "127.0.0.1:" + strings.TrimPrefix(nats.URL(), "nats://127.0.0.1:")}, Database: database.Config{URL: goodDB}, NATSURL: nats.URL(), Auth: keys}, PhotoDir: photos}, "another server using the port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
