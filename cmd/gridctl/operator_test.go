@@ -303,9 +303,10 @@ func TestOperatorCommandsAgainstTheStack(t *testing.T) {
 		want string
 	}{
 		{[]string{"cases", "act", "close", "-id", caseID}, `^gridctl: cases act close: FailedPrecondition: .+\n$`},
-		{[]string{"cases", "show", "-id", "not-a-case"}, `^gridctl: cases show: InvalidArgument: .+\n$`},
+		// A refused request's field violations follow, one per line.
+		{[]string{"cases", "show", "-id", "not-a-case"}, `^gridctl: cases show: InvalidArgument: .+\n  case_id: .+\n$`},
 		{[]string{"cases", "show", "-id", uuid.NewString()}, `^gridctl: cases show: NotFound: .+\n$`},
-		{[]string{"cases", "rules", "set", "-county", "12", "-severity", "serious", "-days", "3", "-max-days", "5"}, `^gridctl: cases rules set: InvalidArgument: .+\n$`},
+		{[]string{"cases", "rules", "set", "-county", "12", "-severity", "serious", "-days", "3", "-max-days", "5"}, `^gridctl: cases rules set: InvalidArgument: .+\n  county_code: .+\n$`},
 		{[]string{"persons", "list", "-node", "999999"}, `^gridctl: persons list: (PermissionDenied|NotFound|InvalidArgument): .+\n$`},
 		{append([]string{"deadletters", "replay", "-seq", "999999"}, natsFlags...), `^gridctl: deadletters replay: NotFound: .+\n$`},
 		{[]string{"cases", "act", "fly", "-id", caseID}, `^gridctl: cases act fly: unknown step "fly" .+\n$`},

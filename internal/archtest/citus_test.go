@@ -78,6 +78,9 @@ var citusExceptions = map[string]string{
 	// Webhook subscribers are integrators across counties.
 	"webhooks.subscribers": "has county_code, primary key subscriber_id",
 	"webhooks.deliveries":  "no county_code; references subscribers by id",
+	// Assessment (issue 19) landed beside this test; its keys follow.
+	"assessment.external_values": "has county_code, primary key id: needs (county_code, id)",
+	"assessment.node_kinds":      "keyed by node code, whose first six digits are the county",
 }
 
 type catalogTable struct {

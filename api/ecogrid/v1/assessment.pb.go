@@ -7,6 +7,7 @@
 package ecogridv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1969,7 +1970,7 @@ var File_ecogrid_v1_assessment_proto protoreflect.FileDescriptor
 const file_ecogrid_v1_assessment_proto_rawDesc = "" +
 	"\n" +
 	"\x1becogrid/v1/assessment.proto\x12\n" +
-	"ecogrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x01\n" +
+	"ecogrid.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x01\n" +
 	"\tIndicator\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1e\n" +
@@ -1981,18 +1982,20 @@ const file_ecogrid_v1_assessment_proto_rawDesc = "" +
 	"\x04best\x18\x06 \x01(\x01R\x04best\x12\x14\n" +
 	"\x05worst\x18\a \x01(\x01R\x05worst\x12\x16\n" +
 	"\x06source\x18\b \x01(\tR\x06source\x12!\n" +
-	"\fscoring_rule\x18\t \x01(\tR\vscoringRule\"8\n" +
-	"\x15ListIndicatorsRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\fscoring_rule\x18\t \x01(\tR\vscoringRule\"K\n" +
+	"\x15ListIndicatorsRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"O\n" +
 	"\x16ListIndicatorsResponse\x125\n" +
 	"\n" +
 	"indicators\x18\x01 \x03(\v2\x15.ecogrid.v1.IndicatorR\n" +
-	"indicators\"n\n" +
-	"\x16DefineIndicatorRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x123\n" +
-	"\tindicator\x18\x02 \x01(\v2\x15.ecogrid.v1.IndicatorR\tindicator\"N\n" +
+	"indicators\"\x89\x01\n" +
+	"\x16DefineIndicatorRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12;\n" +
+	"\tindicator\x18\x02 \x01(\v2\x15.ecogrid.v1.IndicatorB\x06\xbaH\x03\xc8\x01\x01R\tindicator\"N\n" +
 	"\x17DefineIndicatorResponse\x123\n" +
 	"\tindicator\x18\x01 \x01(\v2\x15.ecogrid.v1.IndicatorR\tindicator\"\xa2\x01\n" +
 	"\tWeightSet\x12\x1b\n" +
@@ -2000,35 +2003,37 @@ const file_ecogrid_v1_assessment_proto_rawDesc = "" +
 	"\aweights\x18\x02 \x03(\v2\".ecogrid.v1.WeightSet.WeightsEntryR\aweights\x1a:\n" +
 	"\fWeightsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"8\n" +
-	"\x15ListWeightSetsRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"K\n" +
+	"\x15ListWeightSetsRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
 	"countyCode\"P\n" +
 	"\x16ListWeightSetsResponse\x126\n" +
 	"\vweight_sets\x18\x01 \x03(\v2\x15.ecogrid.v1.WeightSetR\n" +
-	"weightSets\"\xd3\x01\n" +
-	"\x11SetWeightsRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12\x1b\n" +
-	"\tarea_kind\x18\x02 \x01(\tR\bareaKind\x12D\n" +
+	"weightSets\"\xf1\x01\n" +
+	"\x11SetWeightsRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12&\n" +
+	"\tarea_kind\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bareaKind\x12D\n" +
 	"\aweights\x18\x03 \x03(\v2*.ecogrid.v1.SetWeightsRequest.WeightsEntryR\aweights\x1a:\n" +
 	"\fWeightsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x14\n" +
-	"\x12SetWeightsResponse\"N\n" +
-	"\x12SetNodeKindRequest\x12\x1b\n" +
-	"\tnode_code\x18\x01 \x01(\tR\bnodeCode\x12\x1b\n" +
-	"\tarea_kind\x18\x02 \x01(\tR\bareaKind\"\x15\n" +
-	"\x13SetNodeKindResponse\"\xb8\x02\n" +
-	"\x1bRecordIndicatorValueRequest\x12\x19\n" +
-	"\bvalue_id\x18\x01 \x01(\tR\avalueId\x12\x1b\n" +
-	"\tnode_code\x18\x02 \x01(\tR\bnodeCode\x12\x16\n" +
-	"\x06period\x18\x03 \x01(\tR\x06period\x12\x1c\n" +
-	"\tindicator\x18\x04 \x01(\tR\tindicator\x12\x14\n" +
-	"\x05value\x18\x05 \x01(\x01R\x05value\x12#\n" +
-	"\revidence_note\x18\x06 \x01(\tR\fevidenceNote\x12'\n" +
-	"\x0fattachment_name\x18\a \x01(\tR\x0eattachmentName\x12'\n" +
-	"\x0fattachment_type\x18\b \x01(\tR\x0eattachmentType\x12\x1e\n" +
+	"\x12SetWeightsResponse\"{\n" +
+	"\x12SetNodeKindRequest\x12=\n" +
+	"\tnode_code\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x12&\n" +
+	"\tarea_kind\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bareaKind\"\x15\n" +
+	"\x13SetNodeKindResponse\"\x97\x03\n" +
+	"\x1bRecordIndicatorValueRequest\x12#\n" +
+	"\bvalue_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\avalueId\x12=\n" +
+	"\tnode_code\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x12!\n" +
+	"\x06period\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x04\x18\x10R\x06period\x12'\n" +
+	"\tindicator\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tindicator\x12\x14\n" +
+	"\x05value\x18\x05 \x01(\x01R\x05value\x12-\n" +
+	"\revidence_note\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\fevidenceNote\x121\n" +
+	"\x0fattachment_name\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\x0eattachmentName\x120\n" +
+	"\x0fattachment_type\x18\b \x01(\tB\a\xbaH\x04r\x02\x18\x7fR\x0eattachmentType\x12\x1e\n" +
 	"\n" +
 	"attachment\x18\t \x01(\fR\n" +
 	"attachment\"\xa2\x03\n" +
@@ -2049,21 +2054,22 @@ const file_ecogrid_v1_assessment_proto_rawDesc = "" +
 	"\rledger_record\x18\v \x01(\tR\fledgerRecord\x12\x12\n" +
 	"\x04late\x18\f \x01(\bR\x04late\"P\n" +
 	"\x1cRecordIndicatorValueResponse\x120\n" +
-	"\x05value\x18\x01 \x01(\v2\x1a.ecogrid.v1.IndicatorValueR\x05value\"?\n" +
-	"\"GetIndicatorValueAttachmentRequest\x12\x19\n" +
-	"\bvalue_id\x18\x01 \x01(\tR\avalueId\"p\n" +
+	"\x05value\x18\x01 \x01(\v2\x1a.ecogrid.v1.IndicatorValueR\x05value\"I\n" +
+	"\"GetIndicatorValueAttachmentRequest\x12#\n" +
+	"\bvalue_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\avalueId\"p\n" +
 	"#GetIndicatorValueAttachmentResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"\xfc\x01\n" +
-	"\x14GetScorecardsRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\x120\n" +
-	"\x05level\x18\x03 \x01(\x0e2\x1a.ecogrid.v1.ScorecardLevelR\x05level\x12\x1f\n" +
-	"\vparent_code\x18\x04 \x01(\tR\n" +
-	"parentCode\x12#\n" +
-	"\rtrend_periods\x18\x05 \x01(\x05R\ftrendPeriods\x123\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\xca\x02\n" +
+	"\x14GetScorecardsRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12!\n" +
+	"\x06period\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x04\x18\x10R\x06period\x120\n" +
+	"\x05level\x18\x03 \x01(\x0e2\x1a.ecogrid.v1.ScorecardLevelR\x05level\x12D\n" +
+	"\vparent_code\x18\x04 \x01(\tB#\xbaH \xd8\x01\x01r\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\n" +
+	"parentCode\x12.\n" +
+	"\rtrend_periods\x18\x05 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x18(\x00R\ftrendPeriods\x123\n" +
 	"\x06format\x18\x06 \x01(\x0e2\x1b.ecogrid.v1.ScorecardFormatR\x06format\"\xe9\x01\n" +
 	"\n" +
 	"FigureItem\x12\x10\n" +
@@ -2118,21 +2124,23 @@ const file_ecogrid_v1_assessment_proto_rawDesc = "" +
 	"scorecards\x12'\n" +
 	"\x0fscorecards_json\x18\x06 \x01(\fR\x0escorecardsJson\x12\x1a\n" +
 	"\bdocument\x18\a \x01(\fR\bdocument\x12!\n" +
-	"\fcontent_type\x18\b \x01(\tR\vcontentType\"\xb5\x01\n" +
-	"\x16GetFigureDetailRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\x120\n" +
-	"\x05level\x18\x03 \x01(\x0e2\x1a.ecogrid.v1.ScorecardLevelR\x05level\x12\x12\n" +
-	"\x04code\x18\x04 \x01(\tR\x04code\x12\x1c\n" +
-	"\tindicator\x18\x05 \x01(\tR\tindicator\"]\n" +
+	"\fcontent_type\x18\b \x01(\tR\vcontentType\"\xe9\x01\n" +
+	"\x16GetFigureDetailRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12!\n" +
+	"\x06period\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x04\x18\x10R\x06period\x120\n" +
+	"\x05level\x18\x03 \x01(\x0e2\x1a.ecogrid.v1.ScorecardLevelR\x05level\x12\x1d\n" +
+	"\x04code\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04code\x12'\n" +
+	"\tindicator\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tindicator\"]\n" +
 	"\x17GetFigureDetailResponse\x12\x16\n" +
 	"\x06closed\x18\x01 \x01(\bR\x06closed\x12*\n" +
-	"\x06figure\x18\x02 \x01(\v2\x12.ecogrid.v1.FigureR\x06figure\"M\n" +
-	"\x12ClosePeriodRequest\x12\x1f\n" +
-	"\vcounty_code\x18\x01 \x01(\tR\n" +
-	"countyCode\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\"s\n" +
+	"\x06figure\x18\x02 \x01(\v2\x12.ecogrid.v1.FigureR\x06figure\"k\n" +
+	"\x12ClosePeriodRequest\x122\n" +
+	"\vcounty_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\n" +
+	"countyCode\x12!\n" +
+	"\x06period\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x04\x18\x10R\x06period\"s\n" +
 	"\x13ClosePeriodResponse\x12#\n" +
 	"\rledger_record\x18\x01 \x01(\tR\fledgerRecord\x127\n" +
 	"\tclosed_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt*\x88\x01\n" +
