@@ -4,11 +4,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
-	"github.com/go-pdf/fpdf"
 	"github.com/xuri/excelize/v2"
 
 	"ecogrid/internal/audit"
@@ -120,21 +118,10 @@ func catalogueRows(cat []Indicator) [][]string {
 // WritePDF prints the sheet on A4 landscape pages in Chinese, with the
 // font of the audit reports.
 func WritePDF(w io.Writer, s Sheet) error {
-	font, err := audit.PDFFont()
+	title := "生态环境考核结果 · " + levelNames[s.Level] + " · " + s.Period.Label
+	pdf, err := audit.NewPDF("L", title)
 	if err != nil {
 		return err
-	}
-	fontBytes, err := os.ReadFile(font)
-	if err != nil {
-		return fmt.Errorf("assessment: reading the PDF font: %w", err)
-	}
-	title := "生态环境考核结果 · " + levelNames[s.Level] + " · " + s.Period.Label
-	pdf := fpdf.New("L", "mm", "A4", "")
-	pdf.SetTitle(title, true)
-	pdf.SetCreator("ecogrid", true)
-	pdf.AddUTF8FontFromBytes("cjk", "", fontBytes)
-	if err := pdf.Error(); err != nil {
-		return fmt.Errorf("assessment: loading the PDF font %s: %w", font, err)
 	}
 	pdf.SetMargins(10, 10, 10)
 	pdf.SetAutoPageBreak(true, 12)

@@ -81,20 +81,9 @@ var chinaTime = time.FixedZone("CST", 8*3600)
 // citations, and how to verify the report. The JSON report is what
 // verifies; the PDF says where its facts come from.
 func WritePDF(w io.Writer, r *Report) error {
-	font, err := pdfFont()
+	pdf, err := NewPDF("P", "领导干部生态环境离任审计报告")
 	if err != nil {
 		return err
-	}
-	pdf := fpdf.New("P", "mm", "A4", "")
-	pdf.SetTitle("领导干部生态环境离任审计报告", true)
-	pdf.SetCreator("ecogrid", true)
-	fontBytes, err := os.ReadFile(font)
-	if err != nil {
-		return fmt.Errorf("audit: reading the PDF font: %w", err)
-	}
-	pdf.AddUTF8FontFromBytes("cjk", "", fontBytes)
-	if err := pdf.Error(); err != nil {
-		return fmt.Errorf("audit: loading the PDF font %s: %w", font, err)
 	}
 	pdf.SetMargins(15, 15, 15)
 	pdf.SetAutoPageBreak(true, 15)
@@ -281,6 +270,24 @@ func citeList(cs []Cite, n int) string {
 	return strings.Join(parts, " ")
 }
 
-// PDFFont returns the TrueType font file the PDF reports use (see
-// EnvPDFFont); the assessment prints its scorecards with the same one.
-func PDFFont() (string, error) { return pdfFont() }
+// NewPDF starts an A4 document ("P" portrait, "L" landscape) titled
+// title, with the Chinese font (see EnvPDFFont) loaded as "cjk": the
+// tenure audit and the assessment's scorecards print with it.
+func NewPDF(orientation, title string) (*fpdf.Fpdf, error) {
+	font, err := pdfFont()
+	if err != nil {
+		return nil, err
+	}
+	fontBytes, err := os.ReadFile(font)
+	if err != nil {
+		return nil, fmt.Errorf("reading the PDF font: %w", err)
+	}
+	pdf := fpdf.New(orientation, "mm", "A4", "")
+	pdf.SetTitle(title, true)
+	pdf.SetCreator("ecogrid", true)
+	pdf.AddUTF8FontFromBytes("cjk", "", fontBytes)
+	if err := pdf.Error(); err != nil {
+		return nil, fmt.Errorf("loading the PDF font %s: %w", font, err)
+	}
+	return pdf, nil
+}
