@@ -42,11 +42,7 @@ func PatrolsOfCounty(ctx context.Context, q database.Querier, county string, fro
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (PatrolPass, error) {
-		var p PatrolPass
-		err := row.Scan(&p.PatrolID, &p.InspectorID, &p.StartedAt, &p.EndedAt, &p.Cells, &p.Plausible)
-		return p, err
-	})
+	return pgx.CollectRows(rows, scanPatrolPass)
 }
 
 // PatrolRules returns the patrol rules of cells as field reads them from
@@ -66,9 +62,13 @@ func PatrolsOfPerson(ctx context.Context, q database.Querier, personID string, f
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (PatrolPass, error) {
-		var p PatrolPass
-		err := row.Scan(&p.PatrolID, &p.InspectorID, &p.StartedAt, &p.EndedAt, &p.Cells, &p.Plausible)
-		return p, err
-	})
+	return pgx.CollectRows(rows, scanPatrolPass)
+}
+
+// scanPatrolPass reads the columns both patrol queries select: id,
+// inspector, start, end, cells and whether the patrol has no flags.
+func scanPatrolPass(row pgx.CollectableRow) (PatrolPass, error) {
+	var p PatrolPass
+	err := row.Scan(&p.PatrolID, &p.InspectorID, &p.StartedAt, &p.EndedAt, &p.Cells, &p.Plausible)
+	return p, err
 }

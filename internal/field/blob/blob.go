@@ -233,12 +233,8 @@ func (s *FS) Put(_ context.Context, sum string, r io.Reader) error {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, h), r); err != nil {
+	if err := copyHashed(tmp, r, sum); err != nil {
 		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-		return fmt.Errorf("content has SHA-256 %s, not %s", got, sum)
 	}
 	if err := tmp.Sync(); err != nil {
 		return err
@@ -260,6 +256,19 @@ func syncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// copyHashed copies r to dst and checks that what was copied hashes to
+// sum (hex SHA-256), for the stores' Put.
+func copyHashed(dst io.Writer, r io.Reader, sum string) error {
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(dst, h), r); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		return fmt.Errorf("content has SHA-256 %s, not %s", got, sum)
 	}
 	return nil
 }

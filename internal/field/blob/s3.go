@@ -261,12 +261,8 @@ func (s *S3) Put(ctx context.Context, sum string, r io.Reader) error {
 	}
 	_ = os.Remove(f.Name())
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(f, h), r); err != nil {
+	if err := copyHashed(f, r, sum); err != nil {
 		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-		return fmt.Errorf("content has SHA-256 %s, not %s", got, sum)
 	}
 	return s.put(ctx, sum, f)
 }
