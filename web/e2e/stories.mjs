@@ -208,6 +208,16 @@ await run("county office opens a person's page and the map of every village", as
   await layers.getByLabel(/河段/).waitFor();
   await layers.getByLabel(/保护区/).waitFor();
   await layers.getByLabel(/近30天报告/).uncheck();
+  // Who answers for the cell under the map's centre, now and on a chosen day.
+  await page.getByRole("region", { name: "网格地图" }).click();
+  const panel = page.getByRole("complementary", { name: "责任人" });
+  await panel.getByRole("list", { name: "责任人" }).getByRole("link").first().waitFor();
+  const today = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10);
+  const onDay = panel.getByRole("form", { name: "查询某日责任人" });
+  await onDay.getByLabel("查询某日责任人").fill(today);
+  await onDay.getByRole("button", { name: "查找" }).click();
+  await panel.getByText(`${today} 23:59`).waitFor();
+  await panel.getByRole("list", { name: "责任人" }).getByRole("link").first().waitFor();
   await screenshot(page, "map-county");
   await page.getByRole("link", { name: "责任台账" }).click();
   await page.getByRole("button", { name: "校验台账" }).click();

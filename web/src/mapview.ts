@@ -192,12 +192,11 @@ export async function fileMap(el: HTMLElement, features: FileFeature[], onSelect
   for (const ff of features) {
     if (!ff.geometry) continue;
     try {
-      const geom = format.readGeometry(ff.geometry);
-      const lonLat = format.readGeometry(ff.geometry, { featureProjection: "EPSG:4326" });
-      if (!geom || !lonLat) continue;
-      const [minX = 0, minY = 0, maxX = 0, maxY = 0] = lonLat.getExtent();
+      const geom = format.readGeometry(ff.geometry, { featureProjection: "EPSG:4326" });
+      if (!geom) continue;
+      const [minX = 0, minY = 0, maxX = 0, maxY = 0] = geom.getExtent();
       if (minX < -180 || maxX > 180 || minY < -90 || maxY > 90) continue;
-      const f = new Feature(geom);
+      const f = new Feature(geom.transform("EPSG:4326", "EPSG:3857"));
       f.set("index", ff.index);
       f.setStyle(ff.problems.length > 0 ? problemStyle : fileStyle);
       source.addFeature(f);

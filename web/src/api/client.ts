@@ -79,10 +79,15 @@ function apiError(httpStatus: number, st: StatusBody, fallback: string): ApiErro
   return new ApiError(httpStatus, st.code ?? 2, st.message ?? fallback, violations);
 }
 
-async function post<K extends keyof Operations>(op: K, body: Operations[K]["request"], token?: string): Promise<Operations[K]["response"]> {
+/** send posts a body to an operation's route, with the token in the Authorization header only. */
+function send(op: keyof Operations, body: string, token?: string): Promise<globalThis.Response> {
   const headers: Record<string, string> = { "Content-Type": "application/json", Accept: "application/json" };
   if (token) headers.Authorization = "Bearer " + token;
-  const res = await fetch("/api" + routes[op], { method: "POST", headers, body: JSON.stringify(body ?? {}), credentials: "omit" });
+  return fetch("/api" + routes[op], { method: "POST", headers, body, credentials: "omit" });
+}
+
+async function post<K extends keyof Operations>(op: K, body: Operations[K]["request"], token?: string): Promise<Operations[K]["response"]> {
+  const res = await send(op, JSON.stringify(body ?? {}), token);
   const text = await res.text();
   const json: unknown = text ? JSON.parse(text) : {};
   if (!res.ok) {
@@ -97,10 +102,7 @@ async function post<K extends keyof Operations>(op: K, body: Operations[K]["requ
  * stream), answered by the one response.
  */
 export async function upload<K extends keyof Operations>(op: K, messages: Array<Operations[K]["request"]>): Promise<Operations[K]["response"]> {
-  const headers: Record<string, string> = { "Content-Type": "application/json" };
-  const token = session?.tokens.accessToken;
-  if (token) headers.Authorization = "Bearer " + token;
-  const res = await fetch("/api" + routes[op], { method: "POST", headers, body: messages.map((m) => JSON.stringify(m)).join("\n"), credentials: "omit" });
+  const res = await send(op, messages.map((m) => JSON.stringify(m)).join("\n"), session?.tokens.accessToken);
   const json = (await res.json()) as StatusBody & { error?: StatusBody };
   const err = !res.ok ? json : json.error;
   if (err) throw apiError(res.status, err, res.statusText);
@@ -114,10 +116,7 @@ export async function upload<K extends keyof Operations>(op: K, messages: Array<
  * status}) throws like a refused call.
  */
 export async function download<K extends keyof Operations>(op: K, body: Operations[K]["request"]): Promise<Array<Operations[K]["response"]>> {
-  const headers: Record<string, string> = { "Content-Type": "application/json" };
-  const token = session?.tokens.accessToken;
-  if (token) headers.Authorization = "Bearer " + token;
-  const res = await fetch("/api" + routes[op], { method: "POST", headers, body: JSON.stringify(body ?? {}), credentials: "omit" });
+  const res = await send(op, JSON.stringify(body ?? {}), session?.tokens.accessToken);
   const text = await res.text();
   if (!res.ok) throw apiError(res.status, (text ? JSON.parse(text) : {}) as StatusBody, res.statusText);
   const out: Array<Operations[K]["response"]> = [];

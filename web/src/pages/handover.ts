@@ -20,12 +20,20 @@ export async function renderHandover(main: HTMLElement, personId: string): Promi
     main.append(h("p", {}, t("noHandover")));
     return;
   }
+  // One ListResponsible per village, however many of the cases lie in it.
+  const byVillage = new Map<string, ReturnType<typeof handlersFor>>();
+  const villageHandlers = (c: v1Case) => {
+    const key = c.villageCode ?? "";
+    let p = byVillage.get(key);
+    if (!p) byVillage.set(key, (p = handlersFor(c)));
+    return p;
+  };
   const rows = h("tbody", {});
   for (const c of cases) {
     const cell = h("td", {});
     const role = c.handlerId === personId ? t("handler") : t("supervisor");
     if ((c.yourSteps ?? []).includes("CASE_ACTION_REASSIGN")) {
-      const handlers = c.handlerId ? (await handlersFor(c)).filter((p) => p.personId !== personId) : [];
+      const handlers = c.handlerId ? (await villageHandlers(c)).filter((p) => p.personId !== personId) : [];
       const f = stepForm(c, "CASE_ACTION_REASSIGN", handlers, () => void renderHandover(main, personId).catch((e) => showError(cell, e)));
       if (f) cell.append(f);
     } else {
