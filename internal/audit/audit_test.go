@@ -156,7 +156,7 @@ func (c *county) activity(posts []post, villages []string, years int, rng *rand.
 					SubjectType: "case", SubjectID: id, NodeCode: v, Responsible: holders(posts, v, at), At: at, Payload: pl})
 			}
 			at := t.Add(time.Minute)
-			step("created", "reported", at, nil)
+			step("opened", "reported", at, nil)
 			at = at.Add(time.Duration(1+rng.IntN(72)) * time.Hour)
 			step("accepted", "accepted", at, nil)
 			at = at.Add(time.Hour)
