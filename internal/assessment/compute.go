@@ -334,7 +334,9 @@ func Compute(in Input) Result {
 				cs.deadline = d
 			}
 			switch r.Action {
-			case "case.created":
+			case "case.opened", "case.created":
+				// cased records a case's opening as case.opened (internal/cases
+				// openingSteps); case.created is what the tests here write.
 				cs.created, cs.hasCreated = r.RecordedAt, true
 			case "case.closed", "case.rejected":
 				cs.open = false
