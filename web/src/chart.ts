@@ -1,13 +1,14 @@
-// ECharts, only the parts the console draws (bar and line charts on canvas).
+// ECharts, only the parts the console draws (bar charts on canvas; the
+// line chart, which only the assessment draws, is in linechart.ts).
 import * as echarts from "echarts/core";
-import { BarChart, LineChart } from "echarts/charts";
+import { BarChart } from "echarts/charts";
 import { GridComponent, TitleComponent, TooltipComponent } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 
-echarts.use([BarChart, LineChart, GridComponent, TitleComponent, TooltipComponent, CanvasRenderer]);
+echarts.use([BarChart, GridComponent, TitleComponent, TooltipComponent, CanvasRenderer]);
 
 /** fresh is a chart on el, replacing one drawn there before. */
-function fresh(el: HTMLElement): echarts.ECharts {
+export function fresh(el: HTMLElement): echarts.ECharts {
   echarts.getInstanceByDom(el)?.dispose();
   return echarts.init(el, undefined, { renderer: "canvas" });
 }
@@ -40,18 +41,6 @@ export function scoreBars(el: HTMLElement, title: string, labels: string[], valu
     animation: false,
   });
   if (onPick) chart.on("click", (p) => onPick(p.dataIndex));
-}
-
-/** trendLine draws one subject's totals over periods (null: no scorecard then). */
-export function trendLine(el: HTMLElement, title: string, periods: string[], values: Array<number | null>): void {
-  fresh(el).setOption({
-    title: { text: title, textStyle: { fontSize: 14 } },
-    tooltip: { trigger: "axis" },
-    xAxis: { type: "category", data: periods },
-    yAxis: { type: "value", min: 0, max: 100 },
-    series: [{ type: "line", data: values, connectNulls: false, symbolSize: 8 }],
-    animation: false,
-  });
 }
 
 /** dispose removes the charts drawn on els. */

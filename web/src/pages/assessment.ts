@@ -130,7 +130,7 @@ export async function renderAssessment(main: HTMLElement): Promise<void> {
     if (!card) return;
     trendPick.value = card.code ?? "";
     const points = [...(card.trend ?? [])].reverse();
-    const { trendLine } = await import("../chart");
+    const { trendLine } = await import("../linechart");
     trendLine(
       line,
       `${t("trendChart")}: ${card.name ?? card.code ?? ""}`,
