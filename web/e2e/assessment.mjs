@@ -135,6 +135,15 @@ await run("the county office ranks a township's villages, drills down, exports, 
   check(header.includes("水质达标率 (%) water_quality"), `CSV header lacks the external indicator: ${header}`);
   check(csv.includes(story.villageA.code), "the CSV lacks village A");
   await page.getByRole("status", { name: "台账记录" }).filter({ hasText: "已导出: CSV" }).waitFor();
+  const pdfDownload = page.waitForEvent("download");
+  await page.getByRole("button", { name: "导出 PDF" }).click();
+  const pdf = await readFile(await (await pdfDownload).path());
+  check(pdf.subarray(0, 5).toString() === "%PDF-", `the PDF export starts ${pdf.subarray(0, 8)}`);
+
+  // The month under way cannot be closed: the server says so.
+  await page.getByRole("button", { name: "关闭考核期" }).click();
+  await page.getByRole("dialog", { name: "关闭考核期" }).getByRole("button", { name: "确认关闭" }).click();
+  await page.getByRole("alert").filter({ hasText: "has not ended yet" }).waitFor();
 
   // Another department's value, entered in the form, lands in the table.
   const valueForm = page.getByRole("form", { name: "录入外部指标" });
@@ -148,8 +157,12 @@ await run("the county office ranks a township's villages, drills down, exports, 
 
   // Close the previous month, with a confirmation; its ledger record is shown.
   await showMonth(page, story.prev);
-  await page.getByRole("button", { name: "关闭考核期" }).click();
   const dialog = page.getByRole("dialog", { name: "关闭考核期" });
+  await page.getByRole("button", { name: "关闭考核期" }).click();
+  await dialog.getByRole("button", { name: "取消" }).click();
+  await dialog.waitFor({ state: "hidden" });
+  await page.getByRole("status", { name: "考核期" }).filter({ hasText: "未关闭" }).waitFor();
+  await page.getByRole("button", { name: "关闭考核期" }).click();
   await dialog.getByText(`确认关闭考核期 ${story.prev}?`).waitFor();
   await dialog.getByRole("button", { name: "确认关闭" }).click();
   await page.getByRole("status", { name: "台账记录" }).filter({ hasText: new RegExp(`已关闭并记入台账: ${story.county}/\\d+`) }).waitFor();

@@ -20,6 +20,12 @@ function periodLabel(): string {
   return `${y}-${String(chosen.which).padStart(2, "0")}`;
 }
 
+/** say puts a message in a status line (which an earlier error may have made an alert). */
+function say(el: HTMLElement, text: string): void {
+  el.setAttribute("role", "status");
+  el.textContent = text;
+}
+
 function fmt(n?: number): string {
   return n === undefined ? "0" : String(Math.round(n * 100) / 100);
 }
@@ -191,7 +197,7 @@ export async function renderAssessment(main: HTMLElement): Promise<void> {
 
   const draw = (r: Response<"AssessmentService_GetScorecards">) => {
     const cards = [...(r.scorecards ?? [])].sort((a, b) => (a.parentCode ?? "").localeCompare(b.parentCode ?? "") || (a.rank ?? 0) - (b.rank ?? 0));
-    status.textContent = `${t("period")} ${r.period ?? ""}: ${fmtTime(r.fromTime)} – ${fmtTime(r.toTime)} · `;
+    say(status, `${t("period")} ${r.period ?? ""}: ${fmtTime(r.fromTime)} – ${fmtTime(r.toTime)} · `);
     status.append(h("span", { class: r.closed ? "tag frozen" : "tag open" }, r.closed ? t("periodClosed") : t("periodOpen")));
     closeButton.disabled = Boolean(r.closed);
     clear(tableWrap);
@@ -208,7 +214,7 @@ export async function renderAssessment(main: HTMLElement): Promise<void> {
       {},
       h("th", {}, t("rank")),
       h("th", {}, t("name")),
-      h("th", {}, t("code")),
+      h("th", {}, chosen.level === "SCORECARD_LEVEL_PERSON" ? t("parentTownship") : t("code")),
       h("th", {}, t("areaKind")),
       h("th", {}, t("total")),
       h("th", {}, t("late")),
@@ -257,7 +263,7 @@ export async function renderAssessment(main: HTMLElement): Promise<void> {
   };
 
   const load = async () => {
-    status.textContent = t("loading");
+    say(status, t("loading"));
     clear(detail);
     try {
       last = await call("AssessmentService_GetScorecards", request());
@@ -274,7 +280,7 @@ export async function renderAssessment(main: HTMLElement): Promise<void> {
     chosen.year = Number(year.value);
     chosen.which = Number(which.value || 1);
     chosen.parent = parent.value;
-    out.textContent = "";
+    say(out, "");
     void load();
   });
   trendPick.addEventListener("change", () => {
@@ -293,13 +299,13 @@ export async function renderAssessment(main: HTMLElement): Promise<void> {
         {
           type: "button",
           onclick: async () => {
-            out.textContent = t("loading");
+            say(out, t("loading"));
             try {
               // The same authenticated POST as every call: no token in a URL.
               const r = await call("AssessmentService_GetScorecards", { ...request(format), trendPeriods: 0 });
               const level = chosen.level.replace("SCORECARD_LEVEL_", "").toLowerCase();
               saveFile(`scorecards-${countyCode}-${level}-${r.period ?? periodLabel()}.${ext}`, r.contentType ?? "application/octet-stream", [base64Bytes(r.document ?? "")]);
-              out.textContent = `${t("exported")}: ${ext.toUpperCase()}`;
+              say(out, `${t("exported")}: ${ext.toUpperCase()}`);
             } catch (e) {
               showError(out, e);
             }
@@ -319,10 +325,10 @@ export async function renderAssessment(main: HTMLElement): Promise<void> {
       "close",
       async () => {
         if (dialog.returnValue !== "yes") return;
-        out.textContent = t("loading");
+        say(out, t("loading"));
         try {
           const r = await call("AssessmentService_ClosePeriod", { countyCode, period: p });
-          out.textContent = `${t("periodClosedAt")}: ${r.ledgerRecord ?? ""} · ${fmtTime(r.closedAt)}`;
+          say(out, `${t("periodClosedAt")}: ${r.ledgerRecord ?? ""} · ${fmtTime(r.closedAt)}`);
           await load();
         } catch (e) {
           showError(out, e);
@@ -389,7 +395,7 @@ function valueForm(catalogue: v1Indicator[], reload: (period: string) => Promise
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    result.textContent = t("loading");
+    say(result, t("loading"));
     try {
       const f = file.files?.[0];
       const r = await call("AssessmentService_RecordIndicatorValue", {
@@ -404,7 +410,7 @@ function valueForm(catalogue: v1Indicator[], reload: (period: string) => Promise
         attachment: f ? toBase64(new Uint8Array(await f.arrayBuffer())) : "",
       });
       const v = r.value ?? {};
-      result.textContent = `${t("valueRecorded")}: ${v.nodeCode ?? ""} ${v.period ?? ""} ${fmt(v.value)} · ${v.ledgerRecord ?? ""}`;
+      say(result, `${t("valueRecorded")}: ${v.nodeCode ?? ""} ${v.period ?? ""} ${fmt(v.value)} · ${v.ledgerRecord ?? ""}`);
       if (v.late) result.append(h("span", { class: "tag" }, t("lateValue")));
       await reload(v.period ?? "");
     } catch (e) {
