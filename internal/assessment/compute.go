@@ -334,9 +334,7 @@ func Compute(in Input) Result {
 				cs.deadline = d
 			}
 			switch r.Action {
-			case "case.opened", "case.created":
-				// cased records a case's opening as case.opened (internal/cases
-				// openingSteps); case.created is what the tests here write.
+			case "case.opened": // cased's opening record (internal/cases openingSteps)
 				cs.created, cs.hasCreated = r.RecordedAt, true
 			case "case.closed", "case.rejected":
 				cs.open = false
