@@ -151,9 +151,19 @@ await run("the county office ranks a township's villages, drills down, exports, 
   check((await valueForm.getByLabel("考核期").inputValue()) === story.month, "the value form's period is not the shown one");
   await valueForm.getByLabel("数值").fill("61");
   await valueForm.getByLabel("佐证说明").fill("县水利局断面监测报告第12期");
+  const evidence = Buffer.from("断面监测报告 第12期：达标率61%\n");
+  await valueForm.getByLabel("附件").setInputFiles({ name: "监测报告.txt", mimeType: "text/plain", buffer: evidence });
   await valueForm.getByRole("button", { name: "录入" }).click();
   await page.getByRole("status", { name: "录入外部指标" }).filter({ hasText: /已录入并记入台账: .* \d{6}\/\d+/ }).waitFor();
-  await row(page, story.village2.code).getByRole("button", { name: /水质达标率/ }).filter({ hasText: /^61 \/ 2.5/ }).waitFor();
+  const water2 = row(page, story.village2.code).getByRole("button", { name: /水质达标率/ });
+  await water2.filter({ hasText: /^61 \/ 2.5/ }).waitFor();
+  // Its drill-down is the entered value, whose attachment downloads as entered.
+  await water2.click();
+  await detail.getByText("外部指标数值 (value)").waitFor();
+  const attached = page.waitForEvent("download");
+  await detail.getByRole("button", { name: "下载附件" }).click();
+  const got = await readFile(await (await attached).path());
+  check(got.equals(evidence), `the attachment came back as ${got.length} bytes`);
 
   // Close the previous month, with a confirmation; its ledger record is shown.
   await showMonth(page, story.prev);

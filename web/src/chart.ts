@@ -35,7 +35,7 @@ export function scoreBars(el: HTMLElement, title: string, labels: string[], valu
     title: { text: title, textStyle: { fontSize: 14 } },
     tooltip: {},
     grid: { bottom: 80 },
-    xAxis: { type: "category", data: labels, axisLabel: { rotate: labels.length > 8 ? 45 : 0, interval: 0 } },
+    xAxis: { type: "category", data: labels, axisLabel: { rotate: labels.length > 8 ? 45 : 0, interval: labels.length > 40 ? "auto" : 0 } },
     yAxis: { type: "value", min: 0, max: 100 },
     series: [{ type: "bar", data: values }],
     animation: false,

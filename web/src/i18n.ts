@@ -169,6 +169,7 @@ const zh = {
   subject: "对象",
   ledgerRecord: "台账记录",
   period: "考核期",
+  downloadAttachment: "下载附件",
 };
 type Key = keyof typeof zh;
 const en: Record<Key, string> = {
@@ -341,6 +342,7 @@ const en: Record<Key, string> = {
   subject: "Subject",
   ledgerRecord: "Ledger record",
   period: "Period",
+  downloadAttachment: "Download the attachment",
 };
 
 const stateNames: Record<string, [string, string]> = {
@@ -423,3 +425,16 @@ const indicatorNames: Record<string, string> = {
 export const kindName = (k?: string): string => pick(kindNames, k);
 /** indicatorName is the catalogue's name, or in English a built-in's English name. */
 export const indicatorName = (code: string, name?: string): string => (lang === "en" && indicatorNames[code]) || name || code;
+// What the drill-down's ledger items did, by their ledger action.
+const ledgerActions: Record<string, [string, string]> = {
+  "violation.reported": ["上报问题", "Violation reported"],
+  "case.opened": ["立案", "Case opened"],
+  "case.accepted": ["受理", "Accepted"],
+  "case.rejected": ["驳回", "Rejected"],
+  "case.closed": ["结案", "Closed"],
+  "case.reopened": ["重新开启", "Reopened"],
+  "case.escalated": ["上报县级", "Escalated"],
+  patrol: ["巡查", "Patrol"],
+  value: ["外部指标数值", "Entered value"],
+};
+export const ledgerActionName = (a?: string): string => pick(ledgerActions, a);

@@ -1,7 +1,7 @@
 import { base64Bytes, call, newRequestId, saveFile, type Response } from "../api/client";
-import type { v1Figure, v1Indicator, v1Scorecard, v1ScorecardFormat, v1ScorecardLevel } from "../api/generated";
+import type { v1Figure, v1FigureItem, v1Indicator, v1Scorecard, v1ScorecardFormat, v1ScorecardLevel } from "../api/generated";
 import { clear, fmtTime, h } from "../dom";
-import { indicatorName, kindName, t } from "../i18n";
+import { indicatorName, kindName, ledgerActionName, t } from "../i18n";
 import { heading, showError } from "./common";
 
 type Kind = "month" | "quarter" | "year";
@@ -35,6 +35,34 @@ function toBase64(bytes: Uint8Array): string {
   let bin = "";
   for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(bin);
+}
+
+/** subjectCell names what an item counts: a case links to its page, an entered value offers its attachment. */
+function subjectCell(it: v1FigureItem): Node | string {
+  const id = it.subjectId ?? "";
+  if (it.subjectType === "case") return h("a", { href: `#/cases/${encodeURIComponent(id)}` }, `${t("caseDetail")} ${id.slice(0, 8)}`);
+  if (it.subjectType !== "indicator_value") return `${it.subjectType ?? ""} ${id}`;
+  const cell = h("span", {}, `${it.subjectType} ${id.slice(0, 8)} `);
+  cell.append(
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: async () => {
+          try {
+            const r = await call("AssessmentService_GetIndicatorValueAttachment", { valueId: id });
+            saveFile(r.name || `value-${id}`, r.contentType || "application/octet-stream", [base64Bytes(r.data ?? "")]);
+          } catch (e) {
+            const p = h("span", {});
+            cell.append(p);
+            showError(p, e);
+          }
+        },
+      },
+      t("downloadAttachment"),
+    ),
+  );
+  return cell;
 }
 
 /**
@@ -174,12 +202,8 @@ export async function renderAssessment(main: HTMLElement): Promise<void> {
                 "tr",
                 {},
                 h("td", {}, fmtTime(it.at)),
-                h("td", {}, it.action || it.kind || ""),
-                h(
-                  "td",
-                  {},
-                  it.subjectType === "case" ? h("a", { href: `#/cases/${encodeURIComponent(it.subjectId ?? "")}` }, `${t("caseDetail")} ${(it.subjectId ?? "").slice(0, 8)}`) : `${it.subjectType ?? ""} ${it.subjectId ?? ""}`,
-                ),
+                h("td", { title: it.action ?? "" }, `${ledgerActionName(it.action || it.kind)} (${it.action || it.kind || ""})`),
+                h("td", {}, subjectCell(it)),
                 h("td", {}, it.nodeCode ?? ""),
                 h("td", {}, it.ref ?? "", it.late ? h("span", { class: "tag" }, t("late")) : null),
               ),
