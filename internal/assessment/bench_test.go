@@ -61,7 +61,7 @@ func BenchmarkScorecardsYear(b *testing.B) {
 			dl := at.Add(7 * 24 * time.Hour)
 			entries = append(entries, ledger.Entry{CountyCode: "130123", ActorID: inspector[v], ActorRole: "inspector", Action: "violation.reported",
 				SubjectType: "report", SubjectID: uuid.NewString(), NodeCode: v, At: at, Responsible: resp})
-			steps := []string{"created", "accepted", "dispatched", "rectified", "closed"}
+			steps := []string{"opened", "accepted", "dispatched", "rectified", "closed"}
 			if rng.IntN(8) == 0 {
 				steps = append(steps, "reopened")
 			}

@@ -334,7 +334,7 @@ func Compute(in Input) Result {
 				cs.deadline = d
 			}
 			switch r.Action {
-			case "case.created":
+			case "case.opened": // cased's opening record (internal/cases openingSteps)
 				cs.created, cs.hasCreated = r.RecordedAt, true
 			case "case.closed", "case.rejected":
 				cs.open = false
