@@ -122,7 +122,8 @@ await run("the handler starts work and asks for more days", async () => {
     await form.getByLabel("天").fill("5");
     await form.getByLabel("备注").fill("需要调用吸油设备");
   });
-  await page.getByRole("heading", { name: /整改中/ }).waitFor();
+  // The request is done when the timeline shows it (the state stays 整改中).
+  await page.locator("li").filter({ hasText: "需要调用吸油设备" }).waitFor();
   // Deciding on one's own request is never offered.
   await page.getByRole("form", { name: "提交整改" }).waitFor();
   const own = await page.getByRole("region", { name: "可执行操作" }).getByRole("button").allTextContents();
