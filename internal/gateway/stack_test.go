@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"testing"
@@ -321,5 +322,64 @@ func (s *stack) addWatersAndZone(t testing.TB) {
 	}
 	if r, err := st.CloseAndRecv(); err != nil || r.GetCreated() != 1 {
 		t.Fatalf("import zone: %v %v", r, err)
+	}
+}
+
+// seedTracks records n patrols of fixes each, as the three inspectors'
+// phones would through the field API (four at a time), spread over the
+// last six days and over every village of the county (most of them
+// outside the inspector's own cells, which the patrol's flags say).
+func (s *stack) seedTracks(t testing.TB, n, fixes int) {
+	t.Helper()
+	type spot struct{ lat, lon float64 }
+	spots := make([]spot, len(s.villages))
+	for i, v := range s.villages {
+		spots[i].lat, spots[i].lon = s.inside(t, v)
+	}
+	walkers := []*user{s.people["inspector"], s.people["checker"], s.people["outsider"]}
+	field := ecogridv1.NewFieldServiceClient(s.gridd)
+	walk := func(i int) error {
+		u, at := walkers[i%len(walkers)], spots[i%len(spots)]
+		start := time.Now().Add(-6*24*time.Hour + time.Duration(i)*6*24*time.Hour/time.Duration(n))
+		id := uuid.NewString()
+		if _, err := field.StartPatrol(as(u), &ecogridv1.StartPatrolRequest{PatrolId: id, StartedAt: timestamppb.New(start)}); err != nil {
+			return fmt.Errorf("start patrol %d: %w", i, err)
+		}
+		pts := make([]*ecogridv1.TrackPoint, fixes)
+		for k := range pts {
+			a := float64(k) / float64(fixes) * 2 * math.Pi
+			pts[k] = &ecogridv1.TrackPoint{RecordedAt: timestamppb.New(start.Add(time.Duration(k) * 30 * time.Second)), Position: &ecogridv1.Position{
+				Latitude: at.lat + 0.003*math.Sin(a) + 0.0002*float64(k%3), Longitude: at.lon + 0.004*math.Sin(2*a),
+				CoordinateSystem: ecogridv1.CoordinateSystem_COORDINATE_SYSTEM_WGS84, AccuracyM: 5}}
+		}
+		if _, err := field.AppendTrackPoints(as(u), &ecogridv1.AppendTrackPointsRequest{PatrolId: id, Points: pts}); err != nil {
+			return fmt.Errorf("track of patrol %d: %w", i, err)
+		}
+		if _, err := field.EndPatrol(as(u), &ecogridv1.EndPatrolRequest{PatrolId: id, EndedAt: timestamppb.New(start.Add(time.Duration(fixes-1) * 30 * time.Second))}); err != nil {
+			return fmt.Errorf("end patrol %d: %w", i, err)
+		}
+		return nil
+	}
+	next := make(chan int)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			var first error
+			for i := range next {
+				if err := walk(i); err != nil && first == nil {
+					first = err
+				}
+			}
+			errs <- first
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
