@@ -340,7 +340,7 @@ func (s *stack) seedTracks(t testing.TB, n, fixes int) {
 	field := ecogridv1.NewFieldServiceClient(s.gridd)
 	walk := func(i int) error {
 		u, at := walkers[i%len(walkers)], spots[i%len(spots)]
-		start := time.Now().Add(-6*24*time.Hour + time.Duration(i)*6*24*time.Hour/time.Duration(n))
+		start := time.Now().Add(-6*24*time.Hour + time.Duration(i)*(6*24-2)*time.Hour/time.Duration(n)) // each ends before now
 		id := uuid.NewString()
 		if _, err := field.StartPatrol(as(u), &ecogridv1.StartPatrolRequest{PatrolId: id, StartedAt: timestamppb.New(start)}); err != nil {
 			return fmt.Errorf("start patrol %d: %w", i, err)

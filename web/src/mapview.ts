@@ -167,7 +167,9 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
   const reachLayer = new VectorLayer({ source: new VectorSource({ features: reachFeatures }), style: reachStyle });
   const zoneLayer = new VectorLayer({ source: new VectorSource({ features: zoneFeatures }), style: zoneStyle });
   const trackSource = new VectorSource({ features: trackFeatures(format, overlays.tracks ?? []) });
-  const trackLayer = new VectorLayer({ source: trackSource, style: trackStyle });
+  // An image layer, like the case points: 500 tracks of a week redrawn on
+  // every frame of a pan cost four times the grid's frame (BENCHMARKS.md 6).
+  const trackLayer = new VectorImageLayer({ source: trackSource, style: trackStyle });
   const reportLayer = new VectorImageLayer({
     source: new VectorSource({ features: (overlays.reports ?? []).map(([lon, lat]) => new Feature(new Point(fromLonLat([lon, lat])))) }),
     style: reportStyle,
