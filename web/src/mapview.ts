@@ -69,8 +69,11 @@ export interface MapStats {
   tracks: number;
   /** show turns an overlay on or off. */
   show: (layer: OverlayName, on: boolean) => void;
-  /** setTracks replaces the patrol tracks drawn and fits the view to them; resolves with their number once drawn. */
-  setTracks: (tracks: Track[]) => Promise<number>;
+  /**
+   * setTracks replaces the patrol tracks drawn, fitting the view to them
+   * when fit is set; resolves with their number once drawn.
+   */
+  setTracks: (tracks: Track[], fit?: boolean) => Promise<number>;
 }
 
 /** OverlayName names the layers the layer switcher toggles. */
@@ -223,7 +226,7 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
     reports: overlays.reports?.length ?? 0,
     tracks: trackSource.getFeatures().length,
     show: (layer, on) => layers[layer].setVisible(on),
-    setTracks: async (tracks) => {
+    setTracks: async (tracks, fit = false) => {
       popupOverlay.setPosition(undefined);
       trackSource.clear(true);
       trackSource.addFeatures(trackFeatures(format, tracks));
@@ -232,7 +235,7 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
       el.dataset.tracks = String(n);
       // Show what was asked for: the tracks found, close enough to tell the walks apart.
       const extent = trackSource.getExtent();
-      if (n > 0 && extent) map.getView().fit(extent, { padding: [40, 40, 40, 40], maxZoom: 16 });
+      if (fit && n > 0 && extent) map.getView().fit(extent, { padding: [40, 40, 40, 40], maxZoom: 16 });
       const drawn = new Promise<void>((resolve) => map.once("rendercomplete", () => resolve()));
       map.render();
       await drawn;
