@@ -251,7 +251,7 @@ func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
 		}
 	}
 	start := s.StartAt
-	cons, err := d.js.CreateOrUpdateConsumer(ctx, messaging.StreamCases, jetstream.ConsumerConfig{
+	cc := jetstream.ConsumerConfig{
 		Durable:        consumerName(s.ID),
 		Description:    "webhook deliveries to " + s.URL,
 		FilterSubjects: filters,
@@ -267,7 +267,11 @@ func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
 		// A consumer lost with a NATS restart is created again at the
 		// subscriber's start and the log skips what it has.
 		MemoryStorage: true,
-	})
+	}
+	if err := d.resume(ctx, &cc); err != nil {
+		return fmt.Errorf("webhooks: consumer of %s: %w", s.ID, err)
+	}
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, messaging.StreamCases, cc)
 	if err != nil {
 		return fmt.Errorf("webhooks: consumer of %s: %w", s.ID, err)
 	}
@@ -287,6 +291,37 @@ func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
 		}
 		d.mu.Unlock()
 	}()
+	return nil
+}
+
+// resume prepares a worker's start on a consumer that exists with
+// deliveries still unacknowledged: they belong to a worker that is gone
+// (a replica that died holding the dispatcher lock, or stopped with a
+// fetched batch unsent) and JetStream would hand them out again only when
+// their AckWait (an hour) runs out, holding back every event of the case
+// behind them. The consumer is deleted and cc starts it again just after
+// its acknowledged floor; what was delivered past the floor is in the
+// delivery log and skipped. A consumer with nothing pending is kept as is.
+func (d *Dispatcher) resume(ctx context.Context, cc *jetstream.ConsumerConfig) error {
+	cons, err := d.js.Consumer(ctx, messaging.StreamCases, cc.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	info := cons.CachedInfo()
+	if info.NumAckPending == 0 {
+		return nil
+	}
+	if err := d.js.DeleteConsumer(ctx, messaging.StreamCases, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return err
+	}
+	if floor := info.AckFloor.Stream; floor > 0 {
+		cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = jetstream.DeliverByStartSequencePolicy, floor+1, nil
+	}
+	d.log.Info("webhooks: consumer had deliveries of a worker that is gone; resuming after its acknowledged floor",
+		"consumer", cc.Durable, "pending", info.NumAckPending, "ack_floor", info.AckFloor.Stream)
 	return nil
 }
 
