@@ -129,7 +129,8 @@ func lockHolder(t *testing.T, pool *pgxpool.Pool) int {
 	t.Helper()
 	var pid int
 	err := pool.QueryRow(context.Background(), `SELECT coalesce(max(pid), 0) FROM pg_locks
-		WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2 AND objsubid = 1`,
+		WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2 AND objsubid = 1
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
 		webhooks.DispatcherLock>>32, webhooks.DispatcherLock&0xffffffff).Scan(&pid)
 	if err != nil {
 		t.Fatal(err)
