@@ -345,6 +345,7 @@ func (s *Sim) runWorkload(ctx context.Context) {
 	ops, cancelOps := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelOps()
 	healed := make(chan struct{})
+	finished := make(chan struct{}) // every inspector and supervisor is through
 	go func() {
 		defer close(healed)
 		select {
@@ -352,12 +353,14 @@ func (s *Sim) runWorkload(ctx context.Context) {
 			cancelOps()
 		case <-work.Done():
 			// The faults stop with the work; calls still in flight then
-			// get GiveUpAfter on a healed stack.
+			// get GiveUpAfter on a healed stack (no longer than it takes
+			// the last of them to finish).
 			if s.cfg.OnWorkloadEnd != nil {
 				s.cfg.OnWorkloadEnd()
 			}
 			select {
 			case <-ctx.Done():
+			case <-finished:
 			case <-time.After(s.cfg.GiveUpAfter):
 			}
 			cancelOps()
@@ -387,6 +390,7 @@ func (s *Sim) runWorkload(ctx context.Context) {
 		}
 	}()
 	wg.Wait()
+	close(finished)
 	cancelWork()
 	close(done)
 	<-healed
