@@ -390,7 +390,15 @@ type Proc struct {
 	cmd   *exec.Cmd
 	done  chan struct{}
 	exits []string
+	kills []time.Time
 	ctx   context.Context
+}
+
+// Kills lists when the process was SIGKILLed by Kill.
+func (p *Proc) Kills() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.kills)
 }
 
 // Exits lists the times the process exited without being told to.
@@ -507,6 +515,9 @@ func (p *Proc) Kill() {
 	if cmd == nil {
 		return
 	}
+	p.mu.Lock()
+	p.kills = append(p.kills, time.Now())
+	p.mu.Unlock()
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-done
 }
