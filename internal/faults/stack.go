@@ -115,7 +115,7 @@ func FreePort() (int, error) {
 // PostgreSQL, NATS, migrations, the demo county, an administrator, keys,
 // then gridd and cased. out receives progress lines.
 func Start(ctx context.Context, dir, binDir string, out io.Writer) (*Stack, error) {
-	s := &Stack{Dir: dir, binDir: binDir, County: demo.DemoCountyCode, AdminUser: "faults-admin", AdminPassword: "faults-Admin-2026!", out: out,
+	s := &Stack{Dir: dir, County: demo.DemoCountyCode, AdminUser: "faults-admin", AdminPassword: "faults-Admin-2026!", out: out,
 		PhotoDir: filepath.Join(dir, "photos"), natsStore: filepath.Join(dir, "nats")}
 	ok := false
 	defer func() {
@@ -158,7 +158,7 @@ func Start(ctx context.Context, dir, binDir string, out io.Writer) (*Stack, erro
 	if err != nil {
 		return nil, err
 	}
-	s.authKey, s.authPub, s.ledgerKey = authKey, authPub, ledgerKey
+	s.binDir, s.authKey, s.authPub, s.ledgerKey = binDir, authKey, authPub, ledgerKey
 	// CASED_OVERDUE_SWEEP: the overdue sweeper runs every 2 s instead of
 	// every minute, so that a scenario making cases overdue sees them
 	// escalated (once) within the run.
