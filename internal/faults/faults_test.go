@@ -46,10 +46,11 @@ func envInt(t *testing.T, name string, def int) int {
 type scenario struct {
 	name   string
 	inject func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) (faults int)
-	// replicas runs the scenario with two gridd and two cased (fieldsim
-	// spreading its calls over both) and checks for double work.
-	replicas bool
 }
+
+// withReplicas names the scenarios run with two gridd and two cased
+// (fieldsim spreading its calls over both), checked for double work.
+var withReplicas = map[string]bool{"replicas-sigkill": true}
 
 // every runs f every period until stop.
 func every(stop <-chan struct{}, period time.Duration, f func()) int {
@@ -105,25 +106,25 @@ func TestFaults(t *testing.T) {
 
 	scenarios := []scenario{
 		// The same workload with no fault: the figures to compare with.
-		{name: "baseline", inject: func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+		{"baseline", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			<-stop
 			return 0
 		}},
-		{name: "gridd-sigkill", inject: func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+		{"gridd-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			return every(stop, killEvery, func() {
 				if err := s.Gridd.Restart(ctx); err != nil {
 					t.Errorf("restarting gridd: %v", err)
 				}
 			})
 		}},
-		{name: "cased-sigkill", inject: func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+		{"cased-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			return every(stop, killEvery, func() {
 				if err := s.Cased.Restart(ctx); err != nil {
 					t.Errorf("restarting cased: %v", err)
 				}
 			})
 		}},
-		{name: "nats-outage", inject: func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+		{"nats-outage", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			// One outage of natsOutage, starting a quarter into the run.
 			select {
 			case <-stop:
@@ -139,7 +140,7 @@ func TestFaults(t *testing.T) {
 			fmt.Fprintln(os.Stderr, "faults: NATS back")
 			return 1
 		}},
-		{name: "postgres-immediate", inject: func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+		{"postgres-immediate", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			return every(stop, pgEvery, func() {
 				start := time.Now()
 				if err := s.CrashPostgres(ctx); err != nil {
@@ -150,7 +151,7 @@ func TestFaults(t *testing.T) {
 		}},
 		// Two gridd and two cased; one of each SIGKILLed every killEvery,
 		// the first replicas, then the second ones, and so on.
-		{name: "replicas-sigkill", replicas: true, inject: func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+		{"replicas-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			return killReplicas(ctx, t, s, stop, killEvery)
 		}},
 	}
@@ -165,7 +166,7 @@ func TestFaults(t *testing.T) {
 			var wg sync.WaitGroup
 			var injected int
 			var watch *replicaWatch
-			if sc.replicas {
+			if withReplicas[sc.name] {
 				if err := s.AddReplicas(ctx); err != nil {
 					t.Fatalf("starting the second replicas: %v", err)
 				}
@@ -243,7 +244,7 @@ func TestFaults(t *testing.T) {
 	for _, l := range summary {
 		fmt.Println("  " + l)
 	}
-	for _, p := range s.Procs() {
+	for _, p := range []*Proc{s.Gridd, s.Cased} {
 		for _, e := range p.Exits() {
 			fmt.Printf("  %s exited by itself at %s (restarted); log %s\n", p.Name, e, filepath.Base(p.Log))
 		}
