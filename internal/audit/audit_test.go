@@ -50,19 +50,25 @@ var epoch = time.Date(2021, 1, 4, 8, 0, 0, 0, time.UTC)
 
 func newCounty(t testing.TB) *county {
 	t.Helper()
-	pool := dbtest.NewPool(t)
-	skey, vkey, err := ledger.NewKeyPair("test-ledger")
+	skey, _, err := ledger.NewKeyPair("test-ledger")
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := countyOn(t, dbtest.NewPool(t), skey)
+	c.grid = peopletest.InsertGrid(t, c.pool)
+	c.officer = peopletest.AddMember(t, c.pool, c.grid[peopletest.CountyA], scope.RoleCountyOfficer, "赵主任", "")
+	return c
+}
+
+// countyOn is a county over pool whose ledger signs with the private key
+// skey, without its grid and officer.
+func countyOn(t testing.TB, pool *pgxpool.Pool, skey string) *county {
+	t.Helper()
 	keys, err := ledger.LoadKeys(ledger.KeyConfig{PrivateKey: skey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &county{t: t, pool: pool, ledger: ledger.New(pool, keys, ledger.Config{WitnessDir: t.TempDir()}, nil), pub: vkey}
-	c.grid = peopletest.InsertGrid(t, pool)
-	c.officer = peopletest.AddMember(t, pool, c.grid[peopletest.CountyA], scope.RoleCountyOfficer, "赵主任", "")
-	return c
+	return &county{t: t, pool: pool, ledger: ledger.New(pool, keys, ledger.Config{WitnessDir: t.TempDir()}, nil), pub: keys.PublicKey()}
 }
 
 func (c *county) person(name string) people.Person {
