@@ -238,7 +238,7 @@ func (c *county) direct(personID string, p audit.Params) direct {
 		per0 AS (SELECT county_code, subject_id, max(seq) FILTER (WHERE action = 'case.reopened') AS reopened,
 			(array_agg((pl->>'deadline')::timestamptz ORDER BY seq DESC) FILTER (WHERE pl ? 'deadline'))[1] AS deadline,
 			(array_agg(pl->>'state' ORDER BY seq DESC) FILTER (WHERE pl ? 'state'))[1] AS state_now,
-			min(recorded_at) FILTER (WHERE action = 'case.created') AS created,
+			min(recorded_at) FILTER (WHERE action = 'case.opened') AS created,
 			min(recorded_at) FILTER (WHERE action = 'case.accepted') AS accepted
 			FROM hist GROUP BY county_code, subject_id),
 		per AS (SELECT p.*, (SELECT max(h.recorded_at) FROM hist h WHERE h.county_code = p.county_code AND h.subject_id = p.subject_id

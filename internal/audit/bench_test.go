@@ -175,7 +175,7 @@ func padding(n int) func(yield func(ledger.Entry) bool) {
 			}
 		}
 		span := 5 * 365 * 24 * time.Hour
-		steps := []string{"created", "accepted", "dispatched", "rectified", "closed"}
+		steps := []string{"opened", "accepted", "dispatched", "rectified", "closed"}
 		for i := 0; i < n; {
 			k := rng.IntN(len(villages))
 			v, who := villages[k], inspectors[2*k+rng.IntN(2)]
