@@ -2,12 +2,12 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/bits"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -37,12 +37,44 @@ func Append(ctx context.Context, tx pgx.Tx, e Entry) (Record, error) {
 // commit of a Committer) holds the chain for the time of two round trips
 // whatever its size. Every entry must name the same county. An invalid
 // entry fails the lot with an InvalidArgument error before anything is
-// written.
+// written. (QueueLockHead and Head.QueueAppend let a caller fold the lock
+// and the append into round trips of its own.)
 func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	now := time.Now()
+	if _, err := checkEntries(entries, time.Now()); err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	lock := QueueLockHead(b, entries[0].CountyCode)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if _, lerr := lock(); lerr != err {
+			err = fmt.Errorf("ledger: locking chain %s: %w", entries[0].CountyCode, err)
+		}
+		return nil, err
+	}
+	head, err := lock()
+	if err != nil {
+		return nil, err
+	}
+	if err := head.Repair(ctx, tx); err != nil {
+		return nil, err
+	}
+	b = &pgx.Batch{}
+	out, err := head.QueueAppend(b, entries)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, AppendError(out, err)
+	}
+	return out, nil
+}
+
+// checkEntries builds the records of entries (without their chain
+// positions and hashes), refusing an invalid entry or a second chain.
+func checkEntries(entries []Entry, now time.Time) ([]Record, error) {
 	out := make([]Record, len(entries))
 	for i, e := range entries {
 		r, err := newRecord(e, now)
@@ -54,18 +86,125 @@ func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 		}
 		out[i] = r
 	}
-	county := out[0].CountyCode
-	size, head, frontier, err := lockHead(ctx, tx, county)
+	return out, nil
+}
+
+// AppendError wraps the error of sending the statements QueueAppend
+// queued for out, naming the records.
+func AppendError(out []Record, err error) error {
+	switch len(out) {
+	case 0:
+		return fmt.Errorf("ledger: appending: %w", err)
+	case 1:
+		return fmt.Errorf("ledger: appending %s: %w", out[0].String(), err)
+	}
+	return fmt.Errorf("ledger: appending %s to %s: %w", out[0].String(), out[len(out)-1].String(), err)
+}
+
+// Head is a chain's head locked by the current transaction (QueueLockHead),
+// from which QueueAppend queues the next records. It is only good inside
+// that transaction, and for one QueueAppend.
+type Head struct {
+	county   string
+	size     int64
+	hash     tlog.Hash
+	frontier []tlog.Hash
+	used     bool
+}
+
+// Size is the number of records of the chain when it was locked.
+func (h *Head) Size() int64 { return h.size }
+
+// QueueLockHead queues on b the statements that create county's chain on
+// first use and lock its head until the transaction ends (SELECT … FOR
+// UPDATE). Once b's results have been read (BatchResults.Close runs the
+// queued callbacks), the returned function gives the locked head. A
+// caller can so lock the chain in the round trip of its own statements:
+// queued after them, the lock is held from the end of that round trip.
+func QueueLockHead(b *pgx.Batch, county string) func() (*Head, error) {
+	var head *Head
+	err := fmt.Errorf("ledger: chain %s: the lock of its head was not read", county)
+	b.Queue(`INSERT INTO ledger.chains (county_code, frontier) VALUES ($1, '\x') ON CONFLICT DO NOTHING`, county).Exec(func(pgconn.CommandTag) error {
+		return nil
+	})
+	b.Queue(`SELECT size, head_hash, frontier FROM ledger.chains WHERE county_code = $1 FOR UPDATE`, county).QueryRow(func(row pgx.Row) error {
+		var size int64
+		var h, front []byte
+		if err = row.Scan(&size, &h, &front); err != nil {
+			err = fmt.Errorf("ledger: locking chain %s: %w", county, err)
+			return err
+		}
+		head, err = newHead(county, size, h, front)
+		return err
+	})
+	return func() (*Head, error) { return head, err }
+}
+
+func newHead(county string, size int64, head, front []byte) (*Head, error) {
+	h := &Head{county: county, size: size}
+	if size > 0 {
+		if len(head) != tlog.HashSize {
+			return nil, fmt.Errorf("ledger: chain %s head hash is damaged", county)
+		}
+		copy(h.hash[:], head)
+	}
+	if front != nil && len(front)%tlog.HashSize == 0 {
+		h.frontier = make([]tlog.Hash, len(front)/tlog.HashSize, len(front)/tlog.HashSize+1)
+		for i := range h.frontier {
+			copy(h.frontier[i][:], front[i*tlog.HashSize:])
+		}
+	}
+	return h, nil
+}
+
+// NeedsRepair reports whether the head's stored frontier is missing or
+// damaged (a chain written before the frontier column), so that Repair
+// must read it before QueueAppend.
+func (h *Head) NeedsRepair() bool { return !frontierFits(h.frontier, h.size) }
+
+// Repair rebuilds a missing or damaged frontier from the stored tree
+// hashes (one read, once per chain); it does nothing when the frontier is
+// sound.
+func (h *Head) Repair(ctx context.Context, q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}) error {
+	if !h.NeedsRepair() {
+		return nil
+	}
+	f, err := readHashes(ctx, q, h.county, frontierIndexes(h.size))
+	if err != nil {
+		return fmt.Errorf("ledger: reading the frontier of chain %s: %w", h.county, err)
+	}
+	h.frontier = f
+	return nil
+}
+
+// QueueAppend computes the records of entries as the next records of the
+// locked chain and queues on b the statements that store them and advance
+// the head (one statement per table). The records are written when b is
+// sent in the transaction that locked the head, which may queue its COMMIT
+// after them. Every entry must be of the head's chain; an invalid entry
+// fails the lot with an InvalidArgument error before anything is queued.
+func (h *Head) QueueAppend(b *pgx.Batch, entries []Entry) ([]Record, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	if h.used {
+		return nil, fmt.Errorf("ledger: chain %s: one append per lock of its head", h.county)
+	}
+	if h.NeedsRepair() {
+		return nil, fmt.Errorf("ledger: chain %s: its frontier needs Repair before an append", h.county)
+	}
+	out, err := checkEntries(entries, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	if !frontierFits(frontier, size) {
-		// Written before the frontier column, or damaged: rebuild it from
-		// the stored tree hashes (one read, once).
-		if frontier, err = readHashes(ctx, tx, county, frontierIndexes(size)); err != nil {
-			return nil, fmt.Errorf("ledger: reading the frontier of chain %s: %w", county, err)
-		}
+	if out[0].CountyCode != h.county {
+		return nil, fmt.Errorf("ledger: an entry of chain %s appended to chain %s", out[0].CountyCode, h.county)
 	}
+	h.used = true
+	county := h.county
+	size, head, frontier := h.size, h.hash, h.frontier
 	// One statement per table for the whole batch: the rows go as arrays.
 	n := len(out)
 	var (
@@ -113,7 +252,6 @@ func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 		size++
 		head = r.LeafHash
 	}
-	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO ledger.records (county_code, seq, recorded_at, actor_id, actor_role, actor_node_code,
 		action, subject_type, subject_id, node_code, responsible, payload, prev_hash, leaf_hash)
 		SELECT $1, t.seq, t.at, t.actor::uuid, t.role, t.actor_node, t.action, t.stype, t.sid, t.node, t.resp::jsonb, t.payload, t.prev, t.leaf
@@ -132,47 +270,7 @@ func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 	// checks is there (migration 00022).
 	b.Queue(`UPDATE ledger.chains SET size = $2, head_hash = $3, frontier = $4, updated_at = now() WHERE county_code = $1`,
 		county, size, head[:], frontierBytes(frontier))
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		if len(out) == 1 {
-			return nil, fmt.Errorf("ledger: appending %s: %w", out[0].String(), err)
-		}
-		return nil, fmt.Errorf("ledger: appending %s to %s: %w", out[0].String(), out[len(out)-1].String(), err)
-	}
 	return out, nil
-}
-
-// lockHead locks the county's chain head, creating it on first use, and
-// returns the chain size, the leaf hash of its last record and its Merkle
-// frontier as stored (possibly nil).
-func lockHead(ctx context.Context, tx pgx.Tx, county string) (int64, tlog.Hash, []tlog.Hash, error) {
-	const q = `SELECT size, head_hash, frontier FROM ledger.chains WHERE county_code = $1 FOR UPDATE`
-	var size int64
-	var head, front []byte
-	err := tx.QueryRow(ctx, q, county).Scan(&size, &head, &front)
-	if errors.Is(err, pgx.ErrNoRows) {
-		if _, err := tx.Exec(ctx, `INSERT INTO ledger.chains (county_code, frontier) VALUES ($1, '\x') ON CONFLICT DO NOTHING`, county); err != nil {
-			return 0, tlog.Hash{}, nil, fmt.Errorf("ledger: creating chain %s: %w", county, err)
-		}
-		err = tx.QueryRow(ctx, q, county).Scan(&size, &head, &front)
-	}
-	if err != nil {
-		return 0, tlog.Hash{}, nil, fmt.Errorf("ledger: locking chain %s: %w", county, err)
-	}
-	var h tlog.Hash
-	if size > 0 {
-		if len(head) != tlog.HashSize {
-			return 0, tlog.Hash{}, nil, fmt.Errorf("ledger: chain %s head hash is damaged", county)
-		}
-		copy(h[:], head)
-	}
-	var frontier []tlog.Hash
-	if front != nil && len(front)%tlog.HashSize == 0 {
-		frontier = make([]tlog.Hash, len(front)/tlog.HashSize, len(front)/tlog.HashSize+1)
-		for i := range frontier {
-			copy(frontier[i][:], front[i*tlog.HashSize:])
-		}
-	}
-	return size, h, frontier, nil
 }
 
 // frontierIndexes are the stored-hash indexes of the roots of the perfect
