@@ -44,24 +44,34 @@ func BeginPipe(ctx context.Context, pool *pgxpool.Pool) (*PipeTx, error) {
 // Send sends b in the transaction (after BEGIN when it is the first batch)
 // and runs its callbacks in order; the first error stops it.
 func (t *PipeTx) Send(ctx context.Context, b *pgx.Batch) error {
-	return t.send(ctx, b, false)
+	return t.send(ctx, b, nil, false)
+}
+
+// SendRead is Send for a caller that reads b's results itself: read gets
+// them in queue order (from b's first statement), and whatever it leaves
+// unread is read, running its callbacks, after it returns nil.
+func (t *PipeTx) SendRead(ctx context.Context, b *pgx.Batch, read func(br pgx.BatchResults) error) error {
+	return t.send(ctx, b, read, false)
 }
 
 // Commit sends b followed by COMMIT in one round trip and runs b's
 // callbacks; it returns nil only if every statement succeeded and the
 // transaction committed. On an error the transaction is not committed,
 // except when the connection broke after COMMIT was sent: as with any
-// commit, the outcome is then unknown to the caller.
+// commit, the outcome is then unknown to the caller. The server runs the
+// COMMIT right after b's statements, so a callback of b cannot veto it:
+// check what must be checked in an earlier batch.
 func (t *PipeTx) Commit(ctx context.Context, b *pgx.Batch) error {
-	return t.send(ctx, b, true)
+	return t.send(ctx, b, nil, true)
 }
 
-func (t *PipeTx) send(ctx context.Context, b *pgx.Batch, commit bool) error {
+func (t *PipeTx) send(ctx context.Context, b *pgx.Batch, read func(br pgx.BatchResults) error, commit bool) error {
 	if t.done || t.conn == nil {
 		return errPipeDone
 	}
 	all := &pgx.Batch{}
-	if !t.begun {
+	begin := !t.begun
+	if begin {
 		all.Queue("BEGIN")
 	}
 	if b != nil {
@@ -81,7 +91,20 @@ func (t *PipeTx) send(ctx context.Context, b *pgx.Batch, commit bool) error {
 		return nil
 	}
 	t.begun = true
-	err := t.conn.SendBatch(ctx, all).Close()
+	br := t.conn.SendBatch(ctx, all)
+	if begin {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	if read != nil {
+		if err := read(br); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	err := br.Close()
 	if committed && err == nil {
 		t.done = true
 		t.conn.Release()
