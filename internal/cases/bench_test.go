@@ -193,6 +193,7 @@ func BenchmarkViolationToCase(b *testing.B) {
 				stopRelay := s.startRelay("gridd-1")
 				stopConsumer := s.startConsumer(ConsumerConfig{Workers: 8})
 				total := sc.rate * sc.seconds
+				cpu := startCPU(s)
 				start := time.Now()
 				fileAt(b, s, benchCounties(sc.counties), sc.rate, total)
 				s.waitCases(total, 5*time.Minute)
@@ -203,6 +204,7 @@ func BenchmarkViolationToCase(b *testing.B) {
 				b.ReportMetric(pct(l, 1), "max-ms")
 				b.ReportMetric(pct(relayLatencies(b, s), 0.50), "relay-p50-ms")
 				b.ReportMetric(float64(total)/elapsed.Seconds(), "cases/s")
+				cpu.report(b, total) // filing included
 				stopConsumer()
 				stopRelay()
 			}
