@@ -6,10 +6,10 @@ import (
 	"math"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
+	"ecogrid/internal/database"
 	"ecogrid/internal/field"
 	"ecogrid/internal/monitoring"
 	"ecogrid/internal/structerr"
@@ -25,7 +25,7 @@ import (
 // A violation raised by water monitoring (source "monitoring": a sample
 // worse than its point's class, or a missed sample) is checked against
 // what monitoring committed instead.
-func checkAuthentic(ctx context.Context, tx pgx.Tx, ev *eventsv1.ViolationReported, c *Case) error {
+func checkAuthentic(ctx context.Context, tx database.Querier, ev *eventsv1.ViolationReported, c *Case) error {
 	if ev.GetSource() == monitoring.Source {
 		return checkMonitoring(ctx, tx, ev, c)
 	}
@@ -51,38 +51,6 @@ func compareRecorded(ev *eventsv1.ViolationReported, c *Case, v field.StoredViol
 	return nil
 }
 
-// checkAuthenticAll is checkAuthentic for a batch, with the field
-// service's violations read in one query.
-func checkAuthenticAll(ctx context.Context, tx pgx.Tx, evs []*eventsv1.ViolationReported, list []*Case) error {
-	var ids []string
-	for i, ev := range evs {
-		if ev.GetSource() != monitoring.Source {
-			ids = append(ids, list[i].ViolationEventID)
-		}
-	}
-	recorded, err := field.LookupViolations(ctx, tx, ids)
-	if err != nil {
-		return err
-	}
-	for i, ev := range evs {
-		c := list[i]
-		if ev.GetSource() == monitoring.Source {
-			if err := checkMonitoring(ctx, tx, ev, c); err != nil {
-				return err
-			}
-			continue
-		}
-		v, ok := recorded[c.ViolationEventID]
-		if !ok {
-			return &PoisonError{Reason: fmt.Sprintf("no violation with event id %s was recorded by the field service (forged or foreign event)", c.ViolationEventID)}
-		}
-		if err := compareRecorded(ev, c, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // mismatch names the first field in which the event differs from what field
 // recorded, or "".
 func mismatch(ev *eventsv1.ViolationReported, v field.StoredViolation) string {
@@ -105,7 +73,7 @@ func mismatch(ev *eventsv1.ViolationReported, v field.StoredViolation) string {
 	return ""
 }
 
-func checkMonitoring(ctx context.Context, tx pgx.Tx, ev *eventsv1.ViolationReported, c *Case) error {
+func checkMonitoring(ctx context.Context, tx database.Querier, ev *eventsv1.ViolationReported, c *Case) error {
 	v, err := monitoring.LookupViolation(ctx, tx, c.ViolationEventID)
 	if structerr.Code(err) == codes.NotFound || structerr.Code(err) == codes.InvalidArgument {
 		return &PoisonError{Reason: fmt.Sprintf("no violation with event id %s was raised by water monitoring (forged or foreign event)", c.ViolationEventID)}

@@ -1,12 +1,19 @@
 package cases
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	eventsv1 "ecogrid/api/ecogrid/events/v1"
 )
@@ -91,6 +98,76 @@ func durations(b *testing.B, s *stack, sql string) []time.Duration {
 	return out
 }
 
+// cpuMeter measures the CPU time this test process (consumer, relay and
+// the in-process nats-server) and the PostgreSQL backends of the test's
+// database spend over a span: per case, a figure that CPU starvation on a
+// shared machine inflates far less than the wall-clock rate.
+type cpuMeter struct {
+	s    *stack
+	proc time.Duration
+	back map[int32]time.Duration
+}
+
+func startCPU(s *stack) *cpuMeter {
+	m := &cpuMeter{s: s}
+	m.proc, m.back = processCPU(), backendCPU(s)
+	return m
+}
+
+// report adds go-cpu-µs/case and db-cpu-µs/case for n cases.
+func (m *cpuMeter) report(b *testing.B, n int) {
+	proc := processCPU() - m.proc
+	var back time.Duration
+	for pid, t := range backendCPU(m.s) {
+		back += t - m.back[pid] // a backend started since counts whole
+	}
+	b.ReportMetric(float64(proc.Microseconds())/float64(n), "go-cpu-µs/case")
+	b.ReportMetric(float64(back.Microseconds())/float64(n), "db-cpu-µs/case")
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.Logf("load average %s", strings.Join(strings.Fields(string(l))[:3], " "))
+	}
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// backendCPU is the user and system time of each PostgreSQL backend now
+// connected to the test's database, from /proc (PostgreSQL runs on this
+// machine, as the tests require). A backend that exits within a span
+// takes its time with it: the pool keeps its connections over a run.
+func backendCPU(s *stack) map[int32]time.Duration {
+	out := map[int32]time.Duration{}
+	rows, err := s.pool.Query(context.Background(),
+		`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		return out
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return out
+	}
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name (which may hold spaces) start
+		// at the state, field 3; utime is field 14, stime 15 (in USER_HZ).
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			out[pid] = time.Duration(u+st) * time.Second / 100
+		}
+	}
+	return out
+}
+
 func pct(d []time.Duration, p float64) float64 {
 	if len(d) == 0 {
 		return 0
@@ -116,6 +193,7 @@ func BenchmarkViolationToCase(b *testing.B) {
 				stopRelay := s.startRelay("gridd-1")
 				stopConsumer := s.startConsumer(ConsumerConfig{Workers: 8})
 				total := sc.rate * sc.seconds
+				cpu := startCPU(s)
 				start := time.Now()
 				fileAt(b, s, benchCounties(sc.counties), sc.rate, total)
 				s.waitCases(total, 5*time.Minute)
@@ -126,6 +204,7 @@ func BenchmarkViolationToCase(b *testing.B) {
 				b.ReportMetric(pct(l, 1), "max-ms")
 				b.ReportMetric(pct(relayLatencies(b, s), 0.50), "relay-p50-ms")
 				b.ReportMetric(float64(total)/elapsed.Seconds(), "cases/s")
+				cpu.report(b, total) // filing included
 				stopConsumer()
 				stopRelay()
 			}
@@ -155,10 +234,12 @@ func BenchmarkCaseCreationSustained(b *testing.B) {
 					time.Sleep(50 * time.Millisecond)
 				}
 				stopRelay()
+				cpu := startCPU(s)
 				start := time.Now()
 				stop := s.startConsumer(ConsumerConfig{Workers: 8})
 				s.waitCases(total, 5*time.Minute)
 				b.ReportMetric(float64(total)/time.Since(start).Seconds(), "cases/s")
+				cpu.report(b, total)
 				stop()
 			}
 		})

@@ -72,12 +72,15 @@ type ConsumerConfig struct {
 	// different county (default 4).
 	Workers int
 	// BatchSize is the most violations of one county a worker turns into
-	// cases in one transaction (default 64; 1 disables batching).
+	// cases in one transaction (default 256; 1 disables batching). A
+	// transaction costs three round trips whatever its size; at a steady
+	// rate batches stay small (what arrived during the previous one), from
+	// a backlog they fill.
 	BatchSize int
 	// PerCounty is how many of the workers' transactions may be for one
-	// county at once (default 2): the second writes its cases while the
-	// first holds the county's ledger chain through its commit, and then
-	// takes the chain in turn.
+	// county at once (default 3): the others read and write their cases
+	// while one holds the county's ledger chain through its commit, and
+	// then take the chain in turn.
 	PerCounty int
 }
 
@@ -98,10 +101,10 @@ func (c *ConsumerConfig) setDefaults() {
 		c.Workers = 4
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 64
+		c.BatchSize = 256
 	}
 	if c.PerCounty <= 0 {
-		c.PerCounty = 2
+		c.PerCounty = 3
 	}
 }
 
@@ -294,9 +297,10 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []jetstream.Msg) {
 		return
 	}
 	type item struct {
-		m   jetstream.Msg
-		ev  *eventsv1.ViolationReported
-		src Source
+		m    jetstream.Msg
+		meta *jetstream.MsgMetadata
+		ev   *eventsv1.ViolationReported
+		src  Source
 	}
 	byCounty := map[string][]item{}
 	var order []string
@@ -321,7 +325,7 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []jetstream.Msg) {
 		if _, ok := byCounty[ev.CountyCode]; !ok {
 			order = append(order, ev.CountyCode)
 		}
-		byCounty[ev.CountyCode] = append(byCounty[ev.CountyCode], item{m: m, ev: ev,
+		byCounty[ev.CountyCode] = append(byCounty[ev.CountyCode], item{m: m, meta: meta, ev: ev,
 			src: Source{Subject: m.Subject(), Kind: "jetstream", StreamSeq: meta.Sequence.Stream}})
 	}
 	for _, county := range order {
@@ -332,7 +336,7 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []jetstream.Msg) {
 			evs[i], srcs[i] = it.ev, it.src
 		}
 		opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		outs, err := c.tracker.OpenFromViolations(opCtx, evs, srcs)
+		outs, poison, err := c.tracker.OpenBatch(opCtx, evs, srcs)
 		cancel()
 		if err != nil {
 			c.log.Warn("violation batch failed; handling one by one", "err", err, "county_code", county, "messages", len(items))
@@ -341,7 +345,14 @@ func (c *Consumer) handleBatch(ctx context.Context, batch []jetstream.Msg) {
 			}
 			continue
 		}
+		// Acknowledged only now that the transaction has committed; a
+		// violation left out as not authentic is parked with its reason.
 		for i, it := range items {
+			var pe *PoisonError
+			if errors.As(poison[i], &pe) {
+				c.deadLetter(ctx, it.m, it.meta, pe.Reason)
+				continue
+			}
 			observeOpened(it.ev, outs[i])
 			if err := it.m.Ack(); err != nil {
 				c.log.Warn("violation ack failed", "err", err, "event_id", it.ev.EventId)

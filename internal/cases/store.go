@@ -63,12 +63,47 @@ func getCase(ctx context.Context, q database.Querier, id string, forUpdate bool)
 	return c, err
 }
 
-// queueInboxAndCase queues one statement that records the event in the
-// inbox and stores its case. Its one row is true only when it created the case:
-// false means the event was handled before, or its report already has a
-// case (the case id derives from the report id, so the inbox row names the
-// right case either way).
-func queueInboxAndCase(b *pgx.Batch, c *Case, src Source) {
+// openingRows gathers, as columns, the inbox rows, cases and opening
+// timeline entries of a batch of violations of one county, written by one
+// statement (queue): a statement per row would cost the database far more
+// than the rows themselves.
+type openingRows struct {
+	county string
+	now    time.Time
+
+	// One per event: its inbox row, and its case when candidate.
+	ids, reportIDs, eventIDs                           []string
+	townships, villages, nodes, categories, severities []string
+	descriptions, reporters, photos, responsible       []string
+	lats, lons                                         []*float64
+	observed, reported, escalatedAt, zoneDeadlines     []*time.Time
+	escalationReasons, zoneCodes, reachCodes           []string
+	subjects, sources                                  []string
+	streamSeqs                                         []*int64
+	candidate                                          []bool
+	stepIDs, stepCases, actions, froms, tos            []string
+	actorIDs, actorRoles, actorNodes, notes, details   []string
+	stepAt                                             []time.Time
+}
+
+func newOpeningRows(county string, now time.Time) *openingRows {
+	return &openingRows{county: county, now: now}
+}
+
+// jsonStrings encodes a text[] column's value for the statement, which
+// decodes it with jsonb_array_elements_text.
+func jsonStrings(v []string) string {
+	if len(v) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(v) // plain strings: cannot fail
+	return string(b)
+}
+
+// add adds the event of case c to the inbox rows, and c with its opening
+// steps to the cases when candidate (the first event of its report in
+// the batch).
+func (r *openingRows) add(c *Case, src Source, candidate bool) error {
 	responsible := []byte("[]")
 	if len(c.Responsible) > 0 {
 		responsible, _ = json.Marshal(c.Responsible) // plain strings: cannot fail
@@ -82,9 +117,59 @@ func queueInboxAndCase(b *pgx.Batch, c *Case, src Source) {
 		s := int64(src.StreamSeq)
 		seq = &s
 	}
+	r.ids, r.reportIDs, r.eventIDs = append(r.ids, c.ID), append(r.reportIDs, c.ReportID), append(r.eventIDs, c.ViolationEventID)
+	r.townships, r.villages, r.nodes = append(r.townships, c.TownshipCode), append(r.villages, c.VillageCode), append(r.nodes, c.NodeCode)
+	r.categories, r.severities = append(r.categories, c.Category), append(r.severities, c.Severity)
+	r.descriptions, r.reporters = append(r.descriptions, c.Description), append(r.reporters, c.ReporterID)
+	r.photos, r.responsible = append(r.photos, jsonStrings(c.PhotoSHA256)), append(r.responsible, string(responsible))
+	r.lats, r.lons = append(r.lats, lat), append(r.lons, lon)
+	r.observed, r.reported = append(r.observed, c.ObservedAt), append(r.reported, &c.ReportedAt)
+	r.escalatedAt, r.escalationReasons = append(r.escalatedAt, c.EscalatedAt), append(r.escalationReasons, c.EscalationReason)
+	r.zoneCodes, r.reachCodes, r.zoneDeadlines = append(r.zoneCodes, jsonStrings(c.ZoneCodes)), append(r.reachCodes, jsonStrings(c.ReachCodes)), append(r.zoneDeadlines, c.ZoneDeadline)
+	r.subjects, r.sources, r.streamSeqs = append(r.subjects, src.Subject), append(r.sources, src.Kind), append(r.streamSeqs, seq)
+	r.candidate = append(r.candidate, candidate)
+	if !candidate {
+		return nil
+	}
+	for _, st := range openingSteps(c, src) {
+		e := st.entry
+		e.setActor(SystemActor(c.CountyCode))
+		details := []byte("{}")
+		if e.Details != nil {
+			var err error
+			if details, err = json.Marshal(e.Details); err != nil {
+				return err
+			}
+		}
+		r.stepIDs, r.stepCases, r.actions = append(r.stepIDs, e.ID), append(r.stepCases, e.CaseID), append(r.actions, string(e.Action))
+		r.froms, r.tos = append(r.froms, string(e.From)), append(r.tos, string(e.To))
+		r.actorIDs, r.actorRoles, r.actorNodes = append(r.actorIDs, e.ActorID), append(r.actorRoles, e.ActorRole), append(r.actorNodes, e.ActorNodeCode)
+		r.notes, r.details, r.stepAt = append(r.notes, e.Note), append(r.details, string(details)), append(r.stepAt, e.At)
+	}
+	return nil
+}
+
+// queue queues the statement that records every event in the inbox and,
+// for the candidates whose event is new to the inbox, stores the case
+// (unless its report already has one) and its opening timeline entries.
+// When the batch's results are read, created holds the ids of the cases
+// it created.
+func (r *openingRows) queue(b *pgx.Batch, created map[string]bool) {
+	if len(r.ids) == 0 {
+		return
+	}
 	b.Queue(`
-		WITH inbox AS (
-			INSERT INTO cases.inbox (event_id, case_id, subject, source, stream_seq) VALUES ($3, $1, $22, $23, $24)
+		WITH ev AS (
+			SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[],
+				$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::float8[],
+				$16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::text[], $20::text[], $21::text[],
+				$22::timestamptz[], $23::text[], $24::text[], $25::bigint[], $26::boolean[])
+				AS e(id, report_id, event_id, township, village, node, category, severity, description, reporter,
+				photos, responsible, lat, lon, observed_at, reported_at, escalated_at, escalation_reason,
+				zone_codes, reach_codes, zone_deadline, subject, source, stream_seq, candidate)
+		), inbox AS (
+			INSERT INTO cases.inbox (event_id, case_id, subject, source, stream_seq)
+			SELECT event_id, id, subject, source, stream_seq FROM ev
 			ON CONFLICT (event_id) DO NOTHING
 			RETURNING event_id
 		), created AS (
@@ -92,18 +177,46 @@ func queueInboxAndCase(b *pgx.Batch, c *Case, src Source) {
 				node_code, category, severity, description, location, reporter_id, photo_sha256, responsible,
 				observed_at, reported_at, state, escalated_at, escalation_reason, created_at, updated_at,
 				zone_codes, reach_codes, zone_deadline)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-				CASE WHEN $11::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint($12::float8, $11::float8), 4326) END,
-				$13, $14, $15, $16, $17, $18, $19, $20, $21, $21, $25, $26, $27
-			FROM inbox
+			SELECT e.id, e.report_id, e.event_id, $1, e.township, e.village, e.node, e.category, e.severity, e.description,
+				CASE WHEN e.lat IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(e.lon, e.lat), 4326) END,
+				e.reporter,
+				CASE WHEN e.photos = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(e.photos::jsonb)) END,
+				e.responsible::jsonb, e.observed_at, e.reported_at, 'reported', e.escalated_at, e.escalation_reason,
+				$27, $27,
+				CASE WHEN e.zone_codes = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(e.zone_codes::jsonb)) END,
+				CASE WHEN e.reach_codes = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(e.reach_codes::jsonb)) END,
+				e.zone_deadline
+			FROM ev e
+			WHERE e.candidate AND e.event_id IN (SELECT event_id FROM inbox)
 			ON CONFLICT DO NOTHING
 			RETURNING id
+		), steps AS (
+			INSERT INTO cases.transitions (id, case_id, action, from_state, to_state, actor_id, actor_role,
+				actor_node_code, note, details, at)
+			SELECT s.id, s.case_id, s.action, s.from_state, s.to_state, s.actor_id, s.actor_role, s.actor_node,
+				s.note, s.details::jsonb, s.at
+			FROM unnest($28::uuid[], $29::uuid[], $30::text[], $31::text[], $32::text[], $33::text[], $34::text[],
+				$35::text[], $36::text[], $37::text[], $38::timestamptz[]) WITH ORDINALITY
+				AS s(id, case_id, action, from_state, to_state, actor_id, actor_role, actor_node, note, details, at, ord)
+			WHERE s.case_id IN (SELECT id FROM created)
+			ORDER BY s.ord
 		)
-		SELECT EXISTS (SELECT 1 FROM created)`,
-		c.ID, c.ReportID, c.ViolationEventID, c.CountyCode, c.TownshipCode, c.VillageCode,
-		c.NodeCode, c.Category, c.Severity, c.Description, lat, lon, c.ReporterID, nonNil(c.PhotoSHA256), string(responsible),
-		c.ObservedAt, c.ReportedAt, string(c.State), c.EscalatedAt, c.EscalationReason, c.CreatedAt,
-		src.Subject, src.Kind, seq, nonNil(c.ZoneCodes), nonNil(c.ReachCodes), c.ZoneDeadline)
+		SELECT id::text FROM created`,
+		r.county, r.ids, r.reportIDs, r.eventIDs, r.townships, r.villages, r.nodes, r.categories, r.severities,
+		r.descriptions, r.reporters, r.photos, r.responsible, r.lats, r.lons, r.observed, r.reported, r.escalatedAt,
+		r.escalationReasons, r.zoneCodes, r.reachCodes, r.zoneDeadlines, r.subjects, r.sources, r.streamSeqs, r.candidate,
+		r.now,
+		r.stepIDs, r.stepCases, r.actions, r.froms, r.tos, r.actorIDs, r.actorRoles, r.actorNodes, r.notes, r.details, r.stepAt,
+	).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			created[id] = true
+		}
+		return rows.Err()
+	})
 }
 
 // updateCase writes the workflow fields of a case read FOR UPDATE.

@@ -19,6 +19,7 @@ import (
 	"ecogrid/internal/field"
 	"ecogrid/internal/ledger"
 	"ecogrid/internal/messaging"
+	"ecogrid/internal/monitoring"
 	"ecogrid/internal/outbox"
 	"ecogrid/internal/people"
 	"ecogrid/internal/scope"
@@ -76,84 +77,206 @@ func (t *Tracker) OpenFromViolation(ctx context.Context, ev *eventsv1.ViolationR
 // OpenFromViolations is OpenFromViolation for several violations of one
 // county in one transaction: one commit (one fsync) and one hold of the
 // county's ledger chain for the lot, which is what lets cased keep up with
-// a busy province. Either every violation is handled or none is.
+// a busy province. Either every violation is handled or none is: one that
+// is not authentic fails the lot with its *PoisonError (OpenBatch leaves
+// it out instead).
 func (t *Tracker) OpenFromViolations(ctx context.Context, evs []*eventsv1.ViolationReported, srcs []Source) ([]Opened, error) {
+	out, _, err := t.open(ctx, evs, srcs, false)
+	return out, err
+}
+
+// OpenBatch is OpenFromViolations for the consumer: a violation that is
+// not authentic (forged, republished under another id, altered) is left
+// out of the transaction and reported by its *PoisonError in poison[i]
+// (out[i] is then zero), and the others are handled; err fails them all.
+func (t *Tracker) OpenBatch(ctx context.Context, evs []*eventsv1.ViolationReported, srcs []Source) (out []Opened, poison []error, err error) {
+	return t.open(ctx, evs, srcs, true)
+}
+
+// open runs the batch as a pipelined transaction of three round trips,
+// whatever its size:
+//
+//  1. BEGIN, field's record of every violation (authenticity) and the
+//     people responsible where the ledger records need them;
+//  2. the inbox rows, the cases and their timelines in one statement
+//     (cases are created only for events new to the inbox and reports
+//     without a case: the case id derives from the report id), and the
+//     lock of the county's ledger chain;
+//  3. the CaseEvents and the ledger records of the cases created, in one
+//     statement per table, and COMMIT.
+//
+// The chain is thus held for one round trip and the commit's WAL flush.
+func (t *Tracker) open(ctx context.Context, evs []*eventsv1.ViolationReported, srcs []Source, leaveOut bool) ([]Opened, []error, error) {
 	now := t.now()
 	list := make([]*Case, len(evs))
 	for i, ev := range evs {
 		c, err := caseFromViolation(ev, now)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if i > 0 && c.CountyCode != list[0].CountyCode {
-			return nil, fmt.Errorf("violations of counties %s and %s in one transaction", list[0].CountyCode, c.CountyCode)
+			return nil, nil, fmt.Errorf("violations of counties %s and %s in one transaction", list[0].CountyCode, c.CountyCode)
 		}
 		list[i] = c
 	}
 	out := make([]Opened, len(evs))
-	err := database.InTx(ctx, t.pool, func(tx pgx.Tx) error {
-		if err := checkAuthenticAll(ctx, tx, evs, list); err != nil {
-			return err
+	poison := make([]error, len(evs))
+	if len(list) == 0 {
+		return out, poison, nil
+	}
+	county := list[0].CountyCode
+	tx, err := database.BeginPipe(ctx, t.pool)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer tx.Rollback(ctx)
+
+	// 1. BEGIN, authenticity, responsible people.
+	b := &pgx.Batch{}
+	var fieldIDs []string
+	for i, ev := range evs {
+		if ev.GetSource() != monitoring.Source {
+			fieldIDs = append(fieldIDs, list[i].ViolationEventID)
 		}
-		// Round trips, not work, are what a case costs: the inbox and case
-		// rows of the whole batch go in one, then the ledger appends (the
-		// chain is sequential), then every timeline entry and CaseEvent in one.
-		head := &pgx.Batch{}
-		for i, c := range list {
-			queueInboxAndCase(head, c, srcs[i])
+	}
+	recorded := make(map[string]field.StoredViolation, len(fieldIDs))
+	field.QueueLookupViolations(b, fieldIDs, recorded)
+	responsible := map[string]*[]ledger.Responsible{}
+	for i, ev := range evs {
+		c := list[i]
+		if len(c.Responsible) > 0 && c.EscalatedAt == nil && !ev.GetEscalateNow() {
+			continue // the opening record names the event's people
 		}
-		created := make([]bool, len(list))
-		br := tx.SendBatch(ctx, head)
-		for i := range list {
-			if err := br.QueryRow().Scan(&created[i]); err != nil {
-				br.Close()
-				return err
-			}
+		if _, ok := responsible[c.NodeCode]; ok {
+			continue
 		}
-		if err := br.Close(); err != nil {
-			return err
+		r := new([]ledger.Responsible)
+		if err := people.QueueResponsibleAt(b, c.NodeCode, c.CreatedAt, r); err != nil {
+			return nil, nil, err
 		}
-		type pending struct {
-			c    *Case
-			step openingStep
+		responsible[c.NodeCode] = r
+	}
+	if err := tx.Send(ctx, b); err != nil {
+		return nil, nil, err
+	}
+	keep := make([]bool, len(list))
+	for i, ev := range evs {
+		c := list[i]
+		var err error
+		if ev.GetSource() == monitoring.Source {
+			err = checkMonitoring(ctx, tx, ev, c)
+		} else if v, ok := recorded[c.ViolationEventID]; !ok {
+			err = &PoisonError{Reason: fmt.Sprintf("no violation with event id %s was recorded by the field service (forged or foreign event)", c.ViolationEventID)}
+		} else {
+			err = compareRecorded(ev, c, v)
 		}
-		var steps []pending
-		tail := &pgx.Batch{}
-		for i, c := range list {
-			out[i] = Opened{CaseID: c.ID, Created: created[i]}
-			if !created[i] {
-				// The event was handled before, or its report already has a
-				// case (republished under another event id).
-				continue
-			}
-			for _, st := range openingSteps(c, srcs[i]) {
-				st.entry.setActor(SystemActor(c.CountyCode))
-				if err := queueTimelineAndEvent(tail, c, st.entry, st.event); err != nil {
-					return err
+		var pe *PoisonError
+		switch {
+		case err == nil:
+			keep[i] = true
+		case errors.As(err, &pe) && leaveOut:
+			poison[i] = err
+		default:
+			return nil, nil, err
+		}
+	}
+	responsibleAt := func(node string, at time.Time) ([]ledger.Responsible, error) {
+		if r, ok := responsible[node]; ok && at.Equal(now.UTC()) {
+			return *r, nil
+		}
+		r, err := people.ResponsibleAt(ctx, tx, node, at)
+		if err == nil {
+			responsible[node] = &r
+		}
+		return r, err
+	}
+
+	// 2. Inbox, cases and timelines in one statement; the chain's lock.
+	rows := newOpeningRows(county, now.UTC())
+	firstOfEvent := map[string]int{}
+	firstOfCase := map[string]int{}
+	for i, c := range list {
+		if !keep[i] {
+			continue
+		}
+		if j, ok := firstOfEvent[c.ViolationEventID]; ok {
+			// The same event twice in one batch (a redelivery while the
+			// first was queued): handled once, as if one after the other.
+			keep[i] = false
+			out[i] = Opened{CaseID: list[j].ID}
+			continue
+		}
+		firstOfEvent[c.ViolationEventID] = i
+		// Only the first event of a report can create its case; a later
+		// one (republished under another event id) is recorded in the inbox.
+		_, seen := firstOfCase[c.ID]
+		if !seen {
+			firstOfCase[c.ID] = i
+		}
+		if err := rows.add(c, srcs[i], !seen); err != nil {
+			return nil, nil, err
+		}
+	}
+	b = &pgx.Batch{}
+	created := map[string]bool{}
+	rows.queue(b, created)
+	lock := ledger.QueueLockHead(b, county)
+	if err := tx.Send(ctx, b); err != nil {
+		return nil, nil, err
+	}
+	head, err := lock()
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// 3. CaseEvents, ledger records, COMMIT.
+	var events []outbox.Event
+	var entries []ledger.Entry
+	for i, c := range list {
+		if !keep[i] {
+			continue
+		}
+		out[i] = Opened{CaseID: c.ID, Created: created[c.ID] && firstOfCase[c.ID] == i}
+		if !out[i].Created {
+			// The event was handled before, or its report already has a
+			// case (republished under another event id).
+			continue
+		}
+		for _, st := range openingSteps(c, srcs[i]) {
+			actor := SystemActor(c.CountyCode)
+			st.entry.setActor(actor)
+			id, ev := caseEvent(c, st.entry, st.event)
+			events = append(events, outbox.Event{CountyCode: c.CountyCode, Subject: messaging.CaseSubject(c.CountyCode, st.event),
+				Type: outbox.EventCase, ID: id, Msg: ev})
+			var who []ledger.Responsible
+			if needsResponsible(c, st.entry) {
+				if who, err = responsibleAt(c.NodeCode, st.entry.At); err != nil {
+					return nil, nil, err
 				}
-				steps = append(steps, pending{c, st})
 			}
+			entries = append(entries, ledgerEntryOf(c, st.entry, actor, st.event, who))
 		}
-		if tail.Len() == 0 {
-			return nil
+	}
+	b = &pgx.Batch{}
+	if err := outbox.QueueEnqueueMany(b, events); err != nil {
+		return nil, nil, err
+	}
+	if len(entries) > 0 {
+		if err := head.Repair(ctx, tx); err != nil {
+			return nil, nil, err
 		}
-		if err := tx.SendBatch(ctx, tail).Close(); err != nil {
-			return err
+	}
+	recs, err := head.QueueAppend(b, entries)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tx.Commit(ctx, b); err != nil {
+		if len(recs) > 0 {
+			err = ledger.AppendError(recs, err)
 		}
-		// Last, so the county's chain lock is held only until the commit;
-		// one lock and one round trip for the whole batch.
-		entries := make([]ledger.Entry, 0, len(steps))
-		for _, p := range steps {
-			e, err := ledgerEntry(ctx, tx, p.c, p.step.entry, SystemActor(p.c.CountyCode), p.step.event)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, e)
-		}
-		_, err := ledger.AppendMany(ctx, tx, entries)
-		return err
-	})
-	return out, err
+		return nil, nil, err
+	}
+	return out, poison, nil
 }
 
 type openingStep struct {
@@ -300,6 +423,30 @@ func (t *Tracker) appendLedger(ctx context.Context, tx pgx.Tx, c *Case, e *Timel
 // ledgerEntry is the accountability record of a step whose timeline entry
 // e already names actor.
 func ledgerEntry(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, actor Actor, event string) (ledger.Entry, error) {
+	var responsible []ledger.Responsible
+	if needsResponsible(c, e) {
+		var err error
+		if responsible, err = people.ResponsibleAt(ctx, tx, c.NodeCode, e.At); err != nil {
+			return ledger.Entry{}, err
+		}
+	}
+	return ledgerEntryOf(c, e, actor, event, responsible), nil
+}
+
+// needsResponsible reports whether the record of step e names the people
+// responsible for the case's cell now (people.ResponsibleAt): every step
+// but the opening, and an opening whose violation named nobody. A
+// violation raised by monitoring names nobody: its opening record names
+// the point's cell's people at the time.
+func needsResponsible(c *Case, e *TimelineEntry) bool {
+	return e.Action != ActionCreate || len(c.Responsible) == 0
+}
+
+// ledgerEntryOf is the accountability record of a step whose timeline
+// entry e already names actor, with the people responsible now (see
+// needsResponsible); for a cell nobody holds any more, those named when
+// the violation was reported.
+func ledgerEntryOf(c *Case, e *TimelineEntry, actor Actor, event string, responsible []ledger.Responsible) ledger.Entry {
 	payload := map[string]any{
 		"request_id": e.ID, "from_state": string(e.From), "to_state": string(e.To), "state": string(c.State),
 		"note": e.Note, "details": e.Details, "report_id": c.ReportID, "severity": c.Severity,
@@ -309,17 +456,6 @@ func ledgerEntry(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, acto
 	}
 	if c.Deadline != nil {
 		payload["deadline"] = c.Deadline.UTC().Format(time.RFC3339)
-	}
-	// The people responsible for the cell now; on opening, and for a cell
-	// nobody holds any more, those named when the violation was reported.
-	// A violation raised by monitoring names nobody: its opening record
-	// names the point's cell's people at the time.
-	var responsible []ledger.Responsible
-	if e.Action != ActionCreate || len(c.Responsible) == 0 {
-		var err error
-		if responsible, err = people.ResponsibleAt(ctx, tx, c.NodeCode, e.At); err != nil {
-			return ledger.Entry{}, err
-		}
 	}
 	if len(responsible) == 0 {
 		responsible = c.Responsible
@@ -336,12 +472,22 @@ func ledgerEntry(ctx context.Context, tx pgx.Tx, c *Case, e *TimelineEntry, acto
 		Responsible:   responsible,
 		Payload:       payload,
 		At:            e.At,
-	}, nil
+	}
 }
 
 // queueTimelineAndEvent queues a step's timeline entry and its CaseEvent
 // outbox row on b (the actor is already set on e).
 func queueTimelineAndEvent(b *pgx.Batch, c *Case, e *TimelineEntry, event string) error {
+	eventID, ev := caseEvent(c, e, event)
+	if err := queueTransition(b, e); err != nil {
+		return err
+	}
+	return outbox.QueueEnqueue(b, c.CountyCode, messaging.CaseSubject(c.CountyCode, event), outbox.EventCase, eventID, ev)
+}
+
+// caseEvent is the CaseEvent announcing step e of c, and its id (derived
+// from the step's id, so that the same step announces itself once).
+func caseEvent(c *Case, e *TimelineEntry, event string) (uuid.UUID, *eventsv1.CaseEvent) {
 	eventID := uuid.NewSHA1(eventNamespace, []byte("event:"+e.ID))
 	ev := &eventsv1.CaseEvent{
 		EventId:      eventID.String(),
@@ -361,10 +507,7 @@ func queueTimelineAndEvent(b *pgx.Batch, c *Case, e *TimelineEntry, event string
 	if c.Deadline != nil {
 		ev.Deadline = timestamppb.New(*c.Deadline)
 	}
-	if err := queueTransition(b, e); err != nil {
-		return err
-	}
-	return outbox.QueueEnqueue(b, c.CountyCode, messaging.CaseSubject(c.CountyCode, event), outbox.EventCase, eventID, ev)
+	return eventID, ev
 }
 
 // checkHandler refuses to dispatch a case to someone who cannot reach it:

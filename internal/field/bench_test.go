@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -55,11 +56,22 @@ func benchEnv(b *testing.B, cfg Config) *env {
 // concurrently runs b.N operations from clients goroutines and reports the
 // rate and the p50/p99 latency of one operation.
 func concurrently(b *testing.B, clients int, unit string, op func(i int) error) {
-	lat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	elapsed, lat := runConcurrently(b, clients, b.N, op)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), unit+"/s")
+	b.ReportMetric(float64(lat[b.N/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[b.N*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// runConcurrently runs n operations from clients goroutines and returns
+// the time they took and their latencies, sorted.
+func runConcurrently(b *testing.B, clients, n int, op func(i int) error) (time.Duration, []time.Duration) {
+	lat := make([]time.Duration, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Pointer[error]
-	b.ResetTimer()
 	start := time.Now()
 	for range clients {
 		wg.Add(1)
@@ -67,7 +79,7 @@ func concurrently(b *testing.B, clients int, unit string, op func(i int) error) 
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= b.N {
+				if i >= n {
 					return
 				}
 				t0 := time.Now()
@@ -81,15 +93,11 @@ func concurrently(b *testing.B, clients int, unit string, op func(i int) error) 
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	b.StopTimer()
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
 	}
 	slices.Sort(lat)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), unit+"/s")
-	b.ReportMetric(float64(lat[b.N/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[b.N*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(0, "ns/op")
+	return elapsed, lat
 }
 
 func benchDrafts(n int) []Draft {
@@ -156,6 +164,20 @@ func BenchmarkSubmitViolation(b *testing.B) {
 				_, err := cl.SubmitReport(ctx, &ecogridv1.SubmitReportRequest{Report: d})
 				return err
 			})
+			// The same number of plain reports right after, on the same
+			// server and clients: the baseline of issue 15's "violations at
+			// ≥ 50% of plain SubmitReport", printed beside the rate.
+			plain := benchDrafts(b.N)
+			elapsed, _ := runConcurrently(b, clients, b.N, func(i int) error {
+				_, err := cl.SubmitReport(ctx, &ecogridv1.SubmitReportRequest{Report: draftPB(plain[i])})
+				return err
+			})
+			plainRate := float64(b.N) / elapsed.Seconds()
+			b.ReportMetric(plainRate, "plain-reports/s")
+			b.ReportMetric(100*float64(b.N)/b.Elapsed().Seconds()/plainRate, "%-of-plain")
+			if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+				b.Logf("load average %s", strings.Join(strings.Fields(string(l))[:3], " "))
+			}
 		})
 	}
 }

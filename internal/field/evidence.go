@@ -62,25 +62,48 @@ func LookupViolation(ctx context.Context, q database.Querier, eventID string) (S
 // batch of cased's case transaction): the violations found, by event id in
 // lower case; ids not recorded, or not uuids, are absent.
 func LookupViolations(ctx context.Context, q database.Querier, eventIDs []string) (map[string]StoredViolation, error) {
+	ids := violationIDs(eventIDs)
+	out := make(map[string]StoredViolation, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, lookupViolationsSQL, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return out, scanViolations(rows, out)
+}
+
+// QueueLookupViolations queues on b the query of LookupViolations; the
+// violations found are put into out when b's results are read (with
+// pgx's batch callbacks), so the read can share a round trip with other
+// statements (cased sends it with its transaction's BEGIN).
+func QueueLookupViolations(b *pgx.Batch, eventIDs []string, out map[string]StoredViolation) {
+	ids := violationIDs(eventIDs)
+	if len(ids) == 0 {
+		return
+	}
+	b.Queue(lookupViolationsSQL, ids).Query(func(rows pgx.Rows) error { return scanViolations(rows, out) })
+}
+
+func violationIDs(eventIDs []string) []string {
 	ids := make([]string, 0, len(eventIDs))
 	for _, id := range eventIDs {
 		if _, err := checkUUID("event_id", id); err == nil {
 			ids = append(ids, strings.ToLower(id))
 		}
 	}
-	out := make(map[string]StoredViolation, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	rows, err := q.Query(ctx, `SELECT event_id::text, id::text, county_code, coalesce(township_code, ''),
-			coalesce(village_code, ''), reporter_id, category, severity, description,
-			ST_Y(position), ST_X(position), observed_at, received_at, photo_sha256,
-			zone_codes, reach_codes, reach_versions, escalate_now, zone_deadline, zone_reason, reported_severity
-		FROM field.reports WHERE event_id = ANY($1::uuid[]) AND violation`, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+	return ids
+}
+
+const lookupViolationsSQL = `SELECT event_id::text, id::text, county_code, coalesce(township_code, ''),
+		coalesce(village_code, ''), reporter_id, category, severity, description,
+		ST_Y(position), ST_X(position), observed_at, received_at, photo_sha256,
+		zone_codes, reach_codes, reach_versions, escalate_now, zone_deadline, zone_reason, reported_severity
+	FROM field.reports WHERE event_id = ANY($1::uuid[]) AND violation`
+
+func scanViolations(rows pgx.Rows, out map[string]StoredViolation) error {
 	for rows.Next() {
 		var v StoredViolation
 		var sev int16
@@ -90,13 +113,13 @@ func LookupViolations(ctx context.Context, q database.Querier, eventIDs []string
 		if err := rows.Scan(&v.EventID, &v.ReportID, &v.CountyCode, &v.TownshipCode, &v.VillageCode, &v.ReporterID,
 			&v.Category, &sev, &v.Description, &v.Latitude, &v.Longitude, &v.ObservedAt, &v.ReceivedAt, &v.PhotoSHA256,
 			&v.Places.ZoneCodes, &reached, &versions, &v.Places.EscalateNow, &v.Places.Deadline, &v.Places.Reason, &reported); err != nil {
-			return nil, err
+			return err
 		}
 		v.Severity = Severity(sev)
 		v.Places.setReaches(reached, versions, reported)
 		out[v.EventID] = v
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // Evidence is a set of photos a case step cites.

@@ -2,12 +2,12 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/bits"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -37,55 +37,44 @@ func Append(ctx context.Context, tx pgx.Tx, e Entry) (Record, error) {
 // commit of a Committer) holds the chain for the time of two round trips
 // whatever its size. Every entry must name the same county. An invalid
 // entry fails the lot with an InvalidArgument error before anything is
-// written.
+// written. (QueueLockHead and Head.QueueAppend let a caller fold the lock
+// and the append into round trips of its own.)
 func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	out, err := newRecords(entries)
-	if err != nil {
+	if _, err := checkEntries(entries, time.Now()); err != nil {
 		return nil, err
 	}
-	county := out[0].CountyCode
-	rows, err := chainRows(ctx, tx, county, out)
-	if err != nil {
-		return nil, err
-	}
-	seqs, times, actors, roles, actorNodes, actions, types, ids := rows.seqs, rows.times, rows.actors, rows.roles, rows.actorNodes, rows.actions, rows.types, rows.ids
-	nodes, responsible, payloads, prevs, leaves := rows.nodes, rows.responsible, rows.payloads, rows.prevs, rows.leaves
-	pPerson, pSeq, pActor, idx, hashes := rows.pPerson, rows.pSeq, rows.pActor, rows.idx, rows.hashes
-	size, head, frontier := rows.size, rows.head, rows.frontier
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO ledger.records (county_code, seq, recorded_at, actor_id, actor_role, actor_node_code,
-		action, subject_type, subject_id, node_code, responsible, payload, prev_hash, leaf_hash)
-		SELECT $1, t.seq, t.at, t.actor::uuid, t.role, t.actor_node, t.action, t.stype, t.sid, t.node, t.resp::jsonb, t.payload, t.prev, t.leaf
-		FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-			$10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
-			AS t(seq, at, actor, role, actor_node, action, stype, sid, node, resp, payload, prev, leaf)`,
-		county, seqs, times, actors, roles, actorNodes, actions, types, ids, nodes, responsible, payloads, prevs, leaves)
-	if len(pPerson) > 0 {
-		b.Queue(`INSERT INTO ledger.record_people (person_id, county_code, seq, as_actor)
-			SELECT p, $2, s, a FROM unnest($1::uuid[], $3::bigint[], $4::boolean[]) AS t(p, s, a)`,
-			pPerson, county, pSeq, pActor)
-	}
-	b.Queue(`INSERT INTO ledger.tree_hashes (county_code, idx, hash) SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h)`,
-		county, idx, hashes)
-	// The head advances past the batch's last record, which the trigger
-	// checks is there (migration 00022).
-	b.Queue(`UPDATE ledger.chains SET size = $2, head_hash = $3, frontier = $4, updated_at = now() WHERE county_code = $1`,
-		county, size, head[:], frontierBytes(frontier))
+	lock := QueueLockHead(b, entries[0].CountyCode)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		if len(out) == 1 {
-			return nil, fmt.Errorf("ledger: appending %s: %w", out[0].String(), err)
+		if _, lerr := lock(); lerr != err {
+			err = fmt.Errorf("ledger: locking chain %s: %w", entries[0].CountyCode, err)
 		}
-		return nil, fmt.Errorf("ledger: appending %s to %s: %w", out[0].String(), out[len(out)-1].String(), err)
+		return nil, err
+	}
+	head, err := lock()
+	if err != nil {
+		return nil, err
+	}
+	if err := head.Repair(ctx, tx); err != nil {
+		return nil, err
+	}
+	b = &pgx.Batch{}
+	out, err := head.QueueAppend(b, entries)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, AppendError(out, err)
 	}
 	return out, nil
 }
 
-// newRecords validates entries, all of one county, into records.
-func newRecords(entries []Entry) ([]Record, error) {
-	now := time.Now()
+// checkEntries builds the records of entries (without their chain
+// positions and hashes), refusing an invalid entry or a second chain.
+func checkEntries(entries []Entry, now time.Time) ([]Record, error) {
 	out := make([]Record, len(entries))
 	for i, e := range entries {
 		r, err := newRecord(e, now)
@@ -100,9 +89,133 @@ func newRecords(entries []Entry) ([]Record, error) {
 	return out, nil
 }
 
+// AppendError wraps the error of sending the statements QueueAppend
+// queued for out, naming the records.
+func AppendError(out []Record, err error) error {
+	switch len(out) {
+	case 0:
+		return fmt.Errorf("ledger: appending: %w", err)
+	case 1:
+		return fmt.Errorf("ledger: appending %s: %w", out[0].String(), err)
+	}
+	return fmt.Errorf("ledger: appending %s to %s: %w", out[0].String(), out[len(out)-1].String(), err)
+}
+
+// Head is a chain's head locked by the current transaction (QueueLockHead),
+// from which QueueAppend queues the next records. It is only good inside
+// that transaction, and for one QueueAppend.
+type Head struct {
+	county   string
+	size     int64
+	hash     tlog.Hash
+	frontier []tlog.Hash
+	used     bool
+}
+
+// Size is the number of records of the chain when it was locked.
+func (h *Head) Size() int64 { return h.size }
+
+// QueueLockHead queues on b the statements that create county's chain on
+// first use and lock its head until the transaction ends (SELECT … FOR
+// UPDATE). Once b's results have been read (BatchResults.Close runs the
+// queued callbacks), the returned function gives the locked head. A
+// caller can so lock the chain in the round trip of its own statements:
+// queued after them, the lock is held from the end of that round trip.
+func QueueLockHead(b *pgx.Batch, county string) func() (*Head, error) {
+	var head *Head
+	err := fmt.Errorf("ledger: chain %s: the lock of its head was not read", county)
+	b.Queue(`INSERT INTO ledger.chains (county_code, frontier) VALUES ($1, '\x') ON CONFLICT DO NOTHING`, county).Exec(func(pgconn.CommandTag) error {
+		return nil
+	})
+	b.Queue(`SELECT size, head_hash, frontier FROM ledger.chains WHERE county_code = $1 FOR UPDATE`, county).QueryRow(func(row pgx.Row) error {
+		var size int64
+		var h, front []byte
+		if err = row.Scan(&size, &h, &front); err != nil {
+			err = fmt.Errorf("ledger: locking chain %s: %w", county, err)
+			return err
+		}
+		head, err = newHead(county, size, h, front)
+		return err
+	})
+	return func() (*Head, error) { return head, err }
+}
+
+func newHead(county string, size int64, head, front []byte) (*Head, error) {
+	h := &Head{county: county, size: size}
+	if size > 0 {
+		if len(head) != tlog.HashSize {
+			return nil, fmt.Errorf("ledger: chain %s head hash is damaged", county)
+		}
+		copy(h.hash[:], head)
+	}
+	if front != nil && len(front)%tlog.HashSize == 0 {
+		h.frontier = make([]tlog.Hash, len(front)/tlog.HashSize, len(front)/tlog.HashSize+1)
+		for i := range h.frontier {
+			copy(h.frontier[i][:], front[i*tlog.HashSize:])
+		}
+	}
+	return h, nil
+}
+
+// NeedsRepair reports whether the head's stored frontier is missing or
+// damaged (a chain written before the frontier column), so that Repair
+// must read it before QueueAppend.
+func (h *Head) NeedsRepair() bool { return !frontierFits(h.frontier, h.size) }
+
+// Repair rebuilds a missing or damaged frontier from the stored tree
+// hashes (one read, once per chain); it does nothing when the frontier is
+// sound.
+func (h *Head) Repair(ctx context.Context, q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}) error {
+	if !h.NeedsRepair() {
+		return nil
+	}
+	f, err := readHashes(ctx, q, h.county, frontierIndexes(h.size))
+	if err != nil {
+		return fmt.Errorf("ledger: reading the frontier of chain %s: %w", h.county, err)
+	}
+	h.frontier = f
+	return nil
+}
+
+// QueueAppend computes the records of entries as the next records of the
+// locked chain and queues on b the statements that store them and advance
+// the head (one statement per table). The records are written when b is
+// sent in the transaction that locked the head, which may queue its COMMIT
+// after them. Every entry must be of the head's chain; an invalid entry
+// fails the lot with an InvalidArgument error before anything is queued.
+func (h *Head) QueueAppend(b *pgx.Batch, entries []Entry) ([]Record, error) {
+	out, rows, err := h.place(entries)
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	county := h.county
+	b.Queue(`INSERT INTO ledger.records (county_code, seq, recorded_at, actor_id, actor_role, actor_node_code,
+		action, subject_type, subject_id, node_code, responsible, payload, prev_hash, leaf_hash)
+		SELECT $1, t.seq, t.at, t.actor::uuid, t.role, t.actor_node, t.action, t.stype, t.sid, t.node, t.resp::jsonb, t.payload, t.prev, t.leaf
+		FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+			$10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
+			AS t(seq, at, actor, role, actor_node, action, stype, sid, node, resp, payload, prev, leaf)`,
+		county, rows.seqs, rows.times, rows.actors, rows.roles, rows.actorNodes, rows.actions, rows.types, rows.ids,
+		rows.nodes, rows.responsible, rows.payloads, rows.prevs, rows.leaves)
+	if len(rows.pPerson) > 0 {
+		b.Queue(`INSERT INTO ledger.record_people (person_id, county_code, seq, as_actor)
+			SELECT p, $2, s, a FROM unnest($1::uuid[], $3::bigint[], $4::boolean[]) AS t(p, s, a)`,
+			rows.pPerson, county, rows.pSeq, rows.pActor)
+	}
+	b.Queue(`INSERT INTO ledger.tree_hashes (county_code, idx, hash) SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h)`,
+		county, rows.idx, rows.hashes)
+	// The head advances past the batch's last record, which the trigger
+	// checks is there (migration 00022).
+	b.Queue(`UPDATE ledger.chains SET size = $2, head_hash = $3, frontier = $4, updated_at = now() WHERE county_code = $1`,
+		county, rows.size, rows.head[:], frontierBytes(rows.frontier))
+	return out, nil
+}
+
 // appendRows are the rows of a batch of records placed at the head of
 // their chain: the columns of ledger.records, record_people and
-// tree_hashes, and the chain head after them. AppendMany and BulkAppend
+// tree_hashes, and the chain head after them. QueueAppend and BulkAppend
 // both write exactly these, so a chain loaded either way is the same.
 type appendRows struct {
 	seqs                                   []int64
@@ -121,22 +234,29 @@ type appendRows struct {
 	frontier                               []tlog.Hash
 }
 
-// chainRows locks the county's chain head in tx and places out (records
-// of county, validated) after it: their sequence numbers, previous and
-// leaf hashes, the people they name and the Merkle tree's new stored
-// hashes.
-func chainRows(ctx context.Context, tx pgx.Tx, county string, out []Record) (*appendRows, error) {
-	size, head, frontier, err := lockHead(ctx, tx, county)
+// place validates entries as the next records of the locked chain and
+// computes their sequence numbers, previous and leaf hashes, the people
+// they name and the Merkle tree's new stored hashes. It uses the head up:
+// one placement per lock.
+func (h *Head) place(entries []Entry) ([]Record, *appendRows, error) {
+	if len(entries) == 0 {
+		return nil, nil, nil
+	}
+	if h.used {
+		return nil, nil, fmt.Errorf("ledger: chain %s: one append per lock of its head", h.county)
+	}
+	if h.NeedsRepair() {
+		return nil, nil, fmt.Errorf("ledger: chain %s: its frontier needs Repair before an append", h.county)
+	}
+	out, err := checkEntries(entries, time.Now())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !frontierFits(frontier, size) {
-		// Written before the frontier column, or damaged: rebuild it from
-		// the stored tree hashes (one read, once).
-		if frontier, err = readHashes(ctx, tx, county, frontierIndexes(size)); err != nil {
-			return nil, fmt.Errorf("ledger: reading the frontier of chain %s: %w", county, err)
-		}
+	if out[0].CountyCode != h.county {
+		return nil, nil, fmt.Errorf("ledger: an entry of chain %s appended to chain %s", out[0].CountyCode, h.county)
 	}
+	h.used = true
+	size, head, frontier := h.size, h.hash, h.frontier
 	// One statement per table for the whole batch: the rows go as arrays.
 	n := len(out)
 	var (
@@ -184,43 +304,9 @@ func chainRows(ctx context.Context, tx pgx.Tx, county string, out []Record) (*ap
 		size++
 		head = r.LeafHash
 	}
-	return &appendRows{seqs: seqs, times: times, actors: actors, roles: roles, actorNodes: actorNodes, actions: actions, types: types, ids: ids,
+	return out, &appendRows{seqs: seqs, times: times, actors: actors, roles: roles, actorNodes: actorNodes, actions: actions, types: types, ids: ids,
 		nodes: nodes, responsible: responsible, payloads: payloads, prevs: prevs, leaves: leaves,
 		pPerson: pPerson, pSeq: pSeq, pActor: pActor, idx: idx, hashes: hashes, size: size, head: head, frontier: frontier}, nil
-}
-
-// lockHead locks the county's chain head, creating it on first use, and
-// returns the chain size, the leaf hash of its last record and its Merkle
-// frontier as stored (possibly nil).
-func lockHead(ctx context.Context, tx pgx.Tx, county string) (int64, tlog.Hash, []tlog.Hash, error) {
-	const q = `SELECT size, head_hash, frontier FROM ledger.chains WHERE county_code = $1 FOR UPDATE`
-	var size int64
-	var head, front []byte
-	err := tx.QueryRow(ctx, q, county).Scan(&size, &head, &front)
-	if errors.Is(err, pgx.ErrNoRows) {
-		if _, err := tx.Exec(ctx, `INSERT INTO ledger.chains (county_code, frontier) VALUES ($1, '\x') ON CONFLICT DO NOTHING`, county); err != nil {
-			return 0, tlog.Hash{}, nil, fmt.Errorf("ledger: creating chain %s: %w", county, err)
-		}
-		err = tx.QueryRow(ctx, q, county).Scan(&size, &head, &front)
-	}
-	if err != nil {
-		return 0, tlog.Hash{}, nil, fmt.Errorf("ledger: locking chain %s: %w", county, err)
-	}
-	var h tlog.Hash
-	if size > 0 {
-		if len(head) != tlog.HashSize {
-			return 0, tlog.Hash{}, nil, fmt.Errorf("ledger: chain %s head hash is damaged", county)
-		}
-		copy(h[:], head)
-	}
-	var frontier []tlog.Hash
-	if front != nil && len(front)%tlog.HashSize == 0 {
-		frontier = make([]tlog.Hash, len(front)/tlog.HashSize, len(front)/tlog.HashSize+1)
-		for i := range frontier {
-			copy(frontier[i][:], front[i*tlog.HashSize:])
-		}
-	}
-	return size, h, frontier, nil
 }
 
 // frontierIndexes are the stored-hash indexes of the roots of the perfect

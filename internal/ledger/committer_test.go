@@ -157,3 +157,93 @@ func TestCommitterGroupsActs(t *testing.T) {
 		t.Fatal("an act recording an entry of another chain was committed")
 	}
 }
+
+// TestCommitterPipelinesStagedActs files only staged acts of two stages,
+// so that batches take the pipelined path (BEGIN with the first stage,
+// the head lock with the last, the records with the COMMIT). One act
+// inserts a duplicate row and one records an entry of another chain: each
+// fails alone, every other act commits with exactly its own record, in
+// one order, and the chain verifies.
+func TestCommitterPipelinesStagedActs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.pool.Exec(ctx, `CREATE TABLE public.acts (id text PRIMARY KEY, stage int NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(ctx, `INSERT INTO public.acts VALUES ('taken', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	c := ledger.NewCommitter(f.pool, ledger.CommitterConfig{MaxBatch: 16})
+	const n = 80
+	const dup, foreign = 23, 51
+	errs := make([]error, n)
+	recs := make([][]ledger.Record, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			id := fmt.Sprintf("act-%d", i)
+			second := id + "/2"
+			if i == dup {
+				second = "taken"
+			}
+			e := entry(i)
+			e.SubjectID = id
+			if i == foreign {
+				e.CountyCode = "330107"
+			}
+			var got int
+			recs[i], errs[i] = c.DoStaged(ctx, county, ledger.StagedAct{
+				Stages: func() []ledger.Stage {
+					return []ledger.Stage{{
+						Queue: func(b *pgx.Batch) error { b.Queue(`INSERT INTO public.acts VALUES ($1, 1)`, id); return nil },
+						Read:  func(br pgx.BatchResults) error { _, err := br.Exec(); return err },
+					}, {
+						// The second stage reads what the first wrote.
+						Queue: func(b *pgx.Batch) error {
+							b.Queue(`WITH i AS (INSERT INTO public.acts VALUES ($1, 2)) SELECT count(*)::int FROM public.acts WHERE id = $2`, second, id)
+							return nil
+						},
+						Read: func(br pgx.BatchResults) error { return br.QueryRow().Scan(&got) },
+					}}
+				},
+				Entries: func() ([]ledger.Entry, error) {
+					if got != 1 {
+						return nil, fmt.Errorf("stage 2 saw %d rows of stage 1", got)
+					}
+					return []ledger.Entry{e}, nil
+				},
+			})
+		})
+	}
+	wg.Wait()
+	seen := map[int64]bool{}
+	for i := range n {
+		if i == dup || i == foreign {
+			if errs[i] == nil {
+				t.Fatalf("act %d (duplicate row or foreign entry) succeeded", i)
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Fatalf("act %d: %v", i, errs[i])
+		}
+		if len(recs[i]) != 1 || recs[i][0].SubjectID != fmt.Sprintf("act-%d", i) || seen[recs[i][0].Seq] {
+			t.Fatalf("act %d got records %+v", i, recs[i])
+		}
+		seen[recs[i][0].Seq] = true
+	}
+	var acts, records, orphans int
+	if err := f.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM public.acts), (SELECT count(*) FROM ledger.records),
+		(SELECT count(*) FROM ledger.records r WHERE NOT EXISTS (SELECT 1 FROM public.acts a WHERE a.id = r.subject_id))`).
+		Scan(&acts, &records, &orphans); err != nil {
+		t.Fatal(err)
+	}
+	if acts != 1+2*(n-2) || records != n-2 || orphans != 0 {
+		t.Fatalf("%d acts' rows (want %d), %d records (want %d), %d records without their act", acts, 1+2*(n-2), records, n-2, orphans)
+	}
+	f.checkpoint(t)
+	if res := f.verify(t); res.Defect != nil || res.Records != n-2 {
+		t.Fatalf("chain after pipelined group commits: %+v", res)
+	}
+}

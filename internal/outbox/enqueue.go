@@ -85,3 +85,44 @@ func checkEvent(countyCode, subject, eventType string, eventID uuid.UUID) error 
 	}
 	return nil
 }
+
+// Event is one pending event for QueueEnqueueMany.
+type Event struct {
+	CountyCode string
+	Subject    string
+	Type       string
+	ID         uuid.UUID
+	Msg        proto.Message
+}
+
+// QueueEnqueueMany is QueueEnqueue for many events in one statement (one
+// insert of arrays instead of a statement per event): they are written in
+// the order given, so the relay publishes them in that order, and an event
+// id already written is skipped. Every event is checked as QueueEnqueue
+// checks it before anything is queued.
+func QueueEnqueueMany(b *pgx.Batch, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(events))
+	counties, subjects, types := make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
+	payloads := make([][]byte, len(events))
+	for i, e := range events {
+		if err := checkEvent(e.CountyCode, e.Subject, e.Type, e.ID); err != nil {
+			return err
+		}
+		payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(e.Msg)
+		if err != nil {
+			return fmt.Errorf("outbox: encoding %s: %w", e.Type, err)
+		}
+		ids[i], counties[i], subjects[i], types[i], payloads[i] = e.ID, e.CountyCode, e.Subject, e.Type, payload
+	}
+	b.Queue(`
+		INSERT INTO outbox.events (event_id, county_code, subject, event_type, payload)
+		SELECT e.id, e.county, e.subject, e.type, e.payload
+		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY AS e(id, county, subject, type, payload, ord)
+		ORDER BY e.ord
+		ON CONFLICT (event_id) DO NOTHING`,
+		ids, counties, subjects, types, payloads)
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,8 @@ type RelayConfig struct {
 	Name string
 	// BatchSize is the most rows of one county published per round (default 256).
 	BatchSize int
+	// Parallel is how many counties a round relays at once (default 4).
+	Parallel int
 	// PollInterval is how long an idle relay waits when no notification
 	// arrives (default 1s); notifications wake it earlier.
 	PollInterval time.Duration
@@ -67,6 +70,9 @@ type RelayConfig struct {
 func (c *RelayConfig) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 256
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 4
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
@@ -243,15 +249,30 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("listing pending counties: %w", err)
 	}
 	rand.Shuffle(len(counties), func(i, j int) { counties[i], counties[j] = counties[j], counties[i] })
-	total := 0
-	var errs []error
+	// Counties are independent (each has its own advisory lock and order),
+	// so several are relayed at once: one county's JetStream sync and
+	// PostgreSQL commit no longer wait for the others'.
+	var (
+		mu    sync.Mutex
+		total int
+		errs  []error
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, r.cfg.Parallel)
+	)
 	for _, county := range counties {
-		n, err := r.relayCounty(ctx, county)
-		total += n
-		if err != nil {
-			errs = append(errs, fmt.Errorf("county %s: %w", county, err))
-		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			n, err := r.relayCounty(ctx, county)
+			mu.Lock()
+			defer mu.Unlock()
+			total += n
+			if err != nil {
+				errs = append(errs, fmt.Errorf("county %s: %w", county, err))
+			}
+		})
 	}
+	wg.Wait()
 	return total, errors.Join(errs...)
 }
 

@@ -551,17 +551,38 @@ func ResponsibleAt(ctx context.Context, q database.Querier, nodeCode string, at 
 	if err := CheckNodeCode(nodeCode); err != nil {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, `SELECT a.person_id, p.name, a.role, a.node_code
+	rows, err := q.Query(ctx, responsibleAtSQL, AncestorCodes(nodeCode), nodeCode, at)
+	if err != nil {
+		return nil, err
+	}
+	return collectResponsible(rows)
+}
+
+// QueueResponsibleAt queues ResponsibleAt's query on b; *out is set when
+// b's results are read (pgx's batch callbacks), so that the read can share
+// a round trip with other statements.
+func QueueResponsibleAt(b *pgx.Batch, nodeCode string, at time.Time, out *[]ledger.Responsible) error {
+	if err := CheckNodeCode(nodeCode); err != nil {
+		return err
+	}
+	b.Queue(responsibleAtSQL, AncestorCodes(nodeCode), nodeCode, at).Query(func(rows pgx.Rows) error {
+		r, err := collectResponsible(rows)
+		*out = r
+		return err
+	})
+	return nil
+}
+
+const responsibleAtSQL = `SELECT a.person_id, p.name, a.role, a.node_code
 		FROM people.assignments a JOIN people.persons p ON p.id = a.person_id
 		WHERE a.node_code = ANY($1) AND a.valid_from <= $3 AND (a.valid_to IS NULL OR a.valid_to > $3)
 		  AND a.role <> 'admin'
 		  AND (a.node_code = $2 OR a.role IN ('grid_chief', 'township_supervisor', 'county_officer'))
 		ORDER BY length(a.node_code) DESC,
 			array_position(ARRAY['grid_chief', 'inspector', 'township_supervisor', 'county_officer'], a.role),
-			p.name, a.person_id`, AncestorCodes(nodeCode), nodeCode, at)
-	if err != nil {
-		return nil, err
-	}
+			p.name, a.person_id`
+
+func collectResponsible(rows pgx.Rows) ([]ledger.Responsible, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ledger.Responsible, error) {
 		var x ledger.Responsible
 		err := r.Scan(&x.PersonID, &x.Name, &x.Role, &x.NodeCode)
