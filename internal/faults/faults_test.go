@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ecogrid/internal/fieldsim"
+	"ecogrid/internal/messaging"
 )
 
 // Scenario durations and sizes come from the environment, so that
@@ -46,6 +47,9 @@ func envInt(t *testing.T, name string, def int) int {
 type scenario struct {
 	name   string
 	inject func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) (faults int)
+	// natsNodes > 1 runs the scenario on a stack whose NATS is a cluster
+	// of that many nodes (a stack of its own, started after the others').
+	natsNodes int
 }
 
 // every runs f every period until stop.
@@ -73,6 +77,8 @@ func TestFaults(t *testing.T) {
 	natsOutage := envDuration(t, "FAULTS_NATS_OUTAGE", 60*time.Second)
 	pgEvery := envDuration(t, "FAULTS_PG_EVERY", 60*time.Second)
 	think := envDuration(t, "FAULTS_THINK", fieldsim.DefaultConfig().ThinkTime)
+	natsKillEvery := envDuration(t, "FAULTS_NATS_KILL_EVERY", 30*time.Second)
+	natsNodeDown := envDuration(t, "FAULTS_NATS_NODE_DOWN", 10*time.Second)
 	only := os.Getenv("FAULTS_SCENARIOS")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -94,32 +100,72 @@ func TestFaults(t *testing.T) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	s, err := Start(ctx, dir, bin, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
+	// One stack per kind of NATS, started when its first scenario comes
+	// (the cluster's in dir/nats-cluster-stack) and stopped before the
+	// next kind's.
+	var s *Stack
+	var used []*Stack
+	stackFor := func(natsNodes int) *Stack {
+		if s != nil && (s.cluster != nil) == (natsNodes > 1) {
+			return s
+		}
+		if s != nil {
+			s.Stop()
+		}
+		sdir := dir
+		if natsNodes > 1 {
+			sdir = filepath.Join(dir, "nats-cluster-stack")
+		}
+		var err error
+		if s, err = StartWith(ctx, sdir, bin, os.Stderr, Options{NATSNodes: natsNodes}); err != nil {
+			t.Fatal(err)
+		}
+		used = append(used, s)
+		return s
 	}
-	defer s.Stop()
+	defer func() {
+		if s != nil {
+			s.Stop()
+		}
+	}()
+	// natsNodeKill shuts a node of the cluster down every natsKillEvery
+	// for natsNodeDown: the VIOLATIONS stream's leader or a follower.
+	natsNodeKill := func(leader bool) func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+		return func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+			return every(stop, natsKillEvery, func() {
+				o, err := s.KillNATSNode(ctx, messaging.StreamViolations, leader, natsNodeDown)
+				if err != nil {
+					t.Errorf("NATS node outage: %v", err)
+					return
+				}
+				if o.Replicas != messaging.ClusterReplicas {
+					t.Errorf("stream %s has %d replicas on the cluster, want %d", o.StreamName, o.Replicas, messaging.ClusterReplicas)
+				}
+				fmt.Fprintf(os.Stderr, "faults: %s\n", o)
+			})
+		}
+	}
 
 	scenarios := []scenario{
 		// The same workload with no fault: the figures to compare with.
 		{"baseline", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			<-stop
 			return 0
-		}},
+		}, 0},
 		{"gridd-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			return every(stop, killEvery, func() {
 				if err := s.Gridd.Restart(ctx); err != nil {
 					t.Errorf("restarting gridd: %v", err)
 				}
 			})
-		}},
+		}, 0},
 		{"cased-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			return every(stop, killEvery, func() {
 				if err := s.Cased.Restart(ctx); err != nil {
 					t.Errorf("restarting cased: %v", err)
 				}
 			})
-		}},
+		}, 0},
 		{"nats-outage", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			// One outage of natsOutage, starting a quarter into the run.
 			select {
@@ -135,7 +181,7 @@ func TestFaults(t *testing.T) {
 			}
 			fmt.Fprintln(os.Stderr, "faults: NATS back")
 			return 1
-		}},
+		}, 0},
 		{"postgres-immediate", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			return every(stop, pgEvery, func() {
 				start := time.Now()
@@ -144,7 +190,11 @@ func TestFaults(t *testing.T) {
 				}
 				fmt.Fprintf(os.Stderr, "faults: PostgreSQL immediate shutdown and restart took %s\n", time.Since(start).Round(time.Millisecond))
 			})
-		}},
+		}, 0},
+		// NATS as a 3-node cluster with R3 streams: a follower of the
+		// VIOLATIONS stream shut down and restarted, then its leader.
+		{"nats-node-kill", natsNodeKill(false), 3},
+		{"nats-leader-kill", natsNodeKill(true), 3},
 	}
 
 	var summary []string
@@ -152,6 +202,7 @@ func TestFaults(t *testing.T) {
 		if only != "" && !strings.Contains(","+only+",", ","+sc.name+",") {
 			continue
 		}
+		s := stackFor(sc.natsNodes)
 		t.Run(sc.name, func(t *testing.T) {
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
@@ -210,9 +261,11 @@ func TestFaults(t *testing.T) {
 	for _, l := range summary {
 		fmt.Println("  " + l)
 	}
-	for _, p := range []*Proc{s.Gridd, s.Cased} {
-		for _, e := range p.Exits() {
-			fmt.Printf("  %s exited by itself at %s (restarted); log %s\n", p.Name, e, filepath.Base(p.Log))
+	for _, s := range used {
+		for _, p := range []*Proc{s.Gridd, s.Cased} {
+			for _, e := range p.Exits() {
+				fmt.Printf("  %s exited by itself at %s (restarted); log %s\n", p.Name, e, p.Log)
+			}
 		}
 	}
 }
