@@ -5,10 +5,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -252,4 +256,115 @@ func TestEnsureStreamsOnASingleServerSaysReplicasNeedACluster(t *testing.T) {
 	if err := messaging.EnsureStreams(context.Background(), js, messaging.StreamConfig{}); err != nil {
 		t.Fatalf("default replicas on one server: %v", err)
 	}
+}
+
+// gridd and cased replicas starting at the same moment all get their
+// streams: concurrent creations of one stream on a cluster can go
+// unanswered, and EnsureStreams tries again.
+func TestEnsureStreamsFromSeveralServicesAtOnce(t *testing.T) {
+	t.Parallel()
+	c := natstest.StartCluster(t, natstest.Secured())
+	roles := []messaging.Role{messaging.RoleGridd, messaging.RoleCased, messaging.RoleGridd, messaging.RoleCased}
+	errs := make([]error, len(roles))
+	var wg sync.WaitGroup
+	for i, r := range roles {
+		_, js := c.ConnectAs(t, r, "")
+		wg.Go(func() { errs[i] = messaging.EnsureStreams(context.Background(), js, messaging.StreamConfig{}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("%s #%d: %v", roles[i], i, err)
+		}
+	}
+	_, js := c.ConnectAs(t, messaging.RoleGridd, "")
+	for _, name := range []string{messaging.StreamViolations, messaging.StreamCases, messaging.StreamDeadLetter} {
+		info, err := streamInfo(context.Background(), js, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Config.Replicas != 3 {
+			t.Errorf("stream %s: %d replicas, want 3", name, info.Config.Replicas)
+		}
+	}
+}
+
+// setClusterEnv sets what deploy/nats/nats-cluster.conf reads from the
+// environment for node (from 1), with routes to routePorts on loopback.
+func setClusterEnv(t *testing.T, node int, routePorts []int) {
+	t.Setenv("ECOGRID_NATS_SERVER_NAME", fmt.Sprintf("nats-%d", node))
+	t.Setenv("ECOGRID_NATS_ROUTE_PASSWORD", "route-secret")
+	for i, p := range routePorts {
+		t.Setenv(fmt.Sprintf("ECOGRID_NATS_ROUTE_%d", i+1), fmt.Sprintf("nats-route://route:route-secret@127.0.0.1:%d", p))
+	}
+}
+
+// deploy/nats/nats-cluster.conf, as three nodes on loopback (only the
+// ports and storage changed), forms a JetStream cluster whose routes
+// authenticate, and the services' users get R3 streams on it.
+func TestDeployClusterConfigFormsACluster(t *testing.T) {
+	for _, r := range deployedRoles {
+		t.Setenv("ECOGRID_NATS_"+upper(string(r))+"_PASSWORD", "pw-"+string(r))
+	}
+	ports := make([]int, 6)
+	for i := range ports {
+		ports[i] = freeLoopbackPort(t)
+	}
+	clientPorts, routePorts := ports[:3], ports[3:]
+	var urls []string
+	for i := range 3 {
+		setClusterEnv(t, i+1, routePorts)
+		opts, err := server.ProcessConfigFile(filepath.Join("..", "..", "deploy", "nats", "nats-cluster.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.ServerName != fmt.Sprintf("nats-%d", i+1) || opts.Cluster.Name != "ecogrid" || len(opts.Routes) != 3 ||
+			opts.Cluster.Username != "route" || opts.Cluster.Password != "route-secret" {
+			t.Fatalf("node %d: server %q, cluster %q, %d routes, route user %q", i+1, opts.ServerName, opts.Cluster.Name, len(opts.Routes), opts.Cluster.Username)
+		}
+		opts.Host, opts.Port = "127.0.0.1", clientPorts[i]
+		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", routePorts[i]
+		opts.HTTPPort = 0
+		opts.StoreDir = t.TempDir()
+		opts.NoSigs, opts.NoLog = true, true
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("node %d not ready", i+1)
+		}
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
+	}
+	var js jetstream.JetStream
+	eventually(t, "connecting as gridd with JetStream", func() error {
+		nc, j, err := messaging.ConnectAs(context.Background(), strings.Join(urls, ","), messaging.Credentials{User: "gridd", Password: "pw-gridd"}, "test", nil)
+		if err == nil {
+			t.Cleanup(nc.Close)
+			js = j
+		}
+		return err
+	})
+	if err := messaging.EnsureStreams(context.Background(), js, messaging.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := streamInfo(context.Background(), js, messaging.StreamViolations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+		t.Fatalf("VIOLATIONS on the deployed cluster: replicas %d, cluster %+v", info.Config.Replicas, info.Cluster)
+	}
+}
+
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

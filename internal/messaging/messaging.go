@@ -175,20 +175,72 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		log = slog.Default()
 	}
 	for _, sc := range Streams(cfg) {
-		if st, err := js.Stream(ctx, sc.Name); err == nil {
-			if have := st.CachedInfo().Config.Replicas; have > sc.Replicas {
-				log.Warn("stream keeps its replicas", "stream", sc.Name, "replicas", have, "configured", sc.Replicas,
-					"hint", "lower it with `nats stream edit "+sc.Name+" --replicas N` if that is meant")
-				sc.Replicas = have
-			}
-		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("stream %s: %w", sc.Name, err)
-		}
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return streamError(sc, err)
+		if err := ensureStream(ctx, js, sc, log); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// ensureStreamFor bounds the retries of one stream's creation: a cluster
+// electing a leader, or several services creating the same stream at the
+// same moment (a proposal the meta leader answers only once it is
+// applied), leaves requests unanswered for a while.
+const ensureStreamFor = 2 * time.Minute
+
+// ensureStream creates or updates one stream, trying again while the
+// cluster does not answer or another service created it first.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, log *slog.Logger) error {
+	deadline := time.Now().Add(ensureStreamFor)
+	wait := 100 * time.Millisecond
+	for {
+		err := ensureStreamOnce(ctx, js, sc, log)
+		if err == nil || !retryable(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			if err != nil {
+				return streamError(sc, err)
+			}
+			return nil
+		}
+		log.Debug("stream not ensured yet, trying again", "stream", sc.Name, "err", err)
+		select {
+		case <-ctx.Done():
+			return streamError(sc, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, log *slog.Logger) error {
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := js.Stream(actx, sc.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(actx, sc)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if have := st.CachedInfo().Config.Replicas; have > sc.Replicas {
+		log.Warn("stream keeps its replicas", "stream", sc.Name, "replicas", have, "configured", sc.Replicas,
+			"hint", "lower it with `nats stream edit "+sc.Name+" --replicas N` if that is meant")
+		sc.Replicas = have
+	}
+	_, err = js.UpdateStream(actx, sc)
+	return err
+}
+
+// retryable: the request went unanswered (timeout, no responders while
+// a node is away), the cluster has no leader for the moment, or the
+// stream appeared between the look and the create.
+func retryable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		return true
+	}
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == jsClusterNotAvailable
 }
 
 // JetStream's error codes for a replica count the servers cannot place.
