@@ -3,10 +3,12 @@
 package faults
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,10 +49,12 @@ func envInt(t *testing.T, name string, def int) int {
 type scenario struct {
 	name   string
 	inject func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) (faults int)
-	// natsNodes > 1 runs the scenario on a stack whose NATS is a cluster
-	// of that many nodes (a stack of its own, started after the others').
-	natsNodes int
 }
+
+// natsNodesOf names the scenarios that run on a stack whose NATS is a
+// cluster of that many nodes (a stack of its own, started after the
+// single server's scenarios); the others run on one NATS server.
+var natsNodesOf = map[string]int{"nats-node-kill": 3, "nats-leader-kill": 3}
 
 // every runs f every period until stop.
 func every(stop <-chan struct{}, period time.Duration, f func()) int {
@@ -101,8 +105,8 @@ func TestFaults(t *testing.T) {
 		dir = t.TempDir()
 	}
 	// One stack per kind of NATS, started when its first scenario comes
-	// (the cluster's in dir/nats-cluster-stack) and stopped before the
-	// next kind's.
+	// (the cluster's in dir/nats-cluster-stack) and stopped when the
+	// other kind's begin.
 	var s *Stack
 	var used []*Stack
 	stackFor := func(natsNodes int) *Stack {
@@ -151,21 +155,21 @@ func TestFaults(t *testing.T) {
 		{"baseline", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			<-stop
 			return 0
-		}, 0},
+		}},
 		{"gridd-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			return every(stop, killEvery, func() {
 				if err := s.Gridd.Restart(ctx); err != nil {
 					t.Errorf("restarting gridd: %v", err)
 				}
 			})
-		}, 0},
+		}},
 		{"cased-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			return every(stop, killEvery, func() {
 				if err := s.Cased.Restart(ctx); err != nil {
 					t.Errorf("restarting cased: %v", err)
 				}
 			})
-		}, 0},
+		}},
 		{"nats-outage", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			// One outage of natsOutage, starting a quarter into the run.
 			select {
@@ -181,7 +185,7 @@ func TestFaults(t *testing.T) {
 			}
 			fmt.Fprintln(os.Stderr, "faults: NATS back")
 			return 1
-		}, 0},
+		}},
 		{"postgres-immediate", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
 			return every(stop, pgEvery, func() {
 				start := time.Now()
@@ -190,19 +194,22 @@ func TestFaults(t *testing.T) {
 				}
 				fmt.Fprintf(os.Stderr, "faults: PostgreSQL immediate shutdown and restart took %s\n", time.Since(start).Round(time.Millisecond))
 			})
-		}, 0},
+		}},
 		// NATS as a 3-node cluster with R3 streams: a follower of the
 		// VIOLATIONS stream shut down and restarted, then its leader.
-		{"nats-node-kill", natsNodeKill(false), 3},
-		{"nats-leader-kill", natsNodeKill(true), 3},
+		{"nats-node-kill", natsNodeKill(false)},
+		{"nats-leader-kill", natsNodeKill(true)},
 	}
 
+	// The single server's scenarios first, then the cluster's: each kind
+	// of stack is started once.
+	slices.SortStableFunc(scenarios, func(a, b scenario) int { return cmp.Compare(natsNodesOf[a.name], natsNodesOf[b.name]) })
 	var summary []string
 	for _, sc := range scenarios {
 		if only != "" && !strings.Contains(","+only+",", ","+sc.name+",") {
 			continue
 		}
-		s := stackFor(sc.natsNodes)
+		s := stackFor(natsNodesOf[sc.name])
 		t.Run(sc.name, func(t *testing.T) {
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
