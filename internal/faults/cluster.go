@@ -93,28 +93,27 @@ func (s *Stack) startClusterNodes() error {
 
 // StreamLeader is the index of the node leading stream, read from stream
 // info's Cluster.Leader through a connection as gridd to the whole
-// cluster, and the stream's replica count. It waits while the stream has
-// no leader (an election under way).
+// cluster, and the stream's replica count. It waits (up to 2 minutes)
+// while the cluster does not answer or the stream has no leader: an
+// election under way.
 func (s *Stack) StreamLeader(ctx context.Context, stream string) (node, replicas int, err error) {
+	return s.streamLeader(ctx, stream, -1)
+}
+
+// streamLeader is StreamLeader waiting for a leader other than node not
+// (a stale answer from before its loss was noticed).
+func (s *Stack) streamLeader(ctx context.Context, stream string, not int) (node, replicas int, err error) {
 	if s.cluster == nil {
 		return 0, 0, errors.New("NATS is a single server")
 	}
-	nc, js, err := messaging.ConnectAs(ctx, s.NATSURL, s.natsUsers[messaging.RoleGridd], "faults", nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer nc.Close()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		info, err := streamInfo(ctx, js, stream)
-		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
-			if i := s.cluster.Node(info.Cluster.Leader); i >= 0 {
-				return i, info.Config.Replicas, nil
-			}
-			err = fmt.Errorf("leader %q is no node of the cluster", info.Cluster.Leader)
+		node, replicas, err = s.streamLeaderOnce(ctx, stream)
+		if err == nil && node == not {
+			err = fmt.Errorf("%s still named leader", s.cluster.Name(not))
 		}
 		if err == nil {
-			err = errors.New("no leader")
+			return node, replicas, nil
 		}
 		if time.Now().After(deadline) {
 			return 0, 0, fmt.Errorf("stream %s: %w", stream, err)
@@ -122,9 +121,29 @@ func (s *Stack) StreamLeader(ctx context.Context, stream string) (node, replicas
 		select {
 		case <-ctx.Done():
 			return 0, 0, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func (s *Stack) streamLeaderOnce(ctx context.Context, stream string) (node, replicas int, err error) {
+	nc, js, err := messaging.ConnectAs(ctx, s.NATSURL, s.natsUsers[messaging.RoleGridd], "faults", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer nc.Close()
+	info, err := streamInfo(ctx, js, stream)
+	if err != nil {
+		return 0, 0, err
+	}
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		return 0, 0, errors.New("no leader")
+	}
+	i := s.cluster.Node(info.Cluster.Leader)
+	if i < 0 {
+		return 0, 0, fmt.Errorf("leader %q is no node of the cluster", info.Cluster.Leader)
+	}
+	return i, info.Config.Replicas, nil
 }
 
 func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.StreamInfo, error) {
@@ -208,28 +227,30 @@ func (s *Stack) KillNATSNode(ctx context.Context, stream string, leader bool, do
 	}
 	start := time.Now()
 	s.cluster.StopNode(victim)
+	// Whatever happens, the node comes back: a cluster left with one
+	// node down would lose its quorum at the next kill.
+	var electErr error
 	if leader {
-		next, _, err := s.StreamLeader(ctx, stream)
-		for err == nil && next == victim { // an answer from before the loss was noticed
-			time.Sleep(100 * time.Millisecond)
-			next, _, err = s.StreamLeader(ctx, stream)
-		}
+		next, _, err := s.streamLeader(ctx, stream, victim)
 		if err != nil {
-			return o, fmt.Errorf("no new leader of %s after %s shut down: %w", stream, o.Node, err)
+			electErr = fmt.Errorf("no new leader of %s after %s shut down: %w", stream, o.Node, err)
+		} else {
+			o.NewLeader, o.Election = s.cluster.Name(next), time.Since(start)
 		}
-		o.NewLeader, o.Election = s.cluster.Name(next), time.Since(start)
 	}
 	select {
 	case <-ctx.Done():
-		return o, ctx.Err()
 	case <-time.After(time.Until(start.Add(down))):
 	}
 	restart := time.Now()
 	if err := s.cluster.StartNode(victim); err != nil {
-		return o, err
+		return o, errors.Join(electErr, err)
 	}
 	if err := s.cluster.WaitHealthy(3 * time.Minute); err != nil {
-		return o, err
+		return o, errors.Join(electErr, err)
+	}
+	if electErr != nil {
+		return o, electErr
 	}
 	o.CatchUp = time.Since(restart)
 	return o, nil
