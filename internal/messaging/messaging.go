@@ -236,7 +236,7 @@ func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, sc jetstream.
 // stream appeared between the look and the create.
 func retryable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
-		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return true
 	}
 	var api *jetstream.APIError
