@@ -8,10 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"ecogrid/internal/audit"
+	"ecogrid/internal/database"
 	"ecogrid/internal/database/dbtest"
 	"ecogrid/internal/ledger"
 	"ecogrid/internal/people"
@@ -37,6 +40,22 @@ func TestAuditVerifyReport(t *testing.T) {
 	grid := peopletest.InsertGrid(t, pool)
 	officer := peopletest.AddMember(t, pool, grid[peopletest.CountyA], scope.RoleCountyOfficer, "赵主任", "")
 	m := peopletest.AddMember(t, pool, grid[peopletest.VillageA1a], scope.RoleInspector, "张伟", "")
+	// Three cases in his cell while he holds it, one closed late.
+	resp := []ledger.Responsible{{PersonID: m.Person.ID, Name: "张伟", Role: "inspector", NodeCode: peopletest.VillageA1a}}
+	for i := range 3 {
+		id := uuid.NewString()
+		deadline := time.Now().Add(time.Duration(2-i) * time.Hour).UTC().Format(time.RFC3339)
+		for _, s := range []string{"created", "accepted", "closed"} {
+			if err := database.InTx(ctx, pool, func(tx pgx.Tx) error {
+				_, err := ledger.Append(ctx, tx, ledger.Entry{CountyCode: peopletest.CountyA, ActorRole: "system", Action: "case." + s,
+					SubjectType: "case", SubjectID: id, NodeCode: peopletest.VillageA1a, Responsible: resp,
+					Payload: map[string]any{"state": s, "deadline": deadline}})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	st := people.NewStore(pool, nil)
 	tr, err := st.Transfer(ctx, people.SystemActor, m.Assignment.ID, people.NewAssignment{ID: uuid.NewString(),
 		NodeID: grid[peopletest.VillageA1b].ID, NodeCode: peopletest.VillageA1b, Role: scope.RoleGridChief}, "提任网格长", "")
@@ -73,6 +92,59 @@ func TestAuditVerifyReport(t *testing.T) {
 		t.Fatalf("verify-report printed %q", out.String())
 	}
 
+	if rep.Facts.Summary.Cases != 3 || rep.Facts.Summary.ClosedLate != 1 {
+		t.Fatalf("report of three cases, one closed late: %+v", rep.Facts.Summary)
+	}
+
+	// One changed count, one dropped case (its records dropped too and the
+	// counts redone, as a careful forger would), a forged proof: each file
+	// fails with only the public key.
+	tamper := map[string]func(r *audit.Report){
+		"one changed count": func(r *audit.Report) { r.Facts.Summary.ClosedLate = 0 },
+		"one dropped case": func(r *audit.Report) {
+			drop := r.Facts.Cases[0].CaseID
+			r.Facts.Cases = r.Facts.Cases[1:]
+			keep := r.Evidence[:0]
+			var recs []ledger.Record
+			for _, p := range r.Evidence {
+				if p.Record.SubjectID != drop {
+					keep = append(keep, p)
+					if p.Record.Action != audit.ActionReportGenerated {
+						recs = append(recs, p.Record)
+					}
+				}
+			}
+			r.Evidence = keep
+			r.Facts = audit.Compute(r.Facts.Params, recs)
+		},
+		"a forged proof": func(r *audit.Report) {
+			for i := range r.Evidence {
+				if len(r.Evidence[i].Proof) > 0 {
+					r.Evidence[i].Proof[0][0] ^= 1
+					return
+				}
+			}
+			t.Fatal("no proof with a hash to forge")
+		},
+	}
+	for what, fn := range tamper {
+		var r audit.Report
+		if err := json.Unmarshal(data, &r); err != nil {
+			t.Fatal(err)
+		}
+		fn(&r)
+		bad, _ := json.Marshal(r)
+		badFile := filepath.Join(dir, strings.ReplaceAll(what, " ", "-")+".json")
+		if err := os.WriteFile(badFile, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		if err := auditVerifyReport([]string{badFile, "-pub", "@" + pubFile}, nil, &out); err == nil || !strings.HasPrefix(out.String(), "FAILED") {
+			t.Errorf("a report with %s verified: %v %q", what, err, out.String())
+		} else {
+			t.Logf("%s: %s", what, strings.TrimSpace(out.String()))
+		}
+	}
 	rep.Facts.Summary.Posts = 1
 	bad, _ := json.Marshal(rep)
 	out.Reset()

@@ -116,17 +116,20 @@ func runCasesExport(ctx context.Context, args []string) error {
 type nameLookup interface {
 	nodeName(ctx context.Context, code string) (string, error)
 	personName(ctx context.Context, id string) (string, error)
+	categoryName(ctx context.Context, county, code string) (string, error)
 }
 
 // rpcNames looks names up through gridd, once per code.
 type rpcNames struct {
 	grid   ecogridv1.GridServiceClient
 	people ecogridv1.PeopleServiceClient
+	field  ecogridv1.FieldServiceClient
 	cache  map[string]string
 }
 
 func newRPCNames(conn *grpc.ClientConn) *rpcNames {
-	return &rpcNames{grid: ecogridv1.NewGridServiceClient(conn), people: ecogridv1.NewPeopleServiceClient(conn), cache: map[string]string{}}
+	return &rpcNames{grid: ecogridv1.NewGridServiceClient(conn), people: ecogridv1.NewPeopleServiceClient(conn),
+		field: ecogridv1.NewFieldServiceClient(conn), cache: map[string]string{}}
 }
 
 func (r *rpcNames) lookup(key string, get func() (string, error)) (string, error) {
@@ -163,6 +166,29 @@ func (r *rpcNames) personName(ctx context.Context, id string) (string, error) {
 		resp, err := r.people.GetPerson(ctx, &ecogridv1.GetPersonRequest{PersonId: id})
 		return resp.GetPerson().GetName(), err
 	})
+}
+
+// categoryName is the name of a category code in county: one
+// ListCategories per county fills the cache with every code it knows.
+func (r *rpcNames) categoryName(ctx context.Context, county, code string) (string, error) {
+	if code == "" {
+		return "", nil
+	}
+	listed := "categories:" + county
+	if _, ok := r.cache[listed]; !ok {
+		resp, err := r.field.ListCategories(ctx, &ecogridv1.ListCategoriesRequest{CountyCode: county})
+		switch status.Code(err) {
+		case codes.OK:
+			for _, c := range resp.GetCategories() {
+				r.cache["category:"+county+":"+c.GetCode()] = c.GetName()
+			}
+		case codes.NotFound, codes.InvalidArgument, codes.PermissionDenied:
+		default:
+			return "", err
+		}
+		r.cache[listed] = ""
+	}
+	return r.cache["category:"+county+":"+code], nil
 }
 
 // exportCases pages through ListCases and writes every case; it returns
@@ -244,16 +270,19 @@ func round7(v float64) float64 { return math.Round(v*1e7) / 1e7 }
 
 // csvHeader are the columns of every case export (CSV and XLSX columns,
 // GeoJSON properties), names beside codes.
-var csvHeader = []string{"case_id", "report_id", "state", "severity", "category", "county_code", "township_code", "township_name",
+var csvHeader = []string{"case_id", "report_id", "state", "severity", "category", "category_name", "county_code", "township_code", "township_name",
 	"village_code", "village_name", "latitude", "longitude", "reported_at", "dispatched_at", "deadline", "extension_days",
 	"overdue", "overdue_days", "escalated", "supervisor_id", "supervisor_name", "handler_id", "handler_name", "rectified_at", "closed_at",
 	"reopen_count", "description"}
 
 // caseValues are c's values in csvHeader order, typed.
 func caseValues(ctx context.Context, c *ecogridv1.Case, names nameLookup) ([]any, error) {
-	var township, village, supervisor, handler string
+	var township, village, supervisor, handler, category string
 	if names != nil {
 		var err error
+		if category, err = names.categoryName(ctx, c.GetCountyCode(), c.GetCategory()); err != nil {
+			return nil, err
+		}
 		if township, err = names.nodeName(ctx, c.GetTownshipCode()); err != nil {
 			return nil, err
 		}
@@ -271,7 +300,7 @@ func caseValues(ctx context.Context, c *ecogridv1.Case, names nameLookup) ([]any
 	if p := c.GetPosition(); p != nil {
 		lat, lon = round7(p.GetLatitude()), round7(p.GetLongitude())
 	}
-	return []any{c.GetId(), c.GetReportId(), caseState(c), caseSeverity(c), c.GetCategory(), c.GetCountyCode(),
+	return []any{c.GetId(), c.GetReportId(), caseState(c), caseSeverity(c), c.GetCategory(), category, c.GetCountyCode(),
 		c.GetTownshipCode(), township, c.GetVillageCode(), village, lat, lon, cellTime(c.GetReportedAt()),
 		cellTime(c.GetDispatchedAt()), cellTime(c.GetDeadline()), c.GetExtensionDays(), c.GetOverdue(), c.GetOverdueDays(),
 		c.GetEscalated(), c.GetSupervisorId(), supervisor, c.GetHandlerId(), handler, cellTime(c.GetRectifiedAt()),

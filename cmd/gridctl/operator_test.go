@@ -279,9 +279,17 @@ func TestOperatorCommandsAgainstTheStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	vcol, hcol := slices.Index(rows[0], "village_name"), slices.Index(rows[0], "supervisor_name")
+	ccol, cncol := slices.Index(rows[0], "category"), slices.Index(rows[0], "category_name")
 	for _, r := range rows[1:] {
 		if r[vcol] != villageName {
 			t.Errorf("village_name %q, want %q", r[vcol], villageName)
+		}
+		var categoryName string
+		if err := s.pool.QueryRow(context.Background(), `SELECT name FROM field.categories WHERE code = $1 ORDER BY county_code DESC NULLS LAST LIMIT 1`, r[ccol]).Scan(&categoryName); err != nil {
+			t.Fatalf("category %q: %v", r[ccol], err)
+		}
+		if r[cncol] == "" || r[cncol] != categoryName {
+			t.Errorf("category_name of %q = %q, want %q", r[ccol], r[cncol], categoryName)
 		}
 		if r[slices.Index(rows[0], "state")] == "accepted" && r[hcol] != "县网格办 李" {
 			t.Errorf("supervisor_name of the accepted case = %q", r[hcol])

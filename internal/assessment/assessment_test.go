@@ -67,7 +67,7 @@ func (f *fixture) kase(v, inspector string, resp []ledger.Responsible, opened ti
 	}
 	f.entries = append(f.entries, ledger.Entry{CountyCode: v[:6], ActorID: inspector, ActorRole: "inspector", ActorNodeCode: v, Action: "violation.reported",
 		SubjectType: "report", SubjectID: uuid.NewString(), NodeCode: v, At: opened, Responsible: resp})
-	e("created", "reported", opened)
+	e("opened", "reported", opened)
 	e("accepted", "accepted", opened.Add(acceptAfter))
 	if escalate {
 		e("escalated", "accepted", deadline.Add(time.Hour))

@@ -208,7 +208,8 @@ type caseState struct {
 	open        bool
 	node        string
 	responsible []ledger.Responsible
-	last        Item
+	last        *ledger.Record // the case's latest record, counted late or not
+	lastLate    bool
 }
 
 func recordItem(r *ledger.Record, late bool) Item {
@@ -334,14 +335,14 @@ func Compute(in Input) Result {
 				cs.deadline = d
 			}
 			switch r.Action {
-			case "case.created":
+			case "case.opened": // cased's opening record (internal/cases openingSteps)
 				cs.created, cs.hasCreated = r.RecordedAt, true
 			case "case.closed", "case.rejected":
 				cs.open = false
 			case "case.reopened":
 				cs.open = true
 			}
-			cs.last = recordItem(r, late)
+			cs.last, cs.lastLate = r, late
 		}
 		if !counted {
 			continue
@@ -368,7 +369,12 @@ func Compute(in Input) Result {
 				}
 			}
 		}
-		it := recordItem(r, late)
+		// Items are kept only for the drill-down: counting needs their
+		// lateness alone, without the strings.
+		it := Item{Late: late}
+		if !in.NoItems {
+			it = recordItem(r, late)
+		}
 		for _, s := range hits {
 			if late {
 				s.card.Late++
@@ -424,11 +430,15 @@ func Compute(in Input) Result {
 				hits = append(hits, s)
 			}
 		}
+		last := Item{Late: cs.lastLate}
+		if !in.NoItems {
+			last = recordItem(cs.last, cs.lastLate)
+		}
 		for _, s := range hits {
 			s.overdue++
 			s.overdueDays += math.Ceil(p.To.Sub(*cs.deadline).Hours() / 24)
-			s.add(OverdueCount, cs.last)
-			s.add(OverdueDays, cs.last)
+			s.add(OverdueCount, last)
+			s.add(OverdueDays, last)
 		}
 	}
 
@@ -446,7 +456,10 @@ func Compute(in Input) Result {
 		if m < 0 || !pp.StartedAt.Before(p.To) {
 			continue
 		}
-		it := Item{Ref: "patrol:" + pp.PatrolID, Kind: "patrol", SubjectType: "patrol", SubjectID: pp.PatrolID, At: pp.StartedAt}
+		var it Item
+		if !in.NoItems {
+			it = Item{Ref: "patrol:" + pp.PatrolID, Kind: "patrol", SubjectType: "patrol", SubjectID: pp.PatrolID, At: pp.StartedAt}
+		}
 		person := byPerson[pp.InspectorID]
 		var seen []*subject
 		for _, cell := range pp.Cells {

@@ -24,7 +24,7 @@ func sheet(t *testing.T) assessment.Sheet {
 	var records []*ledger.Record
 	for i, v := range []string{"130123101201", "130123101202"} {
 		at := p.From.Add(time.Duration(i+1) * 48 * time.Hour)
-		for k, a := range []string{"violation.reported", "case.created", "case.accepted", "case.closed"} {
+		for k, a := range []string{"violation.reported", "case.opened", "case.accepted", "case.closed"} {
 			records = append(records, &ledger.Record{CountyCode: "130123", Seq: int64(len(records)), RecordedAt: at.Add(time.Duration(k*(i+1)*30) * time.Hour),
 				Action: a, SubjectType: "case", SubjectID: v, NodeCode: v, Payload: []byte(`{"deadline":"` + at.Add(72*time.Hour).Format(time.RFC3339) + `"}`)})
 		}

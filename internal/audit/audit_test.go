@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -50,19 +52,25 @@ var epoch = time.Date(2021, 1, 4, 8, 0, 0, 0, time.UTC)
 
 func newCounty(t testing.TB) *county {
 	t.Helper()
-	pool := dbtest.NewPool(t)
-	skey, vkey, err := ledger.NewKeyPair("test-ledger")
+	skey, _, err := ledger.NewKeyPair("test-ledger")
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := countyOn(t, dbtest.NewPool(t), skey)
+	c.grid = peopletest.InsertGrid(t, c.pool)
+	c.officer = peopletest.AddMember(t, c.pool, c.grid[peopletest.CountyA], scope.RoleCountyOfficer, "赵主任", "")
+	return c
+}
+
+// countyOn is a county over pool whose ledger signs with the private key
+// skey, without its grid and officer.
+func countyOn(t testing.TB, pool *pgxpool.Pool, skey string) *county {
+	t.Helper()
 	keys, err := ledger.LoadKeys(ledger.KeyConfig{PrivateKey: skey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &county{t: t, pool: pool, ledger: ledger.New(pool, keys, ledger.Config{WitnessDir: t.TempDir()}, nil), pub: vkey}
-	c.grid = peopletest.InsertGrid(t, pool)
-	c.officer = peopletest.AddMember(t, pool, c.grid[peopletest.CountyA], scope.RoleCountyOfficer, "赵主任", "")
-	return c
+	return &county{t: t, pool: pool, ledger: ledger.New(pool, keys, ledger.Config{WitnessDir: t.TempDir()}, nil), pub: keys.PublicKey()}
 }
 
 func (c *county) person(name string) people.Person {
@@ -152,11 +160,21 @@ func (c *county) activity(posts []post, villages []string, years int, rng *rand.
 				for k, x := range extra {
 					pl[k] = x
 				}
-				c.events = append(c.events, ledger.Entry{CountyCode: v[:6], ActorRole: "system", Action: "case." + event,
-					SubjectType: "case", SubjectID: id, NodeCode: v, Responsible: holders(posts, v, at), At: at, Payload: pl})
+				e := ledger.Entry{CountyCode: v[:6], ActorRole: "system", Action: "case." + event,
+					SubjectType: "case", SubjectID: id, NodeCode: v, Responsible: holders(posts, v, at), At: at, Payload: pl}
+				// The grid chief accepts a case of the cell, its inspector
+				// confirms the rectification that closes it; nobody
+				// holding the post: the system.
+				actor := map[string]string{"accepted": "grid_chief", "closed": "inspector"}[event]
+				for _, r := range e.Responsible {
+					if actor != "" && r.Role == actor && r.NodeCode == v {
+						e.ActorID, e.ActorRole, e.ActorNodeCode = r.PersonID, r.Role, v
+					}
+				}
+				c.events = append(c.events, e)
 			}
 			at := t.Add(time.Minute)
-			step("created", "reported", at, nil)
+			step("opened", "reported", at, nil)
 			at = at.Add(time.Duration(1+rng.IntN(72)) * time.Hour)
 			step("accepted", "accepted", at, nil)
 			at = at.Add(time.Hour)
@@ -191,53 +209,175 @@ func (c *county) activity(posts []post, villages []string, years int, rng *rand.
 // direct holds the figures computed by SQL straight over ledger.records,
 // independently of the audit's Go code.
 type direct struct {
-	cases, escalated, reopened, closedLate, closedOnTime, openAtEnd, reports, posts int
+	cases, accepted, closed, escalated, reopened, closedLate, closedOnTime, overdue, overdueDays int
+	openAtEnd, overdueAtEnd, reports, posts, cells, acts                                         int
+	meanResponse                                                                                 float64
+	actsBy                                                                                       string // action:count,...
 }
 
-func (c *county) direct(personID string, from, to time.Time) direct {
+func (c *county) direct(personID string, p audit.Params) direct {
 	c.t.Helper()
 	ctx := context.Background()
 	var d direct
-	q := func(dst *int, sql string) {
+	q := func(dst any, sql string) {
 		c.t.Helper()
-		if err := c.pool.QueryRow(ctx, sql, personID, from, to).Scan(dst); err != nil {
+		if err := c.pool.QueryRow(ctx, sql, personID, p.From, p.To, p.AsOf).Scan(dst); err != nil {
 			c.t.Fatalf("%v\n%s", err, sql)
 		}
 	}
+	// The cases the person was named in (or acted on) during the period,
+	// with their whole history; the history's last deadline, state and
+	// reopening; its close after the last reopening.
 	const touched = `WITH touched AS (SELECT DISTINCT county_code, subject_id FROM ledger.records
 		WHERE subject_type = 'case' AND action LIKE 'case.%' AND recorded_at >= $2 AND recorded_at < $3
 		AND (responsible @> jsonb_build_array(jsonb_build_object('person_id', $1::text)) OR actor_id = $1::uuid)),
 		hist AS (SELECT r.*, convert_from(r.payload, 'UTF8')::jsonb AS pl FROM ledger.records r JOIN touched USING (county_code, subject_id)
-		WHERE r.subject_type = 'case'),
+		WHERE r.subject_type = 'case' AND r.recorded_at <= $4),
 		last AS (SELECT DISTINCT ON (county_code, subject_id) county_code, subject_id, action, recorded_at, pl FROM hist
-		ORDER BY county_code, subject_id, seq DESC) `
+		ORDER BY county_code, subject_id, seq DESC),
+		per0 AS (SELECT county_code, subject_id, max(seq) FILTER (WHERE action = 'case.reopened') AS reopened,
+			(array_agg((pl->>'deadline')::timestamptz ORDER BY seq DESC) FILTER (WHERE pl ? 'deadline'))[1] AS deadline,
+			(array_agg(pl->>'state' ORDER BY seq DESC) FILTER (WHERE pl ? 'state'))[1] AS state_now,
+			min(recorded_at) FILTER (WHERE action = 'case.created') AS created,
+			min(recorded_at) FILTER (WHERE action = 'case.accepted') AS accepted
+			FROM hist GROUP BY county_code, subject_id),
+		per AS (SELECT p.*, (SELECT max(h.recorded_at) FROM hist h WHERE h.county_code = p.county_code AND h.subject_id = p.subject_id
+			AND h.action = 'case.closed' AND h.seq > coalesce(p.reopened, -1)) AS closed_at FROM per0 p),
+		late AS (SELECT CASE WHEN deadline IS NULL THEN 0
+			WHEN closed_at IS NOT NULL THEN greatest(0, ceil(extract(epoch FROM closed_at - deadline) / 86400))
+			WHEN state_now NOT IN ('closed', 'rejected') THEN greatest(0, ceil(extract(epoch FROM $4 - deadline) / 86400))
+			ELSE 0 END::int AS days FROM per),
+		at_end AS (SELECT DISTINCT ON (county_code, subject_id) county_code, subject_id, pl->>'state' AS state
+			FROM hist WHERE recorded_at < $3 AND pl ? 'state' ORDER BY county_code, subject_id, seq DESC),
+		deadline_at_end AS (SELECT DISTINCT ON (county_code, subject_id) county_code, subject_id, (pl->>'deadline')::timestamptz AS deadline
+			FROM hist WHERE recorded_at < $3 AND pl ? 'deadline' ORDER BY county_code, subject_id, seq DESC) `
 	q(&d.cases, touched+`SELECT count(*) FROM touched`)
+	q(&d.accepted, touched+`SELECT count(*) FROM per WHERE accepted IS NOT NULL`)
+	q(&d.meanResponse, touched+`SELECT coalesce(round(avg(round((extract(epoch FROM accepted - created) / 3600)::numeric, 2)), 2), 0)::float8
+		FROM per WHERE accepted IS NOT NULL AND created IS NOT NULL`)
+	q(&d.closed, touched+`SELECT count(*) FROM per WHERE closed_at IS NOT NULL`)
 	q(&d.escalated, touched+`SELECT count(DISTINCT subject_id) FROM hist WHERE action = 'case.escalated'`)
 	q(&d.reopened, touched+`SELECT count(DISTINCT subject_id) FROM hist WHERE action = 'case.reopened'`)
 	q(&d.closedLate, touched+`SELECT count(*) FROM last WHERE action = 'case.closed' AND recorded_at > (pl->>'deadline')::timestamptz`)
 	q(&d.closedOnTime, touched+`SELECT count(*) FROM last WHERE action = 'case.closed' AND recorded_at <= (pl->>'deadline')::timestamptz`)
-	q(&d.openAtEnd, touched+`SELECT count(*) FROM (SELECT DISTINCT ON (county_code, subject_id) pl->>'state' AS state
-		FROM hist WHERE recorded_at < $3 ORDER BY county_code, subject_id, seq DESC) s WHERE state NOT IN ('closed', 'rejected')`)
+	q(&d.overdue, touched+`SELECT count(*) FROM late WHERE days > 0`)
+	q(&d.overdueDays, touched+`SELECT coalesce(sum(days), 0)::int FROM late`)
+	q(&d.openAtEnd, touched+`SELECT count(*) FROM at_end WHERE state NOT IN ('closed', 'rejected')`)
+	q(&d.overdueAtEnd, touched+`SELECT count(*) FROM at_end JOIN deadline_at_end USING (county_code, subject_id)
+		WHERE state NOT IN ('closed', 'rejected') AND deadline < $3`)
 	q(&d.reports, `SELECT count(*) FROM ledger.records WHERE action = 'violation.reported' AND actor_id = $1::uuid
-		AND recorded_at >= $2 AND recorded_at < $3`)
-	q(&d.posts, `SELECT count(DISTINCT subject_id) FROM ledger.records WHERE subject_type = 'assignment'
-		AND convert_from(payload, 'UTF8')::jsonb->>'person_id' = $1::text
-		AND (convert_from(payload, 'UTF8')::jsonb->>'valid_from')::timestamptz < $3
-		AND COALESCE((SELECT max((convert_from(p2.payload, 'UTF8')::jsonb->>'valid_to')::timestamptz) FROM ledger.records p2
-			WHERE p2.subject_type = 'assignment' AND p2.subject_id = ledger.records.subject_id), 'infinity') > $2`)
+		AND recorded_at >= $2 AND recorded_at < $3 AND recorded_at <= $4`)
+	q(&d.acts, `SELECT count(*) FROM ledger.records WHERE actor_id = $1::uuid AND recorded_at >= $2 AND recorded_at < $3
+		AND action NOT LIKE 'audit.%' AND recorded_at <= $4`)
+	q(&d.actsBy, `SELECT coalesce(string_agg(action || ':' || n, ',' ORDER BY action), '') FROM (SELECT action, count(*) AS n FROM ledger.records
+		WHERE actor_id = $1::uuid AND recorded_at >= $2 AND recorded_at < $3 AND action NOT LIKE 'audit.%' AND recorded_at <= $4 GROUP BY action) a`)
+	const held = `WITH posts AS (SELECT subject_id, min(convert_from(payload, 'UTF8')::jsonb->>'node_code') AS node,
+			min((convert_from(payload, 'UTF8')::jsonb->>'valid_from')::timestamptz) AS valid_from,
+			max((convert_from(payload, 'UTF8')::jsonb->>'valid_to')::timestamptz) AS valid_to
+		FROM ledger.records WHERE subject_type = 'assignment' AND convert_from(payload, 'UTF8')::jsonb->>'person_id' = $1::text
+		AND recorded_at <= $4 GROUP BY subject_id),
+		held AS (SELECT * FROM posts WHERE valid_from < $3 AND coalesce(valid_to, 'infinity') > $2) `
+	q(&d.posts, held+`SELECT count(*) FROM held`)
+	q(&d.cells, held+`SELECT count(DISTINCT node) FROM held`)
 	return d
 }
 
 func checkAgainstSQL(t *testing.T, name string, f audit.Facts, d direct) {
 	t.Helper()
 	s := f.Summary
-	got := direct{cases: s.Cases, escalated: s.Escalated, reopened: s.Reopened, closedLate: s.ClosedLate,
-		closedOnTime: s.ClosedOnTime, openAtEnd: s.OpenAtEnd, reports: s.ReportsFiled, posts: s.Posts}
-	if got != d {
-		t.Errorf("%s: audit counts %+v, SQL over the ledger %+v", name, got, d)
+	cells := map[string]bool{}
+	for _, p := range f.Posts {
+		cells[p.NodeCode] = true
 	}
-	if d.cases == 0 || d.reports == 0 {
-		t.Errorf("%s: the synthetic county gave no cases or no reports: %+v", name, d)
+	var acts []string
+	for _, a := range f.Acts {
+		acts = append(acts, fmt.Sprintf("%s:%d", a.Action, a.Count))
+	}
+	got := direct{cases: s.Cases, accepted: s.Accepted, closed: s.Closed, escalated: s.Escalated, reopened: s.Reopened, closedLate: s.ClosedLate,
+		closedOnTime: s.ClosedOnTime, overdue: s.Overdue, overdueDays: s.OverdueDays, openAtEnd: s.OpenAtEnd, overdueAtEnd: s.OverdueAtEnd,
+		reports: s.ReportsFiled, posts: s.Posts, cells: len(cells), acts: s.Acts, meanResponse: s.MeanResponseHours, actsBy: strings.Join(acts, ",")}
+	if math.Abs(got.meanResponse-d.meanResponse) <= 0.011 {
+		got.meanResponse = d.meanResponse // rounding of float64 against numeric
+	}
+	if got != d {
+		t.Errorf("%s: audit counts\n%+v\nSQL over the ledger\n%+v", name, got, d)
+	}
+	if d.cases == 0 || d.reports == 0 || d.escalated == 0 || d.reopened == 0 || d.overdue == 0 || d.acts == 0 {
+		t.Errorf("%s: the synthetic county lacks cases, reports, escalations, reopenings, overdue cases or acts: %+v", name, d)
+	}
+	t.Logf("%s: %+v", name, d)
+}
+
+// checkHandoversAgainstSQL counts, for each handover, the cases of the
+// post's cells the person was named in whose last state before the
+// handover was not closed, straight from the ledger.
+func (c *county) checkHandoversAgainstSQL(t *testing.T, name string, f audit.Facts) {
+	t.Helper()
+	if len(f.Handovers) == 0 {
+		t.Fatalf("%s: no handover", name)
+	}
+	for _, h := range f.Handovers {
+		var n int
+		err := c.pool.QueryRow(context.Background(), `WITH touched AS (SELECT DISTINCT county_code, subject_id FROM ledger.records
+			WHERE subject_type = 'case' AND action LIKE 'case.%' AND recorded_at >= $2 AND recorded_at < $3
+			AND (responsible @> jsonb_build_array(jsonb_build_object('person_id', $1::text)) OR actor_id = $1::uuid))
+			SELECT count(*) FROM (SELECT DISTINCT ON (r.county_code, r.subject_id) convert_from(r.payload, 'UTF8')::jsonb->>'state' AS state
+				FROM ledger.records r JOIN touched USING (county_code, subject_id)
+				WHERE r.subject_type = 'case' AND r.node_code LIKE $5 || '%' AND r.recorded_at <= $4
+				AND convert_from(r.payload, 'UTF8')::jsonb ? 'state'
+				ORDER BY r.county_code, r.subject_id, r.seq DESC) s WHERE state NOT IN ('closed', 'rejected')`,
+			f.PersonID, f.Params.From, f.Params.To, h.At, h.NodeCode).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h.OpenCases) != n {
+			t.Errorf("%s: the handover of %s at %s lists %d open cases, SQL over the ledger %d", name, h.NodeCode, h.At, len(h.OpenCases), n)
+		}
+	}
+}
+
+// checkPatrolsAgainstSQL recounts every month of the patrol section from
+// field.patrols and the grid's quota.
+func (c *county) checkPatrolsAgainstSQL(t *testing.T, name string, rep *audit.Report) {
+	t.Helper()
+	if len(rep.Patrols) == 0 {
+		t.Fatalf("%s: no patrol months", name)
+	}
+	posts := map[string]audit.Post{}
+	for _, p := range rep.Facts.Posts {
+		posts[p.AssignmentID] = p
+	}
+	counted := 0
+	for _, m := range rep.Patrols {
+		p := posts[m.AssignmentID]
+		start, err := time.ParseInLocation("2006-01", m.Month, time.FixedZone("CST", 8*3600))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var to any
+		if p.ValidTo != nil {
+			to = *p.ValidTo
+		}
+		var done, flagged, required int
+		err = c.pool.QueryRow(context.Background(), `SELECT
+				count(*) FILTER (WHERE cardinality(flags) = 0), count(*) FILTER (WHERE cardinality(flags) > 0),
+				(SELECT coalesce(sum((t->>'count')::int), 0) FROM grid.nodes n, jsonb_array_elements(n.tasks) t
+					WHERE n.code = $2 AND t->>'kind' = 'patrol' AND t->>'period' = 'month')
+			FROM field.patrols WHERE inspector_id = $1 AND ended_at IS NOT NULL
+			AND EXISTS (SELECT 1 FROM unnest(cell_codes) c WHERE c LIKE $2 || '%')
+			AND started_at >= greatest($3::timestamptz, $5, $7) AND started_at < least($4::timestamptz, coalesce($6::timestamptz, 'infinity'), $8)`,
+			rep.Facts.PersonID, m.CellCode, start, start.AddDate(0, 1, 0), p.ValidFrom, to, rep.Facts.Params.From, rep.Facts.Params.To).
+			Scan(&done, &flagged, &required)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Done != done || m.Flagged != flagged || m.Required != required || m.Compliant != (done >= required) {
+			t.Errorf("%s: patrols of %s in %s: %+v; SQL: done %d flagged %d required %d", name, m.CellCode, m.Month, m, done, flagged, required)
+		}
+		counted += done
+	}
+	if counted == 0 {
+		t.Errorf("%s: no patrol counted", name)
 	}
 }
 
@@ -289,6 +429,29 @@ func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
 		}
 	}
 
+	// Village A1b asks for three patrols a month. Zhang patrols it over
+	// his two posts there, some patrols flagged, some through other
+	// cells too; another inspector's patrols through it are not his.
+	if _, err := c.pool.Exec(ctx, `UPDATE grid.nodes SET tasks = '[{"kind":"patrol","count":3,"period":"month"}]' WHERE code = $1`, peopletest.VillageA1b); err != nil {
+		t.Fatal(err)
+	}
+	prng := rand.New(rand.NewPCG(7, 19))
+	for at := t1.Add(-10 * 24 * time.Hour); at.Before(epoch.AddDate(5, 0, 0)); at = at.Add(time.Duration(100+prng.IntN(300)) * time.Hour) {
+		who, cells, flags := zhang.ID, []string{peopletest.VillageA1b}, []string{}
+		switch prng.IntN(8) {
+		case 0:
+			flags = []string{"too_fast"}
+		case 1:
+			cells = append(cells, peopletest.VillageA1a)
+		case 2:
+			who = wang.ID
+		}
+		if _, err := c.pool.Exec(ctx, `INSERT INTO field.patrols (id, request_hash, inspector_id, county_code, started_at, ended_at, cell_codes, flags)
+			VALUES ($1, '\x00', $2, '130123', $3::timestamptz, $3::timestamptz + interval '1 hour', $4, $5)`, uuid.NewString(), who, at, cells, flags); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	a := audit.New(c.pool, c.ledger)
 	officer := c.officer.Caller()
 	keys, err := ledger.ParsePublicKeys(c.pub)
@@ -304,7 +467,9 @@ func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
 	if zr.Facts.Summary.Posts != 4 || len(zr.Facts.Handovers) != 3 || zr.Facts.PersonName != "张伟" {
 		t.Fatalf("zhang: posts %d handovers %d name %q", zr.Facts.Summary.Posts, len(zr.Facts.Handovers), zr.Facts.PersonName)
 	}
-	checkAgainstSQL(t, "zhang", zr.Facts, c.direct(zhang.ID, zr.Facts.Params.From, zr.Facts.Params.To))
+	checkAgainstSQL(t, "zhang", zr.Facts, c.direct(zhang.ID, zr.Facts.Params))
+	c.checkHandoversAgainstSQL(t, "zhang", zr.Facts)
+	c.checkPatrolsAgainstSQL(t, "zhang", zr)
 	if !slices.ContainsFunc(zr.Facts.Posts, func(p audit.Post) bool { return p.NodeCode == peopletest.VillageB1a && p.EndReason == "调出本县" }) {
 		t.Errorf("zhang's post in the other county is missing: %+v", zr.Facts.Posts)
 	}
@@ -328,7 +493,8 @@ func TestTenureAuditMatchesSQLAndVerifiesOffline(t *testing.T) {
 	if !lr.Facts.Params.To.Equal(t3) || len(lr.Facts.Handovers) != 1 || lr.Facts.Handovers[0].Reason != "离职" {
 		t.Fatalf("li: period ends %s, handovers %+v", lr.Facts.Params.To, lr.Facts.Handovers)
 	}
-	checkAgainstSQL(t, "li", lr.Facts, c.direct(li.ID, lr.Facts.Params.From, lr.Facts.Params.To))
+	checkAgainstSQL(t, "li", lr.Facts, c.direct(li.ID, lr.Facts.Params))
+	c.checkHandoversAgainstSQL(t, "li", lr.Facts)
 	if n := len(lr.Facts.Handovers[0].OpenCases); n != lr.Facts.Summary.OpenAtEnd {
 		t.Errorf("li: handover lists %d open cases, summary says %d open at the end", n, lr.Facts.Summary.OpenAtEnd)
 	}

@@ -398,7 +398,7 @@ func caseFacts(p Params, hist []*ledger.Record) CaseFacts {
 		}
 		event := strings.TrimPrefix(r.Action, actionCasePrefix)
 		switch event {
-		case "created":
+		case "opened": // cases records a case's opening as case.opened
 			c.OpenedAt = ptr(r.RecordedAt)
 		case "accepted":
 			if c.AcceptedAt == nil {

@@ -98,16 +98,19 @@ var Policy = map[string]Rule{
 	// Inspectors read their own compliance (the service narrows an
 	// inspector to their own rows); managers read their subtree's.
 	ecogridv1.FieldService_GetPatrolCompliance_FullMethodName: everyone,
-	ecogridv1.FieldService_SubmitReport_FullMethodName:        everyone,
-	ecogridv1.FieldService_SubmitReportBatch_FullMethodName:   everyone,
-	ecogridv1.FieldService_GetReport_FullMethodName:           everyone,
-	ecogridv1.FieldService_ListReports_FullMethodName:         everyone,
-	ecogridv1.FieldService_ListCategories_FullMethodName:      everyone,
-	ecogridv1.FieldService_CreateCategory_FullMethodName:      county,
-	ecogridv1.FieldService_UploadPhoto_FullMethodName:         everyone,
-	ecogridv1.FieldService_GetUploadStatus_FullMethodName:     everyone,
-	ecogridv1.FieldService_DownloadPhoto_FullMethodName:       everyone,
-	ecogridv1.FieldService_ExportReports_FullMethodName:       everyone,
+	// The map's patrol tracks: managers see their subtree's, an inspector
+	// their own (the service narrows them).
+	ecogridv1.FieldService_ListPatrolTracks_FullMethodName:  everyone,
+	ecogridv1.FieldService_SubmitReport_FullMethodName:      everyone,
+	ecogridv1.FieldService_SubmitReportBatch_FullMethodName: everyone,
+	ecogridv1.FieldService_GetReport_FullMethodName:         everyone,
+	ecogridv1.FieldService_ListReports_FullMethodName:       everyone,
+	ecogridv1.FieldService_ListCategories_FullMethodName:    everyone,
+	ecogridv1.FieldService_CreateCategory_FullMethodName:    county,
+	ecogridv1.FieldService_UploadPhoto_FullMethodName:       everyone,
+	ecogridv1.FieldService_GetUploadStatus_FullMethodName:   everyone,
+	ecogridv1.FieldService_DownloadPhoto_FullMethodName:     everyone,
+	ecogridv1.FieldService_ExportReports_FullMethodName:     everyone,
 
 	// GridService: everyone reads (and exports, e.g. for offline maps) the
 	// grid in their scope; the county office draws it.

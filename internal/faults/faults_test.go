@@ -56,6 +56,10 @@ type scenario struct {
 // single server's scenarios); the others run on one NATS server.
 var natsNodesOf = map[string]int{"nats-node-kill": 3, "nats-leader-kill": 3}
 
+// withReplicas names the scenarios run with two gridd and two cased
+// (fieldsim spreading its calls over both), checked for double work.
+var withReplicas = map[string]bool{"replicas-sigkill": true}
+
 // every runs f every period until stop.
 func every(stop <-chan struct{}, period time.Duration, f func()) int {
 	n := 0
@@ -199,6 +203,11 @@ func TestFaults(t *testing.T) {
 		// VIOLATIONS stream shut down and restarted, then its leader.
 		{"nats-node-kill", natsNodeKill(false)},
 		{"nats-leader-kill", natsNodeKill(true)},
+		// Two gridd and two cased; one of each SIGKILLed every killEvery,
+		// the first replicas, then the second ones, and so on.
+		{"replicas-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+			return killReplicas(ctx, t, s, stop, killEvery)
+		}},
 	}
 
 	// The single server's scenarios first, then the cluster's: each kind
@@ -214,8 +223,20 @@ func TestFaults(t *testing.T) {
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			var injected int
+			var watch *replicaWatch
+			if withReplicas[sc.name] {
+				if err := s.AddReplicas(ctx); err != nil {
+					t.Fatalf("starting the second replicas: %v", err)
+				}
+				defer s.RemoveReplicas()
+				var err error
+				if watch, err = startReplicaWatch(ctx, s); err != nil {
+					t.Fatal(err)
+				}
+				defer watch.close()
+			}
 			cfg := fieldsim.DefaultConfig()
-			cfg.GriddAddr, cfg.CasedAddr, cfg.DatabaseURL = s.GriddAddr, s.CasedAddr, s.DatabaseURL
+			cfg.GriddAddr, cfg.CasedAddr, cfg.DatabaseURL = Addrs(s.Gridds), Addrs(s.Caseds), s.DatabaseURL
 			cfg.AdminUser, cfg.AdminPassword = s.AdminUser, s.AdminPassword
 			cfg.Name = "faults"
 			cfg.Inspectors, cfg.Duration, cfg.ThinkTime = inspectors, duration, think
@@ -223,6 +244,9 @@ func TestFaults(t *testing.T) {
 			cfg.Progress = os.Stderr
 			cfg.OnWorkloadStart = func() {
 				wg.Go(func() { injected = sc.inject(ctx, t, s, stop) })
+				if watch != nil {
+					wg.Go(func() { watch.makeOverdue(ctx, stop) })
+				}
 			}
 			cfg.OnWorkloadEnd = func() {
 				close(stop)
@@ -231,7 +255,7 @@ func TestFaults(t *testing.T) {
 				if err := s.StartNATS(); err != nil {
 					t.Errorf("NATS: %v", err)
 				}
-				for _, p := range []*Proc{s.Gridd, s.Cased} {
+				for _, p := range s.Procs() {
 					if err := p.Healthy(ctx); err != nil {
 						t.Errorf("%s: %v", p.Name, err)
 					}
@@ -254,10 +278,20 @@ func TestFaults(t *testing.T) {
 			line := fmt.Sprintf("%-20s faults %3d | reports acknowledged %6d stored %6d missing %d duplicated %d | photos %5d/%5d hash ok | cases %5d/%5d violations, %d extra | steps %5d/%5d | %s (%d records) | gridd exits %d, cased exits %d",
 				sc.name, injected, rc.ReportsAcknowledged, rc.ReportsStored, rc.ReportsMissing, rc.ReportsDuplicated,
 				rc.PhotosHashMatching, rc.PhotosAcknowledged, rc.ViolationsWithOneCase, rc.Violations, rc.CasesForNonViolations,
-				rc.CaseStepsRecorded, rc.CaseStepsAcknowledged, chains, ledgerRecords(rc), len(s.Gridd.Exits()), len(s.Cased.Exits()))
+				rc.CaseStepsRecorded, rc.CaseStepsAcknowledged, chains, ledgerRecords(rc), exits(s.Gridds), exits(s.Caseds))
 			summary = append(summary, line)
 			if !res.Exact() {
 				t.Errorf("not exact under %s:\n%s", sc.name, strings.Join(rc.Problems, "\n"))
+			}
+			if watch != nil {
+				checks, err := watch.check(ctx, cfg.DrainTimeout)
+				if err != nil {
+					t.Fatalf("double-work checks: %v", err)
+				}
+				summary = append(summary, fmt.Sprintf("%-20s %s", "", checks))
+				if len(checks.problems) > 0 {
+					t.Errorf("double work under %s:\n%s", sc.name, strings.Join(checks.problems, "\n"))
+				}
 			}
 			if injected == 0 && sc.name != "baseline" {
 				t.Errorf("no fault was injected: the run (%s) is shorter than the fault period", duration)
@@ -275,6 +309,15 @@ func TestFaults(t *testing.T) {
 			}
 		}
 	}
+}
+
+// exits counts the unexpected exits of procs.
+func exits(procs []*Proc) int {
+	n := 0
+	for _, p := range procs {
+		n += len(p.Exits())
+	}
+	return n
 }
 
 func ledgerRecords(rc fieldsim.Reconciliation) int64 {

@@ -51,7 +51,16 @@ type Stack struct {
 	AdminPassword string
 	PhotoDir      string
 
-	Gridd, Cased *Proc
+	// Gridd and Cased are the first replica of each, the ones the
+	// single-server scenarios hurt; Gridds and Caseds hold every replica
+	// running (AddReplicas starts a second of each).
+	Gridd, Cased   *Proc
+	Gridds, Caseds []*Proc
+
+	// common is the environment every server gets (database, NATS, log
+	// level); authKey, authPub and ledgerKey are the key files.
+	common                      []string
+	authKey, authPub, ledgerKey string
 
 	pg        *devstack.Postgres
 	natsMu    sync.Mutex
@@ -61,6 +70,7 @@ type Stack struct {
 	natsUsers map[messaging.Role]messaging.Credentials
 	cluster   *messaging.Cluster // NATS as a cluster (cluster.go), else nil
 	out       io.Writer
+	binDir    string
 }
 
 // Build compiles gridd, cased and gridctl from the module at root into dir.
@@ -153,16 +163,15 @@ func StartWith(ctx context.Context, dir, binDir string, out io.Writer, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	s.GriddAddr = fmt.Sprintf("127.0.0.1:%d", ports[2])
-	s.CasedAddr = fmt.Sprintf("127.0.0.1:%d", ports[4])
-	common := []string{"DATABASE_URL=" + s.DatabaseURL, "NATS_URL=" + s.NATSURL, "ECOGRID_LOG_LEVEL=warn"}
-	s.Gridd = &Proc{Name: "gridd", Bin: filepath.Join(binDir, "gridd"), Addr: s.GriddAddr, Log: filepath.Join(dir, "gridd.log"),
-		Env: append(natsEnv(common, s.natsUsers[messaging.RoleGridd]), "GRIDD_GRPC_ADDR="+s.GriddAddr, fmt.Sprintf("GRIDD_METRICS_ADDR=127.0.0.1:%d", ports[3]),
-			auth.EnvKeyFile+"="+authKey, ledger.EnvKeyFile+"="+ledgerKey, "ECOGRID_PHOTO_DIR="+s.PhotoDir,
-			"ECOGRID_WITNESS_DIR="+filepath.Join(dir, "witness"))}
-	s.Cased = &Proc{Name: "cased", Bin: filepath.Join(binDir, "cased"), Addr: s.CasedAddr, Log: filepath.Join(dir, "cased.log"),
-		Env: append(natsEnv(common, s.natsUsers[messaging.RoleCased]), "CASED_GRPC_ADDR="+s.CasedAddr, fmt.Sprintf("CASED_METRICS_ADDR=127.0.0.1:%d", ports[5]),
-			auth.EnvPublicKeys+"="+authPub)}
+	s.binDir, s.authKey, s.authPub, s.ledgerKey = binDir, authKey, authPub, ledgerKey
+	// CASED_OVERDUE_SWEEP: the overdue sweeper runs every 2 s instead of
+	// every minute, so that a scenario making cases overdue sees them
+	// escalated (once) within the run.
+	s.common = []string{"DATABASE_URL=" + s.DatabaseURL, "NATS_URL=" + s.NATSURL, "ECOGRID_LOG_LEVEL=info", "CASED_OVERDUE_SWEEP=2s"}
+	s.Gridd = s.griddProc(1, ports[2], ports[3])
+	s.Cased = s.casedProc(1, ports[4], ports[5])
+	s.GriddAddr, s.CasedAddr = s.Gridd.Addr, s.Cased.Addr
+	s.Gridds, s.Caseds = []*Proc{s.Gridd}, []*Proc{s.Cased}
 	if err := s.Gridd.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -172,6 +181,83 @@ func StartWith(ctx context.Context, dir, binDir string, out io.Writer, opts Opti
 	fmt.Fprintf(out, "faults: gridd on %s (pid %d), cased on %s (pid %d)\n", s.GriddAddr, s.Gridd.Pid(), s.CasedAddr, s.Cased.Pid())
 	ok = true
 	return s, nil
+}
+
+// griddProc is gridd replica n (1, 2 …) on the given gRPC and metrics
+// ports. Every replica shares the database, NATS, the keys and the photo
+// folder (as they would share a bucket); each has its own log and its own
+// ledger witness folder (a witness is a local file of one machine).
+func (s *Stack) griddProc(n, grpcPort, metricsPort int) *Proc {
+	addr := fmt.Sprintf("127.0.0.1:%d", grpcPort)
+	return &Proc{Name: replicaName("gridd", n), Bin: filepath.Join(s.binDir, "gridd"), Addr: addr, Log: filepath.Join(s.Dir, replicaName("gridd", n)+".log"),
+		Env: append(natsEnv(s.common, s.natsUsers[messaging.RoleGridd]), "GRIDD_GRPC_ADDR="+addr, fmt.Sprintf("GRIDD_METRICS_ADDR=127.0.0.1:%d", metricsPort),
+			auth.EnvKeyFile+"="+s.authKey, ledger.EnvKeyFile+"="+s.ledgerKey, "ECOGRID_PHOTO_DIR="+s.PhotoDir,
+			"ECOGRID_WITNESS_DIR="+filepath.Join(s.Dir, replicaName("witness", n)))}
+}
+
+// casedProc is cased replica n on the given gRPC and metrics ports.
+func (s *Stack) casedProc(n, grpcPort, metricsPort int) *Proc {
+	addr := fmt.Sprintf("127.0.0.1:%d", grpcPort)
+	return &Proc{Name: replicaName("cased", n), Bin: filepath.Join(s.binDir, "cased"), Addr: addr, Log: filepath.Join(s.Dir, replicaName("cased", n)+".log"),
+		Env: append(natsEnv(s.common, s.natsUsers[messaging.RoleCased]), "CASED_GRPC_ADDR="+addr, fmt.Sprintf("CASED_METRICS_ADDR=127.0.0.1:%d", metricsPort),
+			auth.EnvPublicKeys+"="+s.authPub)}
+}
+
+// replicaName is "gridd" for the first replica (the names and log files
+// the single-server scenarios always had), "gridd-2" for the second.
+func replicaName(base string, n int) string {
+	if n == 1 {
+		return base
+	}
+	return fmt.Sprintf("%s-%d", base, n)
+}
+
+// AddReplicas starts a second gridd and a second cased beside the first
+// ones (same database, NATS, keys and photo folder), unless they run.
+func (s *Stack) AddReplicas(ctx context.Context) error {
+	if len(s.Gridds) > 1 {
+		return nil
+	}
+	ports := make([]int, 4)
+	for i := range ports {
+		var err error
+		if ports[i], err = FreePort(); err != nil {
+			return err
+		}
+	}
+	g, c := s.griddProc(2, ports[0], ports[1]), s.casedProc(2, ports[2], ports[3])
+	if err := g.Start(ctx); err != nil {
+		return err
+	}
+	s.Gridds = append(s.Gridds, g)
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	s.Caseds = append(s.Caseds, c)
+	fmt.Fprintf(s.out, "faults: second replicas: gridd on %s (pid %d), cased on %s (pid %d)\n", g.Addr, g.Pid(), c.Addr, c.Pid())
+	return nil
+}
+
+// RemoveReplicas stops the second replicas (SIGTERM), leaving one of each.
+func (s *Stack) RemoveReplicas() {
+	for _, p := range append(s.Caseds[1:], s.Gridds[1:]...) {
+		p.Stop()
+	}
+	s.Gridds, s.Caseds = s.Gridds[:1], s.Caseds[:1]
+}
+
+// Addrs lists the addresses of procs, comma-separated (fieldsim's form).
+func Addrs(procs []*Proc) string {
+	var a []string
+	for _, p := range procs {
+		a = append(a, p.Addr)
+	}
+	return strings.Join(a, ",")
+}
+
+// Procs is every server process running, first replicas first.
+func (s *Stack) Procs() []*Proc {
+	return append(slices.Clone(s.Gridds), s.Caseds...)
 }
 
 // prepareDatabase migrates, imports the demo county and bootstraps the
@@ -290,7 +376,11 @@ func (s *Stack) CrashPostgres(ctx context.Context) error {
 
 // Stop takes everything down; safe to call on a half-started stack.
 func (s *Stack) Stop() {
-	for _, p := range []*Proc{s.Cased, s.Gridd} {
+	procs := append(slices.Clone(s.Caseds), s.Gridds...)
+	if len(procs) == 0 { // a half-started stack
+		procs = []*Proc{s.Cased, s.Gridd}
+	}
+	for _, p := range procs {
 		if p != nil {
 			p.Stop()
 		}
@@ -314,7 +404,15 @@ type Proc struct {
 	cmd   *exec.Cmd
 	done  chan struct{}
 	exits []string
+	kills []time.Time
 	ctx   context.Context
+}
+
+// Kills lists when the process was SIGKILLed by Kill.
+func (p *Proc) Kills() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.kills)
 }
 
 // Exits lists the times the process exited without being told to.
@@ -431,6 +529,9 @@ func (p *Proc) Kill() {
 	if cmd == nil {
 		return
 	}
+	p.mu.Lock()
+	p.kills = append(p.kills, time.Now())
+	p.mu.Unlock()
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-done
 }

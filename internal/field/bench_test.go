@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -370,4 +372,52 @@ func BenchmarkTrackIngest(b *testing.B) {
 		return err
 	})
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "points/s")
+}
+
+// BenchmarkListPatrolTracks reads a county's week of 500 patrols of 200
+// fixes (two inspectors, both townships) as the map does: one page of
+// 500, each track simplified at 10 m and bounded to 500 points, over gRPC.
+func BenchmarkListPatrolTracks(b *testing.B) {
+	e := benchEnv(b, Config{})
+	cl := startServer(b, e.f)
+	ctx := context.Background()
+	now := time.Now()
+	for i := range 500 {
+		c, lon := inspectorA, 106.02+float64(i%8)*0.01
+		if i%2 == 1 {
+			c, lon = inspectorB, 106.12+float64(i%8)*0.01
+		}
+		start := now.Add(-6*24*time.Hour + time.Duration(i)*10*time.Minute)
+		pts := make([]TrackPoint, 200)
+		for k := range pts {
+			a := float64(k) / 200 * 2 * math.Pi
+			pts[k] = TrackPoint{RecordedAt: start.Add(time.Duration(k) * 15 * time.Second),
+				Position: wgs(29.02+0.01*math.Sin(a)+0.0001*float64(k%3), lon+0.004*math.Sin(2*a))}
+		}
+		id := uuid.NewString()
+		if _, err := e.f.StartPatrol(ctx, c, id, start); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.f.AppendTrackPoints(ctx, c, id, pts); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.f.EndPatrol(ctx, c, id, pts[len(pts)-1].RecordedAt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	req := &ecogridv1.ListPatrolTracksRequest{NodeCode: testCounty, From: timestamppb.New(now.Add(-7 * 24 * time.Hour)), To: timestamppb.New(now),
+		Page: &ecogridv1.PageRequest{PageSize: 500}}
+	points := 0
+	b.ResetTimer()
+	for range b.N {
+		r, err := cl.ListPatrolTracks(as(officerID), req)
+		if err != nil || len(r.GetTracks()) != 500 {
+			b.Fatalf("%d tracks, %v", len(r.GetTracks()), err)
+		}
+		points = 0
+		for _, t := range r.GetTracks() {
+			points += strings.Count(t.GetGeometryGeojson(), "[") - 1
+		}
+	}
+	b.ReportMetric(float64(points)/500, "points/track")
 }

@@ -2,6 +2,7 @@ package field
 
 import (
 	"context"
+	"strconv"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 )
@@ -103,4 +104,63 @@ func (s *Service) GetPatrolCompliance(ctx context.Context, req *ecogridv1.GetPat
 		})
 	}
 	return out, nil
+}
+
+// ListPatrolTracks implements FieldService.
+func (s *Service) ListPatrolTracks(ctx context.Context, req *ecogridv1.ListPatrolTracksRequest) (*ecogridv1.ListPatrolTracksResponse, error) {
+	c, err := callerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from, err := timeOf("from", req.GetFrom())
+	if err != nil {
+		return nil, err
+	}
+	to, err := timeOf("to", req.GetTo())
+	if err != nil {
+		return nil, err
+	}
+	tracks, next, err := s.patrols.ListPatrolTracks(ctx, c, TrackQuery{
+		NodeCode: req.GetNodeCode(), From: from, To: to, PersonID: req.GetPersonId(),
+		ToleranceM: req.GetToleranceM(), MaxPoints: int(req.GetMaxPoints()),
+		PageSize: int(req.GetPage().GetPageSize()), PageToken: req.GetPage().GetPageToken(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &ecogridv1.ListPatrolTracksResponse{NextPageToken: next}
+	for _, t := range tracks {
+		out.Tracks = append(out.Tracks, trackPB(t))
+	}
+	return out, nil
+}
+
+func trackPB(t MapTrack) *ecogridv1.PatrolTrack {
+	p := patrolPB(t.Patrol)
+	return &ecogridv1.PatrolTrack{
+		PatrolId: p.PatrolId, PersonId: p.InspectorId, PersonName: t.PersonName, State: p.State,
+		StartedAt: p.StartedAt, EndedAt: p.EndedAt, DistanceM: p.DistanceM, DurationS: p.DurationS,
+		VillageCodes: p.CellCodes, PointCount: p.PointCount, GeometryGeojson: lineGeoJSON(t.Line), Flags: p.Flags,
+	}
+}
+
+// lineGeoJSON writes a GeoJSON LineString with 6 decimals (about 0.1 m),
+// or "" for no line.
+func lineGeoJSON(line [][2]float64) string {
+	if len(line) < 2 {
+		return ""
+	}
+	b := make([]byte, 0, 40+len(line)*24)
+	b = append(b, `{"type":"LineString","coordinates":[`...)
+	for i, p := range line {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendFloat(b, p[0], 'f', 6, 64)
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, p[1], 'f', 6, 64)
+		b = append(b, ']')
+	}
+	return string(append(b, "]}"...))
 }

@@ -27,16 +27,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 )
 
 // Config sets the size, duration and mix of a run.
 type Config struct {
-	GriddAddr   string // gridd gRPC, loopback only
-	CasedAddr   string // cased gRPC, loopback only
+	// GriddAddr and CasedAddr are gRPC addresses, loopback only; a
+	// comma-separated list names replicas, and the calls are spread over
+	// those that are up (dial).
+	GriddAddr   string
+	CasedAddr   string
 	DatabaseURL string // read-only reconciliation queries, loopback only
 
 	AdminUser     string
@@ -101,10 +101,10 @@ func DefaultConfig() Config {
 // this machine.
 func (c Config) Validate() error {
 	var errs []error
-	if err := CheckLoopback(c.GriddAddr); err != nil {
+	if err := checkReplicas(c.GriddAddr); err != nil {
 		errs = append(errs, fmt.Errorf("gridd: %w", err))
 	}
-	if err := CheckLoopback(c.CasedAddr); err != nil {
+	if err := checkReplicas(c.CasedAddr); err != nil {
 		errs = append(errs, fmt.Errorf("cased: %w", err))
 	}
 	if c.DatabaseURL == "" {
@@ -253,12 +253,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.GiveUpAfter <= 0 {
 		cfg.GiveUpAfter = 2 * time.Minute
 	}
-	gconn, err := grpc.NewClient(cfg.GriddAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	gconn, err := dial(cfg.GriddAddr)
 	if err != nil {
 		return nil, err
 	}
 	defer gconn.Close()
-	cconn, err := grpc.NewClient(cfg.CasedAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cconn, err := dial(cfg.CasedAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -345,6 +345,7 @@ func (s *Sim) runWorkload(ctx context.Context) {
 	ops, cancelOps := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelOps()
 	healed := make(chan struct{})
+	finished := make(chan struct{}) // every inspector and supervisor is through
 	go func() {
 		defer close(healed)
 		select {
@@ -352,12 +353,14 @@ func (s *Sim) runWorkload(ctx context.Context) {
 			cancelOps()
 		case <-work.Done():
 			// The faults stop with the work; calls still in flight then
-			// get GiveUpAfter on a healed stack.
+			// get GiveUpAfter on a healed stack (no longer than it takes
+			// the last of them to finish).
 			if s.cfg.OnWorkloadEnd != nil {
 				s.cfg.OnWorkloadEnd()
 			}
 			select {
 			case <-ctx.Done():
+			case <-finished:
 			case <-time.After(s.cfg.GiveUpAfter):
 			}
 			cancelOps()
@@ -387,6 +390,7 @@ func (s *Sim) runWorkload(ctx context.Context) {
 		}
 	}()
 	wg.Wait()
+	close(finished)
 	cancelWork()
 	close(done)
 	<-healed

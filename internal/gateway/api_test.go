@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
 )
@@ -186,6 +188,14 @@ func TestEveryJSONRouteAnswersLikeItsGRPCTwin(t *testing.T) {
 			req: func(route) proto.Message {
 				return &ecogridv1.DispatchCaseRequest{CaseId: c.GetId(), RequestId: uuid.NewString(), HandlerId: s.people["outsider"].personID}
 			}, want: codes.PermissionDenied},
+		{name: "another township's patrol tracks", bearer: outsider, only: ecogridv1.FieldService_ListPatrolTracks_FullMethodName,
+			req: func(route) proto.Message {
+				return &ecogridv1.ListPatrolTracksRequest{NodeCode: s.townA, From: timestamppb.New(time.Now().Add(-time.Hour)), To: timestamppb.Now()}
+			}, want: codes.NotFound},
+		{name: "supervisor's own township's patrol tracks", bearer: supervisor, only: ecogridv1.FieldService_ListPatrolTracks_FullMethodName,
+			req: func(route) proto.Message {
+				return &ecogridv1.ListPatrolTracksRequest{NodeCode: s.townA, From: timestamppb.New(time.Now().Add(-time.Hour)), To: timestamppb.Now()}
+			}, want: codes.OK},
 		{name: "unknown case", bearer: supervisor, only: ecogridv1.CaseService_GetCase_FullMethodName,
 			req: func(route) proto.Message { return &ecogridv1.GetCaseRequest{CaseId: uuid.NewString()} }, want: codes.NotFound},
 		{name: "case id that is no id", bearer: supervisor, only: ecogridv1.CaseService_GetCase_FullMethodName,

@@ -62,8 +62,12 @@ func TestConsoleShellFitsBudget(t *testing.T) {
 	}
 }
 
+// benchTracks is how many patrols (of the last 6 days) the benchmark's map draws.
+const benchTracks = 500
+
 // TestConsoleBenchmark prints the console's browser figures (BENCHMARKS.md):
-// shell size, first board render, and the 10,000-point map's draw and pan.
+// shell size, first board render, and the 10,000-point map's draw and pan
+// with 500 patrol tracks.
 // It asserts no timing, and runs only when asked:
 //
 //	ECOGRID_BROWSER_BENCH=1 go test -run TestConsoleBenchmark -v ./internal/gateway/
@@ -76,12 +80,15 @@ func TestConsoleBenchmark(t *testing.T) {
 	for i := range 10 {
 		s.fileViolation(t, "benchmark case "+string(rune('A'+i)))
 	}
+	seeded := time.Now()
+	s.seedTracks(t, benchTracks, 100)
+	t.Logf("BENCH seeded %d patrols of 100 fixes through the field API in %s", benchTracks, time.Since(seeded).Round(time.Millisecond))
 	users := map[string]map[string]string{}
 	for _, name := range []string{"supervisor", "officer"} {
 		u := s.people[name]
 		users[name] = map[string]string{"username": u.username, "password": u.password}
 	}
-	story, _ := json.Marshal(map[string]any{"users": users, "points": 10000})
+	story, _ := json.Marshal(map[string]any{"users": users, "points": 10000, "tracks": benchTracks})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "e2e/bench.mjs")

@@ -51,8 +51,9 @@ func artifactDir(t *testing.T, name string) string {
 // in headless Chromium against a real stack: a supervisor sees a case
 // filed through the field API on the board, dispatches it and follows it
 // to closed; the county office opens a person's page and sees the map draw
-// every village of the demo county; an inspector of another township sees
-// none of it.
+// every village of the demo county, the inspector's patrol track (walked
+// through the field API), a river reach and a protected zone; an inspector
+// of another township sees none of it.
 func TestConsoleStories(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a whole stack and a browser")
@@ -60,6 +61,8 @@ func TestConsoleStories(t *testing.T) {
 	web := consoleTools(t)
 	s := startStack(t)
 	c := s.fileViolation(t, "酒店后门向河道排放油污")
+	s.walkPatrol(t, s.people["inspector"], 40)
+	s.addWatersAndZone(t)
 	users := map[string]map[string]string{}
 	for _, name := range []string{"supervisor", "inspector", "checker", "outsider", "officer"} {
 		u := s.people[name]
@@ -71,6 +74,8 @@ func TestConsoleStories(t *testing.T) {
 		"caseLink":     c.GetCategory() + " · " + c.GetVillageCode(),
 		"handlerLabel": s.people["inspector"].name + " (" + s.villageA.GetCode() + ")",
 		"villages":     len(s.villages),
+		"townA":        s.townA,
+		"townB":        s.townB,
 	})
 	// About 1.5 minutes alone; the whole suite runs beside it on two cores.
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"testing"
@@ -264,3 +265,121 @@ func (s *stack) fileViolation(t testing.TB, description string) *ecogridv1.Case 
 }
 
 func (u *user) String() string { return fmt.Sprintf("%s(%s)", u.username, u.personID) }
+
+// walkPatrol records, through the field API as the inspector of villageA's
+// phone would, a patrol of n fixes a minute apart ending now, walking north
+// from inside the village in steps of about 5 m, and returns its id.
+func (s *stack) walkPatrol(t testing.TB, u *user, n int) string {
+	t.Helper()
+	field := ecogridv1.NewFieldServiceClient(s.gridd)
+	lat, lon := s.inside(t, s.villageA)
+	id := uuid.NewString()
+	start := time.Now().Add(-time.Duration(n) * time.Minute)
+	if _, err := field.StartPatrol(as(u), &ecogridv1.StartPatrolRequest{PatrolId: id, StartedAt: timestamppb.New(start)}); err != nil {
+		t.Fatalf("start patrol: %v", err)
+	}
+	pts := make([]*ecogridv1.TrackPoint, n)
+	for i := range pts {
+		pts[i] = &ecogridv1.TrackPoint{RecordedAt: timestamppb.New(start.Add(time.Duration(i) * time.Minute)), Position: &ecogridv1.Position{
+			Latitude: lat + float64(i)*0.00005, Longitude: lon + float64(i%2)*0.0001, CoordinateSystem: ecogridv1.CoordinateSystem_COORDINATE_SYSTEM_WGS84, AccuracyM: 5}}
+	}
+	if r, err := field.AppendTrackPoints(as(u), &ecogridv1.AppendTrackPointsRequest{PatrolId: id, Points: pts}); err != nil || int(r.GetAdded()) != n {
+		t.Fatalf("track points: %v %v", r, err)
+	}
+	if _, err := field.EndPatrol(as(u), &ecogridv1.EndPatrolRequest{PatrolId: id, EndedAt: timestamppb.New(start.Add(time.Duration(n-1) * time.Minute))}); err != nil {
+		t.Fatalf("end patrol: %v", err)
+	}
+	return id
+}
+
+// addWatersAndZone loads, as the county office, one river reach through
+// villageA (WatersService) and one drinking-water protection zone around
+// its middle (ZoneService), so the map's reach and zone layers have
+// something to draw.
+func (s *stack) addWatersAndZone(t testing.TB) {
+	t.Helper()
+	off := s.people["officer"]
+	lat, lon := s.inside(t, s.villageA)
+	reach := fmt.Sprintf(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"SH-01","name":"沙河一段","body_code":"SH","body_name":"沙河","body_kind":"river","node_code":%q,"seq":1},"geometry":{"type":"LineString","coordinates":[[%f,%f],[%f,%f],[%f,%f]]}}]}`,
+		s.CountyCode, lon-0.004, lat-0.001, lon, lat, lon+0.004, lat+0.001)
+	if r, err := ecogridv1.NewWatersServiceClient(s.gridd).ImportReaches(as(off), &ecogridv1.ImportReachesRequest{Geojson: []byte(reach)}); err != nil || r.GetCreated() != 1 {
+		t.Fatalf("import reach: %v %v", r, err)
+	}
+	d := 0.002
+	zone := fmt.Sprintf(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"SY-01","kind":"drinking_water_1","name":"沙河水源一级保护区"},"geometry":{"type":"Polygon","coordinates":[[[%f,%f],[%f,%f],[%f,%f],[%f,%f],[%f,%f]]]}}]}`,
+		lon-d, lat-d, lon+d, lat-d, lon+d, lat+d, lon-d, lat+d, lon-d, lat-d)
+	st, err := ecogridv1.NewZoneServiceClient(s.gridd).ImportZones(as(off))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*ecogridv1.ImportZonesRequest{
+		{Part: &ecogridv1.ImportZonesRequest_Header{Header: &ecogridv1.ImportZonesHeader{CountyCode: s.CountyCode, FileName: "zones.geojson"}}},
+		{Part: &ecogridv1.ImportZonesRequest_Chunk{Chunk: []byte(zone)}},
+	} {
+		if err := st.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := st.CloseAndRecv(); err != nil || r.GetCreated() != 1 {
+		t.Fatalf("import zone: %v %v", r, err)
+	}
+}
+
+// seedTracks records n patrols of fixes each, as the three inspectors'
+// phones would through the field API (four at a time), spread over the
+// last six days and over every village of the county (most of them
+// outside the inspector's own cells, which the patrol's flags say).
+func (s *stack) seedTracks(t testing.TB, n, fixes int) {
+	t.Helper()
+	type spot struct{ lat, lon float64 }
+	spots := make([]spot, len(s.villages))
+	for i, v := range s.villages {
+		spots[i].lat, spots[i].lon = s.inside(t, v)
+	}
+	walkers := []*user{s.people["inspector"], s.people["checker"], s.people["outsider"]}
+	field := ecogridv1.NewFieldServiceClient(s.gridd)
+	walk := func(i int) error {
+		u, at := walkers[i%len(walkers)], spots[i%len(spots)]
+		start := time.Now().Add(-6*24*time.Hour + time.Duration(i)*(6*24-2)*time.Hour/time.Duration(n)) // each ends before now
+		id := uuid.NewString()
+		if _, err := field.StartPatrol(as(u), &ecogridv1.StartPatrolRequest{PatrolId: id, StartedAt: timestamppb.New(start)}); err != nil {
+			return fmt.Errorf("start patrol %d: %w", i, err)
+		}
+		pts := make([]*ecogridv1.TrackPoint, fixes)
+		for k := range pts {
+			a := float64(k) / float64(fixes) * 2 * math.Pi
+			pts[k] = &ecogridv1.TrackPoint{RecordedAt: timestamppb.New(start.Add(time.Duration(k) * 30 * time.Second)), Position: &ecogridv1.Position{
+				Latitude: at.lat + 0.003*math.Sin(a) + 0.0002*float64(k%3), Longitude: at.lon + 0.004*math.Sin(2*a),
+				CoordinateSystem: ecogridv1.CoordinateSystem_COORDINATE_SYSTEM_WGS84, AccuracyM: 5}}
+		}
+		if _, err := field.AppendTrackPoints(as(u), &ecogridv1.AppendTrackPointsRequest{PatrolId: id, Points: pts}); err != nil {
+			return fmt.Errorf("track of patrol %d: %w", i, err)
+		}
+		if _, err := field.EndPatrol(as(u), &ecogridv1.EndPatrolRequest{PatrolId: id, EndedAt: timestamppb.New(start.Add(time.Duration(fixes-1) * 30 * time.Second))}); err != nil {
+			return fmt.Errorf("end patrol %d: %w", i, err)
+		}
+		return nil
+	}
+	next := make(chan int)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			var first error
+			for i := range next {
+				if err := walk(i); err != nil && first == nil {
+					first = err
+				}
+			}
+			errs <- first
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -42,6 +42,49 @@ func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 	if len(entries) == 0 {
 		return nil, nil
 	}
+	out, err := newRecords(entries)
+	if err != nil {
+		return nil, err
+	}
+	county := out[0].CountyCode
+	rows, err := chainRows(ctx, tx, county, out)
+	if err != nil {
+		return nil, err
+	}
+	seqs, times, actors, roles, actorNodes, actions, types, ids := rows.seqs, rows.times, rows.actors, rows.roles, rows.actorNodes, rows.actions, rows.types, rows.ids
+	nodes, responsible, payloads, prevs, leaves := rows.nodes, rows.responsible, rows.payloads, rows.prevs, rows.leaves
+	pPerson, pSeq, pActor, idx, hashes := rows.pPerson, rows.pSeq, rows.pActor, rows.idx, rows.hashes
+	size, head, frontier := rows.size, rows.head, rows.frontier
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO ledger.records (county_code, seq, recorded_at, actor_id, actor_role, actor_node_code,
+		action, subject_type, subject_id, node_code, responsible, payload, prev_hash, leaf_hash)
+		SELECT $1, t.seq, t.at, t.actor::uuid, t.role, t.actor_node, t.action, t.stype, t.sid, t.node, t.resp::jsonb, t.payload, t.prev, t.leaf
+		FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+			$10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
+			AS t(seq, at, actor, role, actor_node, action, stype, sid, node, resp, payload, prev, leaf)`,
+		county, seqs, times, actors, roles, actorNodes, actions, types, ids, nodes, responsible, payloads, prevs, leaves)
+	if len(pPerson) > 0 {
+		b.Queue(`INSERT INTO ledger.record_people (person_id, county_code, seq, as_actor)
+			SELECT p, $2, s, a FROM unnest($1::uuid[], $3::bigint[], $4::boolean[]) AS t(p, s, a)`,
+			pPerson, county, pSeq, pActor)
+	}
+	b.Queue(`INSERT INTO ledger.tree_hashes (county_code, idx, hash) SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h)`,
+		county, idx, hashes)
+	// The head advances past the batch's last record, which the trigger
+	// checks is there (migration 00022).
+	b.Queue(`UPDATE ledger.chains SET size = $2, head_hash = $3, frontier = $4, updated_at = now() WHERE county_code = $1`,
+		county, size, head[:], frontierBytes(frontier))
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if len(out) == 1 {
+			return nil, fmt.Errorf("ledger: appending %s: %w", out[0].String(), err)
+		}
+		return nil, fmt.Errorf("ledger: appending %s to %s: %w", out[0].String(), out[len(out)-1].String(), err)
+	}
+	return out, nil
+}
+
+// newRecords validates entries, all of one county, into records.
+func newRecords(entries []Entry) ([]Record, error) {
 	now := time.Now()
 	out := make([]Record, len(entries))
 	for i, e := range entries {
@@ -54,7 +97,35 @@ func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 		}
 		out[i] = r
 	}
-	county := out[0].CountyCode
+	return out, nil
+}
+
+// appendRows are the rows of a batch of records placed at the head of
+// their chain: the columns of ledger.records, record_people and
+// tree_hashes, and the chain head after them. AppendMany and BulkAppend
+// both write exactly these, so a chain loaded either way is the same.
+type appendRows struct {
+	seqs                                   []int64
+	times                                  []time.Time
+	actors                                 []*string
+	roles, actorNodes, actions, types, ids []string
+	nodes, responsible                     []string
+	payloads, prevs, leaves                [][]byte
+	pPerson                                []string
+	pSeq                                   []int64
+	pActor                                 []bool
+	idx                                    []int64
+	hashes                                 [][]byte
+	size                                   int64
+	head                                   tlog.Hash
+	frontier                               []tlog.Hash
+}
+
+// chainRows locks the county's chain head in tx and places out (records
+// of county, validated) after it: their sequence numbers, previous and
+// leaf hashes, the people they name and the Merkle tree's new stored
+// hashes.
+func chainRows(ctx context.Context, tx pgx.Tx, county string, out []Record) (*appendRows, error) {
 	size, head, frontier, err := lockHead(ctx, tx, county)
 	if err != nil {
 		return nil, err
@@ -113,32 +184,9 @@ func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 		size++
 		head = r.LeafHash
 	}
-	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO ledger.records (county_code, seq, recorded_at, actor_id, actor_role, actor_node_code,
-		action, subject_type, subject_id, node_code, responsible, payload, prev_hash, leaf_hash)
-		SELECT $1, t.seq, t.at, t.actor::uuid, t.role, t.actor_node, t.action, t.stype, t.sid, t.node, t.resp::jsonb, t.payload, t.prev, t.leaf
-		FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-			$10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
-			AS t(seq, at, actor, role, actor_node, action, stype, sid, node, resp, payload, prev, leaf)`,
-		county, seqs, times, actors, roles, actorNodes, actions, types, ids, nodes, responsible, payloads, prevs, leaves)
-	if len(pPerson) > 0 {
-		b.Queue(`INSERT INTO ledger.record_people (person_id, county_code, seq, as_actor)
-			SELECT p, $2, s, a FROM unnest($1::uuid[], $3::bigint[], $4::boolean[]) AS t(p, s, a)`,
-			pPerson, county, pSeq, pActor)
-	}
-	b.Queue(`INSERT INTO ledger.tree_hashes (county_code, idx, hash) SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h)`,
-		county, idx, hashes)
-	// The head advances past the batch's last record, which the trigger
-	// checks is there (migration 00022).
-	b.Queue(`UPDATE ledger.chains SET size = $2, head_hash = $3, frontier = $4, updated_at = now() WHERE county_code = $1`,
-		county, size, head[:], frontierBytes(frontier))
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		if len(out) == 1 {
-			return nil, fmt.Errorf("ledger: appending %s: %w", out[0].String(), err)
-		}
-		return nil, fmt.Errorf("ledger: appending %s to %s: %w", out[0].String(), out[len(out)-1].String(), err)
-	}
-	return out, nil
+	return &appendRows{seqs: seqs, times: times, actors: actors, roles: roles, actorNodes: actorNodes, actions: actions, types: types, ids: ids,
+		nodes: nodes, responsible: responsible, payloads: payloads, prevs: prevs, leaves: leaves,
+		pPerson: pPerson, pSeq: pSeq, pActor: pActor, idx: idx, hashes: hashes, size: size, head: head, frontier: frontier}, nil
 }
 
 // lockHead locks the county's chain head, creating it on first use, and

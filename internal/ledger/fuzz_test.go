@@ -233,3 +233,33 @@ func TestJSONStringMatchesEncodingJSON(t *testing.T) {
 		t.Fatalf("empty: %s", got)
 	}
 }
+
+// FuzzPersonIDs: the quick split of a counting scan's person id array
+// reads what encoding/json reads, or refuses what it refuses.
+func FuzzPersonIDs(f *testing.F) {
+	for _, s := range []string{`[]`, `["7f6c0a0e-5a7e-4d51-9c1e-0b8f5d3a9c11"]`,
+		`["7f6c0a0e-5a7e-4d51-9c1e-0b8f5d3a9c11", "8f6c0a0e-5a7e-4d51-9c1e-0b8f5d3a9c11"]`, `[1]`, `["a\"b"]`, `[`, `["\u0041"]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := personIDs(b)
+		want, werr := decodePersonIDs(b)
+		if werr != nil {
+			if err == nil && len(got) > 0 {
+				t.Fatalf("%q: read %+v where encoding/json refuses: %v", b, got, werr)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: refused (%v) what encoding/json reads as %+v", b, err, want)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %+v, encoding/json %+v", b, got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%q: %+v, encoding/json %+v", b, got, want)
+			}
+		}
+	})
+}

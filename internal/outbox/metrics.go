@@ -13,6 +13,10 @@ var (
 		Namespace: "ecogrid", Subsystem: "outbox", Name: "published_total",
 		Help: "Outbox events acknowledged by JetStream and marked sent by this process's relays.",
 	})
+	republished = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "ecogrid", Subsystem: "outbox", Name: "republished_total",
+		Help: "Events this process's relays published that JetStream already held (a relay died between publishing and marking sent); stored once by Nats-Msg-Id.",
+	})
 	relayFailures = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "ecogrid", Subsystem: "outbox", Name: "relay_failures_total",
 		Help: "Relay rounds that failed (NATS or PostgreSQL unavailable); the rows stay pending.",
@@ -28,7 +32,7 @@ var (
 // (the backlog is a fact about PostgreSQL, shared by all replicas). Call it
 // once per process.
 func RegisterMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) error {
-	for _, c := range []prometheus.Collector{published, relayFailures, &backlogCollector{pool: pool}} {
+	for _, c := range []prometheus.Collector{published, republished, relayFailures, &backlogCollector{pool: pool}} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -100,7 +100,20 @@ type Relay struct {
 	wake chan struct{}
 	// noAtomic is set once a stream refuses atomic batches.
 	noAtomic atomic.Bool
+	// republished counts events JetStream already held (Nats-Msg-Id
+	// duplicates): published again because a relay died between publishing
+	// and marking them sent. The stream stored each once.
+	republished atomic.Int64
 }
+
+// Republished is how many events this relay published that the stream
+// already held (acknowledged as duplicates, stored once).
+func (r *Relay) Republished() int64 { return r.republished.Load() }
+
+// RepublishedLog is the message of the log line (level info) a relay writes
+// when JetStream acknowledged some of its events as duplicates, with the
+// count in "events"; the fault harness sums them over replicas.
+const RepublishedLog = "outbox events were already in the stream (published again after a relay died before marking them sent; stored once)"
 
 // NewRelay returns a relay reading pool's outbox and publishing with js.
 func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) *Relay {
@@ -485,6 +498,14 @@ func (r *Relay) publishAtomic(ctx context.Context, chunk []pendingRow) error {
 
 // publishEach sends the rows as single messages, pipelined.
 func (r *Relay) publishEach(ctx context.Context, batch []pendingRow) (int, error) {
+	var dups int64
+	defer func() {
+		if dups > 0 {
+			r.republished.Add(dups)
+			republished.Add(float64(dups))
+			r.log.Info(RepublishedLog, "events", dups, "first_event_id", batch[0].eventID)
+		}
+	}()
 	futures := make([]jetstream.PubAckFuture, 0, len(batch))
 	var sendErr error
 	for _, p := range batch {
@@ -503,7 +524,10 @@ func (r *Relay) publishEach(ctx context.Context, batch []pendingRow) (int, error
 	defer timeout.Stop()
 	for i, f := range futures {
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				dups++
+			}
 		case err := <-f.Err():
 			return i, fmt.Errorf("publishing event %s: %w", batch[i].eventID, err)
 		case <-timeout.C:

@@ -294,6 +294,9 @@ func TestRelayRepublishAfterCrashIsDeduplicated(t *testing.T) {
 	if got := streamMsgs(t, js); got != 3 {
 		t.Fatalf("stream holds %d messages, want 3 (republish not deduplicated)", got)
 	}
+	if got := r.Republished(); got != 1 {
+		t.Fatalf("relay counted %d republished events, want 1 (the one the dead relay had sent)", got)
+	}
 }
 
 func TestPruneDeletesOnlyOldSentEvents(t *testing.T) {

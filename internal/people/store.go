@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"ecogrid/internal/database"
@@ -106,6 +107,35 @@ func GetPerson(ctx context.Context, q database.Querier, id string) (Person, erro
 		return Person{}, ErrPersonNotFound
 	}
 	return p, err
+}
+
+// Names returns the names of the persons with the given ids (UUIDs), by
+// id; unknown and malformed ids are absent. One query for a page of a
+// list that shows who did what (patrol tracks on the map).
+func Names(ctx context.Context, q database.Querier, ids []string) (map[string]string, error) {
+	valid := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if _, err := uuid.Parse(id); err == nil {
+			valid = append(valid, id)
+		}
+	}
+	out := make(map[string]string, len(valid))
+	if len(valid) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT id::text, name FROM people.persons WHERE id = ANY($1::uuid[])`, valid)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, err
+		}
+		out[id] = name
+	}
+	return out, rows.Err()
 }
 
 // CreatePerson stores p under its client-generated id and records it. A

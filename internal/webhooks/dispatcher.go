@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -104,6 +105,47 @@ type Dispatcher struct {
 	syncMu  sync.Mutex
 	mu      sync.Mutex
 	workers map[uuid.UUID]*worker
+	// lease is the session holding the dispatcher lock while Run delivers
+	// (nil otherwise: a Sync called without Run delivers without it).
+	lease atomic.Pointer[lease]
+}
+
+// lease is the database session that holds the dispatcher lock. The lock
+// lasts as long as the session: once the session is gone (PostgreSQL
+// restarted, the connection cut, the backend terminated) another replica
+// may hold the lock and deliver, so every batch is posted only after the
+// session answered, and the first failure ends this dispatcher's turn.
+type lease struct {
+	mu     sync.Mutex
+	conn   *pgxpool.Conn
+	cancel context.CancelFunc
+	lost   error
+}
+
+// errLockLost ends a worker whose dispatcher no longer holds the lock.
+var errLockLost = errors.New("webhooks: the dispatcher lock's database session is gone; another replica may deliver")
+
+// holding checks, on the lock's own session, that this dispatcher still
+// holds the lock; on the first failure it ends the dispatcher's turn.
+func (d *Dispatcher) holding(ctx context.Context) error {
+	l := d.lease.Load()
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost != nil {
+		return l.lost
+	}
+	if err := l.conn.Ping(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.lost = fmt.Errorf("%w: %v", errLockLost, err)
+		l.cancel()
+		return l.lost
+	}
+	return nil
 }
 
 type worker struct {
@@ -122,9 +164,11 @@ func NewDispatcher(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, log *
 	return &Dispatcher{pool: pool, js: js, cfg: cfg, log: log, workers: map[uuid.UUID]*worker{}}
 }
 
-// dispatcherLock is the PostgreSQL advisory lock the running dispatcher
-// holds, so that with several cased replicas exactly one delivers.
-const dispatcherLock = 0x65636f7768 // "ecowh"
+// DispatcherLock is the PostgreSQL advisory lock (one bigint key) the
+// running dispatcher holds, so that with several cased replicas exactly
+// one delivers; pg_locks shows it as classid DispatcherLock>>32, objid
+// DispatcherLock&0xffffffff, objsubid 1.
+const DispatcherLock = 0x65636f7768 // "ecowh"
 
 // Run delivers until ctx ends, while it holds the dispatcher lock: with
 // several replicas, one delivers and the others wait to take over when its
@@ -152,28 +196,40 @@ func (d *Dispatcher) runLocked(ctx context.Context) error {
 	}
 	defer conn.Release()
 	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, dispatcherLock).Scan(&got); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, DispatcherLock).Scan(&got); err != nil {
 		return err
 	}
 	if !got {
 		return nil // another replica delivers
 	}
+	// The workers run under lockCtx: losing the lock's session (seen by a
+	// worker before a batch, or by the ping below) stops them all.
+	lockCtx, cancel := context.WithCancel(ctx)
+	l := &lease{conn: conn, cancel: cancel}
+	d.lease.Store(l)
 	defer func() {
+		cancel()
 		d.stopAll()
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, dispatcherLock)
+		d.lease.Store(nil)
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, DispatcherLock)
 	}()
 	d.log.Info("webhooks: dispatcher delivering")
 	for {
-		if err := d.Sync(ctx); err != nil && ctx.Err() == nil {
+		if err := d.Sync(lockCtx); err != nil && lockCtx.Err() == nil {
 			d.log.Warn("webhooks: reading subscribers failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-lockCtx.Done():
+			return l.lost
 		case <-time.After(d.cfg.SyncInterval):
 		}
 		// The lock lives as long as this session: check it is still there.
-		if err := conn.Ping(ctx); err != nil {
+		if err := d.holding(lockCtx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 	}
@@ -251,7 +307,7 @@ func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
 		}
 	}
 	start := s.StartAt
-	cons, err := d.js.CreateOrUpdateConsumer(ctx, messaging.StreamCases, jetstream.ConsumerConfig{
+	cc := jetstream.ConsumerConfig{
 		Durable:        consumerName(s.ID),
 		Description:    "webhook deliveries to " + s.URL,
 		FilterSubjects: filters,
@@ -267,7 +323,11 @@ func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
 		// A consumer lost with a NATS restart is created again at the
 		// subscriber's start and the log skips what it has.
 		MemoryStorage: true,
-	})
+	}
+	if err := d.resume(ctx, &cc); err != nil {
+		return fmt.Errorf("webhooks: consumer of %s: %w", s.ID, err)
+	}
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, messaging.StreamCases, cc)
 	if err != nil {
 		return fmt.Errorf("webhooks: consumer of %s: %w", s.ID, err)
 	}
@@ -287,6 +347,37 @@ func (d *Dispatcher) start(ctx context.Context, s Subscriber) error {
 		}
 		d.mu.Unlock()
 	}()
+	return nil
+}
+
+// resume prepares a worker's start on a consumer that exists with
+// deliveries still unacknowledged: they belong to a worker that is gone
+// (a replica that died holding the dispatcher lock, or stopped with a
+// fetched batch unsent) and JetStream would hand them out again only when
+// their AckWait (an hour) runs out, holding back every event of the case
+// behind them. The consumer is deleted and cc starts it again just after
+// its acknowledged floor; what was delivered past the floor is in the
+// delivery log and skipped. A consumer with nothing pending is kept as is.
+func (d *Dispatcher) resume(ctx context.Context, cc *jetstream.ConsumerConfig) error {
+	cons, err := d.js.Consumer(ctx, messaging.StreamCases, cc.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	info := cons.CachedInfo()
+	if info.NumAckPending == 0 {
+		return nil
+	}
+	if err := d.js.DeleteConsumer(ctx, messaging.StreamCases, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return err
+	}
+	if floor := info.AckFloor.Stream; floor > 0 {
+		cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = jetstream.DeliverByStartSequencePolicy, floor+1, nil
+	}
+	d.log.Info("webhooks: consumer had deliveries of a worker that is gone; resuming after its acknowledged floor",
+		"consumer", cc.Durable, "pending", info.NumAckPending, "ack_floor", info.AckFloor.Stream)
 	return nil
 }
 
@@ -474,6 +565,11 @@ func (d *Dispatcher) deliverBatch(ctx context.Context, s Subscriber, msgs []jets
 	}
 	have, err := delivered(ctx, d.pool, s.ID, ids)
 	if err != nil {
+		return err
+	}
+	// Post only while holding the lock: a dispatcher whose lock session
+	// died must not deliver beside the replica that took the lock over.
+	if err := d.holding(ctx); err != nil {
 		return err
 	}
 	// Deal the events to lanes by case, keeping stream order within each

@@ -42,16 +42,29 @@ await sup.context().close();
 // render, then panning.
 const off = await signIn(story.users.officer);
 const draws = [];
+const fetches = [];
+const trackDraws = [];
 for (let i = 0; i < 3; i++) {
   await off.goto(`${url}#/board`);
   await off.goto(`${url}#/map/synthetic-${story.points}`);
   const status = off.getByRole("status", { name: "已绘制村级网格" });
   await status.filter({ hasText: "ms" }).waitFor();
+  await off.getByRole("group", { name: "图层" }).waitFor(); // built once the tracks are drawn
   draws.push(Number(await off.locator(".map").getAttribute("data-drawn-ms")));
+  const fetched = await off.locator(".map").getAttribute("data-tracks-ms");
+  if (fetched !== null) fetches.push(Number(fetched));
+  const tracksDrawn = await off.locator(".map").getAttribute("data-tracks-drawn-ms");
+  if (tracksDrawn !== null) trackDraws.push(Number(tracksDrawn));
 }
 const villages = await off.locator(".map").getAttribute("data-villages");
 const points = await off.locator(".map").getAttribute("data-points");
-console.log(`BENCH map_draw_ms median=${median(draws).toFixed(0)} max=${Math.max(...draws).toFixed(0)} villages=${villages} points=${points}`);
+const tracks = (await off.locator(".map").getAttribute("data-tracks")) ?? "none";
+console.log(`BENCH map_draw_ms median=${median(draws).toFixed(0)} max=${Math.max(...draws).toFixed(0)} villages=${villages} points=${points} tracks=${tracks}`);
+if (trackDraws.length) console.log(`BENCH tracks_draw_ms median=${median(trackDraws).toFixed(0)} max=${Math.max(...trackDraws).toFixed(0)} tracks=${tracks} (after the first render)`);
+if (fetches.length) console.log(`BENCH tracks_fetch_ms median=${median(fetches).toFixed(0)} max=${Math.max(...fetches).toFixed(0)} tracks=${tracks} (ListPatrolTracks over the JSON API, pages of 500)`);
+// The tracks layer off and on again, if this build has one.
+const trackBox = off.getByRole("group", { name: "图层" }).getByLabel(/巡查轨迹/);
+const hasTracks = (await trackBox.count()) > 0;
 
 // Panning: drag the map and time each drag's frame until the next paint,
 // with the 10,000 points and, for comparison, with the grid alone.
@@ -70,9 +83,14 @@ for (let i = 0; i < 10; i++) {
 }
 console.log(`BENCH map_pan_ms_per_event_${label} median=${median(pans).toFixed(1)} max=${Math.max(...pans).toFixed(1)} drags=${pans.length}`);
 }
+if (hasTracks) {
+  await pan(`10000_points_${tracks}_tracks`);
+  await trackBox.uncheck();
+}
 await pan("10000_points");
 await off.goto(`${url}#/board`);
 await off.goto(`${url}#/map`);
 await off.getByRole("status", { name: "已绘制村级网格" }).filter({ hasText: "ms" }).waitFor();
+if (hasTracks) await trackBox.uncheck();
 await pan("grid_only");
 await browser.close();

@@ -2,7 +2,7 @@
 // against a real stack. Run by internal/gateway's TestConsoleStories, which
 // starts the stack, files the case and passes in (environment):
 //   CONSOLE_URL, ARTIFACTS (screenshot folder), STORY (JSON: users, caseId,
-//   caseLink, villages). Locators are roles and labels, as a user sees them.
+//   caseLink, villages, townA: the township of the inspector's village, townB: another). Locators are roles and labels, as a user sees them.
 import { chromium } from "playwright-core";
 
 const url = process.env.CONSOLE_URL;
@@ -122,7 +122,8 @@ await run("the handler starts work and asks for more days", async () => {
     await form.getByLabel("天").fill("5");
     await form.getByLabel("备注").fill("需要调用吸油设备");
   });
-  await page.getByRole("heading", { name: /整改中/ }).waitFor();
+  // The request is done when the timeline shows it (the state stays 整改中).
+  await page.locator("li").filter({ hasText: "需要调用吸油设备" }).waitFor();
   // Deciding on one's own request is never offered.
   await page.getByRole("form", { name: "提交整改" }).waitFor();
   const own = await page.getByRole("region", { name: "可执行操作" }).getByRole("button").allTextContents();
@@ -205,8 +206,33 @@ await run("county office opens a person's page and the map of every village", as
   const layers = page.getByRole("group", { name: "图层" });
   const reportsLabel = (await layers.getByText(/近30天报告/).textContent()) ?? "";
   check(Number(/\((\d+)\)/.exec(reportsLabel)?.[1] ?? 0) >= 1, `reports layer: ${reportsLabel}`);
-  await layers.getByLabel(/河段/).waitFor();
-  await layers.getByLabel(/保护区/).waitFor();
+  // The reach and the zone the county office loaded, and the inspector's patrol of today.
+  const count = async (re) => Number(/\((\d+)\)/.exec((await layers.getByText(re).textContent()) ?? "")?.[1] ?? -1);
+  check((await count(/河段/)) === 1, `reaches layer: ${await count(/河段/)}`);
+  check((await count(/保护区/)) === 1, `zones layer: ${await count(/保护区/)}`);
+  check((await count(/巡查轨迹/)) === 1, `tracks layer: ${await count(/巡查轨迹/)}`);
+  const mapRegion = page.getByRole("region", { name: "网格地图" });
+  check((await mapRegion.getAttribute("data-tracks")) === "1", `tracks drawn: ${await mapRegion.getAttribute("data-tracks")}`);
+  await screenshot(page, "map-tracks-reach-zone");
+  // A date range longer than 31 days is refused by the server with its reason; one township's tracks are drawn.
+  const trackForm = page.getByRole("form", { name: "巡查轨迹" });
+  const day = (offset) => new Date(Date.now() + 8 * 3600e3 + offset * 864e5).toISOString().slice(0, 10);
+  await trackForm.getByLabel("起始日期").fill(day(-40));
+  await trackForm.getByRole("button", { name: "显示轨迹" }).click();
+  await trackForm.getByRole("alert").filter({ hasText: "31" }).waitFor();
+  await trackForm.getByLabel("起始日期").fill(day(-1));
+  await trackForm.getByLabel("轨迹范围").selectOption(story.townB);
+  await trackForm.getByRole("button", { name: "显示轨迹" }).click();
+  await layers.getByText("巡查轨迹 (0)").waitFor();
+  await trackForm.getByLabel("轨迹范围").selectOption(story.townA);
+  await trackForm.getByRole("button", { name: "显示轨迹" }).click();
+  await layers.getByText("巡查轨迹 (1)").waitFor();
+  check((await mapRegion.getAttribute("data-tracks")) === "1", `township tracks drawn: ${await mapRegion.getAttribute("data-tracks")}`);
+  // The map has zoomed to the track, which runs through the middle: its popup names the inspector.
+  await mapRegion.click();
+  await page.getByRole("tooltip").filter({ hasText: story.users.inspector.name }).filter({ hasText: "km" }).waitFor();
+  await screenshot(page, "map-track-popup");
+  await layers.getByLabel(/巡查轨迹/).uncheck();
   await layers.getByLabel(/近30天报告/).uncheck();
   // Who answers for the cell under the map's centre, now and on a chosen day.
   await page.getByRole("region", { name: "网格地图" }).click();
@@ -262,6 +288,8 @@ await run("an inspector of another township sees none of it", async () => {
   const text = await status.textContent();
   const villages = Number(/已绘制村级网格: (\d+)/.exec(text ?? "")?.[1] ?? "-1");
   check(villages <= 1, `the outsider's map draws ${villages} villages: ${text}`);
+  const outsiderTracks = await page.getByRole("region", { name: "网格地图" }).getAttribute("data-tracks");
+  check(outsiderTracks === "0", `the outsider's map draws ${outsiderTracks} patrol tracks`);
   await screenshot(page, "map-outsider");
   await page.context().close();
 });

@@ -1,6 +1,6 @@
 // The console's shell: a header with the pages and the session, and a
 // hash router (#/board, #/cases/<id>, #/map, #/people/<id>, #/ledger,
-// #/extensions, #/handover/<person id>, #/import).
+// #/extensions, #/handover/<person id>, #/import, #/assessment).
 // Heavy parts (OpenLayers, ECharts) load only with the page that needs them.
 import "./style.css";
 import { call, currentSession, logout, onSessionChange, refresh } from "./api/client";
@@ -16,12 +16,16 @@ import { renderExtensions } from "./pages/extensions";
 import { renderHandover } from "./pages/handover";
 
 const app = document.getElementById("app")!;
-let me: { name: string; grants: string[] } | null = null;
+let me: { name: string; grants: string[]; assess: boolean } | null = null;
 
 async function whoAmI(): Promise<void> {
   if (me || !currentSession()) return;
   const r = await call("AuthService_WhoAmI", {});
-  me = { name: r.person?.name ?? r.username ?? "", grants: (r.grants ?? []).map((g) => `${g.role ?? ""}@${g.nodeCode ?? ""}`) };
+  const county = r.person?.countyCode || (r.grants ?? []).map((g) => (g.nodeCode ?? "").slice(0, 6)).find((c) => c.length === 6) || "";
+  // The assessment entry is offered when the server answers its catalogue:
+  // its policy decides, not a copy of it here.
+  const assess = county !== "" && (await call("AssessmentService_ListIndicators", { countyCode: county }).then(() => true, () => false));
+  me = { name: r.person?.name ?? r.username ?? "", grants: (r.grants ?? []).map((g) => `${g.role ?? ""}@${g.nodeCode ?? ""}`), assess };
 }
 
 function header(): HTMLElement {
@@ -30,7 +34,7 @@ function header(): HTMLElement {
     "header",
     {},
     h("strong", {}, t("appName")),
-    h("nav", { "aria-label": "main" }, link("#/board", t("board")), link("#/map", t("map")), link("#/people", t("people")), link("#/ledger", t("ledger")), link("#/extensions", t("extensions")), link("#/import", t("gridImport"))),
+    h("nav", { "aria-label": "main" }, link("#/board", t("board")), link("#/map", t("map")), link("#/people", t("people")), link("#/ledger", t("ledger")), link("#/extensions", t("extensions")), link("#/import", t("gridImport")), me?.assess ? link("#/assessment", t("assessment")) : null),
     h("span", { class: "me" }, me?.name ?? ""),
     h(
       "button",
@@ -119,6 +123,11 @@ async function route(): Promise<void> {
       case "import": {
         const { renderImport } = await import("./pages/importgrid");
         await renderImport(main);
+        break;
+      }
+      case "assessment": {
+        const { renderAssessment } = await import("./pages/assessment");
+        await renderAssessment(main);
         break;
       }
       default:

@@ -5,6 +5,7 @@ import OlMap from "ol/Map";
 import View from "ol/View";
 import Feature from "ol/Feature";
 import Point from "ol/geom/Point";
+import Overlay from "ol/Overlay";
 import GeoJSON from "ol/format/GeoJSON";
 import VectorLayer from "ol/layer/Vector";
 import VectorImageLayer from "ol/layer/VectorImage";
@@ -65,8 +66,27 @@ export interface MapStats {
   reaches: number;
   zones: number;
   reports: number;
+  tracks: number;
   /** show turns an overlay on or off. */
-  show: (layer: "reaches" | "zones" | "reports", on: boolean) => void;
+  show: (layer: OverlayName, on: boolean) => void;
+  /**
+   * setTracks replaces the patrol tracks drawn, fitting the view to them
+   * when fit is set; resolves with their number once drawn.
+   */
+  setTracks: (tracks: Track[], fit?: boolean) => Promise<number>;
+}
+
+/** OverlayName names the layers the layer switcher toggles. */
+export type OverlayName = "reaches" | "zones" | "reports" | "tracks";
+
+/** Track is a patrol's simplified line with what its popup says. */
+export interface Track {
+  id: string;
+  personId: string;
+  /** The popup's text: person, time, length. */
+  label: string;
+  /** A GeoJSON LineString (WGS-84). */
+  geojson: string;
 }
 
 /** Overlays are the layers drawn over the grid when the county has them. */
@@ -77,11 +97,45 @@ export interface Overlays {
   zones?: string;
   /** Report positions (longitude, latitude). */
   reports?: Array<[number, number]>;
+  /** Patrol tracks. */
+  tracks?: Track[];
 }
 
 const reachStyle = new Style({ stroke: new Stroke({ color: "#0277bd", width: 3 }), fill: new Fill({ color: "rgba(79,195,247,0.35)" }) });
 const zoneStyle = new Style({ stroke: new Stroke({ color: "#e65100", width: 2, lineDash: [6, 4] }), fill: new Fill({ color: "rgba(255,183,77,0.18)" }) });
 const reportStyle = new Style({ image: new Circle({ radius: 4, fill: new Fill({ color: "rgba(25,118,210,0.85)" }), stroke: new Stroke({ color: "#fff", width: 1 }) }) });
+
+// One colour per person: a hue from the person's id, so a person keeps
+// their colour across reloads and date ranges.
+const trackStyles = new Map<string, Style>();
+function trackStyle(f: FeatureLike): Style {
+  const person = String(f.get("personId") ?? "");
+  let s = trackStyles.get(person);
+  if (!s) {
+    let hash = 0;
+    for (let i = 0; i < person.length; i++) hash = (hash * 31 + person.charCodeAt(i)) >>> 0;
+    s = new Style({ stroke: new Stroke({ color: `hsl(${hash % 360}, 80%, 38%)`, width: 3 }) });
+    trackStyles.set(person, s);
+  }
+  return s;
+}
+
+function trackFeatures(format: GeoJSON, tracks: Track[]): Feature[] {
+  const out: Feature[] = [];
+  for (const tr of tracks) {
+    if (!tr.geojson) continue;
+    try {
+      const geom = format.readGeometry(tr.geojson);
+      if (!geom) continue;
+      const f = new Feature(geom);
+      f.setProperties({ trackId: tr.id, personId: tr.personId, label: tr.label });
+      out.push(f);
+    } catch {
+      // A track the browser cannot read is left out.
+    }
+  }
+  return out;
+}
 
 function collection(format: GeoJSON, text?: string): Feature[] {
   if (!text) return [];
@@ -115,6 +169,10 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
   const zoneFeatures = collection(format, overlays.zones);
   const reachLayer = new VectorLayer({ source: new VectorSource({ features: reachFeatures }), style: reachStyle });
   const zoneLayer = new VectorLayer({ source: new VectorSource({ features: zoneFeatures }), style: zoneStyle });
+  const trackSource = new VectorSource({ features: trackFeatures(format, overlays.tracks ?? []) });
+  // An image layer, like the case points: 500 tracks of a week redrawn on
+  // every frame of a pan cost four times the grid's frame (BENCHMARKS.md 6).
+  const trackLayer = new VectorImageLayer({ source: trackSource, style: trackStyle });
   const reportLayer = new VectorImageLayer({
     source: new VectorSource({ features: (overlays.reports ?? []).map(([lon, lat]) => new Feature(new Point(fromLonLat([lon, lat])))) }),
     style: reportStyle,
@@ -126,12 +184,27 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
       new VectorLayer({ source: gridSource, style: (f) => levelStyle[f.get("level") as string] ?? levelStyle.GRID_LEVEL_VILLAGE }),
       zoneLayer,
       reachLayer,
+      trackLayer,
       reportLayer,
       // An image layer: drawn once per view and moved as a picture while
       // the user pans, so 10,000 points cost nothing per frame.
       new VectorImageLayer({ source: new Cluster({ source: pointSource, distance: 40 }), style: clusterStyle }),
     ],
     view: new View({ center: fromLonLat([114.5, 38.0]), zoom: 9 }),
+  });
+  // A track's popup: who walked it, when, how far.
+  const popup = document.createElement("div");
+  popup.setAttribute("role", "tooltip");
+  popup.className = "track-popup";
+  Object.assign(popup.style, { background: "#fff", border: "1px solid #555", padding: "2px 6px", font: "12px sans-serif", whiteSpace: "nowrap" });
+  const popupOverlay = new Overlay({ element: popup, offset: [8, -8], positioning: "bottom-left" });
+  map.addOverlay(popupOverlay);
+  map.on("singleclick", (ev) => {
+    const hit = trackLayer.getVisible()
+      ? (map.forEachFeatureAtPixel(ev.pixel, (f) => f as Feature, { layerFilter: (l) => l === trackLayer, hitTolerance: 4 }) ?? undefined)
+      : undefined;
+    popup.textContent = hit ? String(hit.get("label") ?? "") : "";
+    popupOverlay.setPosition(hit ? ev.coordinate : undefined);
   });
   if (onSelect) {
     map.on("singleclick", (ev) => {
@@ -143,7 +216,7 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
   const extent = gridSource.getExtent();
   if (extent && gridSource.getFeatures().length > 0) map.getView().fit(extent, { padding: [20, 20, 20, 20] });
   await new Promise<void>((resolve) => map.once("rendercomplete", () => resolve()));
-  const layers = { reaches: reachLayer, zones: zoneLayer, reports: reportLayer };
+  const layers = { reaches: reachLayer, zones: zoneLayer, reports: reportLayer, tracks: trackLayer };
   const stats: MapStats = {
     villages,
     points: points.length,
@@ -151,10 +224,27 @@ export async function gridMap(el: HTMLElement, cells: GridCell[], points: Array<
     reaches: reachFeatures.length,
     zones: zoneFeatures.length,
     reports: overlays.reports?.length ?? 0,
+    tracks: trackSource.getFeatures().length,
     show: (layer, on) => layers[layer].setVisible(on),
+    setTracks: async (tracks, fit = false) => {
+      popupOverlay.setPosition(undefined);
+      trackSource.clear(true);
+      trackSource.addFeatures(trackFeatures(format, tracks));
+      const n = trackSource.getFeatures().length;
+      stats.tracks = n;
+      el.dataset.tracks = String(n);
+      // Show what was asked for: the tracks found, close enough to tell the walks apart.
+      const extent = trackSource.getExtent();
+      if (fit && n > 0 && extent) map.getView().fit(extent, { padding: [40, 40, 40, 40], maxZoom: 16 });
+      const drawn = new Promise<void>((resolve) => map.once("rendercomplete", () => resolve()));
+      map.render();
+      await drawn;
+      return n;
+    },
   };
   el.dataset.villages = String(villages);
   el.dataset.points = String(points.length);
+  el.dataset.tracks = String(stats.tracks);
   el.dataset.drawnMs = stats.drawnMs.toFixed(0);
   return stats;
 }

@@ -1242,6 +1242,301 @@ func (x *GetPatrolComplianceResponse) GetRows() []*ComplianceRow {
 	return nil
 }
 
+// ListPatrolTracksRequest asks for the patrols of an area and a window.
+type ListPatrolTracksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Grid node (county, township or village): patrols whose track passed
+	// through a cell under it (an active patrol: whose inspector's cells
+	// are under it).
+	NodeCode string `protobuf:"bytes,1,opt,name=node_code,json=nodeCode,proto3" json:"node_code,omitempty"`
+	// Patrols started in [from, to); the window is at most 31 days.
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	// Only this person's patrols (UUID).
+	PersonId string `protobuf:"bytes,4,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// Douglas-Peucker tolerance of the simplified track, metres (0: 10 m).
+	ToleranceM float64 `protobuf:"fixed64,5,opt,name=tolerance_m,json=toleranceM,proto3" json:"tolerance_m,omitempty"`
+	// At most this many points per track (0: 500); a track that has more
+	// after simplifying is simplified further until it fits.
+	MaxPoints     int32        `protobuf:"varint,6,opt,name=max_points,json=maxPoints,proto3" json:"max_points,omitempty"`
+	Page          *PageRequest `protobuf:"bytes,7,opt,name=page,proto3" json:"page,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatrolTracksRequest) Reset() {
+	*x = ListPatrolTracksRequest{}
+	mi := &file_ecogrid_v1_field_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatrolTracksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatrolTracksRequest) ProtoMessage() {}
+
+func (x *ListPatrolTracksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_field_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatrolTracksRequest.ProtoReflect.Descriptor instead.
+func (*ListPatrolTracksRequest) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListPatrolTracksRequest) GetNodeCode() string {
+	if x != nil {
+		return x.NodeCode
+	}
+	return ""
+}
+
+func (x *ListPatrolTracksRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *ListPatrolTracksRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *ListPatrolTracksRequest) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *ListPatrolTracksRequest) GetToleranceM() float64 {
+	if x != nil {
+		return x.ToleranceM
+	}
+	return 0
+}
+
+func (x *ListPatrolTracksRequest) GetMaxPoints() int32 {
+	if x != nil {
+		return x.MaxPoints
+	}
+	return 0
+}
+
+func (x *ListPatrolTracksRequest) GetPage() *PageRequest {
+	if x != nil {
+		return x.Page
+	}
+	return nil
+}
+
+// PatrolTrack is one patrol as a map draws it.
+type PatrolTrack struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PatrolId string                 `protobuf:"bytes,1,opt,name=patrol_id,json=patrolId,proto3" json:"patrol_id,omitempty"`
+	PersonId string                 `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The person's name, for the map's popup.
+	PersonName string                 `protobuf:"bytes,3,opt,name=person_name,json=personName,proto3" json:"person_name,omitempty"`
+	State      PatrolState            `protobuf:"varint,4,opt,name=state,proto3,enum=ecogrid.v1.PatrolState" json:"state,omitempty"`
+	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// Unset while the patrol is active.
+	EndedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	// Geodesic length of the whole (unsimplified) track, metres.
+	DistanceM float64 `protobuf:"fixed64,7,opt,name=distance_m,json=distanceM,proto3" json:"distance_m,omitempty"`
+	DurationS int64   `protobuf:"varint,8,opt,name=duration_s,json=durationS,proto3" json:"duration_s,omitempty"`
+	// Village codes of the cells the track passed through.
+	VillageCodes []string `protobuf:"bytes,9,rep,name=village_codes,json=villageCodes,proto3" json:"village_codes,omitempty"`
+	// GPS fixes stored for the patrol.
+	PointCount int64 `protobuf:"varint,10,opt,name=point_count,json=pointCount,proto3" json:"point_count,omitempty"`
+	// The simplified track: a GeoJSON LineString (RFC 7946, WGS-84
+	// longitude/latitude) that keeps the first and last fix; empty when the
+	// patrol has fewer than two fixes.
+	GeometryGeojson string       `protobuf:"bytes,11,opt,name=geometry_geojson,json=geometryGeojson,proto3" json:"geometry_geojson,omitempty"`
+	Flags           []PatrolFlag `protobuf:"varint,12,rep,packed,name=flags,proto3,enum=ecogrid.v1.PatrolFlag" json:"flags,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PatrolTrack) Reset() {
+	*x = PatrolTrack{}
+	mi := &file_ecogrid_v1_field_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatrolTrack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatrolTrack) ProtoMessage() {}
+
+func (x *PatrolTrack) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_field_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatrolTrack.ProtoReflect.Descriptor instead.
+func (*PatrolTrack) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PatrolTrack) GetPatrolId() string {
+	if x != nil {
+		return x.PatrolId
+	}
+	return ""
+}
+
+func (x *PatrolTrack) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *PatrolTrack) GetPersonName() string {
+	if x != nil {
+		return x.PersonName
+	}
+	return ""
+}
+
+func (x *PatrolTrack) GetState() PatrolState {
+	if x != nil {
+		return x.State
+	}
+	return PatrolState_PATROL_STATE_UNSPECIFIED
+}
+
+func (x *PatrolTrack) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *PatrolTrack) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *PatrolTrack) GetDistanceM() float64 {
+	if x != nil {
+		return x.DistanceM
+	}
+	return 0
+}
+
+func (x *PatrolTrack) GetDurationS() int64 {
+	if x != nil {
+		return x.DurationS
+	}
+	return 0
+}
+
+func (x *PatrolTrack) GetVillageCodes() []string {
+	if x != nil {
+		return x.VillageCodes
+	}
+	return nil
+}
+
+func (x *PatrolTrack) GetPointCount() int64 {
+	if x != nil {
+		return x.PointCount
+	}
+	return 0
+}
+
+func (x *PatrolTrack) GetGeometryGeojson() string {
+	if x != nil {
+		return x.GeometryGeojson
+	}
+	return ""
+}
+
+func (x *PatrolTrack) GetFlags() []PatrolFlag {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+// ListPatrolTracksResponse is one page.
+type ListPatrolTracksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tracks        []*PatrolTrack         `protobuf:"bytes,1,rep,name=tracks,proto3" json:"tracks,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatrolTracksResponse) Reset() {
+	*x = ListPatrolTracksResponse{}
+	mi := &file_ecogrid_v1_field_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatrolTracksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatrolTracksResponse) ProtoMessage() {}
+
+func (x *ListPatrolTracksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ecogrid_v1_field_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatrolTracksResponse.ProtoReflect.Descriptor instead.
+func (*ListPatrolTracksResponse) Descriptor() ([]byte, []int) {
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListPatrolTracksResponse) GetTracks() []*PatrolTrack {
+	if x != nil {
+		return x.Tracks
+	}
+	return nil
+}
+
+func (x *ListPatrolTracksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // ReportDraft is what the phone app files.
 type ReportDraft struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1265,7 +1560,7 @@ type ReportDraft struct {
 
 func (x *ReportDraft) Reset() {
 	*x = ReportDraft{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[14]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1572,7 @@ func (x *ReportDraft) String() string {
 func (*ReportDraft) ProtoMessage() {}
 
 func (x *ReportDraft) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[14]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1585,7 @@ func (x *ReportDraft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportDraft.ProtoReflect.Descriptor instead.
 func (*ReportDraft) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{14}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReportDraft) GetReportId() string {
@@ -1392,7 +1687,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[15]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1699,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[15]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1712,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{15}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Report) GetReportId() string {
@@ -1563,7 +1858,7 @@ type SubmitReportRequest struct {
 
 func (x *SubmitReportRequest) Reset() {
 	*x = SubmitReportRequest{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[16]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1575,7 +1870,7 @@ func (x *SubmitReportRequest) String() string {
 func (*SubmitReportRequest) ProtoMessage() {}
 
 func (x *SubmitReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[16]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1588,7 +1883,7 @@ func (x *SubmitReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitReportRequest.ProtoReflect.Descriptor instead.
 func (*SubmitReportRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{16}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubmitReportRequest) GetReport() *ReportDraft {
@@ -1610,7 +1905,7 @@ type SubmitReportResponse struct {
 
 func (x *SubmitReportResponse) Reset() {
 	*x = SubmitReportResponse{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[17]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1917,7 @@ func (x *SubmitReportResponse) String() string {
 func (*SubmitReportResponse) ProtoMessage() {}
 
 func (x *SubmitReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[17]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1930,7 @@ func (x *SubmitReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitReportResponse.ProtoReflect.Descriptor instead.
 func (*SubmitReportResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{17}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubmitReportResponse) GetReport() *Report {
@@ -1662,7 +1957,7 @@ type SubmitReportBatchRequest struct {
 
 func (x *SubmitReportBatchRequest) Reset() {
 	*x = SubmitReportBatchRequest{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[18]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1674,7 +1969,7 @@ func (x *SubmitReportBatchRequest) String() string {
 func (*SubmitReportBatchRequest) ProtoMessage() {}
 
 func (x *SubmitReportBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[18]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1687,7 +1982,7 @@ func (x *SubmitReportBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitReportBatchRequest.ProtoReflect.Descriptor instead.
 func (*SubmitReportBatchRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{18}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SubmitReportBatchRequest) GetReports() []*ReportDraft {
@@ -1714,7 +2009,7 @@ type SubmitReportBatchResult struct {
 
 func (x *SubmitReportBatchResult) Reset() {
 	*x = SubmitReportBatchResult{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[19]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +2021,7 @@ func (x *SubmitReportBatchResult) String() string {
 func (*SubmitReportBatchResult) ProtoMessage() {}
 
 func (x *SubmitReportBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[19]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +2034,7 @@ func (x *SubmitReportBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitReportBatchResult.ProtoReflect.Descriptor instead.
 func (*SubmitReportBatchResult) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{19}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SubmitReportBatchResult) GetReportId() string {
@@ -1787,7 +2082,7 @@ type SubmitReportBatchResponse struct {
 
 func (x *SubmitReportBatchResponse) Reset() {
 	*x = SubmitReportBatchResponse{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[20]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +2094,7 @@ func (x *SubmitReportBatchResponse) String() string {
 func (*SubmitReportBatchResponse) ProtoMessage() {}
 
 func (x *SubmitReportBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[20]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +2107,7 @@ func (x *SubmitReportBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitReportBatchResponse.ProtoReflect.Descriptor instead.
 func (*SubmitReportBatchResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{20}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SubmitReportBatchResponse) GetResults() []*SubmitReportBatchResult {
@@ -1832,7 +2127,7 @@ type GetReportRequest struct {
 
 func (x *GetReportRequest) Reset() {
 	*x = GetReportRequest{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[21]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +2139,7 @@ func (x *GetReportRequest) String() string {
 func (*GetReportRequest) ProtoMessage() {}
 
 func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[21]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +2152,7 @@ func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportRequest.ProtoReflect.Descriptor instead.
 func (*GetReportRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{21}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetReportRequest) GetReportId() string {
@@ -1877,7 +2172,7 @@ type GetReportResponse struct {
 
 func (x *GetReportResponse) Reset() {
 	*x = GetReportResponse{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[22]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +2184,7 @@ func (x *GetReportResponse) String() string {
 func (*GetReportResponse) ProtoMessage() {}
 
 func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[22]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2197,7 @@ func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportResponse.ProtoReflect.Descriptor instead.
 func (*GetReportResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{22}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetReportResponse) GetReport() *Report {
@@ -1932,7 +2227,7 @@ type ReportFilter struct {
 
 func (x *ReportFilter) Reset() {
 	*x = ReportFilter{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[23]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2239,7 @@ func (x *ReportFilter) String() string {
 func (*ReportFilter) ProtoMessage() {}
 
 func (x *ReportFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[23]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2252,7 @@ func (x *ReportFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportFilter.ProtoReflect.Descriptor instead.
 func (*ReportFilter) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{23}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReportFilter) GetNodeCode() string {
@@ -2013,7 +2308,7 @@ type ListReportsRequest struct {
 
 func (x *ListReportsRequest) Reset() {
 	*x = ListReportsRequest{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[24]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2320,7 @@ func (x *ListReportsRequest) String() string {
 func (*ListReportsRequest) ProtoMessage() {}
 
 func (x *ListReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[24]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2333,7 @@ func (x *ListReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportsRequest.ProtoReflect.Descriptor instead.
 func (*ListReportsRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{24}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListReportsRequest) GetFilter() *ReportFilter {
@@ -2066,7 +2361,7 @@ type ListReportsResponse struct {
 
 func (x *ListReportsResponse) Reset() {
 	*x = ListReportsResponse{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[25]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2078,7 +2373,7 @@ func (x *ListReportsResponse) String() string {
 func (*ListReportsResponse) ProtoMessage() {}
 
 func (x *ListReportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[25]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2091,7 +2386,7 @@ func (x *ListReportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportsResponse.ProtoReflect.Descriptor instead.
 func (*ListReportsResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{25}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListReportsResponse) GetReports() []*Report {
@@ -2121,7 +2416,7 @@ type Category struct {
 
 func (x *Category) Reset() {
 	*x = Category{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[26]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2428,7 @@ func (x *Category) String() string {
 func (*Category) ProtoMessage() {}
 
 func (x *Category) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[26]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2441,7 @@ func (x *Category) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Category.ProtoReflect.Descriptor instead.
 func (*Category) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{26}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Category) GetCode() string {
@@ -2181,7 +2476,7 @@ type ListCategoriesRequest struct {
 
 func (x *ListCategoriesRequest) Reset() {
 	*x = ListCategoriesRequest{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[27]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2193,7 +2488,7 @@ func (x *ListCategoriesRequest) String() string {
 func (*ListCategoriesRequest) ProtoMessage() {}
 
 func (x *ListCategoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[27]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2206,7 +2501,7 @@ func (x *ListCategoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCategoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListCategoriesRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{27}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListCategoriesRequest) GetCountyCode() string {
@@ -2226,7 +2521,7 @@ type ListCategoriesResponse struct {
 
 func (x *ListCategoriesResponse) Reset() {
 	*x = ListCategoriesResponse{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[28]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2533,7 @@ func (x *ListCategoriesResponse) String() string {
 func (*ListCategoriesResponse) ProtoMessage() {}
 
 func (x *ListCategoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[28]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2546,7 @@ func (x *ListCategoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCategoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListCategoriesResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{28}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListCategoriesResponse) GetCategories() []*Category {
@@ -2274,7 +2569,7 @@ type CreateCategoryRequest struct {
 
 func (x *CreateCategoryRequest) Reset() {
 	*x = CreateCategoryRequest{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[29]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2286,7 +2581,7 @@ func (x *CreateCategoryRequest) String() string {
 func (*CreateCategoryRequest) ProtoMessage() {}
 
 func (x *CreateCategoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[29]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2299,7 +2594,7 @@ func (x *CreateCategoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCategoryRequest.ProtoReflect.Descriptor instead.
 func (*CreateCategoryRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{29}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateCategoryRequest) GetCountyCode() string {
@@ -2333,7 +2628,7 @@ type CreateCategoryResponse struct {
 
 func (x *CreateCategoryResponse) Reset() {
 	*x = CreateCategoryResponse{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[30]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2345,7 +2640,7 @@ func (x *CreateCategoryResponse) String() string {
 func (*CreateCategoryResponse) ProtoMessage() {}
 
 func (x *CreateCategoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[30]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2358,7 +2653,7 @@ func (x *CreateCategoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCategoryResponse.ProtoReflect.Descriptor instead.
 func (*CreateCategoryResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{30}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateCategoryResponse) GetCategory() *Category {
@@ -2391,7 +2686,7 @@ type PhotoUploadHeader struct {
 
 func (x *PhotoUploadHeader) Reset() {
 	*x = PhotoUploadHeader{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[31]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2403,7 +2698,7 @@ func (x *PhotoUploadHeader) String() string {
 func (*PhotoUploadHeader) ProtoMessage() {}
 
 func (x *PhotoUploadHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[31]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2416,7 +2711,7 @@ func (x *PhotoUploadHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhotoUploadHeader.ProtoReflect.Descriptor instead.
 func (*PhotoUploadHeader) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{31}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PhotoUploadHeader) GetUploadId() string {
@@ -2466,7 +2761,7 @@ type PhotoChunk struct {
 
 func (x *PhotoChunk) Reset() {
 	*x = PhotoChunk{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[32]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2773,7 @@ func (x *PhotoChunk) String() string {
 func (*PhotoChunk) ProtoMessage() {}
 
 func (x *PhotoChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[32]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2786,7 @@ func (x *PhotoChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhotoChunk.ProtoReflect.Descriptor instead.
 func (*PhotoChunk) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{32}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PhotoChunk) GetOffset() int64 {
@@ -2522,7 +2817,7 @@ type UploadPhotoRequest struct {
 
 func (x *UploadPhotoRequest) Reset() {
 	*x = UploadPhotoRequest{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[33]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2534,7 +2829,7 @@ func (x *UploadPhotoRequest) String() string {
 func (*UploadPhotoRequest) ProtoMessage() {}
 
 func (x *UploadPhotoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[33]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2547,7 +2842,7 @@ func (x *UploadPhotoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPhotoRequest.ProtoReflect.Descriptor instead.
 func (*UploadPhotoRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{33}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UploadPhotoRequest) GetMsg() isUploadPhotoRequest_Msg {
@@ -2610,7 +2905,7 @@ type Photo struct {
 
 func (x *Photo) Reset() {
 	*x = Photo{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[34]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2622,7 +2917,7 @@ func (x *Photo) String() string {
 func (*Photo) ProtoMessage() {}
 
 func (x *Photo) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[34]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2635,7 +2930,7 @@ func (x *Photo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Photo.ProtoReflect.Descriptor instead.
 func (*Photo) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{34}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Photo) GetSha256() string {
@@ -2718,7 +3013,7 @@ type UploadPhotoResponse struct {
 
 func (x *UploadPhotoResponse) Reset() {
 	*x = UploadPhotoResponse{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[35]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +3025,7 @@ func (x *UploadPhotoResponse) String() string {
 func (*UploadPhotoResponse) ProtoMessage() {}
 
 func (x *UploadPhotoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[35]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +3038,7 @@ func (x *UploadPhotoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPhotoResponse.ProtoReflect.Descriptor instead.
 func (*UploadPhotoResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{35}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UploadPhotoResponse) GetUploadId() string {
@@ -2795,7 +3090,7 @@ type GetUploadStatusRequest struct {
 
 func (x *GetUploadStatusRequest) Reset() {
 	*x = GetUploadStatusRequest{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[36]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2807,7 +3102,7 @@ func (x *GetUploadStatusRequest) String() string {
 func (*GetUploadStatusRequest) ProtoMessage() {}
 
 func (x *GetUploadStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[36]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2820,7 +3115,7 @@ func (x *GetUploadStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUploadStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetUploadStatusRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{36}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetUploadStatusRequest) GetUploadId() string {
@@ -2858,7 +3153,7 @@ type GetUploadStatusResponse struct {
 
 func (x *GetUploadStatusResponse) Reset() {
 	*x = GetUploadStatusResponse{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[37]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2870,7 +3165,7 @@ func (x *GetUploadStatusResponse) String() string {
 func (*GetUploadStatusResponse) ProtoMessage() {}
 
 func (x *GetUploadStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[37]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2883,7 +3178,7 @@ func (x *GetUploadStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUploadStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetUploadStatusResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{37}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetUploadStatusResponse) GetUploadId() string {
@@ -2931,7 +3226,7 @@ type DownloadPhotoRequest struct {
 
 func (x *DownloadPhotoRequest) Reset() {
 	*x = DownloadPhotoRequest{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[38]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2943,7 +3238,7 @@ func (x *DownloadPhotoRequest) String() string {
 func (*DownloadPhotoRequest) ProtoMessage() {}
 
 func (x *DownloadPhotoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[38]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2956,7 +3251,7 @@ func (x *DownloadPhotoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadPhotoRequest.ProtoReflect.Descriptor instead.
 func (*DownloadPhotoRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{38}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DownloadPhotoRequest) GetSha256() string {
@@ -2978,7 +3273,7 @@ type DownloadPhotoResponse struct {
 
 func (x *DownloadPhotoResponse) Reset() {
 	*x = DownloadPhotoResponse{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[39]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2990,7 +3285,7 @@ func (x *DownloadPhotoResponse) String() string {
 func (*DownloadPhotoResponse) ProtoMessage() {}
 
 func (x *DownloadPhotoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[39]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3003,7 +3298,7 @@ func (x *DownloadPhotoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadPhotoResponse.ProtoReflect.Descriptor instead.
 func (*DownloadPhotoResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{39}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DownloadPhotoResponse) GetPhoto() *Photo {
@@ -3038,7 +3333,7 @@ type ExportReportsRequest struct {
 
 func (x *ExportReportsRequest) Reset() {
 	*x = ExportReportsRequest{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[40]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3050,7 +3345,7 @@ func (x *ExportReportsRequest) String() string {
 func (*ExportReportsRequest) ProtoMessage() {}
 
 func (x *ExportReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[40]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3063,7 +3358,7 @@ func (x *ExportReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportReportsRequest.ProtoReflect.Descriptor instead.
 func (*ExportReportsRequest) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{40}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExportReportsRequest) GetFormat() ExportFormat {
@@ -3090,7 +3385,7 @@ type ExportReportsResponse struct {
 
 func (x *ExportReportsResponse) Reset() {
 	*x = ExportReportsResponse{}
-	mi := &file_ecogrid_v1_field_proto_msgTypes[41]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3397,7 @@ func (x *ExportReportsResponse) String() string {
 func (*ExportReportsResponse) ProtoMessage() {}
 
 func (x *ExportReportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ecogrid_v1_field_proto_msgTypes[41]
+	mi := &file_ecogrid_v1_field_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3410,7 @@ func (x *ExportReportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportReportsResponse.ProtoReflect.Descriptor instead.
 func (*ExportReportsResponse) Descriptor() ([]byte, []int) {
-	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{41}
+	return file_ecogrid_v1_field_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ExportReportsResponse) GetData() []byte {
@@ -3203,7 +3498,40 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\vimplausible\x18\x06 \x01(\x05R\vimplausible\x12\x1c\n" +
 	"\tcompliant\x18\a \x01(\bR\tcompliant\"L\n" +
 	"\x1bGetPatrolComplianceResponse\x12-\n" +
-	"\x04rows\x18\x01 \x03(\v2\x19.ecogrid.v1.ComplianceRowR\x04rows\"\xbc\x03\n" +
+	"\x04rows\x18\x01 \x03(\v2\x19.ecogrid.v1.ComplianceRowR\x04rows\"\x80\x03\n" +
+	"\x17ListPatrolTracksRequest\x12=\n" +
+	"\tnode_code\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[0-9]{6}([0-9]{3}){0,6}$R\bnodeCode\x126\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x04from\x122\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x02to\x12(\n" +
+	"\tperson_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bpersonId\x128\n" +
+	"\vtolerance_m\x18\x05 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x88\xb3@)\x00\x00\x00\x00\x00\x00\x00\x00R\n" +
+	"toleranceM\x12)\n" +
+	"\n" +
+	"max_points\x18\x06 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\x88'(\x00R\tmaxPoints\x12+\n" +
+	"\x04page\x18\a \x01(\v2\x17.ecogrid.v1.PageRequestR\x04page\"\xe6\x03\n" +
+	"\vPatrolTrack\x12\x1b\n" +
+	"\tpatrol_id\x18\x01 \x01(\tR\bpatrolId\x12\x1b\n" +
+	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12\x1f\n" +
+	"\vperson_name\x18\x03 \x01(\tR\n" +
+	"personName\x12-\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x17.ecogrid.v1.PatrolStateR\x05state\x129\n" +
+	"\n" +
+	"started_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x125\n" +
+	"\bended_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x1d\n" +
+	"\n" +
+	"distance_m\x18\a \x01(\x01R\tdistanceM\x12\x1d\n" +
+	"\n" +
+	"duration_s\x18\b \x01(\x03R\tdurationS\x12#\n" +
+	"\rvillage_codes\x18\t \x03(\tR\fvillageCodes\x12\x1f\n" +
+	"\vpoint_count\x18\n" +
+	" \x01(\x03R\n" +
+	"pointCount\x12)\n" +
+	"\x10geometry_geojson\x18\v \x01(\tR\x0fgeometryGeojson\x12,\n" +
+	"\x05flags\x18\f \x03(\x0e2\x16.ecogrid.v1.PatrolFlagR\x05flags\"s\n" +
+	"\x18ListPatrolTracksResponse\x12/\n" +
+	"\x06tracks\x18\x01 \x03(\v2\x17.ecogrid.v1.PatrolTrackR\x06tracks\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xbc\x03\n" +
 	"\vReportDraft\x12%\n" +
 	"\treport_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\breportId\x12;\n" +
 	"\vobserved_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -3378,14 +3706,15 @@ const file_ecogrid_v1_field_proto_rawDesc = "" +
 	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15EXPORT_FORMAT_GEOJSON\x10\x01\x12\x15\n" +
 	"\x11EXPORT_FORMAT_CSV\x10\x02\x12\x16\n" +
-	"\x12EXPORT_FORMAT_XLSX\x10\x032\x9b\n" +
+	"\x12EXPORT_FORMAT_XLSX\x10\x032\xfa\n" +
 	"\n" +
 	"\fFieldService\x12N\n" +
 	"\vStartPatrol\x12\x1e.ecogrid.v1.StartPatrolRequest\x1a\x1f.ecogrid.v1.StartPatrolResponse\x12`\n" +
 	"\x11AppendTrackPoints\x12$.ecogrid.v1.AppendTrackPointsRequest\x1a%.ecogrid.v1.AppendTrackPointsResponse\x12H\n" +
 	"\tEndPatrol\x12\x1c.ecogrid.v1.EndPatrolRequest\x1a\x1d.ecogrid.v1.EndPatrolResponse\x12H\n" +
 	"\tGetPatrol\x12\x1c.ecogrid.v1.GetPatrolRequest\x1a\x1d.ecogrid.v1.GetPatrolResponse\x12f\n" +
-	"\x13GetPatrolCompliance\x12&.ecogrid.v1.GetPatrolComplianceRequest\x1a'.ecogrid.v1.GetPatrolComplianceResponse\x12Q\n" +
+	"\x13GetPatrolCompliance\x12&.ecogrid.v1.GetPatrolComplianceRequest\x1a'.ecogrid.v1.GetPatrolComplianceResponse\x12]\n" +
+	"\x10ListPatrolTracks\x12#.ecogrid.v1.ListPatrolTracksRequest\x1a$.ecogrid.v1.ListPatrolTracksResponse\x12Q\n" +
 	"\fSubmitReport\x12\x1f.ecogrid.v1.SubmitReportRequest\x1a .ecogrid.v1.SubmitReportResponse\x12`\n" +
 	"\x11SubmitReportBatch\x12$.ecogrid.v1.SubmitReportBatchRequest\x1a%.ecogrid.v1.SubmitReportBatchResponse\x12H\n" +
 	"\tGetReport\x12\x1c.ecogrid.v1.GetReportRequest\x1a\x1d.ecogrid.v1.GetReportResponse\x12N\n" +
@@ -3410,7 +3739,7 @@ func file_ecogrid_v1_field_proto_rawDescGZIP() []byte {
 }
 
 var file_ecogrid_v1_field_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_ecogrid_v1_field_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_ecogrid_v1_field_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_ecogrid_v1_field_proto_goTypes = []any{
 	(PatrolFlag)(0),                     // 0: ecogrid.v1.PatrolFlag
 	(PatrolState)(0),                    // 1: ecogrid.v1.PatrolState
@@ -3432,124 +3761,137 @@ var file_ecogrid_v1_field_proto_goTypes = []any{
 	(*GetPatrolComplianceRequest)(nil),  // 17: ecogrid.v1.GetPatrolComplianceRequest
 	(*ComplianceRow)(nil),               // 18: ecogrid.v1.ComplianceRow
 	(*GetPatrolComplianceResponse)(nil), // 19: ecogrid.v1.GetPatrolComplianceResponse
-	(*ReportDraft)(nil),                 // 20: ecogrid.v1.ReportDraft
-	(*Report)(nil),                      // 21: ecogrid.v1.Report
-	(*SubmitReportRequest)(nil),         // 22: ecogrid.v1.SubmitReportRequest
-	(*SubmitReportResponse)(nil),        // 23: ecogrid.v1.SubmitReportResponse
-	(*SubmitReportBatchRequest)(nil),    // 24: ecogrid.v1.SubmitReportBatchRequest
-	(*SubmitReportBatchResult)(nil),     // 25: ecogrid.v1.SubmitReportBatchResult
-	(*SubmitReportBatchResponse)(nil),   // 26: ecogrid.v1.SubmitReportBatchResponse
-	(*GetReportRequest)(nil),            // 27: ecogrid.v1.GetReportRequest
-	(*GetReportResponse)(nil),           // 28: ecogrid.v1.GetReportResponse
-	(*ReportFilter)(nil),                // 29: ecogrid.v1.ReportFilter
-	(*ListReportsRequest)(nil),          // 30: ecogrid.v1.ListReportsRequest
-	(*ListReportsResponse)(nil),         // 31: ecogrid.v1.ListReportsResponse
-	(*Category)(nil),                    // 32: ecogrid.v1.Category
-	(*ListCategoriesRequest)(nil),       // 33: ecogrid.v1.ListCategoriesRequest
-	(*ListCategoriesResponse)(nil),      // 34: ecogrid.v1.ListCategoriesResponse
-	(*CreateCategoryRequest)(nil),       // 35: ecogrid.v1.CreateCategoryRequest
-	(*CreateCategoryResponse)(nil),      // 36: ecogrid.v1.CreateCategoryResponse
-	(*PhotoUploadHeader)(nil),           // 37: ecogrid.v1.PhotoUploadHeader
-	(*PhotoChunk)(nil),                  // 38: ecogrid.v1.PhotoChunk
-	(*UploadPhotoRequest)(nil),          // 39: ecogrid.v1.UploadPhotoRequest
-	(*Photo)(nil),                       // 40: ecogrid.v1.Photo
-	(*UploadPhotoResponse)(nil),         // 41: ecogrid.v1.UploadPhotoResponse
-	(*GetUploadStatusRequest)(nil),      // 42: ecogrid.v1.GetUploadStatusRequest
-	(*GetUploadStatusResponse)(nil),     // 43: ecogrid.v1.GetUploadStatusResponse
-	(*DownloadPhotoRequest)(nil),        // 44: ecogrid.v1.DownloadPhotoRequest
-	(*DownloadPhotoResponse)(nil),       // 45: ecogrid.v1.DownloadPhotoResponse
-	(*ExportReportsRequest)(nil),        // 46: ecogrid.v1.ExportReportsRequest
-	(*ExportReportsResponse)(nil),       // 47: ecogrid.v1.ExportReportsResponse
-	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
-	(*Position)(nil),                    // 49: ecogrid.v1.Position
-	(Severity)(0),                       // 50: ecogrid.v1.Severity
-	(*PageRequest)(nil),                 // 51: ecogrid.v1.PageRequest
+	(*ListPatrolTracksRequest)(nil),     // 20: ecogrid.v1.ListPatrolTracksRequest
+	(*PatrolTrack)(nil),                 // 21: ecogrid.v1.PatrolTrack
+	(*ListPatrolTracksResponse)(nil),    // 22: ecogrid.v1.ListPatrolTracksResponse
+	(*ReportDraft)(nil),                 // 23: ecogrid.v1.ReportDraft
+	(*Report)(nil),                      // 24: ecogrid.v1.Report
+	(*SubmitReportRequest)(nil),         // 25: ecogrid.v1.SubmitReportRequest
+	(*SubmitReportResponse)(nil),        // 26: ecogrid.v1.SubmitReportResponse
+	(*SubmitReportBatchRequest)(nil),    // 27: ecogrid.v1.SubmitReportBatchRequest
+	(*SubmitReportBatchResult)(nil),     // 28: ecogrid.v1.SubmitReportBatchResult
+	(*SubmitReportBatchResponse)(nil),   // 29: ecogrid.v1.SubmitReportBatchResponse
+	(*GetReportRequest)(nil),            // 30: ecogrid.v1.GetReportRequest
+	(*GetReportResponse)(nil),           // 31: ecogrid.v1.GetReportResponse
+	(*ReportFilter)(nil),                // 32: ecogrid.v1.ReportFilter
+	(*ListReportsRequest)(nil),          // 33: ecogrid.v1.ListReportsRequest
+	(*ListReportsResponse)(nil),         // 34: ecogrid.v1.ListReportsResponse
+	(*Category)(nil),                    // 35: ecogrid.v1.Category
+	(*ListCategoriesRequest)(nil),       // 36: ecogrid.v1.ListCategoriesRequest
+	(*ListCategoriesResponse)(nil),      // 37: ecogrid.v1.ListCategoriesResponse
+	(*CreateCategoryRequest)(nil),       // 38: ecogrid.v1.CreateCategoryRequest
+	(*CreateCategoryResponse)(nil),      // 39: ecogrid.v1.CreateCategoryResponse
+	(*PhotoUploadHeader)(nil),           // 40: ecogrid.v1.PhotoUploadHeader
+	(*PhotoChunk)(nil),                  // 41: ecogrid.v1.PhotoChunk
+	(*UploadPhotoRequest)(nil),          // 42: ecogrid.v1.UploadPhotoRequest
+	(*Photo)(nil),                       // 43: ecogrid.v1.Photo
+	(*UploadPhotoResponse)(nil),         // 44: ecogrid.v1.UploadPhotoResponse
+	(*GetUploadStatusRequest)(nil),      // 45: ecogrid.v1.GetUploadStatusRequest
+	(*GetUploadStatusResponse)(nil),     // 46: ecogrid.v1.GetUploadStatusResponse
+	(*DownloadPhotoRequest)(nil),        // 47: ecogrid.v1.DownloadPhotoRequest
+	(*DownloadPhotoResponse)(nil),       // 48: ecogrid.v1.DownloadPhotoResponse
+	(*ExportReportsRequest)(nil),        // 49: ecogrid.v1.ExportReportsRequest
+	(*ExportReportsResponse)(nil),       // 50: ecogrid.v1.ExportReportsResponse
+	(*timestamppb.Timestamp)(nil),       // 51: google.protobuf.Timestamp
+	(*Position)(nil),                    // 52: ecogrid.v1.Position
+	(*PageRequest)(nil),                 // 53: ecogrid.v1.PageRequest
+	(Severity)(0),                       // 54: ecogrid.v1.Severity
 }
 var file_ecogrid_v1_field_proto_depIdxs = []int32{
-	48, // 0: ecogrid.v1.TrackPoint.recorded_at:type_name -> google.protobuf.Timestamp
-	49, // 1: ecogrid.v1.TrackPoint.position:type_name -> ecogrid.v1.Position
+	51, // 0: ecogrid.v1.TrackPoint.recorded_at:type_name -> google.protobuf.Timestamp
+	52, // 1: ecogrid.v1.TrackPoint.position:type_name -> ecogrid.v1.Position
 	1,  // 2: ecogrid.v1.Patrol.state:type_name -> ecogrid.v1.PatrolState
-	48, // 3: ecogrid.v1.Patrol.started_at:type_name -> google.protobuf.Timestamp
-	48, // 4: ecogrid.v1.Patrol.ended_at:type_name -> google.protobuf.Timestamp
+	51, // 3: ecogrid.v1.Patrol.started_at:type_name -> google.protobuf.Timestamp
+	51, // 4: ecogrid.v1.Patrol.ended_at:type_name -> google.protobuf.Timestamp
 	0,  // 5: ecogrid.v1.Patrol.flags:type_name -> ecogrid.v1.PatrolFlag
-	48, // 6: ecogrid.v1.StartPatrolRequest.started_at:type_name -> google.protobuf.Timestamp
+	51, // 6: ecogrid.v1.StartPatrolRequest.started_at:type_name -> google.protobuf.Timestamp
 	8,  // 7: ecogrid.v1.StartPatrolResponse.patrol:type_name -> ecogrid.v1.Patrol
 	7,  // 8: ecogrid.v1.AppendTrackPointsRequest.points:type_name -> ecogrid.v1.TrackPoint
-	48, // 9: ecogrid.v1.EndPatrolRequest.ended_at:type_name -> google.protobuf.Timestamp
+	51, // 9: ecogrid.v1.EndPatrolRequest.ended_at:type_name -> google.protobuf.Timestamp
 	8,  // 10: ecogrid.v1.EndPatrolResponse.patrol:type_name -> ecogrid.v1.Patrol
 	8,  // 11: ecogrid.v1.GetPatrolResponse.patrol:type_name -> ecogrid.v1.Patrol
 	2,  // 12: ecogrid.v1.GetPatrolComplianceRequest.period:type_name -> ecogrid.v1.CompliancePeriod
-	48, // 13: ecogrid.v1.GetPatrolComplianceRequest.from:type_name -> google.protobuf.Timestamp
-	48, // 14: ecogrid.v1.GetPatrolComplianceRequest.to:type_name -> google.protobuf.Timestamp
-	48, // 15: ecogrid.v1.ComplianceRow.period_start:type_name -> google.protobuf.Timestamp
+	51, // 13: ecogrid.v1.GetPatrolComplianceRequest.from:type_name -> google.protobuf.Timestamp
+	51, // 14: ecogrid.v1.GetPatrolComplianceRequest.to:type_name -> google.protobuf.Timestamp
+	51, // 15: ecogrid.v1.ComplianceRow.period_start:type_name -> google.protobuf.Timestamp
 	18, // 16: ecogrid.v1.GetPatrolComplianceResponse.rows:type_name -> ecogrid.v1.ComplianceRow
-	48, // 17: ecogrid.v1.ReportDraft.observed_at:type_name -> google.protobuf.Timestamp
-	50, // 18: ecogrid.v1.ReportDraft.severity:type_name -> ecogrid.v1.Severity
-	49, // 19: ecogrid.v1.ReportDraft.position:type_name -> ecogrid.v1.Position
-	48, // 20: ecogrid.v1.Report.observed_at:type_name -> google.protobuf.Timestamp
-	48, // 21: ecogrid.v1.Report.received_at:type_name -> google.protobuf.Timestamp
-	50, // 22: ecogrid.v1.Report.severity:type_name -> ecogrid.v1.Severity
-	49, // 23: ecogrid.v1.Report.original_position:type_name -> ecogrid.v1.Position
-	6,  // 24: ecogrid.v1.Report.location:type_name -> ecogrid.v1.GridLocation
-	20, // 25: ecogrid.v1.SubmitReportRequest.report:type_name -> ecogrid.v1.ReportDraft
-	21, // 26: ecogrid.v1.SubmitReportResponse.report:type_name -> ecogrid.v1.Report
-	20, // 27: ecogrid.v1.SubmitReportBatchRequest.reports:type_name -> ecogrid.v1.ReportDraft
-	21, // 28: ecogrid.v1.SubmitReportBatchResult.report:type_name -> ecogrid.v1.Report
-	25, // 29: ecogrid.v1.SubmitReportBatchResponse.results:type_name -> ecogrid.v1.SubmitReportBatchResult
-	21, // 30: ecogrid.v1.GetReportResponse.report:type_name -> ecogrid.v1.Report
-	48, // 31: ecogrid.v1.ReportFilter.observed_from:type_name -> google.protobuf.Timestamp
-	48, // 32: ecogrid.v1.ReportFilter.observed_to:type_name -> google.protobuf.Timestamp
-	3,  // 33: ecogrid.v1.ReportFilter.violation:type_name -> ecogrid.v1.ViolationFilter
-	29, // 34: ecogrid.v1.ListReportsRequest.filter:type_name -> ecogrid.v1.ReportFilter
-	51, // 35: ecogrid.v1.ListReportsRequest.page:type_name -> ecogrid.v1.PageRequest
-	21, // 36: ecogrid.v1.ListReportsResponse.reports:type_name -> ecogrid.v1.Report
-	32, // 37: ecogrid.v1.ListCategoriesResponse.categories:type_name -> ecogrid.v1.Category
-	32, // 38: ecogrid.v1.CreateCategoryResponse.category:type_name -> ecogrid.v1.Category
-	37, // 39: ecogrid.v1.UploadPhotoRequest.header:type_name -> ecogrid.v1.PhotoUploadHeader
-	38, // 40: ecogrid.v1.UploadPhotoRequest.chunk:type_name -> ecogrid.v1.PhotoChunk
-	48, // 41: ecogrid.v1.Photo.exif_time:type_name -> google.protobuf.Timestamp
-	4,  // 42: ecogrid.v1.UploadPhotoResponse.state:type_name -> ecogrid.v1.UploadState
-	40, // 43: ecogrid.v1.UploadPhotoResponse.photo:type_name -> ecogrid.v1.Photo
-	4,  // 44: ecogrid.v1.GetUploadStatusResponse.state:type_name -> ecogrid.v1.UploadState
-	40, // 45: ecogrid.v1.GetUploadStatusResponse.photo:type_name -> ecogrid.v1.Photo
-	40, // 46: ecogrid.v1.DownloadPhotoResponse.photo:type_name -> ecogrid.v1.Photo
-	5,  // 47: ecogrid.v1.ExportReportsRequest.format:type_name -> ecogrid.v1.ExportFormat
-	29, // 48: ecogrid.v1.ExportReportsRequest.filter:type_name -> ecogrid.v1.ReportFilter
-	9,  // 49: ecogrid.v1.FieldService.StartPatrol:input_type -> ecogrid.v1.StartPatrolRequest
-	11, // 50: ecogrid.v1.FieldService.AppendTrackPoints:input_type -> ecogrid.v1.AppendTrackPointsRequest
-	13, // 51: ecogrid.v1.FieldService.EndPatrol:input_type -> ecogrid.v1.EndPatrolRequest
-	15, // 52: ecogrid.v1.FieldService.GetPatrol:input_type -> ecogrid.v1.GetPatrolRequest
-	17, // 53: ecogrid.v1.FieldService.GetPatrolCompliance:input_type -> ecogrid.v1.GetPatrolComplianceRequest
-	22, // 54: ecogrid.v1.FieldService.SubmitReport:input_type -> ecogrid.v1.SubmitReportRequest
-	24, // 55: ecogrid.v1.FieldService.SubmitReportBatch:input_type -> ecogrid.v1.SubmitReportBatchRequest
-	27, // 56: ecogrid.v1.FieldService.GetReport:input_type -> ecogrid.v1.GetReportRequest
-	30, // 57: ecogrid.v1.FieldService.ListReports:input_type -> ecogrid.v1.ListReportsRequest
-	33, // 58: ecogrid.v1.FieldService.ListCategories:input_type -> ecogrid.v1.ListCategoriesRequest
-	35, // 59: ecogrid.v1.FieldService.CreateCategory:input_type -> ecogrid.v1.CreateCategoryRequest
-	39, // 60: ecogrid.v1.FieldService.UploadPhoto:input_type -> ecogrid.v1.UploadPhotoRequest
-	42, // 61: ecogrid.v1.FieldService.GetUploadStatus:input_type -> ecogrid.v1.GetUploadStatusRequest
-	44, // 62: ecogrid.v1.FieldService.DownloadPhoto:input_type -> ecogrid.v1.DownloadPhotoRequest
-	46, // 63: ecogrid.v1.FieldService.ExportReports:input_type -> ecogrid.v1.ExportReportsRequest
-	10, // 64: ecogrid.v1.FieldService.StartPatrol:output_type -> ecogrid.v1.StartPatrolResponse
-	12, // 65: ecogrid.v1.FieldService.AppendTrackPoints:output_type -> ecogrid.v1.AppendTrackPointsResponse
-	14, // 66: ecogrid.v1.FieldService.EndPatrol:output_type -> ecogrid.v1.EndPatrolResponse
-	16, // 67: ecogrid.v1.FieldService.GetPatrol:output_type -> ecogrid.v1.GetPatrolResponse
-	19, // 68: ecogrid.v1.FieldService.GetPatrolCompliance:output_type -> ecogrid.v1.GetPatrolComplianceResponse
-	23, // 69: ecogrid.v1.FieldService.SubmitReport:output_type -> ecogrid.v1.SubmitReportResponse
-	26, // 70: ecogrid.v1.FieldService.SubmitReportBatch:output_type -> ecogrid.v1.SubmitReportBatchResponse
-	28, // 71: ecogrid.v1.FieldService.GetReport:output_type -> ecogrid.v1.GetReportResponse
-	31, // 72: ecogrid.v1.FieldService.ListReports:output_type -> ecogrid.v1.ListReportsResponse
-	34, // 73: ecogrid.v1.FieldService.ListCategories:output_type -> ecogrid.v1.ListCategoriesResponse
-	36, // 74: ecogrid.v1.FieldService.CreateCategory:output_type -> ecogrid.v1.CreateCategoryResponse
-	41, // 75: ecogrid.v1.FieldService.UploadPhoto:output_type -> ecogrid.v1.UploadPhotoResponse
-	43, // 76: ecogrid.v1.FieldService.GetUploadStatus:output_type -> ecogrid.v1.GetUploadStatusResponse
-	45, // 77: ecogrid.v1.FieldService.DownloadPhoto:output_type -> ecogrid.v1.DownloadPhotoResponse
-	47, // 78: ecogrid.v1.FieldService.ExportReports:output_type -> ecogrid.v1.ExportReportsResponse
-	64, // [64:79] is the sub-list for method output_type
-	49, // [49:64] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	51, // 17: ecogrid.v1.ListPatrolTracksRequest.from:type_name -> google.protobuf.Timestamp
+	51, // 18: ecogrid.v1.ListPatrolTracksRequest.to:type_name -> google.protobuf.Timestamp
+	53, // 19: ecogrid.v1.ListPatrolTracksRequest.page:type_name -> ecogrid.v1.PageRequest
+	1,  // 20: ecogrid.v1.PatrolTrack.state:type_name -> ecogrid.v1.PatrolState
+	51, // 21: ecogrid.v1.PatrolTrack.started_at:type_name -> google.protobuf.Timestamp
+	51, // 22: ecogrid.v1.PatrolTrack.ended_at:type_name -> google.protobuf.Timestamp
+	0,  // 23: ecogrid.v1.PatrolTrack.flags:type_name -> ecogrid.v1.PatrolFlag
+	21, // 24: ecogrid.v1.ListPatrolTracksResponse.tracks:type_name -> ecogrid.v1.PatrolTrack
+	51, // 25: ecogrid.v1.ReportDraft.observed_at:type_name -> google.protobuf.Timestamp
+	54, // 26: ecogrid.v1.ReportDraft.severity:type_name -> ecogrid.v1.Severity
+	52, // 27: ecogrid.v1.ReportDraft.position:type_name -> ecogrid.v1.Position
+	51, // 28: ecogrid.v1.Report.observed_at:type_name -> google.protobuf.Timestamp
+	51, // 29: ecogrid.v1.Report.received_at:type_name -> google.protobuf.Timestamp
+	54, // 30: ecogrid.v1.Report.severity:type_name -> ecogrid.v1.Severity
+	52, // 31: ecogrid.v1.Report.original_position:type_name -> ecogrid.v1.Position
+	6,  // 32: ecogrid.v1.Report.location:type_name -> ecogrid.v1.GridLocation
+	23, // 33: ecogrid.v1.SubmitReportRequest.report:type_name -> ecogrid.v1.ReportDraft
+	24, // 34: ecogrid.v1.SubmitReportResponse.report:type_name -> ecogrid.v1.Report
+	23, // 35: ecogrid.v1.SubmitReportBatchRequest.reports:type_name -> ecogrid.v1.ReportDraft
+	24, // 36: ecogrid.v1.SubmitReportBatchResult.report:type_name -> ecogrid.v1.Report
+	28, // 37: ecogrid.v1.SubmitReportBatchResponse.results:type_name -> ecogrid.v1.SubmitReportBatchResult
+	24, // 38: ecogrid.v1.GetReportResponse.report:type_name -> ecogrid.v1.Report
+	51, // 39: ecogrid.v1.ReportFilter.observed_from:type_name -> google.protobuf.Timestamp
+	51, // 40: ecogrid.v1.ReportFilter.observed_to:type_name -> google.protobuf.Timestamp
+	3,  // 41: ecogrid.v1.ReportFilter.violation:type_name -> ecogrid.v1.ViolationFilter
+	32, // 42: ecogrid.v1.ListReportsRequest.filter:type_name -> ecogrid.v1.ReportFilter
+	53, // 43: ecogrid.v1.ListReportsRequest.page:type_name -> ecogrid.v1.PageRequest
+	24, // 44: ecogrid.v1.ListReportsResponse.reports:type_name -> ecogrid.v1.Report
+	35, // 45: ecogrid.v1.ListCategoriesResponse.categories:type_name -> ecogrid.v1.Category
+	35, // 46: ecogrid.v1.CreateCategoryResponse.category:type_name -> ecogrid.v1.Category
+	40, // 47: ecogrid.v1.UploadPhotoRequest.header:type_name -> ecogrid.v1.PhotoUploadHeader
+	41, // 48: ecogrid.v1.UploadPhotoRequest.chunk:type_name -> ecogrid.v1.PhotoChunk
+	51, // 49: ecogrid.v1.Photo.exif_time:type_name -> google.protobuf.Timestamp
+	4,  // 50: ecogrid.v1.UploadPhotoResponse.state:type_name -> ecogrid.v1.UploadState
+	43, // 51: ecogrid.v1.UploadPhotoResponse.photo:type_name -> ecogrid.v1.Photo
+	4,  // 52: ecogrid.v1.GetUploadStatusResponse.state:type_name -> ecogrid.v1.UploadState
+	43, // 53: ecogrid.v1.GetUploadStatusResponse.photo:type_name -> ecogrid.v1.Photo
+	43, // 54: ecogrid.v1.DownloadPhotoResponse.photo:type_name -> ecogrid.v1.Photo
+	5,  // 55: ecogrid.v1.ExportReportsRequest.format:type_name -> ecogrid.v1.ExportFormat
+	32, // 56: ecogrid.v1.ExportReportsRequest.filter:type_name -> ecogrid.v1.ReportFilter
+	9,  // 57: ecogrid.v1.FieldService.StartPatrol:input_type -> ecogrid.v1.StartPatrolRequest
+	11, // 58: ecogrid.v1.FieldService.AppendTrackPoints:input_type -> ecogrid.v1.AppendTrackPointsRequest
+	13, // 59: ecogrid.v1.FieldService.EndPatrol:input_type -> ecogrid.v1.EndPatrolRequest
+	15, // 60: ecogrid.v1.FieldService.GetPatrol:input_type -> ecogrid.v1.GetPatrolRequest
+	17, // 61: ecogrid.v1.FieldService.GetPatrolCompliance:input_type -> ecogrid.v1.GetPatrolComplianceRequest
+	20, // 62: ecogrid.v1.FieldService.ListPatrolTracks:input_type -> ecogrid.v1.ListPatrolTracksRequest
+	25, // 63: ecogrid.v1.FieldService.SubmitReport:input_type -> ecogrid.v1.SubmitReportRequest
+	27, // 64: ecogrid.v1.FieldService.SubmitReportBatch:input_type -> ecogrid.v1.SubmitReportBatchRequest
+	30, // 65: ecogrid.v1.FieldService.GetReport:input_type -> ecogrid.v1.GetReportRequest
+	33, // 66: ecogrid.v1.FieldService.ListReports:input_type -> ecogrid.v1.ListReportsRequest
+	36, // 67: ecogrid.v1.FieldService.ListCategories:input_type -> ecogrid.v1.ListCategoriesRequest
+	38, // 68: ecogrid.v1.FieldService.CreateCategory:input_type -> ecogrid.v1.CreateCategoryRequest
+	42, // 69: ecogrid.v1.FieldService.UploadPhoto:input_type -> ecogrid.v1.UploadPhotoRequest
+	45, // 70: ecogrid.v1.FieldService.GetUploadStatus:input_type -> ecogrid.v1.GetUploadStatusRequest
+	47, // 71: ecogrid.v1.FieldService.DownloadPhoto:input_type -> ecogrid.v1.DownloadPhotoRequest
+	49, // 72: ecogrid.v1.FieldService.ExportReports:input_type -> ecogrid.v1.ExportReportsRequest
+	10, // 73: ecogrid.v1.FieldService.StartPatrol:output_type -> ecogrid.v1.StartPatrolResponse
+	12, // 74: ecogrid.v1.FieldService.AppendTrackPoints:output_type -> ecogrid.v1.AppendTrackPointsResponse
+	14, // 75: ecogrid.v1.FieldService.EndPatrol:output_type -> ecogrid.v1.EndPatrolResponse
+	16, // 76: ecogrid.v1.FieldService.GetPatrol:output_type -> ecogrid.v1.GetPatrolResponse
+	19, // 77: ecogrid.v1.FieldService.GetPatrolCompliance:output_type -> ecogrid.v1.GetPatrolComplianceResponse
+	22, // 78: ecogrid.v1.FieldService.ListPatrolTracks:output_type -> ecogrid.v1.ListPatrolTracksResponse
+	26, // 79: ecogrid.v1.FieldService.SubmitReport:output_type -> ecogrid.v1.SubmitReportResponse
+	29, // 80: ecogrid.v1.FieldService.SubmitReportBatch:output_type -> ecogrid.v1.SubmitReportBatchResponse
+	31, // 81: ecogrid.v1.FieldService.GetReport:output_type -> ecogrid.v1.GetReportResponse
+	34, // 82: ecogrid.v1.FieldService.ListReports:output_type -> ecogrid.v1.ListReportsResponse
+	37, // 83: ecogrid.v1.FieldService.ListCategories:output_type -> ecogrid.v1.ListCategoriesResponse
+	39, // 84: ecogrid.v1.FieldService.CreateCategory:output_type -> ecogrid.v1.CreateCategoryResponse
+	44, // 85: ecogrid.v1.FieldService.UploadPhoto:output_type -> ecogrid.v1.UploadPhotoResponse
+	46, // 86: ecogrid.v1.FieldService.GetUploadStatus:output_type -> ecogrid.v1.GetUploadStatusResponse
+	48, // 87: ecogrid.v1.FieldService.DownloadPhoto:output_type -> ecogrid.v1.DownloadPhotoResponse
+	50, // 88: ecogrid.v1.FieldService.ExportReports:output_type -> ecogrid.v1.ExportReportsResponse
+	73, // [73:89] is the sub-list for method output_type
+	57, // [57:73] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_ecogrid_v1_field_proto_init() }
@@ -3558,7 +3900,7 @@ func file_ecogrid_v1_field_proto_init() {
 		return
 	}
 	file_ecogrid_v1_common_proto_init()
-	file_ecogrid_v1_field_proto_msgTypes[33].OneofWrappers = []any{
+	file_ecogrid_v1_field_proto_msgTypes[36].OneofWrappers = []any{
 		(*UploadPhotoRequest_Header)(nil),
 		(*UploadPhotoRequest_Chunk)(nil),
 	}
@@ -3568,7 +3910,7 @@ func file_ecogrid_v1_field_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ecogrid_v1_field_proto_rawDesc), len(file_ecogrid_v1_field_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   42,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

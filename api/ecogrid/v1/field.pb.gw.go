@@ -232,6 +232,45 @@ func local_request_FieldService_GetPatrolCompliance_0(ctx context.Context, marsh
 	return msg, metadata, err
 }
 
+func request_FieldService_ListPatrolTracks_0(ctx context.Context, marshaler runtime.Marshaler, client FieldServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListPatrolTracksRequest
+		metadata runtime.ServerMetadata
+	)
+	dec := marshaler.NewDecoder(req.Body)
+	if err := dec.Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if td, ok := dec.(interface{ Token() (json.Token, error) }); ok {
+		if _, err := td.Token(); !errors.Is(err, io.EOF) {
+			return nil, metadata, status.Error(codes.InvalidArgument, "unexpected data after request body")
+		}
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListPatrolTracks(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_FieldService_ListPatrolTracks_0(ctx context.Context, marshaler runtime.Marshaler, server FieldServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListPatrolTracksRequest
+		metadata runtime.ServerMetadata
+	)
+	dec := marshaler.NewDecoder(req.Body)
+	if err := dec.Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if td, ok := dec.(interface{ Token() (json.Token, error) }); ok {
+		if _, err := td.Token(); !errors.Is(err, io.EOF) {
+			return nil, metadata, status.Error(codes.InvalidArgument, "unexpected data after request body")
+		}
+	}
+	msg, err := server.ListPatrolTracks(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_FieldService_SubmitReport_0(ctx context.Context, marshaler runtime.Marshaler, client FieldServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq SubmitReportRequest
@@ -710,6 +749,26 @@ func RegisterFieldServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_FieldService_GetPatrolCompliance_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_FieldService_ListPatrolTracks_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ecogrid.v1.FieldService/ListPatrolTracks", runtime.WithHTTPPathPattern("/ecogrid.v1.FieldService/ListPatrolTracks"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_FieldService_ListPatrolTracks_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_FieldService_ListPatrolTracks_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_FieldService_SubmitReport_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -996,6 +1055,23 @@ func RegisterFieldServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_FieldService_GetPatrolCompliance_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_FieldService_ListPatrolTracks_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ecogrid.v1.FieldService/ListPatrolTracks", runtime.WithHTTPPathPattern("/ecogrid.v1.FieldService/ListPatrolTracks"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_FieldService_ListPatrolTracks_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_FieldService_ListPatrolTracks_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_FieldService_SubmitReport_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1175,6 +1251,7 @@ var (
 	pattern_FieldService_EndPatrol_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.FieldService", "EndPatrol"}, ""))
 	pattern_FieldService_GetPatrol_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.FieldService", "GetPatrol"}, ""))
 	pattern_FieldService_GetPatrolCompliance_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.FieldService", "GetPatrolCompliance"}, ""))
+	pattern_FieldService_ListPatrolTracks_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.FieldService", "ListPatrolTracks"}, ""))
 	pattern_FieldService_SubmitReport_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.FieldService", "SubmitReport"}, ""))
 	pattern_FieldService_SubmitReportBatch_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.FieldService", "SubmitReportBatch"}, ""))
 	pattern_FieldService_GetReport_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"ecogrid.v1.FieldService", "GetReport"}, ""))
@@ -1193,6 +1270,7 @@ var (
 	forward_FieldService_EndPatrol_0           = runtime.ForwardResponseMessage
 	forward_FieldService_GetPatrol_0           = runtime.ForwardResponseMessage
 	forward_FieldService_GetPatrolCompliance_0 = runtime.ForwardResponseMessage
+	forward_FieldService_ListPatrolTracks_0    = runtime.ForwardResponseMessage
 	forward_FieldService_SubmitReport_0        = runtime.ForwardResponseMessage
 	forward_FieldService_SubmitReportBatch_0   = runtime.ForwardResponseMessage
 	forward_FieldService_GetReport_0           = runtime.ForwardResponseMessage

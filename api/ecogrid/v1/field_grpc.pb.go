@@ -24,6 +24,7 @@ const (
 	FieldService_EndPatrol_FullMethodName           = "/ecogrid.v1.FieldService/EndPatrol"
 	FieldService_GetPatrol_FullMethodName           = "/ecogrid.v1.FieldService/GetPatrol"
 	FieldService_GetPatrolCompliance_FullMethodName = "/ecogrid.v1.FieldService/GetPatrolCompliance"
+	FieldService_ListPatrolTracks_FullMethodName    = "/ecogrid.v1.FieldService/ListPatrolTracks"
 	FieldService_SubmitReport_FullMethodName        = "/ecogrid.v1.FieldService/SubmitReport"
 	FieldService_SubmitReportBatch_FullMethodName   = "/ecogrid.v1.FieldService/SubmitReportBatch"
 	FieldService_GetReport_FullMethodName           = "/ecogrid.v1.FieldService/GetReport"
@@ -61,6 +62,11 @@ type FieldServiceClient interface {
 	// GetPatrolCompliance counts, per inspector, cell and week or month, the
 	// patrols done against the cell's required patrols.
 	GetPatrolCompliance(ctx context.Context, in *GetPatrolComplianceRequest, opts ...grpc.CallOption) (*GetPatrolComplianceResponse, error)
+	// ListPatrolTracks lists the patrols of an area started in a time window
+	// (at most 31 days), newest first, each with its track simplified for a
+	// map. Supervisors and the county office see every patrol through their
+	// cells; an inspector sees their own.
+	ListPatrolTracks(ctx context.Context, in *ListPatrolTracksRequest, opts ...grpc.CallOption) (*ListPatrolTracksResponse, error)
 	// SubmitReport files one report under a client-generated id.
 	SubmitReport(ctx context.Context, in *SubmitReportRequest, opts ...grpc.CallOption) (*SubmitReportResponse, error)
 	// SubmitReportBatch files an offline queue of reports; each item has its
@@ -141,6 +147,16 @@ func (c *fieldServiceClient) GetPatrolCompliance(ctx context.Context, in *GetPat
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetPatrolComplianceResponse)
 	err := c.cc.Invoke(ctx, FieldService_GetPatrolCompliance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fieldServiceClient) ListPatrolTracks(ctx context.Context, in *ListPatrolTracksRequest, opts ...grpc.CallOption) (*ListPatrolTracksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPatrolTracksResponse)
+	err := c.cc.Invoke(ctx, FieldService_ListPatrolTracks_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -293,6 +309,11 @@ type FieldServiceServer interface {
 	// GetPatrolCompliance counts, per inspector, cell and week or month, the
 	// patrols done against the cell's required patrols.
 	GetPatrolCompliance(context.Context, *GetPatrolComplianceRequest) (*GetPatrolComplianceResponse, error)
+	// ListPatrolTracks lists the patrols of an area started in a time window
+	// (at most 31 days), newest first, each with its track simplified for a
+	// map. Supervisors and the county office see every patrol through their
+	// cells; an inspector sees their own.
+	ListPatrolTracks(context.Context, *ListPatrolTracksRequest) (*ListPatrolTracksResponse, error)
 	// SubmitReport files one report under a client-generated id.
 	SubmitReport(context.Context, *SubmitReportRequest) (*SubmitReportResponse, error)
 	// SubmitReportBatch files an offline queue of reports; each item has its
@@ -343,6 +364,9 @@ func (UnimplementedFieldServiceServer) GetPatrol(context.Context, *GetPatrolRequ
 }
 func (UnimplementedFieldServiceServer) GetPatrolCompliance(context.Context, *GetPatrolComplianceRequest) (*GetPatrolComplianceResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetPatrolCompliance not implemented")
+}
+func (UnimplementedFieldServiceServer) ListPatrolTracks(context.Context, *ListPatrolTracksRequest) (*ListPatrolTracksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPatrolTracks not implemented")
 }
 func (UnimplementedFieldServiceServer) SubmitReport(context.Context, *SubmitReportRequest) (*SubmitReportResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SubmitReport not implemented")
@@ -481,6 +505,24 @@ func _FieldService_GetPatrolCompliance_Handler(srv interface{}, ctx context.Cont
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(FieldServiceServer).GetPatrolCompliance(ctx, req.(*GetPatrolComplianceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FieldService_ListPatrolTracks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPatrolTracksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FieldServiceServer).ListPatrolTracks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FieldService_ListPatrolTracks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FieldServiceServer).ListPatrolTracks(ctx, req.(*ListPatrolTracksRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -666,6 +708,10 @@ var FieldService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetPatrolCompliance",
 			Handler:    _FieldService_GetPatrolCompliance_Handler,
+		},
+		{
+			MethodName: "ListPatrolTracks",
+			Handler:    _FieldService_ListPatrolTracks_Handler,
 		},
 		{
 			MethodName: "SubmitReport",

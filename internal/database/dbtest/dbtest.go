@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,4 +219,92 @@ func NewPool(tb testing.TB) *pgxpool.Pool {
 	}
 	tb.Cleanup(pool.Close)
 	return pool
+}
+
+// Kept returns the URL of a database kept between test runs, for a
+// benchmark whose data takes minutes to build (the audit's 10M-record
+// chain): "ecogrid_kept_<name>_<migrations hash>", cloned from the
+// migrated template on first use and never dropped by the test. note is
+// what SetKeptNote stored with it when its build completed; "" means the
+// database is new (or an earlier build stopped half way, in which case it
+// is dropped and cloned afresh) and the caller must build it, then call
+// SetKeptNote. Kept databases of other migration sets under the same name
+// are dropped. Drop one by hand (DROP DATABASE) to force a rebuild.
+func Kept(tb testing.TB, name string) (u, note string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	templateOnce.Do(func() { templateName, templateErr = ensureTemplate(ctx) })
+	if templateErr != nil {
+		tb.Fatalf("dbtest: %v", templateErr)
+	}
+	full := keptName(name)
+	conn, err := adminConn(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey) //nolint:errcheck
+	rows, err := conn.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
+		FROM pg_database WHERE datname LIKE $1`, "ecogrid\\_kept\\_"+strings.ReplaceAll(name, "_", "\\_")+"\\_%")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	type kept struct{ name, note string }
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kept, error) {
+		var k kept
+		return k, r.Scan(&k.name, &k.note)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	exists := false
+	for _, k := range found {
+		if k.name == full && strings.HasPrefix(k.note, keptMark) {
+			note, exists = strings.TrimPrefix(k.note, keptMark), true
+			continue
+		}
+		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{k.name}.Sanitize()+` WITH (FORCE)`); err != nil {
+			tb.Fatalf("dbtest: dropping %s: %v", k.name, err)
+		}
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{full}.Sanitize()+` TEMPLATE `+templateName); err != nil {
+			tb.Fatalf("dbtest: creating %s: %v", full, err)
+		}
+	}
+	if u, err = withDatabase(AdminURL(), full); err != nil {
+		tb.Fatal(err)
+	}
+	return u, note
+}
+
+// keptMark starts the comment of a kept database whose build completed.
+const keptMark = "ecogrid kept database: "
+
+func keptName(name string) string {
+	hash, err := migrationsHash()
+	if err != nil {
+		panic(err)
+	}
+	return "ecogrid_kept_" + name + "_" + hash[:8]
+}
+
+// SetKeptNote marks the kept database name as built, with note (read back
+// by Kept).
+func SetKeptNote(tb testing.TB, name, note string) {
+	tb.Helper()
+	ctx := context.Background()
+	conn, err := adminConn(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{keptName(name)}.Sanitize()+` IS '`+
+		strings.ReplaceAll(keptMark+note, "'", "''")+`'`); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -1357,6 +1357,28 @@ export type v1ListNodeVersionsResponse = {
   versions?: Array<v1GridNode>;
 };
 
+/** ListPatrolTracksRequest asks for the patrols of an area and a window. */
+export type v1ListPatrolTracksRequest = {
+  /** Grid node (county, township or village): patrols whose track passed through a cell under it (an active patrol: whose inspector's cells are under it). */
+  nodeCode?: string;
+  /** Patrols started in [from, to); the window is at most 31 days. */
+  from?: string;
+  to?: string;
+  /** Only this person's patrols (UUID). */
+  personId?: string;
+  /** Douglas-Peucker tolerance of the simplified track, metres (0: 10 m). */
+  toleranceM?: number;
+  /** At most this many points per track (0: 500); a track that has more after simplifying is simplified further until it fits. */
+  maxPoints?: number;
+  page?: v1PageRequest;
+};
+
+/** ListPatrolTracksResponse is one page. */
+export type v1ListPatrolTracksResponse = {
+  tracks?: Array<v1PatrolTrack>;
+  nextPageToken?: string;
+};
+
 /** ListPersonsRequest filters the persons the caller may see. */
 export type v1ListPersonsRequest = {
   page?: v1PageRequest;
@@ -1667,6 +1689,28 @@ export type v1PatrolFlag = "PATROL_FLAG_UNSPECIFIED" | "PATROL_FLAG_IMPOSSIBLE_S
 
 /** PatrolState is where a patrol is in its life. */
 export type v1PatrolState = "PATROL_STATE_UNSPECIFIED" | "PATROL_STATE_ACTIVE" | "PATROL_STATE_ENDED";
+
+/** PatrolTrack is one patrol as a map draws it. */
+export type v1PatrolTrack = {
+  patrolId?: string;
+  personId?: string;
+  /** The person's name, for the map's popup. */
+  personName?: string;
+  state?: v1PatrolState;
+  startedAt?: string;
+  /** Unset while the patrol is active. */
+  endedAt?: string;
+  /** Geodesic length of the whole (unsimplified) track, metres. */
+  distanceM?: number;
+  durationS?: string;
+  /** Village codes of the cells the track passed through. */
+  villageCodes?: Array<string>;
+  /** GPS fixes stored for the patrol. */
+  pointCount?: string;
+  /** The simplified track: a GeoJSON LineString (RFC 7946, WGS-84 longitude/latitude) that keeps the first and last fix; empty when the patrol has fewer than two fixes. */
+  geometryGeojson?: string;
+  flags?: Array<v1PatrolFlag>;
+};
 
 /** Person is someone working in the grid system. */
 export type v1Person = {
@@ -2840,6 +2884,10 @@ export interface Operations {
     request: v1ListCategoriesRequest;
     response: v1ListCategoriesResponse;
   };
+  FieldService_ListPatrolTracks: {
+    request: v1ListPatrolTracksRequest;
+    response: v1ListPatrolTracksResponse;
+  };
   FieldService_ListReports: {
     request: v1ListReportsRequest;
     response: v1ListReportsResponse;
@@ -3133,6 +3181,7 @@ export const routes: { readonly [K in keyof Operations]: string } = {
   FieldService_GetReport: "/ecogrid.v1.FieldService/GetReport",
   FieldService_GetUploadStatus: "/ecogrid.v1.FieldService/GetUploadStatus",
   FieldService_ListCategories: "/ecogrid.v1.FieldService/ListCategories",
+  FieldService_ListPatrolTracks: "/ecogrid.v1.FieldService/ListPatrolTracks",
   FieldService_ListReports: "/ecogrid.v1.FieldService/ListReports",
   FieldService_StartPatrol: "/ecogrid.v1.FieldService/StartPatrol",
   FieldService_SubmitReport: "/ecogrid.v1.FieldService/SubmitReport",
