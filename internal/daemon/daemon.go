@@ -37,7 +37,9 @@ type Config struct {
 	NATSURL  string
 	// NATS are this process's NATS user and password (see
 	// messaging.Permissions); unset connects without credentials.
-	NATS           messaging.Credentials
+	NATS messaging.Credentials
+	// StreamReplicas of the JetStream streams; 0 chooses by the server (1
+	// alone, 3 on a cluster: messaging.StreamConfig).
 	StreamReplicas int
 	Auth           auth.Config
 
@@ -128,7 +130,7 @@ func Run(ctx context.Context, name string, cfg Config, log *slog.Logger, assembl
 		return err
 	}
 	defer nc.Close()
-	if err := messaging.EnsureStreams(ctx, js, messaging.StreamConfig{Replicas: cfg.StreamReplicas}); err != nil {
+	if err := messaging.EnsureStreams(ctx, js, messaging.StreamConfig{Replicas: cfg.StreamReplicas, Log: log}); err != nil {
 		return fmt.Errorf("creating streams: %w", err)
 	}
 	authz, authSvc, err := auth.New(cfg.Auth, pool, log.With("component", "auth"))

@@ -42,10 +42,16 @@ type Config struct {
 	// NATSMonitorPort serves the embedded NATS's HTTP monitoring (/varz,
 	// /jsz, /healthz); 0 leaves it off.
 	NATSMonitorPort int
-	GriddAddr       string
-	GriddMetric     string
-	CasedAddr       string
-	CasedMetric     string
+	// NATSClusterNodes > 1 runs the embedded NATS as a JetStream cluster of
+	// that many servers on loopback instead of one: node i (from 0) takes
+	// clients on NATSPort+i, routes on NATSPort+1000+i, monitoring on
+	// NATSMonitorPort+i, and stores in DataDir/nats-cluster/ecogrid-<i+1>.
+	// gridd and cased get every URL and make the streams R3.
+	NATSClusterNodes int
+	GriddAddr        string
+	GriddMetric      string
+	CasedAddr        string
+	CasedMetric      string
 	// ConsoleAddr is the web console and JSON API listener (gridd's
 	// gateway); empty runs none.
 	ConsoleAddr string
@@ -58,8 +64,12 @@ type Config struct {
 // Addresses is where the running stack can be reached.
 type Addresses struct {
 	DatabaseURL, NATSURL string
-	// NATSMonitor is the embedded NATS's monitoring address ("" when off).
+	// NATSMonitor is the embedded NATS's monitoring address ("" when off;
+	// on a cluster, the first node's).
 	NATSMonitor string
+	// NATSNodes lists a cluster's nodes, one line each (name, client URL,
+	// monitoring); empty for a single server.
+	NATSNodes []string
 	// NATSPasswordDir holds nats-<role>.password for each NATS user of the
 	// embedded server (gridd, cased, integrator_<county>); "" with an outside NATS.
 	NATSPasswordDir                                  string
@@ -78,6 +88,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 			cleanups[i]()
 		}
 	}()
+	if cfg.NATSURL != "" && cfg.NATSClusterNodes > 1 {
+		return errors.New("-nats-cluster starts the dev stack's own NATS cluster, and NATS_URL names another NATS: unset one of them")
+	}
 	addrs := Addresses{DatabaseURL: cfg.DatabaseURL, NATSURL: cfg.NATSURL}
 	// PostgreSQL's tools run inside the data folder (as another user when
 	// root), so a relative folder would be taken relative to itself.
@@ -113,17 +126,25 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 		if natsUsers, err = ensureNATSUsers(addrs.NATSPasswordDir); err != nil {
 			return fmt.Errorf("dev NATS users: %w", err)
 		}
-		ns, err := messaging.StartEmbedded(messaging.EmbeddedConfig{Port: cfg.NATSPort, StoreDir: storeDir,
-			MonitorPort: cfg.NATSMonitorPort, Users: natsUsers})
-		if err != nil {
-			return err
+		if cfg.NATSClusterNodes > 1 {
+			stop, err := startNATSCluster(cfg, natsUsers, &addrs, out)
+			if err != nil {
+				return err
+			}
+			cleanups = append(cleanups, stop)
+		} else {
+			ns, err := messaging.StartEmbedded(messaging.EmbeddedConfig{Port: cfg.NATSPort, StoreDir: storeDir,
+				MonitorPort: cfg.NATSMonitorPort, Users: natsUsers})
+			if err != nil {
+				return err
+			}
+			cleanups = append(cleanups, func() { ns.Shutdown(); ns.WaitForShutdown() })
+			addrs.NATSURL = ns.ClientURL()
+			if m := ns.MonitorAddr(); m != nil {
+				addrs.NATSMonitor = m.String()
+			}
+			fmt.Fprintf(out, "started NATS with JetStream (fsync always) at %s, storage %s\n", addrs.NATSURL, storeDir)
 		}
-		cleanups = append(cleanups, func() { ns.Shutdown(); ns.WaitForShutdown() })
-		addrs.NATSURL = ns.ClientURL()
-		if m := ns.MonitorAddr(); m != nil {
-			addrs.NATSMonitor = m.String()
-		}
-		fmt.Fprintf(out, "started NATS with JetStream (fsync always) at %s, storage %s\n", addrs.NATSURL, storeDir)
 	}
 
 	pool, err := database.Open(ctx, database.Config{URL: addrs.DatabaseURL, ApplicationName: "gridctl-dev"})
@@ -161,7 +182,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	gcfg := gridd.Config{
 		Config: daemon.Config{
 			Server:   server.Config{GRPCAddr: cfg.GriddAddr, MetricsAddr: cfg.GriddMetric, ShutdownTimeout: 10 * time.Second},
-			Database: dbc, NATSURL: addrs.NATSURL, NATS: natsUsers[messaging.RoleGridd], StreamReplicas: 1,
+			Database: dbc, NATSURL: addrs.NATSURL, NATS: natsUsers[messaging.RoleGridd],
 			Auth:  auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
 			Ready: func(a, m string) { addrs.GriddGRPC, addrs.GriddMetrics = a, m; ready <- struct{}{} },
 		},
@@ -178,7 +199,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	ccfg := cased.Config{
 		Config: daemon.Config{
 			Server:   server.Config{GRPCAddr: cfg.CasedAddr, MetricsAddr: cfg.CasedMetric, ShutdownTimeout: 10 * time.Second},
-			Database: dbc, NATSURL: addrs.NATSURL, NATS: natsUsers[messaging.RoleCased], StreamReplicas: 1,
+			Database: dbc, NATSURL: addrs.NATSURL, NATS: natsUsers[messaging.RoleCased],
 			Auth:  auth.Config{Keys: auth.KeyConfig{PrivateKeyFile: keys.AuthKeyFile}},
 			Ready: func(a, m string) { addrs.CasedGRPC, addrs.CasedMetrics = a, m; ready <- struct{}{} },
 		},
@@ -224,6 +245,36 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (err 
 	return err
 }
 
+// startNATSCluster runs the embedded NATS as a cluster (Config.NATSClusterNodes)
+// and returns what stops it.
+func startNATSCluster(cfg Config, users map[messaging.Role]messaging.Credentials, addrs *Addresses, out io.Writer) (func(), error) {
+	cc := messaging.ClusterConfig{Nodes: cfg.NATSClusterNodes, StoreDir: filepath.Join(cfg.DataDir, "nats-cluster"), Users: users}
+	for i := range cc.Nodes {
+		cc.ClientPorts = append(cc.ClientPorts, cfg.NATSPort+i)
+		cc.RoutePorts = append(cc.RoutePorts, cfg.NATSPort+1000+i)
+		if cfg.NATSMonitorPort != 0 {
+			cc.MonitorPorts = append(cc.MonitorPorts, cfg.NATSMonitorPort+i)
+		}
+	}
+	c, err := messaging.StartCluster(cc)
+	if err != nil {
+		return nil, err
+	}
+	addrs.NATSURL = c.URL()
+	for i, url := range c.URLs() {
+		line := fmt.Sprintf("%s  %s  routes :%d", c.Name(i), url, cc.RoutePorts[i])
+		if m := c.Server(i).MonitorAddr(); m != nil {
+			line += "  monitoring http://" + m.String() + "/jsz"
+			if i == 0 {
+				addrs.NATSMonitor = m.String()
+			}
+		}
+		addrs.NATSNodes = append(addrs.NATSNodes, line)
+	}
+	fmt.Fprintf(out, "started a NATS JetStream cluster of %d nodes (fsync always) at %s, storage %s\n", c.Size(), addrs.NATSURL, cc.StoreDir)
+	return c.Shutdown, nil
+}
+
 func wrap(name string, err error) error {
 	if err == nil {
 		return nil
@@ -236,7 +287,12 @@ func printBanner(out io.Writer, a Addresses, adminPassword string) {
 	if a.NATSPasswordDir != "" {
 		nats += fmt.Sprintf("   users gridd, cased, integrator_%s (password in %s)", a.CountyCode, filepath.Join(a.NATSPasswordDir, "nats-<user>.password"))
 	}
-	if a.NATSMonitor != "" {
+	if len(a.NATSNodes) > 0 {
+		nats += fmt.Sprintf("\n  nats     a JetStream cluster of %d nodes, streams R3:", len(a.NATSNodes))
+		for _, n := range a.NATSNodes {
+			nats += "\n             " + n
+		}
+	} else if a.NATSMonitor != "" {
 		nats += "\n  nats monitoring http://" + a.NATSMonitor + "/varz"
 	}
 	fmt.Fprintf(out, `

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	ecogridv1 "ecogrid/api/ecogrid/v1"
+	"ecogrid/internal/database/dbtest"
 	"ecogrid/internal/devstack"
 	"ecogrid/internal/messaging"
 )
@@ -247,5 +249,123 @@ func checkMetrics(t *testing.T, a devstack.Addresses) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("promtool check metrics on %s/metrics: %v\n%s", m, err, out)
 		}
+	}
+}
+
+// freeBase finds a port p below the ephemeral range with p+i and
+// p+1000+i free for i < n (a dev cluster's client and route ports), and
+// a monitoring base likewise.
+func freeBase(t *testing.T, n int, offsets ...int) int {
+	t.Helper()
+	for range 200 {
+		base := 20000 + rand.IntN(10000)
+		ok := true
+		for i := range n {
+			for _, off := range offsets {
+				l, err := net.Listen("tcp", addr(base+off+i))
+				if err != nil {
+					ok = false
+					break
+				}
+				l.Close()
+			}
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}
+
+// `gridctl dev -nats-cluster 3`: the stack runs on a 3-node JetStream
+// cluster, secured as the single server is, with R3 streams; the banner
+// names every node; gridd and cased serve; everything stops cleanly.
+func TestDevStackRunsNATSAsACluster(t *testing.T) {
+	natsPort := freeBase(t, 3, 0, 1000)
+	monPort := freeBase(t, 3, 0)
+	cfg := devstack.Config{DataDir: t.TempDir(), DatabaseURL: dbtest.NewURL(t), NATSPort: natsPort, NATSMonitorPort: monPort,
+		NATSClusterNodes: 3, GriddAddr: addr(freePort(t)), GriddMetric: addr(freePort(t)),
+		CasedAddr: addr(freePort(t)), CasedMetric: addr(freePort(t))}
+	readyc := make(chan devstack.Addresses, 1)
+	cfg.Ready = func(a devstack.Addresses) { readyc <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- devstack.Run(ctx, cfg, &out, slog.New(slog.DiscardHandler)) }()
+	var a devstack.Addresses
+	select {
+	case a = <-readyc:
+	case err := <-done:
+		t.Fatalf("stack stopped during start: %v\n%s", err, out.String())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("stack not ready after 3 minutes:\n%s", out.String())
+	}
+	if len(a.NATSNodes) != 3 || len(strings.Split(a.NATSURL, ",")) != 3 {
+		t.Fatalf("NATS nodes %q, URL %q: want 3", a.NATSNodes, a.NATSURL)
+	}
+	for i := range 3 {
+		if url := "nats://" + addr(natsPort+i); !strings.Contains(out.String(), url) {
+			t.Errorf("banner lacks node URL %s:\n%s", url, out.String())
+		}
+	}
+	for _, target := range []string{a.GriddGRPC, a.CasedGRPC} {
+		conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		conn.Close()
+		if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+			t.Fatalf("%s health: %v %v", target, resp, err)
+		}
+	}
+	pw, err := os.ReadFile(filepath.Join(a.NATSPasswordDir, "nats-gridd.password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, js, err := messaging.ConnectAs(ctx, a.NATSURL, messaging.Credentials{User: "gridd", Password: strings.TrimSpace(string(pw))}, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{messaging.StreamViolations, messaging.StreamCases, messaging.StreamDeadLetter} {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info := st.CachedInfo(); info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+			t.Errorf("stream %s: replicas %d, cluster %+v; want R3", name, info.Config.Replicas, info.Cluster)
+		}
+	}
+	nc.Close()
+	checkSecuredNATS(t, a, out.String())
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("stack stopped with %v\n%s", err, out.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("stack did not stop within 2 minutes")
+	}
+	for i := range 3 {
+		for _, p := range []int{natsPort + i, natsPort + 1000 + i, monPort + i} {
+			l, err := net.Listen("tcp", addr(p))
+			if err != nil {
+				t.Errorf("port %d still in use after stop: %v", p, err)
+				continue
+			}
+			l.Close()
+		}
+	}
+}
+
+// -nats-cluster with NATS_URL set is refused: which NATS is meant?
+func TestDevStackRefusesANATSClusterBesideNATSURL(t *testing.T) {
+	err := devstack.Run(context.Background(), devstack.Config{DataDir: t.TempDir(), NATSURL: "nats://127.0.0.1:4222", NATSClusterNodes: 3}, io.Discard, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "unset one of them") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -3,10 +3,12 @@
 package faults
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"ecogrid/internal/fieldsim"
+	"ecogrid/internal/messaging"
 )
 
 // Scenario durations and sizes come from the environment, so that
@@ -48,6 +51,11 @@ type scenario struct {
 	inject func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) (faults int)
 }
 
+// natsNodesOf names the scenarios that run on a stack whose NATS is a
+// cluster of that many nodes (a stack of its own, started after the
+// single server's scenarios); the others run on one NATS server.
+var natsNodesOf = map[string]int{"nats-node-kill": 3, "nats-leader-kill": 3}
+
 // withReplicas names the scenarios run with two gridd and two cased
 // (fieldsim spreading its calls over both), checked for double work.
 var withReplicas = map[string]bool{"replicas-sigkill": true}
@@ -77,6 +85,8 @@ func TestFaults(t *testing.T) {
 	natsOutage := envDuration(t, "FAULTS_NATS_OUTAGE", 60*time.Second)
 	pgEvery := envDuration(t, "FAULTS_PG_EVERY", 60*time.Second)
 	think := envDuration(t, "FAULTS_THINK", fieldsim.DefaultConfig().ThinkTime)
+	natsKillEvery := envDuration(t, "FAULTS_NATS_KILL_EVERY", 30*time.Second)
+	natsNodeDown := envDuration(t, "FAULTS_NATS_NODE_DOWN", 10*time.Second)
 	only := os.Getenv("FAULTS_SCENARIOS")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -98,11 +108,51 @@ func TestFaults(t *testing.T) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	s, err := Start(ctx, dir, bin, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
+	// One stack per kind of NATS, started when its first scenario comes
+	// (the cluster's in dir/nats-cluster-stack) and stopped when the
+	// other kind's begin.
+	var s *Stack
+	var used []*Stack
+	stackFor := func(natsNodes int) *Stack {
+		if s != nil && (s.cluster != nil) == (natsNodes > 1) {
+			return s
+		}
+		if s != nil {
+			s.Stop()
+		}
+		sdir := dir
+		if natsNodes > 1 {
+			sdir = filepath.Join(dir, "nats-cluster-stack")
+		}
+		var err error
+		if s, err = StartWith(ctx, sdir, bin, os.Stderr, Options{NATSNodes: natsNodes}); err != nil {
+			t.Fatal(err)
+		}
+		used = append(used, s)
+		return s
 	}
-	defer s.Stop()
+	defer func() {
+		if s != nil {
+			s.Stop()
+		}
+	}()
+	// natsNodeKill shuts a node of the cluster down every natsKillEvery
+	// for natsNodeDown: the VIOLATIONS stream's leader or a follower.
+	natsNodeKill := func(leader bool) func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+		return func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
+			return every(stop, natsKillEvery, func() {
+				o, err := s.KillNATSNode(ctx, messaging.StreamViolations, leader, natsNodeDown)
+				if err != nil {
+					t.Errorf("NATS node outage: %v", err)
+					return
+				}
+				if o.Replicas != messaging.ClusterReplicas {
+					t.Errorf("stream %s has %d replicas on the cluster, want %d", o.StreamName, o.Replicas, messaging.ClusterReplicas)
+				}
+				fmt.Fprintf(os.Stderr, "faults: %s\n", o)
+			})
+		}
+	}
 
 	scenarios := []scenario{
 		// The same workload with no fault: the figures to compare with.
@@ -149,6 +199,10 @@ func TestFaults(t *testing.T) {
 				fmt.Fprintf(os.Stderr, "faults: PostgreSQL immediate shutdown and restart took %s\n", time.Since(start).Round(time.Millisecond))
 			})
 		}},
+		// NATS as a 3-node cluster with R3 streams: a follower of the
+		// VIOLATIONS stream shut down and restarted, then its leader.
+		{"nats-node-kill", natsNodeKill(false)},
+		{"nats-leader-kill", natsNodeKill(true)},
 		// Two gridd and two cased; one of each SIGKILLed every killEvery,
 		// the first replicas, then the second ones, and so on.
 		{"replicas-sigkill", func(ctx context.Context, t *testing.T, s *Stack, stop <-chan struct{}) int {
@@ -156,11 +210,15 @@ func TestFaults(t *testing.T) {
 		}},
 	}
 
+	// The single server's scenarios first, then the cluster's: each kind
+	// of stack is started once.
+	slices.SortStableFunc(scenarios, func(a, b scenario) int { return cmp.Compare(natsNodesOf[a.name], natsNodesOf[b.name]) })
 	var summary []string
 	for _, sc := range scenarios {
 		if only != "" && !strings.Contains(","+only+",", ","+sc.name+",") {
 			continue
 		}
+		s := stackFor(natsNodesOf[sc.name])
 		t.Run(sc.name, func(t *testing.T) {
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
@@ -244,9 +302,11 @@ func TestFaults(t *testing.T) {
 	for _, l := range summary {
 		fmt.Println("  " + l)
 	}
-	for _, p := range []*Proc{s.Gridd, s.Cased} {
-		for _, e := range p.Exits() {
-			fmt.Printf("  %s exited by itself at %s (restarted); log %s\n", p.Name, e, filepath.Base(p.Log))
+	for _, s := range used {
+		for _, p := range []*Proc{s.Gridd, s.Cased} {
+			for _, e := range p.Exits() {
+				fmt.Printf("  %s exited by itself at %s (restarted); log %s\n", p.Name, e, p.Log)
+			}
 		}
 	}
 }

@@ -68,6 +68,7 @@ type Stack struct {
 	natsPort  int
 	natsStore string
 	natsUsers map[messaging.Role]messaging.Credentials
+	cluster   *messaging.Cluster // NATS as a cluster (cluster.go), else nil
 	out       io.Writer
 	binDir    string
 }
@@ -115,6 +116,11 @@ func FreePort() (int, error) {
 // PostgreSQL, NATS, migrations, the demo county, an administrator, keys,
 // then gridd and cased. out receives progress lines.
 func Start(ctx context.Context, dir, binDir string, out io.Writer) (*Stack, error) {
+	return StartWith(ctx, dir, binDir, out, Options{})
+}
+
+// StartWith is Start with options (NATS as a cluster: cluster.go).
+func StartWith(ctx context.Context, dir, binDir string, out io.Writer, opts Options) (*Stack, error) {
 	s := &Stack{Dir: dir, County: demo.DemoCountyCode, AdminUser: "faults-admin", AdminPassword: "faults-Admin-2026!", out: out,
 		PhotoDir: filepath.Join(dir, "photos"), natsStore: filepath.Join(dir, "nats")}
 	ok := false
@@ -145,11 +151,10 @@ func Start(ctx context.Context, dir, binDir string, out io.Writer) (*Stack, erro
 	for _, r := range messaging.Roles() {
 		s.natsUsers[r] = messaging.Credentials{User: string(r), Password: rand.Text()}
 	}
-	if err := s.StartNATS(); err != nil {
+	if err := s.startNATS(opts); err != nil {
 		return nil, err
 	}
-	s.NATSURL = fmt.Sprintf("nats://127.0.0.1:%d", s.natsPort)
-	fmt.Fprintf(out, "faults: PostgreSQL on %d, NATS on %d, data in %s\n", ports[0], ports[1], dir)
+	fmt.Fprintf(out, "faults: PostgreSQL on %d, NATS at %s, data in %s\n", ports[0], s.NATSURL, dir)
 
 	if err := s.prepareDatabase(ctx, binDir); err != nil {
 		return nil, err
@@ -324,8 +329,12 @@ func natsEnv(env []string, c messaging.Credentials) []string {
 }
 
 // StartNATS (re)starts the embedded NATS server on the stack's port with
-// its JetStream storage kept.
+// its JetStream storage kept (on a cluster: every stopped node, until all
+// are caught up).
 func (s *Stack) StartNATS() error {
+	if s.cluster != nil {
+		return s.startClusterNodes()
+	}
 	s.natsMu.Lock()
 	defer s.natsMu.Unlock()
 	if s.nats != nil {
@@ -339,8 +348,13 @@ func (s *Stack) StartNATS() error {
 	return nil
 }
 
-// StopNATS shuts NATS down; clients see their connection drop.
+// StopNATS shuts NATS down (every node of a cluster); clients see their
+// connection drop.
 func (s *Stack) StopNATS() {
+	if s.cluster != nil {
+		s.cluster.Shutdown()
+		return
+	}
 	s.natsMu.Lock()
 	defer s.natsMu.Unlock()
 	if s.nats != nil {

@@ -205,11 +205,12 @@ var deployedRoles = append(messaging.Roles(), messaging.Integrator("130123"))
 // deploy/nats/*.conf give each user exactly the permissions of its role
 // (passwords come from the environment there).
 func TestDeployConfigMatchesRolePermissions(t *testing.T) {
-	for _, name := range []string{"nats-server.conf", "nats-server.compose.conf"} {
+	for _, name := range []string{"nats-server.conf", "nats-server.compose.conf", "nats-cluster.conf"} {
 		t.Run(name, func(t *testing.T) {
 			for _, r := range deployedRoles {
 				t.Setenv("ECOGRID_NATS_"+upper(string(r))+"_PASSWORD", "pw-"+string(r))
 			}
+			setClusterEnv(t, 1, []int{6222, 6222, 6222})
 			path := filepath.Join("..", "..", "deploy", "nats", name)
 			if _, err := os.Stat(path); err != nil {
 				t.Fatal(err)

@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -21,6 +22,23 @@ type EmbeddedConfig struct {
 	// connections without a user are refused. Empty leaves the server open
 	// (tests that do not care).
 	Users map[Role]Credentials
+	// ServerName names the server; each node of a cluster needs its own.
+	// Default "ecogrid-embedded".
+	ServerName string
+	// Cluster makes the server a node of a JetStream cluster (see
+	// StartCluster); nil runs a single server.
+	Cluster *ClusterRoutes
+}
+
+// ClusterRoutes is a node's part in a cluster: the cluster's name, the
+// port it takes routes from the other nodes on (on Host), the routes to
+// every node (host:port, its own among them is ignored), and the user
+// and password every route authenticates with.
+type ClusterRoutes struct {
+	Name           string
+	Port           int
+	Routes         []string
+	User, Password string
 }
 
 // RandomPort asks for any free port (EmbeddedConfig.MonitorPort).
@@ -47,7 +65,20 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 			return nil, fmt.Errorf("nats-server accounts: %w", err)
 		}
 	}
-	opts.ServerName = "ecogrid-embedded"
+	opts.ServerName = cfg.ServerName
+	if opts.ServerName == "" {
+		opts.ServerName = "ecogrid-embedded"
+	}
+	if c := cfg.Cluster; c != nil {
+		opts.Cluster.Name = c.Name
+		opts.Cluster.Host = cfg.Host
+		opts.Cluster.Port = c.Port
+		opts.Cluster.Username, opts.Cluster.Password = c.User, c.Password
+		for _, r := range c.Routes {
+			u := &url.URL{Scheme: "nats-route", Host: r, User: url.UserPassword(c.User, c.Password)}
+			opts.Routes = append(opts.Routes, u)
+		}
+	}
 	opts.Host = cfg.Host
 	opts.Port = cfg.Port
 	opts.JetStream = true

@@ -37,9 +37,12 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 // ConnectAs dials NATS as the user creds names (none when unset) and
 // returns the connection and a JetStream handle. A service's user name is
 // its role, and the connection takes that role's inbox prefix, the only
-// reply subjects its permissions let it subscribe to. The connection
-// reconnects forever in the background; a failure to reach the server at
-// start is returned as one line saying what to do.
+// reply subjects its permissions let it subscribe to. url is one server
+// or a cluster's servers, comma separated; the client picks one at random
+// (spreading services over the nodes), learns the rest of the cluster
+// from it, and when its server goes away reconnects to another, forever,
+// in the background. A failure to reach any server at start is returned
+// as one line saying what to do.
 func ConnectAs(ctx context.Context, url string, creds Credentials, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
 	if url == "" {
 		url = DefaultURL
@@ -95,13 +98,22 @@ func ConnectAs(ctx context.Context, url string, creds Credentials, name string, 
 
 // StreamConfig holds what differs between deployments.
 type StreamConfig struct {
-	// Replicas per stream: 1 for a single server (dev), 3 in production.
+	// Replicas per stream. 0 (the default) chooses by the server
+	// EnsureStreams is connected to: 1 on a single server, 3 on a cluster.
 	Replicas int
 	// DuplicateWindow during which a repeated Nats-Msg-Id is dropped.
 	DuplicateWindow time.Duration
 	// MaxAge of stored messages; consumers and the reconciler catch up long before.
 	MaxAge time.Duration
+	// Log receives a warning when an existing stream keeps more replicas
+	// than Replicas asks for (slog.Default when nil).
+	Log *slog.Logger
 }
+
+// ClusterReplicas is the replica count streams get on a cluster by default:
+// a write is acknowledged once two of three servers hold it, and any one
+// server can be lost.
+const ClusterReplicas = 3
 
 // Streams returns ecogrid's stream definitions.
 func Streams(cfg StreamConfig) []jetstream.StreamConfig {
@@ -137,13 +149,121 @@ func Streams(cfg StreamConfig) []jetstream.StreamConfig {
 	}
 }
 
+// AutoReplicas is the replica count a StreamConfig with Replicas 0 takes
+// on nc's server: ClusterReplicas when it is a node of a cluster, else 1.
+func AutoReplicas(nc *nats.Conn) int {
+	if nc != nil && nc.ConnectedClusterName() != "" {
+		return ClusterReplicas
+	}
+	return 1
+}
+
 // EnsureStreams creates or updates every stream; safe to call at every
-// start of every replica.
+// start of every replica. A stream that exists with fewer replicas than
+// asked for (an R1 stream made on a single server that has since become a
+// cluster node, or made before the replica count was raised) is scaled up
+// in place: the server copies its messages to the new replicas. One that
+// has more keeps them, with a warning: a replica started with a stale
+// setting must not take durability away from the others; lowering it is
+// an operator's act (`nats stream edit NAME --replicas N`).
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = AutoReplicas(js.Conn())
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
 	for _, sc := range Streams(cfg) {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("stream %s: %w", sc.Name, err)
+		if err := ensureStream(ctx, js, sc, log); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// ensureStreamFor bounds the retries of one stream's creation: a cluster
+// electing a leader, or several services creating the same stream at the
+// same moment (a proposal the meta leader answers only once it is
+// applied), leaves requests unanswered for a while.
+const ensureStreamFor = 2 * time.Minute
+
+// ensureStream creates or updates one stream, trying again while the
+// cluster does not answer or another service created it first.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, log *slog.Logger) error {
+	deadline := time.Now().Add(ensureStreamFor)
+	wait := 100 * time.Millisecond
+	for {
+		err := ensureStreamOnce(ctx, js, sc, log)
+		if err == nil || !retryable(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			if err != nil {
+				return streamError(sc, err)
+			}
+			return nil
+		}
+		log.Debug("stream not ensured yet, trying again", "stream", sc.Name, "err", err)
+		select {
+		case <-ctx.Done():
+			return streamError(sc, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, log *slog.Logger) error {
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := js.Stream(actx, sc.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(actx, sc)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if have := st.CachedInfo().Config.Replicas; have > sc.Replicas {
+		log.Warn("stream keeps its replicas", "stream", sc.Name, "replicas", have, "configured", sc.Replicas,
+			"hint", "lower it with `nats stream edit "+sc.Name+" --replicas N` if that is meant")
+		sc.Replicas = have
+	}
+	_, err = js.UpdateStream(actx, sc)
+	return err
+}
+
+// retryable: the request went unanswered (timeout, no responders while
+// a node is away), the cluster has no leader for the moment, or the
+// stream appeared between the look and the create.
+func retryable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return true
+	}
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == jsClusterNotAvailable
+}
+
+// JetStream's error codes for a replica count the servers cannot place.
+const (
+	jsClusterNoPeers        = 10005
+	jsInsufficientResources = 10023
+	jsReplicasNotSupported  = 10074
+	jsClusterNotAvailable   = 10008
+)
+
+// streamError says what to do when a stream cannot be created or updated
+// with its replica count.
+func streamError(sc jetstream.StreamConfig, err error) error {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode {
+		case jsReplicasNotSupported:
+			return fmt.Errorf("stream %s: %d replicas need a NATS cluster, and this server runs alone: set ECOGRID_STREAM_REPLICAS=1 (or 0, chosen by the server) or connect to a cluster (%w)", sc.Name, sc.Replicas, err)
+		case jsClusterNoPeers, jsInsufficientResources:
+			return fmt.Errorf("stream %s: the NATS cluster cannot place %d replicas (fewer JetStream servers up than replicas, or out of storage): start every node, or set ECOGRID_STREAM_REPLICAS to the number of servers (%w)", sc.Name, sc.Replicas, err)
+		case jsClusterNotAvailable:
+			return fmt.Errorf("stream %s: the NATS cluster has no JetStream leader right now (a majority of its servers must be up): try again once they are (%w)", sc.Name, err)
+		}
+	}
+	return fmt.Errorf("stream %s: %w", sc.Name, err)
 }

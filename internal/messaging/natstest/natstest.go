@@ -152,3 +152,59 @@ func (s *Server) ConnectAs(tb testing.TB, r messaging.Role) (*nats.Conn, jetstre
 	tb.Cleanup(nc.Close)
 	return nc, js
 }
+
+// Cluster is an in-process JetStream cluster of three real servers for a
+// test, each with its own storage and ports below the ephemeral range
+// (kept across node restarts), shut down when the test ends.
+type Cluster struct {
+	*messaging.Cluster
+	users map[messaging.Role]messaging.Credentials
+}
+
+// StartCluster runs a 3-node cluster for tb with the options Start takes
+// (Secured, Integrators).
+func StartCluster(tb testing.TB, opts ...Option) *Cluster {
+	tb.Helper()
+	s := &Server{}
+	for _, o := range opts {
+		o(s)
+	}
+	cfg := messaging.ClusterConfig{Nodes: 3, StoreDir: tb.TempDir(), Users: s.users}
+	taken := map[int]bool{}
+	port := func() int {
+		for {
+			if p := freeStablePort(tb); !taken[p] {
+				taken[p] = true
+				return p
+			}
+		}
+	}
+	for range cfg.Nodes {
+		cfg.ClientPorts = append(cfg.ClientPorts, port())
+		cfg.RoutePorts = append(cfg.RoutePorts, port())
+	}
+	c, err := messaging.StartCluster(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Shutdown)
+	return &Cluster{Cluster: c, users: s.users}
+}
+
+// Credentials returns role's user on a Secured cluster (zero when open).
+func (c *Cluster) Credentials(r messaging.Role) messaging.Credentials { return c.users[r] }
+
+// ConnectAs connects as role's user to url (the whole cluster when ""),
+// closed when the test ends.
+func (c *Cluster) ConnectAs(tb testing.TB, r messaging.Role, url string) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	if url == "" {
+		url = c.URL()
+	}
+	nc, js, err := messaging.ConnectAs(context.Background(), url, c.users[r], tb.Name(), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc, js
+}
