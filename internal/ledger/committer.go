@@ -231,16 +231,7 @@ func (c *Committer) try(county string, jobs []*committerJob) (int, error) {
 				entries, err = j.act(ctx, tx)
 			}
 			if err == nil {
-				for _, e := range entries {
-					if e.CountyCode != county {
-						err = fmt.Errorf("ledger: an act of chain %s records an entry of chain %s", county, e.CountyCode)
-					} else if _, verr := newRecord(e, now); verr != nil {
-						err = verr
-					}
-					if err != nil {
-						break
-					}
-				}
+				err = checkActEntries(county, entries, now)
 			}
 			if err != nil {
 				bad, actErr = i, err
@@ -368,16 +359,7 @@ func tryPipelined(ctx context.Context, pool *pgxpool.Pool, county string, jobs [
 	for i, j := range jobs {
 		entries, err := j.staged.Entries()
 		if err == nil {
-			for _, e := range entries {
-				if e.CountyCode != county {
-					err = fmt.Errorf("ledger: an act of chain %s records an entry of chain %s", county, e.CountyCode)
-				} else if _, verr := newRecord(e, now); verr != nil {
-					err = verr
-				}
-				if err != nil {
-					break
-				}
-			}
+			err = checkActEntries(county, entries, now)
 		}
 		if err != nil {
 			return i, err
@@ -405,4 +387,18 @@ func tryPipelined(ctx context.Context, pool *pgxpool.Pool, county string, jobs [
 		j.recs, recs = recs[:counts[i]:counts[i]], recs[counts[i]:]
 	}
 	return -1, nil
+}
+
+// checkActEntries refuses an act's entries when one is of another chain
+// than county's or is not a valid record, before any is appended.
+func checkActEntries(county string, entries []Entry, now time.Time) error {
+	for _, e := range entries {
+		if e.CountyCode != county {
+			return fmt.Errorf("ledger: an act of chain %s records an entry of chain %s", county, e.CountyCode)
+		}
+		if _, err := newRecord(e, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
