@@ -28,16 +28,8 @@ func scanPatrol(row pgx.Row) (Patrol, []byte, error) {
 	err := row.Scan(&p.ID, &h, &p.InspectorID, &p.CountyCode, &p.AssignedRoots, &p.StartedAt, &p.EndedAt,
 		&p.PointCount, &p.DistanceM, &dur, &p.MaxSpeedKmh, &p.PointsOutsideArea, &p.CellCodes, &flags)
 	p.Duration = time.Duration(dur) * time.Second
-	p.StartedAt = p.StartedAt.UTC()
-	if p.EndedAt != nil {
-		t := p.EndedAt.UTC()
-		p.EndedAt = &t
-	}
-	for _, f := range flags {
-		if fl := parseFlag(f); fl != 0 {
-			p.Flags = append(p.Flags, fl)
-		}
-	}
+	p.StartedAt, p.EndedAt = patrolTimesUTC(p.StartedAt, p.EndedAt)
+	p.Flags = parseFlags(flags)
 	return p, h, err
 }
 

@@ -200,16 +200,8 @@ func listTracks(ctx context.Context, q database.Querier, tq TrackQuery, person s
 		err := row.Scan(&t.ID, &t.InspectorID, &t.CountyCode, &t.StartedAt, &t.EndedAt, &t.PointCount,
 			&t.DistanceM, &dur, &t.CellCodes, &flags, &line)
 		t.Duration = time.Duration(dur) * time.Second
-		t.StartedAt = t.StartedAt.UTC()
-		if t.EndedAt != nil {
-			e := t.EndedAt.UTC()
-			t.EndedAt = &e
-		}
-		for _, f := range flags {
-			if fl := parseFlag(f); fl != 0 {
-				t.Flags = append(t.Flags, fl)
-			}
-		}
+		t.StartedAt, t.EndedAt = patrolTimesUTC(t.StartedAt, t.EndedAt)
+		t.Flags = parseFlags(flags)
 		if line != nil && line.NumCoords() >= 2 {
 			t.Line = make([][2]float64, line.NumCoords())
 			for i := range t.Line {

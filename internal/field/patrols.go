@@ -41,6 +41,26 @@ var flagNames = map[PatrolFlag]string{
 // String is the name stored in the database.
 func (f PatrolFlag) String() string { return flagNames[f] }
 
+// parseFlags are the known flags of a stored patrol; unknown ones are dropped.
+func parseFlags(stored []string) []PatrolFlag {
+	var out []PatrolFlag
+	for _, f := range stored {
+		if fl := parseFlag(f); fl != 0 {
+			out = append(out, fl)
+		}
+	}
+	return out
+}
+
+// patrolTimesUTC is a stored patrol's start and end (nil while under way) in UTC.
+func patrolTimesUTC(start time.Time, end *time.Time) (time.Time, *time.Time) {
+	if end != nil {
+		e := end.UTC()
+		end = &e
+	}
+	return start.UTC(), end
+}
+
 func parseFlag(s string) PatrolFlag {
 	for k, v := range flagNames {
 		if v == s {
