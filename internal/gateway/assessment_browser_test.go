@@ -1,10 +1,7 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -77,11 +74,7 @@ func TestConsoleAssessment(t *testing.T) {
 		t.Fatalf("value: %v", err)
 	}
 
-	users := map[string]map[string]string{}
-	for _, name := range []string{"officer", "supervisor", "outsider"} {
-		u := s.people[name]
-		users[name] = map[string]string{"username": u.username, "password": u.password, "name": u.name, "id": u.personID}
-	}
+	users := s.storyUsers("officer", "supervisor", "outsider")
 	story, _ := json.Marshal(map[string]any{
 		"users": users, "county": s.CountyCode, "township": s.townA, "caseId": c.GetId(),
 		"villageA": map[string]string{"code": town[0].GetCode(), "name": town[0].GetName()},
@@ -89,14 +82,5 @@ func TestConsoleAssessment(t *testing.T) {
 		"village3": map[string]string{"code": town[2].GetCode(), "name": town[2].GetName()},
 		"villages": len(town), "month": month, "prev": prev,
 	})
-	ctx2, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx2, "node", "e2e/assessment.mjs")
-	cmd.Dir = web
-	cmd.Env = append(os.Environ(), "CONSOLE_URL="+s.ConsoleURL, "ARTIFACTS="+artifactDir(t, "assessment"), "STORY="+string(story))
-	out, err := cmd.CombinedOutput()
-	t.Logf("assessment story:\n%s", out)
-	if err != nil {
-		t.Fatalf("assessment story failed: %v", err)
-	}
+	runStory(t, web, "e2e/assessment.mjs", "assessment", s.ConsoleURL, story)
 }

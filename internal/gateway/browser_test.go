@@ -63,11 +63,7 @@ func TestConsoleStories(t *testing.T) {
 	c := s.fileViolation(t, "酒店后门向河道排放油污")
 	s.walkPatrol(t, s.people["inspector"], 40)
 	s.addWatersAndZone(t)
-	users := map[string]map[string]string{}
-	for _, name := range []string{"supervisor", "inspector", "checker", "outsider", "officer"} {
-		u := s.people[name]
-		users[name] = map[string]string{"username": u.username, "password": u.password, "name": u.name, "id": u.personID}
-	}
+	users := s.storyUsers("supervisor", "inspector", "checker", "outsider", "officer")
 	story, _ := json.Marshal(map[string]any{
 		"users":        users,
 		"caseId":       c.GetId(),
@@ -78,14 +74,33 @@ func TestConsoleStories(t *testing.T) {
 		"townB":        s.townB,
 	})
 	// About 1.5 minutes alone; the whole suite runs beside it on two cores.
+	runStory(t, web, "e2e/stories.mjs", "console", s.ConsoleURL, story)
+}
+
+// storyUsers are the sign-in details and identity of the named test
+// people, as the browser stories read them.
+func (s *stack) storyUsers(names ...string) map[string]map[string]string {
+	users := map[string]map[string]string{}
+	for _, name := range names {
+		u := s.people[name]
+		users[name] = map[string]string{"username": u.username, "password": u.password, "name": u.name, "id": u.personID}
+	}
+	return users
+}
+
+// runStory runs a Playwright script of web/e2e against the console at
+// url with the story's data, its screenshots in a kept temp folder named
+// after artifacts; the script's output is logged and its failure fails t.
+func runStory(t *testing.T, web, script, artifacts, url string, story []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "e2e/stories.mjs")
+	cmd := exec.CommandContext(ctx, "node", script)
 	cmd.Dir = web
-	cmd.Env = append(os.Environ(), "CONSOLE_URL="+s.ConsoleURL, "ARTIFACTS="+artifactDir(t, "console"), "STORY="+string(story))
+	cmd.Env = append(os.Environ(), "CONSOLE_URL="+url, "ARTIFACTS="+artifactDir(t, artifacts), "STORY="+string(story))
 	out, err := cmd.CombinedOutput()
-	t.Logf("stories:\n%s", out)
+	t.Logf("%s:\n%s", script, out)
 	if err != nil {
-		t.Fatalf("stories failed: %v", err)
+		t.Fatalf("%s failed: %v", script, err)
 	}
 }
