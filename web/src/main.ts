@@ -16,16 +16,27 @@ import { renderExtensions } from "./pages/extensions";
 import { renderHandover } from "./pages/handover";
 
 const app = document.getElementById("app")!;
-let me: { name: string; grants: string[]; assess: boolean } | null = null;
+let me: { name: string; grants: string[]; county: string; assess: boolean } | null = null;
 
-async function whoAmI(): Promise<void> {
-  if (me || !currentSession()) return;
+// asking is the WhoAmI in flight, so that a page needing its answer waits
+// for the shell's call instead of asking again.
+let asking: Promise<void> | null = null;
+
+function whoAmI(): Promise<void> {
+  if (me || !currentSession()) return Promise.resolve();
+  asking ??= askWhoAmI().finally(() => {
+    asking = null;
+  });
+  return asking;
+}
+
+async function askWhoAmI(): Promise<void> {
   const r = await call("AuthService_WhoAmI", {});
   const county = r.person?.countyCode || (r.grants ?? []).map((g) => (g.nodeCode ?? "").slice(0, 6)).find((c) => c.length === 6) || "";
   // The assessment entry is offered when the server answers its catalogue:
   // its policy decides, not a copy of it here.
   const assess = county !== "" && (await call("AssessmentService_ListIndicators", { countyCode: county }).then(() => true, () => false));
-  me = { name: r.person?.name ?? r.username ?? "", grants: (r.grants ?? []).map((g) => `${g.role ?? ""}@${g.nodeCode ?? ""}`), assess };
+  me = { name: r.person?.name ?? r.username ?? "", grants: (r.grants ?? []).map((g) => `${g.role ?? ""}@${g.nodeCode ?? ""}`), county, assess };
 }
 
 function header(): HTMLElement {
@@ -127,7 +138,8 @@ async function route(): Promise<void> {
       }
       case "assessment": {
         const { renderAssessment } = await import("./pages/assessment");
-        await renderAssessment(main);
+        await whoAmI(); // the page is of the user's county
+        await renderAssessment(main, me?.county ?? "");
         break;
       }
       default:

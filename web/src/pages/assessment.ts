@@ -71,11 +71,10 @@ function subjectCell(it: v1FigureItem): Node | string {
  * among siblings, with the totals and a subject's trend as charts, each
  * figure drillable to what it counts, exports, closing a period and
  * entering other departments' values. Every call goes through the
- * server's policy: whoever it refuses sees its refusal here.
+ * server's policy: whoever it refuses sees its refusal here. countyCode is
+ * the signed-in user's county, as the shell read it from WhoAmI.
  */
-export async function renderAssessment(main: HTMLElement): Promise<void> {
-  const who = await call("AuthService_WhoAmI", {});
-  const countyCode = who.person?.countyCode || (who.grants ?? []).map((g) => (g.nodeCode ?? "").slice(0, 6)).find((c) => c.length === 6) || "";
+export async function renderAssessment(main: HTMLElement, countyCode: string): Promise<void> {
   const [cat, county] = await Promise.all([call("AssessmentService_ListIndicators", { countyCode }), call("GridService_GetNode", { code: countyCode })]);
   const townships = (await call("GridService_ListChildren", { nodeId: county.node?.id ?? "" })).nodes ?? [];
   const catalogue: v1Indicator[] = cat.indicators ?? [];
