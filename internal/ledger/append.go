@@ -43,25 +43,16 @@ func AppendMany(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 	if len(entries) == 0 {
 		return nil, nil
 	}
+	// Refused before the chain is locked: an invalid batch never waits
+	// for, or holds, the head (QueueAppend checks them again, cheaply).
 	if _, err := checkEntries(entries, time.Now()); err != nil {
 		return nil, err
 	}
-	b := &pgx.Batch{}
-	lock := QueueLockHead(b, entries[0].CountyCode)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		if _, lerr := lock(); lerr != err {
-			err = fmt.Errorf("ledger: locking chain %s: %w", entries[0].CountyCode, err)
-		}
-		return nil, err
-	}
-	head, err := lock()
+	head, err := lockRepaired(ctx, tx, entries[0].CountyCode)
 	if err != nil {
 		return nil, err
 	}
-	if err := head.Repair(ctx, tx); err != nil {
-		return nil, err
-	}
-	b = &pgx.Batch{}
+	b := &pgx.Batch{}
 	out, err := head.QueueAppend(b, entries)
 	if err != nil {
 		return nil, err
@@ -88,6 +79,32 @@ func checkEntries(entries []Entry, now time.Time) ([]Record, error) {
 	}
 	return out, nil
 }
+
+// lockRepaired locks county's chain head in tx (one round trip) and
+// repairs its frontier if it must, ready for one append.
+func lockRepaired(ctx context.Context, tx pgx.Tx, county string) (*Head, error) {
+	b := &pgx.Batch{}
+	lock := QueueLockHead(b, county)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if _, lerr := lock(); lerr != err {
+			err = fmt.Errorf("ledger: locking chain %s: %w", county, err)
+		}
+		return nil, err
+	}
+	head, err := lock()
+	if err != nil {
+		return nil, err
+	}
+	if err := head.Repair(ctx, tx); err != nil {
+		return nil, err
+	}
+	return head, nil
+}
+
+// advanceHead moves a chain's head past a batch's last record, which the
+// trigger checks is there (migration 00022); QueueAppend and BulkAppend
+// both end with it.
+const advanceHead = `UPDATE ledger.chains SET size = $2, head_hash = $3, frontier = $4, updated_at = now() WHERE county_code = $1`
 
 // AppendError wraps the error of sending the statements QueueAppend
 // queued for out, naming the records.
@@ -208,7 +225,7 @@ func (h *Head) QueueAppend(b *pgx.Batch, entries []Entry) ([]Record, error) {
 		county, rows.idx, rows.hashes)
 	// The head advances past the batch's last record, which the trigger
 	// checks is there (migration 00022).
-	b.Queue(`UPDATE ledger.chains SET size = $2, head_hash = $3, frontier = $4, updated_at = now() WHERE county_code = $1`,
+	b.Queue(advanceHead,
 		county, rows.size, rows.head[:], frontierBytes(rows.frontier))
 	return out, nil
 }

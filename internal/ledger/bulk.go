@@ -23,19 +23,8 @@ func BulkAppend(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 		return nil, nil
 	}
 	county := entries[0].CountyCode
-	b := &pgx.Batch{}
-	lock := QueueLockHead(b, county)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		if _, lerr := lock(); lerr != err {
-			err = fmt.Errorf("ledger: locking chain %s: %w", county, err)
-		}
-		return nil, err
-	}
-	head, err := lock()
+	head, err := lockRepaired(ctx, tx, county)
 	if err != nil {
-		return nil, err
-	}
-	if err := head.Repair(ctx, tx); err != nil {
 		return nil, err
 	}
 	out, rows, err := head.place(entries)
@@ -70,7 +59,7 @@ func BulkAppend(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Record, erro
 		pgx.CopyFromSlice(len(rows.idx), func(i int) ([]any, error) { return []any{county, rows.idx[i], rows.hashes[i]}, nil })); err != nil {
 		return nil, fmt.Errorf("ledger: copying the tree hashes of records %s to %s: %w", out[0].String(), out[len(out)-1].String(), err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE ledger.chains SET size = $2, head_hash = $3, frontier = $4, updated_at = now() WHERE county_code = $1`,
+	if _, err := tx.Exec(ctx, advanceHead,
 		county, rows.size, rows.head[:], frontierBytes(rows.frontier)); err != nil {
 		return nil, fmt.Errorf("ledger: advancing chain %s to %d: %w", county, rows.size, err)
 	}
