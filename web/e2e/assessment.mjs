@@ -86,6 +86,15 @@ async function showMonth(page, label) {
   await form.getByLabel("所属乡镇").selectOption(story.township);
   await form.getByRole("button", { name: "查询" }).click();
   await page.getByRole("status", { name: "考核期" }).filter({ hasText: `考核期 ${label}:` }).waitFor();
+  // The page's first render (every township, this month) has the same
+  // status: wait for the township's own rows.
+  await page.waitForFunction(
+    (town) => {
+      const rows = [...document.querySelectorAll("table tbody tr[data-code]")];
+      return rows.length > 0 && rows.every((r) => (r.getAttribute("data-code") ?? "").startsWith(town));
+    },
+    story.township,
+  );
 }
 
 const row = (page, code) => page.getByRole("table", { name: "考核排名" }).locator(`tr[data-code="${code}"]`);
